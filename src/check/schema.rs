@@ -1,0 +1,250 @@
+//! What may appear where: the fields, nested blocks and conditions of each block kind, with the
+//! one-line documentation that diagnostics, `docs/language.md` and (later) editor hovers share.
+
+/// The kind of value a field takes, named the way diagnostics name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ty {
+    Percent,
+    Duration,
+    Int,
+    Number,
+    String,
+    Date,
+    Size,
+    /// `2.7 -> 3.11`
+    PythonPair,
+    /// `kubernetes(router: istio)`, `auto`, or a list of them.
+    Infra,
+    /// `cookie("name")`, `header("name")` or `none`.
+    Sticky,
+    /// One of a fixed set of names.
+    Enum(&'static [&'static str]),
+    /// The name of a schedule, optionally followed by an override block.
+    ScheduleRef,
+    /// The name of a rollback trigger set, optionally followed by an override block.
+    RollbackRef,
+}
+
+impl Ty {
+    /// "a percentage", as in "expected a percentage, found a duration".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Ty::Percent => "a percentage",
+            Ty::Duration => "a duration",
+            Ty::Int => "a whole number",
+            Ty::Number => "a number",
+            Ty::String => "a string",
+            Ty::Date => "a date",
+            Ty::Size => "a size",
+            Ty::PythonPair => "a version pair",
+            Ty::Infra => "an infrastructure target",
+            Ty::Sticky => "a stickiness rule",
+            Ty::Enum(_) => "a name",
+            Ty::ScheduleRef => "a schedule name",
+            Ty::RollbackRef => "a rollback set name",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Field {
+    pub name: &'static str,
+    pub ty: Ty,
+    /// Qualifiers the field must carry (`image py3 = ...`); empty for none.
+    pub qualifiers: &'static [&'static str],
+    pub doc: &'static str,
+    /// A correct line, quoted in help text.
+    pub example: &'static str,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct BlockSpec {
+    pub keyword: &'static str,
+    pub doc: &'static str,
+    pub fields: &'static [Field],
+    /// Keywords of blocks allowed inside.
+    pub blocks: &'static [&'static str],
+    /// Whether the body holds conditions (rollback triggers or success criteria).
+    pub conditions: bool,
+}
+
+impl BlockSpec {
+    pub fn field(&self, name: &str) -> Option<&'static Field> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// A field this spec is known to have (the name is a literal at every call site).
+    pub fn must(&self, name: &str) -> &'static Field {
+        self.field(name).unwrap_or(&UNKNOWN)
+    }
+
+    /// Every name that may start an entry here, for "did you mean".
+    pub fn names(&self) -> impl Iterator<Item = &'static str> {
+        self.fields
+            .iter()
+            .map(|f| f.name)
+            .chain(self.blocks.iter().copied())
+    }
+}
+
+const fn field(
+    name: &'static str,
+    ty: Ty,
+    doc: &'static str,
+    example: &'static str,
+) -> Field {
+    Field {
+        name,
+        ty,
+        qualifiers: &[],
+        doc,
+        example,
+    }
+}
+
+/// Stands in for a field looked up by a misspelt literal; never reached in a tested build.
+const UNKNOWN: Field = field("value", Ty::String, "", "");
+
+const PY_VERSIONS: &[&str] = &["py2", "py3"];
+
+const DESCRIPTION: Field = field(
+    "description",
+    Ty::String,
+    "Free text shown in the runbooks.",
+    "description = \"why this exists\"",
+);
+
+pub const TOP_LEVEL: &[&str] = &["plan", "schedule", "rollback"];
+
+pub const PLAN: BlockSpec = BlockSpec {
+    keyword: "plan",
+    doc: "A rollout plan: which service moves from which Python to which, on what infrastructure, on what schedule, and when to roll back. One per file.",
+    fields: &[
+        DESCRIPTION,
+        field("namespace", Ty::String, "Kubernetes namespace (or name prefix elsewhere) of the generated objects.", "namespace = \"payments\""),
+        field("codebase", Ty::String, "Path of the service's code, relative to the plan file; detection reads it.", "codebase = \".\""),
+        field("python", Ty::PythonPair, "The interpreter the service runs on today and the one it moves to.", "python = 2.7 -> 3.13"),
+        field("infra", Ty::Infra, "Where it runs: auto (detect), kubernetes, docker-compose or bare-metal, optionally with a router; a list for several.", "infra = kubernetes(router: istio)"),
+        field("start", Ty::Date, "The day the rollout starts. Calendar dates in outputs come from it; without it they are days relative to the start.", "start = 2027-01-11"),
+        field("schedule", Ty::ScheduleRef, "The schedule to follow: a name, optionally with stage overrides. Defaults to std.schedules.standard.", "schedule = standard { stage canary-25pct { hold = 96h } }"),
+        field("rollback", Ty::RollbackRef, "Named rollback triggers, optionally with overrides. Defaults to std.rollback.defaults.", "rollback = defaults { error_rate > 2% for 5m }"),
+    ],
+    blocks: &["service", "route", "rollback", "schedule", "monitor"],
+    conditions: false,
+};
+
+pub const SERVICE: BlockSpec = BlockSpec {
+    keyword: "service",
+    doc: "One service of the plan: how to run its py2 and py3 copies. Unlabelled, it is named after the plan; label several for a monorepo or fleet.",
+    fields: &[
+        DESCRIPTION,
+        field("port", Ty::Int, "The port the service listens on.", "port = 8000"),
+        field("health", Ty::String, "HTTP path of the health check.", "health = \"/healthz\""),
+        field("replicas", Ty::Int, "Instances of each copy at full traffic.", "replicas = 3"),
+        Field { name: "image", ty: Ty::String, qualifiers: PY_VERSIONS, doc: "Container image of the py2 or py3 copy.", example: "image py3 = \"registry.internal/ledger:3.13-41\"" },
+        Field { name: "command", ty: Ty::String, qualifiers: PY_VERSIONS, doc: "Command line of the py2 or py3 copy (bare metal).", example: "command py3 = \"/srv/ledger/venv3/bin/gunicorn ledger.wsgi\"" },
+    ],
+    blocks: &["resources", "env"],
+    conditions: false,
+};
+
+pub const RESOURCES: BlockSpec = BlockSpec {
+    keyword: "resources",
+    doc: "CPU and memory limits for each copy. Set py3's from a load test: py3 objects differ in size from py2's.",
+    fields: &[
+        field("cpu", Ty::Number, "CPU cores (0.5 is half a core).", "cpu = 0.5"),
+        field("memory", Ty::Size, "Memory limit, e.g. 512Mi or 1Gi.", "memory = 512Mi"),
+    ],
+    blocks: &[],
+    conditions: false,
+};
+
+pub const ENV: BlockSpec = BlockSpec {
+    keyword: "env",
+    doc: "Extra environment variables: `env py3 { ... }` for the py3 copy only, `env { ... }` for both.",
+    fields: &[],
+    blocks: &[],
+    conditions: false,
+};
+
+pub const ROUTE: BlockSpec = BlockSpec {
+    keyword: "route",
+    doc: "How requests are split between the copies.",
+    fields: &[field(
+        "sticky",
+        Ty::Sticky,
+        "Keep each user on one interpreter: by cookie or by header, or `none`. Needed when py2 and py3 cannot read each other's sessions.",
+        "sticky = cookie(\"py_version\")",
+    )],
+    blocks: &[],
+    conditions: false,
+};
+
+pub const MONITOR: BlockSpec = BlockSpec {
+    keyword: "monitor",
+    doc: "Where the comparison metrics come from.",
+    fields: &[
+        field("source", Ty::Enum(crate::model::MetricsSource::NAMES), "Metrics source: auto (follow the router), istio, nginx-ingress, haproxy, or app (the service's own /metrics).", "source = app"),
+        field("min_requests", Ty::Int, "Requests py3 must serve in a window before its error rate can trigger a rollback.", "min_requests = 100"),
+    ],
+    blocks: &[],
+    conditions: false,
+};
+
+pub const SCHEDULE: BlockSpec = BlockSpec {
+    keyword: "schedule",
+    doc: "An ordered list of stages, each a larger share of traffic for py3.",
+    fields: &[DESCRIPTION],
+    blocks: &["stage"],
+    conditions: false,
+};
+
+pub const STAGE: BlockSpec = BlockSpec {
+    keyword: "stage",
+    doc: "One step of the rollout: py3's share of traffic, how long to hold it, and what must be true to move on.",
+    fields: &[
+        DESCRIPTION,
+        field("traffic", Ty::Percent, "py3's share of requests during this stage.", "traffic = 5%"),
+        field("hold", Ty::Duration, "How long to stay at this stage before judging it.", "hold = 48h"),
+    ],
+    blocks: &["success"],
+    conditions: false,
+};
+
+pub const SUCCESS: BlockSpec = BlockSpec {
+    keyword: "success",
+    doc: "What must hold, over the stage's whole hold, to move on: metric bounds, `all metrics within N% of baseline`, `approval \"...\"`.",
+    fields: &[],
+    blocks: &[],
+    conditions: true,
+};
+
+pub const ROLLBACK: BlockSpec = BlockSpec {
+    keyword: "rollback",
+    doc: "Conditions that send all traffic back to py2 automatically, each with a window: `error_rate > 1% for 5m`.",
+    fields: &[],
+    blocks: &[],
+    conditions: true,
+};
+
+/// The metrics conditions may name, with what their threshold means.
+pub struct MetricSpec {
+    pub name: &'static str,
+    pub doc: &'static str,
+    /// Threshold kinds accepted, as the diagnostics name them.
+    pub accepts: &'static str,
+}
+
+pub const METRICS: &[MetricSpec] = &[
+    MetricSpec { name: "error_rate", doc: "Share of py3 responses that are server errors (5xx).", accepts: "a percentage (`1%`)" },
+    MetricSpec { name: "latency", doc: "Response time at a quantile (`latency p99`), absolute or as a multiple of py2's.", accepts: "a ratio of py2 (`2x py2`) or a duration (`500ms`)" },
+    MetricSpec { name: "health_failures", doc: "Failed health checks of py3 instances.", accepts: "a count (`0`)" },
+    MetricSpec { name: "memory", doc: "py3 memory use as a share of its limit.", accepts: "a percentage (`90%`)" },
+    MetricSpec { name: "cpu", doc: "py3 CPU use as a share of its limit.", accepts: "a percentage (`90%`)" },
+    MetricSpec { name: "divergence", doc: "Share of compared responses where py3's differs from py2's.", accepts: "a percentage (`1%`)" },
+    MetricSpec { name: "request_rate", doc: "Requests per second py3 serves, or a multiple of py2's.", accepts: "a count or a ratio of py2" },
+];
+
+pub fn metric(name: &str) -> Option<&'static MetricSpec> {
+    METRICS.iter().find(|m| m.name == name)
+}

@@ -1,0 +1,107 @@
+//! Stable diagnostic codes.
+//!
+//! A code never changes meaning once released: CI scripts grep for them and `canaryc explain`
+//! documents them. Each code's long explanation lives in `docs/errors/<CODE>.md`, embedded here;
+//! a test compiles the failing example in every page and checks it reports that very code.
+
+use super::Severity;
+
+macro_rules! codes {
+    ($( $(#[$doc:meta])* $variant:ident = $code:literal, $severity:ident, $slug:literal; )*) => {
+        /// A stable diagnostic code such as `CNR301`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[$(Code::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$variant => $code,)* }
+            }
+
+            /// The default severity; a few call sites may lower or raise it.
+            pub fn severity(self) -> Severity {
+                match self { $(Code::$variant => Severity::$severity,)* }
+            }
+
+            /// A short kebab-case name, shown in `canaryc explain --list`.
+            pub fn slug(self) -> &'static str {
+                match self { $(Code::$variant => $slug,)* }
+            }
+
+            /// The long explanation: Markdown with a minimal failing example.
+            pub fn explanation(self) -> &'static str {
+                match self {
+                    $(Code::$variant => include_str!(concat!("../../docs/errors/", $code, ".md")),)*
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    /// The text does not follow the grammar.
+    Syntax = "CNR001", Error, "syntax-error";
+    /// A literal that parses but means nothing: 2026-02-30, an unknown escape, `p0`.
+    InvalidLiteral = "CNR002", Error, "invalid-literal";
+
+    UnknownField = "CNR101", Error, "unknown-field";
+    DuplicateField = "CNR102", Error, "duplicate-field";
+    MissingField = "CNR103", Error, "missing-field";
+    UnknownModule = "CNR104", Error, "unknown-module";
+    UnknownName = "CNR105", Error, "unknown-name";
+    DuplicateDefinition = "CNR106", Error, "duplicate-definition";
+    UnknownStage = "CNR107", Error, "unknown-stage";
+    UnusedImport = "CNR108", Warning, "unused-import";
+    InvalidName = "CNR109", Error, "invalid-name";
+
+    TypeMismatch = "CNR201", Error, "type-mismatch";
+    PercentOutOfRange = "CNR202", Error, "percent-out-of-range";
+    UnknownVariant = "CNR203", Error, "unknown-variant";
+    ValueOutOfRange = "CNR204", Error, "value-out-of-range";
+    InvalidPythonVersion = "CNR205", Error, "invalid-python-version";
+    InvalidHealthPath = "CNR206", Error, "invalid-health-path";
+
+    TrafficNotIncreasing = "CNR301", Error, "traffic-not-increasing";
+    FinalStageNotFull = "CNR302", Error, "final-stage-not-full";
+    DuplicateStage = "CNR303", Error, "duplicate-stage";
+    ZeroHold = "CNR304", Error, "zero-hold";
+    EmptySchedule = "CNR305", Error, "empty-schedule";
+    LargeFirstStep = "CNR306", Warning, "large-first-step";
+
+    UnknownMetric = "CNR401", Error, "unknown-metric";
+    CriterionLooserThanTrigger = "CNR402", Warning, "criterion-looser-than-trigger";
+    InvertedCondition = "CNR403", Error, "inverted-condition";
+    MissingWindow = "CNR404", Error, "missing-window";
+    UnexpectedWindow = "CNR405", Warning, "unexpected-window";
+    QuantileMisuse = "CNR406", Error, "quantile-misuse";
+    NoTriggers = "CNR407", Error, "no-triggers";
+    DuplicateTrigger = "CNR408", Warning, "duplicate-trigger";
+    WindowLongerThanHold = "CNR409", Warning, "window-longer-than-hold";
+    BaselineAtFullTraffic = "CNR410", Warning, "baseline-at-full-traffic";
+
+    PythonEndOfLife = "CNR501", Warning, "python-end-of-life";
+    PythonEndOfLifeSoon = "CNR502", Warning, "python-end-of-life-soon";
+    StickyUnsupported = "CNR503", Error, "sticky-unsupported";
+    RouterInfraMismatch = "CNR504", Error, "router-infra-mismatch";
+    RouterRetired = "CNR505", Warning, "router-retired";
+    UnknownLifecycle = "CNR506", Warning, "unknown-lifecycle";
+}
+
+impl Code {
+    /// Looks a code up by its text, case-insensitively (`cnr301` works).
+    pub fn parse(text: &str) -> Option<Code> {
+        Code::ALL
+            .iter()
+            .copied()
+            .find(|c| c.as_str().eq_ignore_ascii_case(text) || c.slug() == text)
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,11 @@
+//! canaryc: compiles a `canary.plan` into everything a Python 2 to Python 3 canary rollout needs.
+//!
+//! See ARCHITECTURE.md for the pipeline and the invariants each stage keeps.
+
+pub mod date;
+pub mod diag;
+pub mod source;
+pub mod syntax;
+pub mod check;
+pub mod model;
+pub mod stdlib;

@@ -1,0 +1,322 @@
+//! The checked plan: what `check` produces once names are resolved, stdlib schedules merged with
+//! their overrides, and every value typed. Later stages (detection merge, IR, backends) start
+//! from here. Values keep the span they were written at so later stages can still point at the
+//! plan when they find a conflict; equality ignores those spans.
+
+use serde::Serialize;
+
+use crate::date::Date;
+use crate::source::Spanned;
+use crate::syntax::ast::{CmpOp, Quantile};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub name: Spanned<String>,
+    pub namespace: Option<Spanned<String>>,
+    pub codebase: Option<Spanned<String>>,
+    pub python: PythonPair,
+    pub infra: Vec<Spanned<InfraTarget>>,
+    pub start: Option<Spanned<Date>>,
+    pub services: Vec<Service>,
+    pub route: Route,
+    pub rollback: Vec<Trigger>,
+    pub schedule: Schedule,
+    pub monitor: Monitor,
+}
+
+/// A Python version as written: `3.11` is major 3, minor 11 (never the float 3.11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct PyVersion {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl std::fmt::Display for PyVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PythonPair {
+    pub source: Spanned<PyVersion>,
+    pub target: Spanned<PyVersion>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InfraKind {
+    /// Decide from what `canaryc detect` finds in the codebase.
+    Auto,
+    Kubernetes,
+    DockerCompose,
+    BareMetal,
+}
+
+impl InfraKind {
+    pub const NAMES: &'static [&'static str] = &["auto", "kubernetes", "docker-compose", "bare-metal"];
+
+    pub fn parse(name: &str) -> Option<InfraKind> {
+        Some(match name {
+            "auto" => InfraKind::Auto,
+            "kubernetes" => InfraKind::Kubernetes,
+            "docker-compose" => InfraKind::DockerCompose,
+            "bare-metal" => InfraKind::BareMetal,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    /// The routers that can split traffic on this infrastructure; the first is the default.
+    pub fn routers(self) -> &'static [Router] {
+        match self {
+            InfraKind::Auto => &[],
+            InfraKind::Kubernetes => &[Router::Istio, Router::GatewayApi, Router::NginxIngress],
+            InfraKind::DockerCompose | InfraKind::BareMetal => &[Router::Haproxy, Router::Nginx],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Router {
+    Istio,
+    GatewayApi,
+    NginxIngress,
+    Haproxy,
+    Nginx,
+}
+
+impl Router {
+    pub const NAMES: &'static [&'static str] = &["istio", "gateway-api", "nginx-ingress", "haproxy", "nginx"];
+
+    pub fn parse(name: &str) -> Option<Router> {
+        Some(match name {
+            "istio" => Router::Istio,
+            "gateway-api" => Router::GatewayApi,
+            "nginx-ingress" => Router::NginxIngress,
+            "haproxy" => Router::Haproxy,
+            "nginx" => Router::Nginx,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    /// Whether the router can keep one user on one interpreter while splitting by weight.
+    /// From shared/reference/canary-systems.md: Istio and Gateway API pin canary users with a
+    /// cookie-match route plus a `Set-Cookie` on the canary route (Flagger's sessionAffinity);
+    /// ingress-nginx has `affinity-canary-behavior: sticky` with cookie affinity; HAProxy has
+    /// cookie insertion and stick tables; nginx `split_clients` hashes any variable, a header
+    /// included. None of the Kubernetes routers can hash an arbitrary header into a weighted
+    /// split: they only match exact header values.
+    pub fn supports_sticky(self, by: StickyBy) -> bool {
+        match (self, by) {
+            (_, StickyBy::Cookie) => true,
+            (Router::Haproxy | Router::Nginx, StickyBy::Header) => true,
+            (_, StickyBy::Header) => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct InfraTarget {
+    pub kind: InfraKind,
+    pub router: Option<Router>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Service {
+    pub name: Spanned<String>,
+    pub port: Option<Spanned<u16>>,
+    pub health: Option<Spanned<String>>,
+    pub replicas: Option<Spanned<u32>>,
+    pub image_py2: Option<Spanned<String>>,
+    pub image_py3: Option<Spanned<String>>,
+    pub command_py2: Option<Spanned<String>>,
+    pub command_py3: Option<Spanned<String>>,
+    /// CPU in millicores.
+    pub cpu_millis: Option<Spanned<u32>>,
+    pub memory_bytes: Option<Spanned<u64>>,
+    /// Extra environment for the py3 copy, in the order written.
+    pub env_py3: Vec<(Spanned<String>, Spanned<String>)>,
+    /// Extra environment for both copies.
+    pub env: Vec<(Spanned<String>, Spanned<String>)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StickyBy {
+    Cookie,
+    Header,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Route {
+    /// `cookie("py_version")` or `header("X-User-Id")`; `None` splits each request afresh.
+    pub sticky: Option<Spanned<Sticky>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Sticky {
+    pub by: StickyBy,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    ErrorRate,
+    Latency,
+    HealthFailures,
+    Memory,
+    Cpu,
+    Divergence,
+    RequestRate,
+}
+
+impl Metric {
+    pub const NAMES: &'static [&'static str] = &[
+        "error_rate",
+        "latency",
+        "health_failures",
+        "memory",
+        "cpu",
+        "divergence",
+        "request_rate",
+    ];
+
+    pub fn parse(name: &str) -> Option<Metric> {
+        Some(match name {
+            "error_rate" => Metric::ErrorRate,
+            "latency" => Metric::Latency,
+            "health_failures" => Metric::HealthFailures,
+            "memory" => Metric::Memory,
+            "cpu" => Metric::Cpu,
+            "divergence" => Metric::Divergence,
+            "request_rate" => Metric::RequestRate,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+/// The threshold a condition compares against, typed by the metric.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Threshold {
+    /// Percent: error rate, memory/CPU of the limit, share of diverging responses.
+    Percent(f64),
+    /// A multiple of py2's value of the same metric.
+    RatioOfPy2(f64),
+    /// An absolute latency.
+    Millis(u64),
+    /// A plain count or rate: health-check failures, requests per second.
+    Count(f64),
+}
+
+impl Threshold {
+    /// The number compared, for like-with-like comparisons between criteria and triggers.
+    pub fn magnitude(self) -> f64 {
+        match self {
+            Threshold::Percent(v) | Threshold::RatioOfPy2(v) | Threshold::Count(v) => v,
+            Threshold::Millis(ms) => ms as f64,
+        }
+    }
+
+    pub fn same_unit(self, other: Threshold) -> bool {
+        std::mem::discriminant(&self) == std::mem::discriminant(&other)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trigger {
+    pub metric: Spanned<Metric>,
+    pub quantile: Option<Quantile>,
+    pub op: CmpOp,
+    pub threshold: Spanned<Threshold>,
+    /// Milliseconds the condition must hold before rolling back.
+    pub window: Spanned<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Criterion {
+    Compare {
+        metric: Spanned<Metric>,
+        quantile: Option<Quantile>,
+        op: CmpOp,
+        threshold: Spanned<Threshold>,
+    },
+    /// Every compared metric within this percentage of py2's.
+    WithinBaseline(Spanned<f64>),
+    /// A person must approve before the stage completes.
+    Approval(Spanned<String>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    /// The stdlib or local schedule this came from, if any.
+    pub base: Option<Spanned<String>>,
+    pub stages: Vec<Stage>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stage {
+    pub name: Spanned<String>,
+    /// py3's share of traffic, in percent.
+    pub traffic: Spanned<f64>,
+    /// Milliseconds to hold before judging the stage.
+    pub hold: Spanned<u64>,
+    pub criteria: Vec<Criterion>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MetricsSource {
+    Auto,
+    Istio,
+    NginxIngress,
+    Haproxy,
+    App,
+}
+
+impl MetricsSource {
+    pub const NAMES: &'static [&'static str] = &["auto", "istio", "nginx-ingress", "haproxy", "app"];
+
+    pub fn parse(name: &str) -> Option<MetricsSource> {
+        Some(match name {
+            "auto" => MetricsSource::Auto,
+            "istio" => MetricsSource::Istio,
+            "nginx-ingress" => MetricsSource::NginxIngress,
+            "haproxy" => MetricsSource::Haproxy,
+            "app" => MetricsSource::App,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Monitor {
+    pub source: Spanned<MetricsSource>,
+    /// Requests py3 must have served in a window before its error rate may trigger anything:
+    /// a 1% canary with three requests must not page anyone.
+    pub min_requests: Spanned<u32>,
+}
+
+impl Default for Monitor {
+    fn default() -> Self {
+        Monitor {
+            source: Spanned::new(MetricsSource::Auto, Default::default()),
+            min_requests: Spanned::new(DEFAULT_MIN_REQUESTS, Default::default()),
+        }
+    }
+}
+
+pub const DEFAULT_MIN_REQUESTS: u32 = 100;
