@@ -7,5 +7,6 @@ pub mod diag;
 pub mod source;
 pub mod syntax;
 pub mod check;
+pub mod cli;
 pub mod model;
 pub mod stdlib;

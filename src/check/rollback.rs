@@ -119,24 +119,10 @@ impl<'a> Checker<'a> {
     }
 
     fn trigger(&mut self, condition: &'a Condition) -> Option<Trigger> {
-        let window = match &condition.window {
-            Some(w) => self.window(w)?,
-            None => {
-                self.report(
-                    Diagnostic::new(
-                        Code::MissingWindow,
-                        condition.span.0,
-                        "a rollback trigger needs a window",
-                    )
-                    .label("how long must this hold before rolling back?")
-                    .help("add `for` and a duration, e.g. `error_rate > 1% for 5m`: without it one bad scrape rolls back"),
-                );
-                return None;
-            }
-        };
+        // Check the comparison and the window independently, so both problems are reported.
         let comparison = match &condition.kind {
             ConditionKind::Compare { metric, quantile, op, value } => {
-                self.comparison(metric, quantile.as_ref(), *op, value, Role::Trigger)?
+                self.comparison(metric, quantile.as_ref(), *op, value, Role::Trigger)
             }
             ConditionKind::Within { .. } | ConditionKind::Approval { .. } => {
                 let what = if matches!(condition.kind, ConditionKind::Approval { .. }) {
@@ -156,6 +142,22 @@ impl<'a> Checker<'a> {
                 return None;
             }
         };
+        let window = match &condition.window {
+            Some(w) => self.window(w),
+            None => {
+                self.report(
+                    Diagnostic::new(
+                        Code::MissingWindow,
+                        condition.span.0,
+                        "a rollback trigger needs a window",
+                    )
+                    .label("how long must this hold before rolling back?")
+                    .help("add `for` and a duration, e.g. `error_rate > 1% for 5m`: without it one bad scrape rolls back"),
+                );
+                None
+            }
+        };
+        let (comparison, window) = (comparison?, window?);
         Some(Trigger {
             metric: comparison.metric,
             quantile: comparison.quantile,

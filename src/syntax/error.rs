@@ -24,22 +24,24 @@ pub(crate) fn convert(
     let found = found_token(text, at);
     let span = Span::new(file, offset + at, offset + at + found.len());
     let found_words = if found.is_empty() {
-        "the end of the file".to_string()
+        "end of file".to_string()
     } else {
         format!("`{found}`")
     };
-    let expected = match &err.variant {
+    let (expected, count) = match &err.variant {
         ErrorVariant::ParsingError { positives, .. } => expected_words(positives),
-        ErrorVariant::CustomError { message } => message.clone(),
+        ErrorVariant::CustomError { message } => (message.clone(), 1),
     };
     let (label, help) = hint(text, at, found, &expected);
-    Diagnostic::new(
-        Code::Syntax,
-        span,
-        format!("expected {expected}, found {found_words}"),
-    )
-    .label(label)
-    .help(help)
+    // A long list of alternatives reads worse than no list: then the help line carries it.
+    let message = if count <= 2 {
+        format!("expected {expected}, found {found_words}")
+    } else {
+        format!("unexpected {found_words}")
+    };
+    Diagnostic::new(Code::Syntax, span, message)
+        .label(label)
+        .help(help)
 }
 
 /// The token at `at`: a word, a number with its unit, or one punctuation character.
@@ -99,7 +101,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
     })
 }
 
-fn expected_words(rules: &[Rule]) -> String {
+fn expected_words(rules: &[Rule]) -> (String, usize) {
     let mut words: Vec<&str> = Vec::new();
     for rule in rules {
         if let Some(w) = describe(*rule) {
@@ -108,20 +110,29 @@ fn expected_words(rules: &[Rule]) -> String {
             }
         }
     }
-    match words.as_slice() {
+    let text = match words.as_slice() {
         [] => "something else".to_string(),
         [one] => (*one).to_string(),
         [init @ .., last] => format!("{} or {last}", init.join(", ")),
-    }
+    };
+    (text, words.len())
 }
 
 /// A label and a help line for the most common slips.
 fn hint(text: &str, at: usize, found: &str, expected: &str) -> (String, String) {
     let before = text[..at].trim_end();
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line_before = &text[line_start..at];
     if found == ":" {
         return (
             "fields are set with `=`".into(),
             "write `name = value`, e.g. `port = 8000`".into(),
+        );
+    }
+    if line_before.contains(" = ") && before.ends_with(" for") {
+        return (
+            "`for` follows a condition".into(),
+            "conditions compare with `<`, `<=`, `>` or `>=`, e.g. `error_rate > 1% for 5m`; `=` sets a field".into(),
         );
     }
     if let Some(unit) = bad_unit(found) {
@@ -145,14 +156,13 @@ fn hint(text: &str, at: usize, found: &str, expected: &str) -> (String, String) 
             "comparisons are `<`, `<=`, `>` or `>=`; `=` sets a field".into(),
         );
     }
-    (
-        format!("unexpected {}", if found.is_empty() { "end" } else { "here" }),
-        format!("the parser expected {expected} at this point"),
-    )
+    ("unexpected here".into(), format!("expected {expected}"))
 }
 
 /// For `10min` or `5pct`, the part that is not a known unit.
 fn bad_unit(found: &str) -> Option<&str> {
     let digits = found.find(|c: char| !c.is_ascii_digit() && c != '.')?;
-    (digits > 0).then(|| &found[digits..])
+    let unit = &found[digits..];
+    const UNITS: &[&str] = &["ms", "s", "m", "h", "d", "w", "%", "x", "Ki", "Mi", "Gi", "Ti", "K", "M", "G", "T"];
+    (digits > 0 && !UNITS.contains(&unit)).then_some(unit)
 }

@@ -91,6 +91,16 @@ impl Lowerer {
         Span::new(self.file, s.start() + self.offset, s.end() + self.offset)
     }
 
+    /// The span from a node's start to the end of its last child. pest lets a rule that ends
+    /// in an optional part (`window?`) swallow the whitespace before it; labels should not.
+    fn node_span(&self, pair: &Pair<'_, Rule>) -> Span {
+        let mut span = self.span(pair);
+        if let Some(last) = pair.clone().into_inner().last() {
+            span.end = self.span(&last).end;
+        }
+        span
+    }
+
     fn ident(&self, pair: Pair<'_, Rule>) -> Ident {
         Spanned::new(pair.as_str().to_string(), self.span(&pair))
     }
@@ -210,7 +220,7 @@ impl Lowerer {
     }
 
     fn attribute(&mut self, pair: Pair<'_, Rule>) -> Attribute {
-        let span = self.span(&pair);
+        let span = self.node_span(&pair);
         let mut key = None;
         let mut qualifier = None;
         let mut value = None;
@@ -234,7 +244,7 @@ impl Lowerer {
     }
 
     fn condition(&mut self, pair: Pair<'_, Rule>, joined: bool) -> Condition {
-        let span = self.span(&pair);
+        let span = self.node_span(&pair);
         let mut kind = None;
         let mut window = None;
         for part in pair.into_inner() {
@@ -359,7 +369,11 @@ impl Lowerer {
     }
 
     fn literal(&mut self, pair: Pair<'_, Rule>) -> Value {
-        let span = self.span(&pair);
+        let span = if pair.as_rule() == Rule::ratio {
+            self.node_span(&pair)
+        } else {
+            self.span(&pair)
+        };
         let text = pair.as_str();
         let kind = match pair.as_rule() {
             Rule::arrow => {

@@ -1,0 +1,89 @@
+//! `canaryc check`: the CI gate.
+
+use std::path::PathBuf;
+
+use clap::ValueEnum;
+
+use super::{Env, exit, print_stderr, print_stdout};
+use crate::check::{Options, check};
+use crate::diag::{Diagnostic, render};
+use crate::source::SourceMap;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Plan files to check.
+    #[arg(default_value = "canary.plan")]
+    files: Vec<PathBuf>,
+
+    /// Output format: human (rich, on stderr), short (one line each, on stdout) or json
+    /// (versioned schema in docs/diagnostics-json.md, on stdout).
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+
+    /// Fail (exit 1) on warnings too.
+    #[arg(long)]
+    deny_warnings: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Human,
+    Short,
+    Json,
+}
+
+pub(crate) fn run(args: &Args, env: &Env) -> u8 {
+    let mut sources = SourceMap::new();
+    let mut roots = Vec::new();
+    for path in &args.files {
+        match std::fs::read(path) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => roots.push(sources.add(path.display().to_string(), text)),
+                Err(_) => {
+                    print_stderr(&format!(
+                        "error: {} is not UTF-8 text; plans are UTF-8\n",
+                        path.display()
+                    ));
+                    return exit::USAGE;
+                }
+            },
+            Err(err) => {
+                print_stderr(&format!("error: cannot read {}: {err}\n", path.display()));
+                return exit::USAGE;
+            }
+        }
+    }
+
+    let options = Options { today: env.today };
+    let mut diagnostics: Vec<Diagnostic> = Vec::new();
+    for root in roots {
+        diagnostics.extend(check(&mut sources, root, &options).diagnostics);
+    }
+
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = diagnostics.len() - errors;
+    match args.format {
+        Format::Human => {
+            print_stderr(&render::human(&diagnostics, &sources, env.style, 100));
+            print_stderr(&summary(args.files.len(), errors, warnings));
+        }
+        Format::Short => print_stdout(&render::short(&diagnostics, &sources)),
+        Format::Json => print_stdout(&render::json(&diagnostics, &sources)),
+    }
+    if errors > 0 || (args.deny_warnings && warnings > 0) {
+        exit::PROBLEMS
+    } else {
+        exit::OK
+    }
+}
+
+fn summary(files: usize, errors: usize, warnings: usize) -> String {
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let verdict = if errors > 0 { "failed" } else { "ok" };
+    format!(
+        "check {verdict}: {}, {}, {}\n",
+        plural(files, "file"),
+        plural(errors, "error"),
+        plural(warnings, "warning")
+    )
+}

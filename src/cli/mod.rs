@@ -1,0 +1,131 @@
+//! The command line. The only part of canaryc that touches the file system, the environment,
+//! the clock or the terminal; everything it calls is pure.
+
+mod check;
+mod explain;
+
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::date::Date;
+use crate::diag::render::Style;
+
+/// Exit codes, as documented in the README.
+pub mod exit {
+    /// Everything is fine.
+    pub const OK: u8 = 0;
+    /// The command ran and found problems (errors, or warnings with `--deny-warnings`).
+    pub const PROBLEMS: u8 = 1;
+    /// The command could not run: bad arguments, unreadable files.
+    pub const USAGE: u8 = 2;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "canaryc",
+    version,
+    about = "Plan and configure the canary cutover of a Python 2 service to Python 3",
+    long_about = "canaryc compiles a canary.plan (stages, traffic, hold times, success criteria, rollback \
+triggers, routing, targets) into the files a py2 -> py3 canary rollout needs, and checks plans in CI.\n\n\
+Exit codes: 0 ok, 1 problems found, 2 usage error.",
+    after_help = "Examples:\n  canaryc check                         check ./canary.plan\n  canaryc check --format json plans/*.plan\n  canaryc explain CNR301                why traffic must increase",
+    disable_help_subcommand = true
+)]
+struct Cli {
+    /// When to colour output: auto colours only on a terminal and respects NO_COLOR.
+    #[arg(long, value_enum, default_value_t = Colour::Auto, global = true)]
+    color: Colour,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Colour {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check plans for errors and risky choices (the CI gate).
+    #[command(
+        long_about = "Parse and type-check plans, reporting every problem with file, line, column, a stable \
+code and a hint. Exit 0 when clean, 1 when there are errors (or warnings, with --deny-warnings), 2 when a \
+file cannot be read.\n\nEnd-of-life warnings are judged against the plan's `start` date, or today; set \
+CANARYC_TODAY=YYYY-MM-DD to pin today (tests and reproducible CI logs do).",
+        after_help = "Examples:\n  canaryc check\n  canaryc check --deny-warnings canary.plan\n  canaryc check --format short plans/*.plan   # file:line:col: severity[code]: message\n  canaryc check --format json > diagnostics.json"
+    )]
+    Check(check::Args),
+    /// Explain a diagnostic code, with an example that triggers it.
+    #[command(after_help = "Examples:\n  canaryc explain CNR301\n  canaryc explain traffic-not-increasing\n  canaryc explain --list")]
+    Explain(explain::Args),
+}
+
+/// Parses arguments, runs the command and returns the process exit code.
+pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(err) => {
+            // --help and --version are "errors" that exit 0.
+            let _ = err.print();
+            return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(exit::USAGE));
+        }
+    };
+    let env = Env::from_process(cli.color);
+    let code = match cli.command {
+        Command::Check(args) => check::run(&args, &env),
+        Command::Explain(args) => explain::run(&args, &env),
+    };
+    ExitCode::from(code)
+}
+
+/// What the commands learn from the process environment, read once, here.
+pub(crate) struct Env {
+    pub style: Style,
+    pub today: Date,
+}
+
+impl Env {
+    fn from_process(colour: Colour) -> Env {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let style = match colour {
+            Colour::Always => Style::Colour,
+            Colour::Never => Style::Plain,
+            Colour::Auto if !no_color && std::io::stderr().is_terminal() => Style::Colour,
+            Colour::Auto => Style::Plain,
+        };
+        Env {
+            style,
+            today: today(),
+        }
+    }
+}
+
+/// Today's date, or CANARYC_TODAY when set (so warnings about dates are reproducible).
+fn today() -> Date {
+    if let Some(date) = std::env::var("CANARYC_TODAY").ok().and_then(|d| Date::parse(&d)) {
+        return date;
+    }
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Date::from_days(i64::try_from(secs / 86_400).unwrap_or(0))
+}
+
+/// Writes to stdout, ignoring a closed pipe (`canaryc ... | head`).
+pub(crate) fn print_stdout(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+pub(crate) fn print_stderr(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes());
+    let _ = err.flush();
+}
