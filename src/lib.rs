@@ -2,11 +2,11 @@
 //!
 //! See ARCHITECTURE.md for the pipeline and the invariants each stage keeps.
 
-pub mod date;
-pub mod diag;
-pub mod source;
-pub mod syntax;
 pub mod check;
 pub mod cli;
+pub mod date;
+pub mod diag;
 pub mod model;
+pub mod source;
 pub mod stdlib;
+pub mod syntax;

@@ -54,7 +54,8 @@ pub enum InfraKind {
 }
 
 impl InfraKind {
-    pub const NAMES: &'static [&'static str] = &["auto", "kubernetes", "docker-compose", "bare-metal"];
+    pub const NAMES: &'static [&'static str] =
+        &["auto", "kubernetes", "docker-compose", "bare-metal"];
 
     pub fn parse(name: &str) -> Option<InfraKind> {
         Some(match name {
@@ -91,7 +92,8 @@ pub enum Router {
 }
 
 impl Router {
-    pub const NAMES: &'static [&'static str] = &["istio", "gateway-api", "nginx-ingress", "haproxy", "nginx"];
+    pub const NAMES: &'static [&'static str] =
+        &["istio", "gateway-api", "nginx-ingress", "haproxy", "nginx"];
 
     pub fn parse(name: &str) -> Option<Router> {
         Some(match name {
@@ -288,7 +290,8 @@ pub enum MetricsSource {
 }
 
 impl MetricsSource {
-    pub const NAMES: &'static [&'static str] = &["auto", "istio", "nginx-ingress", "haproxy", "app"];
+    pub const NAMES: &'static [&'static str] =
+        &["auto", "istio", "nginx-ingress", "haproxy", "app"];
 
     pub fn parse(name: &str) -> Option<MetricsSource> {
         Some(match name {

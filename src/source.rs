@@ -191,7 +191,11 @@ mod tests {
         assert_eq!(f.line_col(3), (2, 1));
         // 'é' is two bytes: the space after it is the third character.
         assert_eq!(f.line_col(6), (2, 3));
-        assert_eq!(f.line_col(5), (2, 2), "inside a multi-byte char clamps back");
+        assert_eq!(
+            f.line_col(5),
+            (2, 2),
+            "inside a multi-byte char clamps back"
+        );
         assert_eq!(f.line_col(999), (3, 1));
     }
 

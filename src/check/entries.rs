@@ -110,7 +110,11 @@ impl<'a> Checker<'a> {
                         key.span,
                         format!("`{}` needs to say which copy it is for", field.name),
                     )
-                    .label(format!("expected `{} {}` or similar", field.name, allowed.join("`/`")))
+                    .label(format!(
+                        "expected `{} {}` or similar",
+                        field.name,
+                        allowed.join("`/`")
+                    ))
                     .help(format!("for example: `{}`", field.example)),
                 );
                 return None;
@@ -163,14 +167,23 @@ impl<'a> Checker<'a> {
 
     fn unknown_entry(&mut self, key: &crate::syntax::ast::Ident, spec: &BlockSpec) {
         let what = if spec.conditions {
-            format!("`{}` is not allowed in a `{}` block", key.value, spec.keyword)
+            format!(
+                "`{}` is not allowed in a `{}` block",
+                key.value, spec.keyword
+            )
         } else {
-            format!("unknown field `{}` in a `{}` block", key.value, spec.keyword)
+            format!(
+                "unknown field `{}` in a `{}` block",
+                key.value, spec.keyword
+            )
         };
         let names: Vec<&str> = spec.names().collect();
         let help = did_you_mean(key, names.iter().copied()).unwrap_or_else(|| {
             if names.is_empty() {
-                format!("a `{}` block holds conditions such as `error_rate > 1% for 5m`", spec.keyword)
+                format!(
+                    "a `{}` block holds conditions such as `error_rate > 1% for 5m`",
+                    spec.keyword
+                )
             } else {
                 format!("a `{}` block takes {}", spec.keyword, quote_list(&names))
             }

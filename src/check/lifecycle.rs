@@ -26,10 +26,24 @@ impl Lifecycle {
             self.end_of_life.to_string()
         } else {
             const MONTHS: [&str; 12] = [
-                "January", "February", "March", "April", "May", "June", "July", "August",
-                "September", "October", "November", "December",
+                "January",
+                "February",
+                "March",
+                "April",
+                "May",
+                "June",
+                "July",
+                "August",
+                "September",
+                "October",
+                "November",
+                "December",
             ];
-            format!("{} {}", MONTHS[usize::from(self.end_of_life.month) - 1], self.end_of_life.year)
+            format!(
+                "{} {}",
+                MONTHS[usize::from(self.end_of_life.month) - 1],
+                self.end_of_life.year
+            )
         }
     }
 }
@@ -64,7 +78,11 @@ pub fn lifecycle(version: PyVersion) -> Option<Lifecycle> {
 pub const OLDEST_TARGET: PyVersion = PyVersion { major: 3, minor: 6 };
 
 impl Checker<'_> {
-    pub(crate) fn check_lifecycle(&mut self, python: &PythonPair, start: Option<crate::source::Spanned<Date>>) {
+    pub(crate) fn check_lifecycle(
+        &mut self,
+        python: &PythonPair,
+        start: Option<crate::source::Spanned<Date>>,
+    ) {
         let target = python.target;
         let (on, when) = match start {
             Some(d) => (d.value, format!("the rollout's start ({})", d.value)),

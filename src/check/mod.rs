@@ -179,10 +179,11 @@ impl<'a> Checker<'a> {
         // Local definitions first, so an import of the same name is reported as the clash.
         for item in &root.items {
             match item {
-                Item::Block(block) => match block.keyword.as_str() {
-                    "plan" => {
-                        if let Some(first) = plans.first() {
-                            self.report(
+                Item::Block(block) => {
+                    match block.keyword.as_str() {
+                        "plan" => {
+                            if let Some(first) = plans.first() {
+                                self.report(
                                 Diagnostic::new(
                                     Code::DuplicateDefinition,
                                     block.keyword.span,
@@ -192,27 +193,28 @@ impl<'a> Checker<'a> {
                                 .secondary(first.keyword.span, "first plan here")
                                 .help("split the plans into separate files, or make them services of one plan"),
                             );
-                        } else {
-                            plans.push(block);
+                            } else {
+                                plans.push(block);
+                            }
                         }
-                    }
-                    "schedule" => self.define(DefKind::Schedule, block, None, false),
-                    "rollback" => self.define(DefKind::Rollback, block, None, false),
-                    other => {
-                        let mut d = Diagnostic::new(
-                            Code::UnknownField,
-                            block.keyword.span,
-                            format!("unknown top-level block `{other}`"),
-                        )
-                        .label("not a top-level block");
-                        d = d.help(
+                        "schedule" => self.define(DefKind::Schedule, block, None, false),
+                        "rollback" => self.define(DefKind::Rollback, block, None, false),
+                        other => {
+                            let mut d = Diagnostic::new(
+                                Code::UnknownField,
+                                block.keyword.span,
+                                format!("unknown top-level block `{other}`"),
+                            )
+                            .label("not a top-level block");
+                            d = d.help(
                             did_you_mean(other, schema::TOP_LEVEL.iter().copied()).unwrap_or_else(
                                 || "a file holds `use`, `const`, `plan`, `schedule` and `rollback`".into(),
                             ),
                         );
-                        self.report(d);
+                            self.report(d);
+                        }
                     }
-                },
+                }
                 Item::Const { name, value } => {
                     if let Some(previous) = self.consts.get(name.as_str()) {
                         let previous_span = previous.span;
@@ -265,7 +267,12 @@ impl<'a> Checker<'a> {
         }
 
         // Check every local definition, used or not: a file may be a library of schedules.
-        let locals: Vec<Def<'a>> = self.scope.iter().filter(|d| d.module.is_none()).copied().collect();
+        let locals: Vec<Def<'a>> = self
+            .scope
+            .iter()
+            .filter(|d| d.module.is_none())
+            .copied()
+            .collect();
         for def in locals {
             match def.kind {
                 DefKind::Schedule => {
@@ -297,7 +304,13 @@ impl<'a> Checker<'a> {
         plan
     }
 
-    fn define(&mut self, kind: DefKind, block: &'a Block, module: Option<&'static str>, imported: bool) {
+    fn define(
+        &mut self,
+        kind: DefKind,
+        block: &'a Block,
+        module: Option<&'static str>,
+        imported: bool,
+    ) {
         let Some(name) = block.label.as_ref() else {
             self.report(
                 Diagnostic::new(
@@ -346,14 +359,19 @@ impl<'a> Checker<'a> {
             names.len() >= segments && names[..segments].join(".") == m.path
         }) else {
             let joined = names.join(".");
-            let help = did_you_mean(&joined, stdlib::MODULES.iter().map(|m| m.path)).unwrap_or_else(|| {
-                let all: Vec<&str> = stdlib::MODULES.iter().map(|m| m.path).collect();
-                format!("the modules are {}", all.join(", "))
-            });
+            let help = did_you_mean(&joined, stdlib::MODULES.iter().map(|m| m.path))
+                .unwrap_or_else(|| {
+                    let all: Vec<&str> = stdlib::MODULES.iter().map(|m| m.path).collect();
+                    format!("the modules are {}", all.join(", "))
+                });
             self.report(
-                Diagnostic::new(Code::UnknownModule, path.span, format!("no module `{joined}`"))
-                    .label("unknown module")
-                    .help(help),
+                Diagnostic::new(
+                    Code::UnknownModule,
+                    path.span,
+                    format!("no module `{joined}`"),
+                )
+                .label("unknown module")
+                .help(help),
             );
             return;
         };
@@ -379,7 +397,9 @@ impl<'a> Checker<'a> {
                 "rollback" => DefKind::Rollback,
                 _ => continue,
             };
-            let Some(label) = block.label.as_ref() else { continue };
+            let Some(label) = block.label.as_ref() else {
+                continue;
+            };
             if wanted.is_none_or(|w| w.value == label.value) {
                 found = true;
                 // Importing the same definition twice is harmless: keep the first.
@@ -415,7 +435,9 @@ impl<'a> Checker<'a> {
     /// Whether anything resolved through this import. Imports of unknown things were already
     /// reported and count as used so they are not reported twice.
     fn import_used(&self, path: &crate::source::Spanned<Vec<Ident>>) -> bool {
-        let Some(module) = module_of(path) else { return true };
+        let Some(module) = module_of(path) else {
+            return true;
+        };
         let segments = module.path.split('.').count();
         let wanted = path.get(segments).map(|w| w.value.as_str());
         let imported: Vec<&Def<'a>> = self
@@ -424,7 +446,8 @@ impl<'a> Checker<'a> {
             .filter(|d| d.module == Some(module.path) && d.imported)
             .filter(|d| wanted.is_none_or(|w| w == d.name.value))
             .collect();
-        imported.is_empty() || imported
+        imported.is_empty()
+            || imported
                 .iter()
                 .any(|d| self.used.contains(&(d.kind, d.name.value.as_str())))
     }

@@ -43,9 +43,13 @@ impl<'a> Checker<'a> {
             Some(a) => self.python(&a.value),
             None => {
                 self.report(
-                    Diagnostic::new(Code::MissingField, name.span, "the plan does not say which Python it moves to")
-                        .label("`python` missing")
-                        .help("add `python = 2.7 -> 3.13`"),
+                    Diagnostic::new(
+                        Code::MissingField,
+                        name.span,
+                        "the plan does not say which Python it moves to",
+                    )
+                    .label("`python` missing")
+                    .help("add `python = 2.7 -> 3.13`"),
                 );
                 None
             }
@@ -87,12 +91,20 @@ impl<'a> Checker<'a> {
 
         let rollback_block = self.single_block(&fields, "rollback");
         let rollback_attr = fields.get("rollback");
-        self.not_both(rollback_block, rollback_attr.map(|a| a.key.span), "rollback");
+        self.not_both(
+            rollback_block,
+            rollback_attr.map(|a| a.key.span),
+            "rollback",
+        );
         let rollback = self.plan_rollback(rollback_block, rollback_attr, plan_span);
 
         let schedule_block = self.single_block(&fields, "schedule");
         let schedule_attr = fields.get("schedule");
-        self.not_both(schedule_block, schedule_attr.map(|a| a.key.span), "schedule");
+        self.not_both(
+            schedule_block,
+            schedule_attr.map(|a| a.key.span),
+            "schedule",
+        );
         let schedule = self.plan_schedule(schedule_block, schedule_attr);
 
         if let Some(schedule) = &schedule {
@@ -126,7 +138,9 @@ impl<'a> Checker<'a> {
     pub(crate) fn valid_name(&mut self, name: &Spanned<String>, what: &str) {
         let ok = !name.is_empty()
             && name.len() <= 63
-            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !name.starts_with('-')
             && !name.ends_with('-');
         if !ok {
@@ -202,7 +216,10 @@ impl<'a> Checker<'a> {
                 Diagnostic::new(
                     Code::InvalidPythonVersion,
                     source.span,
-                    format!("canaryc plans moves from Python 2, not from {}", source.value),
+                    format!(
+                        "canaryc plans moves from Python 2, not from {}",
+                        source.value
+                    ),
                 )
                 .label("source must be 2.x")
                 .help("write the version the service runs today: `python = 2.7 -> 3.13`"),
@@ -214,9 +231,15 @@ impl<'a> Checker<'a> {
                 Diagnostic::new(
                     Code::InvalidPythonVersion,
                     target.span,
-                    format!("Python {} is not a target canaryc can plan for", target.value),
+                    format!(
+                        "Python {} is not a target canaryc can plan for",
+                        target.value
+                    ),
                 )
-                .label(format!("expected 3.{} or later", super::lifecycle::OLDEST_TARGET.minor))
+                .label(format!(
+                    "expected 3.{} or later",
+                    super::lifecycle::OLDEST_TARGET.minor
+                ))
                 .help("target a supported Python 3, e.g. `python = 2.7 -> 3.13`"),
             );
             return None;
@@ -261,7 +284,9 @@ impl<'a> Checker<'a> {
         };
         let mut out: Vec<Spanned<InfraTarget>> = Vec::new();
         for item in items {
-            let Some(target) = self.infra_target(item) else { continue };
+            let Some(target) = self.infra_target(item) else {
+                continue;
+            };
             if let Some(first) = out.iter().find(|t| t.kind == target.kind) {
                 self.report(
                     Diagnostic::new(
@@ -293,9 +318,10 @@ impl<'a> Checker<'a> {
         let value = self.resolve(value);
         let (name_value, args) = match &value.value {
             ValueKind::Ident(_) => (value.clone(), &[][..]),
-            ValueKind::Call { name, args } => {
-                (Spanned::new(ValueKind::Ident(name.value.clone()), name.span), args.as_slice())
-            }
+            ValueKind::Call { name, args } => (
+                Spanned::new(ValueKind::Ident(name.value.clone()), name.span),
+                args.as_slice(),
+            ),
             _ => {
                 self.mismatch(value, Ty::Infra, example);
                 return None;
@@ -319,13 +345,19 @@ impl<'a> Checker<'a> {
             }
             if router.is_some() {
                 self.report(
-                    Diagnostic::new(Code::DuplicateField, arg.value.span, "the router is given twice")
-                        .label("second router")
-                        .help("one router per infrastructure; list the infrastructure twice for two"),
+                    Diagnostic::new(
+                        Code::DuplicateField,
+                        arg.value.span,
+                        "the router is given twice",
+                    )
+                    .label("second router")
+                    .help("one router per infrastructure; list the infrastructure twice for two"),
                 );
                 continue;
             }
-            let Some(r) = self.name_of(&arg.value, Router::NAMES, "router", example) else { continue };
+            let Some(r) = self.name_of(&arg.value, Router::NAMES, "router", example) else {
+                continue;
+            };
             let r = Router::parse(r.value)?;
             router = Some(r);
             if kind == InfraKind::Auto || !kind.routers().contains(&r) {
@@ -338,9 +370,14 @@ impl<'a> Checker<'a> {
                     )
                     .label("router does not fit")
                     .help(if allowed.is_empty() {
-                        "`auto` detects the router too; name the infrastructure to choose one".to_string()
+                        "`auto` detects the router too; name the infrastructure to choose one"
+                            .to_string()
                     } else {
-                        format!("{} canaries use {}", kind.as_str(), super::entries::quote_list(&allowed))
+                        format!(
+                            "{} canaries use {}",
+                            kind.as_str(),
+                            super::entries::quote_list(&allowed)
+                        )
                     }),
                 );
                 router = None;
@@ -362,7 +399,12 @@ impl<'a> Checker<'a> {
         Some(InfraTarget { kind, router })
     }
 
-    fn service(&mut self, block: &'a Block, plan_name: &Ident, seen: &[Service]) -> Option<Service> {
+    fn service(
+        &mut self,
+        block: &'a Block,
+        plan_name: &Ident,
+        seen: &[Service],
+    ) -> Option<Service> {
         let name = block.label.clone().unwrap_or_else(|| plan_name.clone());
         if block.label.is_some() {
             self.valid_name(&name, "service");
@@ -396,10 +438,15 @@ impl<'a> Checker<'a> {
                     Diagnostic::new(
                         Code::InvalidHealthPath,
                         path.span,
-                        format!("health check path `{}` is not an absolute URL path", path.value),
+                        format!(
+                            "health check path `{}` is not an absolute URL path",
+                            path.value
+                        ),
                     )
                     .label("must start with `/` and have no spaces")
-                    .help("write the path the load balancer requests, e.g. `health = \"/healthz\"`"),
+                    .help(
+                        "write the path the load balancer requests, e.g. `health = \"/healthz\"`",
+                    ),
                 );
                 return None;
             }
@@ -410,12 +457,15 @@ impl<'a> Checker<'a> {
             Some(n.map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
         });
         for copy in ["py2", "py3"] {
-            let image_value = fields
-                .qualified("image", copy)
-                .and_then(|a| self.nonempty_string(&a.value, "image py3 = \"registry.internal/app:3.13\""));
-            let command_value = fields
-                .qualified("command", copy)
-                .and_then(|a| self.nonempty_string(&a.value, "command py3 = \"/srv/app/venv3/bin/gunicorn app.wsgi\""));
+            let image_value = fields.qualified("image", copy).and_then(|a| {
+                self.nonempty_string(&a.value, "image py3 = \"registry.internal/app:3.13\"")
+            });
+            let command_value = fields.qualified("command", copy).and_then(|a| {
+                self.nonempty_string(
+                    &a.value,
+                    "command py3 = \"/srv/app/venv3/bin/gunicorn app.wsgi\"",
+                )
+            });
             if copy == "py2" {
                 service.image_py2 = image_value;
                 service.command_py2 = command_value;
@@ -431,9 +481,13 @@ impl<'a> Checker<'a> {
                 let millis = (cores.value * 1000.0).round();
                 if !(1.0..=1_000_000.0).contains(&millis) {
                     self.report(
-                        Diagnostic::new(Code::ValueOutOfRange, cores.span, format!("{} CPU cores", fmt_number(cores.value)))
-                            .label("must be between 0.001 and 1000 cores")
-                            .help("`cpu = 0.5` is half a core"),
+                        Diagnostic::new(
+                            Code::ValueOutOfRange,
+                            cores.span,
+                            format!("{} CPU cores", fmt_number(cores.value)),
+                        )
+                        .label("must be between 0.001 and 1000 cores")
+                        .help("`cpu = 0.5` is half a core"),
                     );
                     return None;
                 }
@@ -443,9 +497,15 @@ impl<'a> Checker<'a> {
                 let size = self.size(&a.value, schema::RESOURCES.must("memory"))?;
                 if size.value < 16 << 20 {
                     self.report(
-                        Diagnostic::new(Code::ValueOutOfRange, size.span, "less than 16Mi of memory")
-                            .label("too small for a Python process")
-                            .help("a Python web worker needs tens of MiB at least, e.g. `memory = 512Mi`"),
+                        Diagnostic::new(
+                            Code::ValueOutOfRange,
+                            size.span,
+                            "less than 16Mi of memory",
+                        )
+                        .label("too small for a Python process")
+                        .help(
+                            "a Python web worker needs tens of MiB at least, e.g. `memory = 512Mi`",
+                        ),
                     );
                     return None;
                 }
@@ -493,19 +553,27 @@ impl<'a> Checker<'a> {
                     crate::syntax::ast::Entry::Attribute(a) => a.key.span,
                 };
                 self.report(
-                    Diagnostic::new(Code::UnknownField, span, "an `env` block holds only `NAME = \"value\"` lines")
-                        .label("not a variable")
-                        .help("e.g. `env py3 { LANG = \"C.UTF-8\" }`"),
+                    Diagnostic::new(
+                        Code::UnknownField,
+                        span,
+                        "an `env` block holds only `NAME = \"value\"` lines",
+                    )
+                    .label("not a variable")
+                    .help("e.g. `env py3 { LANG = \"C.UTF-8\" }`"),
                 );
                 continue;
             };
             let key = &attribute.key;
             if let Some((first, _)) = vars.iter().find(|(k, _)| k.value == key.value) {
                 self.report(
-                    Diagnostic::new(Code::DuplicateField, key.span, format!("`{}` is set twice", key.value))
-                        .label("set again")
-                        .secondary(first.span, "first set here")
-                        .help("keep one of them"),
+                    Diagnostic::new(
+                        Code::DuplicateField,
+                        key.span,
+                        format!("`{}` is set twice", key.value),
+                    )
+                    .label("set again")
+                    .secondary(first.span, "first set here")
+                    .help("keep one of them"),
                 );
                 continue;
             }
@@ -528,33 +596,63 @@ impl<'a> Checker<'a> {
         match &resolved.value {
             ValueKind::Ident(n) if n == "none" => None,
             ValueKind::Call { name, args } if name.value == "cookie" || name.value == "header" => {
-                let by = if name.value == "cookie" { StickyBy::Cookie } else { StickyBy::Header };
+                let by = if name.value == "cookie" {
+                    StickyBy::Cookie
+                } else {
+                    StickyBy::Header
+                };
                 let [arg] = args.as_slice() else {
                     self.report(
-                        Diagnostic::new(Code::TypeMismatch, value.span, format!("{}() takes one name", name.value))
-                            .label("expected one argument")
-                            .help(format!("e.g. `{example}`")),
+                        Diagnostic::new(
+                            Code::TypeMismatch,
+                            value.span,
+                            format!("{}() takes one name", name.value),
+                        )
+                        .label("expected one argument")
+                        .help(format!("e.g. `{example}`")),
                     );
                     return None;
                 };
                 let cookie = self.string(&arg.value, example)?;
-                if cookie.is_empty() || !cookie.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b)) {
+                if cookie.is_empty()
+                    || !cookie
+                        .bytes()
+                        .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+                {
                     self.report(
-                        Diagnostic::new(Code::ValueOutOfRange, cookie.span, format!("`{}` is not a valid {} name", cookie.value, name.value))
-                            .label("not an HTTP token")
-                            .help("use letters, digits, `-` and `_`, e.g. `py_version`"),
+                        Diagnostic::new(
+                            Code::ValueOutOfRange,
+                            cookie.span,
+                            format!("`{}` is not a valid {} name", cookie.value, name.value),
+                        )
+                        .label("not an HTTP token")
+                        .help("use letters, digits, `-` and `_`, e.g. `py_version`"),
                     );
                     return None;
                 }
-                Some(Spanned::new(Sticky { by, name: cookie.value }, value.span))
+                Some(Spanned::new(
+                    Sticky {
+                        by,
+                        name: cookie.value,
+                    },
+                    value.span,
+                ))
             }
             ValueKind::Call { name, .. } => {
                 let help = crate::diag::did_you_mean(&name.value, ["cookie", "header"])
-                    .unwrap_or_else(|| format!("write `{example}`, `sticky = header(\"X-User-Id\")` or `sticky = none`"));
+                    .unwrap_or_else(|| {
+                        format!(
+                            "write `{example}`, `sticky = header(\"X-User-Id\")` or `sticky = none`"
+                        )
+                    });
                 self.report(
-                    Diagnostic::new(Code::UnknownVariant, name.span, format!("cannot stick by `{}`", name.value))
-                        .label("expected cookie or header")
-                        .help(help),
+                    Diagnostic::new(
+                        Code::UnknownVariant,
+                        name.span,
+                        format!("cannot stick by `{}`", name.value),
+                    )
+                    .label("expected cookie or header")
+                    .help(help),
                 );
                 None
             }
@@ -569,14 +667,24 @@ impl<'a> Checker<'a> {
         let fields = self.entries(&block.body, &schema::MONITOR);
         let mut monitor = Monitor::default();
         if let Some(a) = fields.get("source") {
-            if let Some(source) = self.name_of(&a.value, MetricsSource::NAMES, "metrics source", "source = app") {
+            if let Some(source) = self.name_of(
+                &a.value,
+                MetricsSource::NAMES,
+                "metrics source",
+                "source = app",
+            ) {
                 if let Some(s) = MetricsSource::parse(source.value) {
                     monitor.source = Spanned::new(s, source.span);
                 }
             }
         }
         if let Some(a) = fields.get("min_requests") {
-            if let Some(n) = self.int(&a.value, schema::MONITOR.must("min_requests"), 1, 1_000_000_000) {
+            if let Some(n) = self.int(
+                &a.value,
+                schema::MONITOR.must("min_requests"),
+                1,
+                1_000_000_000,
+            ) {
                 monitor.min_requests = n.map(|n| u32::try_from(n).unwrap_or(u32::MAX));
             }
         }
@@ -589,7 +697,12 @@ impl<'a> Checker<'a> {
         for stage in &schedule.stages {
             for criterion in &stage.criteria {
                 match criterion {
-                    Criterion::Compare { metric, quantile, threshold, .. } => {
+                    Criterion::Compare {
+                        metric,
+                        quantile,
+                        threshold,
+                        ..
+                    } => {
                         let Some(trigger) = triggers.iter().find(|t| {
                             // request_rate bounds may point either way; the others are validated
                             // as `criterion <` and `trigger >`.
@@ -602,20 +715,36 @@ impl<'a> Checker<'a> {
                         };
                         if threshold.value.magnitude() > trigger.threshold.value.magnitude() {
                             let what = metric_name(metric.value, *quantile);
-                            self.looser(stage, threshold.span, trigger, &what, show(threshold.value), show(trigger.threshold.value));
+                            self.looser(
+                                stage,
+                                threshold.span,
+                                trigger,
+                                &what,
+                                show(threshold.value),
+                                show(trigger.threshold.value),
+                            );
                         }
                     }
                     Criterion::WithinBaseline(tolerance) => {
                         let allowed = 1.0 + tolerance.value / 100.0;
-                        for trigger in triggers.iter().filter(|t| matches!(t.threshold.value, Threshold::RatioOfPy2(_))) {
-                            if allowed > trigger.threshold.value.magnitude() && trigger.metric.value != Metric::RequestRate {
+                        for trigger in triggers
+                            .iter()
+                            .filter(|t| matches!(t.threshold.value, Threshold::RatioOfPy2(_)))
+                        {
+                            if allowed > trigger.threshold.value.magnitude()
+                                && trigger.metric.value != Metric::RequestRate
+                            {
                                 let what = metric_name(trigger.metric.value, trigger.quantile);
                                 self.looser(
                                     stage,
                                     tolerance.span,
                                     trigger,
                                     &what,
-                                    format!("within {}% ({}x)", fmt_number(tolerance.value), fmt_number(allowed)),
+                                    format!(
+                                        "within {}% ({}x)",
+                                        fmt_number(tolerance.value),
+                                        fmt_number(allowed)
+                                    ),
                                     show(trigger.threshold.value),
                                 );
                             }
@@ -627,7 +756,15 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn looser(&mut self, stage: &Stage, at: Span, trigger: &Trigger, what: &str, criterion: String, limit: String) {
+    fn looser(
+        &mut self,
+        stage: &Stage,
+        at: Span,
+        trigger: &Trigger,
+        what: &str,
+        criterion: String,
+        limit: String,
+    ) {
         self.report(
             Diagnostic::new(
                 Code::CriterionLooserThanTrigger,
@@ -642,8 +779,13 @@ impl<'a> Checker<'a> {
 
     /// A trigger whose window outlasts a stage's hold cannot fire before that stage is judged.
     fn windows_against_holds(&mut self, schedule: &Schedule, triggers: &[Trigger]) {
-        let Some(shortest) = schedule.stages.iter().min_by_key(|s| s.hold.value) else { return };
-        for trigger in triggers.iter().filter(|t| t.window.value > shortest.hold.value) {
+        let Some(shortest) = schedule.stages.iter().min_by_key(|s| s.hold.value) else {
+            return;
+        };
+        for trigger in triggers
+            .iter()
+            .filter(|t| t.window.value > shortest.hold.value)
+        {
             self.report(
                 Diagnostic::new(
                     Code::WindowLongerThanHold,
@@ -665,7 +807,12 @@ impl<'a> Checker<'a> {
 
     fn sticky_against_routers(&mut self, sticky: &Spanned<Sticky>, infra: &[Spanned<InfraTarget>]) {
         for target in infra {
-            let Some(router) = target.router.or_else(|| target.kind.routers().first().copied()) else { continue };
+            let Some(router) = target
+                .router
+                .or_else(|| target.kind.routers().first().copied())
+            else {
+                continue;
+            };
             if router.supports_sticky(sticky.by) {
                 continue;
             }
@@ -689,7 +836,6 @@ impl<'a> Checker<'a> {
         }
     }
 }
-
 
 fn show(threshold: Threshold) -> String {
     match threshold {

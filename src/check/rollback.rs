@@ -59,7 +59,9 @@ impl<'a> Checker<'a> {
         let (triggers, span) = if let Some(block) = block {
             (self.trigger_body(block), block.keyword.span)
         } else if let Some(attribute) = attribute {
-            let Some(base) = self.reference(DefKind::Rollback, &attribute.value, "rollback = defaults") else {
+            let Some(base) =
+                self.reference(DefKind::Rollback, &attribute.value, "rollback = defaults")
+            else {
                 return Vec::new();
             };
             let mut triggers = self.rollback_definition(base);
@@ -72,10 +74,9 @@ impl<'a> Checker<'a> {
                     .collect();
                 self.duplicate_triggers(&extra);
                 for trigger in extra {
-                    match triggers
-                        .iter_mut()
-                        .find(|t| t.metric.value == trigger.metric.value && t.quantile == trigger.quantile)
-                    {
+                    match triggers.iter_mut().find(|t| {
+                        t.metric.value == trigger.metric.value && t.quantile == trigger.quantile
+                    }) {
                         Some(existing) => *existing = trigger,
                         None => triggers.push(trigger),
                     }
@@ -85,7 +86,9 @@ impl<'a> Checker<'a> {
         } else {
             let (_, name) = crate::stdlib::DEFAULT_ROLLBACK;
             let base = self.find(DefKind::Rollback, name).map(|d| d.block);
-            return base.map(|b| self.rollback_definition(b)).unwrap_or_default();
+            return base
+                .map(|b| self.rollback_definition(b))
+                .unwrap_or_default();
         };
         if triggers.is_empty() {
             self.report(
@@ -108,7 +111,10 @@ impl<'a> Checker<'a> {
                     Diagnostic::new(
                         Code::DuplicateTrigger,
                         t.metric.span,
-                        format!("a second trigger on {}", metric_name(t.metric.value, t.quantile)),
+                        format!(
+                            "a second trigger on {}",
+                            metric_name(t.metric.value, t.quantile)
+                        ),
                     )
                     .label("another trigger on the same metric")
                     .secondary(first.metric.span, "first trigger")
@@ -121,9 +127,12 @@ impl<'a> Checker<'a> {
     fn trigger(&mut self, condition: &'a Condition) -> Option<Trigger> {
         // Check the comparison and the window independently, so both problems are reported.
         let comparison = match &condition.kind {
-            ConditionKind::Compare { metric, quantile, op, value } => {
-                self.comparison(metric, quantile.as_ref(), *op, value, Role::Trigger)
-            }
+            ConditionKind::Compare {
+                metric,
+                quantile,
+                op,
+                value,
+            } => self.comparison(metric, quantile.as_ref(), *op, value, Role::Trigger),
             ConditionKind::Within { .. } | ConditionKind::Approval { .. } => {
                 let what = if matches!(condition.kind, ConditionKind::Approval { .. }) {
                     "an approval"
@@ -193,7 +202,12 @@ impl<'a> Checker<'a> {
             );
         }
         match &condition.kind {
-            ConditionKind::Compare { metric, quantile, op, value } => {
+            ConditionKind::Compare {
+                metric,
+                quantile,
+                op,
+                value,
+            } => {
                 let c = self.comparison(metric, quantile.as_ref(), *op, value, Role::Criterion)?;
                 Some(Criterion::Compare {
                     metric: c.metric,
@@ -216,9 +230,13 @@ impl<'a> Checker<'a> {
             ConditionKind::Approval { text } => {
                 if text.value.trim().is_empty() {
                     self.report(
-                        Diagnostic::new(Code::MissingField, text.span, "an approval needs to say whose")
-                            .label("empty")
-                            .help("name who signs off, e.g. `approval \"stakeholder sign-off\"`"),
+                        Diagnostic::new(
+                            Code::MissingField,
+                            text.span,
+                            "an approval needs to say whose",
+                        )
+                        .label("empty")
+                        .help("name who signs off, e.g. `approval \"stakeholder sign-off\"`"),
                     );
                     return None;
                 }
@@ -236,9 +254,13 @@ impl<'a> Checker<'a> {
         role: Role,
     ) -> Option<Comparison> {
         let Some(metric) = Metric::parse(metric_name) else {
-            let help = did_you_mean(metric_name, Metric::NAMES.iter().copied()).unwrap_or_else(|| {
-                format!("the metrics are {}", super::entries::quote_list(Metric::NAMES))
-            });
+            let help =
+                did_you_mean(metric_name, Metric::NAMES.iter().copied()).unwrap_or_else(|| {
+                    format!(
+                        "the metrics are {}",
+                        super::entries::quote_list(Metric::NAMES)
+                    )
+                });
             self.report(
                 Diagnostic::new(
                     Code::UnknownMetric,
@@ -254,9 +276,13 @@ impl<'a> Checker<'a> {
         match (metric.value, quantile) {
             (Metric::Latency, None) => {
                 self.report(
-                    Diagnostic::new(Code::QuantileMisuse, metric_name.span, "latency needs a quantile")
-                        .label("which quantile?")
-                        .help("write `latency p99` (or p50, p95, p99.9)"),
+                    Diagnostic::new(
+                        Code::QuantileMisuse,
+                        metric_name.span,
+                        "latency needs a quantile",
+                    )
+                    .label("which quantile?")
+                    .help("write `latency p99` (or p50, p95, p99.9)"),
                 );
                 return None;
             }
@@ -284,11 +310,17 @@ impl<'a> Checker<'a> {
                 let (message, help) = match role {
                     Role::Trigger => (
                         "this trigger fires while py3 is healthy",
-                        format!("a trigger names the bad case: `{} > ...`", metric.value.as_str()),
+                        format!(
+                            "a trigger names the bad case: `{} > ...`",
+                            metric.value.as_str()
+                        ),
                     ),
                     Role::Criterion => (
                         "this criterion passes only while py3 is unhealthy",
-                        format!("a criterion names the good case: `{} < ...`", metric.value.as_str()),
+                        format!(
+                            "a criterion names the good case: `{} < ...`",
+                            metric.value.as_str()
+                        ),
                     ),
                 };
                 self.report(
@@ -327,9 +359,13 @@ impl<'a> Checker<'a> {
             (Metric::Latency | Metric::RequestRate, ValueKind::Ratio { factor, .. }) => {
                 if !(factor.is_finite() && *factor > 0.0) {
                     self.report(
-                        Diagnostic::new(Code::ValueOutOfRange, value.span, "a ratio must be above zero")
-                            .label(format!("{}x", fmt_number(*factor)))
-                            .help("e.g. `2x py2`: twice py2's value"),
+                        Diagnostic::new(
+                            Code::ValueOutOfRange,
+                            value.span,
+                            "a ratio must be above zero",
+                        )
+                        .label(format!("{}x", fmt_number(*factor)))
+                        .help("e.g. `2x py2`: twice py2's value"),
                     );
                     return None;
                 }
@@ -344,9 +380,13 @@ impl<'a> Checker<'a> {
             (Metric::HealthFailures | Metric::RequestRate, ValueKind::Number { text, .. }) => {
                 let text = text.clone();
                 self.report(
-                    Diagnostic::new(Code::ValueOutOfRange, value.span, format!("{text} is not a count"))
-                        .label("must be zero or more")
-                        .help("e.g. `health_failures > 0 for 1m`"),
+                    Diagnostic::new(
+                        Code::ValueOutOfRange,
+                        value.span,
+                        format!("{text} is not a count"),
+                    )
+                    .label("must be zero or more")
+                    .help("e.g. `health_failures > 0 for 1m`"),
                 );
                 None
             }
@@ -357,7 +397,10 @@ impl<'a> Checker<'a> {
                     Diagnostic::new(
                         Code::TypeMismatch,
                         value.span,
-                        format!("{} is compared with {accepts}, not {found}", metric.as_str()),
+                        format!(
+                            "{} is compared with {accepts}, not {found}",
+                            metric.as_str()
+                        ),
                     )
                     .label(format!("this is {found}"))
                     .help(match metric {
@@ -372,9 +415,18 @@ impl<'a> Checker<'a> {
     }
 
     /// Resolves `schedule = NAME` or `rollback = NAME` to its definition.
-    pub(crate) fn reference(&mut self, kind: DefKind, value: &Value, example: &str) -> Option<&'a Block> {
+    pub(crate) fn reference(
+        &mut self,
+        kind: DefKind,
+        value: &Value,
+        example: &str,
+    ) -> Option<&'a Block> {
         let ValueKind::Ident(name) = &value.value else {
-            let ty = if kind == DefKind::Schedule { Ty::ScheduleRef } else { Ty::RollbackRef };
+            let ty = if kind == DefKind::Schedule {
+                Ty::ScheduleRef
+            } else {
+                Ty::RollbackRef
+            };
             self.mismatch(value, ty, example);
             return None;
         };
@@ -395,17 +447,32 @@ impl<'a> Checker<'a> {
         };
         let mut help = did_you_mean(name, candidates.iter().copied());
         if help.is_none() {
-            let module = if kind == DefKind::Schedule { "std.schedules" } else { "std.rollback" };
+            let module = if kind == DefKind::Schedule {
+                "std.schedules"
+            } else {
+                "std.rollback"
+            };
             let stdlib_has = crate::stdlib::module(module)
                 .is_some_and(|m| m.text.contains(&format!("{} {name} {{", kind.keyword())));
             help = Some(if stdlib_has {
                 format!("import it first: `use {module}.{name}`")
             } else if self.find(other, name).is_some() {
-                format!("`{name}` is a {}, not a {}", other.describe(), kind.describe())
+                format!(
+                    "`{name}` is a {}, not a {}",
+                    other.describe(),
+                    kind.describe()
+                )
             } else if candidates.is_empty() {
-                format!("define `{} {name} {{ ... }}` or import one from {module}", kind.keyword())
+                format!(
+                    "define `{} {name} {{ ... }}` or import one from {module}",
+                    kind.keyword()
+                )
             } else {
-                format!("known {}s: {}", kind.describe(), super::entries::quote_list(&candidates))
+                format!(
+                    "known {}s: {}",
+                    kind.describe(),
+                    super::entries::quote_list(&candidates)
+                )
             });
         }
         self.report(

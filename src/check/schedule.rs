@@ -29,7 +29,10 @@ impl<'a> Checker<'a> {
         }
         let drafts = self.stage_drafts(&block.body, true);
         if let Some(stages) = self.complete(&drafts) {
-            self.schedule_rules(&stages, block.label.as_ref().map_or(block.keyword.span, |l| l.span));
+            self.schedule_rules(
+                &stages,
+                block.label.as_ref().map_or(block.keyword.span, |l| l.span),
+            );
         }
         self.schedule_cache.insert(key, drafts.clone());
         drafts
@@ -57,9 +60,12 @@ impl<'a> Checker<'a> {
         }
         let (base_block, base_name, overrides, span) = match attribute {
             Some(attribute) => {
-                let base = self.reference(DefKind::Schedule, &attribute.value, "schedule = standard")?;
+                let base =
+                    self.reference(DefKind::Schedule, &attribute.value, "schedule = standard")?;
                 let name = match &attribute.value.value {
-                    crate::syntax::ast::ValueKind::Ident(n) => Spanned::new(n.clone(), attribute.value.span),
+                    crate::syntax::ast::ValueKind::Ident(n) => {
+                        Spanned::new(n.clone(), attribute.value.span)
+                    }
                     _ => Spanned::new(String::new(), attribute.value.span),
                 };
                 (base, name, attribute.overrides.as_ref(), attribute.key.span)
@@ -67,7 +73,12 @@ impl<'a> Checker<'a> {
             None => {
                 let (_, name) = crate::stdlib::DEFAULT_SCHEDULE;
                 let base = self.find(DefKind::Schedule, name)?.block;
-                (base, Spanned::new(name.to_string(), Span::default()), None, Span::default())
+                (
+                    base,
+                    Spanned::new(name.to_string(), Span::default()),
+                    None,
+                    Span::default(),
+                )
             }
         };
         let mut drafts = self.schedule_definition(base_block);
@@ -79,7 +90,10 @@ impl<'a> Checker<'a> {
             });
         };
         for change in self.stage_drafts(overrides, false) {
-            match drafts.iter_mut().find(|d| d.name.value == change.name.value) {
+            match drafts
+                .iter_mut()
+                .find(|d| d.name.value == change.name.value)
+            {
                 Some(stage) => {
                     stage.traffic = change.traffic.or(stage.traffic);
                     stage.hold = change.hold.or(stage.hold);
@@ -89,18 +103,22 @@ impl<'a> Checker<'a> {
                 }
                 None => {
                     let names: Vec<&str> = drafts.iter().map(|d| d.name.value.as_str()).collect();
-                    let help = did_you_mean(&change.name, names.iter().copied()).unwrap_or_else(|| {
-                        format!(
-                            "`{}` has stages {}; to add a stage, write a whole schedule",
-                            base_name.value,
-                            super::entries::quote_list(&names)
-                        )
-                    });
+                    let help =
+                        did_you_mean(&change.name, names.iter().copied()).unwrap_or_else(|| {
+                            format!(
+                                "`{}` has stages {}; to add a stage, write a whole schedule",
+                                base_name.value,
+                                super::entries::quote_list(&names)
+                            )
+                        });
                     self.report(
                         Diagnostic::new(
                             Code::UnknownStage,
                             change.name.span,
-                            format!("schedule `{}` has no stage `{}`", base_name.value, change.name.value),
+                            format!(
+                                "schedule `{}` has no stage `{}`",
+                                base_name.value, change.name.value
+                            ),
                         )
                         .label("no such stage to override")
                         .secondary(span, "overriding this schedule")
@@ -162,20 +180,36 @@ impl<'a> Checker<'a> {
             let mut success = fields.blocks("success");
             let criteria = success.next().map(|s| {
                 let conditions = self.entries(&s.body, &schema::SUCCESS).conditions;
-                conditions.iter().filter_map(|c| self.criterion(c)).collect()
+                conditions
+                    .iter()
+                    .filter_map(|c| self.criterion(c))
+                    .collect()
             });
             for extra in success {
                 self.report(
-                    Diagnostic::new(Code::DuplicateField, extra.keyword.span, "a stage has one `success` block")
-                        .label("second success block")
-                        .help("put all criteria in one `success when { ... }`"),
+                    Diagnostic::new(
+                        Code::DuplicateField,
+                        extra.keyword.span,
+                        "a stage has one `success` block",
+                    )
+                    .label("second success block")
+                    .help("put all criteria in one `success when { ... }`"),
                 );
             }
             if full {
                 for (missing, example) in [("traffic", traffic.is_none()), ("hold", hold.is_none())]
                     .iter()
                     .filter(|(_, m)| *m)
-                    .map(|(f, _)| (*f, if *f == "traffic" { "traffic = 5%" } else { "hold = 24h" }))
+                    .map(|(f, _)| {
+                        (
+                            *f,
+                            if *f == "traffic" {
+                                "traffic = 5%"
+                            } else {
+                                "hold = 24h"
+                            },
+                        )
+                    })
                 {
                     if fields.get(missing).is_none() {
                         self.report(
@@ -228,12 +262,13 @@ impl<'a> Checker<'a> {
             let (before, after) = (&pair[0], &pair[1]);
             if after.traffic.value <= before.traffic.value {
                 // Point at the value the user wrote, when one of the two is in their file.
-                let (primary, other) =
-                    if after.traffic.span.file != self.root && before.traffic.span.file == self.root {
-                        (before.traffic, after.traffic)
-                    } else {
-                        (after.traffic, before.traffic)
-                    };
+                let (primary, other) = if after.traffic.span.file != self.root
+                    && before.traffic.span.file == self.root
+                {
+                    (before.traffic, after.traffic)
+                } else {
+                    (after.traffic, before.traffic)
+                };
                 self.report(
                     Diagnostic::new(
                         Code::TrafficNotIncreasing,
@@ -257,21 +292,33 @@ impl<'a> Checker<'a> {
                 Diagnostic::new(
                     Code::FinalStageNotFull,
                     last.traffic.span,
-                    format!("the last stage, `{}`, sends py3 only {}%", last.name.value, fmt_number(last.traffic.value)),
+                    format!(
+                        "the last stage, `{}`, sends py3 only {}%",
+                        last.name.value,
+                        fmt_number(last.traffic.value)
+                    ),
                 )
                 .label("final stage below 100%")
                 .help("end with a stage at `traffic = 100%`, or py2 is never retired"),
             );
         }
-        if let Some(first) = stages.first().filter(|s| s.traffic.value > LARGE_FIRST_STEP && stages.len() > 1) {
+        if let Some(first) = stages
+            .first()
+            .filter(|s| s.traffic.value > LARGE_FIRST_STEP && stages.len() > 1)
+        {
             self.report(
                 Diagnostic::new(
                     Code::LargeFirstStep,
                     first.traffic.span,
-                    format!("the first stage sends {}% of traffic to an untested py3", fmt_number(first.traffic.value)),
+                    format!(
+                        "the first stage sends {}% of traffic to an untested py3",
+                        fmt_number(first.traffic.value)
+                    ),
                 )
                 .label(format!("more than {}%", fmt_number(LARGE_FIRST_STEP)))
-                .help("start small (1% or 5%) so str/bytes, pickle and locale bugs reach few users"),
+                .help(
+                    "start small (1% or 5%) so str/bytes, pickle and locale bugs reach few users",
+                ),
             );
         }
         for stage in stages.iter().filter(|s| s.traffic.value >= 100.0) {
@@ -289,13 +336,17 @@ impl<'a> Checker<'a> {
                     Diagnostic::new(
                         Code::BaselineAtFullTraffic,
                         span,
-                        format!("stage `{}` compares py3 with py2, but py2 serves nothing at 100%", stage.name.value),
+                        format!(
+                            "stage `{}` compares py3 with py2, but py2 serves nothing at 100%",
+                            stage.name.value
+                        ),
                     )
                     .label("no py2 traffic to compare with")
-                    .help("judge the full-traffic stage on absolute values, e.g. `error_rate < 0.5%`"),
+                    .help(
+                        "judge the full-traffic stage on absolute values, e.g. `error_rate < 0.5%`",
+                    ),
                 );
             }
         }
     }
 }
-

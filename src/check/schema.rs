@@ -87,12 +87,7 @@ impl BlockSpec {
     }
 }
 
-const fn field(
-    name: &'static str,
-    ty: Ty,
-    doc: &'static str,
-    example: &'static str,
-) -> Field {
+const fn field(name: &'static str, ty: Ty, doc: &'static str, example: &'static str) -> Field {
     Field {
         name,
         ty,
@@ -121,13 +116,48 @@ pub const PLAN: BlockSpec = BlockSpec {
     doc: "A rollout plan: which service moves from which Python to which, on what infrastructure, on what schedule, and when to roll back. One per file.",
     fields: &[
         DESCRIPTION,
-        field("namespace", Ty::String, "Kubernetes namespace (or name prefix elsewhere) of the generated objects.", "namespace = \"payments\""),
-        field("codebase", Ty::String, "Path of the service's code, relative to the plan file; detection reads it.", "codebase = \".\""),
-        field("python", Ty::PythonPair, "The interpreter the service runs on today and the one it moves to.", "python = 2.7 -> 3.13"),
-        field("infra", Ty::Infra, "Where it runs: auto (detect), kubernetes, docker-compose or bare-metal, optionally with a router; a list for several.", "infra = kubernetes(router: istio)"),
-        field("start", Ty::Date, "The day the rollout starts. Calendar dates in outputs come from it; without it they are days relative to the start.", "start = 2027-01-11"),
-        field("schedule", Ty::ScheduleRef, "The schedule to follow: a name, optionally with stage overrides. Defaults to std.schedules.standard.", "schedule = standard { stage canary-25pct { hold = 96h } }"),
-        field("rollback", Ty::RollbackRef, "Named rollback triggers, optionally with overrides. Defaults to std.rollback.defaults.", "rollback = defaults { error_rate > 2% for 5m }"),
+        field(
+            "namespace",
+            Ty::String,
+            "Kubernetes namespace (or name prefix elsewhere) of the generated objects.",
+            "namespace = \"payments\"",
+        ),
+        field(
+            "codebase",
+            Ty::String,
+            "Path of the service's code, relative to the plan file; detection reads it.",
+            "codebase = \".\"",
+        ),
+        field(
+            "python",
+            Ty::PythonPair,
+            "The interpreter the service runs on today and the one it moves to.",
+            "python = 2.7 -> 3.13",
+        ),
+        field(
+            "infra",
+            Ty::Infra,
+            "Where it runs: auto (detect), kubernetes, docker-compose or bare-metal, optionally with a router; a list for several.",
+            "infra = kubernetes(router: istio)",
+        ),
+        field(
+            "start",
+            Ty::Date,
+            "The day the rollout starts. Calendar dates in outputs come from it; without it they are days relative to the start.",
+            "start = 2027-01-11",
+        ),
+        field(
+            "schedule",
+            Ty::ScheduleRef,
+            "The schedule to follow: a name, optionally with stage overrides. Defaults to std.schedules.standard.",
+            "schedule = standard { stage canary-25pct { hold = 96h } }",
+        ),
+        field(
+            "rollback",
+            Ty::RollbackRef,
+            "Named rollback triggers, optionally with overrides. Defaults to std.rollback.defaults.",
+            "rollback = defaults { error_rate > 2% for 5m }",
+        ),
     ],
     blocks: &["service", "route", "rollback", "schedule", "monitor"],
     conditions: false,
@@ -138,11 +168,38 @@ pub const SERVICE: BlockSpec = BlockSpec {
     doc: "One service of the plan: how to run its py2 and py3 copies. Unlabelled, it is named after the plan; label several for a monorepo or fleet.",
     fields: &[
         DESCRIPTION,
-        field("port", Ty::Int, "The port the service listens on.", "port = 8000"),
-        field("health", Ty::String, "HTTP path of the health check.", "health = \"/healthz\""),
-        field("replicas", Ty::Int, "Instances of each copy at full traffic.", "replicas = 3"),
-        Field { name: "image", ty: Ty::String, qualifiers: PY_VERSIONS, doc: "Container image of the py2 or py3 copy.", example: "image py3 = \"registry.internal/ledger:3.13-41\"" },
-        Field { name: "command", ty: Ty::String, qualifiers: PY_VERSIONS, doc: "Command line of the py2 or py3 copy (bare metal).", example: "command py3 = \"/srv/ledger/venv3/bin/gunicorn ledger.wsgi\"" },
+        field(
+            "port",
+            Ty::Int,
+            "The port the service listens on.",
+            "port = 8000",
+        ),
+        field(
+            "health",
+            Ty::String,
+            "HTTP path of the health check.",
+            "health = \"/healthz\"",
+        ),
+        field(
+            "replicas",
+            Ty::Int,
+            "Instances of each copy at full traffic.",
+            "replicas = 3",
+        ),
+        Field {
+            name: "image",
+            ty: Ty::String,
+            qualifiers: PY_VERSIONS,
+            doc: "Container image of the py2 or py3 copy.",
+            example: "image py3 = \"registry.internal/ledger:3.13-41\"",
+        },
+        Field {
+            name: "command",
+            ty: Ty::String,
+            qualifiers: PY_VERSIONS,
+            doc: "Command line of the py2 or py3 copy (bare metal).",
+            example: "command py3 = \"/srv/ledger/venv3/bin/gunicorn ledger.wsgi\"",
+        },
     ],
     blocks: &["resources", "env"],
     conditions: false,
@@ -152,8 +209,18 @@ pub const RESOURCES: BlockSpec = BlockSpec {
     keyword: "resources",
     doc: "CPU and memory limits for each copy. Set py3's from a load test: py3 objects differ in size from py2's.",
     fields: &[
-        field("cpu", Ty::Number, "CPU cores (0.5 is half a core).", "cpu = 0.5"),
-        field("memory", Ty::Size, "Memory limit, e.g. 512Mi or 1Gi.", "memory = 512Mi"),
+        field(
+            "cpu",
+            Ty::Number,
+            "CPU cores (0.5 is half a core).",
+            "cpu = 0.5",
+        ),
+        field(
+            "memory",
+            Ty::Size,
+            "Memory limit, e.g. 512Mi or 1Gi.",
+            "memory = 512Mi",
+        ),
     ],
     blocks: &[],
     conditions: false,
@@ -184,8 +251,18 @@ pub const MONITOR: BlockSpec = BlockSpec {
     keyword: "monitor",
     doc: "Where the comparison metrics come from.",
     fields: &[
-        field("source", Ty::Enum(crate::model::MetricsSource::NAMES), "Metrics source: auto (follow the router), istio, nginx-ingress, haproxy, or app (the service's own /metrics).", "source = app"),
-        field("min_requests", Ty::Int, "Requests py3 must serve in a window before its error rate can trigger a rollback.", "min_requests = 100"),
+        field(
+            "source",
+            Ty::Enum(crate::model::MetricsSource::NAMES),
+            "Metrics source: auto (follow the router), istio, nginx-ingress, haproxy, or app (the service's own /metrics).",
+            "source = app",
+        ),
+        field(
+            "min_requests",
+            Ty::Int,
+            "Requests py3 must serve in a window before its error rate can trigger a rollback.",
+            "min_requests = 100",
+        ),
     ],
     blocks: &[],
     conditions: false,
@@ -204,8 +281,18 @@ pub const STAGE: BlockSpec = BlockSpec {
     doc: "One step of the rollout: py3's share of traffic, how long to hold it, and what must be true to move on.",
     fields: &[
         DESCRIPTION,
-        field("traffic", Ty::Percent, "py3's share of requests during this stage.", "traffic = 5%"),
-        field("hold", Ty::Duration, "How long to stay at this stage before judging it.", "hold = 48h"),
+        field(
+            "traffic",
+            Ty::Percent,
+            "py3's share of requests during this stage.",
+            "traffic = 5%",
+        ),
+        field(
+            "hold",
+            Ty::Duration,
+            "How long to stay at this stage before judging it.",
+            "hold = 48h",
+        ),
     ],
     blocks: &["success"],
     conditions: false,
@@ -236,13 +323,41 @@ pub struct MetricSpec {
 }
 
 pub const METRICS: &[MetricSpec] = &[
-    MetricSpec { name: "error_rate", doc: "Share of py3 responses that are server errors (5xx).", accepts: "a percentage (`1%`)" },
-    MetricSpec { name: "latency", doc: "Response time at a quantile (`latency p99`), absolute or as a multiple of py2's.", accepts: "a ratio of py2 (`2x py2`) or a duration (`500ms`)" },
-    MetricSpec { name: "health_failures", doc: "Failed health checks of py3 instances.", accepts: "a count (`0`)" },
-    MetricSpec { name: "memory", doc: "py3 memory use as a share of its limit.", accepts: "a percentage (`90%`)" },
-    MetricSpec { name: "cpu", doc: "py3 CPU use as a share of its limit.", accepts: "a percentage (`90%`)" },
-    MetricSpec { name: "divergence", doc: "Share of compared responses where py3's differs from py2's.", accepts: "a percentage (`1%`)" },
-    MetricSpec { name: "request_rate", doc: "Requests per second py3 serves, or a multiple of py2's.", accepts: "a count or a ratio of py2" },
+    MetricSpec {
+        name: "error_rate",
+        doc: "Share of py3 responses that are server errors (5xx).",
+        accepts: "a percentage (`1%`)",
+    },
+    MetricSpec {
+        name: "latency",
+        doc: "Response time at a quantile (`latency p99`), absolute or as a multiple of py2's.",
+        accepts: "a ratio of py2 (`2x py2`) or a duration (`500ms`)",
+    },
+    MetricSpec {
+        name: "health_failures",
+        doc: "Failed health checks of py3 instances.",
+        accepts: "a count (`0`)",
+    },
+    MetricSpec {
+        name: "memory",
+        doc: "py3 memory use as a share of its limit.",
+        accepts: "a percentage (`90%`)",
+    },
+    MetricSpec {
+        name: "cpu",
+        doc: "py3 CPU use as a share of its limit.",
+        accepts: "a percentage (`90%`)",
+    },
+    MetricSpec {
+        name: "divergence",
+        doc: "Share of compared responses where py3's differs from py2's.",
+        accepts: "a percentage (`1%`)",
+    },
+    MetricSpec {
+        name: "request_rate",
+        doc: "Requests per second py3 serves, or a multiple of py2's.",
+        accepts: "a count or a ratio of py2",
+    },
 ];
 
 pub fn metric(name: &str) -> Option<&'static MetricSpec> {

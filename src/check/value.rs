@@ -46,7 +46,9 @@ impl<'a> Checker<'a> {
     /// A percentage between 0 and 100 inclusive.
     pub(crate) fn percent(&mut self, value: &Value, field: &Field) -> Option<Spanned<f64>> {
         match self.resolve(value).value {
-            ValueKind::Percent(p) if (0.0..=100.0).contains(&p) => Some(Spanned::new(p, value.span)),
+            ValueKind::Percent(p) if (0.0..=100.0).contains(&p) => {
+                Some(Spanned::new(p, value.span))
+            }
             ValueKind::Percent(p) => {
                 let why = if p < 0.0 { "below 0%" } else { "above 100%" };
                 self.report(
@@ -55,7 +57,10 @@ impl<'a> Checker<'a> {
                         value.span,
                         format!("{} of {}% is {why}", field.name, fmt_number(p)),
                     )
-                    .label(format!("must be between 0% and 100%, not {}%", fmt_number(p)))
+                    .label(format!(
+                        "must be between 0% and 100%, not {}%",
+                        fmt_number(p)
+                    ))
                     .help(format!("for example: `{}`", field.example)),
                 );
                 None
@@ -78,14 +83,24 @@ impl<'a> Checker<'a> {
         }
     }
 
-    pub(crate) fn int(&mut self, value: &Value, field: &Field, min: u64, max: u64) -> Option<Spanned<u64>> {
+    pub(crate) fn int(
+        &mut self,
+        value: &Value,
+        field: &Field,
+        min: u64,
+        max: u64,
+    ) -> Option<Spanned<u64>> {
         let resolved = self.resolve(value);
         let ValueKind::Number { text, value: n } = &resolved.value else {
             self.mismatch(value, Ty::Int, field.example);
             return None;
         };
         let Ok(n_int) = text.parse::<i64>() else {
-            if n.is_finite() && text.matches('.').count() <= 1 && !text.starts_with('-') && text.contains('.') {
+            if n.is_finite()
+                && text.matches('.').count() <= 1
+                && !text.starts_with('-')
+                && text.contains('.')
+            {
                 self.report(
                     Diagnostic::new(
                         Code::TypeMismatch,
@@ -124,13 +139,19 @@ impl<'a> Checker<'a> {
 
     pub(crate) fn number(&mut self, value: &Value, field: &Field) -> Option<Spanned<f64>> {
         match &self.resolve(value).value {
-            ValueKind::Number { value: n, .. } if n.is_finite() => Some(Spanned::new(*n, value.span)),
+            ValueKind::Number { value: n, .. } if n.is_finite() => {
+                Some(Spanned::new(*n, value.span))
+            }
             ValueKind::Number { text, .. } => {
                 let text = text.clone();
                 self.report(
-                    Diagnostic::new(Code::InvalidLiteral, value.span, format!("`{text}` is not a number"))
-                        .label("not a decimal number")
-                        .help(format!("for example: `{}`", field.example)),
+                    Diagnostic::new(
+                        Code::InvalidLiteral,
+                        value.span,
+                        format!("`{text}` is not a number"),
+                    )
+                    .label("not a decimal number")
+                    .help(format!("for example: `{}`", field.example)),
                 );
                 None
             }
@@ -213,7 +234,13 @@ pub fn fmt_duration(ms: u64) -> String {
     if ms == 0 {
         return "0s".into();
     }
-    let units = [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1_000, "s"), (1, "ms")];
+    let units = [
+        (86_400_000, "d"),
+        (3_600_000, "h"),
+        (60_000, "m"),
+        (1_000, "s"),
+        (1, "ms"),
+    ];
     // A whole number of one unit reads best, hours before days up to a week (`168h` as the
     // stdlib writes it, `48h`), days beyond.
     if ms % 3_600_000 == 0 && ms <= 7 * 86_400_000 * 2 {

@@ -62,7 +62,9 @@ CANARYC_TODAY=YYYY-MM-DD to pin today (tests and reproducible CI logs do).",
     )]
     Check(check::Args),
     /// Explain a diagnostic code, with an example that triggers it.
-    #[command(after_help = "Examples:\n  canaryc explain CNR301\n  canaryc explain traffic-not-increasing\n  canaryc explain --list")]
+    #[command(
+        after_help = "Examples:\n  canaryc explain CNR301\n  canaryc explain traffic-not-increasing\n  canaryc explain --list"
+    )]
     Explain(explain::Args),
 }
 
@@ -108,7 +110,10 @@ impl Env {
 
 /// Today's date, or CANARYC_TODAY when set (so warnings about dates are reproducible).
 fn today() -> Date {
-    if let Some(date) = std::env::var("CANARYC_TODAY").ok().and_then(|d| Date::parse(&d)) {
+    if let Some(date) = std::env::var("CANARYC_TODAY")
+        .ok()
+        .and_then(|d| Date::parse(&d))
+    {
         return date;
     }
     let secs = std::time::SystemTime::now()

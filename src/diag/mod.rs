@@ -100,13 +100,19 @@ impl Diagnostic {
 /// checker's passes found them in.
 pub fn sort(diagnostics: &mut [Diagnostic]) {
     diagnostics.sort_by(|a, b| {
-        (a.primary.span.file, a.primary.span.start, a.code.as_str())
-            .cmp(&(b.primary.span.file, b.primary.span.start, b.code.as_str()))
+        (a.primary.span.file, a.primary.span.start, a.code.as_str()).cmp(&(
+            b.primary.span.file,
+            b.primary.span.start,
+            b.code.as_str(),
+        ))
     });
 }
 
 /// "did you mean `x`?" for a misspelt name, if one candidate is close enough.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(name, c), c))

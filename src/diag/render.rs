@@ -24,7 +24,12 @@ pub enum Style {
 }
 
 /// Renders diagnostics as miette reports, one after another.
-pub fn human(diagnostics: &[Diagnostic], sources: &SourceMap, style: Style, width: usize) -> String {
+pub fn human(
+    diagnostics: &[Diagnostic],
+    sources: &SourceMap,
+    style: Style,
+    width: usize,
+) -> String {
     let theme = match style {
         Style::Colour => GraphicalTheme::unicode(),
         Style::Plain => GraphicalTheme::unicode_nocolor(),
@@ -178,7 +183,11 @@ impl<'a> Report<'a> {
     fn new(diagnostic: &'a Diagnostic, sources: &SourceMap) -> Self {
         let file_id = diagnostic.primary.span.file;
         let file = sources.get(file_id);
-        let mut labels = vec![labeled(&diagnostic.primary.message, diagnostic.primary.span, true)];
+        let mut labels = vec![labeled(
+            &diagnostic.primary.message,
+            diagnostic.primary.span,
+            true,
+        )];
         let mut related = Vec::new();
         for label in &diagnostic.secondary {
             if label.span.file == file_id {

@@ -142,7 +142,10 @@ pub type Value = Spanned<ValueKind>;
 #[derive(Debug, Clone, PartialEq)]
 pub enum ValueKind {
     /// An integer or decimal, kept with its source text because `3.10` is a version, not 3.1.
-    Number { text: String, value: f64 },
+    Number {
+        text: String,
+        value: f64,
+    },
     /// `0.5%`, stored as the number before the sign (0.5).
     Percent(f64),
     /// `90s`, `1h30m`: milliseconds.
@@ -160,7 +163,10 @@ pub enum ValueKind {
     /// `2.7 -> 3.11`.
     Arrow(Box<Value>, Box<Value>),
     /// `kubernetes(router: istio)`, `cookie("py_version")`.
-    Call { name: Ident, args: Vec<Argument> },
+    Call {
+        name: Ident,
+        args: Vec<Argument>,
+    },
     List(Vec<Value>),
 }
 

@@ -66,7 +66,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
             "`use`, `const` or a block such as `plan name { ... }`"
         }
         Rule::block | Rule::attribute | Rule::conditions | Rule::condition | Rule::entry => {
-            "a field, a block or a condition"
+            "a field, block or condition"
         }
         Rule::block_label | Rule::qualifier | Rule::ident => "a name",
         Rule::body => "`{`",
@@ -135,6 +135,22 @@ fn hint(text: &str, at: usize, found: &str, expected: &str) -> (String, String) 
             "conditions compare with `<`, `<=`, `>` or `>=`, e.g. `error_rate > 1% for 5m`; `=` sets a field".into(),
         );
     }
+    let unit_like = ["%", "x", "s", "m", "h", "d", "w", "ms", "Mi", "Gi"];
+    if unit_like.contains(&found)
+        && text[..at].ends_with(' ')
+        && before.ends_with(|c: char| c.is_ascii_digit())
+    {
+        return (
+            "a unit goes right after its number".into(),
+            format!(
+                "write `{}{found}` without the space",
+                before
+                    .rsplit(|c: char| !c.is_ascii_digit() && c != '.')
+                    .next()
+                    .unwrap_or("")
+            ),
+        );
+    }
     if let Some(unit) = bad_unit(found) {
         return (
             format!("`{unit}` is not a unit"),
@@ -148,7 +164,10 @@ fn hint(text: &str, at: usize, found: &str, expected: &str) -> (String, String) 
         );
     }
     if found == "}" && before.ends_with('=') {
-        return ("a value is missing".into(), "give the field a value after `=`".into());
+        return (
+            "a value is missing".into(),
+            "give the field a value after `=`".into(),
+        );
     }
     if found == "=" && expected.contains("value") {
         return (
@@ -163,6 +182,8 @@ fn hint(text: &str, at: usize, found: &str, expected: &str) -> (String, String) 
 fn bad_unit(found: &str) -> Option<&str> {
     let digits = found.find(|c: char| !c.is_ascii_digit() && c != '.')?;
     let unit = &found[digits..];
-    const UNITS: &[&str] = &["ms", "s", "m", "h", "d", "w", "%", "x", "Ki", "Mi", "Gi", "Ti", "K", "M", "G", "T"];
+    const UNITS: &[&str] = &[
+        "ms", "s", "m", "h", "d", "w", "%", "x", "Ki", "Mi", "Gi", "Ti", "K", "M", "G", "T",
+    ];
     (digits > 0 && !UNITS.contains(&unit)).then_some(unit)
 }

@@ -386,21 +386,33 @@ impl Lowerer {
             Rule::date => match Date::parse(text) {
                 Some(date) => ValueKind::Date(date),
                 None => {
-                    self.invalid(span, format!("`{text}` is not a calendar date"), "write a real date as YYYY-MM-DD, e.g. 2027-01-15");
+                    self.invalid(
+                        span,
+                        format!("`{text}` is not a calendar date"),
+                        "write a real date as YYYY-MM-DD, e.g. 2027-01-15",
+                    );
                     ValueKind::String(text.to_string())
                 }
             },
             Rule::duration => match parse_duration(text) {
                 Some(ms) => ValueKind::Duration(ms),
                 None => {
-                    self.invalid(span, format!("duration `{text}` is too long"), "a duration must be shorter than a million years");
+                    self.invalid(
+                        span,
+                        format!("duration `{text}` is too long"),
+                        "a duration must be shorter than a million years",
+                    );
                     ValueKind::Duration(0)
                 }
             },
             Rule::size => match parse_size(text) {
                 Some(bytes) => ValueKind::Size(bytes),
                 None => {
-                    self.invalid(span, format!("size `{text}` is too large"), "sizes are limited to 16 EiB");
+                    self.invalid(
+                        span,
+                        format!("size `{text}` is too large"),
+                        "sizes are limited to 16 EiB",
+                    );
                     ValueKind::Size(0)
                 }
             },
@@ -410,7 +422,9 @@ impl Lowerer {
                 let mut base = None;
                 for p in pair.into_inner() {
                     match p.as_rule() {
-                        Rule::ratio_factor => factor = parse_f64(&p.as_str()[..p.as_str().len() - 1]),
+                        Rule::ratio_factor => {
+                            factor = parse_f64(&p.as_str()[..p.as_str().len() - 1])
+                        }
                         Rule::ratio_base => base = Some(self.ratio_base(&p)),
                         _ => {}
                     }
@@ -474,7 +488,8 @@ impl Lowerer {
                 Some((_, 't')) => out.push('\t'),
                 Some((j, other)) => {
                     let start = span.start as usize + 1 + i;
-                    let escape_span = Span::new(self.file, start, start + (j - i) + other.len_utf8());
+                    let escape_span =
+                        Span::new(self.file, start, start + (j - i) + other.len_utf8());
                     self.invalid(
                         escape_span,
                         format!("unknown escape `\\{other}` in a string"),

@@ -1,0 +1,73 @@
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use canaryc::check::{Analysis, Options, check};
+use canaryc::date::Date;
+use canaryc::source::SourceMap;
+
+/// The date every test pretends is today, so end-of-life warnings do not drift.
+pub const TODAY: &str = "2026-11-27";
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The real binary, with the date pinned and colour off, run in `dir`.
+pub fn canaryc(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_canaryc"))
+        .args(args)
+        .current_dir(dir)
+        .env("CANARYC_TODAY", TODAY)
+        .env("NO_COLOR", "1")
+        .env_remove("CLICOLOR_FORCE")
+        .output()
+        .expect("the canaryc binary runs")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Checks `text` as a file named `name`, in-process.
+pub fn check_text(name: &str, text: &str) -> (Analysis, SourceMap) {
+    let mut sources = SourceMap::new();
+    let root = sources.add(name, text);
+    let options = Options {
+        today: Date::parse(TODAY).expect("valid date"),
+    };
+    let analysis = check(&mut sources, root, &options);
+    (analysis, sources)
+}
+
+/// The fenced code blocks of a Markdown text tagged with `lang`.
+pub fn code_blocks(markdown: &str, lang: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in markdown.lines() {
+        let trimmed = line.trim_start();
+        match &mut current {
+            None if trimmed
+                .strip_prefix("```")
+                .is_some_and(|l| l.trim() == lang) =>
+            {
+                current = Some(String::new());
+            }
+            Some(block) if trimmed.starts_with("```") => {
+                blocks.push(std::mem::take(block));
+                current = None;
+            }
+            Some(block) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            None => {}
+        }
+    }
+    blocks
+}

@@ -1,0 +1,67 @@
+//! Every diagnostic code has a long explanation whose example really triggers it.
+
+use canaryc::diag::Code;
+
+use crate::common::{canaryc, check_text, code_blocks, repo, stdout};
+
+#[test]
+fn every_code_has_an_explanation_with_a_failing_example() {
+    for code in Code::ALL {
+        let text = code.explanation();
+        assert!(
+            text.starts_with(&format!("# {}: ", code.as_str())),
+            "docs/errors/{}.md must start with its code and title",
+            code.as_str()
+        );
+        assert!(text.contains("## How to fix it"), "{code}: no fix section");
+        let examples = code_blocks(text, "plan");
+        let example = examples
+            .first()
+            .unwrap_or_else(|| panic!("docs/errors/{code}.md has no ```plan example"));
+        let (analysis, _) = check_text("example.plan", example);
+        let codes: Vec<&str> = analysis
+            .diagnostics
+            .iter()
+            .map(|d| d.code.as_str())
+            .collect();
+        assert!(
+            codes.contains(&code.as_str()),
+            "the example in docs/errors/{code}.md reports {codes:?}, not {code}"
+        );
+    }
+}
+
+#[test]
+fn every_explanation_file_belongs_to_a_code() {
+    for entry in std::fs::read_dir(repo().join("docs/errors")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let code = name.trim_end_matches(".md");
+        assert!(
+            Code::parse(code).is_some(),
+            "docs/errors/{name} documents no code"
+        );
+    }
+}
+
+#[test]
+fn explain_prints_the_page_and_accepts_names() {
+    let out = canaryc(&repo(), &["explain", "cnr301"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).starts_with("# CNR301: traffic not increasing"));
+    let by_name = canaryc(&repo(), &["explain", "traffic-not-increasing"]);
+    assert_eq!(stdout(&by_name), stdout(&out));
+}
+
+#[test]
+fn explain_rejects_unknown_codes_with_exit_2() {
+    let out = canaryc(&repo(), &["explain", "traffic-not-increasin"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(crate::common::stderr(&out).contains("did you mean `traffic-not-increasing`?"));
+}
+
+#[test]
+fn explain_list_names_every_code() {
+    let out = canaryc(&repo(), &["explain", "--list"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout(&out).lines().count(), Code::ALL.len());
+}

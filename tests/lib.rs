@@ -1,0 +1,8 @@
+//! The one integration-test binary (one link step, shared helpers).
+
+mod cases;
+mod cli;
+mod common;
+mod explain;
+mod parser_never_panics;
+mod stdlib_and_examples;
