@@ -5,6 +5,7 @@
 pub mod check;
 pub mod cli;
 pub mod date;
+pub mod detect;
 pub mod diag;
 pub mod model;
 pub mod source;

@@ -18,17 +18,52 @@ fn every_code_has_an_explanation_with_a_failing_example() {
         let example = examples
             .first()
             .unwrap_or_else(|| panic!("docs/errors/{code}.md has no ```plan example"));
-        let (analysis, _) = check_text("example.plan", example);
-        let codes: Vec<&str> = analysis
-            .diagnostics
-            .iter()
-            .map(|d| d.code.as_str())
-            .collect();
+        let codes: Vec<String> = match text
+            .split("<!-- codebase: ")
+            .nth(1)
+            .and_then(|r| r.split(" -->").next())
+        {
+            // Detection codes need a codebase: run the binary on the plan next to a fixture.
+            Some(fixture) => codes_with_codebase(code.as_str(), example, fixture),
+            None => {
+                let (analysis, _) = check_text("example.plan", example);
+                analysis
+                    .diagnostics
+                    .iter()
+                    .map(|d| d.code.as_str().to_string())
+                    .collect()
+            }
+        };
         assert!(
-            codes.contains(&code.as_str()),
+            codes.iter().any(|c| c == code.as_str()),
             "the example in docs/errors/{code}.md reports {codes:?}, not {code}"
         );
     }
+}
+
+fn codes_with_codebase(code: &str, example: &str, fixture: &str) -> Vec<String> {
+    let dir = std::env::temp_dir().join(format!("canaryc-explain-{}-{code}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let plan = if fixture == "none" {
+        example.to_string()
+    } else {
+        let path = repo().join(fixture);
+        example.replace(
+            "codebase = \".\"",
+            &format!("codebase = \"{}\"", path.display()),
+        )
+    };
+    std::fs::write(dir.join("canary.plan"), plan).unwrap();
+    let out = canaryc(&dir, &["check", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    doc["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[test]

@@ -3,6 +3,7 @@
 mod cases;
 mod cli;
 mod common;
+mod detect;
 mod explain;
 mod parser_never_panics;
 mod stdlib_and_examples;

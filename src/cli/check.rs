@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use clap::ValueEnum;
 
 use super::{Env, exit, print_stderr, print_stdout};
-use crate::check::{Options, check};
 use crate::diag::{Diagnostic, render};
 use crate::source::SourceMap;
 
@@ -23,6 +22,10 @@ pub(crate) struct Args {
     /// Fail (exit 1) on warnings too.
     #[arg(long)]
     deny_warnings: bool,
+
+    /// Do not read the plan's `codebase`: check only what the plan says.
+    #[arg(long)]
+    no_detect: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -34,30 +37,15 @@ enum Format {
 
 pub(crate) fn run(args: &Args, env: &Env) -> u8 {
     let mut sources = SourceMap::new();
-    let mut roots = Vec::new();
+    let mut diagnostics: Vec<Diagnostic> = Vec::new();
     for path in &args.files {
-        match std::fs::read(path) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => roots.push(sources.add(path.display().to_string(), text)),
-                Err(_) => {
-                    print_stderr(&format!(
-                        "error: {} is not UTF-8 text; plans are UTF-8\n",
-                        path.display()
-                    ));
-                    return exit::USAGE;
-                }
-            },
-            Err(err) => {
-                print_stderr(&format!("error: cannot read {}: {err}\n", path.display()));
+        match super::load::load(path, env, &mut sources, !args.no_detect) {
+            Ok(loaded) => diagnostics.extend(loaded.diagnostics),
+            Err(message) => {
+                print_stderr(&format!("error: {message}\n"));
                 return exit::USAGE;
             }
         }
-    }
-
-    let options = Options { today: env.today };
-    let mut diagnostics: Vec<Diagnostic> = Vec::new();
-    for root in roots {
-        diagnostics.extend(check(&mut sources, root, &options).diagnostics);
     }
 
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();

@@ -2,7 +2,9 @@
 //! the clock or the terminal; everything it calls is pure.
 
 mod check;
+mod detect;
 mod explain;
+mod load;
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -61,6 +63,17 @@ CANARYC_TODAY=YYYY-MM-DD to pin today (tests and reproducible CI logs do).",
         after_help = "Examples:\n  canaryc check\n  canaryc check --deny-warnings canary.plan\n  canaryc check --format short plans/*.plan   # file:line:col: severity[code]: message\n  canaryc check --format json > diagnostics.json"
     )]
     Check(check::Args),
+    /// Show what canaryc detects in a codebase: infrastructure, services, hazards.
+    #[command(
+        long_about = "Read a codebase and report what canaryc finds: Kubernetes manifests (and Istio, Gateway API, \
+ingress classes, Helm, kustomize), Docker Compose, Dockerfiles, Procfiles, supervisord programs, systemd units, \
+HAProxy and nginx configs, Ansible and Terraform files, the Python framework, entrypoint, server, port and health \
+path, and py2 -> py3 hazards, each with the file and line it came from. `check` and `build` merge the same facts \
+into the plan.\n\nExit 0 (also when some files could not be read: they are listed as warnings), 2 if the path is \
+not a directory.",
+        after_help = "Examples:\n  canaryc detect .\n  canaryc detect services/ledger --format json > facts.json"
+    )]
+    Detect(detect::Args),
     /// Explain a diagnostic code, with an example that triggers it.
     #[command(
         after_help = "Examples:\n  canaryc explain CNR301\n  canaryc explain traffic-not-increasing\n  canaryc explain --list"
@@ -81,6 +94,7 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
     let env = Env::from_process(cli.color);
     let code = match cli.command {
         Command::Check(args) => check::run(&args, &env),
+        Command::Detect(args) => detect::run(&args, &env),
         Command::Explain(args) => explain::run(&args, &env),
     };
     ExitCode::from(code)

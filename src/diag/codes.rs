@@ -88,6 +88,12 @@ codes! {
     RouterInfraMismatch = "CNR504", Error, "router-infra-mismatch";
     RouterRetired = "CNR505", Warning, "router-retired";
     UnknownLifecycle = "CNR506", Warning, "unknown-lifecycle";
+
+    InfraFallback = "CNR601", Warning, "infra-fallback";
+    DetectedConflict = "CNR602", Warning, "detected-conflict";
+    CodebaseFileUnreadable = "CNR603", Warning, "codebase-file-unreadable";
+    UnmitigatedHazard = "CNR604", Warning, "unmitigated-hazard";
+    CodebaseMissing = "CNR605", Warning, "codebase-missing";
 }
 
 impl Code {

@@ -1,0 +1,263 @@
+//! py2 → py3 hazards: what breaks when the two copies share state or run side by side.
+//!
+//! Signals and mitigations follow shared/reference/py2-py3-runtime.md §6 (scanner signal
+//! catalogue) and §7 (runtime knobs). The top findings there drive the blockers: py3 writes
+//! pickles with protocol 4/5 that py2 cannot read (§1.1), Django sessions cannot be shared across
+//! the Django versions each interpreter forces (§1.2), Celery pickle messages (§1.5), and
+//! embedded servers (uWSGI, mod_wsgi) get no locale coercion (§3.6).
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::facts::{Evidence, Hazard, HazardLevel};
+
+/// Evidence gathered across files, turned into hazards once everything is read.
+#[derive(Debug, Default)]
+pub struct Signals {
+    pub pickle: Vec<Evidence>,
+    pub shared_cache: Vec<Evidence>,
+    pub session_pickle: Vec<Evidence>,
+    pub session_cache_backed: Vec<Evidence>,
+    pub celery_pickle: Vec<Evidence>,
+    pub embedded_server: Vec<Evidence>,
+    pub python2_image: Vec<Evidence>,
+    pub removed_modules: Vec<Evidence>,
+    /// py2-only package → (replacement, evidence).
+    pub py2_packages: BTreeMap<String, (&'static str, Vec<Evidence>)>,
+}
+
+fn re(pattern: &str) -> Regex {
+    Regex::new(pattern).expect("valid regex")
+}
+
+static PICKLE: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?m)^\s*import\s+cPickle|^\s*from\s+six\.moves\s+import\s+cPickle|\bc?[Pp]ickle\.dumps?\(|\bpickle\.HIGHEST_PROTOCOL|\bPickler\(",
+    )
+});
+static SHARED_CACHE: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"MemcachedCache|PyLibMCCache|PyMemcacheCache|django_redis|redis_cache|RedisCache|memcache\.Client\(|pylibmc\.Client\(|pymemcache|cacheops|flask_caching|flask_session|beaker\.session|\bfrom\s+rq\b",
+    )
+});
+static SESSION_SERIALIZER_PICKLE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"SESSION_SERIALIZER\s*=\s*['\x22][\w.]*PickleSerializer"));
+static SESSION_ENGINE_CACHE: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"SESSION_ENGINE\s*=\s*['\x22]django\.contrib\.sessions\.backends\.(cache|cached_db)['\x22]")
+});
+static CELERY_PICKLE: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i)(CELERY_TASK_SERIALIZER|CELERY_RESULT_SERIALIZER|CELERY_ACCEPT_CONTENT|task_serializer|result_serializer|accept_content|serializer)\s*[=:]\s*[\[(]?[^\n]*['\x22]pickle['\x22]",
+    )
+});
+static REMOVED_MODULES: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?m)^\s*(?:import|from)\s+(cgi|cgitb|imghdr|pipes|telnetlib|crypt|uu|xdrlib|nntplib|mailcap|audioop|asyncore|asynchat|smtpd|imp|distutils|lib2to3)\b",
+    )
+});
+
+/// py2-only packages and what replaces them (py2-py3-runtime.md §3.5).
+const PY2_ONLY: &[(&str, &str)] = &[
+    (
+        "mysql-python",
+        "mysqlclient (same MySQLdb import) or PyMySQL",
+    ),
+    ("futures", "the standard library's concurrent.futures"),
+    (
+        "enum34",
+        "the standard library's enum (enum34 breaks `re` on 3.6+)",
+    ),
+    ("subprocess32", "the standard library's subprocess"),
+    ("functools32", "the standard library's functools"),
+    ("backports.ssl-match-hostname", "the standard library's ssl"),
+    ("ordereddict", "collections.OrderedDict"),
+    ("unittest2", "the standard library's unittest"),
+    ("fabric<2", "Fabric 2+ or Fabric3"),
+    ("nose", "pytest or nose2 (nose breaks on 3.10+)"),
+    ("pil", "Pillow"),
+    ("pycrypto", "pycryptodome or cryptography"),
+    ("beautifulsoup", "beautifulsoup4"),
+    ("python-openid", "python3-openid"),
+    ("suds", "suds-community or zeep"),
+    ("oauth2", "oauthlib / requests-oauthlib"),
+    ("south", "Django migrations"),
+    (
+        "django-celery",
+        "django-celery-results and django-celery-beat",
+    ),
+    ("pysqlite", "the standard library's sqlite3"),
+    ("unicodecsv", "the standard library's csv"),
+    ("boto", "boto3"),
+    ("gdata", "google-api-python-client"),
+];
+
+fn lines_matching(path: &str, text: &str, pattern: &Regex, out: &mut Vec<Evidence>) {
+    for m in pattern.find_iter(text) {
+        let line = text[..m.start()].matches('\n').count() + 1;
+        let e = Evidence::new(path, line);
+        if out.last() != Some(&e) {
+            out.push(e);
+        }
+    }
+}
+
+impl Signals {
+    pub fn python_file(&mut self, path: &str, text: &str) {
+        // Substring gates first: the regexes run only on files that could match.
+        if text.contains("ickle") {
+            lines_matching(path, text, &PICKLE, &mut self.pickle);
+            lines_matching(path, text, &CELERY_PICKLE, &mut self.celery_pickle);
+        }
+        if [
+            "Cache", "cache", "memcache", "redis", "rq", "beaker", "session",
+        ]
+        .iter()
+        .any(|w| text.contains(w))
+        {
+            lines_matching(path, text, &SHARED_CACHE, &mut self.shared_cache);
+        }
+        if text.contains("SESSION_") {
+            lines_matching(
+                path,
+                text,
+                &SESSION_SERIALIZER_PICKLE,
+                &mut self.session_pickle,
+            );
+            lines_matching(
+                path,
+                text,
+                &SESSION_ENGINE_CACHE,
+                &mut self.session_cache_backed,
+            );
+        }
+        if text.contains("import") {
+            lines_matching(path, text, &REMOVED_MODULES, &mut self.removed_modules);
+        }
+    }
+
+    pub fn requirements(&mut self, path: &str, text: &str) {
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.split('#').next().unwrap_or("").trim();
+            if line.is_empty() || line.starts_with('-') {
+                continue;
+            }
+            let name_end = line
+                .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+                .unwrap_or(line.len());
+            let name = line[..name_end].to_ascii_lowercase().replace('_', "-");
+            let spec = &line[name_end..];
+            let old_fabric = name == "fabric"
+                && (spec.contains("==1") || spec.contains("<2") || spec.contains("~=1"));
+            let key = if old_fabric {
+                "fabric<2".to_string()
+            } else {
+                name
+            };
+            if let Some((_, replacement)) = PY2_ONLY.iter().find(|(n, _)| *n == key) {
+                self.py2_packages
+                    .entry(key)
+                    .or_insert_with(|| (replacement, Vec::new()))
+                    .1
+                    .push(Evidence::new(path, i + 1));
+            }
+            if matches!(
+                line[..name_end].to_ascii_lowercase().as_str(),
+                "uwsgi" | "mod-wsgi" | "mod_wsgi"
+            ) {
+                self.embedded_server.push(Evidence::new(path, i + 1));
+            }
+        }
+    }
+
+    /// A server command seen in a Procfile, unit, supervisord program or Dockerfile.
+    pub fn command(&mut self, command: &str, evidence: Evidence) {
+        if command
+            .split_whitespace()
+            .any(|w| w.rsplit('/').next().is_some_and(|b| b == "uwsgi"))
+        {
+            self.embedded_server.push(evidence);
+        }
+    }
+
+    pub fn apache_config(&mut self, path: &str, text: &str) {
+        for (i, line) in text.lines().enumerate() {
+            let t = line.trim_start();
+            if t.starts_with("WSGIDaemonProcess")
+                || t.starts_with("WSGIScriptAlias")
+                || t.contains("LoadModule wsgi_module")
+            {
+                self.embedded_server.push(Evidence::new(path, i + 1));
+                break;
+            }
+        }
+    }
+
+    /// The hazards, sorted by level then id, each with at most ten pieces of evidence.
+    pub fn into_hazards(mut self, shared_state_services: &[Evidence]) -> Vec<Hazard> {
+        let mut hazards = Vec::new();
+        let mut push = |id, level, title: String, mitigation: &str, mut evidence: Vec<Evidence>| {
+            if evidence.is_empty() {
+                return;
+            }
+            evidence.sort();
+            evidence.dedup();
+            evidence.truncate(10);
+            hazards.push(Hazard {
+                id,
+                level,
+                title,
+                mitigation: mitigation.to_string(),
+                evidence,
+            });
+        };
+        self.shared_cache
+            .extend(shared_state_services.iter().cloned());
+        let shared = !self.shared_cache.is_empty();
+        if !self.pickle.is_empty() {
+            let (level, title) = if shared {
+                (HazardLevel::Blocker, "pickle data in a cache or store both copies share: py3 writes protocol 4/5, which py2 cannot read, and py2 `str` pickles fail on py3".to_string())
+            } else {
+                (HazardLevel::Warning, "pickle use: py3 defaults to protocol 4/5, which py2 cannot read, if the data is ever shared".to_string())
+            };
+            let mut evidence = self.pickle.clone();
+            if shared {
+                evidence.extend(self.shared_cache.iter().take(3).cloned());
+            }
+            push(
+                "pickle-shared-cache",
+                level,
+                title,
+                "partition the cache per interpreter (KEY_PREFIX/VERSION, a separate Redis DB) or pin protocol=2 on py3 writers and load py2 data with encoding='latin1'",
+                evidence,
+            );
+        }
+        if shared {
+            push("shared-cache", HazardLevel::Warning, "a cache both copies use: Django, django-redis, pymemcache and pylibmc pickle with the highest protocol".to_string(), "give py3 its own key prefix or cache VERSION during the canary (PICKLE_VERSION: 2 / pickleProtocol: 2 to share instead)", std::mem::take(&mut self.shared_cache));
+        }
+        push(
+            "django-session-pickle",
+            HazardLevel::Blocker,
+            "Django sessions serialised with pickle: unreadable across interpreters".into(),
+            "switch SESSION_SERIALIZER to JSONSerializer, and route sticky by session cookie",
+            self.session_pickle,
+        );
+        push("django-session-cache", HazardLevel::Blocker, "cache-backed Django sessions: the cache's pickle protocol applies whatever SESSION_SERIALIZER says, and Django 1.11 and 3.1+ encode sessions differently".into(), "sticky routing by cookie (`route { sticky = cookie(\"py_version\") }`) or a separate session store for py3", self.session_cache_backed);
+        push("celery-pickle", HazardLevel::Blocker, "Celery messages serialised with pickle: py2 workers cannot read py3 producers' messages".into(), "set PICKLE_PROTOCOL=2 for py3 producers and workers, or move to JSON; give py3 its own queue during the canary", self.celery_pickle);
+        push("embedded-server-locale", HazardLevel::Blocker, "uWSGI or mod_wsgi: embedded Python gets no locale coercion and ignores PYTHONUTF8, so open() and print default to ASCII on py3".into(), "set LANG=C.UTF-8 and LC_ALL=C.UTF-8 for the py3 copy (canaryc does in the files it generates)", self.embedded_server);
+        for (name, (replacement, evidence)) in self.py2_packages {
+            push(
+                "py2-only-package",
+                HazardLevel::Blocker,
+                format!("`{name}` does not install or import on Python 3"),
+                &format!("replace it with {replacement}"),
+                evidence,
+            );
+        }
+        push("removed-stdlib-module", HazardLevel::Warning, "imports of standard-library modules removed in Python 3.12 or 3.13 (PEP 594, distutils, imp)".into(), "replace them before targeting 3.12+ (the standard-* packages on PyPI carry some of them)", self.removed_modules);
+        push("python2-base-image", HazardLevel::Warning, "a python:2.7 base image: Debian buster is archived, so the py2 image cannot be rebuilt reproducibly".into(), "pin the py2 image by digest and keep a cached copy for the length of the canary", self.python2_image);
+        hazards.sort_by(|a, b| (a.level, a.id, &a.evidence).cmp(&(b.level, b.id, &b.evidence)));
+        hazards
+    }
+}
