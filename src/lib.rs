@@ -7,6 +7,8 @@ pub mod cli;
 pub mod date;
 pub mod detect;
 pub mod diag;
+pub mod emit;
+pub mod ir;
 pub mod model;
 pub mod source;
 pub mod stdlib;

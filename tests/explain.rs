@@ -18,20 +18,24 @@ fn every_code_has_an_explanation_with_a_failing_example() {
         let example = examples
             .first()
             .unwrap_or_else(|| panic!("docs/errors/{code}.md has no ```plan example"));
-        let codes: Vec<String> = match text
-            .split("<!-- codebase: ")
-            .nth(1)
-            .and_then(|r| r.split(" -->").next())
-        {
-            // Detection codes need a codebase: run the binary on the plan next to a fixture.
-            Some(fixture) => codes_with_codebase(code.as_str(), example, fixture),
-            None => {
-                let (analysis, _) = check_text("example.plan", example);
-                analysis
-                    .diagnostics
-                    .iter()
-                    .map(|d| d.code.as_str().to_string())
-                    .collect()
+        let codes: Vec<String> = if text.contains("<!-- command: build -->") {
+            codes_from_build(code.as_str(), example)
+        } else {
+            match text
+                .split("<!-- codebase: ")
+                .nth(1)
+                .and_then(|r| r.split(" -->").next())
+            {
+                // Detection codes need a codebase: run the binary on the plan next to a fixture.
+                Some(fixture) => codes_with_codebase(code.as_str(), example, fixture),
+                None => {
+                    let (analysis, _) = check_text("example.plan", example);
+                    analysis
+                        .diagnostics
+                        .iter()
+                        .map(|d| d.code.as_str().to_string())
+                        .collect()
+                }
             }
         };
         assert!(
@@ -39,6 +43,25 @@ fn every_code_has_an_explanation_with_a_failing_example() {
             "the example in docs/errors/{code}.md reports {codes:?}, not {code}"
         );
     }
+}
+
+/// Build-time codes: run `canaryc build` on the example and read the codes it prints.
+fn codes_from_build(code: &str, example: &str) -> Vec<String> {
+    let dir = std::env::temp_dir().join(format!(
+        "canaryc-explain-build-{}-{code}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("canary.plan"), example).unwrap();
+    let out = canaryc(&dir, &["build", "--output", "out"]);
+    let text = crate::common::stderr(&out);
+    let _ = std::fs::remove_dir_all(&dir);
+    canaryc::diag::Code::ALL
+        .iter()
+        .filter(|c| text.contains(c.as_str()))
+        .map(|c| c.as_str().to_string())
+        .collect()
 }
 
 fn codes_with_codebase(code: &str, example: &str, fixture: &str) -> Vec<String> {

@@ -29,6 +29,19 @@ use crate::syntax::ast::{Block, File, Ident, Item, Value};
 
 pub use lifecycle::{Lifecycle, lifecycle};
 
+/// `latency p99`, `error_rate`: a metric as plans write it.
+pub fn metric_text(
+    metric: crate::model::Metric,
+    quantile: Option<crate::syntax::ast::Quantile>,
+) -> String {
+    rollback::metric_name(metric, quantile)
+}
+
+/// `5m`, `24h`, `1h30m`: a duration in milliseconds as plans write it.
+pub fn duration_text(ms: u64) -> String {
+    value::fmt_duration(ms)
+}
+
 /// What the checker needs from the outside world.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {

@@ -1,6 +1,7 @@
 //! The command line. The only part of canaryc that touches the file system, the environment,
 //! the clock or the terminal; everything it calls is pure.
 
+mod build;
 mod check;
 mod detect;
 mod explain;
@@ -54,6 +55,16 @@ enum Colour {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Compile a plan into deployment files: Kubernetes, Compose, systemd, HAProxy/nginx,
+    /// Prometheus alerts, a Grafana dashboard and the runbooks.
+    #[command(
+        long_about = "Check the plan, read its codebase (when it names one), and write every file the rollout needs \
+into the output directory, atomically: a failed build leaves the previous files as they were. Output is \
+deterministic: the same plan and codebase give byte-identical files on any day.\n\nExit 0 when built (or up to \
+date with --check), 1 when the plan has errors or --check finds drift, 2 on usage errors.",
+        after_help = "Examples:\n  canaryc build\n  canaryc build services/ledger/canary.plan --output deploy/canary\n  canaryc build --check   # in CI: fail if the committed files are stale"
+    )]
+    Build(build::Args),
     /// Check plans for errors and risky choices (the CI gate).
     #[command(
         long_about = "Parse and type-check plans, reporting every problem with file, line, column, a stable \
@@ -93,6 +104,7 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
     };
     let env = Env::from_process(cli.color);
     let code = match cli.command {
+        Command::Build(args) => build::run(&args, &env),
         Command::Check(args) => check::run(&args, &env),
         Command::Detect(args) => detect::run(&args, &env),
         Command::Explain(args) => explain::run(&args, &env),

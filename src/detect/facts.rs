@@ -163,6 +163,12 @@ pub struct K8sObject {
     pub name: String,
     pub namespace: Option<String>,
     pub evidence: Evidence,
+    /// (min, max) replicas, for autoscalers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<(u32, u32)>,
+    /// The whole manifest, for routes the backends keep parts of (not in the JSON output).
+    #[serde(skip)]
+    pub manifest: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

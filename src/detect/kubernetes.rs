@@ -76,11 +76,22 @@ pub fn manifests(path: &str, docs: &[Doc<'_>], out: &mut Detection) -> bool {
         if group.ends_with("istio.io") || namespace.as_deref() == Some("istio-system") {
             out.kubernetes.istio.push(evidence.clone());
         }
+        let replicas = (kind == "HorizontalPodAutoscaler")
+            .then(|| {
+                let min = yaml::get(value, &["spec", "minReplicas"])
+                    .and_then(Value::as_u64)
+                    .unwrap_or(1);
+                let max = yaml::get(value, &["spec", "maxReplicas"]).and_then(Value::as_u64)?;
+                Some((u32::try_from(min).ok()?, u32::try_from(max).ok()?))
+            })
+            .flatten();
         let object = K8sObject {
             kind: kind.to_string(),
             name: name.clone(),
             namespace: namespace.clone(),
             evidence: evidence.clone(),
+            replicas,
+            manifest: (group == "gateway.networking.k8s.io").then(|| value.clone()),
         };
         match kind {
             "Deployment" | "StatefulSet" | "DaemonSet" => {

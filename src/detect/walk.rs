@@ -132,8 +132,11 @@ fn skip_dir(entry: &DirEntry) -> bool {
         return false;
     }
     let name = entry.file_name().to_string_lossy();
-    // A virtualenv under any name has a pyvenv.cfg.
-    SKIP_DIRS.contains(&name.as_ref()) || entry.path().join("pyvenv.cfg").is_file()
+    // A virtualenv under any name has a pyvenv.cfg; canaryc's own output directories have a
+    // `.canaryc` marker and must never be read back as the team's infrastructure.
+    SKIP_DIRS.contains(&name.as_ref())
+        || entry.path().join("pyvenv.cfg").is_file()
+        || entry.path().join(".canaryc").is_file()
 }
 
 fn relative(root: &Path, path: &Path) -> String {

@@ -94,6 +94,9 @@ codes! {
     CodebaseFileUnreadable = "CNR603", Warning, "codebase-file-unreadable";
     UnmitigatedHazard = "CNR604", Warning, "unmitigated-hazard";
     CodebaseMissing = "CNR605", Warning, "codebase-missing";
+
+    MissingForTarget = "CNR701", Error, "missing-for-target";
+    AssumedDefault = "CNR702", Warning, "assumed-default";
 }
 
 impl Code {

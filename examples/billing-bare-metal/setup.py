@@ -1,0 +1,3 @@
+from setuptools import setup
+
+setup(name="billing", install_requires=["pyramid", "waitress", "celery<4"])

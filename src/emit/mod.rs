@@ -1,0 +1,145 @@
+//! Backends: one module per output format, each a pure function from the IR to file contents.
+//!
+//! Which files a build writes depends on the targets: every build gets the plan, the runbooks,
+//! the alerts with their tests and the dashboard; Kubernetes adds Deployments and the router's
+//! objects; Docker Compose adds the canary stack and its load balancer; bare metal adds systemd
+//! units, the load balancer, and the automation that rolls back by itself (Prometheus,
+//! Alertmanager and webhook configs, and the scripts they run).
+
+mod automation;
+mod compose;
+mod grafana;
+mod haproxy;
+mod kubernetes;
+mod markdown;
+pub mod metrics;
+mod nginx;
+mod plan_json;
+pub mod prometheus;
+mod systemd;
+pub mod yaml;
+
+use crate::ir::Ir;
+use crate::model::{InfraKind, Router};
+
+/// One generated file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputFile {
+    pub name: String,
+    pub contents: String,
+    /// What it is, for summaries and the runbook's file table.
+    pub purpose: String,
+}
+
+fn file(name: impl Into<String>, purpose: &str, contents: String) -> OutputFile {
+    OutputFile {
+        name: name.into(),
+        contents,
+        purpose: purpose.to_string(),
+    }
+}
+
+/// Every file the IR calls for, sorted by name.
+pub fn emit(ir: &Ir) -> Vec<OutputFile> {
+    let mut files = Vec::new();
+    let has = |kind: InfraKind| ir.targets.iter().any(|t| t.infra == kind);
+    let router_of = |kind: InfraKind| {
+        ir.targets
+            .iter()
+            .find(|t| t.infra == kind)
+            .map(|t| t.router)
+    };
+
+    if has(InfraKind::Kubernetes) {
+        files.extend(kubernetes::files(
+            ir,
+            router_of(InfraKind::Kubernetes).unwrap_or(Router::Istio),
+        ));
+    }
+    let lb_router = router_of(InfraKind::BareMetal).or_else(|| router_of(InfraKind::DockerCompose));
+    if has(InfraKind::DockerCompose) {
+        files.push(file(
+            "docker-compose-canary.yml",
+            "Docker Compose stack: py2 and py3 copies behind a load balancer",
+            compose::stack(
+                ir,
+                router_of(InfraKind::DockerCompose).unwrap_or(Router::Haproxy),
+            ),
+        ));
+    }
+    if has(InfraKind::BareMetal) {
+        files.extend(systemd::units(ir));
+    }
+    match lb_router {
+        Some(Router::Haproxy) => files.push(file(
+            "haproxy-canary.cfg",
+            "HAProxy: weighted py2/py3 servers, health checks, runtime API, Prometheus exporter",
+            haproxy::config(
+                ir,
+                has(InfraKind::DockerCompose) && !has(InfraKind::BareMetal),
+            ),
+        )),
+        Some(Router::Nginx) => files.push(file(
+            "nginx-canary.conf",
+            "nginx: split_clients traffic split between py2 and py3",
+            nginx::config(
+                ir,
+                has(InfraKind::DockerCompose) && !has(InfraKind::BareMetal),
+            ),
+        )),
+        _ => {}
+    }
+    if lb_router == Some(Router::Haproxy) {
+        files.extend(automation::files(
+            ir,
+            has(InfraKind::DockerCompose) && !has(InfraKind::BareMetal),
+        ));
+    }
+    files.push(file(
+        "prometheus-alerts.yaml",
+        "Prometheus rollback alerts, one per trigger",
+        prometheus::alerts(ir),
+    ));
+    files.push(file(
+        "prometheus-alerts.test.yaml",
+        "promtool tests: each alert fires above its threshold, not below",
+        prometheus::tests(ir),
+    ));
+    files.push(file(
+        "monitoring-dashboard.json",
+        "Grafana dashboard: py2 and py3 side by side",
+        grafana::dashboard(ir),
+    ));
+    files.push(file(
+        "canary-rollback-runbook.md",
+        "manual rollback at each stage, and what the automatic rollback does",
+        markdown::rollback_runbook(ir),
+    ));
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    let listing: Vec<(String, String)> = files
+        .iter()
+        .map(|f| (f.name.clone(), f.purpose.clone()))
+        .chain([
+            (
+                "canary-plan.md".to_string(),
+                "runbook: architecture, ramp-up, monitoring, cutover steps, timeline".to_string(),
+            ),
+            (
+                "canary-plan.json".to_string(),
+                "the master plan, machine-readable".to_string(),
+            ),
+        ])
+        .collect();
+    files.push(file(
+        "canary-plan.md",
+        "runbook: architecture, ramp-up, monitoring, cutover steps, timeline",
+        markdown::plan(ir, &listing),
+    ));
+    files.push(file(
+        "canary-plan.json",
+        "the master plan, machine-readable",
+        plan_json::plan(ir, &listing),
+    ));
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    files
+}

@@ -1,0 +1,38 @@
+//! `canary-plan.json`: the whole plan for machines, versioned (docs/canary-plan.schema.json).
+
+use serde::Serialize;
+
+use crate::ir::{Ir, PLAN_FORMAT_VERSION};
+
+#[derive(Serialize)]
+struct Document<'a> {
+    format_version: u32,
+    generator: &'static str,
+    #[serde(flatten)]
+    plan: &'a Ir,
+    files: Vec<File<'a>>,
+}
+
+#[derive(Serialize)]
+struct File<'a> {
+    name: &'a str,
+    purpose: &'a str,
+}
+
+pub fn plan(ir: &Ir, files: &[(String, String)]) -> String {
+    let doc = Document {
+        format_version: PLAN_FORMAT_VERSION,
+        generator: concat!("canaryc ", env!("CARGO_PKG_VERSION")),
+        plan: ir,
+        files: files
+            .iter()
+            .map(|(n, p)| File {
+                name: n,
+                purpose: p,
+            })
+            .collect(),
+    };
+    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    text.push('\n');
+    text
+}

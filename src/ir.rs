@@ -1,0 +1,715 @@
+//! The IR: everything a backend needs, resolved, and nothing else.
+//!
+//! Lowering turns a checked plan (with detected facts merged in) into concrete decisions: object
+//! names, ports for each copy, the py3 runtime environment and why each variable is there, the
+//! metrics source and its metric names, the stage timeline. Backends read only this; they never
+//! see the AST, the model or the detection, so every decision is made once, here.
+
+use serde::Serialize;
+
+use crate::date::Date;
+use crate::detect::Detection;
+use crate::detect::facts::HazardLevel;
+use crate::diag::{Code, Diagnostic};
+use crate::model::{self, Criterion, InfraKind, MetricsSource, Plan, Router, StickyBy, Threshold};
+use crate::syntax::ast::CmpOp;
+
+/// Bumped when a field of `canary-plan.json` changes meaning or disappears.
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Ir {
+    pub name: String,
+    pub namespace: String,
+    pub description: Option<String>,
+    pub python_from: String,
+    pub python_to: String,
+    /// Calendar start; without it the timeline is in days from the start.
+    pub start: Option<Date>,
+    pub targets: Vec<Target>,
+    pub services: Vec<ServiceIr>,
+    pub stages: Vec<StageIr>,
+    pub triggers: Vec<TriggerIr>,
+    pub sticky: Option<StickyIr>,
+    pub metrics: MetricsIr,
+    pub hazards: Vec<HazardIr>,
+    pub detected: DetectedIr,
+    /// Total of all holds, in hours.
+    pub total_hours: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Target {
+    pub infra: InfraKind,
+    pub router: Router,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StickyIr {
+    pub by: StickyBy,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvVar {
+    pub name: String,
+    pub value: String,
+    /// Why canaryc sets it, for the runbook; `None` when the plan set it.
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceIr {
+    pub name: String,
+    /// The port clients use.
+    pub port: u16,
+    /// On shared hosts (bare metal), each copy listens on its own port.
+    pub port_py2: u16,
+    pub port_py3: u16,
+    /// HTTP health path, or `None` for a TCP check.
+    pub health: Option<String>,
+    pub replicas: u32,
+    pub image_py2: Option<String>,
+    pub image_py3: Option<String>,
+    pub command_py2: Option<String>,
+    pub command_py3: Option<String>,
+    /// Directory the service runs in on a host.
+    pub workdir: String,
+    pub user: Option<String>,
+    pub cpu_millis: Option<u32>,
+    pub memory_bytes: Option<u64>,
+    pub env_py2: Vec<EnvVar>,
+    pub env_py3: Vec<EnvVar>,
+    /// The team's own Deployment (or Compose service, Ingress), to clone.
+    #[serde(skip)]
+    pub k8s_deployment: Option<serde_json::Value>,
+    #[serde(skip)]
+    pub k8s_ingress: Option<serde_json::Value>,
+    /// (min, max) replicas of the team's HPA for this service.
+    #[serde(skip)]
+    pub k8s_autoscaler: Option<(u32, u32)>,
+    /// Whether the team already has a Service named like this service (the apex Service).
+    #[serde(skip)]
+    pub k8s_has_service: bool,
+    /// The team's Gateway API route, whose parentRefs and hostnames the canary route keeps.
+    #[serde(skip)]
+    pub k8s_route: Option<serde_json::Value>,
+    #[serde(skip)]
+    pub compose_service: Option<serde_json::Value>,
+    /// Compose services the app depends on (caches, brokers), copied into the canary file.
+    #[serde(skip)]
+    pub compose_dependencies: Vec<(String, serde_json::Value)>,
+    /// Where the codebase is, relative to the output directory (Compose build contexts).
+    pub build_context: Option<String>,
+}
+
+impl ServiceIr {
+    pub fn object(&self, copy: Copy) -> String {
+        format!("{}-{}", self.name, copy.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Copy {
+    Py2,
+    Py3,
+}
+
+impl Copy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Copy::Py2 => "py2",
+            Copy::Py3 => "py3",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StageIr {
+    pub name: String,
+    /// py3's share, in percent.
+    pub traffic: f64,
+    pub hold_hours: f64,
+    /// Hours from the rollout's start at which the stage begins.
+    pub starts_at_hours: f64,
+    pub criteria: Vec<String>,
+    pub approval: Option<String>,
+}
+
+impl StageIr {
+    /// HAProxy/NGINX-style integer weights out of 256 and 100 for this stage.
+    pub fn weights(&self, total: u32) -> (u32, u32) {
+        weights(self.traffic, total)
+    }
+}
+
+/// Integer (py2, py3) weights summing to `total` for a py3 share in percent. A non-zero share
+/// never rounds to zero: a 0.1% stage still sends py3 some traffic.
+pub fn weights(traffic: f64, total: u32) -> (u32, u32) {
+    let mut py3 = (traffic / 100.0 * f64::from(total)).round() as u32;
+    if traffic > 0.0 && py3 == 0 {
+        py3 = 1;
+    }
+    let py3 = py3.min(total);
+    (total - py3, py3)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerKind {
+    ErrorRate,
+    LatencyRatio,
+    LatencyAbsolute,
+    HealthFailures,
+    Memory,
+    Cpu,
+    Divergence,
+    RequestRateLow,
+    RequestRateHigh,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TriggerIr {
+    pub kind: TriggerKind,
+    /// Alert name, e.g. `CanaryPy3ErrorRate`.
+    pub alert: String,
+    /// `error_rate > 1% for 5m`, as the plan says it.
+    pub text: String,
+    /// Percent, ratio, milliseconds or count, by kind.
+    pub threshold: f64,
+    pub quantile: Option<f64>,
+    pub window_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricsIr {
+    pub source: MetricsSource,
+    /// Requests py3 must serve in a window before its error rate can page.
+    pub min_requests: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HazardIr {
+    pub id: String,
+    pub blocker: bool,
+    pub title: String,
+    pub mitigation: String,
+    pub evidence: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DetectedIr {
+    /// `kubernetes: deploy/ledger.yaml:2, ...` lines.
+    pub infra: Vec<String>,
+    pub iac: Vec<String>,
+    pub services: Vec<String>,
+}
+
+/// Lowers a checked, merged plan. `build_context` is the codebase relative to the output
+/// directory, for Compose build contexts.
+pub fn lower(
+    plan: &Plan,
+    detection: Option<&Detection>,
+    build_context: Option<&str>,
+) -> (Ir, Vec<Diagnostic>) {
+    let mut diagnostics = Vec::new();
+    let targets: Vec<Target> = plan
+        .infra
+        .iter()
+        .map(|t| {
+            // `auto` left unresolved (no codebase) is bare metal, as with nothing detected.
+            let infra = if t.kind == InfraKind::Auto {
+                InfraKind::BareMetal
+            } else {
+                t.kind
+            };
+            let router = t.router.unwrap_or_else(|| infra.routers()[0]);
+            Target { infra, router }
+        })
+        .collect();
+    let primary = targets.first().copied().unwrap_or(Target {
+        infra: InfraKind::BareMetal,
+        router: Router::Haproxy,
+    });
+    let hazards: Vec<HazardIr> = detection
+        .map(|d| {
+            d.hazards
+                .iter()
+                .map(|h| HazardIr {
+                    id: h.id.to_string(),
+                    blocker: h.level == HazardLevel::Blocker,
+                    title: h.title.clone(),
+                    mitigation: h.mitigation.clone(),
+                    evidence: h.evidence.iter().map(ToString::to_string).collect(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let pickled_messages = hazards.iter().any(|h| h.id == "celery-pickle");
+    let services = plan
+        .services
+        .iter()
+        .map(|s| {
+            service(
+                s,
+                plan,
+                detection,
+                &targets,
+                pickled_messages,
+                build_context,
+                &mut diagnostics,
+            )
+        })
+        .collect();
+
+    let mut at = 0.0;
+    let stages = plan
+        .schedule
+        .stages
+        .iter()
+        .map(|s| {
+            let hold_hours = s.hold.value as f64 / 3_600_000.0;
+            let stage = StageIr {
+                name: s.name.value.clone(),
+                traffic: s.traffic.value,
+                hold_hours,
+                starts_at_hours: at,
+                criteria: s.criteria.iter().filter_map(criterion_text).collect(),
+                approval: s.criteria.iter().find_map(|c| match c {
+                    Criterion::Approval(text) => Some(text.value.clone()),
+                    _ => None,
+                }),
+            };
+            at += hold_hours;
+            stage
+        })
+        .collect();
+    let source = match plan.monitor.source.value {
+        MetricsSource::Auto => match primary.router {
+            Router::Istio => MetricsSource::Istio,
+            Router::NginxIngress => MetricsSource::NginxIngress,
+            Router::Haproxy => MetricsSource::Haproxy,
+            Router::GatewayApi | Router::Nginx => MetricsSource::App,
+        },
+        other => other,
+    };
+    let ir = Ir {
+        name: plan.name.value.clone(),
+        namespace: plan
+            .namespace
+            .as_ref()
+            .map_or_else(|| "default".to_string(), |n| n.value.clone()),
+        description: None,
+        python_from: plan.python.source.value.to_string(),
+        python_to: plan.python.target.value.to_string(),
+        start: plan.start.map(|s| s.value),
+        targets,
+        services,
+        stages,
+        triggers: plan.rollback.iter().map(trigger).collect(),
+        sticky: plan.route.sticky.as_ref().map(|s| StickyIr {
+            by: s.by,
+            name: s.name.clone(),
+        }),
+        metrics: MetricsIr {
+            source,
+            min_requests: plan.monitor.min_requests.value,
+        },
+        hazards,
+        detected: detected(detection),
+        total_hours: (at.round()) as u64,
+    };
+    (ir, diagnostics)
+}
+
+fn detected(detection: Option<&Detection>) -> DetectedIr {
+    let Some(d) = detection else {
+        return DetectedIr::default();
+    };
+    DetectedIr {
+        infra: d
+            .infra
+            .iter()
+            .map(|f| {
+                let evidence: Vec<String> =
+                    f.evidence.iter().take(5).map(ToString::to_string).collect();
+                let routers: Vec<String> = f
+                    .routers
+                    .iter()
+                    .map(|r| format!("{} ({})", r.value.as_str(), r.evidence))
+                    .collect();
+                if routers.is_empty() {
+                    format!("{}: {}", f.kind.as_str(), evidence.join(", "))
+                } else {
+                    format!(
+                        "{}: {}; router {}",
+                        f.kind.as_str(),
+                        evidence.join(", "),
+                        routers.join(", ")
+                    )
+                }
+            })
+            .collect(),
+        iac: d
+            .iac
+            .iter()
+            .map(|i| format!("{} {}: {}", i.tool, i.what, i.evidence))
+            .collect(),
+        services: d
+            .services
+            .iter()
+            .map(|s| {
+                let mut parts = vec![format!("{} ({})", s.name, s.dir)];
+                if let Some(f) = &s.framework {
+                    parts.push(format!("{} ({})", f.value, f.evidence));
+                }
+                if let Some(e) = &s.entrypoint {
+                    parts.push(format!("entrypoint {} ({})", e.value, e.evidence));
+                }
+                if let Some(p) = &s.port {
+                    parts.push(format!("port {} ({})", p.value, p.evidence));
+                }
+                if let Some(h) = &s.health {
+                    parts.push(format!("health {} ({})", h.value, h.evidence));
+                }
+                parts.join(", ")
+            })
+            .collect(),
+    }
+}
+
+fn criterion_text(c: &Criterion) -> Option<String> {
+    match c {
+        Criterion::Compare {
+            metric,
+            quantile,
+            op,
+            threshold,
+        } => Some(format!(
+            "{} {} {}",
+            crate::check::metric_text(metric.value, *quantile),
+            op.as_str(),
+            threshold_text(threshold.value)
+        )),
+        Criterion::WithinBaseline(t) => {
+            Some(format!("all metrics within {}% of py2", fmt(t.value)))
+        }
+        Criterion::Approval(_) => None,
+    }
+}
+
+pub fn threshold_text(t: Threshold) -> String {
+    match t {
+        Threshold::Percent(p) => format!("{}%", fmt(p)),
+        Threshold::RatioOfPy2(r) => format!("{}x py2", fmt(r)),
+        Threshold::Millis(ms) => format!("{ms}ms"),
+        Threshold::Count(n) => fmt(n),
+    }
+}
+
+/// A number as a person writes it: `1`, `0.5`.
+pub fn fmt(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        let s = format!("{n:.4}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+fn trigger(t: &model::Trigger) -> TriggerIr {
+    use model::Metric as M;
+    let (kind, alert) = match (t.metric.value, t.threshold.value) {
+        (M::ErrorRate, _) => (TriggerKind::ErrorRate, "ErrorRate"),
+        (M::Latency, Threshold::Millis(_)) => (TriggerKind::LatencyAbsolute, "Latency"),
+        (M::Latency, _) => (TriggerKind::LatencyRatio, "LatencyVsPy2"),
+        (M::HealthFailures, _) => (TriggerKind::HealthFailures, "HealthChecks"),
+        (M::Memory, _) => (TriggerKind::Memory, "Memory"),
+        (M::Cpu, _) => (TriggerKind::Cpu, "Cpu"),
+        (M::Divergence, _) => (TriggerKind::Divergence, "Divergence"),
+        (M::RequestRate, _) if t.op.is_upper_bound() => (TriggerKind::RequestRateLow, "TrafficLow"),
+        (M::RequestRate, _) => (TriggerKind::RequestRateHigh, "TrafficHigh"),
+    };
+    let quantile = t.quantile.map(|q| q.as_fraction());
+    let alert = match t.quantile {
+        Some(q) => format!(
+            "CanaryPy3{alert}{}",
+            q.to_string().to_uppercase().replace('.', "_")
+        ),
+        None => format!("CanaryPy3{alert}"),
+    };
+    let op = match t.op {
+        CmpOp::Lt => "<",
+        CmpOp::Le => "<=",
+        CmpOp::Gt => ">",
+        CmpOp::Ge => ">=",
+    };
+    TriggerIr {
+        kind,
+        alert,
+        text: format!(
+            "{} {op} {} for {}",
+            crate::check::metric_text(t.metric.value, t.quantile),
+            threshold_text(t.threshold.value),
+            crate::check::duration_text(t.window.value)
+        ),
+        threshold: t.threshold.value.magnitude(),
+        quantile,
+        window_secs: (t.window.value / 1000).max(1),
+    }
+}
+
+fn service(
+    s: &model::Service,
+    plan: &Plan,
+    detection: Option<&Detection>,
+    targets: &[Target],
+    pickled_messages: bool,
+    build_context: Option<&str>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> ServiceIr {
+    let name = s.name.value.clone();
+    let found = detection.and_then(|d| {
+        d.services
+            .iter()
+            .find(|f| f.name == name)
+            .or_else(|| (plan.services.len() == 1 && d.services.len() == 1).then(|| &d.services[0]))
+    });
+    let port = s.port.as_ref().map_or_else(
+        || {
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::AssumedDefault,
+                    s.name.span,
+                    format!("no port known for `{name}`: assuming 8000"),
+                )
+                .label("port not stated or detected")
+                .help("add `port = ...` to the service"),
+            );
+            8000
+        },
+        |p| p.value,
+    );
+    let k8s = targets.iter().any(|t| t.infra == InfraKind::Kubernetes);
+    let compose = targets.iter().any(|t| t.infra == InfraKind::DockerCompose);
+    let bare = targets.iter().any(|t| t.infra == InfraKind::BareMetal);
+    let workload = detection.and_then(|d| {
+        d.kubernetes
+            .workloads
+            .iter()
+            .find(|w| w.name == name)
+            .or_else(|| {
+                (d.kubernetes.workloads.len() == 1 && plan.services.len() == 1)
+                    .then(|| &d.kubernetes.workloads[0])
+            })
+    });
+    let image_py2 = s.image_py2.as_ref().map(|i| i.value.clone());
+    let image_py3 = s.image_py3.as_ref().map(|i| i.value.clone());
+    if (k8s || compose) && image_py3.is_none() {
+        diagnostics.push(
+            Diagnostic::new(Code::MissingForTarget, s.name.span, format!("no py3 image for `{name}`"))
+                .label("image py3 missing")
+                .help("containers need the py3 build's image: add `image py3 = \"registry/app:3.13-1\"` to the service"),
+        );
+    }
+    if (k8s || compose) && image_py2.is_none() && workload.is_none() {
+        diagnostics.push(
+            Diagnostic::new(
+                Code::MissingForTarget,
+                s.name.span,
+                format!("no py2 image for `{name}`"),
+            )
+            .label("image py2 missing")
+            .help("add `image py2 = \"...\"`, or point `codebase` at manifests that name it"),
+        );
+    }
+    let process = detection.and_then(|d| {
+        d.processes
+            .iter()
+            .find(|p| p.source == "systemd" || p.source == "supervisord")
+    });
+    let workdir = process
+        .and_then(|p| p.working_directory.clone())
+        .unwrap_or_else(|| format!("/srv/{name}"));
+    let command_py2 = s.command_py2.as_ref().map(|c| c.value.clone()).or_else(|| {
+        let entry = found
+            .and_then(|f| f.entrypoint.as_ref())
+            .map(|e| e.value.clone())?;
+        Some(format!(
+            "{workdir}/venv/bin/gunicorn --bind 127.0.0.1:{port} {entry}"
+        ))
+    });
+    let command_py3 = s
+        .command_py3
+        .as_ref()
+        .map(|c| c.value.clone())
+        .or_else(|| command_py2.as_ref().map(|c| py3_command(c, &workdir)));
+    if bare && command_py2.is_none() {
+        diagnostics.push(
+            Diagnostic::new(Code::MissingForTarget, s.name.span, format!("no command for `{name}`"))
+                .label("command py2 missing")
+                .help("bare metal runs commands: add `command py2 = \"...\"` and `command py3 = \"...\"` (or a codebase with a Procfile, unit or WSGI entrypoint)"),
+        );
+    }
+    let (env_py2, env_py3) = environment(s, pickled_messages);
+    let compose_found = detection.and_then(|d| {
+        d.compose.iter().find(|c| c.name == name).or_else(|| {
+            d.compose
+                .iter()
+                .find(|c| c.role.is_none() && c.build.is_some())
+        })
+    });
+    let compose_dependencies = match (detection, compose_found) {
+        (Some(d), Some(c)) => c
+            .depends_on
+            .iter()
+            .filter_map(|dep| d.compose.iter().find(|x| &x.name == dep))
+            .filter(|x| x.role.as_deref() != Some("load balancer"))
+            .filter_map(|x| x.definition.clone().map(|def| (x.name.clone(), def)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let autoscaler = detection.and_then(|d| {
+        d.kubernetes
+            .autoscalers
+            .iter()
+            .find(|a| a.name == name)
+            .and_then(|a| a.replicas)
+    });
+    let k8s_has_service =
+        detection.is_some_and(|d| d.kubernetes.services.iter().any(|s| s.name == name));
+    let k8s_route =
+        detection.and_then(|d| d.kubernetes.routes.iter().find_map(|r| r.manifest.clone()));
+    ServiceIr {
+        port,
+        port_py2: port.saturating_add(1),
+        port_py3: port.saturating_add(2),
+        health: s.health.as_ref().map(|h| h.value.clone()),
+        replicas: s
+            .replicas
+            .as_ref()
+            .map(|r| r.value)
+            .or_else(|| workload.and_then(|w| w.replicas))
+            .unwrap_or(2),
+        image_py2: image_py2.or_else(|| {
+            workload
+                .and_then(|w| w.containers.first())
+                .and_then(|c| c.image.clone())
+        }),
+        image_py3,
+        command_py2,
+        command_py3,
+        workdir,
+        user: process.and_then(|p| p.user.clone()),
+        cpu_millis: s.cpu_millis.as_ref().map(|c| c.value),
+        memory_bytes: s.memory_bytes.as_ref().map(|m| m.value),
+        env_py2,
+        env_py3,
+        k8s_deployment: workload.and_then(|w| w.manifest.clone()),
+        k8s_ingress: detection
+            .and_then(|d| d.kubernetes.ingresses.first())
+            .and_then(|i| i.manifest.clone()),
+        k8s_autoscaler: autoscaler,
+        k8s_has_service,
+        k8s_route,
+        compose_service: compose_found.and_then(|c| c.definition.clone()),
+        compose_dependencies,
+        build_context: build_context.map(str::to_string),
+        name,
+    }
+}
+
+/// The py3 command: the same program from the py3 virtualenv.
+fn py3_command(py2: &str, workdir: &str) -> String {
+    let mut words = py2.splitn(2, ' ');
+    let program = words.next().unwrap_or("");
+    let rest = words.next().map(|r| format!(" {r}")).unwrap_or_default();
+    let base = program.rsplit('/').next().unwrap_or(program);
+    let dir = program.rsplit_once('/').map(|(d, _)| d);
+    let py3_program = match dir {
+        Some(d) if d.ends_with("/bin") => {
+            let env = d.trim_end_matches("/bin");
+            let root = env.rsplit_once('/').map_or("", |(r, _)| r);
+            format!("{root}/venv3/bin/{base}")
+        }
+        _ => format!("{workdir}/venv3/bin/{base}"),
+    };
+    format!("{py3_program}{rest}")
+}
+
+/// Environment for each copy: what the plan says, plus what py3 needs to run next to py2, each
+/// with the fact from shared/reference/py2-py3-runtime.md §7 that requires it.
+fn environment(s: &model::Service, pickled_messages: bool) -> (Vec<EnvVar>, Vec<EnvVar>) {
+    let mut py2 = vec![EnvVar {
+        name: "CANARY_INTERPRETER".into(),
+        value: "py2".into(),
+        reason: Some("tells the app which copy it is: label metrics with it, and prefix cache keys so the copies do not read each other's pickles".into()),
+    }];
+    let mut py3 = vec![
+        EnvVar {
+            name: "CANARY_INTERPRETER".into(),
+            value: "py3".into(),
+            reason: Some("tells the app which copy it is: label metrics with it, and prefix cache keys so the copies do not read each other's pickles".into()),
+        },
+        EnvVar {
+            name: "LANG".into(),
+            value: "C.UTF-8".into(),
+            reason: Some("uWSGI and mod_wsgi embed Python without locale coercion, and python:3.13+ images no longer set LANG: without it open() and print default to ASCII on py3".into()),
+        },
+        EnvVar {
+            name: "LC_ALL".into(),
+            value: "C.UTF-8".into(),
+            reason: Some("as LANG; also overrides any LC_* the host sets".into()),
+        },
+        EnvVar {
+            name: "PYTHONUTF8".into(),
+            value: "1".into(),
+            reason: Some("UTF-8 mode for CLI-started servers (gunicorn, celery); embedded servers ignore it, hence LANG".into()),
+        },
+        EnvVar {
+            name: "PYTHONIOENCODING".into(),
+            value: "utf-8".into(),
+            reason: Some("the python:2.7 images set it; keeps stdout/stderr encoding the same on both copies".into()),
+        },
+    ];
+    if pickled_messages {
+        py3.push(EnvVar {
+            name: "PICKLE_PROTOCOL".into(),
+            value: "2".into(),
+            reason: Some("kombu pickles Celery messages with this protocol: 2 is the highest py2 workers can read (py3 defaults to 4 or 5)".into()),
+        });
+    }
+    for (k, v) in &s.env {
+        for list in [&mut py2, &mut py3] {
+            set(list, &k.value, &v.value);
+        }
+    }
+    for (k, v) in &s.env_py3 {
+        set(&mut py3, &k.value, &v.value);
+    }
+    (py2, py3)
+}
+
+fn set(list: &mut Vec<EnvVar>, name: &str, value: &str) {
+    match list.iter_mut().find(|e| e.name == name) {
+        Some(e) => {
+            e.value = value.to_string();
+            e.reason = None;
+        }
+        None => list.push(EnvVar {
+            name: name.to_string(),
+            value: value.to_string(),
+            reason: None,
+        }),
+    }
+}
+
+/// The calendar day (or `Day N`) at `hours` from the start.
+pub fn day_at(start: Option<Date>, hours: f64) -> String {
+    let days = (hours / 24.0).floor() as i64;
+    match start {
+        Some(d) => d.add_days(days).to_string(),
+        None => format!("day {}", days + 1),
+    }
+}
