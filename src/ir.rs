@@ -99,7 +99,9 @@ pub struct ServiceIr {
     /// Compose services the app depends on (caches, brokers), copied into the canary file.
     #[serde(skip)]
     pub compose_dependencies: Vec<(String, serde_json::Value)>,
-    /// Where the codebase is, relative to the output directory (Compose build contexts).
+    /// Where the codebase is, relative to the output directory (Compose build contexts). Not
+    /// in canary-plan.json: it depends on where the files are written, not on the plan.
+    #[serde(skip)]
     pub build_context: Option<String>,
 }
 
@@ -167,6 +169,23 @@ pub enum TriggerKind {
     Divergence,
     RequestRateLow,
     RequestRateHigh,
+}
+
+impl TriggerKind {
+    /// As in `canary-plan.json` and the alerts' `trigger` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerKind::ErrorRate => "error_rate",
+            TriggerKind::LatencyRatio => "latency_ratio",
+            TriggerKind::LatencyAbsolute => "latency_absolute",
+            TriggerKind::HealthFailures => "health_failures",
+            TriggerKind::Memory => "memory",
+            TriggerKind::Cpu => "cpu",
+            TriggerKind::Divergence => "divergence",
+            TriggerKind::RequestRateLow => "request_rate_low",
+            TriggerKind::RequestRateHigh => "request_rate_high",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -513,7 +532,13 @@ fn service(
                 .help("containers need the py3 build's image: add `image py3 = \"registry/app:3.13-1\"` to the service"),
         );
     }
-    if (k8s || compose) && image_py2.is_none() && workload.is_none() {
+    let compose_builds = detection.is_some_and(|d| {
+        d.compose
+            .iter()
+            .any(|c| (c.name == name || plan.services.len() == 1) && c.build.is_some())
+    });
+    let py2_image_needed = k8s || (compose && !compose_builds);
+    if py2_image_needed && image_py2.is_none() && workload.is_none() {
         diagnostics.push(
             Diagnostic::new(
                 Code::MissingForTarget,

@@ -1,5 +1,6 @@
 //! The one integration-test binary (one link step, shared helpers).
 
+mod build;
 mod cases;
 mod cli;
 mod common;

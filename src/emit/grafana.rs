@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use super::metrics::Source;
-use crate::ir::{Copy, Ir, ServiceIr, TriggerKind};
+use crate::ir::{Copy, Ir, TriggerKind};
 
 const RATE: &str = "$__rate_interval";
 
@@ -71,8 +71,7 @@ impl Panels {
     }
 }
 
-fn service_panels(ir: &Ir, s: &ServiceIr, panels: &mut Panels) {
-    let src = Source::new(ir, s);
+fn panels_for(src: &Source<'_>, ir: &Ir, panels: &mut Panels) {
     let both = |f: &dyn Fn(Copy) -> String| {
         vec![
             target(f(Copy::Py2), "py2", "A"),
@@ -80,48 +79,50 @@ fn service_panels(ir: &Ir, s: &ServiceIr, panels: &mut Panels) {
         ]
     };
     panels.add(
-        &format!("{}: requests per second", s.name),
+        "Requests per second",
         "reqps",
-        both(&|c| src.rate(&src.requests(c), None, RATE)),
+        both(&|c| src.request_rate(c, RATE)),
         None,
         "Requests each copy serves.",
     );
     panels.add(
-        &format!("{}: server errors (%)", s.name),
+        "Server errors (%)",
         "percent",
         both(&|c| src.error_percent(c, RATE)),
         threshold(ir, TriggerKind::ErrorRate),
         "5xx responses as a share of requests; the red line is the rollback threshold.",
     );
-    let src_ref = &src;
-    let p = |q: f64| move |c: Copy| src_ref.quantile_ms(c, q, RATE);
     panels.add(
-        &format!("{}: latency p50 and p99 (ms)", s.name),
+        "Latency p50 and p99 (ms)",
         "ms",
         vec![
-            target(p(0.5)(Copy::Py2), "py2 p50", "A"),
-            target(p(0.5)(Copy::Py3), "py3 p50", "B"),
-            target(p(0.99)(Copy::Py2), "py2 p99", "C"),
-            target(p(0.99)(Copy::Py3), "py3 p99", "D"),
+            target(src.quantile_ms(Copy::Py2, 0.5, RATE), "py2 p50", "A"),
+            target(src.quantile_ms(Copy::Py3, 0.5, RATE), "py3 p50", "B"),
+            target(src.quantile_ms(Copy::Py2, 0.99, RATE), "py2 p99", "C"),
+            target(src.quantile_ms(Copy::Py3, 0.99, RATE), "py3 p99", "D"),
         ],
         threshold(ir, TriggerKind::LatencyAbsolute),
         "Response time quantiles from the latency histograms.",
     );
     panels.add(
-        &format!("{}: py3 p99 as a multiple of py2's", s.name),
+        "py3 p99 as a multiple of py2's",
         "none",
         vec![target(
-            format!("({}) / ({})", p(0.99)(Copy::Py3), p(0.99)(Copy::Py2)),
+            format!(
+                "{} / {}",
+                src.quantile_ms(Copy::Py3, 0.99, RATE),
+                src.quantile_ms(Copy::Py2, 0.99, RATE)
+            ),
             "py3 / py2",
             "A",
         )],
         threshold(ir, TriggerKind::LatencyRatio),
         "The latency rollback trigger compares this ratio with its threshold.",
     );
-    let py3 = src.rate(&src.requests(Copy::Py3), None, RATE);
-    let py2 = src.rate(&src.requests(Copy::Py2), None, RATE);
+    let py3 = src.request_rate(Copy::Py3, RATE);
+    let py2 = src.request_rate(Copy::Py2, RATE);
     panels.add(
-        &format!("{}: traffic split (% to py3)", s.name),
+        "Traffic split (% to py3)",
         "percent",
         vec![target(
             format!("{py3} / ({py3} + {py2}) * 100"),
@@ -140,21 +141,21 @@ fn service_panels(ir: &Ir, s: &ServiceIr, panels: &mut Panels) {
         resources.push(target(m2, "py2 memory", "D"));
     }
     panels.add(
-        &format!("{}: memory and CPU (% of limit)", s.name),
+        "Memory and CPU (% of limit)",
         "percent",
         resources,
         threshold(ir, TriggerKind::Memory).or_else(|| threshold(ir, TriggerKind::Cpu)),
         "py3 objects differ in size from py2's: watch py3's memory as its share grows.",
     );
     panels.add(
-        &format!("{}: failing health checks", s.name),
+        "Failing health checks",
         "short",
         both(&|c| src.health_failures(c, RATE)),
         threshold(ir, TriggerKind::HealthFailures),
         "Unavailable replicas or failed checks per copy.",
     );
     panels.add(
-        &format!("{}: diverging responses (%)", s.name),
+        "Diverging responses (%)",
         "percent",
         vec![target(src.divergence_percent(RATE), "diverged", "A")],
         threshold(ir, TriggerKind::Divergence),
@@ -168,9 +169,15 @@ pub fn dashboard(ir: &Ir) -> String {
         next_id: 1,
         y: 0,
     };
-    for s in &ir.services {
-        service_panels(ir, s, &mut panels);
+    // One set of panels; the `service` variable picks which service they show.
+    if let Some(first) = ir.services.first() {
+        let mut templated = first.clone();
+        templated.name = "$service".into();
+        let src = Source::for_services(ir, vec![&templated]);
+        panels_for(&src, ir, &mut panels);
     }
+    let names: Vec<&str> = ir.services.iter().map(|s| s.name.as_str()).collect();
+    let first = names.first().copied().unwrap_or_default();
     let doc = json!({
         "title": format!("{} canary: Python {} vs {}", ir.name, ir.python_from, ir.python_to),
         "uid": format!("canary-{}", ir.name),
@@ -182,14 +189,27 @@ pub fn dashboard(ir: &Ir) -> String {
         "graphTooltip": 1,
         "time": { "from": "now-6h", "to": "now" },
         "refresh": "30s",
-        "templating": { "list": [ {
-            "name": "datasource",
-            "label": "Prometheus",
-            "type": "datasource",
-            "query": "prometheus",
-            "hide": 0,
-            "current": {}
-        } ] },
+        "templating": { "list": [
+            {
+                "name": "datasource",
+                "label": "Prometheus",
+                "type": "datasource",
+                "query": "prometheus",
+                "hide": 0,
+                "current": {}
+            },
+            {
+                "name": "service",
+                "label": "Service",
+                "type": "custom",
+                "query": names.join(","),
+                "options": names.iter().enumerate().map(|(i, n)| json!({ "text": n, "value": n, "selected": i == 0 })).collect::<Vec<_>>(),
+                "current": { "text": first, "value": first },
+                "hide": if names.len() > 1 { 0 } else { 2 },
+                "multi": false,
+                "includeAll": false
+            }
+        ] },
         "annotations": { "list": [] },
         "panels": panels.list,
     });

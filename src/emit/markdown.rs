@@ -232,16 +232,8 @@ pub fn plan(ir: &Ir, files: &[(String, String)]) -> String {
     o.push_str("## Monitoring\n\n");
     let _ = writeln!(o, "Metrics come from {}.\n", source_name(ir.metrics.source));
     o.push_str("| alert | rollback trigger |\n|---|---|\n");
-    for s in &ir.services {
-        for t in &ir.triggers {
-            let _ = writeln!(
-                o,
-                "| `{}` | {} on {} |",
-                alert_name(t, s, ir),
-                t.text,
-                s.name
-            );
-        }
+    for t in &ir.triggers {
+        let _ = writeln!(o, "| `{}` | {} |", alert_name(t), t.text);
     }
     let _ = writeln!(
         o,
@@ -693,21 +685,18 @@ pub fn rollback_runbook(ir: &Ir) -> String {
     }
     o.push_str("Then watch the dashboard: py3's requests per second drop to zero within a scrape interval or two, and the error rate seen by clients returns to py2's.\n\n");
 
-    o.push_str("## Alerts\n\nEach alert's `runbook_url` points here.\n\n");
-    for s in &ir.services {
-        for t in &ir.triggers {
-            let name = alert_name(t, s, ir);
-            let _ = writeln!(o, "### {name}\n");
-            let _ = writeln!(
-                o,
-                "Fires when `{}` holds for {} on {}'s py3 copy (rates over {}). Roll back (above), then look for the cause: {}\n",
-                t.text,
-                duration(t.window_secs),
-                s.name,
-                duration(super::prometheus::rate_window(t)),
-                cause(t.kind)
-            );
-        }
+    o.push_str("## Alerts\n\nEach alert's `runbook_url` points here. One rule covers every service of the plan; the alert's `service` label says which one to roll back.\n\n");
+    for t in &ir.triggers {
+        let name = alert_name(t);
+        let _ = writeln!(o, "### {name}\n");
+        let _ = writeln!(
+            o,
+            "Fires when `{}` holds for {} on a service's py3 copy (rates over {}). Roll back (above), then look for the cause: {}\n",
+            t.text,
+            duration(t.window_secs),
+            duration(super::prometheus::rate_window(t)),
+            cause(t.kind)
+        );
     }
 
     o.push_str("## After a rollback\n\n1. Find the cause in py3's logs and the dashboard; fix it in the py3 build.\n2. Deploy the fixed py3 copy (it still has no traffic).\n3. Restart the stage that was rolled back: apply its split again, from the cutover steps in `canary-plan.md`.\n");

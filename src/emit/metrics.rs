@@ -10,44 +10,115 @@
 //!   (its times are averages over the last 1024 requests), so latency comes from the app's own;
 //! - app: the service's own `http_requests_total{service,version,status}` and
 //!   `http_request_duration_seconds_bucket{service,version,le}`.
+//!
+//! Every expression is aggregated `by (service)`: one rule covers every service of the plan (a
+//! fleet shares one rollback policy), and each alert carries the `service` it is about. Sources
+//! that name services differently (an Ingress, a Deployment, a pod) are mapped onto a `service`
+//! label with `label_replace`.
 
 use crate::ir::{Copy, Ir, ServiceIr};
 use crate::model::{InfraKind, MetricsSource};
 
-/// A counter with its labels: `name{a="b",...}`.
+/// A metric of one copy: its name, the label matchers for all services, and how to find the
+/// service in its labels.
 #[derive(Debug, Clone)]
-pub struct Series {
+pub struct Metric {
     pub name: String,
-    pub labels: Vec<(String, String)>,
+    /// Label matchers that do not depend on the service (`version="py3"`).
+    fixed: Vec<(String, String)>,
+    /// Other matchers: label, matcher (`!=""`), and a concrete value for test input.
+    filters: Vec<(&'static str, &'static str, &'static str)>,
+    /// The label that identifies the service, and how its value is built from the service name.
+    service_label: &'static str,
+    service_value: Naming,
+    /// Regex extracting the service name from that label (None: the label is `service` itself).
+    extract: Option<&'static str>,
+    copy: Copy,
 }
 
-impl Series {
-    fn new(name: &str, labels: &[(&str, &str)]) -> Series {
-        Series {
-            name: name.to_string(),
-            labels: labels
-                .iter()
-                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
-                .collect(),
+/// How a source names a service's copy in the label that identifies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Naming {
+    /// The service name itself.
+    Same,
+    /// `NAME-py3`: a Deployment.
+    Object,
+    /// `NAME-py3-<hash>-<id>`: a pod, matched by regex.
+    Pod,
+    /// `NAME` for py2, `NAME-canary` for py3: the ingress-nginx Ingresses.
+    Ingress,
+}
+
+impl Naming {
+    fn value(self, name: &str, copy: Copy) -> String {
+        match self {
+            Naming::Same => name.to_string(),
+            Naming::Object => format!("{name}-{}", copy.as_str()),
+            Naming::Pod => format!("{name}-{}-.*", copy.as_str()),
+            Naming::Ingress => match copy {
+                Copy::Py2 => name.to_string(),
+                Copy::Py3 => format!("{name}-canary"),
+            },
         }
     }
+}
 
-    /// With an extra label matcher, e.g. `status=~"5.."`.
-    pub fn selector(&self, extra: Option<(&str, &str)>) -> String {
+/// `a|b|c` with regex metacharacters escaped (service names are DNS labels: only `-` and `.`).
+fn alternatives(values: &[String]) -> String {
+    values
+        .iter()
+        .map(|v| v.replace('.', "\\\\."))
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+impl Metric {
+    /// The selector over every service of the plan, with an optional extra matcher.
+    pub fn selector(&self, services: &[&ServiceIr], extra: Option<(&str, &str)>) -> String {
+        let values: Vec<String> = services
+            .iter()
+            .map(|s| self.service_value.value(&s.name, self.copy))
+            .collect();
+        let regex = self.service_value == Naming::Pod;
+        let service = if values.len() == 1 && !regex {
+            format!("{}=\"{}\"", self.service_label, values[0])
+        } else if regex {
+            let names: Vec<String> = services.iter().map(|s| s.name.clone()).collect();
+            format!(
+                "{}=~\"({})-{}-.*\"",
+                self.service_label,
+                alternatives(&names),
+                self.copy.as_str()
+            )
+        } else {
+            format!("{}=~\"{}\"", self.service_label, alternatives(&values))
+        };
         let mut parts: Vec<String> = self
-            .labels
+            .fixed
             .iter()
             .map(|(k, v)| format!("{k}=\"{v}\""))
             .collect();
+        parts.extend(self.filters.iter().map(|(k, m, _)| format!("{k}{m}")));
+        parts.push(service);
         if let Some((k, m)) = extra {
             parts.push(format!("{k}{m}"));
         }
         format!("{}{{{}}}", self.name, parts.join(","))
     }
 
-    /// The labels as a promtool input series, with `extra` set to a concrete value.
-    pub fn input(&self, extra: &[(&str, &str)]) -> String {
-        let mut labels = self.labels.clone();
+    /// A promtool input series for one service, with concrete values for `extra` labels.
+    pub fn input(&self, service: &ServiceIr, extra: &[(&str, &str)]) -> String {
+        let mut labels: Vec<(String, String)> = self.fixed.clone();
+        labels.extend(
+            self.filters
+                .iter()
+                .map(|(k, _, v)| ((*k).to_string(), (*v).to_string())),
+        );
+        let value = self
+            .service_value
+            .value(&service.name, self.copy)
+            .replace(".*", "7d9f8c6b5-x2x4z");
+        labels.push((self.service_label.to_string(), value));
         labels.extend(
             extra
                 .iter()
@@ -56,14 +127,42 @@ impl Series {
         let parts: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
         format!("{}{{{}}}", self.name, parts.join(","))
     }
+
+    /// `inner` (an instant vector with this metric's labels) with a `service` label added.
+    fn with_service(&self, inner: String) -> String {
+        match self.extract {
+            None => inner,
+            Some(re) => format!(
+                "label_replace({inner}, \"service\", \"$1\", \"{}\", \"{re}\")",
+                self.service_label
+            ),
+        }
+    }
+
+    /// `sum by (service[, more]) (f(selector))`.
+    pub fn sum_by_service(
+        &self,
+        services: &[&ServiceIr],
+        extra: Option<(&str, &str)>,
+        f: &str,
+        window: Option<&str>,
+        more: &str,
+    ) -> String {
+        let sel = self.selector(services, extra);
+        let inner = match window {
+            Some(w) => format!("{f}({sel}[{w}])"),
+            None => sel,
+        };
+        format!("sum by (service{more}) ({})", self.with_service(inner))
+    }
 }
 
-/// Where the numbers for one service come from.
+/// Where the numbers come from, for the whole plan.
 pub struct Source<'a> {
     pub ir: &'a Ir,
-    pub service: &'a ServiceIr,
     pub kind: MetricsSource,
     pub kubernetes: bool,
+    pub services: Vec<&'a ServiceIr>,
 }
 
 /// The label that marks a server error, its matcher, and a concrete error and success value.
@@ -74,49 +173,106 @@ pub struct ErrorLabel {
     pub ok: &'static str,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthShape {
+    /// A gauge of failing instances.
+    Gauge,
+    /// A counter of failed checks.
+    Counter,
+    /// Prometheus's own `up`.
+    Up,
+}
+
 impl<'a> Source<'a> {
-    pub fn new(ir: &'a Ir, service: &'a ServiceIr) -> Self {
+    pub fn new(ir: &'a Ir) -> Self {
+        Self::for_services(ir, ir.services.iter().collect())
+    }
+
+    /// Expressions over some services only (the dashboard's `$service` stands in for one).
+    pub fn for_services(ir: &'a Ir, services: Vec<&'a ServiceIr>) -> Self {
         Source {
             ir,
-            service,
             kind: ir.metrics.source,
             kubernetes: ir
                 .targets
                 .first()
                 .is_some_and(|t| t.infra == InfraKind::Kubernetes),
+            services,
         }
     }
 
+    fn metric(
+        &self,
+        name: &str,
+        fixed: &[(&str, &str)],
+        label: &'static str,
+        value: Naming,
+        extract: Option<&'static str>,
+        copy: Copy,
+    ) -> Metric {
+        Metric {
+            name: name.to_string(),
+            fixed: fixed
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect(),
+            filters: Vec::new(),
+            service_label: label,
+            service_value: value,
+            extract,
+            copy,
+        }
+    }
+
+    /// A per-container metric from cAdvisor: skip the pod-level sums (empty `container`).
+    fn container(mut m: Metric) -> Metric {
+        m.filters.push(("container", "!=\"\"", "app"));
+        m
+    }
+
     /// The request counter of one copy (all responses).
-    pub fn requests(&self, copy: Copy) -> Series {
-        let svc = &self.service.name;
+    pub fn requests(&self, copy: Copy) -> Metric {
+        let ns = self.ir.namespace.as_str();
         match self.kind {
-            MetricsSource::Istio => Series::new(
+            MetricsSource::Istio => self.metric(
                 "istio_requests_total",
                 &[
                     ("reporter", "destination"),
-                    ("destination_service_namespace", &self.ir.namespace),
-                    ("destination_service_name", svc),
+                    ("destination_service_namespace", ns),
                     ("destination_version", copy.as_str()),
                 ],
+                "destination_service_name",
+                Naming::Same,
+                Some("(.*)"),
+                copy,
             ),
-            MetricsSource::NginxIngress => {
-                let ingress = match copy {
-                    Copy::Py2 => svc.clone(),
-                    Copy::Py3 => format!("{svc}-canary"),
-                };
-                Series::new(
-                    "nginx_ingress_controller_requests",
-                    &[("namespace", &self.ir.namespace), ("ingress", &ingress)],
-                )
-            }
-            MetricsSource::Haproxy => Series::new(
+            MetricsSource::NginxIngress => self.metric(
+                "nginx_ingress_controller_requests",
+                &[("namespace", ns)],
+                "ingress",
+                Naming::Ingress,
+                Some(if copy == Copy::Py3 {
+                    "(.*)-canary"
+                } else {
+                    "(.*)"
+                }),
+                copy,
+            ),
+            MetricsSource::Haproxy => self.metric(
                 "haproxy_server_http_responses_total",
-                &[("proxy", svc), ("server", copy.as_str())],
+                &[("server", copy.as_str())],
+                "proxy",
+                Naming::Same,
+                Some("(.*)"),
+                copy,
             ),
-            MetricsSource::App | MetricsSource::Auto => Series::new(
+            MetricsSource::App | MetricsSource::Auto => self.metric(
                 "http_requests_total",
-                &[("service", svc), ("version", copy.as_str())],
+                &[("version", copy.as_str())],
+                "service",
+                Naming::Same,
+                None,
+                copy,
             ),
         }
     }
@@ -151,181 +307,257 @@ impl<'a> Source<'a> {
     }
 
     /// The latency histogram of one copy and the unit of its buckets (seconds per unit).
-    pub fn latency(&self, copy: Copy) -> (Series, f64) {
-        let svc = &self.service.name;
+    pub fn latency(&self, copy: Copy) -> (Metric, f64) {
+        let ns = self.ir.namespace.as_str();
         match self.kind {
             MetricsSource::Istio => (
-                Series::new(
+                self.metric(
                     "istio_request_duration_milliseconds_bucket",
                     &[
                         ("reporter", "destination"),
-                        ("destination_service_namespace", &self.ir.namespace),
-                        ("destination_service_name", svc),
+                        ("destination_service_namespace", ns),
                         ("destination_version", copy.as_str()),
                     ],
+                    "destination_service_name",
+                    Naming::Same,
+                    Some("(.*)"),
+                    copy,
                 ),
                 0.001,
             ),
-            MetricsSource::NginxIngress => {
-                let ingress = match copy {
-                    Copy::Py2 => svc.clone(),
-                    Copy::Py3 => format!("{svc}-canary"),
-                };
-                (
-                    Series::new(
-                        "nginx_ingress_controller_request_duration_seconds_bucket",
-                        &[("namespace", &self.ir.namespace), ("ingress", &ingress)],
-                    ),
-                    1.0,
-                )
-            }
+            MetricsSource::NginxIngress => (
+                self.metric(
+                    "nginx_ingress_controller_request_duration_seconds_bucket",
+                    &[("namespace", ns)],
+                    "ingress",
+                    Naming::Ingress,
+                    Some(if copy == Copy::Py3 {
+                        "(.*)-canary"
+                    } else {
+                        "(.*)"
+                    }),
+                    copy,
+                ),
+                1.0,
+            ),
             // HAProxy has no histograms: the app's own.
             MetricsSource::Haproxy | MetricsSource::App | MetricsSource::Auto => (
-                Series::new(
+                self.metric(
                     "http_request_duration_seconds_bucket",
-                    &[("service", svc), ("version", copy.as_str())],
+                    &[("version", copy.as_str())],
+                    "service",
+                    Naming::Same,
+                    None,
+                    copy,
                 ),
                 1.0,
             ),
         }
     }
 
-    pub fn rate(&self, series: &Series, extra: Option<(&str, &str)>, window: &str) -> String {
-        format!("sum(rate({}[{window}]))", series.selector(extra))
+    /// Requests per second of one copy, by service.
+    pub fn request_rate(&self, copy: Copy, window: &str) -> String {
+        self.requests(copy)
+            .sum_by_service(&self.services, None, "rate", Some(window), "")
+    }
+
+    pub fn request_increase(&self, copy: Copy, window: &str) -> String {
+        self.requests(copy)
+            .sum_by_service(&self.services, None, "increase", Some(window), "")
     }
 
     pub fn error_percent(&self, copy: Copy, window: &str) -> String {
-        let requests = self.requests(copy);
+        let r = self.requests(copy);
         let e = self.error_label();
         format!(
             "{} / {} * 100",
-            self.rate(&requests, Some((e.label, e.matcher)), window),
-            self.rate(&requests, None, window)
+            r.sum_by_service(
+                &self.services,
+                Some((e.label, e.matcher)),
+                "rate",
+                Some(window),
+                ""
+            ),
+            r.sum_by_service(&self.services, None, "rate", Some(window), "")
         )
     }
 
-    /// A quantile in milliseconds.
+    /// A latency quantile in milliseconds, by service.
     pub fn quantile_ms(&self, copy: Copy, q: f64, window: &str) -> String {
-        let (series, unit) = self.latency(copy);
-        format!(
-            "histogram_quantile({q}, sum by (le) (rate({}[{window}]))) * {}",
-            series.selector(None),
-            crate::ir::fmt(unit * 1000.0)
-        )
+        let (m, unit) = self.latency(copy);
+        let hist = format!(
+            "histogram_quantile({q}, {})",
+            m.sum_by_service(&self.services, None, "rate", Some(window), ", le")
+        );
+        let factor = unit * 1000.0;
+        if (factor - 1.0).abs() < f64::EPSILON {
+            hist
+        } else {
+            format!("{hist} * {}", crate::ir::fmt(factor))
+        }
     }
 
-    /// Memory use as a percentage of the limit, if the limit is known.
-    pub fn memory_series(&self, copy: Copy) -> Option<(Series, Option<Series>)> {
+    /// Memory use (and limit, on Kubernetes) of one copy; `None` off Kubernetes without a limit.
+    pub fn memory(&self, copy: Copy) -> Option<(Metric, Option<Metric>)> {
+        let ns = self.ir.namespace.as_str();
+        let extract = Some(if copy == Copy::Py3 {
+            "(.*)-py3-[^-]+-[^-]+"
+        } else {
+            "(.*)-py2-[^-]+-[^-]+"
+        });
         if self.kubernetes {
-            let pod = format!("{}-.*", self.service.object(copy));
-            let mut usage = Series::new(
-                "container_memory_working_set_bytes",
-                &[("namespace", &self.ir.namespace)],
-            );
-            usage.labels.push(("pod".into(), pod.clone()));
-            let mut limit = Series::new(
-                "kube_pod_container_resource_limits",
-                &[("namespace", &self.ir.namespace), ("resource", "memory")],
-            );
-            limit.labels.push(("pod".into(), pod));
-            return Some((usage, Some(limit)));
+            return Some((
+                Self::container(self.metric(
+                    "container_memory_working_set_bytes",
+                    &[("namespace", ns)],
+                    "pod",
+                    Naming::Pod,
+                    extract,
+                    copy,
+                )),
+                Some(self.metric(
+                    "kube_pod_container_resource_limits",
+                    &[("namespace", ns), ("resource", "memory")],
+                    "pod",
+                    Naming::Pod,
+                    extract,
+                    copy,
+                )),
+            ));
         }
-        self.service.memory_bytes?;
+        self.services.first()?.memory_bytes?;
         Some((
-            Series::new(
+            self.metric(
                 "process_resident_memory_bytes",
-                &[("service", &self.service.name), ("version", copy.as_str())],
+                &[("version", copy.as_str())],
+                "service",
+                Naming::Same,
+                None,
+                copy,
             ),
             None,
         ))
     }
 
     pub fn memory_percent(&self, copy: Copy) -> Option<String> {
-        let (usage, limit) = self.memory_series(copy)?;
+        let (usage, limit) = self.memory(copy)?;
+        let used = usage.sum_by_service(&self.services, None, "", None, "");
         Some(match limit {
             Some(limit) => format!(
-                "sum({}) / sum({}) * 100",
-                pod_regex(&usage.selector(None)),
-                pod_regex(&limit.selector(None))
+                "{used} / {} * 100",
+                limit.sum_by_service(&self.services, None, "", None, "")
             ),
             None => format!(
-                "sum({}) / {} * 100",
-                usage.selector(None),
-                self.service.memory_bytes.unwrap_or(1)
+                "{used} / {} * 100",
+                self.services
+                    .first()
+                    .and_then(|s| s.memory_bytes)
+                    .unwrap_or(1)
             ),
         })
     }
 
-    pub fn cpu_series(&self, copy: Copy) -> (Series, Option<Series>) {
+    pub fn cpu(&self, copy: Copy) -> (Metric, Option<Metric>) {
+        let ns = self.ir.namespace.as_str();
+        let extract = Some(if copy == Copy::Py3 {
+            "(.*)-py3-[^-]+-[^-]+"
+        } else {
+            "(.*)-py2-[^-]+-[^-]+"
+        });
         if self.kubernetes {
-            let pod = format!("{}-.*", self.service.object(copy));
-            let mut usage = Series::new(
-                "container_cpu_usage_seconds_total",
-                &[("namespace", &self.ir.namespace)],
+            return (
+                Self::container(self.metric(
+                    "container_cpu_usage_seconds_total",
+                    &[("namespace", ns)],
+                    "pod",
+                    Naming::Pod,
+                    extract,
+                    copy,
+                )),
+                Some(self.metric(
+                    "kube_pod_container_resource_limits",
+                    &[("namespace", ns), ("resource", "cpu")],
+                    "pod",
+                    Naming::Pod,
+                    extract,
+                    copy,
+                )),
             );
-            usage.labels.push(("pod".into(), pod.clone()));
-            let mut limit = Series::new(
-                "kube_pod_container_resource_limits",
-                &[("namespace", &self.ir.namespace), ("resource", "cpu")],
-            );
-            limit.labels.push(("pod".into(), pod));
-            return (usage, Some(limit));
         }
         (
-            Series::new(
+            self.metric(
                 "process_cpu_seconds_total",
-                &[("service", &self.service.name), ("version", copy.as_str())],
+                &[("version", copy.as_str())],
+                "service",
+                Naming::Same,
+                None,
+                copy,
             ),
             None,
         )
     }
 
-    /// CPU use as a percentage of the limit (of one core without a limit).
+    /// CPU use as a percentage of the limit (of the plan's cores, or one core, off Kubernetes).
     pub fn cpu_percent(&self, copy: Copy, window: &str) -> String {
-        let (usage, limit) = self.cpu_series(copy);
+        let (usage, limit) = self.cpu(copy);
+        let used = usage.sum_by_service(&self.services, None, "rate", Some(window), "");
         match limit {
             Some(limit) => format!(
-                "sum(rate({}[{window}])) / sum({}) * 100",
-                pod_regex(&usage.selector(None)),
-                pod_regex(&limit.selector(None))
+                "{used} / {} * 100",
+                limit.sum_by_service(&self.services, None, "", None, "")
             ),
             None => {
-                let cores = f64::from(self.service.cpu_millis.unwrap_or(1000)) / 1000.0;
-                format!(
-                    "sum(rate({}[{window}])) / {} * 100",
-                    usage.selector(None),
-                    crate::ir::fmt(cores)
-                )
+                let cores = f64::from(
+                    self.services
+                        .first()
+                        .and_then(|s| s.cpu_millis)
+                        .unwrap_or(1000),
+                ) / 1000.0;
+                format!("{used} / {} * 100", crate::ir::fmt(cores))
             }
         }
     }
 
-    /// A count of failing health checks (or unavailable replicas) of one copy.
-    pub fn health_series(&self, copy: Copy) -> (Series, HealthShape) {
+    /// Failing health checks (or unavailable replicas) of one copy.
+    pub fn health(&self, copy: Copy) -> (Metric, HealthShape) {
         if self.kubernetes {
+            let extract = if copy == Copy::Py3 {
+                "(.*)-py3"
+            } else {
+                "(.*)-py2"
+            };
             return (
-                Series::new(
+                self.metric(
                     "kube_deployment_status_replicas_unavailable",
-                    &[
-                        ("namespace", &self.ir.namespace),
-                        ("deployment", &self.service.object(copy)),
-                    ],
+                    &[("namespace", &self.ir.namespace)],
+                    "deployment",
+                    Naming::Object,
+                    Some(extract),
+                    copy,
                 ),
                 HealthShape::Gauge,
             );
         }
         match self.kind {
             MetricsSource::Haproxy => (
-                Series::new(
+                self.metric(
                     "haproxy_server_check_failures_total",
-                    &[("proxy", &self.service.name), ("server", copy.as_str())],
+                    &[("server", copy.as_str())],
+                    "proxy",
+                    Naming::Same,
+                    Some("(.*)"),
+                    copy,
                 ),
                 HealthShape::Counter,
             ),
             _ => (
-                Series::new(
+                self.metric(
                     "up",
-                    &[("service", &self.service.name), ("version", copy.as_str())],
+                    &[("version", copy.as_str())],
+                    "service",
+                    Naming::Same,
+                    None,
+                    copy,
                 ),
                 HealthShape::Up,
             ),
@@ -333,19 +565,28 @@ impl<'a> Source<'a> {
     }
 
     pub fn health_failures(&self, copy: Copy, window: &str) -> String {
-        let (series, shape) = self.health_series(copy);
+        let (m, shape) = self.health(copy);
         match shape {
-            HealthShape::Gauge => format!("sum({})", series.selector(None)),
-            HealthShape::Counter => format!("sum(increase({}[{window}]))", series.selector(None)),
-            HealthShape::Up => format!("count({} == 0) or vector(0)", series.selector(None)),
+            HealthShape::Gauge => m.sum_by_service(&self.services, None, "", None, ""),
+            HealthShape::Counter => {
+                m.sum_by_service(&self.services, None, "increase", Some(window), "")
+            }
+            HealthShape::Up => format!(
+                "count by (service) ({} == 0)",
+                m.selector(&self.services, None)
+            ),
         }
     }
 
     /// Responses compared by a response comparator (Diffy-style), by result.
-    pub fn comparisons(&self) -> Series {
-        Series::new(
+    pub fn comparisons(&self) -> Metric {
+        self.metric(
             "canary_compared_responses_total",
-            &[("service", &self.service.name)],
+            &[],
+            "service",
+            Naming::Same,
+            None,
+            Copy::Py3,
         )
     }
 
@@ -353,23 +594,19 @@ impl<'a> Source<'a> {
         let c = self.comparisons();
         format!(
             "{} / {} * 100",
-            self.rate(&c, Some(("result", "=\"diverged\"")), window),
-            self.rate(&c, None, window)
+            c.sum_by_service(
+                &self.services,
+                Some(("result", "=\"diverged\"")),
+                "rate",
+                Some(window),
+                ""
+            ),
+            c.sum_by_service(&self.services, None, "rate", Some(window), "")
         )
     }
-}
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HealthShape {
-    /// A gauge of failing instances.
-    Gauge,
-    /// A counter of failed checks.
-    Counter,
-    /// Prometheus's own `up`.
-    Up,
-}
-
-/// `pod="x-.*"` is a regex: turn the equality matcher into `=~`.
-fn pod_regex(selector: &str) -> String {
-    selector.replace("pod=\"", "pod=~\"")
+    pub fn comparisons_increase(&self, window: &str) -> String {
+        self.comparisons()
+            .sum_by_service(&self.services, None, "increase", Some(window), "")
+    }
 }

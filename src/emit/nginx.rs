@@ -32,7 +32,10 @@ pub fn config(ir: &Ir, compose: bool) -> String {
     );
     for s in &ir.services {
         let up = |copy: Copy| format!("{}_{}", s.name.replace('-', "_"), copy.as_str());
-        for copy in [Copy::Py2, Copy::Py3] {
+        // In Compose the copies are container names that exist only inside the stack's network:
+        // resolve them per request through Docker's DNS instead of at startup. (Without
+        // upstream groups there is no retry on the other copy; HAProxy, the default, has one.)
+        for copy in [Copy::Py2, Copy::Py3].into_iter().filter(|_| !compose) {
             let other = if copy == Copy::Py2 {
                 Copy::Py3
             } else {
@@ -75,10 +78,26 @@ pub fn config(ir: &Ir, compose: bool) -> String {
             }
             _ => var(s, "split"),
         };
+        let target = if compose {
+            let host = var(s, "host");
+            out.push_str(&format!(
+                "map {chosen} {host} {{\n    py2 {};\n    py3 {};\n    default {};\n}}\n\n",
+                s.object(Copy::Py2),
+                s.object(Copy::Py3),
+                s.object(Copy::Py2)
+            ));
+            format!("{host}:{}", s.port)
+        } else {
+            format!("{}_{chosen}", s.name.replace('-', "_"))
+        };
+        let resolver = if compose {
+            "    resolver 127.0.0.11 valid=10s ipv6=off;\n"
+        } else {
+            ""
+        };
         out.push_str(&format!(
-            "server {{\n    listen {port};\n    location / {{\n        proxy_pass http://{name}_{chosen};\n        proxy_set_header Host $host;\n        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n        proxy_next_upstream error timeout http_500 http_502 http_503 http_504;\n        proxy_next_upstream_tries 2;\n",
+            "server {{ listen {port};\n{resolver}    location / {{\n        proxy_pass http://{target};\n        proxy_set_header Host $host;\n        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n        proxy_next_upstream error timeout http_500 http_502 http_503 http_504;\n        proxy_next_upstream_tries 2;\n",
             port = s.port,
-            name = s.name.replace('-', "_"),
         ));
         if let Some(st) = ir.sticky.as_ref().filter(|st| st.by == StickyBy::Cookie) {
             out.push_str(&format!(

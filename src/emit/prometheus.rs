@@ -11,7 +11,7 @@
 
 use serde_json::{Value, json};
 
-use super::metrics::{HealthShape, Series, Source};
+use super::metrics::{HealthShape, Metric, Source};
 use super::yaml;
 use crate::ir::{Copy, Ir, ServiceIr, TriggerIr, TriggerKind, fmt};
 
@@ -35,12 +35,9 @@ pub fn group_name(ir: &Ir) -> String {
     format!("canary-{}", ir.name)
 }
 
-pub fn alert_name(trigger: &TriggerIr, service: &ServiceIr, ir: &Ir) -> String {
-    if ir.services.len() == 1 {
-        trigger.alert.clone()
-    } else {
-        format!("{}_{}", trigger.alert, service.name.replace('-', "_"))
-    }
+/// The alert for a trigger. One rule covers every service: alerts carry a `service` label.
+pub fn alert_name(trigger: &TriggerIr) -> String {
+    trigger.alert.clone()
 }
 
 struct Rule {
@@ -51,27 +48,26 @@ struct Rule {
     window: u64,
 }
 
-fn rule(ir: &Ir, service: &ServiceIr, trigger: &TriggerIr) -> Option<Rule> {
-    let src = Source::new(ir, service);
+fn rule(ir: &Ir, src: &Source<'_>, trigger: &TriggerIr) -> Option<Rule> {
     let w = duration(rate_window(trigger));
     let guard = || {
         format!(
-            "sum(increase({}[{w}])) >= {}",
-            src.requests(Copy::Py3).selector(None),
+            "{} >= {}",
+            src.request_increase(Copy::Py3, &w),
             ir.metrics.min_requests
         )
     };
     let t = fmt(trigger.threshold);
     let expr = match trigger.kind {
         TriggerKind::ErrorRate => format!(
-            "({}) > {t}\nand on() {}",
+            "({}) > {t}\nand on(service) {}",
             src.error_percent(Copy::Py3, &w),
             guard()
         ),
         TriggerKind::LatencyRatio => {
             let q = trigger.quantile.unwrap_or(0.99);
             format!(
-                "({}) > {t} * ({})\nand on() {}",
+                "{} > {t} * {}\nand on(service) {}",
                 src.quantile_ms(Copy::Py3, q, &w),
                 src.quantile_ms(Copy::Py2, q, &w),
                 guard()
@@ -80,18 +76,18 @@ fn rule(ir: &Ir, service: &ServiceIr, trigger: &TriggerIr) -> Option<Rule> {
         TriggerKind::LatencyAbsolute => {
             let q = trigger.quantile.unwrap_or(0.99);
             format!(
-                "({}) > {t}\nand on() {}",
+                "{} > {t}\nand on(service) {}",
                 src.quantile_ms(Copy::Py3, q, &w),
                 guard()
             )
         }
-        TriggerKind::HealthFailures => format!("({}) > {t}", src.health_failures(Copy::Py3, &w)),
-        TriggerKind::Memory => format!("({}) > {t}", src.memory_percent(Copy::Py3)?),
-        TriggerKind::Cpu => format!("({}) > {t}", src.cpu_percent(Copy::Py3, &w)),
+        TriggerKind::HealthFailures => format!("{} > {t}", src.health_failures(Copy::Py3, &w)),
+        TriggerKind::Memory => format!("{} > {t}", src.memory_percent(Copy::Py3)?),
+        TriggerKind::Cpu => format!("{} > {t}", src.cpu_percent(Copy::Py3, &w)),
         TriggerKind::Divergence => format!(
-            "({}) > {t}\nand on() sum(increase({}[{w}])) >= {}",
+            "({}) > {t}\nand on(service) {} >= {}",
             src.divergence_percent(&w),
-            src.comparisons().selector(None),
+            src.comparisons_increase(&w),
             ir.metrics.min_requests
         ),
         TriggerKind::RequestRateLow | TriggerKind::RequestRateHigh => {
@@ -100,37 +96,28 @@ fn rule(ir: &Ir, service: &ServiceIr, trigger: &TriggerIr) -> Option<Rule> {
             } else {
                 ">"
             };
-            let py3 = src.rate(&src.requests(Copy::Py3), None, &w);
+            let py3 = src.request_rate(Copy::Py3, &w);
             if trigger.text.contains("x py2") {
-                format!(
-                    "{py3} {op} {t} * {}",
-                    src.rate(&src.requests(Copy::Py2), None, &w)
-                )
+                format!("{py3} {op} {t} * {}", src.request_rate(Copy::Py2, &w))
             } else {
                 format!("{py3} {op} {t}")
             }
         }
     };
-    let alert = alert_name(trigger, service, ir);
-    let summary = format!(
-        "{}: py3 rollback trigger `{}` fired",
-        service.name, trigger.text
-    );
-    let description = format!(
-        "The py3 copy of {} breached its rollback trigger ({}). Alertmanager sends this to the rollback receiver, which moves all traffic back to py2; see the rollback runbook to verify.",
-        service.name, trigger.text
-    );
+    let alert = alert_name(trigger);
     Some(Rule {
         labels: json!({
             "severity": "critical",
             "canary": "rollback",
             "plan": ir.name,
-            "service": service.name,
-            "trigger": format!("{:?}", trigger.kind).to_lowercase(),
+            "trigger": trigger.kind.as_str(),
         }),
         annotations: json!({
-            "summary": summary,
-            "description": description,
+            "summary": format!("py3 rollback trigger `{}` fired", trigger.text),
+            "description": format!(
+                "The py3 copy of the service in this alert's `service` label breached the {} canary's rollback trigger ({}). Alertmanager sends this to the rollback receiver, which moves that service's traffic back to py2; see the rollback runbook to verify.",
+                ir.name, trigger.text
+            ),
             "runbook_url": format!("canary-rollback-runbook.md#{}", alert.to_lowercase()),
         }),
         alert,
@@ -139,22 +126,18 @@ fn rule(ir: &Ir, service: &ServiceIr, trigger: &TriggerIr) -> Option<Rule> {
     })
 }
 
-fn rules(ir: &Ir) -> Vec<(&ServiceIr, &TriggerIr, Rule)> {
-    let mut out = Vec::new();
-    for service in &ir.services {
-        for trigger in &ir.triggers {
-            if let Some(r) = rule(ir, service, trigger) {
-                out.push((service, trigger, r));
-            }
-        }
-    }
-    out
+fn rules(ir: &Ir) -> Vec<(&TriggerIr, Rule)> {
+    let src = Source::new(ir);
+    ir.triggers
+        .iter()
+        .filter_map(|t| rule(ir, &src, t).map(|r| (t, r)))
+        .collect()
 }
 
 pub fn alerts(ir: &Ir) -> String {
     let rules: Vec<Value> = rules(ir)
         .into_iter()
-        .map(|(_, _, r)| {
+        .map(|(_, r)| {
             json!({
                 "alert": r.alert,
                 "expr": r.expr,
@@ -166,7 +149,7 @@ pub fn alerts(ir: &Ir) -> String {
         .collect();
     let doc = json!({ "groups": [ { "name": group_name(ir), "rules": rules } ] });
     format!(
-        "# Rollback alerts for the {} canary (Python {} -> {}).\n# Generated by canaryc from canary.plan; change the plan and rebuild rather than editing.\n{}",
+        "# Rollback alerts for the {} canary (Python {} -> {}): one rule per trigger, for every service.\n# Generated by canaryc from canary.plan; change the plan and rebuild rather than editing.\n{}",
         ir.name,
         ir.python_from,
         ir.python_to,
@@ -192,13 +175,10 @@ fn gauge(value: f64, steps: u64) -> String {
     format!("{}x{steps}", fmt(value))
 }
 
-fn concrete(s: &Series, extra: &[(&str, &str)]) -> String {
-    s.input(extra).replace(".*\"", "7d9f8c6b5-x2x4z\"")
-}
-
-/// Histogram buckets where every observation falls in (lower, upper].
+/// Histogram buckets of one service where every observation falls at or below `upper`.
 fn histogram(
-    s: &Series,
+    m: &Metric,
+    service: &ServiceIr,
     bounds: &[f64],
     upper: f64,
     per_step: f64,
@@ -208,14 +188,22 @@ fn histogram(
     for b in bounds {
         let le = fmt(*b);
         let count = if *b >= upper { per_step } else { 0.0 };
-        out.push((concrete(s, &[("le", &le)]), counter(count, steps)));
+        out.push((m.input(service, &[("le", &le)]), counter(count, steps)));
     }
-    out.push((concrete(s, &[("le", "+Inf")]), counter(per_step, steps)));
+    out.push((
+        m.input(service, &[("le", "+Inf")]),
+        counter(per_step, steps),
+    ));
     out
 }
 
-fn cases(ir: &Ir, service: &ServiceIr, trigger: &TriggerIr, steps: u64) -> Vec<Case> {
-    let src = Source::new(ir, service);
+fn cases(
+    ir: &Ir,
+    src: &Source<'_>,
+    service: &ServiceIr,
+    trigger: &TriggerIr,
+    steps: u64,
+) -> Vec<Case> {
     let t = trigger.threshold;
     let min = f64::from(ir.metrics.min_requests);
     // Enough traffic that the guard passes in any rate window: min_requests per minute, twice.
@@ -224,10 +212,10 @@ fn cases(ir: &Ir, service: &ServiceIr, trigger: &TriggerIr, steps: u64) -> Vec<C
     let mut out = Vec::new();
     let requests = |src: &Source<'_>, copy: Copy, ok: f64, bad: f64| -> Vec<(String, String)> {
         let e = src.error_label();
-        let s = src.requests(copy);
+        let m = src.requests(copy);
         vec![
-            (concrete(&s, &[(e.label, e.ok)]), counter(ok, steps)),
-            (concrete(&s, &[(e.label, e.error)]), counter(bad, steps)),
+            (m.input(service, &[(e.label, e.ok)]), counter(ok, steps)),
+            (m.input(service, &[(e.label, e.error)]), counter(bad, steps)),
         ]
     };
     match trigger.kind {
@@ -236,14 +224,14 @@ fn cases(ir: &Ir, service: &ServiceIr, trigger: &TriggerIr, steps: u64) -> Vec<C
                 let bad = (volume * (t * 2.0).min(100.0) / 100.0).ceil().max(1.0);
                 out.push(Case {
                     name: "fires above the threshold".into(),
-                    series: requests(&src, Copy::Py3, volume - bad.min(volume), bad),
+                    series: requests(src, Copy::Py3, volume - bad.min(volume), bad),
                     fires: true,
                 });
             }
             let bad = (volume * t / 200.0).floor();
             out.push(Case {
                 name: "silent below the threshold".into(),
-                series: requests(&src, Copy::Py3, volume - bad, bad),
+                series: requests(src, Copy::Py3, volume - bad, bad),
                 fires: false,
             });
             if min > 1.0 {
@@ -251,7 +239,7 @@ fn cases(ir: &Ir, service: &ServiceIr, trigger: &TriggerIr, steps: u64) -> Vec<C
                 let trickle = min / 2.0 / rate_steps as f64;
                 out.push(Case {
                     name: "silent on too little traffic".into(),
-                    series: requests(&src, Copy::Py3, 0.0, trickle),
+                    series: requests(src, Copy::Py3, 0.0, trickle),
                     fires: false,
                 });
             }
@@ -273,9 +261,9 @@ fn cases(ir: &Ir, service: &ServiceIr, trigger: &TriggerIr, steps: u64) -> Vec<C
             let to_unit = |ms: f64| ms / 1000.0 / unit;
             let bounds = [to_unit(fast_ms), to_unit(fast_ms * 2.0), to_unit(slow_ms)];
             let with_traffic = |py3_upper: f64| {
-                let mut series = requests(&src, Copy::Py3, volume, 0.0);
-                series.extend(histogram(&py2, &bounds, bounds[0], volume, steps));
-                series.extend(histogram(&py3, &bounds, py3_upper, volume, steps));
+                let mut series = requests(src, Copy::Py3, volume, 0.0);
+                series.extend(histogram(&py2, service, &bounds, bounds[0], volume, steps));
+                series.extend(histogram(&py3, service, &bounds, py3_upper, volume, steps));
                 series
             };
             out.push(Case {
@@ -290,7 +278,7 @@ fn cases(ir: &Ir, service: &ServiceIr, trigger: &TriggerIr, steps: u64) -> Vec<C
             });
         }
         TriggerKind::HealthFailures => {
-            let (series, shape) = src.health_series(Copy::Py3);
+            let (series, shape) = src.health(Copy::Py3);
             let (bad, good) = match shape {
                 HealthShape::Gauge => (gauge(t + 1.0, steps), gauge(0.0, steps)),
                 HealthShape::Counter => (counter(t + 1.0, steps), counter(0.0, steps)),
@@ -299,27 +287,27 @@ fn cases(ir: &Ir, service: &ServiceIr, trigger: &TriggerIr, steps: u64) -> Vec<C
             let fires = !(shape == HealthShape::Up && t >= 1.0);
             out.push(Case {
                 name: "fires when checks fail".into(),
-                series: vec![(concrete(&series, &[]), bad)],
+                series: vec![(series.input(service, &[]), bad)],
                 fires,
             });
             out.push(Case {
                 name: "silent when checks pass".into(),
-                series: vec![(concrete(&series, &[]), good)],
+                series: vec![(series.input(service, &[]), good)],
                 fires: false,
             });
         }
         TriggerKind::Memory => {
-            let Some((usage, limit)) = src.memory_series(Copy::Py3) else {
+            let Some((usage, limit)) = src.memory(Copy::Py3) else {
                 return out;
             };
             let limit_bytes = service.memory_bytes.unwrap_or(512 << 20) as f64;
             let at = |pct: f64| {
                 let mut s = vec![(
-                    concrete(&usage, &[]),
+                    usage.input(service, &[]),
                     gauge((limit_bytes * pct / 100.0).round(), steps),
                 )];
                 if let Some(l) = &limit {
-                    s.push((concrete(l, &[]), gauge(limit_bytes, steps)));
+                    s.push((l.input(service, &[]), gauge(limit_bytes, steps)));
                 }
                 s
             };
@@ -337,7 +325,7 @@ fn cases(ir: &Ir, service: &ServiceIr, trigger: &TriggerIr, steps: u64) -> Vec<C
             });
         }
         TriggerKind::Cpu => {
-            let (usage, limit) = src.cpu_series(Copy::Py3);
+            let (usage, limit) = src.cpu(Copy::Py3);
             let cores = if limit.is_some() {
                 1.0
             } else {
@@ -345,11 +333,11 @@ fn cases(ir: &Ir, service: &ServiceIr, trigger: &TriggerIr, steps: u64) -> Vec<C
             };
             let at = |pct: f64| {
                 let mut s = vec![(
-                    concrete(&usage, &[]),
+                    usage.input(service, &[]),
                     counter(cores * pct / 100.0 * STEP as f64, steps),
                 )];
                 if let Some(l) = &limit {
-                    s.push((concrete(l, &[]), gauge(1.0, steps)));
+                    s.push((l.input(service, &[]), gauge(1.0, steps)));
                 }
                 s
             };
@@ -372,10 +360,13 @@ fn cases(ir: &Ir, service: &ServiceIr, trigger: &TriggerIr, steps: u64) -> Vec<C
                 let bad = (volume * pct / 100.0).ceil();
                 vec![
                     (
-                        concrete(&c, &[("result", "match")]),
+                        c.input(service, &[("result", "match")]),
                         counter(volume - bad, steps),
                     ),
-                    (concrete(&c, &[("result", "diverged")]), counter(bad, steps)),
+                    (
+                        c.input(service, &[("result", "diverged")]),
+                        counter(bad, steps),
+                    ),
                 ]
             };
             if t < 100.0 {
@@ -403,8 +394,8 @@ fn cases(ir: &Ir, service: &ServiceIr, trigger: &TriggerIr, steps: u64) -> Vec<C
                 (bound * 2.0 + 1.0, bound / 4.0)
             };
             let at = |py3_rate: f64| {
-                let mut s = requests(&src, Copy::Py3, py3_rate * STEP as f64, 0.0);
-                s.extend(requests(&src, Copy::Py2, py2_rate * STEP as f64, 0.0));
+                let mut s = requests(src, Copy::Py3, py3_rate * STEP as f64, 0.0);
+                s.extend(requests(src, Copy::Py2, py2_rate * STEP as f64, 0.0));
                 s
             };
             out.push(Case {
@@ -423,19 +414,27 @@ fn cases(ir: &Ir, service: &ServiceIr, trigger: &TriggerIr, steps: u64) -> Vec<C
 }
 
 pub fn tests(ir: &Ir) -> String {
+    let src = Source::new(ir);
     let mut tests = Vec::new();
-    for (service, trigger, rule) in rules(ir) {
+    // The rules are the same for every service; testing them on the first proves them, and the
+    // `service` label in the expected alert proves the grouping.
+    let Some(service) = ir.services.first() else {
+        return String::new();
+    };
+    for (trigger, rule) in rules(ir) {
         let warmup = rate_window(trigger) + trigger.window_secs;
         let eval = warmup + 120;
         let steps = eval / STEP + 4;
-        for case in cases(ir, service, trigger, steps) {
+        for case in cases(ir, &src, service, trigger, steps) {
             let input: Vec<Value> = case
                 .series
                 .iter()
                 .map(|(s, v)| json!({ "series": s, "values": v }))
                 .collect();
             let expected: Vec<Value> = if case.fires {
-                vec![json!({ "exp_labels": rule.labels, "exp_annotations": rule.annotations })]
+                let mut labels = rule.labels.clone();
+                labels["service"] = json!(service.name);
+                vec![json!({ "exp_labels": labels, "exp_annotations": rule.annotations })]
             } else {
                 Vec::new()
             };
