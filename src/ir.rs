@@ -5,6 +5,7 @@
 //! metrics source and its metric names, the stage timeline. Backends read only this; they never
 //! see the AST, the model or the detection, so every decision is made once, here.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::date::Date;
@@ -17,7 +18,7 @@ use crate::syntax::ast::CmpOp;
 /// Bumped when a field of `canary-plan.json` changes meaning or disappears.
 pub const PLAN_FORMAT_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Ir {
     pub name: String,
     pub namespace: String,
@@ -38,19 +39,19 @@ pub struct Ir {
     pub total_hours: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Target {
     pub infra: InfraKind,
     pub router: Router,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct StickyIr {
     pub by: StickyBy,
     pub name: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct EnvVar {
     pub name: String,
     pub value: String,
@@ -58,7 +59,7 @@ pub struct EnvVar {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ServiceIr {
     pub name: String,
     /// The port clients use.
@@ -111,7 +112,7 @@ impl ServiceIr {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Copy {
     Py2,
@@ -127,7 +128,7 @@ impl Copy {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct StageIr {
     pub name: String,
     /// py3's share, in percent.
@@ -157,7 +158,7 @@ pub fn weights(traffic: f64, total: u32) -> (u32, u32) {
     (total - py3, py3)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TriggerKind {
     ErrorRate,
@@ -188,7 +189,7 @@ impl TriggerKind {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct TriggerIr {
     pub kind: TriggerKind,
     /// Alert name, e.g. `CanaryPy3ErrorRate`.
@@ -201,14 +202,14 @@ pub struct TriggerIr {
     pub window_secs: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct MetricsIr {
     pub source: MetricsSource,
     /// Requests py3 must serve in a window before its error rate can page.
     pub min_requests: u32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct HazardIr {
     pub id: String,
     pub blocker: bool,
@@ -217,7 +218,7 @@ pub struct HazardIr {
     pub evidence: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
 pub struct DetectedIr {
     /// `kubernetes: deploy/ledger.yaml:2, ...` lines.
     pub infra: Vec<String>,
@@ -319,7 +320,7 @@ pub fn lower(
             .namespace
             .as_ref()
             .map_or_else(|| "default".to_string(), |n| n.value.clone()),
-        description: None,
+        description: plan.description.as_ref().map(|d| d.value.clone()),
         python_from: plan.python.source.value.to_string(),
         python_to: plan.python.target.value.to_string(),
         start: plan.start.map(|s| s.value),

@@ -3,6 +3,7 @@
 //! from here. Values keep the span they were written at so later stages can still point at the
 //! plan when they find a conflict; equality ignores those spans.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::date::Date;
@@ -12,6 +13,7 @@ use crate::syntax::ast::{CmpOp, Quantile};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub name: Spanned<String>,
+    pub description: Option<Spanned<String>>,
     pub namespace: Option<Spanned<String>>,
     pub codebase: Option<Spanned<String>>,
     pub python: PythonPair,
@@ -25,7 +27,7 @@ pub struct Plan {
 }
 
 /// A Python version as written: `3.11` is major 3, minor 11 (never the float 3.11).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
 pub struct PyVersion {
     pub major: u32,
     pub minor: u32,
@@ -43,7 +45,7 @@ pub struct PythonPair {
     pub target: Spanned<PyVersion>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum InfraKind {
     /// Decide from what `canaryc detect` finds in the codebase.
@@ -81,7 +83,7 @@ impl InfraKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Router {
     Istio,
@@ -151,7 +153,7 @@ pub struct Service {
     pub env: Vec<(Spanned<String>, Spanned<String>)>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StickyBy {
     Cookie,
@@ -170,7 +172,7 @@ pub struct Sticky {
     pub name: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
     ErrorRate,
@@ -279,7 +281,7 @@ pub struct Stage {
     pub criteria: Vec<Criterion>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum MetricsSource {
     Auto,

@@ -221,3 +221,17 @@ fn the_summary_says_what_was_built() {
     assert!(text.contains("total: 27 days (648 hours)"), "{text}");
     assert!(text.contains("canary-rollback.sh"), "{text}");
 }
+
+#[test]
+fn the_plan_json_schema_in_docs_is_current() {
+    let generated = canaryc::emit::plan_json::schema();
+    let path = repo().join("docs/canary-plan.schema.json");
+    if bless() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/canary-plan.schema.json is stale; run with CANARYC_BLESS=1"
+    );
+}

@@ -36,6 +36,9 @@ impl<'a> Checker<'a> {
             self.valid_name(&ns, "namespace");
             Some(ns)
         });
+        let description = fields
+            .get("description")
+            .and_then(|a| self.string(&a.value, "description = \"...\""));
         let codebase = fields
             .get("codebase")
             .and_then(|a| self.string(&a.value, "codebase = \".\""));
@@ -120,6 +123,7 @@ impl<'a> Checker<'a> {
 
         Some(Plan {
             name,
+            description,
             namespace,
             codebase,
             python: python?,

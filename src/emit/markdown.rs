@@ -185,7 +185,7 @@ pub fn plan(ir: &Ir, files: &[(String, String)]) -> String {
         );
     }
 
-    o.push_str("## py3 runtime settings\n\nThe py3 copy gets these on top of what py2 has (from the Python 2/3 runtime research canaryc is built on):\n\n| variable | value | why |\n|---|---|---|\n");
+    o.push_str("## py3 runtime settings\n\nThe py3 copy gets these on top of what py2 has. The reasons come from the Python 2/3 runtime research canaryc is built on (locale in embedded servers and images, §3.6; runtime knobs, §7; pickle protocols, §1.1 and §1.5):\n\n| variable | value | why |\n|---|---|---|\n");
     if let Some(s) = ir.services.first() {
         for e in &s.env_py3 {
             let _ = writeln!(

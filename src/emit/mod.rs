@@ -14,7 +14,7 @@ mod kubernetes;
 mod markdown;
 pub mod metrics;
 mod nginx;
-mod plan_json;
+pub mod plan_json;
 pub mod prometheus;
 mod systemd;
 pub mod yaml;

@@ -1,10 +1,12 @@
 //! `canary-plan.json`: the whole plan for machines, versioned (docs/canary-plan.schema.json).
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::ir::{Ir, PLAN_FORMAT_VERSION};
 
-#[derive(Serialize)]
+/// `canary-plan.json`.
+#[derive(Serialize, JsonSchema)]
 struct Document<'a> {
     format_version: u32,
     generator: &'static str,
@@ -13,7 +15,7 @@ struct Document<'a> {
     files: Vec<File<'a>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct File<'a> {
     name: &'a str,
     purpose: &'a str,
@@ -33,6 +35,15 @@ pub fn plan(ir: &Ir, files: &[(String, String)]) -> String {
             .collect(),
     };
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// The JSON Schema of `canary-plan.json` (committed as docs/canary-plan.schema.json).
+pub fn schema() -> String {
+    let mut schema = schemars::schema_for!(Document<'static>);
+    schema.insert("title".into(), "canary-plan.json".into());
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
     text.push('\n');
     text
 }
