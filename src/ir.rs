@@ -558,14 +558,27 @@ fn service(
     let workdir = process
         .and_then(|p| p.working_directory.clone())
         .unwrap_or_else(|| format!("/srv/{name}"));
-    let command_py2 = s.command_py2.as_ref().map(|c| c.value.clone()).or_else(|| {
-        let entry = found
-            .and_then(|f| f.entrypoint.as_ref())
-            .map(|e| e.value.clone())?;
-        Some(format!(
-            "{workdir}/venv/bin/gunicorn --bind 127.0.0.1:{port} {entry}"
-        ))
-    });
+    // systemd needs absolute programs: a bare `gunicorn` (from a Procfile) runs from the py2
+    // virtualenv by convention.
+    let absolute = |command: String| {
+        if command.starts_with('/') {
+            command
+        } else {
+            format!("{workdir}/venv/bin/{command}")
+        }
+    };
+    let command_py2 = s
+        .command_py2
+        .as_ref()
+        .map(|c| absolute(c.value.clone()))
+        .or_else(|| {
+            let entry = found
+                .and_then(|f| f.entrypoint.as_ref())
+                .map(|e| e.value.clone())?;
+            Some(format!(
+                "{workdir}/venv/bin/gunicorn --bind 127.0.0.1:{port} {entry}"
+            ))
+        });
     let command_py3 = s
         .command_py3
         .as_ref()

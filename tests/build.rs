@@ -131,8 +131,14 @@ fn a_failed_build_leaves_the_previous_outputs_intact() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(stderr(&refused).contains("notes.txt"));
     let forced = canaryc(&dir, &["build", "--force"]);
-    assert_eq!(forced.status.code(), Some(0));
-    assert!(!dir.join("canary-deployment/notes.txt").exists());
+    assert_eq!(forced.status.code(), Some(0), "{}", stderr(&forced));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("canary-deployment/notes.txt")).unwrap(),
+        "mine",
+        "--force writes canaryc's files and keeps the others"
+    );
+    let cfg = std::fs::read_to_string(dir.join("canary-deployment/haproxy-canary.cfg")).unwrap();
+    assert!(cfg.contains("bind *:8100"), "the new build is in place");
 
     // An output path that is a file: usage error, the file is untouched.
     std::fs::write(dir.join("taken"), "a file").unwrap();

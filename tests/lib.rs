@@ -7,4 +7,5 @@ mod common;
 mod detect;
 mod explain;
 mod parser_never_panics;
+mod plan;
 mod stdlib_and_examples;

@@ -27,7 +27,7 @@ use crate::source::{FileId, SourceMap};
 use crate::stdlib;
 use crate::syntax::ast::{Block, File, Ident, Item, Value};
 
-pub use lifecycle::{Lifecycle, lifecycle};
+pub use lifecycle::{Lifecycle, OLDEST_TARGET, lifecycle};
 
 /// `latency p99`, `error_rate`: a metric as plans write it.
 pub fn metric_text(

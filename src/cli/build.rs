@@ -108,20 +108,52 @@ pub(crate) fn compile(
     sources: &mut SourceMap,
 ) -> Result<Built, String> {
     let loaded = super::load::load(plan, env, sources, true)?;
+    let base = plan
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut built = lower_and_emit(loaded, base, output);
+    // A plan kept inside its own output directory is part of it: keep it across rebuilds.
+    if let (Some((_, files)), Some(name)) = (built.output.as_mut(), plan_inside(plan, output)) {
+        if !files.iter().any(|f| f.name == name) {
+            let contents = super::load::read_plan(plan)?;
+            files.push(OutputFile {
+                name,
+                contents,
+                purpose: "the plan these files were built from".into(),
+            });
+            files.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+    }
+    Ok(built)
+}
+
+/// The plan's file name, if it lives directly in `output`.
+fn plan_inside(plan: &Path, output: &Path) -> Option<String> {
+    let dir = plan
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let same = match (dir.canonicalize(), output.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    same.then(|| plan.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .flatten()
+}
+
+/// Lowers a loaded plan (codebase relative to `base`) and emits its files for `output`.
+pub(crate) fn lower_and_emit(loaded: super::load::Loaded, base: &Path, output: &Path) -> Built {
     let mut diagnostics = loaded.diagnostics;
     let Some(merged) = loaded
         .plan
         .filter(|_| !diagnostics.iter().any(Diagnostic::is_error))
     else {
-        return Ok(Built {
+        return Built {
             output: None,
             diagnostics,
-        });
+        };
     };
-    let base = plan
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
     let build_context = merged
         .codebase
         .as_ref()
@@ -131,39 +163,21 @@ pub(crate) fn compile(
     diagnostics.append(&mut lowering);
     crate::diag::sort(&mut diagnostics);
     if diagnostics.iter().any(Diagnostic::is_error) {
-        return Ok(Built {
+        return Built {
             output: None,
             diagnostics,
-        });
+        };
     }
     let files = crate::emit::emit(&ir);
-    Ok(Built {
+    Built {
         output: Some((ir, files)),
         diagnostics,
-    })
+    }
 }
 
 /// `target` as seen from `from` (both relative to the current directory), with `/`.
-fn relative_to(target: &Path, from: &Path) -> String {
-    let absolute = |p: &Path| {
-        let p = if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            std::env::current_dir().unwrap_or_default().join(p)
-        };
-        let mut out = PathBuf::new();
-        for c in p.components() {
-            match c {
-                std::path::Component::CurDir => {}
-                std::path::Component::ParentDir => {
-                    out.pop();
-                }
-                other => out.push(other),
-            }
-        }
-        out
-    };
-    let (t, f) = (absolute(target), absolute(from));
+pub(crate) fn relative_to(target: &Path, from: &Path) -> String {
+    let (t, f) = (super::normalize(target), super::normalize(from));
     let common = t
         .components()
         .zip(f.components())
@@ -240,71 +254,149 @@ fn check_drift(output: &Path, files: &[OutputFile]) -> u8 {
     }
 }
 
-enum WriteError {
+pub(crate) enum WriteError {
     Usage(String),
     Io(String),
 }
 
-fn write_atomically(output: &Path, files: &[OutputFile], force: bool) -> Result<(), WriteError> {
+/// Writes `files` into `output`, all or nothing.
+///
+/// A directory that is canaryc's own (every file listed in its marker) or new is replaced whole:
+/// the files go to a sibling staging directory that is renamed into place. A directory that
+/// also holds other files (the current directory, say) needs `force`, and then gets each file
+/// renamed into place, with anything replaced kept aside until all succeeded; other files stay.
+pub(crate) fn write_atomically(
+    output: &Path,
+    files: &[OutputFile],
+    force: bool,
+) -> Result<(), WriteError> {
     if output.exists() && !output.is_dir() {
         return Err(WriteError::Usage(format!(
             "{} exists and is not a directory",
             output.display()
         )));
     }
-    if output.is_dir() && !force {
-        let ours = std::fs::read_to_string(output.join(MARKER)).unwrap_or_default();
-        let foreign: Vec<String> = std::fs::read_dir(output)
+    let ours: Vec<String> = std::fs::read_to_string(output.join(MARKER))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(str::to_string)
+        .collect();
+    let mut foreign: Vec<String> = Vec::new();
+    if output.is_dir() {
+        foreign = std::fs::read_dir(output)
             .map_err(|e| WriteError::Io(format!("cannot read {}: {e}", output.display())))?
             .filter_map(Result::ok)
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n != MARKER && !ours.lines().any(|l| l == n))
+            .filter(|n| n != MARKER && !ours.contains(n))
             .collect();
-        if !foreign.is_empty() {
-            return Err(WriteError::Usage(format!(
-                "{} holds files canaryc did not write ({}); use --force to replace the directory, or pick another --output",
-                output.display(),
-                foreign.join(", ")
-            )));
-        }
+        foreign.sort();
     }
-    let parent = output
+    if !foreign.is_empty() && !force {
+        let shown: Vec<&str> = foreign.iter().take(5).map(String::as_str).collect();
+        return Err(WriteError::Usage(format!(
+            "{} holds files canaryc did not write ({}{}); use --force to write into it anyway (those files are kept), or pick another --output",
+            output.display(),
+            shown.join(", "),
+            if foreign.len() > 5 { ", ..." } else { "" }
+        )));
+    }
+    let absolute = if output.is_absolute() {
+        output.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(output)
+    };
+    let is_cwd = output.exists()
+        && output.canonicalize().ok()
+            == std::env::current_dir()
+                .ok()
+                .and_then(|d| d.canonicalize().ok());
+    let parent = absolute
         .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = output.file_name().map_or_else(
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let name = absolute.file_name().map_or_else(
         || "canary-deployment".into(),
         |n| n.to_string_lossy().into_owned(),
     );
-    std::fs::create_dir_all(parent)
+    std::fs::create_dir_all(&parent)
         .map_err(|e| WriteError::Io(format!("cannot create {}: {e}", parent.display())))?;
     let staging = parent.join(format!(".{name}.canaryc-new-{}", std::process::id()));
     let previous = parent.join(format!(".{name}.canaryc-old-{}", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let _ = std::fs::remove_dir_all(&staging);
-        std::fs::create_dir(&staging)?;
-        for f in files {
-            std::fs::write(staging.join(&f.name), &f.contents)?;
-            if f.name.ends_with(".sh") {
-                set_executable(&staging.join(&f.name))?;
+    let result = stage(&staging, files).and_then(|()| {
+        if foreign.is_empty() && !is_cwd {
+            swap(&staging, output, &previous)
+        } else {
+            install_each(&staging, output, &previous, files, &ours)
+        }
+    });
+    let _ = std::fs::remove_dir_all(&staging);
+    let _ = std::fs::remove_dir_all(&previous);
+    result.map_err(|e| WriteError::Io(format!("cannot write {}: {e}", output.display())))
+}
+
+fn stage(staging: &Path, files: &[OutputFile]) -> std::io::Result<()> {
+    let _ = std::fs::remove_dir_all(staging);
+    std::fs::create_dir(staging)?;
+    for f in files {
+        std::fs::write(staging.join(&f.name), &f.contents)?;
+        if f.name.ends_with(".sh") {
+            set_executable(&staging.join(&f.name))?;
+        }
+    }
+    std::fs::write(staging.join(MARKER), marker_contents(files))
+}
+
+/// Replaces the whole directory: rename the old one aside, the new one in, and only then delete.
+fn swap(staging: &Path, output: &Path, previous: &Path) -> std::io::Result<()> {
+    if output.exists() {
+        std::fs::rename(output, previous)?;
+    }
+    if let Err(e) = std::fs::rename(staging, output) {
+        let _ = std::fs::rename(previous, output);
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Renames each file into a directory that also holds other files; on any failure, puts back
+/// what it replaced and removes what it added.
+fn install_each(
+    staging: &Path,
+    output: &Path,
+    previous: &Path,
+    files: &[OutputFile],
+    ours: &[String],
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(output)?;
+    std::fs::create_dir_all(previous)?;
+    let mut names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
+    names.push(MARKER.into());
+    // Files of the previous build that this one no longer writes.
+    let stale: Vec<&String> = ours.iter().filter(|o| !names.contains(o)).collect();
+    let mut moved_aside: Vec<String> = Vec::new();
+    let mut added: Vec<String> = Vec::new();
+    let outcome = (|| -> std::io::Result<()> {
+        for name in names.iter().chain(stale.iter().copied()) {
+            if output.join(name).exists() {
+                std::fs::rename(output.join(name), previous.join(name))?;
+                moved_aside.push(name.clone());
             }
         }
-        std::fs::write(staging.join(MARKER), marker_contents(files))?;
-        if output.exists() {
-            std::fs::rename(output, &previous)?;
+        for name in &names {
+            std::fs::rename(staging.join(name), output.join(name))?;
+            added.push(name.clone());
         }
-        if let Err(e) = std::fs::rename(&staging, output) {
-            // Put the previous outputs back before reporting.
-            let _ = std::fs::rename(&previous, output);
-            return Err(e);
-        }
-        let _ = std::fs::remove_dir_all(&previous);
         Ok(())
     })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_dir_all(&staging);
-        WriteError::Io(format!("cannot write {}: {e}", output.display()))
-    })
+    if outcome.is_err() {
+        for name in &added {
+            let _ = std::fs::remove_file(output.join(name));
+        }
+        for name in &moved_aside {
+            let _ = std::fs::rename(previous.join(name), output.join(name));
+        }
+    }
+    outcome
 }
 
 #[cfg(unix)]

@@ -31,48 +31,70 @@ pub(crate) fn load(
     sources: &mut SourceMap,
     detect: bool,
 ) -> Result<Loaded, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| format!("{} is not UTF-8 text; plans are UTF-8", path.display()))?;
-    let root = sources.add(path.display().to_string(), text);
-    let analysis = check(sources, root, &Options { today: env.today });
-    let mut diagnostics = analysis.diagnostics;
-    let Some(plan) = analysis.plan else {
-        return Ok(Loaded {
-            plan: None,
-            detection: None,
-            diagnostics,
-        });
-    };
-    let Some(codebase) = plan.codebase.clone().filter(|_| detect) else {
-        return Ok(Loaded {
-            plan: Some(plan),
-            detection: None,
-            diagnostics,
-        });
-    };
+    let text = read_plan(path)?;
     let base = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let dir: PathBuf = base.join(&codebase.value);
+    Ok(load_text(
+        &path.display().to_string(),
+        text,
+        base,
+        env,
+        sources,
+        detect,
+    ))
+}
+
+pub(crate) fn read_plan(path: &Path) -> Result<String, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    String::from_utf8(bytes)
+        .map_err(|_| format!("{} is not UTF-8 text; plans are UTF-8", path.display()))
+}
+
+/// As [`load`], for a plan that is not (yet) a file: `base` is where its `codebase` is relative to.
+pub(crate) fn load_text(
+    name: &str,
+    text: String,
+    base: &Path,
+    env: &Env,
+    sources: &mut SourceMap,
+    detect: bool,
+) -> Loaded {
+    let root = sources.add(name, text);
+    let analysis = check(sources, root, &Options { today: env.today });
+    let mut diagnostics = analysis.diagnostics;
+    let undetected = |plan, diagnostics| Loaded {
+        plan,
+        detection: None,
+        diagnostics,
+    };
+    let Some(plan) = analysis.plan else {
+        return undetected(None, diagnostics);
+    };
+    let Some(codebase) = plan.codebase.clone().filter(|_| detect) else {
+        return undetected(Some(plan), diagnostics);
+    };
+    let joined = base.join(&codebase.value);
+    // Keep a relative path relative (diagnostics show it as the user wrote it), but resolve `..`
+    // through directories that may not exist yet.
+    let dir: PathBuf = if joined
+        .components()
+        .any(|c| c == std::path::Component::ParentDir)
+    {
+        super::normalize(&joined)
+    } else {
+        joined
+    };
     if !dir.is_dir() {
         diagnostics.push(codebase_missing(codebase.span, &dir));
-        return Ok(Loaded {
-            plan: Some(plan),
-            detection: None,
-            diagnostics,
-        });
+        return undetected(Some(plan), diagnostics);
     }
     let detection = match crate::detect::detect(&dir, &Limits::default()) {
         Ok(d) => d,
         Err(err) => {
             diagnostics.push(codebase_missing(codebase.span, &dir).note(err.to_string()));
-            return Ok(Loaded {
-                plan: Some(plan),
-                detection: None,
-                diagnostics,
-            });
+            return undetected(Some(plan), diagnostics);
         }
     };
     let loader = |rel: &str| std::fs::read_to_string(dir.join(rel)).ok();
@@ -81,11 +103,11 @@ pub(crate) fn load(
     let merged = merger.merge(&plan, &detection);
     diagnostics.append(&mut merger.diagnostics);
     crate::diag::sort(&mut diagnostics);
-    Ok(Loaded {
+    Loaded {
         plan: Some(merged),
         detection: Some(detection),
         diagnostics,
-    })
+    }
 }
 
 fn codebase_missing(span: Span, dir: &Path) -> Diagnostic {

@@ -6,6 +6,7 @@ mod check;
 mod detect;
 mod explain;
 mod load;
+mod plan;
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -55,6 +56,16 @@ enum Colour {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Plan a codebase's cutover in one command: detect, write canary.plan, build everything.
+    #[command(
+        long_about = "Read the codebase, write a commented canary.plan for it (edit it later and run `canaryc build`), \
+check it, and build every file the rollout needs into --output, atomically. Ends with a summary: what was \
+detected and from which files, the files written, the hazards, the ramp-up and the estimated cutover dates \
+from today.\n\nExit 0 when planned, 1 when the plan has errors, 2 on bad input (a path that does not exist, an \
+output that is a file, a target that is not Python 3, a threshold outside (0, 100]); nothing is written then.",
+        after_help = "Examples:\n  canaryc plan . --output ./canary-deployment/\n  canaryc plan services/ledger --target-version 3.13 --infra-type kubernetes --output deploy/canary\n  canaryc plan . --schedule cautious --rollback-threshold 0.5 --output canary"
+    )]
+    Plan(plan::Args),
     /// Compile a plan into deployment files: Kubernetes, Compose, systemd, HAProxy/nginx,
     /// Prometheus alerts, a Grafana dashboard and the runbooks.
     #[command(
@@ -105,6 +116,7 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
     let env = Env::from_process(cli.color);
     let code = match cli.command {
         Command::Build(args) => build::run(&args, &env),
+        Command::Plan(args) => plan::run(&args, &env),
         Command::Check(args) => check::run(&args, &env),
         Command::Detect(args) => detect::run(&args, &env),
         Command::Explain(args) => explain::run(&args, &env),
@@ -159,4 +171,25 @@ pub(crate) fn print_stderr(text: &str) {
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(text.as_bytes());
     let _ = err.flush();
+}
+
+/// `path` made absolute and with `.` and `..` resolved lexically, so it can be used before the
+/// directories it passes through exist (an output directory not yet written).
+pub(crate) fn normalize(path: &std::path::Path) -> std::path::PathBuf {
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(path)
+    };
+    let mut out = std::path::PathBuf::new();
+    for c in absolute.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }

@@ -154,6 +154,8 @@ pub struct KubernetesFacts {
     pub namespaces: Vec<Fact<String>>,
     pub istio: Vec<Evidence>,
     pub helm_charts: Vec<Fact<String>>,
+    /// `image.repository:image.tag` from a chart's values.yaml.
+    pub helm_images: Vec<Fact<String>>,
     pub kustomizations: Vec<Evidence>,
 }
 

@@ -248,3 +248,19 @@ fn ingress(name: &str, namespace: Option<String>, value: &Value, evidence: Evide
         manifest: Some(value.clone()),
     }
 }
+
+/// A chart's `values.yaml`: the image it deploys (`image.repository` and `image.tag`).
+pub fn chart_values(path: &str, docs: &[Doc<'_>], out: &mut Detection) {
+    let Some(doc) = docs.first() else { return };
+    let Some(repository) = str_at(&doc.value, &["image", "repository"]) else {
+        return;
+    };
+    let tag = yaml::get(&doc.value, &["image", "tag"]).and_then(scalar);
+    let image = match tag {
+        Some(t) if !t.is_empty() => format!("{repository}:{t}"),
+        _ => repository.to_string(),
+    };
+    out.kubernetes
+        .helm_images
+        .push(Fact::new(image, path, doc.line_of("repository:")));
+}

@@ -139,7 +139,11 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
         if lower.ends_with(".yaml") || lower.ends_with(".yml") {
             let (docs, warnings) = yaml::documents(path, text);
             out.warnings.extend(warnings);
-            if compose::is_compose_file(name) {
+            if matches!(name, "values.yaml" | "values.yml")
+                && chart_dirs.iter().any(|c| c == dir_of(path))
+            {
+                kubernetes::chart_values(path, &docs, &mut out);
+            } else if compose::is_compose_file(name) {
                 compose::analyze(path, &docs, &mut out);
             } else if !kubernetes::manifests(path, &docs, &mut out) {
                 ansible::analyze(path, &docs, &mut out);
@@ -213,14 +217,24 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
         }
     }
 
-    // Commands: Procfiles, units, supervisord programs, Dockerfiles.
-    let mut commands: Vec<(String, Fact<String>)> = out
+    // Commands: systemd units first (absolute paths, the host's own), then supervisord programs,
+    // Procfiles and Dockerfiles; the first command of a service is the one that starts it.
+    let rank = |source: &str| match source {
+        "systemd" => 0,
+        "supervisord" => 1,
+        _ => 2,
+    };
+    let mut processes: Vec<&facts::ProcessFacts> = out
         .processes
         .iter()
         .filter(|p| {
             !matches!(p.name.as_str(), "release" | "worker" | "beat" | "scheduler")
                 || out.processes.len() == 1
         })
+        .collect();
+    processes.sort_by_key(|p| rank(&p.source));
+    let mut commands: Vec<(String, Fact<String>)> = processes
+        .into_iter()
         .map(|p| {
             (
                 p.evidence.file.clone(),
@@ -265,7 +279,7 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
                 from_python.remove(dir),
                 framework_from_requirements.remove(dir),
                 &commands,
-                service_dirs.len(),
+                &service_dirs,
             )
         })
         .collect();
@@ -291,8 +305,9 @@ fn service_facts(
     from_python: Option<PyFacts>,
     framework_from_requirements: Option<Fact<String>>,
     commands: &[(String, Fact<String>)],
-    service_count: usize,
+    dirs: &[String],
 ) -> Option<ServiceFacts> {
+    let service_count = dirs.len();
     let mut facts = from_commands.unwrap_or_default();
     facts.fill_from(from_python.unwrap_or_default());
     let in_dir = |file: &str| dir == "." && !file.contains('/') || dir_of(file) == dir;
@@ -339,6 +354,12 @@ fn service_facts(
             evidence: e.unwrap_or_else(|| Evidence::new(".", 1)),
         })
         .or_else(|| {
+            // A Helm chart's image, when the codebase has one service.
+            (service_count == 1)
+                .then(|| out.kubernetes.helm_images.first().cloned())
+                .flatten()
+        })
+        .or_else(|| {
             out.compose
                 .iter()
                 .find(|c| {
@@ -356,7 +377,7 @@ fn service_facts(
         });
     let command = commands
         .iter()
-        .find(|(file, _)| service_dir_of(file, &[dir.to_string()]).is_some() && in_dir(file))
+        .find(|(file, _)| service_dir_of(file, dirs) == Some(dir))
         .map(|(_, c)| c.clone());
     let python2 = dockerfile
         .filter(|d| d.python2)

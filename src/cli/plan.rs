@@ -1,0 +1,278 @@
+//! `canaryc plan <codebase>`: the one-command planner. Detects what the codebase runs, writes a
+//! commented `canary.plan` for it, checks it, and builds every output next to it, atomically.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use clap::ValueEnum;
+
+use super::build::{WriteError, lower_and_emit, relative_to, summary, write_atomically};
+use super::{Env, exit, print_stderr, print_stdout};
+use crate::detect::walk::Limits;
+use crate::diag::render;
+use crate::emit::OutputFile;
+use crate::ir::day_at;
+use crate::model::{InfraKind, PyVersion};
+use crate::source::SourceMap;
+use crate::synth::{Choices, dns_label};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The service's codebase.
+    codebase_path: PathBuf,
+
+    /// The Python 3 release to move to (3.9, 3.11, 3.12, 3.13, or a later 3.x).
+    #[arg(long, default_value = "3.11", value_name = "VERSION")]
+    target_version: String,
+
+    /// Where it runs; auto decides from what the codebase holds.
+    #[arg(long, value_enum, default_value_t = Infra::Auto)]
+    infra_type: Infra,
+
+    /// Where to write canary.plan and the files [default: the current directory].
+    #[arg(long, short, value_name = "DIR")]
+    output: Option<PathBuf>,
+
+    /// Roll back when py3's error rate exceeds this percentage (0 < N <= 100).
+    #[arg(
+        long,
+        default_value = "1.0",
+        value_name = "PERCENT",
+        allow_negative_numbers = true
+    )]
+    rollback_threshold: String,
+
+    /// The stdlib schedule to follow.
+    #[arg(long, value_enum, default_value_t = Schedule::Standard)]
+    schedule: Schedule,
+
+    /// Write into an output directory that holds other files (they are kept).
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Infra {
+    Auto,
+    Kubernetes,
+    DockerCompose,
+    BareMetal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Schedule {
+    /// 1% → 5% → 25% → 50% → 100% over 27 days (the default).
+    Standard,
+    /// 0.1% → ... → 100% over 43 days, with sign-offs.
+    Cautious,
+    /// The five steps in 4 days, for low-risk internal services.
+    Fast,
+}
+
+fn usage(message: &str) -> u8 {
+    print_stderr(&format!("error: {message}\n"));
+    exit::USAGE
+}
+
+/// `3.11` → 3.11; anything that is not a Python 3 release canaryc can plan for is refused.
+fn target_version(text: &str) -> Result<PyVersion, String> {
+    let bad = || {
+        format!(
+            "--target-version {text:?} is not a Python 3 release: use 3.9, 3.11, 3.12, 3.13 or a later 3.x"
+        )
+    };
+    let (major, minor) = text.trim().split_once('.').ok_or_else(bad)?;
+    let (major, minor): (u32, u32) = (
+        major.parse().map_err(|_| bad())?,
+        minor.parse().map_err(|_| bad())?,
+    );
+    if major != 3 || minor > 99 {
+        return Err(bad());
+    }
+    if minor < crate::check::OLDEST_TARGET.minor {
+        return Err(format!(
+            "--target-version {text} is older than any Python canaryc plans for: use 3.{} or later",
+            crate::check::OLDEST_TARGET.minor
+        ));
+    }
+    Ok(PyVersion { major, minor })
+}
+
+fn threshold(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("--rollback-threshold {text:?} is not a number"))?;
+    if !(value > 0.0 && value <= 100.0) {
+        return Err(format!(
+            "--rollback-threshold {text} is outside (0, 100]: it is the error-rate percentage that rolls py3 back"
+        ));
+    }
+    Ok(value)
+}
+
+pub(crate) fn run(args: &Args, env: &Env) -> u8 {
+    // Every argument is checked before anything is read or written.
+    if !args.codebase_path.is_dir() {
+        return usage(&format!(
+            "{} is not a directory; give the path of the service's code",
+            args.codebase_path.display()
+        ));
+    }
+    let target = match target_version(&args.target_version) {
+        Ok(v) => v,
+        Err(m) => return usage(&m),
+    };
+    let rollback_threshold = match threshold(&args.rollback_threshold) {
+        Ok(t) => t,
+        Err(m) => return usage(&m),
+    };
+    let output = args.output.clone().unwrap_or_else(|| PathBuf::from("."));
+    if output.exists() && !output.is_dir() {
+        return usage(&format!(
+            "--output {} is a file, not a directory",
+            output.display()
+        ));
+    }
+
+    let detection = match crate::detect::detect(&args.codebase_path, &Limits::default()) {
+        Ok(d) => d,
+        Err(e) => {
+            return usage(&format!(
+                "cannot read {}: {e}",
+                args.codebase_path.display()
+            ));
+        }
+    };
+    // The plan is named after the one Deployment the team runs, or else the codebase directory.
+    let name = dns_label(&match detection.kubernetes.workloads.as_slice() {
+        [one] => one.name.clone(),
+        _ => args
+            .codebase_path
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "app".into()),
+    });
+    let choices = Choices {
+        name,
+        codebase: relative_to(&args.codebase_path, &output),
+        target,
+        infra: match args.infra_type {
+            Infra::Auto => InfraKind::Auto,
+            Infra::Kubernetes => InfraKind::Kubernetes,
+            Infra::DockerCompose => InfraKind::DockerCompose,
+            Infra::BareMetal => InfraKind::BareMetal,
+        },
+        rollback_threshold,
+        schedule: format!("{:?}", args.schedule).to_lowercase(),
+    };
+    let (plan_text, assumptions) = crate::synth::plan(&detection, &choices);
+
+    let mut sources = SourceMap::new();
+    let plan_name = output.join("canary.plan").display().to_string();
+    // The plan's codebase is relative to the output directory, where the plan will live.
+    let base = super::normalize(&output);
+    let loaded = super::load::load_text(
+        &plan_name,
+        plan_text.clone(),
+        &base,
+        env,
+        &mut sources,
+        true,
+    );
+    let built = lower_and_emit(loaded, &base, &output);
+    let errors = built.diagnostics.iter().filter(|d| d.is_error()).count();
+    if !built.diagnostics.is_empty() {
+        print_stderr(&render::human(&built.diagnostics, &sources, env.style, 100));
+    }
+    let Some((ir, mut files)) = built.output else {
+        print_stderr(&format!("plan failed: {errors} errors; nothing written\n"));
+        return exit::PROBLEMS;
+    };
+    files.push(OutputFile {
+        name: "canary.plan".into(),
+        contents: plan_text,
+        purpose: "the plan, written from the codebase: edit it, then `canaryc build canary.plan --output .`".into(),
+    });
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    match write_atomically(&output, &files, args.force) {
+        Ok(()) => {}
+        Err(WriteError::Usage(m)) => return usage(&m),
+        Err(WriteError::Io(m)) => {
+            print_stderr(&format!("error: {m}; nothing was changed\n"));
+            return exit::PROBLEMS;
+        }
+    }
+
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "Detected in {} ({} files seen, {} read):",
+        args.codebase_path.display(),
+        detection.stats.files_seen,
+        detection.stats.files_read
+    );
+    if detection.infra.is_empty() {
+        let _ = writeln!(
+            text,
+            "  no infrastructure: planned for bare metal with HAProxy"
+        );
+    }
+    for f in &detection.infra {
+        let evidence: Vec<String> = f.evidence.iter().take(3).map(ToString::to_string).collect();
+        let _ = writeln!(text, "  {:<15} {}", f.kind.as_str(), evidence.join(", "));
+    }
+    for s in &detection.services {
+        let mut facts = Vec::new();
+        if let Some(f) = &s.framework {
+            facts.push(format!("{} ({})", f.value, f.evidence));
+        }
+        if let Some(p) = &s.port {
+            facts.push(format!("port {} ({})", p.value, p.evidence));
+        }
+        if let Some(h) = &s.health {
+            facts.push(format!("health {} ({})", h.value, h.evidence));
+        }
+        let _ = writeln!(text, "  service {:<7} {}", s.name, facts.join(", "));
+    }
+    if !assumptions.is_empty() {
+        let _ = writeln!(text, "\nAssumed (check these in canary.plan):");
+        for a in &assumptions {
+            let _ = writeln!(text, "  {}: {}", a.service, a.text);
+        }
+    }
+    text.push('\n');
+    text.push_str(&summary(
+        &ir,
+        &files,
+        &output,
+        built.diagnostics.len() - errors,
+    ));
+    let _ = writeln!(
+        text,
+        "\nEstimated cutover if it starts today ({}):",
+        env.today
+    );
+    for st in &ir.stages {
+        let _ = writeln!(
+            text,
+            "  {:<16} from {}",
+            st.name,
+            day_at(Some(env.today), st.starts_at_hours)
+        );
+    }
+    let _ = writeln!(
+        text,
+        "  py2 retired      {}",
+        day_at(Some(env.today), ir.total_hours as f64)
+    );
+    let _ = writeln!(
+        text,
+        "\nNext: review {}, then `canaryc build` after any edit.",
+        Path::new(&plan_name).display()
+    );
+    print_stdout(&text);
+    exit::OK
+}
