@@ -33,6 +33,7 @@ pub struct Ir {
     pub triggers: Vec<TriggerIr>,
     pub sticky: Option<StickyIr>,
     pub metrics: MetricsIr,
+    pub listen: ListenIr,
     pub hazards: Vec<HazardIr>,
     pub detected: DetectedIr,
     /// Total of all holds, in hours.
@@ -207,6 +208,18 @@ pub struct MetricsIr {
     pub source: MetricsSource,
     /// Requests py3 must serve in a window before its error rate can page.
     pub min_requests: u32,
+    /// Prometheus's scrape and evaluation interval, in seconds.
+    pub scrape_interval_secs: u64,
+}
+
+/// Where the load balancer and the rollback automation listen on a host.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ListenIr {
+    /// The load balancer's address; `None` for all interfaces.
+    pub bind: Option<String>,
+    pub stats_port: u16,
+    pub alertmanager_port: u16,
+    pub webhook_port: u16,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -335,6 +348,13 @@ pub fn lower(
         metrics: MetricsIr {
             source,
             min_requests: plan.monitor.min_requests.value,
+            scrape_interval_secs: (plan.monitor.scrape_interval.value / 1000).max(1),
+        },
+        listen: ListenIr {
+            bind: plan.route.bind.as_ref().map(|b| b.value.to_string()),
+            stats_port: plan.monitor.stats_port.value,
+            alertmanager_port: plan.monitor.alertmanager_port.value,
+            webhook_port: plan.monitor.webhook_port.value,
         },
         hazards,
         detected: detected(detection),

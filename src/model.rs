@@ -164,6 +164,8 @@ pub enum StickyBy {
 pub struct Route {
     /// `cookie("py_version")` or `header("X-User-Id")`; `None` splits each request afresh.
     pub sticky: Option<Spanned<Sticky>>,
+    /// The address the load balancer listens on (`127.0.0.1`); all interfaces when `None`.
+    pub bind: Option<Spanned<std::net::IpAddr>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -313,13 +315,27 @@ pub struct Monitor {
     /// Requests py3 must have served in a window before its error rate may trigger anything:
     /// a 1% canary with three requests must not page anyone.
     pub min_requests: Spanned<u32>,
+    /// How often Prometheus scrapes and evaluates, in milliseconds.
+    pub scrape_interval: Spanned<u64>,
+    /// Ports of the rollback automation on a host: HAProxy's stats and exporter, Alertmanager,
+    /// and the webhook receiver.
+    pub stats_port: Spanned<u16>,
+    pub alertmanager_port: Spanned<u16>,
+    pub webhook_port: Spanned<u16>,
 }
 
 impl Default for Monitor {
     fn default() -> Self {
+        fn at<T>(v: T) -> Spanned<T> {
+            Spanned::new(v, Default::default())
+        }
         Monitor {
-            source: Spanned::new(MetricsSource::Auto, Default::default()),
-            min_requests: Spanned::new(DEFAULT_MIN_REQUESTS, Default::default()),
+            source: at(MetricsSource::Auto),
+            min_requests: at(DEFAULT_MIN_REQUESTS),
+            scrape_interval: at(15_000),
+            stats_port: at(8404),
+            alertmanager_port: at(9093),
+            webhook_port: at(9000),
         }
     }
 }

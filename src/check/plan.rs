@@ -591,7 +591,21 @@ impl<'a> Checker<'a> {
     fn route(&mut self, block: &'a Block) -> Route {
         let fields = self.entries(&block.body, &schema::ROUTE);
         let sticky = fields.get("sticky").and_then(|a| self.sticky(&a.value));
-        Route { sticky }
+        let bind = fields.get("bind").and_then(|a| {
+            let text = self.string(&a.value, "bind = \"127.0.0.1\"")?;
+            match text.parse::<std::net::IpAddr>() {
+                Ok(ip) => Some(Spanned::new(ip, text.span)),
+                Err(_) => {
+                    self.report(
+                        Diagnostic::new(Code::ValueOutOfRange, text.span, format!("`{}` is not an IP address", text.value))
+                            .label("expected an IPv4 or IPv6 address")
+                            .help("e.g. `bind = \"127.0.0.1\"`; leave `bind` out to listen on all interfaces"),
+                    );
+                    None
+                }
+            }
+        });
+        Route { sticky, bind }
     }
 
     fn sticky(&mut self, value: &Value) -> Option<Spanned<Sticky>> {
@@ -690,6 +704,30 @@ impl<'a> Checker<'a> {
                 1_000_000_000,
             ) {
                 monitor.min_requests = n.map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+            }
+        }
+        if let Some(a) = fields.get("scrape_interval") {
+            if let Some(d) = self.duration(&a.value, "scrape_interval = 15s") {
+                if (1_000..=300_000).contains(&d.value) {
+                    monitor.scrape_interval = d;
+                } else {
+                    self.report(
+                        Diagnostic::new(Code::ValueOutOfRange, d.span, "a scrape interval must be between 1s and 5m")
+                            .label("out of range")
+                            .help("Prometheus's default is `15s`; short intervals suit tests, not production"),
+                    );
+                }
+            }
+        }
+        for (name, slot) in [
+            ("stats_port", &mut monitor.stats_port),
+            ("alertmanager_port", &mut monitor.alertmanager_port),
+            ("webhook_port", &mut monitor.webhook_port),
+        ] {
+            if let Some(a) = fields.get(name) {
+                if let Some(p) = self.int(&a.value, schema::MONITOR.must(name), 1, 65_535) {
+                    *slot = p.map(|p| u16::try_from(p).unwrap_or(u16::MAX));
+                }
             }
         }
         monitor

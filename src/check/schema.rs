@@ -237,12 +237,20 @@ pub const ENV: BlockSpec = BlockSpec {
 pub const ROUTE: BlockSpec = BlockSpec {
     keyword: "route",
     doc: "How requests are split between the copies.",
-    fields: &[field(
-        "sticky",
-        Ty::Sticky,
-        "Keep each user on one interpreter: by cookie or by header, or `none`. Needed when py2 and py3 cannot read each other's sessions.",
-        "sticky = cookie(\"py_version\")",
-    )],
+    fields: &[
+        field(
+            "sticky",
+            Ty::Sticky,
+            "Keep each user on one interpreter: by cookie or by header, or `none`. Needed when py2 and py3 cannot read each other's sessions.",
+            "sticky = cookie(\"py_version\")",
+        ),
+        field(
+            "bind",
+            Ty::String,
+            "The address the load balancer listens on (HAProxy, nginx); all interfaces without it.",
+            "bind = \"127.0.0.1\"",
+        ),
+    ],
     blocks: &[],
     conditions: false,
 };

@@ -6,7 +6,7 @@
 
 use serde_json::json;
 
-use super::haproxy::{STATS_PORT, WEIGHT_TOTAL, socket, state_file};
+use super::haproxy::{WEIGHT_TOTAL, socket, state_file};
 use super::{OutputFile, file, yaml};
 use crate::ir::{Copy, Ir};
 
@@ -14,9 +14,6 @@ use crate::ir::{Copy, Ir};
 pub fn install_dir(ir: &Ir) -> String {
     format!("/etc/canaryc/{}", ir.name)
 }
-
-pub const WEBHOOK_PORT: u16 = 9000;
-pub const ALERTMANAGER_PORT: u16 = 9093;
 
 pub fn files(ir: &Ir, compose: bool) -> Vec<OutputFile> {
     if compose {
@@ -54,7 +51,7 @@ pub fn files(ir: &Ir, compose: bool) -> Vec<OutputFile> {
 fn prometheus(ir: &Ir) -> String {
     let mut scrape = vec![json!({
         "job_name": "haproxy",
-        "static_configs": [ { "targets": [format!("127.0.0.1:{STATS_PORT}")] } ]
+        "static_configs": [ { "targets": [format!("127.0.0.1:{}", ir.listen.stats_port)] } ]
     })];
     for s in &ir.services {
         for copy in [Copy::Py2, Copy::Py3] {
@@ -73,9 +70,12 @@ fn prometheus(ir: &Ir) -> String {
         }
     }
     let doc = json!({
-        "global": { "scrape_interval": "15s", "evaluation_interval": "15s" },
+        "global": {
+            "scrape_interval": super::prometheus::duration(ir.metrics.scrape_interval_secs),
+            "evaluation_interval": super::prometheus::duration(ir.metrics.scrape_interval_secs),
+        },
         "rule_files": ["prometheus-alerts.yaml"],
-        "alerting": { "alertmanagers": [ { "static_configs": [ { "targets": [format!("127.0.0.1:{ALERTMANAGER_PORT}")] } ] } ] },
+        "alerting": { "alertmanagers": [ { "static_configs": [ { "targets": [format!("127.0.0.1:{}", ir.listen.alertmanager_port)] } ] } ] },
         "scrape_configs": scrape,
     });
     format!(
@@ -102,7 +102,7 @@ fn alertmanager(ir: &Ir) -> String {
         },
         "receivers": [
             { "name": "canary-notify" },
-            { "name": "canary-rollback", "webhook_configs": [ { "url": format!("http://127.0.0.1:{WEBHOOK_PORT}/hooks/canary-rollback-{}", ir.name), "send_resolved": false } ] }
+            { "name": "canary-rollback", "webhook_configs": [ { "url": format!("http://127.0.0.1:{}/hooks/canary-rollback-{}", ir.listen.webhook_port, ir.name), "send_resolved": false } ] }
         ]
     });
     format!(
@@ -123,7 +123,8 @@ fn hooks(ir: &Ir) -> String {
         "trigger-rule": { "match": { "type": "value", "value": "firing", "parameter": { "source": "payload", "name": "status" } } }
     } ]);
     format!(
-        "# Hooks for the webhook daemon: webhook -hooks {dir}/webhook-hooks.yaml -ip 127.0.0.1 -port {WEBHOOK_PORT}\n{}",
+        "# Hooks for the webhook daemon: webhook -hooks {dir}/webhook-hooks.yaml -ip 127.0.0.1 -port {}\n{}",
+        ir.listen.webhook_port,
         yaml::to_string(&doc)
     )
 }

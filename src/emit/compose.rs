@@ -59,7 +59,7 @@ pub fn stack(ir: &Ir, router: Router) -> String {
     if router != Router::Nginx {
         lb_volumes.push(json!("haproxy-state:/var/lib/haproxy"));
         named_volumes.insert("haproxy-state".into(), json!({}));
-        ports.push(format!("{0}:{0}", super::haproxy::STATS_PORT));
+        ports.push(format!("{0}:{0}", ir.listen.stats_port));
     }
     let depends: Vec<String> = ir
         .services

@@ -28,8 +28,14 @@ pub fn state_file(ir: &Ir) -> String {
     format!("/var/lib/haproxy/{}-server-state", ir.name)
 }
 
-/// Port of the HAProxy Prometheus exporter and stats page.
-pub const STATS_PORT: u16 = 8404;
+/// `ADDRESS:PORT` for a `bind` line: all interfaces unless the plan names an address.
+pub fn bind(ir: &Ir, port: u16) -> String {
+    match ir.listen.bind.as_deref() {
+        None => format!("*:{port}"),
+        Some(a) if a.contains(':') => format!("ipv6@{a}:{port}"),
+        Some(a) => format!("{a}:{port}"),
+    }
+}
 
 fn server_address(s: &ServiceIr, copy: Copy, compose: bool) -> String {
     if compose {
@@ -79,13 +85,14 @@ pub fn config(ir: &Ir, compose: bool) -> String {
     }
     out.push('\n');
     out.push_str(&format!(
-        "frontend stats\n    bind *:{STATS_PORT}\n    http-request use-service prometheus-exporter if {{ path /metrics }}\n    stats enable\n    stats uri /stats\n    stats refresh 10s\n\n"
+        "frontend stats\n    bind {}\n    http-request use-service prometheus-exporter if {{ path /metrics }}\n    stats enable\n    stats uri /stats\n    stats refresh 10s\n\n",
+        bind(ir, ir.listen.stats_port)
     ));
     for s in &ir.services {
         out.push_str(&format!(
-            "frontend {name}\n    bind *:{port}\n    default_backend {name}\n\n",
+            "frontend {name}\n    bind {bind}\n    default_backend {name}\n\n",
             name = s.name,
-            port = s.port
+            bind = bind(ir, s.port)
         ));
         out.push_str(&format!("backend {}\n    balance roundrobin\n", s.name));
         // Only idempotent requests are retried on the other copy.

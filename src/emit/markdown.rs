@@ -512,8 +512,8 @@ fn steps(o: &mut String, ir: &Ir, t: Target) {
                     format!("sudo install -m 0644 prometheus.yml prometheus-alerts.yaml alertmanager.yml webhook-hooks.yaml {dir}/"),
                     "sudo apt-get install -y socat prometheus prometheus-alertmanager webhook".into(),
                     format!("prometheus --config.file={dir}/prometheus.yml   # or merge its jobs and rule_files into yours"),
-                    format!("prometheus-alertmanager --config.file={dir}/alertmanager.yml"),
-                    format!("webhook -hooks {dir}/webhook-hooks.yaml -ip 127.0.0.1 -port 9000"),
+                    format!("prometheus-alertmanager --config.file={dir}/alertmanager.yml --web.listen-address=127.0.0.1:{}", ir.listen.alertmanager_port),
+                    format!("webhook -hooks {dir}/webhook-hooks.yaml -ip 127.0.0.1 -port {}", ir.listen.webhook_port),
                 ]);
             } else {
                 step(o, "Put nginx in front with the split:", &[
@@ -600,9 +600,10 @@ pub fn rollback_runbook(ir: &Ir) -> String {
         (InfraKind::BareMetal, Router::Haproxy) => {
             let _ = writeln!(
                 o,
-                "Alertmanager (`alertmanager.yml`) routes it to the `canary-rollback` receiver, a webhook on 127.0.0.1:9000 served by the `webhook` daemon (`webhook-hooks.yaml`), which runs `{dir}/canary-rollback.sh SERVICE`. The script tells HAProxy over its admin socket ({sock}) to set py3's weight to 0 and put it in maintenance (so users pinned to py3 by cookie are redispatched to py2 too), gives py2 the full weight, and saves the server state so a reload keeps the rollback. In-flight idempotent requests that fail on py3 are retried on py2 (`retry-on`, `option redispatch`).\n",
+                "Alertmanager (`alertmanager.yml`) routes it to the `canary-rollback` receiver, a webhook on 127.0.0.1:{port} served by the `webhook` daemon (`webhook-hooks.yaml`), which runs `{dir}/canary-rollback.sh SERVICE`. The script tells HAProxy over its admin socket ({sock}) to set py3's weight to 0 and put it in maintenance (so users pinned to py3 by cookie are redispatched to py2 too), gives py2 the full weight, and saves the server state so a reload keeps the rollback. In-flight idempotent requests that fail on py3 are retried on py2 (`retry-on`, `option redispatch`).\n",
                 dir = install_dir(ir),
-                sock = socket(ir, false)
+                sock = socket(ir, false),
+                port = ir.listen.webhook_port
             );
         }
         _ => {
@@ -694,7 +695,7 @@ pub fn rollback_runbook(ir: &Ir) -> String {
             "Fires when `{}` holds for {} on a service's py3 copy (rates over {}). Roll back (above), then look for the cause: {}\n",
             t.text,
             duration(t.window_secs),
-            duration(super::prometheus::rate_window(t)),
+            duration(super::prometheus::rate_window(ir, t)),
             cause(t.kind)
         );
     }

@@ -15,10 +15,11 @@ use super::metrics::{HealthShape, Metric, Source};
 use super::yaml;
 use crate::ir::{Copy, Ir, ServiceIr, TriggerIr, TriggerKind, fmt};
 
-/// The window rates are taken over: the trigger's, kept between one and five minutes so that
-/// rate() sees at least four scrapes at the default 15s interval.
-pub fn rate_window(trigger: &TriggerIr) -> u64 {
-    trigger.window_secs.clamp(60, 300)
+/// The window rates are taken over: the trigger's, kept between four scrape intervals (so that
+/// rate() always has samples; a minute at the default 15s) and five minutes.
+pub fn rate_window(ir: &Ir, trigger: &TriggerIr) -> u64 {
+    let floor = ir.metrics.scrape_interval_secs * 4;
+    trigger.window_secs.clamp(floor, 300.max(floor))
 }
 
 pub fn duration(secs: u64) -> String {
@@ -49,7 +50,7 @@ struct Rule {
 }
 
 fn rule(ir: &Ir, src: &Source<'_>, trigger: &TriggerIr) -> Option<Rule> {
-    let w = duration(rate_window(trigger));
+    let w = duration(rate_window(ir, trigger));
     let guard = || {
         format!(
             "{} >= {}",
@@ -157,8 +158,10 @@ pub fn alerts(ir: &Ir) -> String {
     )
 }
 
-/// Interval of the test series; every rate window is at least four of them.
-const STEP: u64 = 15;
+/// Interval of the test series: the scrape interval, so every rate window spans four of them.
+fn step(ir: &Ir) -> u64 {
+    ir.metrics.scrape_interval_secs
+}
 
 struct Case {
     name: String,
@@ -207,7 +210,7 @@ fn cases(
     let t = trigger.threshold;
     let min = f64::from(ir.metrics.min_requests);
     // Enough traffic that the guard passes in any rate window: min_requests per minute, twice.
-    let rate_steps = rate_window(trigger) / STEP;
+    let rate_steps = rate_window(ir, trigger) / step(ir);
     let volume = (min * 2.0 / rate_steps as f64).ceil().max(100.0);
     let mut out = Vec::new();
     let requests = |src: &Source<'_>, copy: Copy, ok: f64, bad: f64| -> Vec<(String, String)> {
@@ -334,7 +337,7 @@ fn cases(
             let at = |pct: f64| {
                 let mut s = vec![(
                     usage.input(service, &[]),
-                    counter(cores * pct / 100.0 * STEP as f64, steps),
+                    counter(cores * pct / 100.0 * step(ir) as f64, steps),
                 )];
                 if let Some(l) = &limit {
                     s.push((l.input(service, &[]), gauge(1.0, steps)));
@@ -394,8 +397,8 @@ fn cases(
                 (bound * 2.0 + 1.0, bound / 4.0)
             };
             let at = |py3_rate: f64| {
-                let mut s = requests(src, Copy::Py3, py3_rate * STEP as f64, 0.0);
-                s.extend(requests(src, Copy::Py2, py2_rate * STEP as f64, 0.0));
+                let mut s = requests(src, Copy::Py3, py3_rate * step(ir) as f64, 0.0);
+                s.extend(requests(src, Copy::Py2, py2_rate * step(ir) as f64, 0.0));
                 s
             };
             out.push(Case {
@@ -422,9 +425,9 @@ pub fn tests(ir: &Ir) -> String {
         return String::new();
     };
     for (trigger, rule) in rules(ir) {
-        let warmup = rate_window(trigger) + trigger.window_secs;
+        let warmup = rate_window(ir, trigger) + trigger.window_secs;
         let eval = warmup + 120;
-        let steps = eval / STEP + 4;
+        let steps = eval / step(ir) + 4;
         for case in cases(ir, &src, service, trigger, steps) {
             let input: Vec<Value> = case
                 .series
@@ -440,7 +443,7 @@ pub fn tests(ir: &Ir) -> String {
             };
             tests.push(json!({
                 "name": format!("{}: {}", rule.alert, case.name),
-                "interval": duration(STEP),
+                "interval": duration(step(ir)),
                 "input_series": input,
                 "alert_rule_test": [ { "eval_time": duration(eval), "alertname": rule.alert, "exp_alerts": expected } ],
             }));
@@ -448,7 +451,7 @@ pub fn tests(ir: &Ir) -> String {
     }
     let doc = json!({
         "rule_files": ["prometheus-alerts.yaml"],
-        "evaluation_interval": duration(STEP),
+        "evaluation_interval": duration(step(ir)),
         "tests": tests,
     });
     format!(
