@@ -62,6 +62,8 @@ fn prometheus(ir: &Ir) -> String {
             };
             scrape.push(json!({
                 "job_name": s.object(copy),
+                // The app labels its own metrics with service and version; keep them as they are.
+                "honor_labels": true,
                 "static_configs": [ {
                     "targets": [format!("127.0.0.1:{port}")],
                     "labels": { "service": s.name, "version": copy.as_str() }

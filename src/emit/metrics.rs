@@ -356,29 +356,52 @@ impl<'a> Source<'a> {
     }
 
     /// Requests per second of one copy, by service.
+    /// HAProxy's count of requests it retried away from a server. With `retry-on`, a 500 that
+    /// HAProxy retries on the other copy is counted here, not in the server's 5xx responses:
+    /// without it, py3's errors would be invisible exactly when retries hide them from clients.
+    pub fn retries(&self, copy: Copy) -> Option<Metric> {
+        (self.kind == MetricsSource::Haproxy).then(|| {
+            self.metric(
+                "haproxy_server_retry_warnings_total",
+                &[("server", copy.as_str())],
+                "proxy",
+                Naming::Same,
+                Some("(.*)"),
+                copy,
+            )
+        })
+    }
+
+    /// `f` over requests, plus retried requests where the source counts those apart.
+    fn attempts(&self, copy: Copy, extra: Option<(&str, &str)>, f: &str, window: &str) -> String {
+        let served = self
+            .requests(copy)
+            .sum_by_service(&self.services, extra, f, Some(window), "");
+        match self.retries(copy) {
+            Some(r) => format!(
+                "({served} + {})",
+                r.sum_by_service(&self.services, None, f, Some(window), "")
+            ),
+            None => served,
+        }
+    }
+
+    /// Requests per second of one copy, by service.
     pub fn request_rate(&self, copy: Copy, window: &str) -> String {
-        self.requests(copy)
-            .sum_by_service(&self.services, None, "rate", Some(window), "")
+        self.attempts(copy, None, "rate", window)
     }
 
     pub fn request_increase(&self, copy: Copy, window: &str) -> String {
-        self.requests(copy)
-            .sum_by_service(&self.services, None, "increase", Some(window), "")
+        self.attempts(copy, None, "increase", window)
     }
 
+    /// Server errors as a percentage of requests (retried failures included), by service.
     pub fn error_percent(&self, copy: Copy, window: &str) -> String {
-        let r = self.requests(copy);
         let e = self.error_label();
         format!(
             "{} / {} * 100",
-            r.sum_by_service(
-                &self.services,
-                Some((e.label, e.matcher)),
-                "rate",
-                Some(window),
-                ""
-            ),
-            r.sum_by_service(&self.services, None, "rate", Some(window), "")
+            self.attempts(copy, Some((e.label, e.matcher)), "rate", window),
+            self.attempts(copy, None, "rate", window)
         )
     }
 

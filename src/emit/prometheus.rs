@@ -213,13 +213,23 @@ fn cases(
     let rate_steps = rate_window(ir, trigger) / step(ir);
     let volume = (min * 2.0 / rate_steps as f64).ceil().max(100.0);
     let mut out = Vec::new();
+    // Requests of one copy: `ok` successes and `bad` failures per step. Behind HAProxy the
+    // failures are the ones it retried on the other copy (its `retry-on` hides them from the
+    // server's 5xx count), so they go into the retry counter.
     let requests = |src: &Source<'_>, copy: Copy, ok: f64, bad: f64| -> Vec<(String, String)> {
         let e = src.error_label();
         let m = src.requests(copy);
-        vec![
-            (m.input(service, &[(e.label, e.ok)]), counter(ok, steps)),
-            (m.input(service, &[(e.label, e.error)]), counter(bad, steps)),
-        ]
+        match src.retries(copy) {
+            Some(retries) => vec![
+                (m.input(service, &[(e.label, e.ok)]), counter(ok, steps)),
+                (m.input(service, &[(e.label, e.error)]), counter(0.0, steps)),
+                (retries.input(service, &[]), counter(bad, steps)),
+            ],
+            None => vec![
+                (m.input(service, &[(e.label, e.ok)]), counter(ok, steps)),
+                (m.input(service, &[(e.label, e.error)]), counter(bad, steps)),
+            ],
+        }
     };
     match trigger.kind {
         TriggerKind::ErrorRate => {

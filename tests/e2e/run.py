@@ -1,0 +1,422 @@
+#!/usr/bin/env python3
+"""End-to-end: a real py2/py3 canary on loopback rolls itself back.
+
+Runs examples/e2e-wsgi for real: the app under Python 2.7.18 and Python 3 (pyenv), HAProxy with
+the generated haproxy-canary.cfg, Prometheus with the generated prometheus.yml and
+prometheus-alerts.yaml, Alertmanager with the generated alertmanager.yml, and the `webhook`
+daemon with the generated webhook-hooks.yaml, which runs the generated canary-rollback.sh.
+
+Scenario 1 (fault): steady traffic at the first stage's split, then traffic reaches /report,
+which fails on py3 only (sorted() over None and ints). The rollback alert must fire, reach
+Alertmanager and the webhook, and set py3's weight to 0 through HAProxy's runtime API; clients
+must see no errors (HAProxy retries idempotent requests on py2).
+
+Scenario 2 (healthy): the harness advances two stages with canary-set-weight.sh, exactly as the
+runbook says, and no rollback happens.
+
+Usage: tests/e2e/run.py [--canaryc PATH]   (as root: it installs into /etc/canaryc and /run/haproxy
+as the runbook does, and removes them afterwards). Every port is on 127.0.0.1, chosen free at run
+time; every process is started here and stopped here; the run ends by itself within 5 minutes.
+"""
+import argparse
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EXAMPLE = os.path.join(ROOT, "examples", "e2e-wsgi")
+NAME = "wsgi-shop"
+INSTALL_DIR = "/etc/canaryc/" + NAME
+DEADLINE = time.time() + 290  # the whole run, both scenarios
+
+results = []  # (ok, what)
+
+
+def check(ok, what):
+    results.append((bool(ok), what))
+    print("%s %s" % ("PASS" if ok else "FAIL", what), flush=True)
+    return ok
+
+
+def left():
+    return DEADLINE - time.time()
+
+
+def free_port(avoid=()):
+    """A free loopback port; with `run`, the start of `run` consecutive free ports."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port in avoid or port > 65000:
+            continue
+        return port
+    raise RuntimeError("no free port")
+
+
+def free_block(n, avoid=()):
+    for _ in range(200):
+        base = free_port(avoid)
+        ok = True
+        for p in range(base, base + n):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", p))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise RuntimeError("no free block of ports")
+
+
+def interpreter(version_glob):
+    paths = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/%s/bin/python" % version_glob)))
+    if not paths:
+        paths = sorted(glob.glob("/root/.pyenv/versions/%s/bin/python" % version_glob))
+    if not paths:
+        sys.exit("e2e: no Python %s under pyenv" % version_glob)
+    return paths[-1]
+
+
+def http_get(url, timeout=3.0):
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode("utf-8", "replace")
+    except Exception as e:  # connection refused and friends
+        return None, str(e)
+
+
+def wait_for(what, predicate, timeout=30.0, interval=0.25):
+    end = time.time() + min(timeout, max(left(), 1))
+    while time.time() < end:
+        try:
+            if predicate():
+                return True
+        except Exception:
+            pass
+        time.sleep(interval)
+    raise RuntimeError("timed out waiting for " + what)
+
+
+class Processes:
+    """Everything the harness starts, stopped whatever happens."""
+
+    def __init__(self, workdir):
+        self.procs = []
+        self.workdir = workdir
+
+    def start(self, name, argv, env=None):
+        log = open(os.path.join(self.workdir, name + ".log"), "w")
+        p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.workdir,
+                             start_new_session=True)
+        self.procs.append((name, p, log))
+        return p
+
+    def log(self, name):
+        with open(os.path.join(self.workdir, name + ".log")) as fh:
+            return fh.read()
+
+    def stop(self):
+        for _, p, _ in self.procs:
+            if p.poll() is None:
+                try:
+                    os.killpg(p.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for _, p, log in self.procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                p.wait()
+            log.close()
+        self.procs = []
+
+
+def unit(path):
+    """ExecStart and Environment of a systemd unit, as systemd would run it."""
+    env, exec_start = {}, None
+    with open(path) as fh:
+        for line in fh:
+            line = line.strip()
+            if line.startswith("Environment="):
+                value = line[len("Environment="):].strip('"')
+                k, _, v = value.partition("=")
+                env[k] = v
+            elif line.startswith("ExecStart="):
+                exec_start = line[len("ExecStart="):].split()
+    return exec_start, env
+
+
+def haproxy_cmd(sock, command):
+    out = subprocess.run(["socat", "stdio", "unix-connect:" + sock], input=command + "\n",
+                         capture_output=True, text=True, timeout=5)
+    return out.stdout
+
+
+def weights(sock):
+    """{server: (weight, admin_state)} from `show servers state`."""
+    text = haproxy_cmd(sock, "show servers state " + NAME)
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        # be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight ...
+        if len(parts) > 8 and parts[1] == NAME:
+            out[parts[3]] = (int(parts[7]), int(parts[6]))
+    return out
+
+
+class Load:
+    """A bounded load generator: N requests per second through HAProxy, in threads."""
+
+    def __init__(self, base_url, rate, paths):
+        self.base_url, self.rate, self.paths = base_url, rate, paths
+        self.stop_flag = threading.Event()
+        self.lock = threading.Lock()
+        self.served = {"py2": 0, "py3": 0}
+        self.errors = 0
+        self.requests = 0
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def one(self, path):
+        status, body = http_get(self.base_url + path, timeout=5)
+        with self.lock:
+            self.requests += 1
+            if status != 200:
+                self.errors += 1
+                return
+            try:
+                self.served[json.loads(body)["served_by"]] += 1
+            except (ValueError, KeyError):
+                self.errors += 1
+
+    def run(self):
+        i = 0
+        interval = 1.0 / self.rate
+        next_at = time.time()
+        while not self.stop_flag.is_set() and left() > 5:
+            path = self.paths[i % len(self.paths)]
+            threading.Thread(target=self.one, args=(path,), daemon=True).start()
+            i += 1
+            next_at += interval
+            time.sleep(max(0.0, next_at - time.time()))
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_flag.set()
+        self.thread.join(timeout=10)
+        time.sleep(1)  # let in-flight requests finish
+
+    def snapshot(self):
+        with self.lock:
+            return dict(self.served), self.errors, self.requests
+
+
+def app_requests(port):
+    """Requests the app copy counted (all statuses), from its own /metrics."""
+    status, body = http_get("http://127.0.0.1:%d/metrics" % port)
+    total = 0
+    for line in body.splitlines():
+        m = re.match(r'http_requests_total\{[^}]*\} (\d+)', line)
+        if m:
+            total += int(m.group(1))
+    return total
+
+
+def fired_recently(prom_port):
+    """Alert names that were firing at any time in the last five minutes."""
+    query = urllib.request.quote('count by (alertname) (max_over_time(ALERTS{alertstate="firing"}[5m]))')
+    status, body = http_get("http://127.0.0.1:%d/api/v1/query?query=%s" % (prom_port, query))
+    if status != 200:
+        return []
+    return sorted(r["metric"]["alertname"] for r in json.loads(body)["data"]["result"])
+
+
+def firing_alerts(prom_port):
+    status, body = http_get("http://127.0.0.1:%d/api/v1/alerts" % prom_port)
+    if status != 200:
+        return []
+    return [a for a in json.loads(body)["data"]["alerts"] if a["state"] == "firing"]
+
+
+def setup(canaryc, workdir, procs):
+    """Build the bundle with free ports, install it as the runbook says, start every part."""
+    port = free_block(3)
+    stats, am, hook, prom = (free_port({port, port + 1, port + 2}) for _ in range(4))
+    py2, py3 = interpreter("2.7.*"), interpreter("3.12.*")
+    app = os.path.join(EXAMPLE, "app.py")
+    plan = open(os.path.join(EXAMPLE, "canary.plan")).read()
+    for const, value in [("port", port), ("stats", stats), ("alertmanager", am), ("webhook", hook)]:
+        plan = re.sub(r"(?m)^const %s\s*=.*$" % const, "const %s = %d" % (const, value), plan)
+    plan = re.sub(r'(?m)^const py2_command\s*=.*$', 'const py2_command = "%s %s"' % (py2, app), plan)
+    plan = re.sub(r'(?m)^const py3_command\s*=.*$', 'const py3_command = "%s %s"' % (py3, app), plan)
+    plan = plan.replace('codebase = "."', 'codebase = "%s"' % EXAMPLE)
+    with open(os.path.join(workdir, "canary.plan"), "w") as fh:
+        fh.write(plan)
+    out = os.path.join(workdir, "out")
+    built = subprocess.run([canaryc, "build", "canary.plan", "--output", out], cwd=workdir,
+                           capture_output=True, text=True, env=dict(os.environ, NO_COLOR="1"))
+    if built.returncode != 0:
+        sys.exit("e2e: canaryc build failed:\n" + built.stderr)
+
+    # Install as the runbook says: scripts into the install directory, HAProxy's run and state dirs.
+    os.makedirs(INSTALL_DIR, exist_ok=True)
+    for script in ("canary-rollback.sh", "canary-set-weight.sh"):
+        shutil.copy(os.path.join(out, script), INSTALL_DIR)
+        os.chmod(os.path.join(INSTALL_DIR, script), 0o755)
+    os.makedirs("/run/haproxy", exist_ok=True)
+    os.makedirs("/var/lib/haproxy", exist_ok=True)
+    state = "/var/lib/haproxy/%s-server-state" % NAME
+    if os.path.exists(state):
+        os.remove(state)
+    sock = "/run/haproxy/%s-admin.sock" % NAME
+
+    for copy in ("py2", "py3"):
+        argv, env = unit(os.path.join(out, "systemd-%s.service" % copy))
+        procs.start(copy, argv, env=dict(os.environ, **env))
+    for copy, p in (("py2", port + 1), ("py3", port + 2)):
+        wait_for(copy + " to listen", lambda p=p: http_get("http://127.0.0.1:%d/healthz" % p)[0] == 200)
+    procs.start("haproxy", ["haproxy", "-db", "-f", os.path.join(out, "haproxy-canary.cfg")])
+    wait_for("HAProxy's admin socket", lambda: weights(sock).get("py3") is not None)
+    procs.start("prometheus", ["prometheus", "--config.file=" + os.path.join(out, "prometheus.yml"),
+                               "--storage.tsdb.path=" + os.path.join(workdir, "prometheus"),
+                               "--web.listen-address=127.0.0.1:%d" % prom])
+    procs.start("alertmanager", ["prometheus-alertmanager", "--config.file=" + os.path.join(out, "alertmanager.yml"),
+                                 "--storage.path=" + os.path.join(workdir, "alertmanager"),
+                                 "--web.listen-address=127.0.0.1:%d" % am, "--cluster.listen-address="])
+    procs.start("webhook", ["webhook", "-hooks", os.path.join(out, "webhook-hooks.yaml"), "-ip", "127.0.0.1",
+                            "-port", str(hook), "-verbose"])
+    wait_for("Prometheus", lambda: http_get("http://127.0.0.1:%d/-/ready" % prom)[0] == 200)
+    wait_for("Alertmanager", lambda: http_get("http://127.0.0.1:%d/-/ready" % am)[0] == 200)
+    wait_for("the webhook", lambda: http_get("http://127.0.0.1:%d/hooks/none" % hook)[0] is not None)
+    wait_for("rules loaded", lambda: "CanaryPy3ErrorRate" in http_get("http://127.0.0.1:%d/api/v1/rules" % prom)[1])
+    return {"port": port, "prom": prom, "sock": sock, "out": out}
+
+
+def share_ok(served, expected_pct, what):
+    n = served["py2"] + served["py3"]
+    p = expected_pct / 100.0
+    got = served["py3"] / float(n) if n else 0.0
+    # HAProxy's weighted round robin is close to exact; allow 4 binomial standard deviations.
+    sd = (p * (1 - p) / max(n, 1)) ** 0.5
+    return check(n > 100 and abs(got - p) <= 4 * sd + 0.01,
+                 "%s: py3 served %.1f%% of %d requests (stage %g%%)" % (what, got * 100, n, expected_pct))
+
+
+def scenario_fault(canaryc):
+    print("\n== scenario 1: py3 breaks on /report and rolls itself back", flush=True)
+    workdir = tempfile.mkdtemp(prefix="canaryc-e2e-fault-")
+    procs = Processes(workdir)
+    try:
+        env = setup(canaryc, workdir, procs)
+        base = "http://127.0.0.1:%d" % env["port"]
+        first_weights = weights(env["sock"])
+        with Load(base, 40, ["/"]) as load:
+            time.sleep(25)
+            served, errors, _ = load.snapshot()
+        share_ok(served, 10, "before the fault")
+        check(not firing_alerts(env["prom"]), "before the fault: no alert fires")
+        check(first_weights.get("py3", (0,))[0] > 0, "py3 starts with weight %s" % (first_weights.get("py3"),))
+
+        py3_port = env["port"] + 2
+        with Load(base, 40, ["/", "/report"]) as load:
+            wait_for("py3's first failure", lambda: "FAIL " in procs.log("py3"), timeout=60)
+            first_fail = float(procs.log("py3").split("FAIL ", 1)[1].split()[0])
+            try:
+                wait_for("py3's weight to drop to 0", lambda: weights(env["sock"])["py3"][0] == 0, timeout=150, interval=0.2)
+                rolled_back_at = time.time()
+            except RuntimeError:
+                rolled_back_at = None
+            served_at_rollback = app_requests(py3_port)
+            time.sleep(15)
+            served_after = app_requests(py3_port) - served_at_rollback
+            _, client_errors, total = load.snapshot()
+        ok = check(rolled_back_at is not None, "the rollback alert fired, Alertmanager and the webhook ran the rollback")
+        if ok:
+            seconds = rolled_back_at - first_fail
+            check(seconds < 120, "time from py3's first failing response to weight 0: %.1f s" % seconds)
+        alerts = fired_recently(env["prom"])
+        check("CanaryPy3ErrorRate" in alerts, "Prometheus fired %s (and resolved it once py3 had no traffic)" % ", ".join(alerts))
+        check("rolled back " + NAME in procs.log("webhook"), "the webhook ran canary-rollback.sh")
+        state = weights(env["sock"])
+        check(state.get("py3", (1, 0))[1] & 1 == 1, "py3 is in maintenance: %s" % (state,))
+        with open("/var/lib/haproxy/%s-server-state" % NAME) as fh:
+            check(re.search(r"\b%s\b.*\bpy3\b" % NAME, fh.read()), "the rollback is saved in the server-state file")
+        check(served_after == 0, "requests py3 served in the 15 s after weight 0: %d" % served_after)
+        check(client_errors == 0, "client-visible errors: %d of %d requests (HAProxy retried py3's 500s on py2)" % (client_errors, total))
+    finally:
+        procs.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def scenario_healthy(canaryc):
+    print("\n== scenario 2: a healthy py3 advances two stages, no rollback", flush=True)
+    workdir = tempfile.mkdtemp(prefix="canaryc-e2e-healthy-")
+    procs = Processes(workdir)
+    try:
+        env = setup(canaryc, workdir, procs)
+        base = "http://127.0.0.1:%d" % env["port"]
+        set_weight = os.path.join(INSTALL_DIR, "canary-set-weight.sh")
+        for stage, pct in (("canary-10pct", 10), ("canary-50pct", 50)):
+            # The runbook's command for the stage.
+            done = subprocess.run([set_weight, str(pct)], capture_output=True, text=True)
+            check(done.returncode == 0, "%s: canary-set-weight.sh %d: %s" % (stage, pct, done.stdout.strip() or done.stderr.strip()))
+            with Load(base, 50, ["/"]) as load:
+                time.sleep(20)
+                served, errors, _ = load.snapshot()
+            share_ok(served, pct, stage)
+            check(errors == 0, "%s: no client errors" % stage)
+        check(not firing_alerts(env["prom"]), "no alert fired")
+        state = weights(env["sock"])
+        check(state.get("py3", (0, 0))[0] > 0 and state["py3"][1] & 1 == 0, "no rollback: py3 still takes traffic %s" % (state,))
+        check("rolled back" not in procs.log("webhook"), "the webhook never ran a rollback")
+    finally:
+        procs.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--canaryc", default=os.path.join(ROOT, "target", "debug", "canaryc"))
+    args = parser.parse_args()
+    for tool in ("haproxy", "prometheus", "prometheus-alertmanager", "webhook", "socat"):
+        if not shutil.which(tool):
+            sys.exit("e2e: %s is not installed (see docs/e2e.md)" % tool)
+    signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError("e2e run over 5 minutes")))
+    signal.alarm(300)
+    try:
+        scenario_fault(args.canaryc)
+        scenario_healthy(args.canaryc)
+    except Exception as error:  # a harness failure is a test failure, reported as one
+        check(False, "harness: %s" % error)
+    finally:
+        signal.alarm(0)
+        shutil.rmtree(INSTALL_DIR, ignore_errors=True)
+    passed = sum(1 for ok, _ in results if ok)
+    failed = len(results) - passed
+    print("\n%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
