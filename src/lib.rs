@@ -8,6 +8,7 @@ pub mod date;
 pub mod detect;
 pub mod diag;
 pub mod emit;
+pub mod fmt;
 pub mod ir;
 pub mod model;
 pub mod source;

@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod detect;
 mod explain;
+mod fmt;
 mod parser_never_panics;
 mod plan;
 mod stdlib_and_examples;

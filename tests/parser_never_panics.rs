@@ -161,6 +161,14 @@ fn check_one(text: &str) {
         80,
     );
     let _ = canaryc::diag::render::json(&analysis.diagnostics, &sources);
+    // Whatever parses formats stably, to the same tree.
+    if let Ok(once) = canaryc::fmt::format(text) {
+        let twice = canaryc::fmt::format(&once).expect("formatted output parses");
+        assert_eq!(once, twice, "format is not idempotent for {text:?}");
+        let (a, _) = canaryc::syntax::parse(canaryc::source::FileId(0), text);
+        let (b, _) = canaryc::syntax::parse(canaryc::source::FileId(0), &once);
+        assert!(a == b, "format changed the tree of {text:?}:\n{once}");
+    }
 }
 
 #[test]

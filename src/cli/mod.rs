@@ -5,6 +5,7 @@ mod build;
 mod check;
 mod detect;
 mod explain;
+mod fmt;
 mod load;
 mod plan;
 
@@ -96,6 +97,14 @@ not a directory.",
         after_help = "Examples:\n  canaryc detect .\n  canaryc detect services/ledger --format json > facts.json"
     )]
     Detect(detect::Args),
+    /// Rewrite plans in the canonical layout (comments kept).
+    #[command(
+        long_about = "Rewrite .plan files in one canonical layout: two-space indentation, one entry per line, `=` of \
+consecutive fields aligned, short blocks on one line. Comments are kept and literals are printed as written. \
+Exit 1 with --check when a file would change, or when a file has syntax errors (it is left alone).",
+        after_help = "Examples:\n  canaryc fmt\n  canaryc fmt --check plans/*.plan   # in CI\n  canaryc fmt - < canary.plan      # editors: stdin to stdout"
+    )]
+    Fmt(fmt::Args),
     /// Explain a diagnostic code, with an example that triggers it.
     #[command(
         after_help = "Examples:\n  canaryc explain CNR301\n  canaryc explain traffic-not-increasing\n  canaryc explain --list"
@@ -120,6 +129,7 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
         Command::Check(args) => check::run(&args, &env),
         Command::Detect(args) => detect::run(&args, &env),
         Command::Explain(args) => explain::run(&args, &env),
+        Command::Fmt(args) => fmt::run(&args, &env),
     };
     ExitCode::from(code)
 }

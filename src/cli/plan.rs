@@ -169,6 +169,8 @@ pub(crate) fn run(args: &Args, env: &Env) -> u8 {
         schedule: format!("{:?}", args.schedule).to_lowercase(),
     };
     let (plan_text, assumptions) = crate::synth::plan(&detection, &choices);
+    // Written in the canonical layout, so `canaryc fmt --check` passes on it as written.
+    let plan_text = crate::fmt::format(&plan_text).unwrap_or(plan_text);
 
     let mut sources = SourceMap::new();
     let plan_name = output.join("canary.plan").display().to_string();
