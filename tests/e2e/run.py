@@ -399,6 +399,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--canaryc", default=os.path.join(ROOT, "target", "debug", "canaryc"))
     args = parser.parse_args()
+    args.canaryc = os.path.abspath(args.canaryc)
     for tool in ("haproxy", "prometheus", "prometheus-alertmanager", "webhook", "socat"):
         if not shutil.which(tool):
             sys.exit("e2e: %s is not installed (see docs/e2e.md)" % tool)
