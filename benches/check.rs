@@ -72,5 +72,36 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// The language server's work after one edit of a 2,000-line plan: re-check the whole text and
+/// turn the diagnostics into LSP form (target: under 10 ms).
+fn lsp_after_edit(c: &mut Criterion) {
+    let text = large_plan(2_000);
+    let lines = text.lines().count();
+    let options = Options {
+        today: Date::parse("2026-11-27").unwrap(),
+    };
+    // One edit: a port changes in the middle of the file, as a keystroke would.
+    let at = text.find("port = 8500").unwrap_or(text.len() / 2);
+    let edited = format!(
+        "{}port = 85001{}",
+        &text[..at],
+        &text[at + "port = 8500".len()..]
+    );
+    c.bench_function(
+        &format!("lsp: diagnostics after one edit, {lines}-line plan"),
+        |b| {
+            b.iter(|| {
+                let (sources, diagnostics) =
+                    canaryc::lsp::analysis::diagnostics("fleet.plan", &edited, &options);
+                black_box(canaryc::lsp::analysis::to_lsp(
+                    &diagnostics,
+                    &sources,
+                    &|_| None,
+                ))
+            });
+        },
+    );
+}
+
+criterion_group!(benches, bench, lsp_after_edit);
 criterion_main!(benches);

@@ -10,6 +10,7 @@ pub mod diag;
 pub mod emit;
 pub mod fmt;
 pub mod ir;
+pub mod lsp;
 pub mod model;
 pub mod source;
 pub mod stdlib;

@@ -22,7 +22,11 @@ fn fixture(name: &str) -> String {
 /// The written plan with runs of whitespace collapsed (the layout is the formatter's business).
 fn plan_text(dir: &Path) -> String {
     let text = std::fs::read_to_string(dir.join("canary.plan")).unwrap();
-    assert_eq!(canaryc::fmt::format(&text).unwrap(), text, "the written plan is formatted");
+    assert_eq!(
+        canaryc::fmt::format(&text).unwrap(),
+        text,
+        "the written plan is formatted"
+    );
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 

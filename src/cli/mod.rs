@@ -105,6 +105,13 @@ Exit 1 with --check when a file would change, or when a file has syntax errors (
         after_help = "Examples:\n  canaryc fmt\n  canaryc fmt --check plans/*.plan   # in CI\n  canaryc fmt - < canary.plan      # editors: stdin to stdout"
     )]
     Fmt(fmt::Args),
+    /// Speak the Language Server Protocol over stdin/stdout, for editors.
+    #[command(
+        long_about = "A language server for .plan files: diagnostics as you type (the same as `canaryc check`), \
+hover documentation, completion, go to definition for stdlib schedules and stages, formatting, and quick fixes. \
+Editors start it themselves; see the README for Neovim, VS Code and Helix."
+    )]
+    Lsp,
     /// Explain a diagnostic code, with an example that triggers it.
     #[command(
         after_help = "Examples:\n  canaryc explain CNR301\n  canaryc explain traffic-not-increasing\n  canaryc explain --list"
@@ -130,6 +137,7 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
         Command::Detect(args) => detect::run(&args, &env),
         Command::Explain(args) => explain::run(&args, &env),
         Command::Fmt(args) => fmt::run(&args, &env),
+        Command::Lsp => crate::lsp::run(env.today),
     };
     ExitCode::from(code)
 }
