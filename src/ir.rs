@@ -111,6 +111,19 @@ impl ServiceIr {
     pub fn object(&self, copy: Copy) -> String {
         format!("{}-{}", self.name, copy.as_str())
     }
+
+    /// Where a load balancer reaches a copy: its container in Compose, its own port on a host.
+    pub fn address(&self, copy: Copy, compose: bool) -> String {
+        if compose {
+            format!("{}:{}", self.object(copy), self.port)
+        } else {
+            let port = match copy {
+                Copy::Py2 => self.port_py2,
+                Copy::Py3 => self.port_py3,
+            };
+            format!("127.0.0.1:{port}")
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
@@ -450,12 +463,7 @@ pub fn threshold_text(t: Threshold) -> String {
 
 /// A number as a person writes it: `1`, `0.5`.
 pub fn fmt(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() < 1e15 {
-        format!("{}", n as i64)
-    } else {
-        let s = format!("{n:.4}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    }
+    crate::check::number_text(n)
 }
 
 fn trigger(t: &model::Trigger) -> TriggerIr {

@@ -8,7 +8,7 @@
 //! insertion keeps users on one server. `retry-on` with `option redispatch` retries a failed
 //! idempotent request on the other copy, so a py3 error on a GET does not reach the client.
 
-use crate::ir::{Copy, Ir, ServiceIr};
+use crate::ir::{Copy, Ir};
 use crate::model::StickyBy;
 
 /// Weights are out of this total (HAProxy's maximum server weight).
@@ -34,18 +34,6 @@ pub fn bind(ir: &Ir, port: u16) -> String {
         None => format!("*:{port}"),
         Some(a) if a.contains(':') => format!("ipv6@{a}:{port}"),
         Some(a) => format!("{a}:{port}"),
-    }
-}
-
-fn server_address(s: &ServiceIr, copy: Copy, compose: bool) -> String {
-    if compose {
-        format!("{}:{}", s.object(copy), s.port)
-    } else {
-        let port = match copy {
-            Copy::Py2 => s.port_py2,
-            Copy::Py3 => s.port_py3,
-        };
-        format!("127.0.0.1:{port}")
     }
 }
 
@@ -127,7 +115,7 @@ pub fn config(ir: &Ir, compose: bool) -> String {
             out.push_str(&format!(
                 "    server {copy} {addr} weight {weight} check inter 2s fall 3 rise 2{cookie}\n",
                 copy = copy.as_str(),
-                addr = server_address(s, copy, compose),
+                addr = s.address(copy, compose),
             ));
         }
         out.push('\n');

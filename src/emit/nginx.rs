@@ -7,18 +7,6 @@
 use crate::ir::{Copy, Ir, ServiceIr, fmt};
 use crate::model::StickyBy;
 
-fn address(s: &ServiceIr, copy: Copy, compose: bool) -> String {
-    if compose {
-        format!("{}:{}", s.object(copy), s.port)
-    } else {
-        let port = match copy {
-            Copy::Py2 => s.port_py2,
-            Copy::Py3 => s.port_py3,
-        };
-        format!("127.0.0.1:{port}")
-    }
-}
-
 fn var(s: &ServiceIr, what: &str) -> String {
     format!("${}_{what}", s.name.replace('-', "_"))
 }
@@ -44,8 +32,8 @@ pub fn config(ir: &Ir, compose: bool) -> String {
             out.push_str(&format!(
                 "upstream {} {{\n    server {} max_fails=3 fail_timeout=10s;\n    # retried here when this copy fails an idempotent request\n    server {} backup;\n}}\n\n",
                 up(copy),
-                address(s, copy, compose),
-                address(s, other, compose)
+                s.address(copy, compose),
+                s.address(other, compose)
             ));
         }
         let key = match ir.sticky.as_ref() {
