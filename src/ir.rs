@@ -292,7 +292,8 @@ pub fn lower(
                 .collect()
         })
         .unwrap_or_default();
-    let pickled_messages = hazards.iter().any(|h| h.id == "celery-pickle");
+    // Pickles both copies read: Celery messages, or a cache or store they share.
+    let pickled_messages = hazards.iter().any(|h| h.id == "celery-pickle" || h.id == "pickle-shared-cache");
     let services = plan
         .services
         .iter()
@@ -744,7 +745,7 @@ fn environment(s: &model::Service, pickled_messages: bool) -> (Vec<EnvVar>, Vec<
         py3.push(EnvVar {
             name: "PICKLE_PROTOCOL".into(),
             value: "2".into(),
-            reason: Some("kombu pickles Celery messages with this protocol: 2 is the highest py2 workers can read (py3 defaults to 4 or 5)".into()),
+            reason: Some("2 is the highest pickle protocol py2 can read (py3 writes 4 or 5 by default). kombu (Celery) honours this variable; for Django caches pass it on, e.g. django-redis `OPTIONS: {\"PICKLE_VERSION\": int(os.environ[\"PICKLE_PROTOCOL\"])}`".into()),
         });
     }
     for (k, v) in &s.env {
