@@ -293,7 +293,9 @@ pub fn lower(
         })
         .unwrap_or_default();
     // Pickles both copies read: Celery messages, or a cache or store they share.
-    let pickled_messages = hazards.iter().any(|h| h.id == "celery-pickle" || h.id == "pickle-shared-cache");
+    let pickled_messages = hazards
+        .iter()
+        .any(|h| h.id == "celery-pickle" || h.id == "pickle-shared-cache");
     let services = plan
         .services
         .iter()

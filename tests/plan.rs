@@ -101,6 +101,10 @@ fn defaults_are_the_seeds() {
         "EOL warnings reach the user"
     );
     assert!(stdout(&out).contains("total: 27 days (648 hours)"));
+    assert!(
+        stdout(&out).contains("warning[CNR502]: Python 3.11 reaches end-of-life in October 2027"),
+        "the summary names the end-of-life warning"
+    );
 }
 
 #[test]

@@ -246,12 +246,21 @@ pub(crate) fn run(args: &Args, env: &Env) -> u8 {
         }
     }
     text.push('\n');
-    text.push_str(&summary(
-        &ir,
-        &files,
-        &output,
-        built.diagnostics.len() - errors,
-    ));
+    text.push_str(&summary(&ir, &files, &output, 0));
+    if !built.diagnostics.is_empty() {
+        // The warnings in one line each (end of life first: it decides the target).
+        let _ = writeln!(text, "\nWarnings (details above):");
+        let mut warnings: Vec<&crate::diag::Diagnostic> = built.diagnostics.iter().collect();
+        warnings.sort_by_key(|d| {
+            !matches!(
+                d.code,
+                crate::diag::Code::PythonEndOfLife | crate::diag::Code::PythonEndOfLifeSoon
+            )
+        });
+        for d in warnings {
+            let _ = writeln!(text, "  {}[{}]: {}", d.severity.as_str(), d.code, d.message);
+        }
+    }
     let _ = writeln!(
         text,
         "\nEstimated cutover if it starts today ({}):",
