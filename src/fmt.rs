@@ -235,16 +235,17 @@ impl Formatter<'_> {
             }
             run.clear();
         };
-        let mut prev_end = 0;
+        let (mut prev_start, mut prev_end) = (0, 0);
         for (j, item) in file.items.iter().enumerate() {
             match item {
                 Item::Const { name, value } => {
                     let start = self.item_start(name.span.start as usize, "const");
-                    let gap = &self.text[prev_end.min(start)..start];
+                    let gap = &self.text[prev_start.min(start)..start];
                     if run.is_empty() || self.blank_between(prev_end, start) || gap.contains('#') {
                         flush(&mut run);
                     }
                     run.push(j);
+                    prev_start = start;
                     prev_end = value.span.end as usize;
                 }
                 _ => flush(&mut run),
@@ -411,9 +412,13 @@ impl Formatter<'_> {
         };
         for (j, entry) in body.entries.iter().enumerate() {
             let single = matches!(entry, Entry::Attribute(a) if a.overrides.is_none());
+            // A comment anywhere from the previous entry on (inside it too: it is printed after
+            // it) separates the two, as a blank line does.
             let contiguous = run.last().is_none_or(|&p| {
-                let (from, to) = (entry_end(&body.entries[p]), entry_start(entry, self.text));
-                !self.blank_between(from, to) && !self.text[from..to].contains('#')
+                let prev = &body.entries[p];
+                let (from, to) = (entry_end(prev), entry_start(entry, self.text));
+                !self.blank_between(from, to)
+                    && !self.text[entry_start(prev, self.text)..to].contains('#')
             });
             if !single || !contiguous {
                 flush(&mut run, &mut widths);

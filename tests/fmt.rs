@@ -213,3 +213,13 @@ fn stdin_to_stdout_and_broken_files_are_left_alone() {
         "plan x {\n"
     );
 }
+
+/// Inputs the fuzzer found.
+#[test]
+fn regressions_from_fuzzing() {
+    // A version with two dots is not a decimal: its value must not be NaN (NaN != NaN).
+    assert_stable("plan x {\n  python = 2.7 -> 3.1.1\n}\n");
+    // A comment inside an entry is printed after it, so it must break the `=` alignment run.
+    assert_stable("schedule s {\n  stage #a {\n    traffic = 25%\n    hold = 16h\n  }\n}\n");
+    assert_stable("const # c\n a = 1\nconst bb = 2\n");
+}

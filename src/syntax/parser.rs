@@ -554,9 +554,10 @@ fn parse_size(text: &str) -> Option<u64> {
 }
 
 /// The grammar only lets well-formed decimals through; a huge one parses to infinity, which the
-/// range checks then reject.
+/// range checks then reject. A version such as `3.11.7` is not a decimal at all: it gets infinity
+/// too (never NaN, which is unequal to itself and would make two identical trees differ).
 fn parse_f64(text: &str) -> f64 {
-    text.parse().unwrap_or(f64::NAN)
+    text.parse().unwrap_or(f64::INFINITY)
 }
 
 #[cfg(test)]
