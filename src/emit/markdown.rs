@@ -36,7 +36,12 @@ fn infra_name(kind: InfraKind) -> &'static str {
 fn hours(h: f64) -> String {
     if h >= 24.0 && (h / 24.0).fract() == 0.0 {
         let days = h / 24.0;
-        format!("{}h ({} day{})", fmt(h), fmt(days), if days == 1.0 { "" } else { "s" })
+        format!(
+            "{}h ({} day{})",
+            fmt(h),
+            fmt(days),
+            if days == 1.0 { "" } else { "s" }
+        )
     } else {
         format!("{}h", fmt(h))
     }
