@@ -651,6 +651,23 @@ fn service(
         detection.is_some_and(|d| d.kubernetes.services.iter().any(|s| s.name == name));
     let k8s_route =
         detection.and_then(|d| d.kubernetes.routes.iter().find_map(|r| r.manifest.clone()));
+    let gateway_api = targets
+        .iter()
+        .any(|t| t.infra == InfraKind::Kubernetes && t.router == Router::GatewayApi);
+    if gateway_api && k8s_route.is_none() {
+        diagnostics.push(
+            Diagnostic::new(
+                Code::AssumedDefault,
+                s.name.span,
+                format!(
+                    "no HTTPRoute found for `{name}`: assuming its Gateway is named `{}-gateway`",
+                    plan.name.value
+                ),
+            )
+            .label("Gateway not known")
+            .help("point `codebase` at manifests with the service's HTTPRoute (its parentRefs are kept), or edit parentRefs in k8s-httproute.yaml"),
+        );
+    }
     ServiceIr {
         port,
         port_py2: port.saturating_add(1),

@@ -49,6 +49,22 @@ pub fn config(ir: &Ir, compose: bool) -> String {
         sock = socket(ir, compose),
         state = state_file(ir),
     );
+    // Weights are whole numbers out of 256: say so where a stage cannot be hit exactly.
+    for stage in &ir.stages {
+        let (_, w3) = crate::ir::weights(stage.traffic, WEIGHT_TOTAL);
+        let actual = f64::from(w3) * 100.0 / f64::from(WEIGHT_TOTAL);
+        if (actual - stage.traffic).abs() > 0.05 && stage.traffic > 0.0 && stage.traffic < 1.0 {
+            out.push_str(&format!(
+                "# Stage {} asks for {}%: HAProxy's finest step is 1 of 256, so py3 gets {}%.\n",
+                stage.name,
+                crate::ir::fmt(stage.traffic),
+                crate::ir::fmt((actual * 100.0).round() / 100.0)
+            ));
+        }
+    }
+    if out.ends_with("%.\n") {
+        out.push('\n');
+    }
     out.push_str("global\n");
     if compose {
         out.push_str("    log stdout format raw local0\n");
