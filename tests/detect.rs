@@ -81,6 +81,13 @@ fn hostile_tree() -> std::path::PathBuf {
         let bad_name = std::ffi::OsStr::from_bytes(b"caf\xe9.py");
         std::fs::write(dir.join(bad_name), "import pickle\npickle.dumps(1)\n").unwrap();
     }
+    // Git itself honours the fixture's .gitignore, so the ignored directory is made here.
+    std::fs::create_dir_all(dir.join("ignored")).unwrap();
+    std::fs::write(
+        dir.join("ignored/Dockerfile"),
+        "FROM python:2.7\nEXPOSE 9999\n",
+    )
+    .unwrap();
     let huge = "# padding\n".repeat(200_000);
     std::fs::write(dir.join("huge.yaml"), huge).unwrap();
     dir
