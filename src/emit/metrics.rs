@@ -230,34 +230,58 @@ impl<'a> Source<'a> {
         m
     }
 
+    /// A metric of Istio's standard telemetry, as the destination reports it.
+    fn istio(&self, name: &str, copy: Copy) -> Metric {
+        self.metric(
+            name,
+            &[
+                ("reporter", "destination"),
+                ("destination_service_namespace", &self.ir.namespace),
+                ("destination_version", copy.as_str()),
+            ],
+            "destination_service_name",
+            Naming::Same,
+            Some("(.*)"),
+            copy,
+        )
+    }
+
+    /// An ingress-nginx metric, by Ingress: py3's is the canary Ingress.
+    fn ingress_nginx(&self, name: &str, copy: Copy) -> Metric {
+        let extract = if copy == Copy::Py3 {
+            "(.*)-canary"
+        } else {
+            "(.*)"
+        };
+        self.metric(
+            name,
+            &[("namespace", &self.ir.namespace)],
+            "ingress",
+            Naming::Ingress,
+            Some(extract),
+            copy,
+        )
+    }
+
+    /// The app's own metric, labelled `service` and `version`.
+    fn app(&self, name: &str, copy: Copy) -> Metric {
+        self.metric(
+            name,
+            &[("version", copy.as_str())],
+            "service",
+            Naming::Same,
+            None,
+            copy,
+        )
+    }
+
     /// The request counter of one copy (all responses).
     pub fn requests(&self, copy: Copy) -> Metric {
-        let ns = self.ir.namespace.as_str();
         match self.kind {
-            MetricsSource::Istio => self.metric(
-                "istio_requests_total",
-                &[
-                    ("reporter", "destination"),
-                    ("destination_service_namespace", ns),
-                    ("destination_version", copy.as_str()),
-                ],
-                "destination_service_name",
-                Naming::Same,
-                Some("(.*)"),
-                copy,
-            ),
-            MetricsSource::NginxIngress => self.metric(
-                "nginx_ingress_controller_requests",
-                &[("namespace", ns)],
-                "ingress",
-                Naming::Ingress,
-                Some(if copy == Copy::Py3 {
-                    "(.*)-canary"
-                } else {
-                    "(.*)"
-                }),
-                copy,
-            ),
+            MetricsSource::Istio => self.istio("istio_requests_total", copy),
+            MetricsSource::NginxIngress => {
+                self.ingress_nginx("nginx_ingress_controller_requests", copy)
+            }
             MetricsSource::Haproxy => self.metric(
                 "haproxy_server_http_responses_total",
                 &[("server", copy.as_str())],
@@ -266,14 +290,7 @@ impl<'a> Source<'a> {
                 Some("(.*)"),
                 copy,
             ),
-            MetricsSource::App | MetricsSource::Auto => self.metric(
-                "http_requests_total",
-                &[("version", copy.as_str())],
-                "service",
-                Naming::Same,
-                None,
-                copy,
-            ),
+            MetricsSource::App | MetricsSource::Auto => self.app("http_requests_total", copy),
         }
     }
 
@@ -308,50 +325,22 @@ impl<'a> Source<'a> {
 
     /// The latency histogram of one copy and the unit of its buckets (seconds per unit).
     pub fn latency(&self, copy: Copy) -> (Metric, f64) {
-        let ns = self.ir.namespace.as_str();
         match self.kind {
             MetricsSource::Istio => (
-                self.metric(
-                    "istio_request_duration_milliseconds_bucket",
-                    &[
-                        ("reporter", "destination"),
-                        ("destination_service_namespace", ns),
-                        ("destination_version", copy.as_str()),
-                    ],
-                    "destination_service_name",
-                    Naming::Same,
-                    Some("(.*)"),
-                    copy,
-                ),
+                self.istio("istio_request_duration_milliseconds_bucket", copy),
                 0.001,
             ),
             MetricsSource::NginxIngress => (
-                self.metric(
+                self.ingress_nginx(
                     "nginx_ingress_controller_request_duration_seconds_bucket",
-                    &[("namespace", ns)],
-                    "ingress",
-                    Naming::Ingress,
-                    Some(if copy == Copy::Py3 {
-                        "(.*)-canary"
-                    } else {
-                        "(.*)"
-                    }),
                     copy,
                 ),
                 1.0,
             ),
             // HAProxy has no histograms: the app's own.
-            MetricsSource::Haproxy | MetricsSource::App | MetricsSource::Auto => (
-                self.metric(
-                    "http_request_duration_seconds_bucket",
-                    &[("version", copy.as_str())],
-                    "service",
-                    Naming::Same,
-                    None,
-                    copy,
-                ),
-                1.0,
-            ),
+            MetricsSource::Haproxy | MetricsSource::App | MetricsSource::Auto => {
+                (self.app("http_request_duration_seconds_bucket", copy), 1.0)
+            }
         }
     }
 
