@@ -540,53 +540,28 @@ fn infra(out: &Detection) -> Vec<InfraFinding> {
     found
 }
 
+/// Orders facts by where they were found, then by name: the output must not depend on the order
+/// the parallel walk happened to read files in.
 fn sort(out: &mut Detection) {
+    macro_rules! by_evidence_then {
+        ($list:expr, $field:ident) => {
+            $list.sort_by(|a, b| (&a.evidence, &a.$field).cmp(&(&b.evidence, &b.$field)))
+        };
+    }
     let k = &mut out.kubernetes;
-    k.workloads.sort_by(|a, b| {
-        a.evidence
-            .cmp(&b.evidence)
-            .then_with(|| a.name.cmp(&b.name))
-    });
-    k.services.sort_by(|a, b| {
-        a.evidence
-            .cmp(&b.evidence)
-            .then_with(|| a.name.cmp(&b.name))
-    });
-    k.autoscalers.sort_by(|a, b| {
-        a.evidence
-            .cmp(&b.evidence)
-            .then_with(|| a.name.cmp(&b.name))
-    });
-    k.ingresses.sort_by(|a, b| {
-        a.evidence
-            .cmp(&b.evidence)
-            .then_with(|| a.name.cmp(&b.name))
-    });
-    k.routes.sort_by(|a, b| {
-        a.evidence
-            .cmp(&b.evidence)
-            .then_with(|| a.name.cmp(&b.name))
-    });
-    k.namespaces.sort_by(|a, b| a.evidence.cmp(&b.evidence));
+    by_evidence_then!(k.workloads, name);
+    by_evidence_then!(k.services, name);
+    by_evidence_then!(k.autoscalers, name);
+    by_evidence_then!(k.ingresses, name);
+    by_evidence_then!(k.routes, name);
+    by_evidence_then!(k.namespaces, value);
     k.istio.sort();
     k.istio.dedup();
-    out.processes.sort_by(|a, b| {
-        a.evidence
-            .cmp(&b.evidence)
-            .then_with(|| a.name.cmp(&b.name))
-    });
+    by_evidence_then!(out.processes, name);
+    by_evidence_then!(out.iac, what);
+    by_evidence_then!(out.compose, name);
     out.proxies.sort_by(|a, b| a.evidence.cmp(&b.evidence));
-    out.iac.sort_by(|a, b| {
-        a.evidence
-            .cmp(&b.evidence)
-            .then_with(|| a.what.cmp(&b.what))
-    });
     out.dockerfiles.sort_by(|a, b| a.evidence.cmp(&b.evidence));
-    out.compose.sort_by(|a, b| {
-        a.evidence
-            .cmp(&b.evidence)
-            .then_with(|| a.name.cmp(&b.name))
-    });
     out.warnings.sort();
     out.skipped.sort();
 }
