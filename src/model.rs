@@ -132,6 +132,81 @@ impl Router {
 pub struct InfraTarget {
     pub kind: InfraKind,
     pub router: Option<Router>,
+    /// The controller that moves traffic and rolls back; `None` lets `lower` choose.
+    pub engine: Option<Engine>,
+}
+
+/// What acts on the analysis: moves py3 forward stage by stage and back to py2 by itself.
+///
+/// From shared/reference/canary-systems.md §8: Argo Rollouts is the only widely used Kubernetes
+/// controller whose steps hold each stage for its own duration (`setWeight` + `pause`); Flagger
+/// has one `interval` for every step. Off Kubernetes nothing runs canaries, so canaryc's own
+/// loop does: Prometheus, Alertmanager, a rollback receiver and `canaryc promote`, acting on the
+/// load balancer's runtime API (HAProxy's; plain nginx has none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Engine {
+    ArgoRollouts,
+    Flagger,
+    Canaryc,
+    /// Plain files: a person moves the weights and rolls back.
+    None,
+}
+
+impl Engine {
+    pub const NAMES: &'static [&'static str] = &["argo-rollouts", "flagger", "canaryc", "none"];
+
+    pub fn parse(name: &str) -> Option<Engine> {
+        Some(match name {
+            "argo-rollouts" => Engine::ArgoRollouts,
+            "flagger" => Engine::Flagger,
+            "canaryc" => Engine::Canaryc,
+            "none" => Engine::None,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    /// Whether the bundle rolls back (and ramps up) by itself with this engine.
+    pub fn automatic(self) -> bool {
+        self != Engine::None
+    }
+
+    /// The engines that can run on an infrastructure; the first is the default.
+    pub fn for_infra(kind: InfraKind) -> &'static [Engine] {
+        match kind {
+            InfraKind::Auto => &[],
+            InfraKind::Kubernetes => &[Engine::ArgoRollouts, Engine::Flagger, Engine::None],
+            InfraKind::DockerCompose | InfraKind::BareMetal => &[Engine::Canaryc, Engine::None],
+        }
+    }
+
+    /// Whether the engine can drive this router. canaryc's loop needs a runtime API to set
+    /// weights without a reload: HAProxy has one (canary-systems.md §4.4), plain nginx does not.
+    pub fn drives(self, router: Router) -> bool {
+        match self {
+            Engine::Canaryc => router == Router::Haproxy,
+            Engine::ArgoRollouts | Engine::Flagger => matches!(
+                router,
+                Router::Istio | Router::GatewayApi | Router::NginxIngress
+            ),
+            Engine::None => true,
+        }
+    }
+
+    /// Whether the engine can keep a user on one interpreter while it moves weights.
+    /// canary-systems.md §1.5 and §8: Flagger's `sessionAffinity` works on Istio and Gateway
+    /// API only; Argo Rollouts has no session affinity; HAProxy inserts cookies itself.
+    pub fn keeps_sticky(self, router: Router) -> bool {
+        match self {
+            Engine::ArgoRollouts => false,
+            Engine::Flagger => matches!(router, Router::Istio | Router::GatewayApi),
+            Engine::Canaryc | Engine::None => true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -317,6 +392,9 @@ pub struct Monitor {
     pub min_requests: Spanned<u32>,
     /// How often Prometheus scrapes and evaluates, in milliseconds.
     pub scrape_interval: Spanned<u64>,
+    /// The Prometheus the engine queries (Argo's and Flagger's analysis, `canaryc promote`);
+    /// `None` lets `lower` assume the usual address for the target.
+    pub prometheus: Option<Spanned<String>>,
     /// Ports of the rollback automation on a host: HAProxy's stats and exporter, Alertmanager,
     /// and the webhook receiver.
     pub stats_port: Spanned<u16>,
@@ -333,6 +411,7 @@ impl Default for Monitor {
             source: at(MetricsSource::Auto),
             min_requests: at(DEFAULT_MIN_REQUESTS),
             scrape_interval: at(15_000),
+            prometheus: None,
             stats_port: at(8404),
             alertmanager_port: at(9093),
             webhook_port: at(9000),

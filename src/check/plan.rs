@@ -63,6 +63,7 @@ impl<'a> Checker<'a> {
                 InfraTarget {
                     kind: InfraKind::Auto,
                     router: None,
+                    engine: None,
                 },
                 name.span,
             )],
@@ -117,6 +118,7 @@ impl<'a> Checker<'a> {
         if let Some(sticky) = &route.sticky {
             self.sticky_against_routers(sticky, &infra);
         }
+        self.engines_against_plan(&infra, schedule.as_ref(), route.sticky.as_ref());
         if let Some(python) = &python {
             self.check_lifecycle(python, start);
         }
@@ -334,7 +336,25 @@ impl<'a> Checker<'a> {
         let kind_name = self.name_of(&name_value, InfraKind::NAMES, "infrastructure", example)?;
         let kind = InfraKind::parse(kind_name.value)?;
         let mut router = None;
+        // The engine is checked after the router, whatever order they are written in.
+        let mut engine_value: Option<&Value> = None;
         for arg in args {
+            if let Some(arg_name) = arg.name.as_ref().filter(|n| n.value == "engine") {
+                if engine_value.is_some() {
+                    self.report(
+                        Diagnostic::new(
+                            Code::DuplicateField,
+                            arg_name.span,
+                            "the engine is given twice",
+                        )
+                        .label("second engine")
+                        .help("one engine per infrastructure"),
+                    );
+                } else {
+                    engine_value = Some(&arg.value);
+                }
+                continue;
+            }
             if let Some(arg_name) = arg.name.as_ref().filter(|n| n.value != "router") {
                 self.report(
                     Diagnostic::new(
@@ -343,7 +363,10 @@ impl<'a> Checker<'a> {
                         format!("{} takes no `{}`", kind.as_str(), arg_name.value),
                     )
                     .label("unknown argument")
-                    .help(format!("the only argument is the router: `{example}`")),
+                    .help(format!(
+                        "the arguments are the router and the engine: `{}`",
+                        "kubernetes(router: istio, engine: argo-rollouts)"
+                    )),
                 );
                 continue;
             }
@@ -400,7 +423,12 @@ impl<'a> Checker<'a> {
                 );
             }
         }
-        Some(InfraTarget { kind, router })
+        let engine = engine_value.and_then(|v| self.engine_arg(kind, router, v));
+        Some(InfraTarget {
+            kind,
+            router,
+            engine,
+        })
     }
 
     fn service(
@@ -716,6 +744,13 @@ impl<'a> Checker<'a> {
                             .label("out of range")
                             .help("Prometheus's default is `15s`; short intervals suit tests, not production"),
                     );
+                }
+            }
+        }
+        if let Some(a) = fields.get("prometheus") {
+            if let Some(url) = self.string(&a.value, schema::MONITOR.must("prometheus").example) {
+                if self.prometheus_url(&url) {
+                    monitor.prometheus = Some(url);
                 }
             }
         }

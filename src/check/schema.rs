@@ -137,8 +137,8 @@ pub const PLAN: BlockSpec = BlockSpec {
         field(
             "infra",
             Ty::Infra,
-            "Where it runs: auto (detect), kubernetes, docker-compose or bare-metal, optionally with a router; a list for several.",
-            "infra = kubernetes(router: istio)",
+            "Where it runs: auto (detect), kubernetes, docker-compose or bare-metal, optionally with a router and an engine (argo-rollouts, flagger, canaryc or none); a list for several.",
+            "infra = kubernetes(router: istio, engine: argo-rollouts)",
         ),
         field(
             "start",
@@ -276,6 +276,12 @@ pub const MONITOR: BlockSpec = BlockSpec {
             Ty::Duration,
             "How often Prometheus scrapes and evaluates the rules (15s by default); rates are taken over at least four of these.",
             "scrape_interval = 15s",
+        ),
+        field(
+            "prometheus",
+            Ty::String,
+            "The Prometheus the engine queries for its analysis (Argo Rollouts, Flagger, `canaryc promote`); by default prometheus.monitoring.svc:9090 on Kubernetes, the stack's own on Compose, 127.0.0.1:9090 on a host.",
+            "prometheus = \"http://prometheus.monitoring.svc:9090\"",
         ),
         field(
             "stats_port",

@@ -117,7 +117,14 @@ impl<'a> Merger<'a> {
                     .iter()
                     .map(|r| router(r.value))
                     .find(|r| kind.routers().contains(r));
-                Spanned::new(InfraTarget { kind, router }, auto.span)
+                Spanned::new(
+                    InfraTarget {
+                        kind,
+                        router,
+                        engine: None,
+                    },
+                    auto.span,
+                )
             })
             .collect();
         if found.is_empty() {
@@ -130,6 +137,7 @@ impl<'a> Merger<'a> {
                 InfraTarget {
                     kind: InfraKind::BareMetal,
                     router: Some(Router::Haproxy),
+                    engine: None,
                 },
                 auto.span,
             )];

@@ -88,6 +88,13 @@ codes! {
     RouterInfraMismatch = "CNR504", Error, "router-infra-mismatch";
     RouterRetired = "CNR505", Warning, "router-retired";
     UnknownLifecycle = "CNR506", Warning, "unknown-lifecycle";
+    EngineInfraMismatch = "CNR510", Error, "engine-infra-mismatch";
+    EngineRouterMismatch = "CNR511", Error, "engine-router-mismatch";
+    FlaggerOneInterval = "CNR512", Warning, "flagger-one-interval";
+    DivergenceWithoutProducer = "CNR513", Warning, "divergence-without-producer";
+    EngineNotSticky = "CNR514", Warning, "engine-not-sticky";
+    WeightNotExpressible = "CNR515", Warning, "weight-not-expressible";
+    InvalidPrometheusUrl = "CNR516", Error, "invalid-prometheus-url";
 
     InfraFallback = "CNR601", Warning, "infra-fallback";
     DetectedConflict = "CNR602", Warning, "detected-conflict";
