@@ -12,7 +12,9 @@ use crate::date::Date;
 use crate::detect::Detection;
 use crate::detect::facts::HazardLevel;
 use crate::diag::{Code, Diagnostic};
-use crate::model::{self, Criterion, InfraKind, MetricsSource, Plan, Router, StickyBy, Threshold};
+use crate::model::{
+    self, Criterion, Engine, InfraKind, MetricsSource, Plan, Router, StickyBy, Threshold,
+};
 use crate::syntax::ast::CmpOp;
 
 /// Bumped when a field of `canary-plan.json` changes meaning or disappears.
@@ -38,12 +40,17 @@ pub struct Ir {
     pub detected: DetectedIr,
     /// Total of all holds, in hours.
     pub total_hours: u64,
+    /// Whether the bundle runs a response comparator (the producer of the divergence metric).
+    /// Until one is generated, divergence triggers and criteria are left out (CNR513).
+    pub comparator: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Target {
     pub infra: InfraKind,
     pub router: Router,
+    /// What rolls back and ramps up by itself; `none` means a person does.
+    pub engine: Engine,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -152,6 +159,36 @@ pub struct StageIr {
     pub starts_at_hours: f64,
     pub criteria: Vec<String>,
     pub approval: Option<String>,
+    /// The criteria, typed, for the engines that judge them (Argo analysis, `canaryc promote`).
+    pub checks: Vec<CheckIr>,
+}
+
+/// The metric a stage's success criterion measures on py3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckMetric {
+    ErrorRate,
+    Latency,
+    HealthFailures,
+    Memory,
+    Cpu,
+    RequestRate,
+}
+
+/// One success criterion: py3's `metric` must satisfy `op threshold` (of py2's value when
+/// `relative`) over the stage's hold.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct CheckIr {
+    pub metric: CheckMetric,
+    /// As a fraction (0.99), for latency.
+    pub quantile: Option<f64>,
+    /// `<`, `<=`, `>` or `>=`: what passes.
+    pub op: String,
+    /// Percent, milliseconds, count, or a multiple of py2's value when `relative`.
+    pub threshold: f64,
+    pub relative: bool,
+    /// `error_rate < 0.1%`, as the runbook says it.
+    pub text: String,
 }
 
 impl StageIr {
@@ -219,6 +256,8 @@ pub struct TriggerIr {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct MetricsIr {
     pub source: MetricsSource,
+    /// The plan's Prometheus address for the engines, if it names one (see `prometheus_url`).
+    pub prometheus: Option<String>,
     /// Requests py3 must serve in a window before its error rate can page.
     pub min_requests: u32,
     /// Prometheus's scrape and evaluation interval, in seconds.
@@ -271,13 +310,61 @@ pub fn lower(
                 t.kind
             };
             let router = t.router.unwrap_or_else(|| infra.routers()[0]);
-            Target { infra, router }
+            let engine = t.engine.unwrap_or_else(|| {
+                let chosen = default_engine(infra, router, detection);
+                // The plan did not name it: say what canaryc's choice cannot express.
+                diagnostics.extend(crate::check::engine::warnings(
+                    chosen,
+                    router,
+                    plan.name.span,
+                    Some(&plan.schedule),
+                    plan.route.sticky.as_ref(),
+                ));
+                chosen
+            });
+            Target {
+                infra,
+                router,
+                engine,
+            }
         })
         .collect();
     let primary = targets.first().copied().unwrap_or(Target {
         infra: InfraKind::BareMetal,
         router: Router::Haproxy,
+        engine: Engine::Canaryc,
     });
+    let comparator = false;
+    let divergence = |m: model::Metric| m == model::Metric::Divergence;
+    if !comparator {
+        let spans: Vec<_> = plan
+            .rollback
+            .iter()
+            .filter(|t| divergence(t.metric.value))
+            .map(|t| t.metric.span)
+            .collect();
+        let criteria_spans: Vec<_> = plan
+            .schedule
+            .stages
+            .iter()
+            .flat_map(|s| s.criteria.iter())
+            .filter_map(|c| match c {
+                Criterion::Compare { metric, .. } if divergence(metric.value) => Some(metric.span),
+                _ => None,
+            })
+            .collect();
+        for span in spans.into_iter().chain(criteria_spans) {
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::DivergenceWithoutProducer,
+                    span,
+                    "nothing in this bundle produces the divergence metric: left out of the build",
+                )
+                .label("no response comparator")
+                .help("canary_compared_responses_total comes from a response comparator, which this bundle does not run: remove the condition, or run one that exports the metric"),
+            );
+        }
+    }
     let hazards: Vec<HazardIr> = detection
         .map(|d| {
             d.hazards
@@ -324,7 +411,18 @@ pub fn lower(
                 traffic: s.traffic.value,
                 hold_hours,
                 starts_at_hours: at,
-                criteria: s.criteria.iter().filter_map(criterion_text).collect(),
+                criteria: s
+                    .criteria
+                    .iter()
+                    .filter(|c| comparator || !is_divergence(c))
+                    .filter_map(criterion_text)
+                    .collect(),
+                checks: s
+                    .criteria
+                    .iter()
+                    .filter(|c| comparator || !is_divergence(c))
+                    .flat_map(checks)
+                    .collect(),
                 approval: s.criteria.iter().find_map(|c| match c {
                     Criterion::Approval(text) => Some(text.value.clone()),
                     _ => None,
@@ -356,13 +454,19 @@ pub fn lower(
         targets,
         services,
         stages,
-        triggers: plan.rollback.iter().map(trigger).collect(),
+        triggers: plan
+            .rollback
+            .iter()
+            .filter(|t| comparator || !divergence(t.metric.value))
+            .map(trigger)
+            .collect(),
         sticky: plan.route.sticky.as_ref().map(|s| StickyIr {
             by: s.by,
             name: s.name.clone(),
         }),
         metrics: MetricsIr {
             source,
+            prometheus: plan.monitor.prometheus.as_ref().map(|p| p.value.clone()),
             min_requests: plan.monitor.min_requests.value,
             scrape_interval_secs: (plan.monitor.scrape_interval.value / 1000).max(1),
         },
@@ -375,6 +479,7 @@ pub fn lower(
         hazards,
         detected: detected(detection),
         total_hours: (at.round()) as u64,
+        comparator,
     };
     (ir, diagnostics)
 }
@@ -432,6 +537,100 @@ fn detected(detection: Option<&Detection>) -> DetectedIr {
                 parts.join(", ")
             })
             .collect(),
+    }
+}
+
+/// The engine a target gets when the plan names none. Kubernetes: Argo Rollouts (per-stage
+/// holds, canary-systems.md §8), or Flagger when the codebase already runs it. Compose and bare
+/// metal: canaryc's own loop, which needs HAProxy's runtime API; nginx has none.
+fn default_engine(infra: InfraKind, router: Router, detection: Option<&Detection>) -> Engine {
+    match infra {
+        InfraKind::Kubernetes => {
+            let runs_flagger = detection.is_some_and(|d| {
+                d.kubernetes.engines.iter().any(|e| e.value == "flagger")
+                    && !d.kubernetes.engines.iter().any(|e| e.value == "argo-rollouts")
+            });
+            if runs_flagger {
+                Engine::Flagger
+            } else {
+                Engine::ArgoRollouts
+            }
+        }
+        _ if router == Router::Haproxy => Engine::Canaryc,
+        _ => Engine::None,
+    }
+}
+
+/// The address the engine of `infra` queries Prometheus at: the plan's, or the usual one.
+pub fn prometheus_url(ir: &Ir, infra: InfraKind) -> String {
+    if let Some(url) = &ir.metrics.prometheus {
+        return url.clone();
+    }
+    match infra {
+        InfraKind::Kubernetes => "http://prometheus.monitoring.svc:9090".into(),
+        InfraKind::DockerCompose => "http://prometheus:9090".into(),
+        InfraKind::BareMetal | InfraKind::Auto => "http://127.0.0.1:9090".into(),
+    }
+}
+
+fn is_divergence(c: &Criterion) -> bool {
+    matches!(c, Criterion::Compare { metric, .. } if metric.value == model::Metric::Divergence)
+}
+
+/// A criterion as the checks an engine runs: `all metrics within 10% of py2` is the error rate
+/// and the p99 latency, each at most 1.1 times py2's.
+fn checks(c: &Criterion) -> Vec<CheckIr> {
+    use model::Metric as M;
+    match c {
+        Criterion::Compare {
+            metric,
+            quantile,
+            op,
+            threshold,
+        } => {
+            let kind = match metric.value {
+                M::ErrorRate => CheckMetric::ErrorRate,
+                M::Latency => CheckMetric::Latency,
+                M::HealthFailures => CheckMetric::HealthFailures,
+                M::Memory => CheckMetric::Memory,
+                M::Cpu => CheckMetric::Cpu,
+                M::RequestRate => CheckMetric::RequestRate,
+                M::Divergence => return Vec::new(),
+            };
+            vec![CheckIr {
+                metric: kind,
+                quantile: match metric.value {
+                    M::Latency => Some(quantile.map_or(0.99, |q| q.as_fraction())),
+                    _ => None,
+                },
+                op: op.as_str().to_string(),
+                threshold: threshold.value.magnitude(),
+                relative: matches!(threshold.value, Threshold::RatioOfPy2(_)),
+                text: criterion_text(c).unwrap_or_default(),
+            }]
+        }
+        Criterion::WithinBaseline(pct) => {
+            let ratio = 1.0 + pct.value / 100.0;
+            vec![
+                CheckIr {
+                    metric: CheckMetric::ErrorRate,
+                    quantile: None,
+                    op: "<=".into(),
+                    threshold: ratio,
+                    relative: true,
+                    text: format!("error_rate within {}% of py2", fmt(pct.value)),
+                },
+                CheckIr {
+                    metric: CheckMetric::Latency,
+                    quantile: Some(0.99),
+                    op: "<=".into(),
+                    threshold: ratio,
+                    relative: true,
+                    text: format!("latency p99 within {}% of py2", fmt(pct.value)),
+                },
+            ]
+        }
+        Criterion::Approval(_) => Vec::new(),
     }
 }
 

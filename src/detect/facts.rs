@@ -157,6 +157,10 @@ pub struct KubernetesFacts {
     /// `image.repository:image.tag` from a chart's values.yaml.
     pub helm_images: Vec<Fact<String>>,
     pub kustomizations: Vec<Evidence>,
+    /// Progressive-delivery controllers the manifests use: `flagger` (flagger.app objects),
+    /// `argo-rollouts` (argoproj.io Rollouts and AnalysisTemplates).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub engines: Vec<Fact<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -76,6 +76,16 @@ pub fn manifests(path: &str, docs: &[Doc<'_>], out: &mut Detection) -> bool {
         if group.ends_with("istio.io") || namespace.as_deref() == Some("istio-system") {
             out.kubernetes.istio.push(evidence.clone());
         }
+        let engine = match group {
+            "flagger.app" => Some("flagger"),
+            "argoproj.io" if kind != "Application" && kind != "AppProject" => Some("argo-rollouts"),
+            _ => None,
+        };
+        if let Some(engine) = engine {
+            out.kubernetes
+                .engines
+                .push(Fact::new(engine.to_string(), path, line));
+        }
         let replicas = (kind == "HorizontalPodAutoscaler")
             .then(|| {
                 let min = yaml::get(value, &["spec", "minReplicas"])

@@ -85,6 +85,7 @@ pub fn plan(ir: &Ir, files: &[(String, String)]) -> String {
     let primary = ir.targets.first().copied().unwrap_or(Target {
         infra: InfraKind::BareMetal,
         router: Router::Haproxy,
+        engine: crate::model::Engine::Canaryc,
     });
     let _ = writeln!(
         o,
@@ -596,6 +597,7 @@ pub fn rollback_runbook(ir: &Ir) -> String {
     let primary = ir.targets.first().copied().unwrap_or(Target {
         infra: InfraKind::BareMetal,
         router: Router::Haproxy,
+        engine: crate::model::Engine::Canaryc,
     });
     let _ = writeln!(
         o,
