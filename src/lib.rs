@@ -12,6 +12,7 @@ pub mod fmt;
 pub mod ir;
 pub mod lsp;
 pub mod model;
+pub mod promote;
 pub mod source;
 pub mod stdlib;
 pub mod syntax;
