@@ -70,6 +70,16 @@ pub fn stack(ir: &Ir, router: Router) -> String {
         "canary-lb".into(),
         json!({ "image": image, "ports": ports, "volumes": lb_volumes, "depends_on": depends, "restart": "unless-stopped" }),
     );
+    let loop_runs = ir.targets.iter().any(|t| {
+        t.infra == crate::model::InfraKind::DockerCompose && t.engine == crate::model::Engine::Canaryc
+    });
+    if loop_runs {
+        let (extra, volumes) = super::engine::compose_loop::services(ir);
+        services.extend(extra);
+        for v in volumes {
+            named_volumes.insert(v, json!({}));
+        }
+    }
     let mut doc = json!({ "services": services });
     if !named_volumes.is_empty() {
         doc["volumes"] = Value::Object(named_volumes);

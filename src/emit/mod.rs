@@ -8,6 +8,7 @@
 
 mod automation;
 mod compose;
+pub mod engine;
 mod grafana;
 mod haproxy;
 mod kubernetes;
@@ -20,7 +21,7 @@ mod systemd;
 pub mod yaml;
 
 use crate::ir::Ir;
-use crate::model::{InfraKind, Router};
+use crate::model::{Engine, InfraKind, Router};
 
 /// One generated file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,11 +51,19 @@ pub fn emit(ir: &Ir) -> Vec<OutputFile> {
             .map(|t| t.router)
     };
 
+    let engine_of = |kind: InfraKind| {
+        ir.targets
+            .iter()
+            .find(|t| t.infra == kind)
+            .map_or(Engine::None, |t| t.engine)
+    };
     if has(InfraKind::Kubernetes) {
-        files.extend(kubernetes::files(
-            ir,
-            router_of(InfraKind::Kubernetes).unwrap_or(Router::Istio),
-        ));
+        let router = router_of(InfraKind::Kubernetes).unwrap_or(Router::Istio);
+        files.extend(match engine_of(InfraKind::Kubernetes) {
+            Engine::ArgoRollouts => engine::argo::files(ir, router),
+            Engine::Flagger => engine::flagger::files(ir, router),
+            Engine::Canaryc | Engine::None => kubernetes::files(ir, router),
+        });
     }
     let lb_router = router_of(InfraKind::BareMetal).or_else(|| router_of(InfraKind::DockerCompose));
     if has(InfraKind::DockerCompose) {
@@ -90,10 +99,12 @@ pub fn emit(ir: &Ir) -> Vec<OutputFile> {
         _ => {}
     }
     if lb_router == Some(Router::Haproxy) {
-        files.extend(automation::files(
-            ir,
-            has(InfraKind::DockerCompose) && !has(InfraKind::BareMetal),
-        ));
+        let compose_only = has(InfraKind::DockerCompose) && !has(InfraKind::BareMetal);
+        files.extend(automation::files(ir, compose_only));
+        files.extend(engine::promote::files(ir, compose_only));
+        if compose_only && engine_of(InfraKind::DockerCompose) == Engine::Canaryc {
+            files.extend(engine::compose_loop::files(ir));
+        }
     }
     files.push(file(
         "prometheus-alerts.yaml",
