@@ -6,11 +6,11 @@
 //! units, the load balancer, and the automation that rolls back by itself (Prometheus,
 //! Alertmanager and webhook configs, and the scripts they run).
 
-mod automation;
+pub(crate) mod automation;
 mod compose;
 pub mod engine;
 mod grafana;
-mod haproxy;
+pub(crate) mod haproxy;
 mod kubernetes;
 mod markdown;
 pub mod metrics;

@@ -18,7 +18,7 @@ use serde_json::Value;
 use super::analysis::{self, Op, Query};
 use super::argo::TargetRef;
 use super::{Meta, document};
-use crate::emit::{OutputFile, file, kubernetes, prometheus::duration};
+use crate::emit::{OutputFile, file, kubernetes};
 use crate::ir::{Copy, Ir, ServiceIr, prometheus_url};
 use crate::model::{Engine, InfraKind, Router, StickyBy};
 
@@ -140,6 +140,15 @@ pub fn interval(ir: &Ir) -> u64 {
         .max(60)
 }
 
+/// A duration as Flagger's schema takes it: minutes or seconds only (`1440m`, not `24h`).
+pub fn flagger_duration(secs: u64) -> String {
+    if secs % 60 == 0 {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{secs}s")
+    }
+}
+
 /// The flagger-loadtester gate that holds promotion until a person opens it.
 pub fn gate_url(ir: &Ir) -> String {
     format!("http://flagger-loadtester.{}/gate/check", ir.namespace)
@@ -203,7 +212,15 @@ fn canary(ir: &Ir, s: &ServiceIr, router: Router, triggers: &[Query]) -> Canary 
         .iter()
         .filter_map(|st| st.approval.as_deref())
         .collect();
-    let webhooks = approvals
+    let mut webhooks = vec![Webhook {
+        // A person's manual rollback: opening the loadtester's rollback gate fails the canary.
+        name: "manual-rollback".into(),
+        kind: "rollback",
+        url: format!("http://flagger-loadtester.{}/rollback/check", ir.namespace),
+        timeout: "15s",
+        metadata: BTreeMap::new(),
+    }];
+    webhooks.extend(approvals
         .first()
         .map(|a| {
             let mut metadata = BTreeMap::new();
@@ -216,7 +233,7 @@ fn canary(ir: &Ir, s: &ServiceIr, router: Router, triggers: &[Query]) -> Canary 
                 metadata,
             }]
         })
-        .unwrap_or_default();
+        .unwrap_or_default());
     let sticky = ir
         .sticky
         .as_ref()
@@ -251,7 +268,7 @@ fn canary(ir: &Ir, s: &ServiceIr, router: Router, triggers: &[Query]) -> Canary 
                 }),
             },
             analysis: CanaryAnalysis {
-                interval: duration(interval(ir)),
+                interval: flagger_duration(interval(ir)),
                 threshold: 1,
                 step_weights,
                 session_affinity: sticky.map(|st| SessionAffinity {
@@ -267,7 +284,7 @@ fn canary(ir: &Ir, s: &ServiceIr, router: Router, triggers: &[Query]) -> Canary 
                             namespace: ir.namespace.clone(),
                         },
                         threshold_range: range_and_query(q).0,
-                        interval: duration(ir.metrics.scrape_interval_secs.max(60)),
+                        interval: flagger_duration(ir.metrics.scrape_interval_secs.max(60)),
                     })
                     .collect(),
                 webhooks,

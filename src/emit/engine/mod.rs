@@ -14,6 +14,7 @@
 pub mod analysis;
 pub mod argo;
 pub mod compose_loop;
+pub mod docs;
 pub mod flagger;
 pub mod promote;
 
