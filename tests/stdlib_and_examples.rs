@@ -103,7 +103,7 @@ fn overrides_change_only_what_they_name() {
         error_rate[0].threshold.value,
         canaryc::model::Threshold::Percent(2.0)
     );
-    assert_eq!(plan.rollback.len(), 6);
+    assert_eq!(plan.rollback.len(), 5);
 }
 
 #[test]
