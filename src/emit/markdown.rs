@@ -625,7 +625,11 @@ pub fn rollback_runbook(ir: &Ir) -> String {
     );
     o.push_str("Rolling back sends every request to the py2 copy. py3 keeps running with no traffic, so it can be inspected, fixed and brought back at the stage it left. Nothing about py2 changes: it has served the rest of the traffic all along.\n\n");
 
-    o.push_str("## What the automatic rollback does\n\n");
+    o.push_str(if engine_docs::any_automatic(ir) {
+        "## What the automatic rollback does\n\n"
+    } else {
+        "## No automatic rollback\n\n"
+    });
     let primary = ir.targets.first().copied().unwrap_or(Target {
         infra: InfraKind::BareMetal,
         router: Router::Haproxy,

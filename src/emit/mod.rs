@@ -123,7 +123,11 @@ pub fn emit(ir: &Ir) -> Vec<OutputFile> {
     ));
     files.push(file(
         "canary-rollback-runbook.md",
-        "manual rollback at each stage, and what the automatic rollback does",
+        if engine::docs::any_automatic(ir) {
+            "manual rollback at each stage, and what the automatic rollback does"
+        } else {
+            "rollback by hand at each stage (this bundle has no engine)"
+        },
         markdown::rollback_runbook(ir),
     ));
     files.sort_by(|a, b| a.name.cmp(&b.name));

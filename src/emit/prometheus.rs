@@ -116,8 +116,8 @@ fn rule(ir: &Ir, src: &Source<'_>, trigger: &TriggerIr) -> Option<Rule> {
         annotations: json!({
             "summary": format!("py3 rollback trigger `{}` fired", trigger.text),
             "description": format!(
-                "The py3 copy of the service in this alert's `service` label breached the {} canary's rollback trigger ({}). Alertmanager sends this to the rollback receiver, which moves that service's traffic back to py2; see the rollback runbook to verify.",
-                ir.name, trigger.text
+                "The py3 copy of the service in this alert's `service` label breached the {} canary's rollback trigger ({}). {}",
+                ir.name, trigger.text, super::engine::docs::alert_action(ir)
             ),
             "runbook_url": format!("canary-rollback-runbook.md#{}", alert.to_lowercase()),
         }),

@@ -126,7 +126,7 @@ pub fn automatic(ir: &Ir, t: Target) -> String {
         ),
         Engine::Canaryc => String::new(),
         Engine::None => format!(
-            "Nothing in this bundle rolls back {} by itself: it has no engine there (`engine: none`). The alerts fire and link here; route them from your Alertmanager to whoever runs the manual rollback below.\n",
+            "Nothing in this bundle rolls back {}: it has no engine there (`engine: none`). The alerts fire and link here; route them from your Alertmanager to whoever runs the manual rollback below.\n",
             infra_short(t.infra)
         ),
     }
@@ -311,4 +311,31 @@ pub fn loop_steps(ir: &Ir, t: Target) -> Vec<(String, Vec<String>)> {
             )]
         }
     }
+}
+
+/// What happens to an alert, for its description: only what the bundle really does.
+pub fn alert_action(ir: &Ir) -> String {
+    let parts: Vec<String> = ir
+        .targets
+        .iter()
+        .map(|t| {
+            let what = match t.engine {
+                Engine::Canaryc => "Alertmanager sends it to the rollback receiver, which moves that service's traffic back to py2",
+                Engine::ArgoRollouts => "Argo Rollouts' background analysis evaluates the same trigger and aborts the Rollout (all traffic to py2)",
+                Engine::Flagger => "Flagger's check of the same trigger rolls back at its next interval",
+                Engine::None => "no engine acts on it: roll back by hand",
+            };
+            if ir.targets.len() > 1 {
+                format!("{}: {what}", infra_short(t.infra))
+            } else {
+                what.to_string()
+            }
+        })
+        .collect();
+    format!("{}; see the rollback runbook.", parts.join("; "))
+}
+
+/// Whether any target rolls back by itself.
+pub fn any_automatic(ir: &Ir) -> bool {
+    ir.targets.iter().any(|t| t.engine.automatic())
 }
