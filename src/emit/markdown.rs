@@ -144,8 +144,9 @@ pub fn plan(ir: &Ir, files: &[(String, String)]) -> String {
     o.push_str("```\n\n");
     let _ = writeln!(
         o,
-        "The router starts at the first stage's split ({}% to py3). Each copy has its own Deployment or unit, so either can be scaled, restarted or removed without touching the other.\n",
-        fmt(first)
+        "The router starts at the first stage's split ({}% to py3). {}\n",
+        fmt(first),
+        engine_docs::copies(ir)
     );
 
     o.push_str("## What canaryc found\n\n");
@@ -691,6 +692,13 @@ pub fn rollback_runbook(ir: &Ir) -> String {
     o.push_str("## Verify\n\n");
     for t in &ir.targets {
         let _ = writeln!(o, "### {}\n\n```sh", infra_name(t.infra));
+        if let Some(commands) = engine_docs::verify(ir, *t) {
+            for c in commands {
+                let _ = writeln!(o, "{c}");
+            }
+            o.push_str("```\n\n");
+            continue;
+        }
         for s in &ir.services {
             match (t.infra, t.router) {
                 (InfraKind::Kubernetes, Router::Istio) => {
@@ -752,7 +760,8 @@ pub fn rollback_runbook(ir: &Ir) -> String {
         );
     }
 
-    o.push_str("## After a rollback\n\n1. Find the cause in py3's logs and the dashboard; fix it in the py3 build.\n2. Deploy the fixed py3 copy (it still has no traffic).\n3. Restart the stage that was rolled back: apply its split again, from the cutover steps in `canary-plan.md`.\n");
+    o.push_str("## After a rollback\n\n1. Find the cause in py3's logs and the dashboard; fix it in the py3 build.\n2. Deploy the fixed py3 copy (it still has no traffic).\n");
+    o.push_str(&engine_docs::restart(ir));
     o
 }
 

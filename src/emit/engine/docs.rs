@@ -89,7 +89,12 @@ pub fn diagram(ir: &Ir) -> String {
 
 /// What rolls back on one target, for the rollback runbook.
 pub fn automatic(ir: &Ir, t: Target) -> String {
-    let triggers: Vec<String> = ir.triggers.iter().map(|t| format!("`{}`", t.text)).collect();
+    let triggers: Vec<String> = ir
+        .triggers
+        .iter()
+        .filter(|tr| analysis::applies(t.engine, tr).is_ok())
+        .map(|tr| format!("`{}`", tr.text))
+        .collect();
     let skipped = |engine: Engine| -> String {
         let notes: Vec<String> = ir
             .triggers
@@ -338,4 +343,66 @@ pub fn alert_action(ir: &Ir) -> String {
 /// Whether any target rolls back by itself.
 pub fn any_automatic(ir: &Ir) -> bool {
     ir.targets.iter().any(|t| t.engine.automatic())
+}
+
+/// How the copies run, for the architecture's caption.
+pub fn copies(ir: &Ir) -> String {
+    let kubernetes = ir
+        .targets
+        .iter()
+        .find(|t| t.infra == InfraKind::Kubernetes)
+        .map(|t| t.engine);
+    match kubernetes {
+        Some(Engine::ArgoRollouts) => "On Kubernetes both copies are ReplicaSets of one Rollout: py2 the stable one, py3 the canary; Argo Rollouts scales the canary with its weight.".to_string(),
+        Some(Engine::Flagger) => "On Kubernetes Flagger runs py2 as the primary (`NAME-primary`) and py3 as the target Deployment, scaled up for the analysis and down after it.".to_string(),
+        _ => "Each copy has its own Deployment or unit, so either can be scaled, restarted or removed without touching the other.".to_string(),
+    }
+}
+
+/// Verification commands for an engine-driven target.
+pub fn verify(ir: &Ir, t: Target) -> Option<Vec<String>> {
+    let ns = &ir.namespace;
+    match t.engine {
+        Engine::ArgoRollouts => Some(
+            ir.services
+                .iter()
+                .map(|s| format!("kubectl argo rollouts -n {ns} get rollout {}   # Degraded, canary weight 0, the stable ReplicaSet serving", s.name))
+                .collect(),
+        ),
+        Engine::Flagger => Some(
+            ir.services
+                .iter()
+                .map(|s| format!("kubectl -n {ns} get canary {}   # Failed, weight 0", s.name))
+                .collect(),
+        ),
+        Engine::Canaryc => {
+            let config = if t.infra == InfraKind::DockerCompose {
+                "docker compose -f docker-compose-canary.yml exec canary-promote canaryc promote --config /etc/canaryc/canary-promote.json --status".to_string()
+            } else {
+                format!(
+                    "sudo canaryc promote --config {}/canary-promote.json --status",
+                    crate::emit::automation::install_dir(ir)
+                )
+            };
+            (t.infra == InfraKind::DockerCompose).then(|| vec![config])
+        }
+        Engine::None => None,
+    }
+}
+
+/// The last step after a rollback: how each engine restarts the stage.
+pub fn restart(ir: &Ir) -> String {
+    let ns = &ir.namespace;
+    let first = ir.services.first().map_or("", |s| s.name.as_str());
+    let parts: Vec<String> = ir
+        .targets
+        .iter()
+        .map(|t| match t.engine {
+            Engine::ArgoRollouts => format!("with Argo Rollouts, apply the fixed py3 template (`kubectl apply -f k8s-rollout-py3.yaml` with the new image): a new canary starts from the first step, or `kubectl argo rollouts -n {ns} retry rollout {first}` to retry the same one"),
+            Engine::Flagger => "with Flagger, apply the fixed py3 template (`kubectl apply -f k8s-flagger-py3.yaml` with the new image): a new analysis starts".to_string(),
+            Engine::Canaryc => "with canaryc's loop, `canaryc promote --restart` gives py3 the stage's weight again and restarts its hold".to_string(),
+            Engine::None => format!("on {}, apply the stage's split again, from the cutover steps in `canary-plan.md`", infra_short(t.infra)),
+        })
+        .collect();
+    format!("3. Restart the stage that was rolled back: {}.\n", parts.join("; "))
 }
