@@ -199,17 +199,22 @@ fn set_weights(config: &Config, traffic: f64) -> Result<(), String> {
 fn promote_once(args: &Args, config: &Config) -> Result<Outcome, String> {
     let now = now();
     let mut state = load_state(config)?;
-    if let Some(s) = state.as_mut() {
-        if s.rolled_back.is_none() && !args.restart {
-            if let Some(service) = rolled_back_in_haproxy(config)? {
-                s.rolled_back = Some(RolledBack {
-                    at: now,
-                    service: Some(service),
-                });
-                if !args.dry_run {
-                    write_atomically(&config.state_file, &s.to_json())?;
-                }
+    // py3 in maintenance is a rollback (the receiver's, or a person's with canary-rollback.sh),
+    // whatever the state file says: starting or advancing now would undo it.
+    let unrecorded = state.as_ref().is_none_or(|s| s.rolled_back.is_none());
+    if unrecorded && !args.restart {
+        if let Some(service) = rolled_back_in_haproxy(config)? {
+            let mut s = state
+                .clone()
+                .unwrap_or_else(|| State::new(&config.plan, 0, now));
+            s.rolled_back = Some(RolledBack {
+                at: now,
+                service: Some(service),
+            });
+            if !args.dry_run {
+                write_atomically(&config.state_file, &s.to_json())?;
             }
+            state = Some(s);
         }
     }
     let stage_name = |i: usize| config.stages[i.min(config.stages.len() - 1)].name.clone();
