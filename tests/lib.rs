@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod detect;
 mod engine_docs;
+mod engine_verdicts;
 mod explain;
 mod fmt;
 mod lsp;
