@@ -43,7 +43,7 @@ pub fn stack(ir: &Ir, router: Router) -> String {
     let mut ports: Vec<String> = ir
         .services
         .iter()
-        .map(|s| format!("{0}:{0}", s.port))
+        .map(|s| publish(ir, s.port))
         .collect();
     let (image, config) = match router {
         Router::Nginx => (
@@ -59,7 +59,7 @@ pub fn stack(ir: &Ir, router: Router) -> String {
     if router != Router::Nginx {
         lb_volumes.push(json!("haproxy-state:/var/lib/haproxy"));
         named_volumes.insert("haproxy-state".into(), json!({}));
-        ports.push(format!("{0}:{0}", ir.listen.stats_port));
+        ports.push(publish(ir, ir.listen.stats_port));
     }
     let depends: Vec<String> = ir
         .services
@@ -89,6 +89,15 @@ pub fn stack(ir: &Ir, router: Router) -> String {
         ir.name,
         yaml::to_string(&doc)
     )
+}
+
+/// `PORT:PORT`, or `ADDRESS:PORT:PORT` when the plan binds the load balancer to an address.
+fn publish(ir: &Ir, port: u16) -> String {
+    match ir.listen.bind.as_deref() {
+        Some(a) if a.contains(':') => format!("[{a}]:{port}:{port}"),
+        Some(a) => format!("{a}:{port}:{port}"),
+        None => format!("{port}:{port}"),
+    }
 }
 
 fn copy_service(s: &ServiceIr, copy: Copy, named_volumes: &mut Map<String, Value>) -> Value {

@@ -37,6 +37,16 @@ pub fn bind(ir: &Ir, port: u16) -> String {
     }
 }
 
+/// In the Compose stack HAProxy listens on every interface of its container (Docker forwards
+/// the published port to it); the plan's `bind` is where the port is published on the host.
+fn listen(ir: &Ir, port: u16, compose: bool) -> String {
+    if compose {
+        format!("*:{port}")
+    } else {
+        bind(ir, port)
+    }
+}
+
 pub fn config(ir: &Ir, compose: bool) -> String {
     let (w2, w3) = crate::ir::weights(ir.stages.first().map_or(0.0, |s| s.traffic), WEIGHT_TOTAL);
     let mut out = format!(
@@ -90,13 +100,13 @@ pub fn config(ir: &Ir, compose: bool) -> String {
     out.push('\n');
     out.push_str(&format!(
         "frontend stats\n    bind {}\n    http-request use-service prometheus-exporter if {{ path /metrics }}\n    stats enable\n    stats uri /stats\n    stats refresh 10s\n\n",
-        bind(ir, ir.listen.stats_port)
+        listen(ir, ir.listen.stats_port, compose)
     ));
     for s in &ir.services {
         out.push_str(&format!(
             "frontend {name}\n    bind {bind}\n    default_backend {name}\n\n",
             name = s.name,
-            bind = bind(ir, s.port)
+            bind = listen(ir, s.port, compose)
         ));
         out.push_str(&format!("backend {}\n    balance roundrobin\n", s.name));
         // Only idempotent requests are retried on the other copy.

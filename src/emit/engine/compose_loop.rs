@@ -16,12 +16,21 @@ pub const ALERTMANAGER_IMAGE: &str = "prom/alertmanager:v0.27.0";
 pub fn canaryc_image() -> String {
     format!("canaryc:{}", env!("CARGO_PKG_VERSION"))
 }
-/// How often `canary-promote` tries the next stage.
-pub const PROMOTE_EVERY_SECS: u64 = 60;
+/// How often `canary-promote` tries the next stage: every minute, or a quarter of the shortest
+/// hold when holds are shorter (test plans), at least every 5s.
+pub fn promote_every(ir: &Ir) -> u64 {
+    let shortest = ir
+        .stages
+        .iter()
+        .map(|s| (s.hold_hours * 3600.0).round() as u64)
+        .min()
+        .unwrap_or(240);
+    (shortest / 4).clamp(5, 60)
+}
 const CONFIG_DIR: &str = "/etc/canaryc";
 
 /// The services the loop adds to `docker-compose-canary.yml`, and its named volumes.
-pub fn services(_ir: &Ir) -> (Map<String, Value>, Vec<String>) {
+pub fn services(ir: &Ir) -> (Map<String, Value>, Vec<String>) {
     let mut out = Map::new();
     let bundle = |name: &str| json!(format!("./{name}:{CONFIG_DIR}/{name}:ro"));
     out.insert(
@@ -57,9 +66,10 @@ pub fn services(_ir: &Ir) -> (Map<String, Value>, Vec<String>) {
         "canary-promote".into(),
         json!({
             "image": canaryc_image(),
-            "command": ["canaryc", "promote", "--config", "/etc/canaryc/canary-promote.json", "--every", duration(PROMOTE_EVERY_SECS)],
+            "command": ["canaryc", "promote", "--config", "/etc/canaryc/canary-promote.json", "--every", duration(promote_every(ir))],
             "volumes": [bundle("canary-promote.json"), "haproxy-state:/var/lib/haproxy", "canary-promote-state:/var/lib/canaryc"],
             "depends_on": ["canary-lb", "prometheus"],
+            "init": true,
             "restart": "unless-stopped"
         }),
     );

@@ -126,8 +126,9 @@ pub fn automatic(ir: &Ir, t: Target) -> String {
             flagger::gate_url(ir),
         ),
         Engine::Canaryc if t.infra == InfraKind::DockerCompose => format!(
-            "Inside the Compose stack, Prometheus (`compose-prometheus.yml`) evaluates `prometheus-alerts.yaml` and Alertmanager (`compose-alertmanager.yml`) routes every `canary=\"rollback\"` alert of `plan=\"{}\"` to the `canary-rollback` service, the `webhook` daemon (`compose-webhook-hooks.yaml`) running `canaryc rollback SERVICE`: py3's weight to 0 and maintenance through HAProxy's admin socket (shared in the `haproxy-state` volume), py2 at full weight, the server state saved so a reload keeps it. The `canary-promote` service runs `canaryc promote` every minute and moves to the next stage only when the hold has elapsed, the stage's criteria hold on Prometheus and any approval was given; after a rollback it moves nothing until `canaryc promote --restart`.\n",
-            ir.name
+            "Inside the Compose stack, Prometheus (`compose-prometheus.yml`) evaluates `prometheus-alerts.yaml` and Alertmanager (`compose-alertmanager.yml`) routes every `canary=\"rollback\"` alert of `plan=\"{}\"` to the `canary-rollback` service, the `webhook` daemon (`compose-webhook-hooks.yaml`) running `canaryc rollback SERVICE`: py3's weight to 0 and maintenance through HAProxy's admin socket (shared in the `haproxy-state` volume), py2 at full weight, the server state saved so a reload keeps it. The `canary-promote` service runs `canaryc promote` every {} and moves to the next stage only when the hold has elapsed, the stage's criteria hold on Prometheus and any approval was given; after a rollback it moves nothing until `canaryc promote --restart`.\n",
+            ir.name,
+            duration(super::compose_loop::promote_every(ir))
         ),
         Engine::Canaryc => String::new(),
         Engine::None => format!(
