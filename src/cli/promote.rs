@@ -32,7 +32,7 @@ pub struct Args {
     /// After a rollback and a fixed py3: give py3 the stage's weight again and restart its hold.
     #[arg(long, conflicts_with_all = ["approve", "status"])]
     restart: bool,
-    /// Show the stage reached and what is due; change nothing.
+    /// Show the stage reached and what promote would do now (it queries Prometheus); change nothing.
     #[arg(long)]
     status: bool,
     /// Decide and print, but set no weight and write no state.

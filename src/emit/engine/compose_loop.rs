@@ -144,7 +144,7 @@ fn alertmanager(ir: &Ir) -> String {
 fn hooks(ir: &Ir) -> String {
     let doc = json!([ {
         "id": format!("canary-rollback-{}", ir.name),
-        "execute-command": "canaryc",
+        "execute-command": "/usr/local/bin/canaryc",
         "command-working-directory": "/",
         "include-command-output-in-response": true,
         "pass-arguments-to-command": [
