@@ -7,6 +7,7 @@ mod common;
 mod detect;
 mod engine_docs;
 mod engine_verdicts;
+mod engines;
 mod explain;
 mod fmt;
 mod lsp;
