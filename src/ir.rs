@@ -548,7 +548,11 @@ fn default_engine(infra: InfraKind, router: Router, detection: Option<&Detection
         InfraKind::Kubernetes => {
             let runs_flagger = detection.is_some_and(|d| {
                 d.kubernetes.engines.iter().any(|e| e.value == "flagger")
-                    && !d.kubernetes.engines.iter().any(|e| e.value == "argo-rollouts")
+                    && !d
+                        .kubernetes
+                        .engines
+                        .iter()
+                        .any(|e| e.value == "argo-rollouts")
             });
             if runs_flagger {
                 Engine::Flagger

@@ -58,10 +58,14 @@ fn targets(bundle: &Path) -> Vec<(String, String)> {
 
 /// Lines of the documents a reader takes as a promise: the runbooks and the alerts' texts.
 fn documents(bundle: &Path) -> Vec<(String, String)> {
-    ["canary-plan.md", "canary-rollback-runbook.md", "prometheus-alerts.yaml"]
-        .iter()
-        .map(|n| (n.to_string(), read(bundle, n)))
-        .collect()
+    [
+        "canary-plan.md",
+        "canary-rollback-runbook.md",
+        "prometheus-alerts.yaml",
+    ]
+    .iter()
+    .map(|n| (n.to_string(), read(bundle, n)))
+    .collect()
 }
 
 /// A claim found, for the failure message.
@@ -103,7 +107,10 @@ fn a_bundle_without_an_engine_never_says_the_rollback_is_automatic() {
             bundle.display()
         );
     }
-    assert!(manual >= 3, "expected bundles with no engine, found {manual}");
+    assert!(
+        manual >= 3,
+        "expected bundles with no engine, found {manual}"
+    );
 }
 
 #[test]
@@ -113,7 +120,10 @@ fn every_engine_is_named_where_the_rollback_is_described() {
         let plan = read(&bundle, "canary-plan.md");
         for (infra, engine) in targets(&bundle) {
             let (name, files): (&str, &[&str]) = match engine.as_str() {
-                "argo-rollouts" => ("Argo Rollouts", &["k8s-rollout.yaml", "k8s-rollout-py3.yaml"]),
+                "argo-rollouts" => (
+                    "Argo Rollouts",
+                    &["k8s-rollout.yaml", "k8s-rollout-py3.yaml"],
+                ),
                 "flagger" => ("Flagger", &["k8s-flagger.yaml", "k8s-flagger-py3.yaml"]),
                 "canaryc" => ("canary-promote.json", &["canary-promote.json"]),
                 _ => {
@@ -137,7 +147,11 @@ fn every_engine_is_named_where_the_rollback_is_described() {
                 bundle.display()
             );
             for f in files {
-                assert!(bundle.join(f).is_file(), "{}: {engine} without {f}", bundle.display());
+                assert!(
+                    bundle.join(f).is_file(),
+                    "{}: {engine} without {f}",
+                    bundle.display()
+                );
             }
         }
     }
@@ -149,9 +163,7 @@ fn referenced_files(text: &str) -> BTreeSet<String> {
         r"(?:^|[\s`(])((?:k8s-[a-z0-9-]+\.yaml)|(?:compose-[a-z-]+\.ya?ml)|canary-promote\.json|Dockerfile\.canaryc|docker-compose-canary\.yml|haproxy-canary\.cfg|canary-rollback\.sh|canary-set-weight\.sh|webhook-hooks\.yaml|alertmanager\.yml|prometheus\.yml)",
     )
     .unwrap();
-    re.captures_iter(text)
-        .map(|c| c[1].to_string())
-        .collect()
+    re.captures_iter(text).map(|c| c[1].to_string()).collect()
 }
 
 #[test]
@@ -175,7 +187,15 @@ fn the_runbooks_only_name_files_the_bundle_has() {
 #[test]
 fn the_claim_detector_catches_a_claim() {
     // The old summary's words, which these tests exist to keep out of manual bundles.
-    assert!(!claims("Traffic moves to py3 in 5 stages, and moves back to py2 by itself when py3 is worse.").is_empty());
+    assert!(
+        !claims(
+            "Traffic moves to py3 in 5 stages, and moves back to py2 by itself when py3 is worse."
+        )
+        .is_empty()
+    );
     assert!(claims("a person moves each stage's weights and rolls back by hand").is_empty());
-    assert!(referenced_files("kubectl apply -f k8s-deployment-py3.yaml").contains("k8s-deployment-py3.yaml"));
+    assert!(
+        referenced_files("kubectl apply -f k8s-deployment-py3.yaml")
+            .contains("k8s-deployment-py3.yaml")
+    );
 }

@@ -213,8 +213,14 @@ fn start(dir: &Path, openmetrics: &str) -> Prometheus {
         .unwrap()
         .port();
     let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!(
+            "--config.file={}",
+            dir.join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
         .arg("--storage.tsdb.retention.time=100y")
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .stdout(Stdio::null())
@@ -246,7 +252,8 @@ fn get(port: u16, path: &str) -> String {
 fn ask(p: &Prometheus, query: &str) -> Vec<canaryc::promote::http::Sample> {
     let request = canaryc::promote::http::query_request("x", "", query);
     let path = request.split_whitespace().nth(1).unwrap().to_string() + &format!("&time={T}");
-    canaryc::promote::http::parse_response(&get(p.port, &path)).unwrap_or_else(|e| panic!("{e}\n{query}"))
+    canaryc::promote::http::parse_response(&get(p.port, &path))
+        .unwrap_or_else(|e| panic!("{e}\n{query}"))
 }
 
 // ---- Argo's conditions: the subset of expr-lang canaryc writes ----
@@ -265,11 +272,15 @@ struct Expr<'a> {
 }
 
 fn tokenize(text: &str) -> Vec<&str> {
-    let re = regex::Regex::new(r"\s*(&&|\|\||==|!=|<=|>=|[<>()\[\]!]|[0-9.]+(?:e-?[0-9]+)?|[A-Za-z_]+)").unwrap();
+    let re =
+        regex::Regex::new(r"\s*(&&|\|\||==|!=|<=|>=|[<>()\[\]!]|[0-9.]+(?:e-?[0-9]+)?|[A-Za-z_]+)")
+            .unwrap();
     let mut out = Vec::new();
     let mut rest = text;
     while !rest.trim().is_empty() {
-        let m = re.captures(rest).unwrap_or_else(|| panic!("cannot read `{rest}`"));
+        let m = re
+            .captures(rest)
+            .unwrap_or_else(|| panic!("cannot read `{rest}`"));
         assert_eq!(m.get(0).unwrap().start(), 0, "cannot read `{rest}`");
         out.push(m.get(1).unwrap().as_str());
         rest = &rest[m.get(0).unwrap().end()..];
@@ -312,7 +323,9 @@ impl Expr<'_> {
             return Ok(V::Bool(self.unary(live)? != V::Bool(true)));
         }
         let left = self.primary(live)?;
-        let Some(op) = self.peek().filter(|t| ["<", "<=", ">", ">=", "==", "!="].contains(t))
+        let Some(op) = self
+            .peek()
+            .filter(|t| ["<", "<=", ">", ">=", "==", "!="].contains(t))
         else {
             return Ok(left);
         };
@@ -413,11 +426,20 @@ fn argo_phase(success: &str, failure: &str, result: &[f64]) -> Phase {
 fn the_condition_evaluator_follows_expr_semantics() {
     assert_eq!(eval("len(result) > 0 && result[0] < 0.5", &[0.2]), Ok(true));
     assert_eq!(eval("len(result) > 0 && result[0] < 0.5", &[]), Ok(false));
-    assert!(eval("result[0] < 0.5", &[]).is_err(), "an empty result has no [0]");
+    assert!(
+        eval("result[0] < 0.5", &[]).is_err(),
+        "an empty result has no [0]"
+    );
     assert_eq!(eval("len(result) == 0 || result[0] <= 1", &[]), Ok(true));
-    assert_eq!(eval("len(result) == 0 || result[0] <= 1", &[2.0]), Ok(false));
+    assert_eq!(
+        eval("len(result) == 0 || result[0] <= 1", &[2.0]),
+        Ok(false)
+    );
     assert_eq!(eval("false", &[1.0]), Ok(false));
-    assert_eq!(eval("len(result) > 0 && result[0] < 1", &[f64::NAN]), Ok(false));
+    assert_eq!(
+        eval("len(result) > 0 && result[0] < 1", &[f64::NAN]),
+        Ok(false)
+    );
 }
 
 /// What each stage criterion must conclude for each scenario, by metric.
@@ -465,15 +487,21 @@ fn every_query_and_condition_gives_the_right_verdict() {
     let mut verdicts = 0;
     for (source, infra, engine) in [
         ("istio", "kubernetes(router: istio)", Engine::ArgoRollouts),
-        ("nginx-ingress", "kubernetes(router: nginx-ingress)", Engine::ArgoRollouts),
-        ("app", "kubernetes(router: gateway-api)", Engine::ArgoRollouts),
+        (
+            "nginx-ingress",
+            "kubernetes(router: nginx-ingress)",
+            Engine::ArgoRollouts,
+        ),
+        (
+            "app",
+            "kubernetes(router: gateway-api)",
+            Engine::ArgoRollouts,
+        ),
         ("haproxy", "bare-metal(router: haproxy)", Engine::Canaryc),
     ] {
         let ir = lower(source, infra);
-        let dir = std::env::temp_dir().join(format!(
-            "canaryc-verdicts-{}-{source}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("canaryc-verdicts-{}-{source}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let prometheus = start(&dir, &series(&ir));
         for scenario in SCENARIOS {
@@ -488,7 +516,11 @@ fn every_query_and_condition_gives_the_right_verdict() {
                     let phase = argo_phase(&q.argo_success(), "false", &result);
                     assert_eq!(
                         phase,
-                        if want { Phase::Successful } else { Phase::Inconclusive },
+                        if want {
+                            Phase::Successful
+                        } else {
+                            Phase::Inconclusive
+                        },
                         "{source}/{scenario}/{}/{}: result {result:?}\n{}",
                         stage.name,
                         q.text,
@@ -507,14 +539,21 @@ fn every_query_and_condition_gives_the_right_verdict() {
                         })
                         .expect("the same query in canary-promote.json");
                     let v = canaryc::promote::decide::verdict(check, &samples);
-                    assert_eq!(v.pass, want, "promote: {source}/{scenario}/{}: {v:?}", q.text);
+                    assert_eq!(
+                        v.pass, want,
+                        "promote: {source}/{scenario}/{}: {v:?}",
+                        q.text
+                    );
                     verdicts += 2;
                 }
             }
             let (triggers, _) = analysis::rollback_triggers(&ir, s, engine);
             assert!(triggers.len() >= 4, "{source}: {} triggers", triggers.len());
             for q in triggers {
-                let result: Vec<f64> = ask(&prometheus, &q.promql).iter().map(|x| x.value).collect();
+                let result: Vec<f64> = ask(&prometheus, &q.promql)
+                    .iter()
+                    .map(|x| x.value)
+                    .collect();
                 let phase = argo_phase(&q.argo_no_breach(), &q.argo_breach(), &result);
                 let want = if expected_breach(scenario, &q) {
                     Phase::Failed

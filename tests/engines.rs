@@ -37,11 +37,20 @@ fn plan_files(fixture: &str) -> Vec<String> {
 #[test]
 fn plan_picks_flagger_where_the_team_runs_it_and_argo_elsewhere() {
     let flagger = plan_files("k8s-flagger");
-    assert!(flagger.contains(&"k8s-flagger.yaml".to_string()), "{flagger:?}");
-    assert!(!flagger.iter().any(|f| f.starts_with("k8s-rollout")), "{flagger:?}");
+    assert!(
+        flagger.contains(&"k8s-flagger.yaml".to_string()),
+        "{flagger:?}"
+    );
+    assert!(
+        !flagger.iter().any(|f| f.starts_with("k8s-rollout")),
+        "{flagger:?}"
+    );
     let argo = plan_files("k8s-istio");
     assert!(argo.contains(&"k8s-rollout.yaml".to_string()), "{argo:?}");
-    assert!(argo.contains(&"k8s-rollout-py3.yaml".to_string()), "{argo:?}");
+    assert!(
+        argo.contains(&"k8s-rollout-py3.yaml".to_string()),
+        "{argo:?}"
+    );
 }
 
 #[test]
@@ -49,7 +58,11 @@ fn promote_and_rollback_refuse_bad_input_with_exit_2() {
     let dir = scratch("promote");
     let missing = canaryc(&dir, &["promote", "--config", "nope.json"]);
     assert_eq!(missing.status.code(), Some(2));
-    assert!(stderr(&missing).contains("cannot read nope.json"), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("cannot read nope.json"),
+        "{}",
+        stderr(&missing)
+    );
     std::fs::write(dir.join("bad.json"), "{\"format_version\": 1}").unwrap();
     let bad = canaryc(&dir, &["promote", "--config", "bad.json"]);
     assert_eq!(bad.status.code(), Some(2));
@@ -63,12 +76,27 @@ fn promote_and_rollback_refuse_bad_input_with_exit_2() {
     let plan = repo().join("examples/e2e-wsgi/canary-deployment/canary-promote.json");
     let text = std::fs::read_to_string(plan)
         .unwrap()
-        .replace("/var/lib/canaryc/wsgi-shop", dir.join("state").to_str().unwrap())
-        .replace("/run/haproxy/wsgi-shop-admin.sock", dir.join("none.sock").to_str().unwrap());
+        .replace(
+            "/var/lib/canaryc/wsgi-shop",
+            dir.join("state").to_str().unwrap(),
+        )
+        .replace(
+            "/run/haproxy/wsgi-shop-admin.sock",
+            dir.join("none.sock").to_str().unwrap(),
+        );
     std::fs::write(dir.join("canary-promote.json"), text).unwrap();
     let unreachable = canaryc(&dir, &["promote", "--format", "json"]);
-    assert_eq!(unreachable.status.code(), Some(2), "{}", stdout(&unreachable));
-    assert!(stderr(&unreachable).contains("HAProxy's runtime API"), "{}", stderr(&unreachable));
+    assert_eq!(
+        unreachable.status.code(),
+        Some(2),
+        "{}",
+        stdout(&unreachable)
+    );
+    assert!(
+        stderr(&unreachable).contains("HAProxy's runtime API"),
+        "{}",
+        stderr(&unreachable)
+    );
     let rollback = canaryc(&dir, &["rollback", "not-a-service"]);
     assert_eq!(rollback.status.code(), Some(2));
     assert!(stderr(&rollback).contains("is not a service of wsgi-shop"));
@@ -79,7 +107,17 @@ fn promote_help_teaches() {
     let out = canaryc(&repo(), &["promote", "--help"]);
     assert_eq!(out.status.code(), Some(0));
     let text = stdout(&out);
-    for needle in ["--approve", "--restart", "--every", "--format", "Exit 0", "Examples:"] {
-        assert!(text.contains(needle), "promote --help lacks {needle}:\n{text}");
+    for needle in [
+        "--approve",
+        "--restart",
+        "--every",
+        "--format",
+        "Exit 0",
+        "Examples:",
+    ] {
+        assert!(
+            text.contains(needle),
+            "promote --help lacks {needle}:\n{text}"
+        );
     }
 }

@@ -136,7 +136,10 @@ pub fn warnings(
                 )),
             );
         }
-        let fine = schedule.stages.iter().find(|s| s.traffic.value.fract() != 0.0);
+        let fine = schedule
+            .stages
+            .iter()
+            .find(|s| s.traffic.value.fract() != 0.0);
         if let Some(stage) = fine {
             // Argo's setWeight is a whole percent unless maxTrafficWeight raises the total,
             // which only NGINX and plugins honour (canary-systems.md §2.1); Flagger's

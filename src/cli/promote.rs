@@ -56,8 +56,13 @@ pub struct RollbackArgs {
 }
 
 fn parse_every(text: &str) -> Result<u64, String> {
-    let (n, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let n: u64 = n.parse().map_err(|_| format!("`{text}` is not a duration such as 30s or 5m"))?;
+    let (n, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as 30s or 5m"))?;
     let secs = match unit {
         "" | "s" => n,
         "m" => n * 60,
@@ -81,8 +86,7 @@ fn load_config(path: &Path) -> Result<Config, String> {
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let config: Config = serde_json::from_str(&text)
         .map_err(|e| format!("{} is not a canary-promote.json: {e}", path.display()))?;
-    if config.format_version != crate::promote::config::FORMAT_VERSION || config.stages.is_empty()
-    {
+    if config.format_version != crate::promote::config::FORMAT_VERSION || config.stages.is_empty() {
         return Err(format!(
             "{} was written by another canaryc (format {}): rebuild the bundle",
             path.display(),
@@ -106,7 +110,8 @@ fn load_state(config: &Config) -> Result<Option<State>, String> {
 fn write_atomically(path: &str, text: &str) -> Result<(), String> {
     let path = Path::new(path);
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
@@ -121,13 +126,15 @@ fn haproxy_send(api: &str, command: &str) -> Result<String, String> {
         #[cfg(unix)]
         {
             let mut s = std::os::unix::net::UnixStream::connect(api).map_err(io)?;
-            s.set_read_timeout(Some(Duration::from_secs(10))).map_err(io)?;
+            s.set_read_timeout(Some(Duration::from_secs(10)))
+                .map_err(io)?;
             s.write_all(format!("{command}\n").as_bytes()).map_err(io)?;
             s.read_to_string(&mut reply).map_err(io)?;
         }
     } else {
         let mut s = TcpStream::connect(api).map_err(io)?;
-        s.set_read_timeout(Some(Duration::from_secs(10))).map_err(io)?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(io)?;
         s.write_all(format!("{command}\n").as_bytes()).map_err(io)?;
         s.read_to_string(&mut reply).map_err(io)?;
     }
@@ -159,7 +166,8 @@ fn prometheus_query(url: &str, query: &str) -> Result<Vec<http::Sample>, String>
         .next()
         .ok_or_else(|| format!("Prometheus at {url}: no address"))?;
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(io)?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).map_err(io)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(io)?;
     s.write_all(http::query_request(&host, &prefix, query).as_bytes())
         .map_err(io)?;
     let mut response = Vec::new();
@@ -305,7 +313,11 @@ fn human(outcome: &Outcome, config: &Config) -> String {
     let pct = |t: f64| format!("{}%", crate::ir::fmt(t));
     match outcome {
         Outcome::Started { stage, traffic } => {
-            format!("{}: started stage {stage}: py3 at {}\n", config.plan, pct(*traffic))
+            format!(
+                "{}: started stage {stage}: py3 at {}\n",
+                config.plan,
+                pct(*traffic)
+            )
         }
         Outcome::Holding {
             stage,

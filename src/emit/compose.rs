@@ -40,11 +40,7 @@ pub fn stack(ir: &Ir, router: Router) -> String {
         }
     }
     let mut lb_volumes = vec![];
-    let mut ports: Vec<String> = ir
-        .services
-        .iter()
-        .map(|s| publish(ir, s.port))
-        .collect();
+    let mut ports: Vec<String> = ir.services.iter().map(|s| publish(ir, s.port)).collect();
     let (image, config) = match router {
         Router::Nginx => (
             "nginx:1.27",
@@ -71,7 +67,8 @@ pub fn stack(ir: &Ir, router: Router) -> String {
         json!({ "image": image, "ports": ports, "volumes": lb_volumes, "depends_on": depends, "restart": "unless-stopped" }),
     );
     let loop_runs = ir.targets.iter().any(|t| {
-        t.infra == crate::model::InfraKind::DockerCompose && t.engine == crate::model::Engine::Canaryc
+        t.infra == crate::model::InfraKind::DockerCompose
+            && t.engine == crate::model::Engine::Canaryc
     });
     if loop_runs {
         let (extra, volumes) = super::engine::compose_loop::services(ir);

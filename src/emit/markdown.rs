@@ -641,16 +641,21 @@ pub fn rollback_runbook(ir: &Ir) -> String {
         "Prometheus evaluates the rules in `prometheus-alerts.yaml`. When one fires, it carries `canary=\"rollback\"` and `plan=\"{}\"`. ",
         ir.name
     );
-    for t in ir.targets.iter().filter(|t| !(t.infra == InfraKind::BareMetal && t.engine == crate::model::Engine::Canaryc)) {
+    for t in ir
+        .targets
+        .iter()
+        .filter(|t| !(t.infra == InfraKind::BareMetal && t.engine == crate::model::Engine::Canaryc))
+    {
         if ir.targets.len() > 1 {
             let _ = write!(o, "{}: ", infra_name(t.infra));
         }
         o.push_str(&engine_docs::automatic(ir, *t));
         o.push('\n');
     }
-    let bare_loop = ir.targets.iter().any(|t| {
-        t.infra == InfraKind::BareMetal && t.engine == crate::model::Engine::Canaryc
-    });
+    let bare_loop = ir
+        .targets
+        .iter()
+        .any(|t| t.infra == InfraKind::BareMetal && t.engine == crate::model::Engine::Canaryc);
     match primary.infra {
         _ if bare_loop => {
             let _ = writeln!(

@@ -4,9 +4,9 @@
 use serde::Serialize;
 
 use super::config::{Check, Config};
-use crate::emit::engine::analysis::{Condition, Op};
 use super::http::Sample;
 use super::state::State;
+use crate::emit::engine::analysis::{Condition, Op};
 
 /// What is due, before any query runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,13 +101,34 @@ pub fn verdict(check: &Check, samples: &[Sample]) -> Verdict {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "kebab-case")]
 pub enum Outcome {
-    Started { stage: String, traffic: f64 },
-    Holding { stage: String, remaining_secs: u64 },
-    Refused { stage: String, failing: Vec<Verdict> },
-    WaitingApproval { stage: String, approval: String },
-    Advanced { from: String, to: String, traffic: f64 },
-    Done { stage: String },
-    RolledBack { stage: String, at: u64 },
+    Started {
+        stage: String,
+        traffic: f64,
+    },
+    Holding {
+        stage: String,
+        remaining_secs: u64,
+    },
+    Refused {
+        stage: String,
+        failing: Vec<Verdict>,
+    },
+    WaitingApproval {
+        stage: String,
+        approval: String,
+    },
+    Advanced {
+        from: String,
+        to: String,
+        traffic: f64,
+    },
+    Done {
+        stage: String,
+    },
+    RolledBack {
+        stage: String,
+        at: u64,
+    },
 }
 
 impl Outcome {

@@ -197,7 +197,11 @@ fn check_query(ir: &Ir, src: &Source<'_>, check: &CheckIr, w: &str) -> Option<Qu
             src.health_failures(Copy::Py2, w),
             false,
         ),
-        CheckMetric::Memory => (src.memory_percent(Copy::Py3)?, src.memory_percent(Copy::Py2)?, false),
+        CheckMetric::Memory => (
+            src.memory_percent(Copy::Py3)?,
+            src.memory_percent(Copy::Py2)?,
+            false,
+        ),
         CheckMetric::Cpu => (
             src.cpu_percent(Copy::Py3, w),
             src.cpu_percent(Copy::Py2, w),
@@ -212,10 +216,7 @@ fn check_query(ir: &Ir, src: &Source<'_>, check: &CheckIr, w: &str) -> Option<Qu
     // Relative to py2: the difference from the allowed multiple, compared with 0, so a py2
     // with no errors at all does not divide by zero.
     let (value, threshold) = if check.relative {
-        (
-            format!("({py3}) - {} * ({py2})", fmt(check.threshold)),
-            0.0,
-        )
+        (format!("({py3}) - {} * ({py2})", fmt(check.threshold)), 0.0)
     } else {
         (format!("({py3})"), check.threshold)
     };

@@ -430,8 +430,8 @@ fn trigger_interval(ir: &Ir) -> String {
 
 fn analysis_templates(ir: &Ir, s: &ServiceIr) -> Vec<AnalysisTemplate> {
     let address = prometheus_url(ir, InfraKind::Kubernetes);
-    let metric = |q: &Query, interval: Option<String>, success: String, failure: String| {
-        AnalysisMetric {
+    let metric =
+        |q: &Query, interval: Option<String>, success: String, failure: String| AnalysisMetric {
             name: q.name.clone(),
             failure_limit: interval.as_ref().map(|_| 0),
             interval,
@@ -443,16 +443,14 @@ fn analysis_templates(ir: &Ir, s: &ServiceIr) -> Vec<AnalysisTemplate> {
                     query: q.promql.clone(),
                 },
             },
-        }
-    };
+        };
     let mut out = Vec::new();
     let (triggers, _) = analysis::rollback_triggers(ir, s, Engine::ArgoRollouts);
     if !triggers.is_empty() {
         out.push(AnalysisTemplate {
             api_version: API,
             kind: "AnalysisTemplate",
-            metadata: Meta::new(rollback_template_name(s), &ir.namespace)
-                .label("app", &s.name),
+            metadata: Meta::new(rollback_template_name(s), &ir.namespace).label("app", &s.name),
             spec: AnalysisSpec {
                 metrics: triggers
                     .iter()
@@ -476,8 +474,7 @@ fn analysis_templates(ir: &Ir, s: &ServiceIr) -> Vec<AnalysisTemplate> {
         out.push(AnalysisTemplate {
             api_version: API,
             kind: "AnalysisTemplate",
-            metadata: Meta::new(stage_template_name(s, stage), &ir.namespace)
-                .label("app", &s.name),
+            metadata: Meta::new(stage_template_name(s, stage), &ir.namespace).label("app", &s.name),
             spec: AnalysisSpec {
                 metrics: checks
                     .iter()
@@ -508,7 +505,9 @@ fn autoscaler(ir: &Ir, s: &ServiceIr) -> Autoscaler {
             },
             min_replicas: min.max(1),
             max_replicas: max.max(min.max(1)),
-            metrics: vec![serde_json::json!({ "type": "Resource", "resource": { "name": "cpu", "target": { "type": "Utilization", "averageUtilization": 70 } } })],
+            metrics: vec![
+                serde_json::json!({ "type": "Resource", "resource": { "name": "cpu", "target": { "type": "Utilization", "averageUtilization": 70 } } }),
+            ],
         },
     }
 }
@@ -528,9 +527,7 @@ fn routing(ir: &Ir, s: &ServiceIr, router: Router) -> Vec<Value> {
                 "metadata": document(&Meta::new(s.name.clone(), &ir.namespace)),
                 "spec": { "host": s.name, "subsets": [subset("stable"), subset("canary")] }
             }));
-            let destination = |subset: &str, weight: u32| {
-                serde_json::json!({ "destination": { "host": s.name, "subset": subset, "port": { "number": s.port } }, "weight": weight })
-            };
+            let destination = |subset: &str, weight: u32| serde_json::json!({ "destination": { "host": s.name, "subset": subset, "port": { "number": s.port } }, "weight": weight });
             docs.push(serde_json::json!({
                 "apiVersion": "networking.istio.io/v1beta1",
                 "kind": "VirtualService",
@@ -557,7 +554,9 @@ fn routing(ir: &Ir, s: &ServiceIr, router: Router) -> Vec<Value> {
                 .k8s_route
                 .as_ref()
                 .and_then(|r| r.pointer("/spec/parentRefs").cloned())
-                .unwrap_or_else(|| serde_json::json!([ { "name": format!("{}-gateway", ir.name) } ]));
+                .unwrap_or_else(
+                    || serde_json::json!([ { "name": format!("{}-gateway", ir.name) } ]),
+                );
             let mut spec = serde_json::json!({
                 "parentRefs": parent_refs,
                 "rules": [ { "backendRefs": [

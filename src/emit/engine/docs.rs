@@ -16,7 +16,9 @@ pub fn engine_name(engine: Engine) -> &'static str {
     match engine {
         Engine::ArgoRollouts => "Argo Rollouts",
         Engine::Flagger => "Flagger",
-        Engine::Canaryc => "canaryc's loop (Prometheus, Alertmanager, the rollback receiver and `canaryc promote` on HAProxy's runtime API)",
+        Engine::Canaryc => {
+            "canaryc's loop (Prometheus, Alertmanager, the rollback receiver and `canaryc promote` on HAProxy's runtime API)"
+        }
         Engine::None => "no engine",
     }
 }
@@ -99,7 +101,11 @@ pub fn automatic(ir: &Ir, t: Target) -> String {
         let notes: Vec<String> = ir
             .triggers
             .iter()
-            .filter_map(|tr| analysis::applies(engine, tr).err().map(|why| format!("`{}`: {why}", tr.text)))
+            .filter_map(|tr| {
+                analysis::applies(engine, tr)
+                    .err()
+                    .map(|why| format!("`{}`: {why}", tr.text))
+            })
             .collect();
         if notes.is_empty() {
             String::new()
@@ -111,7 +117,10 @@ pub fn automatic(ir: &Ir, t: Target) -> String {
         Engine::ArgoRollouts => format!(
             "{} runs the AnalysisTemplate `{}` in the background for the whole rollout: one metric per rollback trigger ({}), measured every {} on the Prometheus at {}. A measurement that breaches fails the analysis and the Rollout aborts: the canary weight goes to 0, all traffic is back on py2 (the stable ReplicaSet) and the Rollout is `Degraded`.{} A py3 whose pods do not become ready within the progress deadline aborts too (`progressDeadlineAbort`). Before each next `setWeight`, the stage's own AnalysisTemplate judges its success criteria over its hold; a criterion that does not hold leaves the analysis Inconclusive and the Rollout paused for a person (`kubectl argo rollouts promote` to move on anyway, `abort` to roll back).\n",
             engine_name(t.engine),
-            ir.services.first().map(rollback_template_name).unwrap_or_default(),
+            ir.services
+                .first()
+                .map(rollback_template_name)
+                .unwrap_or_default(),
             triggers.join(", "),
             duration(ir.metrics.scrape_interval_secs.clamp(10, 60)),
             crate::ir::prometheus_url(ir, InfraKind::Kubernetes),
@@ -200,7 +209,10 @@ pub fn kubernetes_steps(ir: &Ir, t: Target) -> Option<Vec<(String, Vec<String>)>
                     format!("kubectl argo rollouts -n {ns} status {first} --timeout 10m"),
                 ],
             ));
-            steps.push(("Once the Rollout's pods serve, retire the original Deployment:".to_string(), originals));
+            steps.push((
+                "Once the Rollout's pods serve, retire the original Deployment:".to_string(),
+                originals,
+            ));
             let gates: Vec<String> = ir
                 .stages
                 .iter()
@@ -405,5 +417,8 @@ pub fn restart(ir: &Ir) -> String {
             Engine::None => format!("on {}, apply the stage's split again, from the cutover steps in `canary-plan.md`", infra_short(t.infra)),
         })
         .collect();
-    format!("3. Restart the stage that was rolled back: {}.\n", parts.join("; "))
+    format!(
+        "3. Restart the stage that was rolled back: {}.\n",
+        parts.join("; ")
+    )
 }

@@ -220,20 +220,22 @@ fn canary(ir: &Ir, s: &ServiceIr, router: Router, triggers: &[Query]) -> Canary 
         timeout: "15s",
         metadata: BTreeMap::new(),
     }];
-    webhooks.extend(approvals
-        .first()
-        .map(|a| {
-            let mut metadata = BTreeMap::new();
-            metadata.insert("approval".to_string(), (*a).to_string());
-            vec![Webhook {
-                name: "approval".into(),
-                kind: "confirm-promotion",
-                url: gate_url(ir),
-                timeout: "15s",
-                metadata,
-            }]
-        })
-        .unwrap_or_default());
+    webhooks.extend(
+        approvals
+            .first()
+            .map(|a| {
+                let mut metadata = BTreeMap::new();
+                metadata.insert("approval".to_string(), (*a).to_string());
+                vec![Webhook {
+                    name: "approval".into(),
+                    kind: "confirm-promotion",
+                    url: gate_url(ir),
+                    timeout: "15s",
+                    metadata,
+                }]
+            })
+            .unwrap_or_default(),
+    );
     let sticky = ir
         .sticky
         .as_ref()
@@ -262,9 +264,9 @@ fn canary(ir: &Ir, s: &ServiceIr, router: Router, triggers: &[Query]) -> Canary 
                     s.k8s_route
                         .as_ref()
                         .and_then(|r| r.pointer("/spec/parentRefs").cloned())
-                        .unwrap_or_else(|| {
-                            serde_json::json!([ { "name": format!("{}-gateway", ir.name) } ])
-                        })
+                        .unwrap_or_else(
+                            || serde_json::json!([ { "name": format!("{}-gateway", ir.name) } ]),
+                        )
                 }),
             },
             analysis: CanaryAnalysis {
