@@ -70,10 +70,8 @@ fn non_utf8_plans_are_bad_content_not_a_panic() {
     std::fs::write(dir.join("bad.plan"), b"plan \xff\xfe {}").unwrap();
     let out = canaryc(&dir, &["check", "bad.plan"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out)
-            .contains("error[CNR003]: bad.plan is not UTF-8: byte 0xFF at line 1, column 6")
-    );
+    assert!(stderr(&out).contains("CNR003"));
+    assert!(stderr(&out).contains("bad.plan is not UTF-8: byte 0xFF at line 1, column 6"));
 }
 
 #[test]

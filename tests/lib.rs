@@ -8,6 +8,7 @@ mod detect;
 mod explain;
 mod fmt;
 mod lsp;
+mod output_safety;
 mod parser_never_panics;
 mod plan;
 mod stdlib_and_examples;

@@ -21,8 +21,12 @@
 //!    would be kept. With it, other files are kept and only canaryc's names are replaced.
 //!    Nothing canaryc did not write is ever deleted, with or without `--force`.
 //! 6. A directory that is canaryc's alone (or new) is swapped in whole; anything else (other
-//!    files kept, the current directory, a mount point, which cannot be renamed) is written in
-//!    place under a journal. See `txn.rs` for what each guarantees when the process is killed.
+//!    files kept, the plan's own directory, the current directory, a mount point, which cannot
+//!    be renamed) is written in place under a journal, leaving files that are already exactly
+//!    what would be written untouched. See `txn.rs` for what each guarantees when the process
+//!    is killed: the swap is atomic at every instant; in place, the next run finishes or undoes
+//!    an interrupted write before anything else (a weaker guarantee, and the only one possible
+//!    for a directory whose other contents must stay where they are).
 
 mod manifest;
 mod txn;
@@ -260,6 +264,9 @@ struct Effects {
     stale_kept: Vec<String>,
     /// Entries canaryc did not write, kept: writing among them needs `--force`.
     others: Vec<String>,
+    /// canaryc's names whose file is already exactly what would be written (mode included):
+    /// written in place, they are left untouched (the plan in its own directory, say).
+    unchanged: Vec<String>,
 }
 
 fn trust(target: &Target, request: &Request<'_>) -> (Trust, Option<String>) {
@@ -342,7 +349,11 @@ fn inspect(target: &Target, files: &[OutputFile], trust: Trust) -> Result<Effect
         };
         match new {
             Some(_) if kind.is_dir() => effects.in_the_way.push(name),
-            Some(f) if bytes().is_some_and(|b| b == f.contents.as_bytes()) => {}
+            Some(f) if bytes().is_some_and(|b| b == f.contents.as_bytes()) => {
+                if executable(&path) == f.name.ends_with(".sh") {
+                    effects.unchanged.push(name);
+                }
+            }
             Some(_) if vouched() => {}
             Some(_) => effects.replaced_foreign.push(shown),
             None if vouched() && trust == Trust::Full => effects.stale.push(name),
@@ -351,6 +362,17 @@ fn inspect(target: &Target, files: &[OutputFile], trust: Trust) -> Result<Effect
         }
     }
     Ok(effects)
+}
+
+#[cfg(unix)]
+fn executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn executable(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "sh")
 }
 
 fn list(names: &[String], cap: usize) -> String {
@@ -442,9 +464,11 @@ pub(crate) fn write(request: &Request<'_>) -> Result<(), WriteError> {
         .ok()
         .and_then(|d| d.canonicalize().ok());
     let holds_cwd = cwd.is_some_and(|d| d.starts_with(&target.path));
+    // The plan's own directory is written in place too: the plan there is the user's file, and
+    // an edit saved while canaryc builds must not vanish with the old directory.
     let in_place = target.exists
         && (foreign
-            || !effects.stale_kept.is_empty()
+            || trust == Trust::ReplaceOnly
             || holds_cwd
             || target.mount_point
             || target.parent.is_none());
@@ -461,6 +485,7 @@ pub(crate) fn write(request: &Request<'_>) -> Result<(), WriteError> {
         _ => false,
     };
     if !swapped {
+        staged.retain(|f| !effects.unchanged.iter().any(|u| u == f.name));
         txn::in_place(&target.path, &staged, &effects.stale).map_err(failed)?;
     }
 

@@ -272,10 +272,11 @@ fn in_place_steps(
     // From here on the journal says how to undo every step.
     for f in files {
         let (target, backup) = (output.join(f.name), old.join(f.name));
-        if std::fs::symlink_metadata(&target).is_ok() {
-            if std::fs::hard_link(&target, &backup).is_err() {
-                std::fs::rename(&target, &backup)?;
-            }
+        // A file system without hard links (FAT) gets the old file moved aside instead.
+        if std::fs::symlink_metadata(&target).is_ok()
+            && std::fs::hard_link(&target, &backup).is_err()
+        {
+            std::fs::rename(&target, &backup)?;
         }
         std::fs::rename(new.join(f.name), &target)?;
     }
