@@ -292,9 +292,9 @@ mod tests {
         let bytes = b"plan a {\n  # Jos\xE9 \xFF\xFE\n  # caf\xC3\xA9\n}\n".to_vec();
         let (f, invalid) = SourceFile::from_bytes("x", bytes.clone());
         let invalid = invalid.expect("not UTF-8");
-        assert_eq!(invalid.offset, 15);
+        assert_eq!(invalid.offset, 16);
         assert_eq!(invalid.bytes, vec![0xE9]);
-        assert_eq!(f.line_col(invalid.offset), (2, 7));
+        assert_eq!(f.line_col(invalid.offset), (2, 8));
         assert_eq!(f.text.len(), bytes.len(), "one `?` per invalid byte");
         assert!(f.text.contains("Jos? ??\n  # café"));
         // With a byte-order mark in front, the offset is into the text; the file's is 3 more.
@@ -302,7 +302,7 @@ mod tests {
         marked.extend(&bytes);
         let (g, again) = SourceFile::from_bytes("y", marked);
         let again = again.expect("not UTF-8");
-        assert_eq!((again.offset, g.file_offset(again.offset)), (15, 18));
+        assert_eq!((again.offset, g.file_offset(again.offset)), (16, 19));
         // A sequence cut off at the end of the file.
         let (_, cut) = SourceFile::from_bytes("z", b"ab\xE2\x82".to_vec());
         assert_eq!(

@@ -79,9 +79,14 @@ fn codes_from_latin1(code: &str, example: &str) -> Vec<String> {
         .map(|c| u8::try_from(u32::from(c)).expect("the example is Latin-1"))
         .collect();
     std::fs::write(dir.join("canary.plan"), bytes).unwrap();
-    let out = canaryc(&dir, &["check", "--format", "json"]);
+    codes_from_check_json(&dir)
+}
+
+/// The codes `canaryc check --format json` reports in `dir` (which it then deletes).
+fn codes_from_check_json(dir: &std::path::Path) -> Vec<String> {
+    let out = canaryc(dir, &["check", "--format", "json"]);
     let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(dir);
     doc["diagnostics"]
         .as_array()
         .unwrap()
@@ -104,15 +109,7 @@ fn codes_with_codebase(code: &str, example: &str, fixture: &str) -> Vec<String> 
         )
     };
     std::fs::write(dir.join("canary.plan"), plan).unwrap();
-    let out = canaryc(&dir, &["check", "--format", "json"]);
-    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
-    doc["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["code"].as_str().unwrap().to_string())
-        .collect()
+    codes_from_check_json(&dir)
 }
 
 #[test]

@@ -63,18 +63,10 @@ fn tree(dir: &Path) -> Option<Tree> {
     Some(out)
 }
 
+/// `to` replaced by a copy of `from`.
 fn copy_tree(from: &Path, to: &Path) {
     let _ = std::fs::remove_dir_all(to);
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
+    crate::common::copy_tree(from, to);
 }
 
 /// Names in `dir` that canaryc's transactions (or its older versions) leave.

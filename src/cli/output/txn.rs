@@ -53,8 +53,8 @@ pub(super) fn swap_prefix(name: &str) -> String {
 // Swap.
 
 pub(super) enum SwapError {
-    /// The output cannot be renamed (a mount point: `EBUSY`; another file system: `EXDEV`).
-    /// Nothing was changed; write in place instead.
+    /// The output cannot be renamed (a mount point: `EBUSY`; another file system: `EXDEV`), or
+    /// its parent cannot be written. Nothing was changed; write in place instead.
     CannotRename,
     Io(io::Error),
 }
@@ -73,9 +73,24 @@ pub(super) fn swap(
     exists: bool,
 ) -> Result<(), SwapError> {
     let output = parent.join(name);
-    let txn = tempfile::Builder::new()
+    let txn = match tempfile::Builder::new()
         .prefix(&swap_prefix(name))
-        .tempdir_in(parent)?;
+        .tempdir_in(parent)
+    {
+        Ok(txn) => txn,
+        // The parent is not ours to write (read-only, or another user's) but the output may
+        // be: write inside it.
+        Err(e)
+            if exists
+                && matches!(
+                    e.kind(),
+                    io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+                ) =>
+        {
+            return Err(SwapError::CannotRename);
+        }
+        Err(e) => return Err(e.into()),
+    };
     write_owner(txn.path())?;
     let new = txn.path().join("new");
     std::fs::create_dir(&new)?;
