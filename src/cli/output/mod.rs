@@ -198,14 +198,24 @@ pub(crate) fn read_existing(path: &Path) -> Option<String> {
 /// Locks the directory where `target`'s transactions live (its parent, or itself when it has
 /// none), saying so if another canaryc holds it.
 fn lock(target: &Target) -> Result<txn::Lock, WriteError> {
-    let dir = target.parent.as_deref().unwrap_or(&target.path);
-    txn::lock(dir, || {
+    let wait = |dir: &Path| {
         print_stderr(&format!(
             "waiting for another canaryc writing in {}\n",
             dir.display()
         ));
-    })
-    .map_err(|e| WriteError::Io(format!("cannot lock {}: {e}", dir.display())))
+    };
+    let dir = target.parent.as_deref().unwrap_or(&target.path);
+    match txn::lock(dir, || wait(dir)) {
+        Ok(lock) => Ok(lock),
+        // A parent this user cannot open (a mount point's, say): the output itself will do,
+        // since such an output is written in place.
+        Err(_) if target.exists => txn::lock(&target.path, || wait(&target.path))
+            .map_err(|e| WriteError::Io(format!("cannot lock {}: {e}", target.path.display()))),
+        Err(e) => Err(WriteError::Io(format!(
+            "cannot lock {}: {e}",
+            dir.display()
+        ))),
+    }
 }
 
 /// Finishes or undoes what an interrupted earlier write into `output` left, and checks that
