@@ -11,6 +11,7 @@ mod engines;
 mod explain;
 mod fmt;
 mod lsp;
+mod output_safety;
 mod parser_never_panics;
 mod plan;
 mod stdlib_and_examples;
