@@ -88,7 +88,21 @@ fn prometheus(ir: &Ir) -> String {
 }
 
 fn alertmanager(ir: &Ir) -> String {
-    let doc = json!({
+    let url = format!(
+        "http://127.0.0.1:{}/hooks/canary-rollback-{}",
+        ir.listen.webhook_port, ir.name
+    );
+    format!(
+        "# Alertmanager for the {} canary. canary-notify has no integrations: add your pager or chat there.\n{}",
+        ir.name,
+        yaml::to_string(&alertmanager_routes(ir, &url))
+    )
+}
+
+/// Rollback alerts of this plan to the rollback receiver at `url`; the rest to a receiver with
+/// no integrations, for the team's pager.
+pub(crate) fn alertmanager_routes(ir: &Ir, url: &str) -> serde_json::Value {
+    json!({
         "route": {
             "receiver": "canary-notify",
             "group_by": ["alertname", "service"],
@@ -104,14 +118,9 @@ fn alertmanager(ir: &Ir) -> String {
         },
         "receivers": [
             { "name": "canary-notify" },
-            { "name": "canary-rollback", "webhook_configs": [ { "url": format!("http://127.0.0.1:{}/hooks/canary-rollback-{}", ir.listen.webhook_port, ir.name), "send_resolved": false } ] }
+            { "name": "canary-rollback", "webhook_configs": [ { "url": url, "send_resolved": false } ] }
         ]
-    });
-    format!(
-        "# Alertmanager for the {} canary. canary-notify has no integrations: add your pager or chat there.\n{}",
-        ir.name,
-        yaml::to_string(&doc)
-    )
+    })
 }
 
 fn hooks(ir: &Ir) -> String {
