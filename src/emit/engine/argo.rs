@@ -585,33 +585,7 @@ fn routing(ir: &Ir, s: &ServiceIr, router: Router) -> Vec<Value> {
 /// The stable Ingress: the team's host, paths and TLS, every path to the stable Service.
 /// Argo clones it into the canary Ingress and sets its `canary-weight`.
 fn stable_ingress(ir: &Ir, s: &ServiceIr) -> Value {
-    let mut spec = s
-        .k8s_ingress
-        .as_ref()
-        .and_then(|i| i.get("spec").cloned())
-        .unwrap_or_else(|| serde_json::json!({ "rules": [ { "http": { "paths": [ { "path": "/", "pathType": "Prefix" } ] } } ] }));
-    spec["ingressClassName"] = serde_json::json!("nginx");
-    if let Some(obj) = spec.as_object_mut() {
-        obj.remove("defaultBackend");
-    }
-    if let Some(rules) = spec.get_mut("rules").and_then(Value::as_array_mut) {
-        for rule in rules {
-            if let Some(paths) = rule
-                .pointer_mut("/http/paths")
-                .and_then(Value::as_array_mut)
-            {
-                for path in paths {
-                    path["backend"] = serde_json::json!({ "service": { "name": stable_name(s), "port": { "number": s.port } } });
-                }
-            }
-        }
-    }
-    serde_json::json!({
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "Ingress",
-        "metadata": document(&Meta::new(s.name.clone(), &ir.namespace).label("app", &s.name)),
-        "spec": spec
-    })
+    super::ingress_to(ir, s, &stable_name(s))
 }
 
 /// The controller's plugin registration and the RBAC the Gateway API plugin needs to edit

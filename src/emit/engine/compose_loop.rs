@@ -115,29 +115,14 @@ fn prometheus(ir: &Ir) -> String {
 }
 
 fn alertmanager(ir: &Ir) -> String {
-    let doc = json!({
-        "route": {
-            "receiver": "canary-notify",
-            "group_by": ["alertname", "service"],
-            "group_wait": "5s",
-            "group_interval": "1m",
-            "repeat_interval": "1h",
-            "routes": [ {
-                "receiver": "canary-rollback",
-                "matchers": [ "canary=\"rollback\"", format!("plan=\"{}\"", ir.name) ],
-                "group_wait": "0s",
-                "continue": true
-            } ]
-        },
-        "receivers": [
-            { "name": "canary-notify" },
-            { "name": "canary-rollback", "webhook_configs": [ { "url": format!("http://canary-rollback:9000/hooks/canary-rollback-{}", ir.name), "send_resolved": false } ] }
-        ]
-    });
+    let url = format!(
+        "http://canary-rollback:9000/hooks/canary-rollback-{}",
+        ir.name
+    );
     format!(
         "# Alertmanager inside the {} canary's Compose stack. canary-notify has no integrations: add your pager or chat there.\n{}",
         ir.name,
-        yaml::to_string(&doc)
+        yaml::to_string(&crate::emit::automation::alertmanager_routes(ir, &url))
     )
 }
 

@@ -295,36 +295,10 @@ fn canary(ir: &Ir, s: &ServiceIr, router: Router, triggers: &[Query]) -> Canary 
     }
 }
 
+/// The team's Ingress to Flagger's apex Service: it routes to the primary, and Flagger's canary
+/// Ingress to the canary.
 fn ingress(ir: &Ir, s: &ServiceIr) -> Value {
-    let mut spec = s
-        .k8s_ingress
-        .as_ref()
-        .and_then(|i| i.get("spec").cloned())
-        .unwrap_or_else(|| serde_json::json!({ "rules": [ { "http": { "paths": [ { "path": "/", "pathType": "Prefix" } ] } } ] }));
-    spec["ingressClassName"] = serde_json::json!("nginx");
-    if let Some(obj) = spec.as_object_mut() {
-        obj.remove("defaultBackend");
-    }
-    if let Some(rules) = spec.get_mut("rules").and_then(Value::as_array_mut) {
-        for rule in rules {
-            if let Some(paths) = rule
-                .pointer_mut("/http/paths")
-                .and_then(Value::as_array_mut)
-            {
-                for path in paths {
-                    // Flagger's apex Service: it routes to the primary, the canary Ingress to
-                    // the canary.
-                    path["backend"] = serde_json::json!({ "service": { "name": s.name, "port": { "number": s.port } } });
-                }
-            }
-        }
-    }
-    serde_json::json!({
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "Ingress",
-        "metadata": document(&Meta::new(s.name.clone(), &ir.namespace).label("app", &s.name)),
-        "spec": spec
-    })
+    super::ingress_to(ir, s, &s.name)
 }
 
 pub fn files(ir: &Ir, router: Router) -> Vec<OutputFile> {

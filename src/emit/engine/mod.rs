@@ -55,3 +55,41 @@ impl Meta {
 pub fn document<T: Serialize>(object: &T) -> serde_json::Value {
     serde_json::to_value(object).unwrap_or(serde_json::Value::Null)
 }
+
+/// The team's Ingress (host, paths, TLS), or a catch-all one, for ingress-nginx, with every path
+/// sent to `service`: the Ingress an engine clones into its canary Ingress.
+pub fn ingress_to(
+    ir: &crate::ir::Ir,
+    s: &crate::ir::ServiceIr,
+    service: &str,
+) -> serde_json::Value {
+    use serde_json::{Value, json};
+    let mut spec = s
+        .k8s_ingress
+        .as_ref()
+        .and_then(|i| i.get("spec").cloned())
+        .unwrap_or_else(|| json!({ "rules": [ { "http": { "paths": [ { "path": "/", "pathType": "Prefix" } ] } } ] }));
+    spec["ingressClassName"] = json!("nginx");
+    if let Some(obj) = spec.as_object_mut() {
+        obj.remove("defaultBackend");
+    }
+    let paths = spec
+        .get_mut("rules")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+        .filter_map(|rule| {
+            rule.pointer_mut("/http/paths")
+                .and_then(Value::as_array_mut)
+        })
+        .flatten();
+    for path in paths {
+        path["backend"] = json!({ "service": { "name": service, "port": { "number": s.port } } });
+    }
+    json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": document(&Meta::new(s.name.clone(), &ir.namespace).label("app", &s.name)),
+        "spec": spec
+    })
+}
