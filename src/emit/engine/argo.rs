@@ -512,6 +512,91 @@ fn autoscaler(ir: &Ir, s: &ServiceIr) -> Autoscaler {
     }
 }
 
+/// A Kubernetes object: its kind, metadata and spec, in the order `kubectl` shows them.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Object<S: Serialize> {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: Meta,
+    spec: S,
+}
+
+#[derive(Serialize)]
+struct DestinationRuleSpec {
+    host: String,
+    subsets: Vec<Subset>,
+}
+
+#[derive(Serialize)]
+struct Subset {
+    name: &'static str,
+    labels: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct VirtualServiceSpec {
+    hosts: Vec<String>,
+    http: Vec<HttpRoute>,
+}
+
+#[derive(Serialize)]
+struct HttpRoute {
+    name: &'static str,
+    route: Vec<WeightedDestination>,
+    retries: Retries,
+}
+
+#[derive(Serialize)]
+struct WeightedDestination {
+    destination: Destination,
+    weight: u32,
+}
+
+#[derive(Serialize)]
+struct Destination {
+    host: String,
+    subset: &'static str,
+    port: PortNumber,
+}
+
+#[derive(Serialize)]
+struct PortNumber {
+    number: u16,
+}
+
+/// Retry a request the proxy could not deliver, never one py3 answered.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Retries {
+    attempts: u32,
+    per_try_timeout: &'static str,
+    retry_on: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HttpRouteSpec {
+    /// The team's route's parents (their Gateway), kept as written.
+    parent_refs: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hostnames: Option<Value>,
+    rules: Vec<RouteRule>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RouteRule {
+    backend_refs: Vec<BackendRef>,
+}
+
+#[derive(Serialize)]
+struct BackendRef {
+    name: String,
+    port: u16,
+    weight: u32,
+}
+
 /// The router's objects for one service, in the shape Argo expects to find and manage.
 fn routing(ir: &Ir, s: &ServiceIr, router: Router) -> Vec<Value> {
     let mut docs = Vec::new();
@@ -520,26 +605,43 @@ fn routing(ir: &Ir, s: &ServiceIr, router: Router) -> Vec<Value> {
             if !s.k8s_has_service {
                 docs.push(document(&service_object(ir, s.name.clone(), s)));
             }
-            let subset = |name: &str| serde_json::json!({ "name": name, "labels": selector(s) });
-            docs.push(serde_json::json!({
-                "apiVersion": "networking.istio.io/v1beta1",
-                "kind": "DestinationRule",
-                "metadata": document(&Meta::new(s.name.clone(), &ir.namespace)),
-                "spec": { "host": s.name, "subsets": [subset("stable"), subset("canary")] }
+            let subset = |name| Subset {
+                name,
+                labels: selector(s),
+            };
+            docs.push(document(&Object {
+                api_version: "networking.istio.io/v1beta1",
+                kind: "DestinationRule",
+                metadata: Meta::new(s.name.clone(), &ir.namespace),
+                spec: DestinationRuleSpec {
+                    host: s.name.clone(),
+                    subsets: vec![subset("stable"), subset("canary")],
+                },
             }));
-            let destination = |subset: &str, weight: u32| serde_json::json!({ "destination": { "host": s.name, "subset": subset, "port": { "number": s.port } }, "weight": weight });
-            docs.push(serde_json::json!({
-                "apiVersion": "networking.istio.io/v1beta1",
-                "kind": "VirtualService",
-                "metadata": document(&Meta::new(s.name.clone(), &ir.namespace)),
-                "spec": {
-                    "hosts": [s.name],
-                    "http": [ {
-                        "name": "primary",
-                        "route": [destination("stable", 100), destination("canary", 0)],
-                        "retries": { "attempts": 2, "perTryTimeout": "5s", "retryOn": "gateway-error,connect-failure,refused-stream" }
-                    } ]
-                }
+            let destination = |subset, weight| WeightedDestination {
+                destination: Destination {
+                    host: s.name.clone(),
+                    subset,
+                    port: PortNumber { number: s.port },
+                },
+                weight,
+            };
+            docs.push(document(&Object {
+                api_version: "networking.istio.io/v1beta1",
+                kind: "VirtualService",
+                metadata: Meta::new(s.name.clone(), &ir.namespace),
+                spec: VirtualServiceSpec {
+                    hosts: vec![s.name.clone()],
+                    http: vec![HttpRoute {
+                        name: "primary",
+                        route: vec![destination("stable", 100), destination("canary", 0)],
+                        retries: Retries {
+                            attempts: 2,
+                            per_try_timeout: "5s",
+                            retry_on: "gateway-error,connect-failure,refused-stream",
+                        },
+                    }],
+                },
             }));
         }
         Router::NginxIngress => {
@@ -550,32 +652,32 @@ fn routing(ir: &Ir, s: &ServiceIr, router: Router) -> Vec<Value> {
         _ => {
             docs.push(document(&service_object(ir, stable_name(s), s)));
             docs.push(document(&service_object(ir, canary_name(s), s)));
-            let parent_refs = s
-                .k8s_route
-                .as_ref()
-                .and_then(|r| r.pointer("/spec/parentRefs").cloned())
-                .unwrap_or_else(
-                    || serde_json::json!([ { "name": format!("{}-gateway", ir.name) } ]),
-                );
-            let mut spec = serde_json::json!({
-                "parentRefs": parent_refs,
-                "rules": [ { "backendRefs": [
-                    { "name": stable_name(s), "port": s.port, "weight": 100 },
-                    { "name": canary_name(s), "port": s.port, "weight": 0 }
-                ] } ]
-            });
-            if let Some(hosts) = s
-                .k8s_route
-                .as_ref()
-                .and_then(|r| r.pointer("/spec/hostnames").cloned())
-            {
-                spec["hostnames"] = hosts;
-            }
-            docs.push(serde_json::json!({
-                "apiVersion": "gateway.networking.k8s.io/v1",
-                "kind": "HTTPRoute",
-                "metadata": document(&Meta::new(s.name.clone(), &ir.namespace).label("app", &s.name)),
-                "spec": spec
+            let team = |pointer: &str| {
+                s.k8s_route
+                    .as_ref()
+                    .and_then(|r| r.pointer(pointer).cloned())
+            };
+            let backend = |name, weight| BackendRef {
+                name,
+                port: s.port,
+                weight,
+            };
+            docs.push(document(&Object {
+                api_version: "gateway.networking.k8s.io/v1",
+                kind: "HTTPRoute",
+                metadata: Meta::new(s.name.clone(), &ir.namespace).label("app", &s.name),
+                spec: HttpRouteSpec {
+                    parent_refs: team("/spec/parentRefs").unwrap_or_else(
+                        || serde_json::json!([ { "name": format!("{}-gateway", ir.name) } ]),
+                    ),
+                    hostnames: team("/spec/hostnames"),
+                    rules: vec![RouteRule {
+                        backend_refs: vec![
+                            backend(stable_name(s), 100),
+                            backend(canary_name(s), 0),
+                        ],
+                    }],
+                },
             }));
         }
     }
