@@ -1,9 +1,10 @@
 //! Bodies on the client's path. [`ProxyBody`] is what goes to py2 and back to the client:
 //! streamed as it arrives, except a mirrored request's body, which is read first so that the
 //! same bytes can go to the other copies. [`Tee`] streams py2's response to the client and
-//! keeps a copy of it (zero-copy: `Bytes` are reference-counted) for the comparison; the client
+//! keeps a copy of it for the comparison (reference-counted `Bytes` while it streams); the client
 //! never waits for the copy, and the copy is abandoned, never the client, when it would pass
-//! `max_body` or the memory bound.
+//! `max_body` or the memory bound. Once complete, the copy is compacted into a buffer of its
+//! own (a memcpy of the body), so what waits in the queue is what the budget counted.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -133,17 +134,14 @@ impl Capture {
     }
 
     fn finish(self) {
-        let body = match self.chunks.len() {
-            0 => Bytes::new(),
-            1 => self.chunks[0].clone(),
-            _ => {
-                let mut all = Vec::with_capacity(self.size);
-                for c in &self.chunks {
-                    all.extend_from_slice(c);
-                }
-                Bytes::from(all)
-            }
-        };
+        // Copied into a buffer of its own: a chunk is a slice of hyper's read buffer, and
+        // holding 200 bytes of it while the comparison waits in the queue would hold all 8 KiB
+        // or more of that buffer, unaccounted for by the budget.
+        let mut all = Vec::with_capacity(self.size);
+        for c in &self.chunks {
+            all.extend_from_slice(c);
+        }
+        let body = Bytes::from(all);
         let head = Captured { body, ..self.head };
         let _ = self
             .tx

@@ -1,6 +1,5 @@
-//! Off the client's path: the queue of comparisons, the workers that send each mirrored request
-//! to the second py2 copy and to py3, wait for py2's response from the client's path, and
-//! compare.
+//! Off the client's path: the queue of comparisons, the workers that wait for py2's response
+//! to reach the client, then send the request to the second py2 copy and to py3, and compare.
 //!
 //! Bounds: the queue holds `queue` comparisons and the proxy never waits for room (a full
 //! queue drops the comparison, `result="dropped"`); `concurrency` comparisons run at once;
@@ -76,21 +75,22 @@ async fn compare(job: Job, shared: &Shared, client: &Client) {
         primary,
     } = job;
     let timeout = shared.timeout;
-    // py2's response streams to the client at py2's pace; give it longer than the copies.
-    let primary_wait = timeout.max(Duration::from_secs(60));
-    let (secondary, candidate, primary) = tokio::join!(
-        send(client, &shared.secondary, &job, timeout, shared.max_body),
-        send(client, &shared.candidate, &job, timeout, shared.max_body),
-        tokio::time::timeout(primary_wait, primary),
-    );
     let name = &endpoint.name;
-    let primary = match primary {
+    // The copies are asked once py2 has answered the client, not at the same time: on a host
+    // they share, they would compete with py2 for the CPU while the client waits. py2's
+    // response streams at py2's pace, so it gets longer than the copies.
+    let primary_wait = timeout.max(Duration::from_secs(60));
+    let primary = match tokio::time::timeout(primary_wait, primary).await {
         Ok(Ok(PrimaryOutcome::Complete(captured, reservation))) => (captured, reservation),
         Ok(Ok(PrimaryOutcome::Dropped(reason))) => return shared.drop_comparison(name, reason),
         // The client's path ended without a word: the connection went away.
         Ok(Err(_)) => return shared.drop_comparison(name, DropReason::Incomplete),
         Ok(Ok(PrimaryOutcome::Failed)) | Err(_) => return shared.record(name, Outcome::Error),
     };
+    let (secondary, candidate) = tokio::join!(
+        send(client, &shared.secondary, &job, timeout, shared.max_body),
+        send(client, &shared.candidate, &job, timeout, shared.max_body),
+    );
     let mut failed = false;
     for (copy, result) in [(Copy::Secondary, &secondary), (Copy::Candidate, &candidate)] {
         if let Err(e) = result {

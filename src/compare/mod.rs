@@ -10,9 +10,9 @@
 //!
 //! The pure parts (route.rs, field.rs, endpoint.rs, diff.rs, noise.rs, stats.rs, sample.rs,
 //! report.rs, metrics.rs) do no I/O and are unit-tested; proxy.rs, mirror.rs and admin.rs are
-//! the network, on hyper. Two tokio runtimes keep comparisons off the client's threads: the
-//! proxy's (one thread per core) and the comparator's (one thread), so parsing a large JSON
-//! body never delays a client's request.
+//! the network, on hyper. Two tokio runtimes keep comparisons off the client's thread: the
+//! proxy's and the comparator's, one thread each, so parsing a large JSON body never delays a
+//! client's request.
 
 pub mod admin;
 pub mod body;
@@ -226,19 +226,19 @@ pub fn serve(config: Config, ready: impl FnOnce(Bound)) -> Result<[u64; 5], Stri
         timeout: Duration::from_millis(compare.timeout.value),
     });
 
-    let runtime = |name: &str, threads: Option<usize>| {
-        let mut builder = tokio::runtime::Builder::new_multi_thread();
-        if let Some(n) = threads {
-            builder.worker_threads(n);
-        }
-        builder
-            .thread_name(name)
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the {name} runtime: {e}"))
-    };
-    let mirror_runtime = runtime("canaryc-compare", Some(1))?;
-    let proxy_runtime = runtime("canaryc-proxy", None)?;
+    let mirror_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("canaryc-compare")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the comparison runtime: {e}"))?;
+    // The client's path on one thread: a request, its connection to py2 and the response never
+    // hop threads, so no wakeup waits for another thread to be scheduled (on a busy host that
+    // wait is most of a proxy's cost). One core proxies tens of thousands of requests a second.
+    let proxy_runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the proxy runtime: {e}"))?;
     {
         let shared = shared.clone();
         let timeout = shared.timeout;
@@ -257,7 +257,11 @@ pub fn serve(config: Config, ready: impl FnOnce(Bound)) -> Result<[u64; 5], Stri
         loop {
             tokio::select! {
                 accepted = proxy_listener.accept() => {
-                    let Ok((stream, peer)) = accepted else { continue };
+                    let Ok((stream, peer)) = accepted else {
+                        // Out of file descriptors, most likely: let connections close first.
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    };
                     let _ = stream.set_nodelay(true);
                     let shared = shared.clone();
                     let client = primary_client.clone();
@@ -302,6 +306,7 @@ pub fn serve(config: Config, ready: impl FnOnce(Bound)) -> Result<[u64; 5], Stri
 async fn accept_admin(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
         let shared = shared.clone();

@@ -52,6 +52,18 @@ fn forwarded_for(headers: &mut HeaderMap, peer: SocketAddr) {
     }
 }
 
+/// A copy of `headers` in allocations of its own: parsed header values are slices of hyper's
+/// read buffer, and a queued comparison holding them would hold the whole buffer.
+fn compact(headers: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
+            out.append(name.clone(), v);
+        }
+    }
+    out
+}
+
 /// What became of a mirrored request's body.
 enum Prepared {
     /// Read in full: the same bytes go to every copy.
@@ -156,7 +168,7 @@ pub async fn handle(
                     request: Mirrored {
                         method: parts.method.clone(),
                         path_and_query: path_and_query.clone(),
-                        headers: parts.headers.clone(),
+                        headers: compact(&parts.headers),
                         body: bytes,
                     },
                     reservation,

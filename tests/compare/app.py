@@ -20,8 +20,9 @@ And some do not, though they look as if they might:
   /items/<id>, /     the same on both, apart from the noise
   POST /echo         echoes the JSON body it is sent
 
-Run: python app.py [--hang]; it prints "listening PORT" once it accepts connections.
---hang makes every request wait forever (a py3 that hangs).
+Run: python app.py [--hang | --sleep SECONDS]; it prints "listening PORT" once it accepts
+connections. --hang makes every request wait forever (a py3 that hangs), --sleep SECONDS makes
+every request that much slower (benches/compare.rs).
 """
 import base64
 import json
@@ -40,6 +41,7 @@ except ImportError:  # Python 2
     from urlparse import parse_qs
 
 HANG = "--hang" in sys.argv
+SLEEP = float(sys.argv[sys.argv.index("--sleep") + 1]) if "--sleep" in sys.argv else 0.0
 PYTHON = "%d.%d.%d" % sys.version_info[:3]
 _random = random.SystemRandom()
 
@@ -47,6 +49,7 @@ _random = random.SystemRandom()
 class Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -85,6 +88,8 @@ def as_text(start_response, text, content_type="text/plain; charset=utf-8"):
 def application(environ, start_response):
     if HANG:
         threading.Event().wait()
+    if SLEEP:
+        time.sleep(SLEEP)
     path = environ.get("PATH_INFO", "/")
     query = parse_qs(environ.get("QUERY_STRING", ""))
     arg = lambda name, default: query.get(name, [default])[0]
