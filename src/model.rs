@@ -357,7 +357,7 @@ pub struct Compare {
     pub timeout: Spanned<u64>,
     /// The largest body compared, in bytes; larger responses are not compared.
     pub max_body: Spanned<u64>,
-    /// Bodies held for comparisons at once, in bytes: the bound on the comparator's memory.
+    /// Bodies held by queued comparisons, in bytes: the bound on the queue's memory.
     pub max_buffered: Spanned<u64>,
     /// Endpoints tracked separately; the rest are counted together as `other`.
     pub max_endpoints: Spanned<u32>,

@@ -353,7 +353,7 @@ pub const COMPARE: BlockSpec = BlockSpec {
         field(
             "max_buffered",
             Ty::Size,
-            "Bodies held for comparison at once (64Mi by default): the bound on the comparator's memory.",
+            "Bodies held by comparisons waiting in the queue (64Mi by default): the bound on the queue's memory.",
             "max_buffered = 64Mi",
         ),
         field(

@@ -342,3 +342,29 @@ async fn shutdown_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstreams_are_plain_http_base_urls() {
+        let u = Upstream::parse("http://127.0.0.1:8001/").unwrap();
+        assert_eq!(
+            u.uri("/items/1?x=2").to_string(),
+            "http://127.0.0.1:8001/items/1?x=2"
+        );
+        let prefixed = Upstream::parse("http://py2.internal:8000/shop").unwrap();
+        assert_eq!(
+            prefixed.uri("/items").to_string(),
+            "http://py2.internal:8000/shop/items"
+        );
+        assert!(
+            Upstream::parse("https://py2.internal")
+                .unwrap_err()
+                .contains("https")
+        );
+        assert!(Upstream::parse("py2.internal:8000").is_err());
+        assert!(Upstream::parse("http://py2.internal/?a=1").is_err());
+    }
+}

@@ -100,3 +100,52 @@ impl RuleTable {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::route::RoutePattern;
+    use crate::model::CompareEndpoint;
+    use crate::source::Spanned;
+
+    fn at<T>(v: T) -> Spanned<T> {
+        Spanned::new(v, Default::default())
+    }
+
+    #[test]
+    fn only_safe_methods_unless_the_endpoint_allows_more() {
+        let mut compare = Compare::default();
+        compare.ignore_fields = vec![at(FieldPattern::parse("$.ts").unwrap())];
+        compare.endpoints = vec![CompareEndpoint {
+            name: at("orders".into()),
+            path: at(RoutePattern::parse("/orders/{id}").unwrap()),
+            methods: vec![at("POST".into())],
+            ignore_fields: vec![at(FieldPattern::parse("$.receipt").unwrap())],
+            ignore_headers: vec![at("ETag".into())],
+        }];
+        let table = RuleTable::new(&compare);
+        for m in [Method::GET, Method::HEAD, Method::OPTIONS] {
+            assert!(table.mirrors(&m, None));
+        }
+        for m in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
+            assert!(!table.mirrors(&m, None), "{m}");
+        }
+        assert!(table.mirrors(&Method::POST, Some(0)));
+        assert!(!table.mirrors(&Method::DELETE, Some(0)));
+        assert_eq!(table.extra_methods(), ["POST"]);
+        let endpoint = table.diff_rules(Some(0));
+        assert_eq!(
+            endpoint.ignore_fields.len(),
+            2,
+            "the section's rules and the endpoint's"
+        );
+        assert_eq!(endpoint.ignored_headers, ["etag"]);
+        assert_eq!(table.diff_rules(None).ignore_fields.len(), 1);
+        assert!(
+            table
+                .diff_rules(None)
+                .compared_headers
+                .contains(&"content-type".to_string())
+        );
+    }
+}

@@ -1,5 +1,5 @@
-//! Sample request/response pairs for the report, redacted when they are taken: a secret never
-//! reaches the comparator's memory beyond the request it came with.
+//! Sample request/response pairs for the report, redacted when they are taken: a secret is
+//! kept no longer than the request it came with (which the mirrors must get as sent).
 //!
 //! Redacted: the `Authorization`, `Proxy-Authorization`, `Cookie` and `Set-Cookie` headers;
 //! query-string and form values, and JSON body values, whose names suggest a secret (`token`,
