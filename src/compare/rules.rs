@@ -114,15 +114,17 @@ mod tests {
 
     #[test]
     fn only_safe_methods_unless_the_endpoint_allows_more() {
-        let mut compare = Compare::default();
-        compare.ignore_fields = vec![at(FieldPattern::parse("$.ts").unwrap())];
-        compare.endpoints = vec![CompareEndpoint {
-            name: at("orders".into()),
-            path: at(RoutePattern::parse("/orders/{id}").unwrap()),
-            methods: vec![at("POST".into())],
-            ignore_fields: vec![at(FieldPattern::parse("$.receipt").unwrap())],
-            ignore_headers: vec![at("ETag".into())],
-        }];
+        let compare = Compare {
+            ignore_fields: vec![at(FieldPattern::parse("$.ts").unwrap())],
+            endpoints: vec![CompareEndpoint {
+                name: at("orders".into()),
+                path: at(RoutePattern::parse("/orders/{id}").unwrap()),
+                methods: vec![at("POST".into())],
+                ignore_fields: vec![at(FieldPattern::parse("$.receipt").unwrap())],
+                ignore_headers: vec![at("ETag".into())],
+            }],
+            ..Compare::default()
+        };
         let table = RuleTable::new(&compare);
         for m in [Method::GET, Method::HEAD, Method::OPTIONS] {
             assert!(table.mirrors(&m, None));
