@@ -1,16 +1,18 @@
 //! `canaryc compare` under load: what the proxy costs a client, and what a dead py3 costs memory.
 //!
-//!     cargo bench --bench compare -- latency   # p50/p99 through the proxy vs direct to py2
+//!     cargo bench --bench compare -- latency   # p50/p99 through canaryc and HAProxy vs direct
 //!     cargo bench --bench compare -- rss       # RSS over >= 100k requests with a dead py3
 //!     cargo bench --bench compare -- rss slow  # ... with a py3 that takes 100ms per request
 //!
 //! latency: real py2.7 copies of tests/compare/app.py (primary and secondary) and a real py3
 //! (candidate), the release binary in front, mirroring on. One client sends requests at a fixed
-//! rate, in pairs: one straight to py2, one through the proxy, alternating which goes first, so
-//! both see the same machine at the same moment (it is shared and noisy). Each request is a new
-//! connection (wsgiref speaks HTTP/1.0), measured from connect to the last byte. The physical
-//! floor beside it: the same pairing against a trivial Rust backend that answers from memory,
-//! which shows the proxy's own cost without Python's.
+//! rate, in rounds: one straight to py2, one through canaryc, one through HAProxy (the peer: a
+//! proxy that only forwards), rotating which goes first, so all see the same machine at the
+//! same moment (it is shared and noisy). Each request is a new connection (wsgiref speaks
+//! HTTP/1.0), measured from connect to the last byte. Then the same with DELETE, which canaryc
+//! does not mirror (its hop alone), and against a trivial Rust backend that answers from memory
+//! (the floor: the hop's cost without Python's). canaryc's CPU time per request is read from
+//! /proc/PID/task/*/schedstat.
 //!
 //! rss: the proxy in front of py2 with a py3 that never answers (or answers slowly): the queue
 //! fills, comparisons are dropped, and the comparator's RSS (from /proc) is sampled every 10,000
@@ -18,7 +20,7 @@
 //! is pushed past its bound too.
 //!
 //! Environment: CANARYC_PY2 and CANARYC_PY3 (default: pyenv's 2.7.18 and newest 3.x),
-//! CANARYC_BENCH_PAIRS (default 3000), CANARYC_BENCH_RATE (requests per second, default 200),
+//! CANARYC_BENCH_PAIRS (rounds, default 3000), CANARYC_BENCH_RATE (requests per second, default 200),
 //! CANARYC_BENCH_REQUESTS (rss, default 100000).
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -149,11 +151,20 @@ fn addr(url: &str) -> SocketAddr {
 }
 
 /// One HTTP/1.0 request on a new connection; the time from connect to the last byte.
+/// `path` may start with a method (`DELETE /items/1`); GET otherwise.
 fn get(to: SocketAddr, path: &str) -> (Duration, Vec<u8>) {
+    let (method, path) = match path.split_once(' ') {
+        Some((m, p)) => (m, p),
+        None => ("GET", path),
+    };
     let start = Instant::now();
     let mut stream = TcpStream::connect(to).expect("connects");
     let _ = stream.set_nodelay(true);
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: shop.test\r\n\r\n").unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: shop.test\r\n\r\n"
+    )
+    .unwrap();
     let mut body = Vec::with_capacity(512);
     stream.read_to_end(&mut body).unwrap();
     (start.elapsed(), body)
@@ -197,66 +208,114 @@ fn floor_backend() -> SocketAddr {
     at
 }
 
-/// `pairs` pairs at `rate` requests per second; returns (direct, proxied) latencies.
-fn paired(
-    direct: SocketAddr,
-    proxy: SocketAddr,
-    pairs: usize,
+/// `rounds` rounds at `rate` requests per second, one request to each target per round, the
+/// order rotating so each target goes first as often; the latencies, by target.
+fn rotate(
+    targets: &[SocketAddr],
+    rounds: usize,
     rate: usize,
     paths: &[&str],
-) -> (Vec<Duration>, Vec<Duration>) {
+) -> Vec<Vec<Duration>> {
     let gap = Duration::from_secs_f64(1.0 / rate as f64);
-    let mut d = Vec::with_capacity(pairs);
-    let mut p = Vec::with_capacity(pairs);
+    let k = targets.len();
+    let mut out = vec![Vec::with_capacity(rounds); k];
     let start = Instant::now();
     let mut late = 0;
-    for i in 0..pairs {
+    for i in 0..rounds {
         let path = paths[i % paths.len()];
-        let order = if i % 2 == 0 {
-            [direct, proxy]
-        } else {
-            [proxy, direct]
-        };
-        for (k, to) in order.iter().enumerate() {
-            let due = start + gap * (2 * i + k) as u32;
+        for j in 0..k {
+            let t = (i + j) % k;
+            let due = start + gap * (k * i + j) as u32;
             let now = Instant::now();
             if due > now {
                 std::thread::sleep(due - now);
             } else if now - due > gap {
                 late += 1;
             }
-            let (took, body) = get(*to, path);
-            assert!(body.starts_with(b"HTTP/1."), "no HTTP answer from {to}");
-            if *to == direct {
-                d.push(took)
-            } else {
-                p.push(took)
-            }
+            let (took, body) = get(targets[t], path);
+            assert!(
+                body.starts_with(b"HTTP/1."),
+                "no HTTP answer from {}",
+                targets[t]
+            );
+            out[t].push(took);
         }
     }
-    if late > 0 {
+    if late * 100 > rounds * k {
         println!("  ({late} requests started more than one gap late: the machine was busy)");
     }
-    (d, p)
+    out
 }
 
-fn report(name: &str, direct: &mut [Duration], proxied: &mut [Duration]) {
-    direct.sort();
-    proxied.sort();
-    println!("  {name}: {} pairs", direct.len());
-    println!(
-        "    {:>6} {:>12} {:>12} {:>12}",
-        "", "direct", "proxy", "overhead"
-    );
-    for (label, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999)] {
-        let (a, b) = (quantile(direct, q), quantile(proxied, q));
-        println!(
-            "    {label:>6} {:>10.0}us {:>10.0}us {:>+10.0}us",
-            us(a),
-            us(b),
-            us(b) - us(a)
-        );
+/// Quantiles of each target, and each proxy's overhead over the first (direct).
+fn report(name: &str, names: &[&str], mut runs: Vec<Vec<Duration>>) {
+    for r in &mut runs {
+        r.sort();
     }
+    println!("  {name}: {} rounds", runs[0].len());
+    let mut head = format!("    {:>6}", "");
+    for n in names {
+        head.push_str(&format!(" {n:>12}"));
+    }
+    for n in &names[1..] {
+        head.push_str(&format!(" {:>14}", format!("+{n}")));
+    }
+    println!("{head}");
+    for (label, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999)] {
+        let values: Vec<f64> = runs.iter().map(|r| us(quantile(r, q))).collect();
+        let mut line = format!("    {label:>6}");
+        for v in &values {
+            line.push_str(&format!(" {v:>10.0}us"));
+        }
+        for v in &values[1..] {
+            line.push_str(&format!(" {:>+12.0}us", v - values[0]));
+        }
+        println!("{line}");
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// HAProxy in HTTP mode in front of `backend`, the peer: a proxy that only forwards.
+fn start_haproxy(backend: SocketAddr, dir: &Path) -> Option<(Proc, SocketAddr)> {
+    let bin = [
+        "/usr/sbin/haproxy",
+        "/usr/bin/haproxy",
+        "/usr/local/sbin/haproxy",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).is_file())?;
+    let port = free_port();
+    let cfg = dir.join(format!("haproxy-{port}.cfg"));
+    std::fs::write(
+        &cfg,
+        format!(
+            "global\n  maxconn 4096\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\nfrontend f\n  bind 127.0.0.1:{port}\n  default_backend b\nbackend b\n  server py2 {backend}\n"
+        ),
+    )
+    .ok()?;
+    let child = Command::new(bin)
+        .args(["-f", cfg.to_str()?, "-db"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let child = Proc(child);
+    let at: SocketAddr = format!("127.0.0.1:{port}").parse().ok()?;
+    let start = Instant::now();
+    while TcpStream::connect(at).is_err() {
+        if start.elapsed() > Duration::from_secs(5) {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some((child, at))
 }
 
 fn scrape(admin: SocketAddr) -> String {
@@ -290,12 +349,23 @@ fn cpu_ns(pid: u32) -> u64 {
 }
 
 fn latency(py2: &Path, py3: &Path) {
-    let pairs = env_usize("CANARYC_BENCH_PAIRS", 3000);
+    let rounds = env_usize("CANARYC_BENCH_PAIRS", 3000);
     let rate = env_usize("CANARYC_BENCH_RATE", 200);
+    let dir = std::env::temp_dir().join(format!("canaryc-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
     let (_p, primary) = start_app(py2, &[]);
     let (_s, secondary) = start_app(py2, &[]);
     let (_c, candidate) = start_app(py3, &[]);
     let (cmp, proxy, admin) = start_compare(&primary, &secondary, &candidate, &[]);
+    let haproxy = start_haproxy(addr(&primary), &dir);
+    let mut targets = vec![addr(&primary), proxy];
+    let mut names = vec!["direct", "canaryc"];
+    if let Some((_, at)) = &haproxy {
+        targets.push(*at);
+        names.push("haproxy");
+    } else {
+        println!("  (no haproxy: the peer column is left out)");
+    }
     let paths = [
         "/items/123",
         "/round?x=2.5",
@@ -304,18 +374,20 @@ fn latency(py2: &Path, py3: &Path) {
         "/token",
         "/",
     ];
-    println!("latency at {rate} requests/s, mirroring to a py2 secondary and a py3 candidate:");
-    // Warm up both paths (interpreter caches, the proxy's pools).
-    paired(addr(&primary), proxy, 100, rate, &paths);
+    println!(
+        "latency at {rate} requests/s; canaryc mirrors to a py2 secondary and a py3 candidate, HAProxy only forwards:"
+    );
+    // Warm up every path (interpreter caches, pools).
+    rotate(&targets, 100, rate, &paths);
     let before = cpu_ns(cmp.0.id());
-    let (mut d, mut p) = paired(addr(&primary), proxy, pairs, rate, &paths);
+    let runs = rotate(&targets, rounds, rate, &paths);
     // Let the last comparisons finish before reading the CPU they took.
     std::thread::sleep(Duration::from_millis(500));
     let cpu = cpu_ns(cmp.0.id()) - before;
-    report("py2 (wsgiref, threaded)", &mut d, &mut p);
+    report("py2 (wsgiref, threaded), GET, mirrored", &names, runs);
     println!(
-        "    comparator CPU per proxied request (proxy, two mirrored requests, comparison): {:.0}us",
-        cpu as f64 / 1000.0 / pairs as f64
+        "    canaryc CPU per request (proxy, two mirrored requests, comparison): {:.0}us",
+        cpu as f64 / 1000.0 / rounds as f64
     );
     let m = scrape(admin);
     let r = |name: &str| {
@@ -333,23 +405,44 @@ fn latency(py2: &Path, py3: &Path) {
         r("dropped")
     );
 
+    // The same copies, with requests canaryc does not mirror: the proxy's hop alone.
+    let deletes = ["DELETE /items/1", "DELETE /items/2"];
+    rotate(&targets, 100, rate, &deletes);
+    let haproxy_pid = haproxy.as_ref().map(|(p, _)| p.0.id());
+    let before = (cpu_ns(cmp.0.id()), haproxy_pid.map_or(0, cpu_ns));
+    let runs = rotate(&targets, rounds, rate, &deletes);
+    let after = (cpu_ns(cmp.0.id()), haproxy_pid.map_or(0, cpu_ns));
+    report("py2, DELETE, not mirrored", &names, runs);
+    let per = |a: u64, b: u64| (a - b) as f64 / 1000.0 / rounds as f64;
+    println!(
+        "    CPU per request: canaryc {:.0}us, haproxy {:.0}us",
+        per(after.0, before.0),
+        per(after.1, before.1)
+    );
+
     let backend = floor_backend();
     let url = format!("http://{backend}");
     let (cmp2, proxy2, _) = start_compare(&url, &url, &url, &[]);
-    paired(backend, proxy2, 100, rate, &["/items/123"]);
+    let haproxy2 = start_haproxy(backend, &dir);
+    let mut targets = vec![backend, proxy2];
+    if let Some((_, at)) = &haproxy2 {
+        targets.push(*at);
+    }
+    rotate(&targets, 100, rate, &["/items/123"]);
     let before = cpu_ns(cmp2.0.id());
-    let (mut d, mut p) = paired(backend, proxy2, pairs, rate, &["/items/123"]);
+    let runs = rotate(&targets, rounds, rate, &["/items/123"]);
     std::thread::sleep(Duration::from_millis(500));
     let cpu = cpu_ns(cmp2.0.id()) - before;
     report(
-        "floor (a Rust backend answering from memory)",
-        &mut d,
-        &mut p,
+        "floor: a Rust backend answering from memory, GET, mirrored",
+        &names,
+        runs,
     );
     println!(
-        "    comparator CPU per proxied request: {:.0}us",
-        cpu as f64 / 1000.0 / pairs as f64
+        "    canaryc CPU per request: {:.0}us",
+        cpu as f64 / 1000.0 / rounds as f64
     );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn rss_kib(pid: u32) -> u64 {
