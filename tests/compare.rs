@@ -186,7 +186,10 @@ fn start_compare(args: &[&str]) -> Comparator {
 
 struct Reply {
     status: u16,
+    /// Lower-case names.
     headers: Vec<(String, String)>,
+    /// Names as sent, in order.
+    names: Vec<String>,
     body: String,
 }
 
@@ -212,13 +215,14 @@ fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], bo
         .and_then(|l| l.split(' ').nth(1))
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let headers = lines
-        .filter_map(|l| l.split_once(": "))
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
-        .collect();
+    let pairs: Vec<(&str, &str)> = lines.filter_map(|l| l.split_once(": ")).collect();
     Reply {
         status,
-        headers,
+        headers: pairs
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), (*v).to_string()))
+            .collect(),
+        names: pairs.iter().map(|(k, _)| (*k).to_string()).collect(),
         body: body.to_string(),
     }
 }
@@ -730,6 +734,13 @@ fn a_hanging_py3_never_delays_or_fails_a_client_and_fills_the_queue() {
         "--timeout",
         "1h",
     ]);
+    // The client gets py2's response as py2 sent it: the same headers, in the same order and
+    // case (Date and X-Request-Id differ per request in value only).
+    let direct_primary: SocketAddr = primary.url.trim_start_matches("http://").parse().unwrap();
+    let direct = http(direct_primary, "GET", "/items/7", &[], "");
+    let proxied = http(c.proxy, "GET", "/items/7", &[], "");
+    assert_eq!(proxied.names, direct.names);
+    assert_eq!(proxied.names[..2], ["Date", "Server"]);
     let requests = 40;
     for i in 0..requests {
         let reply = http(c.proxy, "GET", &format!("/items/{i}"), &[], "");
@@ -762,13 +773,18 @@ fn a_hanging_py3_never_delays_or_fails_a_client_and_fills_the_queue() {
         "{r:?}"
     );
     assert_eq!(r["dropped"], queue_full);
+    // The requests, and the one that compared the headers.
     assert_eq!(
         pending + queue_full,
-        f64::from(requests),
+        f64::from(requests + 1),
         "every mirrored request is pending or dropped"
     );
     // Two running, four queued, and at most one taken off the queue waiting for a worker.
     assert!((6.0..=7.0).contains(&pending), "pending {pending}");
+    assert!(
+        queue_full >= f64::from(requests + 1) - 7.0,
+        "dropped {queue_full}"
+    );
 }
 
 #[test]

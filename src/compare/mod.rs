@@ -266,9 +266,11 @@ pub fn serve(config: Config, ready: impl FnOnce(Bound)) -> Result<[u64; 5], Stri
                     let shared = shared.clone();
                     let client = primary_client.clone();
                     let service = service_fn(move |req| proxy::handle(req, shared.clone(), client.clone(), peer));
+                    // py2's response as it was: its header case, and no Date it did not send.
                     let conn = hyper::server::conn::http1::Builder::new()
                         .timer(TokioTimer::new())
                         .preserve_header_case(true)
+                        .auto_date_header(false)
                         .serve_connection(TokioIo::new(stream), service);
                     let conn = graceful.watch(conn);
                     tokio::spawn(async move {
