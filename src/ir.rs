@@ -334,7 +334,9 @@ pub fn lower(
         router: Router::Haproxy,
         engine: Engine::Canaryc,
     });
-    let comparator = false;
+    // A `compare { }` section says the team runs `canaryc compare`, the producer of the
+    // divergence metric; without one, nothing in the bundle emits it.
+    let comparator = plan.compare.is_some();
     let divergence = |m: model::Metric| m == model::Metric::Divergence;
     if !comparator {
         let spans: Vec<_> = plan

@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod compare;
 pub mod date;
 pub mod detect;
 pub mod diag;

@@ -24,6 +24,8 @@ pub struct Plan {
     pub rollback: Vec<Trigger>,
     pub schedule: Schedule,
     pub monitor: Monitor,
+    /// The `compare { }` section, when the plan has one (`canaryc compare` reads it).
+    pub compare: Option<Compare>,
 }
 
 /// A Python version as written: `3.11` is major 3, minor 11 (never the float 3.11).
@@ -420,3 +422,99 @@ impl Default for Monitor {
 }
 
 pub const DEFAULT_MIN_REQUESTS: u32 = 100;
+
+/// The `compare { }` section: how `canaryc compare` mirrors requests to the second py2 copy and
+/// to py3, and how it diffs their responses with py2's (docs/compare.md). Values left out are
+/// the defaults below; `canaryc compare` flags override them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compare {
+    /// Comparisons waiting for a worker; beyond this they are dropped (`result="dropped"`).
+    pub queue: Spanned<u32>,
+    /// Mirrored request pairs in flight at once.
+    pub concurrency: Spanned<u32>,
+    /// How long a mirrored request may take, in milliseconds.
+    pub timeout: Spanned<u64>,
+    /// The largest body compared, in bytes; larger responses are not compared.
+    pub max_body: Spanned<u64>,
+    /// Bodies held by queued comparisons, in bytes: the bound on the queue's memory.
+    pub max_buffered: Spanned<u64>,
+    /// Endpoints tracked separately; the rest are counted together as `other`.
+    pub max_endpoints: Spanned<u32>,
+    /// Diffy's thresholds, in percent (shared/reference/canary-systems.md §7).
+    pub relative_threshold: Spanned<f64>,
+    pub absolute_threshold: Spanned<f64>,
+    /// Whether `3` and `3.0` are the same JSON number.
+    pub numbers: Spanned<NumberMatch>,
+    /// Response headers compared; `None` is the default set.
+    pub headers: Option<Vec<Spanned<String>>>,
+    pub ignore_headers: Vec<Spanned<String>>,
+    pub ignore_fields: Vec<Spanned<crate::compare::field::FieldPattern>>,
+    /// In the order written: the first whose path matches a request applies.
+    pub endpoints: Vec<CompareEndpoint>,
+}
+
+/// `endpoint NAME { path = "/orders/{id}" methods = [POST] ignore_fields = [...] }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompareEndpoint {
+    pub name: Spanned<String>,
+    pub path: Spanned<crate::compare::route::RoutePattern>,
+    /// Methods mirrored on top of the safe ones (GET, HEAD, OPTIONS), upper case.
+    pub methods: Vec<Spanned<String>>,
+    pub ignore_fields: Vec<Spanned<crate::compare::field::FieldPattern>>,
+    pub ignore_headers: Vec<Spanned<String>>,
+}
+
+/// How JSON numbers compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NumberMatch {
+    /// `3` and `3.0` differ: py2's `round(2.5)` is `3.0`, py3's is `3`, and a py3 client that
+    /// indexes with it breaks (shared/reference/py2-py3-runtime.md §5: equal only if the API
+    /// contract allows it).
+    Strict,
+    /// Numbers are equal when their values are.
+    ByValue,
+}
+
+impl NumberMatch {
+    pub const NAMES: &'static [&'static str] = &["strict", "by-value"];
+
+    pub fn parse(name: &str) -> Option<NumberMatch> {
+        match name {
+            "strict" => Some(NumberMatch::Strict),
+            "by-value" => Some(NumberMatch::ByValue),
+            _ => None,
+        }
+    }
+}
+
+/// Methods mirrored everywhere: they have no side effects (Diffy ignores POST, PUT and DELETE
+/// unless told otherwise; shared/reference/canary-systems.md §7).
+pub const SAFE_METHODS: &[&str] = &["GET", "HEAD", "OPTIONS"];
+
+/// Methods an endpoint may add.
+pub const HTTP_METHODS: &[&str] = &[
+    "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE", "TRACE",
+];
+
+impl Default for Compare {
+    fn default() -> Self {
+        fn at<T>(v: T) -> Spanned<T> {
+            Spanned::new(v, Default::default())
+        }
+        Compare {
+            queue: at(1000),
+            concurrency: at(16),
+            timeout: at(5_000),
+            max_body: at(1 << 20),
+            max_buffered: at(64 << 20),
+            max_endpoints: at(200),
+            relative_threshold: at(20.0),
+            absolute_threshold: at(0.03),
+            numbers: at(NumberMatch::Strict),
+            headers: None,
+            ignore_headers: Vec::new(),
+            ignore_fields: Vec::new(),
+            endpoints: Vec::new(),
+        }
+    }
+}

@@ -4,6 +4,7 @@ mod build;
 mod cases;
 mod cli;
 mod common;
+mod compare;
 mod detect;
 mod engine_docs;
 mod engine_verdicts;

@@ -10,6 +10,7 @@
 //! schedule and rollback references and applying overrides; cross-check the result (schedule
 //! shape, criteria against triggers, router capabilities, Python lifecycle).
 
+mod compare;
 pub mod engine;
 mod entries;
 mod lifecycle;

@@ -92,6 +92,9 @@ impl<'a> Checker<'a> {
             .single_block(&fields, "monitor")
             .map(|b| self.monitor(b))
             .unwrap_or_default();
+        let compare = self
+            .single_block(&fields, "compare")
+            .map(|b| self.compare(b));
 
         let rollback_block = self.single_block(&fields, "rollback");
         let rollback_attr = fields.get("rollback");
@@ -136,6 +139,7 @@ impl<'a> Checker<'a> {
             rollback,
             schedule: schedule?,
             monitor,
+            compare,
         })
     }
 

@@ -3,6 +3,7 @@
 
 mod build;
 mod check;
+mod compare;
 mod detect;
 mod explain;
 mod fmt;
@@ -131,6 +132,9 @@ Exit 0 when rolled back, 1 when HAProxy refused, 2 on usage errors.",
         after_help = "Examples:\n  canaryc rollback shop --config canary-promote.json\n  canaryc rollback          # every service of the plan"
     )]
     Rollback(promote::RollbackArgs),
+    /// Compare py3's responses with py2's on live traffic: a Diffy-style proxy.
+    #[command(long_about = compare::LONG_ABOUT, after_help = compare::AFTER_HELP)]
+    Compare(compare::Args),
     /// Explain a diagnostic code, with an example that triggers it.
     #[command(
         after_help = "Examples:\n  canaryc explain CNR301\n  canaryc explain traffic-not-increasing\n  canaryc explain --list"
@@ -153,6 +157,7 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
         Command::Build(args) => build::run(&args, &env),
         Command::Plan(args) => plan::run(&args, &env),
         Command::Check(args) => check::run(&args, &env),
+        Command::Compare(args) => compare::run(&args, &env),
         Command::Detect(args) => detect::run(&args, &env),
         Command::Explain(args) => explain::run(&args, &env),
         Command::Fmt(args) => fmt::run(&args, &env),

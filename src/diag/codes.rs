@@ -84,6 +84,14 @@ codes! {
     WindowLongerThanHold = "CNR409", Warning, "window-longer-than-hold";
     BaselineAtFullTraffic = "CNR410", Warning, "baseline-at-full-traffic";
 
+    /// The `compare { }` section (CNR420-CNR439).
+    InvalidRoutePath = "CNR420", Error, "invalid-route-path";
+    UnknownHttpMethod = "CNR421", Error, "unknown-http-method";
+    InvalidFieldPath = "CNR422", Error, "invalid-field-path";
+    InvalidHeaderName = "CNR423", Error, "invalid-header-name";
+    EndpointShadowed = "CNR424", Warning, "endpoint-shadowed";
+    HeaderComparedAndIgnored = "CNR425", Warning, "header-compared-and-ignored";
+
     PythonEndOfLife = "CNR501", Warning, "python-end-of-life";
     PythonEndOfLifeSoon = "CNR502", Warning, "python-end-of-life-soon";
     StickyUnsupported = "CNR503", Error, "sticky-unsupported";
