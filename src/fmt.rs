@@ -513,7 +513,10 @@ impl Formatter<'_> {
 fn pad(text: &str, width: usize) -> String {
     let mut out = String::with_capacity(width.max(text.len()));
     out.push_str(text);
-    out.extend(std::iter::repeat_n(' ', width.saturating_sub(text.chars().count())));
+    out.extend(std::iter::repeat_n(
+        ' ',
+        width.saturating_sub(text.chars().count()),
+    ));
     out
 }
 
@@ -584,7 +587,8 @@ mod tests {
     #[test]
     fn aligns_keys_longer_than_a_format_width() {
         let long = "k".repeat(70_000);
-        let input = format!("const {long} = 1\nconst b = 2\nplan x {{\n  {long} = 1\n  b = 2\n}}\n");
+        let input =
+            format!("const {long} = 1\nconst b = 2\nplan x {{\n  {long} = 1\n  b = 2\n}}\n");
         let out = fmt(&input);
         assert!(out.contains(&format!("  {long} = 1\n  b{} = 2\n", " ".repeat(69_999))));
         assert!(out.contains(&format!("const b{} = 2\n", " ".repeat(69_999))));
