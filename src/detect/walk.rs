@@ -126,7 +126,7 @@ pub fn walk(root: &Path, limits: &Limits) -> std::io::Result<Walked> {
     Ok(walked)
 }
 
-fn skip_dir(entry: &DirEntry) -> bool {
+pub(crate) fn skip_dir(entry: &DirEntry) -> bool {
     let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
     if !is_dir || entry.depth() == 0 {
         return false;
