@@ -23,7 +23,10 @@ struct BaselineParser;
 const DEPTH: usize = 60;
 
 /// Inputs with about `brackets` brackets, by shape.
-fn shapes() -> Vec<(&'static str, fn(usize) -> String)> {
+/// A name and a generator of inputs of a given size.
+type Shape = (&'static str, fn(usize) -> String);
+
+fn shapes() -> Vec<Shape> {
     vec![
         ("unclosed `[` (refused by the nesting guard)", |n| {
             format!("plan x {{\n  a = {}\n}}\n", "[".repeat(n))

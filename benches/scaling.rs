@@ -15,7 +15,10 @@ use canaryc::diag::render::{self, Style};
 use canaryc::source::SourceMap;
 
 /// Plans with `n` items of one kind.
-fn shapes() -> Vec<(&'static str, fn(usize) -> String)> {
+/// A name and a generator of inputs of a given size.
+type Shape = (&'static str, fn(usize) -> String);
+
+fn shapes() -> Vec<Shape> {
     vec![
         ("`use std.schedules` lines (unused imports)", |n| {
             "use std.schedules\n".repeat(n) + PLAN

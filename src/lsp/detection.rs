@@ -135,7 +135,7 @@ fn run(job: &Job) -> Outcome {
     if !root.is_dir() {
         return Outcome::Unreadable(root.clone(), "not a directory".into());
     }
-    match count_entries(root, &cancelled) {
+    match count_entries(root, MAX_ENTRIES, &cancelled) {
         Count::Within => {}
         Count::Cancelled => return Outcome::Cancelled,
         Count::TooMany => return Outcome::TooLarge(root.clone()),
@@ -155,6 +155,7 @@ fn run(job: &Job) -> Outcome {
     }
 }
 
+#[derive(Debug, PartialEq, Eq)]
 enum Count {
     Within,
     TooMany,
@@ -163,7 +164,7 @@ enum Count {
 }
 
 /// Walks as `detect::walk` does, counting, until done or a bound is hit.
-fn count_entries(root: &std::path::Path, cancelled: &dyn Fn() -> bool) -> Count {
+fn count_entries(root: &std::path::Path, max: usize, cancelled: &dyn Fn() -> bool) -> Count {
     let started = Instant::now();
     let walk = ignore::WalkBuilder::new(root)
         .hidden(true)
@@ -180,7 +181,7 @@ fn count_entries(root: &std::path::Path, cancelled: &dyn Fn() -> bool) -> Count 
         if cancelled() {
             return Count::Cancelled;
         }
-        if n >= MAX_ENTRIES {
+        if n >= max {
             return Count::TooMany;
         }
         if n % 256 == 0 && started.elapsed() > MAX_WALK {
@@ -188,4 +189,50 @@ fn count_entries(root: &std::path::Path, cancelled: &dyn Fn() -> bool) -> Count 
         }
     }
     Count::Within
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(files: usize) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..files {
+            std::fs::write(dir.path().join(format!("f{i}.py")), "").unwrap();
+        }
+        // Skipped by detection, so not counted either.
+        std::fs::create_dir(dir.path().join("node_modules")).unwrap();
+        for i in 0..files {
+            std::fs::write(dir.path().join(format!("node_modules/m{i}.js")), "").unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn the_count_stops_at_its_bound_and_when_cancelled() {
+        let dir = tree(30);
+        assert_eq!(count_entries(dir.path(), 40, &|| false), Count::Within);
+        assert_eq!(count_entries(dir.path(), 20, &|| false), Count::TooMany);
+        assert_eq!(count_entries(dir.path(), 40, &|| true), Count::Cancelled);
+    }
+
+    #[test]
+    fn a_cancelled_job_reports_nothing_but_its_cancellation() {
+        let dir = tree(3);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut detector = Detector::new(move |f| tx.send(f).unwrap());
+        let first = detector.start("a", dir.path().to_path_buf());
+        first.cancel();
+        let second = detector.start("a", dir.path().to_path_buf());
+        let results: Vec<Finished> = rx.iter().take(2).collect();
+        assert!(
+            matches!(results[0].outcome, Outcome::Cancelled),
+            "{results:?}"
+        );
+        assert_eq!(results[1].generation, second.generation);
+        assert!(
+            matches!(results[1].outcome, Outcome::Detected(..)),
+            "{results:?}"
+        );
+    }
 }

@@ -62,7 +62,7 @@ pub fn run(today: Date) -> u8 {
         .spawn(move || {
             let mut input = transport::Reader::new(std::io::stdin().lock());
             loop {
-                let event = match input.next() {
+                let event = match input.read() {
                     Ok(Some(message)) => Event::Message(message),
                     Ok(None) => Event::End(None),
                     Err(err) => Event::End(Some(err.to_string())),

@@ -69,7 +69,7 @@ impl<R: BufRead> Reader<R> {
 
     /// The next message. `Ok(None)` at the end of the input, including in the middle of a
     /// frame (the client is gone); every other problem is an `Incoming::Invalid` to answer.
-    pub fn next(&mut self) -> io::Result<Option<Incoming>> {
+    pub fn read(&mut self) -> io::Result<Option<Incoming>> {
         if let Some(pending) = self.pending.take() {
             return Ok(Some(pending));
         }
@@ -87,7 +87,6 @@ impl<R: BufRead> Reader<R> {
 
 fn read(input: &mut impl BufRead, stray: &mut Option<Incoming>) -> io::Result<Option<Incoming>> {
     let mut length: Option<Result<usize, String>> = None;
-    let mut problem: Option<String> = None;
     let mut saw_header = false;
     loop {
         let Some(line) = read_header_line(input)? else {
@@ -96,10 +95,11 @@ fn read(input: &mut impl BufRead, stray: &mut Option<Incoming>) -> io::Result<Op
         let line = match line {
             HeaderLine::Text(text) => text,
             HeaderLine::TooLong => {
-                problem.get_or_insert_with(|| {
-                    format!("a header line is longer than {MAX_HEADER_LINE} bytes")
+                stray.get_or_insert_with(|| {
+                    parse_error(format!(
+                        "a header line is longer than {MAX_HEADER_LINE} bytes"
+                    ))
                 });
-                saw_header = true;
                 continue;
             }
         };
@@ -110,7 +110,6 @@ fn read(input: &mut impl BufRead, stray: &mut Option<Incoming>) -> io::Result<Op
             // Blank lines between frames are harmless.
             continue;
         }
-        saw_header = true;
         // Garbage before a header (a body longer than its Content-Length said, say): resume at
         // the header.
         let header = match line.find("Content-Length:") {
@@ -122,11 +121,18 @@ fn read(input: &mut impl BufRead, stray: &mut Option<Incoming>) -> io::Result<Op
             }
             _ => line.as_str(),
         };
-        let Some((name, value)) = header.split_once(':') else {
-            problem.get_or_insert_with(|| format!("malformed header line {:?}", clip(&line)));
+        // Not a header: bytes between frames, answered on their own; the frame after them
+        // is read as usual.
+        let Some((name, value)) = header.split_once(':').filter(|(name, _)| {
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        }) else {
+            stray.get_or_insert_with(|| {
+                parse_error(format!("bytes outside any frame: {:?}", clip(&line)))
+            });
             continue;
         };
-        if name.trim().eq_ignore_ascii_case("content-length") {
+        saw_header = true;
+        if name.eq_ignore_ascii_case("content-length") {
             let value = value.trim();
             length = Some(
                 value
@@ -136,10 +142,7 @@ fn read(input: &mut impl BufRead, stray: &mut Option<Incoming>) -> io::Result<Op
         }
     }
     let length = match length {
-        None => {
-            let message = problem.unwrap_or_else(|| "a frame without Content-Length".into());
-            return Ok(Some(parse_error(message)));
-        }
+        None => return Ok(Some(parse_error("a frame without Content-Length".into()))),
         Some(Err(message)) => return Ok(Some(parse_error(message))),
         Some(Ok(n)) => n,
     };
@@ -159,9 +162,6 @@ fn read(input: &mut impl BufRead, stray: &mut Option<Incoming>) -> io::Result<Op
             io::ErrorKind::UnexpectedEof => Ok(None),
             _ => Err(err),
         };
-    }
-    if let Some(message) = problem {
-        return Ok(Some(parse_error(message)));
     }
     Ok(Some(match serde_json::from_slice::<Value>(&body) {
         Ok(value) => classify(value),
@@ -311,7 +311,7 @@ mod tests {
     fn read_all(bytes: &[u8]) -> Vec<Incoming> {
         let mut reader = Reader::new(io::BufReader::with_capacity(7, bytes));
         let mut out = Vec::new();
-        while let Some(message) = reader.next().unwrap() {
+        while let Some(message) = reader.read().unwrap() {
             out.push(message);
         }
         out
@@ -371,7 +371,7 @@ mod tests {
             "garbage\r\n\r\n".to_string(),
             frame("{not json"),
             frame("\u{0}\u{1}"),
-            format!("Content-Length: 2\r\n\r\n\u{ff}\u{fe}"),
+            "Content-Length: 2\r\n\r\n\u{ff}\u{fe}".to_string(),
             format!("{}\r\n\r\n", "x".repeat(MAX_HEADER_LINE * 3)),
             // A body longer than announced: the rest precedes the next header.
             "Content-Length: 1\r\n\r\n1}}}".to_string(),
