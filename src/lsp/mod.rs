@@ -494,10 +494,12 @@ impl<W: Write> Server<W> {
                 None
             }
             detection::Outcome::Cancelled => None,
-            detection::Outcome::Unreadable(root, why) => Some(format!(
-                "canaryc: cannot detect the codebase {}: {why}",
-                root.display()
-            )),
+            // As before detection moved off this thread: a codebase that is not there yet is
+            // not worth a pop-up on every save.
+            detection::Outcome::Unreadable(root, why) => {
+                eprintln!("canaryc lsp: not detecting {}: {why}", root.display());
+                None
+            }
             detection::Outcome::TooLarge(root) => Some(format!(
                 "canaryc: the codebase {} has more than {} files: the editor does not detect it (`canaryc check` does)",
                 root.display(),
