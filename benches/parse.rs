@@ -10,7 +10,10 @@
 //! runs each shape once at 1,000 brackets.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod timing;
+use timing::{env_max, median, ms, quick};
 
 use canaryc::source::FileId;
 use pest::Parser as _;
@@ -68,37 +71,10 @@ fn count_brackets(text: &str) -> usize {
     text.bytes().filter(|b| b"[](){}".contains(b)).count()
 }
 
-/// Median wall time of `f` over enough runs to fill about 0.3 s (at least 3, at most 101).
-fn median(mut f: impl FnMut()) -> Duration {
-    let start = Instant::now();
-    f();
-    let once = start.elapsed();
-    let runs = (Duration::from_millis(300).as_nanos() / once.as_nanos().max(1)).clamp(3, 101);
-    let mut times: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .collect();
-    times.sort();
-    times[times.len() / 2]
-}
-
-/// Milliseconds with four significant digits.
-fn ms(d: Duration) -> String {
-    let ms = d.as_secs_f64() * 1e3;
-    let decimals = (3 - ms.abs().log10().floor() as i32).clamp(0, 6) as usize;
-    format!("{ms:.decimals$} ms")
-}
-
 fn main() {
     // `cargo test --benches` passes `--bench` only for `cargo bench`.
-    let quick = !std::env::args().any(|a| a == "--bench");
-    let max: usize = std::env::var("CANARYC_PARSE_BENCH_MAX")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+    let quick = quick();
+    let max = env_max("CANARYC_PARSE_BENCH_MAX", 100_000);
     let sizes: Vec<usize> = if quick {
         vec![1_000]
     } else {
@@ -114,10 +90,10 @@ fn main() {
         for &n in &sizes {
             let text = make(n);
             let brackets = count_brackets(&text);
-            let parse = median(|| {
+            let parse = median(Duration::from_millis(300), || {
                 black_box(canaryc::syntax::parse(FileId(0), black_box(&text)));
             });
-            let floor = median(|| {
+            let floor = median(Duration::from_millis(300), || {
                 black_box(count_brackets(black_box(&text)));
             });
             let (_, diagnostics) = canaryc::syntax::parse(FileId(0), &text);
@@ -144,10 +120,10 @@ fn main() {
     };
     for &n in baseline_sizes {
         let text = format!("plan x {{\n  a = {}\n}}\n", "[".repeat(n));
-        let before = median(|| {
+        let before = median(Duration::from_millis(300), || {
             let _ = black_box(BaselineParser::parse(Rule::file, black_box(&text)));
         });
-        let now = median(|| {
+        let now = median(Duration::from_millis(300), || {
             black_box(canaryc::syntax::parse(FileId(0), black_box(&text)));
         });
         println!(

@@ -7,7 +7,10 @@
 //! is the largest size; `cargo test --benches` runs the smallest once.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod timing;
+use timing::{env_max, median, ms, quick};
 
 use canaryc::check::{Options, check};
 use canaryc::date::Date;
@@ -92,37 +95,13 @@ fn traffic(i: usize, n: usize) -> usize {
     1 + i * 99 / n.max(1) + usize::from(i + 1 == n) * 99
 }
 
-/// Median wall time of `f` over enough runs to fill about 0.5 s (at least 3, at most 51).
-fn median(mut f: impl FnMut()) -> Duration {
-    let start = Instant::now();
-    f();
-    let once = start.elapsed();
-    let runs = (Duration::from_millis(500).as_nanos() / once.as_nanos().max(1)).clamp(3, 51);
-    let mut times: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .collect();
-    times.sort();
-    times[times.len() / 2]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1e3)
-}
-
 fn per_item(d: Duration, n: usize) -> String {
     format!("{:.2}", d.as_secs_f64() * 1e6 / n as f64)
 }
 
 fn main() {
-    let quick = !std::env::args().any(|a| a == "--bench");
-    let max: usize = std::env::var("CANARYC_SCALING_MAX")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(64_000);
+    let quick = quick();
+    let max = env_max("CANARYC_SCALING_MAX", 64_000);
     let sizes: Vec<usize> = if quick {
         vec![1_000]
     } else {
@@ -148,17 +127,17 @@ fn main() {
                 let analysis = check(&mut sources, root, &options);
                 (sources, analysis.diagnostics)
             };
-            let check_time = median(|| {
+            let check_time = median(Duration::from_millis(500), || {
                 black_box(checked());
             });
             let (sources, diagnostics) = checked();
-            let human = median(|| {
+            let human = median(Duration::from_millis(500), || {
                 black_box(render::human(&diagnostics, &sources, Style::Plain, 100));
             });
-            let json = median(|| {
+            let json = median(Duration::from_millis(500), || {
                 black_box(render::json(&diagnostics, &sources));
             });
-            let floor = median(|| {
+            let floor = median(Duration::from_millis(500), || {
                 black_box(black_box(&text).bytes().filter(|&b| b == b'\n').count());
             });
             println!(

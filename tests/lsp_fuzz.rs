@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::lsp_client::Client;
+use crate::parser_never_panics::{SEEDS, TOKENS};
 
 /// A new server every this many messages: start-up and shutdown are traffic too.
 const SESSION: usize = 2_500;
@@ -502,10 +503,10 @@ fn document(rng: &mut Rng) -> String {
             "→".repeat(rng.below(100))
         ),
         5 => (0..rng.below(300))
-            .map(|_| format!("{} ", rng.pick(TOKENS)))
+            .map(|_| format!("{} ", token(rng)))
             .collect(),
         6 => {
-            let mut text = PLAN.as_bytes().to_vec();
+            let mut text = rng.pick(SEEDS).as_bytes().to_vec();
             for _ in 0..1 + rng.below(8) {
                 let at = rng.below(text.len() + 1);
                 match rng.below(3) {
@@ -532,65 +533,16 @@ fn document(rng: &mut Rng) -> String {
     }
 }
 
-const TOKENS: &[&str] = &[
-    "plan",
-    "schedule",
-    "rollback",
-    "stage",
-    "service",
-    "route",
-    "use",
-    "const",
-    "when",
-    "and",
-    "for",
-    "all",
-    "metrics",
-    "within",
-    "of",
-    "baseline",
-    "py2",
-    "approval",
-    "success",
-    "traffic",
-    "hold",
-    "python",
-    "infra",
-    "error_rate",
-    "latency",
-    "p99",
-    "{",
-    "}",
-    "(",
-    ")",
-    "[",
-    "]",
-    "=",
-    "->",
-    "<",
-    ">",
-    ",",
-    ":",
-    ".",
-    "\"",
-    "\"x\"",
-    "#",
-    "\n",
-    "1%",
-    "24h",
-    "2x",
-    "3.11",
-    "2027-01-15",
-    "512Mi",
-    "std.schedules.standard",
-    "→",
-    "𝄞",
-    "é",
-];
+/// The parser fuzz's vocabulary, and wide characters (surrogate pairs in UTF-16).
+fn token(rng: &mut Rng) -> &'static str {
+    const WIDE: &[&str] = &["→", "𝄞", "é𝄞", "\u{1F600}"];
+    let items = if rng.below(8) == 0 { WIDE } else { TOKENS };
+    items[rng.below(items.len())]
+}
 
 fn snippet(rng: &mut Rng) -> String {
     (0..rng.below(6))
-        .map(|_| *rng.pick(TOKENS))
+        .map(|_| token(rng))
         .collect::<Vec<_>>()
         .join(" ")
 }

@@ -163,20 +163,10 @@ enum Count {
     Cancelled,
 }
 
-/// Walks as `detect::walk` does, counting, until done or a bound is hit.
+/// Walks as detection does (`detect::walk::walker`), counting, until done or a bound is hit.
 fn count_entries(root: &std::path::Path, max: usize, cancelled: &dyn Fn() -> bool) -> Count {
     let started = Instant::now();
-    let walk = ignore::WalkBuilder::new(root)
-        .hidden(true)
-        .git_ignore(true)
-        .git_exclude(true)
-        .git_global(false)
-        .require_git(false)
-        .ignore(true)
-        .parents(false)
-        .follow_links(false)
-        .filter_entry(|entry| !crate::detect::walk::skip_dir(entry))
-        .build();
+    let walk = crate::detect::walk::walker(root).build();
     for (n, _) in walk.enumerate() {
         if cancelled() {
             return Count::Cancelled;
