@@ -1,7 +1,7 @@
 //! Parser time on pathological nesting: it must grow linearly with the number of brackets.
 //!
 //! Run with `cargo bench --bench parse`. Prints one table per input shape: brackets, the time of
-//! `canaryc::syntax::parse` (median of several runs), nanoseconds per bracket (flat when linear)
+//! `canaryc::syntax::parse` (fastest of several runs), nanoseconds per bracket (flat when linear)
 //! and, as the physical floor, one pass over the bytes counting brackets. Then the grammar before
 //! the fix (`benches/exponential-baseline.pest`, pest alone, no lowering) beside the current
 //! parser on the input that used to hang, `a = [[[[...` with few brackets: it doubles with each.
@@ -13,7 +13,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 mod timing;
-use timing::{env_max, median, ms, quick};
+use timing::{env_max, fastest, ms, quick};
 
 use canaryc::source::FileId;
 use pest::Parser as _;
@@ -90,10 +90,10 @@ fn main() {
         for &n in &sizes {
             let text = make(n);
             let brackets = count_brackets(&text);
-            let parse = median(Duration::from_millis(300), || {
+            let parse = fastest(Duration::from_millis(300), || {
                 black_box(canaryc::syntax::parse(FileId(0), black_box(&text)));
             });
-            let floor = median(Duration::from_millis(300), || {
+            let floor = fastest(Duration::from_millis(300), || {
                 black_box(count_brackets(black_box(&text)));
             });
             let (_, diagnostics) = canaryc::syntax::parse(FileId(0), &text);
@@ -120,10 +120,10 @@ fn main() {
     };
     for &n in baseline_sizes {
         let text = format!("plan x {{\n  a = {}\n}}\n", "[".repeat(n));
-        let before = median(Duration::from_millis(300), || {
+        let before = fastest(Duration::from_millis(300), || {
             let _ = black_box(BaselineParser::parse(Rule::file, black_box(&text)));
         });
-        let now = median(Duration::from_millis(300), || {
+        let now = fastest(Duration::from_millis(300), || {
             black_box(canaryc::syntax::parse(FileId(0), black_box(&text)));
         });
         println!(
