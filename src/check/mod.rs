@@ -16,6 +16,7 @@ mod plan;
 mod rollback;
 mod schedule;
 pub mod schema;
+pub mod strings;
 mod value;
 
 use std::collections::HashMap;

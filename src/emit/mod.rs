@@ -8,6 +8,7 @@
 
 mod automation;
 mod compose;
+pub mod escape;
 mod grafana;
 mod haproxy;
 mod kubernetes;
