@@ -7,6 +7,7 @@ mod common;
 mod detect;
 mod explain;
 mod fmt;
+mod hostile;
 mod lsp;
 mod parser_never_panics;
 mod plan;

@@ -66,6 +66,16 @@ pub mod shell {
         Cow::Owned(format!("'{}'", s.replace('\'', "'\\''")))
     }
 
+    /// One word in POSIX quoting only (`'...'`, never `$'...'`), for command lines canaryc
+    /// itself splits again (`check::strings::split_words`): control characters stay inside the
+    /// quotes as they are.
+    pub fn posix_word(s: &str) -> Cow<'_, str> {
+        if !s.is_empty() && s.chars().all(plain) {
+            return Cow::Borrowed(s);
+        }
+        Cow::Owned(format!("'{}'", s.replace('\'', "'\\''")))
+    }
+
     /// Words joined by spaces, each escaped.
     pub fn words<S: AsRef<str>>(words: &[S]) -> String {
         words
@@ -90,6 +100,9 @@ pub mod systemd {
                 '"' => out.push_str("\\\""),
                 '%' => out.push_str("%%"),
                 '$' if dollar => out.push_str("$$"),
+                // systemd refuses `\x00` (no argument or variable can hold a NUL): shown as
+                // the text `\x00` instead, so the unit still parses.
+                '\0' => out.push_str("\\\\x00"),
                 '\n' => out.push_str("\\n"),
                 '\t' => out.push_str("\\t"),
                 '\r' => out.push_str("\\r"),

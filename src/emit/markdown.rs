@@ -232,7 +232,7 @@ pub fn plan(ir: &Ir, files: &[(String, String)]) -> String {
             o,
             "| {} | {} | {}% | {} | {} | {} | {} |",
             i + 1,
-            st.name,
+            md::text(&st.name),
             fmt(st.traffic),
             hours(st.hold_hours),
             day_at(ir.start, st.starts_at_hours),
@@ -270,7 +270,7 @@ pub fn plan(ir: &Ir, files: &[(String, String)]) -> String {
             o,
             "- {}: {} at {}% for {}{}",
             day_at(ir.start, st.starts_at_hours),
-            st.name,
+            md::text(&st.name),
             fmt(st.traffic),
             hours(st.hold_hours),
             st.approval
@@ -553,8 +553,8 @@ fn steps(o: &mut String, ir: &Ir, t: Target) {
     }
     for st in &ir.stages {
         let mut title = format!(
-            "Stage `{}`: py3 at {}% for {}.",
-            st.name,
+            "Stage {}: py3 at {}% for {}.",
+            md::code(&st.name),
             fmt(st.traffic),
             hours(st.hold_hours)
         );
@@ -655,7 +655,7 @@ pub fn rollback_runbook(ir: &Ir) -> String {
         let _ = writeln!(
             o,
             "| {} | {}% | about {} in {} requests went to py3 until the rollback |",
-            st.name,
+            md::text(&st.name),
             fmt(st.traffic),
             if st.traffic >= 1.0 {
                 fmt(st.traffic)

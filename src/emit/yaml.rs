@@ -34,6 +34,11 @@ static YAML11_NOT_A_STRING: LazyLock<Regex> = LazyLock::new(|| {
     .expect("a valid regex")
 });
 
+/// Whether a YAML 1.1 reader resolves the plain scalar `s` to something other than a string.
+pub fn is_yaml11_non_string(s: &str) -> bool {
+    YAML11_NOT_A_STRING.is_match(s)
+}
+
 pub fn to_string(value: &Value) -> String {
     let mut prefix = String::from("canaryc1q7x");
     while contains(value, &prefix) {
