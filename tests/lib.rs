@@ -8,6 +8,7 @@ mod detect;
 mod explain;
 mod fmt;
 mod hostile;
+mod injection;
 mod lsp;
 mod parser_never_panics;
 mod plan;
