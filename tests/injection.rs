@@ -415,6 +415,15 @@ fn d10_d11_yaml_specials_and_dollars_stay_strings() {
         env_block()
     );
     let files = build(&dir, &plan);
+    let k8s = &files["k8s-deployment-py3.yaml"];
+    for quoted in [
+        "value: 'no'",
+        "value: 'on'",
+        "value: '2024-01-01'",
+        "value: '<<'",
+    ] {
+        assert!(k8s.contains(quoted), "{quoted}: {k8s}");
+    }
     if have("python3") {
         // PyYAML resolves plain scalars the YAML 1.1 way, as kubectl does.
         let script = "import sys, yaml, json\nfor doc in yaml.safe_load_all(open(sys.argv[1])):\n    if doc and doc.get('kind') == 'Deployment':\n        for e in doc['spec']['template']['spec']['containers'][0]['env']:\n            print(json.dumps([e['name'], e['value']], separators=(',', ':')))\n";

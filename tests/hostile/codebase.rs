@@ -284,6 +284,11 @@ fn systemd_word(v: &str) -> String {
     canaryc::emit::escape::systemd::exec_word(v).into_owned()
 }
 
+thread_local! {
+    /// Why the last build was refused, for the report.
+    static REFUSAL: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 /// check, detect, merge, lower, emit: what `canaryc build` does, in-process.
 fn build(plan_text: &str, codebase: &Path) -> Result<Vec<OutputFile>, String> {
     let mut sources = SourceMap::new();
@@ -304,9 +309,10 @@ fn build(plan_text: &str, codebase: &Path) -> Result<Vec<OutputFile>, String> {
     let mut merger = Merger::new(&mut sources, &loader, "codebase");
     let merged = merger.merge(&plan, &detection);
     let (ir, diagnostics) = canaryc::ir::lower(&merged, Some(&detection), Some("../codebase"));
-    if diagnostics.iter().any(|d| d.severity == Severity::Error) {
-        // The benign variants all build; a hostile value that leaves the service without a
-        // command or image is reported, not built: nothing is written.
+    if let Some(d) = diagnostics.iter().find(|d| d.severity == Severity::Error) {
+        // A hostile value that leaves the service without a command or image is reported, not
+        // built: nothing is written.
+        REFUSAL.with(|r| *r.borrow_mut() = d.message.clone());
         return Ok(Vec::new());
     }
     Ok(emit(&ir))
@@ -318,6 +324,8 @@ pub struct Tally {
     pub kept: usize,
     pub dropped: usize,
     pub refused: usize,
+    /// Refusals by plant, for the report.
+    pub refused_by: std::collections::BTreeMap<String, usize>,
     pub failures: Vec<String>,
 }
 
@@ -365,6 +373,11 @@ pub fn run(n: usize, seed: u64) -> Tally {
         };
         if files.is_empty() {
             tally.refused += 1;
+            let why = REFUSAL.with(|r| r.borrow().clone());
+            *tally
+                .refused_by
+                .entry(format!("{plant:?}: {why}"))
+                .or_default() += 1;
             continue;
         }
         let [benign, no_value, no_file] = baselines[p].as_ref().expect("computed above");
@@ -401,6 +414,7 @@ fn hostile_codebase_values_change_no_output_structure() {
         tally.refused,
         tally.failures.len()
     );
+    eprintln!("refused by lowering, by plant: {:?}", tally.refused_by);
     assert!(
         tally.failures.is_empty(),
         "{} of {} cases failed; first ones:\n{}",
