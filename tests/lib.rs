@@ -10,6 +10,7 @@ mod fmt;
 mod hostile;
 mod injection;
 mod lsp;
+mod output_safety;
 mod parser_never_panics;
 mod plan;
 mod stdlib_and_examples;

@@ -7,6 +7,7 @@ mod detect;
 mod explain;
 mod fmt;
 mod load;
+mod output;
 mod plan;
 
 use std::ffi::OsString;

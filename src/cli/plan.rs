@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 
-use super::build::{WriteError, lower_and_emit, relative_to, summary, write_atomically};
+use super::build::{lower_and_emit, relative_to, summary};
+use super::output::{self, WriteError};
 use super::{Env, exit, print_stderr, print_stdout};
 use crate::detect::walk::Limits;
 use crate::diag::render;
@@ -199,7 +200,15 @@ pub(crate) fn run(args: &Args, env: &Env) -> u8 {
         purpose: "the plan, written from the codebase: edit it, then `canaryc build canary.plan --output .`".into(),
     });
     files.sort_by(|a, b| a.name.cmp(&b.name));
-    match write_atomically(&output, &files, args.force) {
+    // The plan is one of the outputs here; the codebase is never wiped.
+    let request = output::Request {
+        output: &output,
+        files: &files,
+        force: args.force,
+        codebase: Some(&args.codebase_path),
+        plan_dir: None,
+    };
+    match output::write(&request) {
         Ok(()) => {}
         Err(WriteError::Usage(m)) => return usage(&m),
         Err(WriteError::Io(m)) => {

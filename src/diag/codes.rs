@@ -46,6 +46,8 @@ codes! {
     Syntax = "CNR001", Error, "syntax-error";
     /// A literal that parses but means nothing: 2026-02-30, an unknown escape, `p0`.
     InvalidLiteral = "CNR002", Error, "invalid-literal";
+    /// The file's bytes are not UTF-8 (a plan saved as Latin-1, say); it is not checked further.
+    NotUtf8 = "CNR003", Error, "not-utf8";
 
     UnknownField = "CNR101", Error, "unknown-field";
     DuplicateField = "CNR102", Error, "duplicate-field";

@@ -157,6 +157,8 @@ impl<'a> Position<'a> {
         let file = sources.get(span.file);
         let point = |byte: u32| {
             let (line, column) = file.line_col(byte as usize);
+            // Offsets into the file as it is on disk (a byte-order mark is not in `text`).
+            let byte = u32::try_from(file.file_offset(byte as usize)).unwrap_or(u32::MAX);
             Point { line, column, byte }
         };
         Position {
