@@ -121,24 +121,43 @@ pub mod systemd {
         out
     }
 
-    /// One word of `ExecStart=`: bare when plain, else double-quoted. `$` and `%` are doubled in
-    /// both forms (systemd substitutes `$VAR` and `%x` in command lines), and a lone `;` (which
-    /// separates commands) is escaped.
+    /// One word of `ExecStart=`: bare unless it holds what systemd splits or unquotes on
+    /// (whitespace, quotes, backslashes, controls), double-quoted otherwise. `$` and `%` are
+    /// doubled in both forms (systemd substitutes `$VAR` and `%x` in command lines), and a lone
+    /// `;` (which separates commands) is quoted.
     pub fn exec_word(w: &str) -> Cow<'_, str> {
-        let plain = |c: char| c.is_ascii_alphanumeric() || "_@+=:,./-".contains(c);
-        if !w.is_empty() && w.chars().all(plain) {
-            return Cow::Borrowed(w);
+        let quote = w.is_empty()
+            || w == ";"
+            || w
+                .chars()
+                .any(|c| c.is_whitespace() || "\"'\\".contains(c) || is_unsafe_char(c));
+        if quote {
+            let mut out = String::new();
+            quoted_into(&mut out, w, true);
+            return Cow::Owned(out);
         }
-        let mut out = String::new();
-        quoted_into(&mut out, w, true);
-        Cow::Owned(out)
+        if w.contains(['$', '%']) {
+            return Cow::Owned(w.replace('$', "$$").replace('%', "%%"));
+        }
+        Cow::Borrowed(w)
     }
 
-    /// A command line for `ExecStart=`.
+    /// A command line for `ExecStart=`. A first word starting with one of systemd's prefixes
+    /// (`@-:+!`, which change how the command runs) is quoted, so it is only a path.
     pub fn exec_line<S: AsRef<str>>(words: &[S]) -> String {
         words
             .iter()
-            .map(|w| exec_word(w.as_ref()).into_owned())
+            .enumerate()
+            .map(|(i, w)| {
+                let w = w.as_ref();
+                if i == 0 && w.starts_with(['@', '-', ':', '+', '!']) {
+                    let mut out = String::new();
+                    quoted_into(&mut out, w, true);
+                    out
+                } else {
+                    exec_word(w).into_owned()
+                }
+            })
             .collect::<Vec<_>>()
             .join(" ")
     }
@@ -591,7 +610,9 @@ mod tests {
     #[test]
     fn systemd_escapes_specifiers_dollars_and_line_ends() {
         assert_eq!(systemd::assignment("A", "50%\"x\\"), "\"A=50%%\\\"x\\\\\"");
-        assert_eq!(systemd::exec_word("$HOME"), "\"$$HOME\"");
+        assert_eq!(systemd::exec_word("$HOME"), "$$HOME");
+        assert_eq!(systemd::exec_word("a b"), "\"a b\"");
+        assert_eq!(systemd::exec_line(&["-x", "y"]), "\"-x\" y");
         assert_eq!(systemd::exec_word(";"), "\";\"");
         assert_eq!(systemd::raw("/srv/a\\"), "/srv/a\\x5c");
         assert_eq!(systemd::raw("a\nExecStartPre=/x"), "a\\x0aExecStartPre=/x");
