@@ -609,3 +609,40 @@ fn d12_the_rollback_receiver_needs_the_token_and_a_known_service() {
         ]
     );
 }
+
+#[test]
+fn cookie_names_are_literals_in_istio_and_gateway_api_regexes() {
+    let dir = scratch("regex");
+    for router in ["istio", "gateway-api"] {
+        let plan = format!(
+            "plan shop {{\n  python = 2.7 -> 3.13\n  infra = kubernetes(router: {router})\n  service {{\n    port = 8000\n    image py2 = \"registry.internal/shop:2.7\"\n    image py3 = \"registry.internal/shop:3.13\"\n  }}\n  route {{ sticky = cookie(\"py.v+1\") }}\n}}\n"
+        );
+        let files = build(&dir, &plan);
+        let name = if router == "istio" {
+            "k8s-virtual-service.yaml"
+        } else {
+            "k8s-httproute.yaml"
+        };
+        let text = &files[name];
+        let pattern = text
+            .lines()
+            .find_map(|l| {
+                l.split_once("regex: ")
+                    .or_else(|| l.split_once("value: ^"))
+                    .map(|(_, r)| r)
+            })
+            .unwrap_or_else(|| panic!("no cookie regex in {name}:\n{text}"));
+        let pattern = pattern.trim().trim_matches('\'');
+        let pattern = if pattern.starts_with('^') {
+            pattern.to_string()
+        } else {
+            format!("^{pattern}")
+        };
+        let re = regex::Regex::new(&pattern).unwrap();
+        assert!(re.is_match("a=1; py.v+1=py3"), "{router}: {pattern}");
+        assert!(
+            !re.is_match("pyXv1=py3"),
+            "{router}: `.` and `+` matched as regex: {pattern}"
+        );
+    }
+}

@@ -128,8 +128,7 @@ pub mod systemd {
     pub fn exec_word(w: &str) -> Cow<'_, str> {
         let quote = w.is_empty()
             || w == ";"
-            || w
-                .chars()
+            || w.chars()
                 .any(|c| c.is_whitespace() || "\"'\\".contains(c) || is_unsafe_char(c));
         if quote {
             let mut out = String::new();
