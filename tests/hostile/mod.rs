@@ -289,3 +289,18 @@ pub fn looks_like_placeholder(value: &str) -> bool {
         .iter()
         .any(|p| upper.contains(p))
 }
+
+/// Fails with the first few failures, if there are any.
+pub fn assert_none_failed(cases: usize, failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "{} of {cases} cases failed; first ones:\n{}",
+        failures.len(),
+        failures
+            .iter()
+            .take(8)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
