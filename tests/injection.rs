@@ -231,21 +231,33 @@ fn the_compose_health_check_runs_no_injected_python() {
 fn dollar_paren_in_a_program_or_working_directory_does_not_run_from_the_runbook() {
     let dir = scratch("runbook");
     let (m1, m2) = (dir.join("m1"), dir.join("m2"));
-    // A unit in the codebase names the working directory; the plan names the program.
-    std::fs::create_dir_all(dir.join("code/deploy")).unwrap();
-    std::fs::write(
-        dir.join("code/deploy/ledger.service"),
-        format!(
-            "[Service]\nUser=ledger\nWorkingDirectory=/srv/$(:>{})\nExecStart=/srv/ledger/venv/bin/gunicorn --bind 0.0.0.0:8000 ledger.wsgi\n",
-            m2.display()
-        ),
-    )
-    .unwrap();
+    // From the plan, the checker refuses a program that is not a plain path.
     let plan = BARE.replace(
         "/srv/ledger/venv3/bin/gunicorn",
         &format!("/srv/$(:>{})/venv3/bin/gunicorn", m1.display()),
     );
-    let files = build(&dir, &plan);
+    std::fs::write(dir.join("canary.plan"), &plan).unwrap();
+    let out = canaryc(&dir, &["check"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("CNR209"), "{}", stderr(&out));
+
+    // From the codebase: a unit names the program and the working directory.
+    std::fs::create_dir_all(dir.join("code/deploy")).unwrap();
+    std::fs::write(
+        dir.join("code/deploy/ledger.service"),
+        format!(
+            "[Service]\nUser=ledger\nWorkingDirectory=/srv/$(:>{})\nExecStart=/srv/$(:>{})/venv/bin/gunicorn --bind 0.0.0.0:8000 ledger.wsgi\n",
+            m2.display(),
+            m1.display()
+        ),
+    )
+    .unwrap();
+    let without_commands: String = BARE
+        .lines()
+        .filter(|l| !l.contains("command py"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let files = build(&dir, &without_commands);
     let pip = files["canary-plan.md"]
         .lines()
         .find(|l| l.contains("-m venv"))

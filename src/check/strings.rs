@@ -275,8 +275,30 @@ impl Checker<'_> {
     /// CNR209: a command line that splits into words.
     pub(crate) fn valid_command(&mut self, command: &Spanned<String>) -> bool {
         match split_words(&command.value) {
-            Ok(words) if !words.is_empty() => true,
-            Ok(_) => true, // empty commands are reported as empty strings
+            Ok(words) => {
+                // The program is a path on the host, run as it is: nothing expands `$VAR`,
+                // `%` or `~` in it, so a path that holds them most likely means something else.
+                let odd = words.first().and_then(|program| {
+                    program
+                        .chars()
+                        .find(|c| !(c.is_ascii_alphanumeric() || "_@+=:,./-".contains(*c)))
+                });
+                let Some(c) = odd else { return true };
+                self.report(
+                    Diagnostic::new(
+                        Code::InvalidCommand,
+                        command.span,
+                        format!(
+                            "the program `{}` holds `{}`",
+                            shown(words.first().map_or("", String::as_str)),
+                            shown(&c.to_string())
+                        ),
+                    )
+                    .label("not a plain path")
+                    .help("the program runs without a shell: nothing expands `$VAR`, `~` or `%` in it, and canaryc does not either; write the path as it is on the host (letters, digits, `/`, `.`, `_`, `-`)"),
+                );
+                false
+            }
             Err(error) => {
                 self.report(
                     Diagnostic::new(
