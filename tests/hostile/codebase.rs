@@ -71,6 +71,17 @@ enum Variant<'a> {
 }
 
 impl Plant {
+    /// A benign value that takes the same path through detection as `hostile`: an env value
+    /// with `$(` is a Kubernetes expansion the team wrote into its own Deployment, which the
+    /// clone keeps. (Command words are planted as `--name=VALUE`, which no detector reads as
+    /// the WSGI entrypoint.)
+    fn benign_like(self, hostile: &str) -> &'static str {
+        match self {
+            Plant::K8sEnvValue if hostile.contains("$(") => "$(b)",
+            _ => "benign",
+        }
+    }
+
     /// A value this format can hold as written: line-based formats carry no line break, and
     /// a file name no `/` or NUL.
     fn fit(self, value: &str) -> String {
@@ -186,8 +197,8 @@ impl Plant {
                     }
                     (_, Some(v)) => {
                         web["command"] = json!(format!(
-                            "gunicorn --bind 0.0.0.0:8000 --name {} shop.wsgi",
-                            shell::posix_word(v)
+                            "gunicorn --bind 0.0.0.0:8000 {} shop.wsgi",
+                            shell::posix_word(&format!("--name={v}"))
                         ))
                     }
                     (_, None) => {}
@@ -203,7 +214,9 @@ impl Plant {
             }
             Plant::UnitExecWord | Plant::UnitWorkingDirectory | Plant::UnitUser => {
                 let word = match (self, value) {
-                    (Plant::UnitExecWord, Some(v)) => format!(" --name {}", systemd_word(v)),
+                    (Plant::UnitExecWord, Some(v)) => {
+                        format!(" {}", systemd_word(&format!("--name={v}")))
+                    }
                     _ => String::new(),
                 };
                 let workdir = match (self, value) {
@@ -231,7 +244,7 @@ impl Plant {
             Plant::ProcfileWord => {
                 write("requirements.txt", "flask==1.1.4\n");
                 let word = value
-                    .map(|v| format!(" --name {}", shell::posix_word(v)))
+                    .map(|v| format!(" {}", shell::posix_word(&format!("--name={v}"))))
                     .unwrap_or_default();
                 if file {
                     write(
@@ -246,10 +259,11 @@ impl Plant {
                     (Plant::DockerfileWorkdir, Some(v)) => format!("/srv/{v}"),
                     _ => "/srv/shop".into(),
                 };
+                let named;
                 let mut cmd = vec!["gunicorn", "--bind", "0.0.0.0:8000", "shop.wsgi"];
                 if let (Plant::DockerfileCmdWord, Some(v)) = (self, value) {
-                    cmd.insert(3, "--name");
-                    cmd.insert(4, v);
+                    named = format!("--name={v}");
+                    cmd.insert(3, &named);
                 }
                 if file {
                     write(
@@ -340,14 +354,17 @@ pub fn run(n: usize, seed: u64) -> Tally {
     let mut rng = Rng::new(seed);
     let mut tally = Tally::default();
     let dir = scratch("case");
-    let mut baselines: Vec<Option<[Structure; 3]>> = vec![None; PLANTS.len()];
+    let mut baselines: std::collections::HashMap<(usize, &str), [Structure; 3]> =
+        std::collections::HashMap::new();
     while tally.cases < n {
         let p = rng.below(PLANTS.len());
         let plant = PLANTS[p];
-        if baselines[p].is_none() {
+        let hostile = plant.fit(&rng.hostile());
+        let benign = plant.benign_like(&hostile);
+        if !baselines.contains_key(&(p, benign)) {
             let mut got = Vec::new();
             for variant in [
-                Variant::Value(&planted("benign")),
+                Variant::Value(&planted(benign)),
                 Variant::NoValue,
                 Variant::NoFile,
             ] {
@@ -355,9 +372,8 @@ pub fn run(n: usize, seed: u64) -> Tally {
                 let files = build(&plant.plan(&dir), &dir).expect("benign codebase builds");
                 got.push(structure_of(&files).expect("benign outputs read"));
             }
-            baselines[p] = Some(got.try_into().expect("three baselines"));
+            baselines.insert((p, benign), got.try_into().expect("three baselines"));
         }
-        let hostile = plant.fit(&rng.hostile());
         let value = planted(&hostile);
         if plant == Plant::DirectoryName && value.len() > 200 {
             continue;
@@ -380,7 +396,7 @@ pub fn run(n: usize, seed: u64) -> Tally {
                 .or_default() += 1;
             continue;
         }
-        let [benign, no_value, no_file] = baselines[p].as_ref().expect("computed above");
+        let [benign, no_value, no_file] = &baselines[&(p, benign)];
         match structure_of(&files) {
             Err(e) => tally.failures.push(format!("{plant:?} {hostile:?}: {e}")),
             Ok(got) => {
