@@ -361,7 +361,7 @@ pub fn run(n: usize, seed: u64) -> Tally {
         let plant = PLANTS[p];
         let hostile = plant.fit(&rng.hostile());
         let benign = plant.benign_like(&hostile);
-        if !baselines.contains_key(&(p, benign)) {
+        baselines.entry((p, benign)).or_insert_with(|| {
             let mut got = Vec::new();
             for variant in [
                 Variant::Value(&planted(benign)),
@@ -372,8 +372,8 @@ pub fn run(n: usize, seed: u64) -> Tally {
                 let files = build(&plant.plan(&dir), &dir).expect("benign codebase builds");
                 got.push(structure_of(&files).expect("benign outputs read"));
             }
-            baselines.insert((p, benign), got.try_into().expect("three baselines"));
-        }
+            got.try_into().expect("three baselines")
+        });
         let value = planted(&hostile);
         if plant == Plant::DirectoryName && value.len() > 200 {
             continue;
