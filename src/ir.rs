@@ -62,9 +62,14 @@ pub struct StickyIr {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct EnvVar {
     pub name: String,
+    /// The value; `[redacted]` in canary-plan.json when `credential` is set.
     pub value: String,
     /// Why canaryc sets it, for the runbook; `None` when the plan set it.
     pub reason: Option<String>,
+    /// The value looks like a credential (by its name or its shape): it is written only where
+    /// the workload reads it (Deployment, Compose service, unit), never into a document.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub credential: bool,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -937,32 +942,38 @@ fn environment(s: &model::Service, pickled_messages: bool) -> (Vec<EnvVar>, Vec<
         name: "CANARY_INTERPRETER".into(),
         value: "py2".into(),
         reason: Some("tells the app which copy it is: label metrics with it, and prefix cache keys so the copies do not read each other's pickles".into()),
+        credential: false,
     }];
     let mut py3 = vec![
         EnvVar {
             name: "CANARY_INTERPRETER".into(),
             value: "py3".into(),
             reason: Some("tells the app which copy it is: label metrics with it, and prefix cache keys so the copies do not read each other's pickles".into()),
+            credential: false,
         },
         EnvVar {
             name: "LANG".into(),
             value: "C.UTF-8".into(),
             reason: Some("uWSGI and mod_wsgi embed Python without locale coercion, and python:3.13+ images no longer set LANG: without it open() and print default to ASCII on py3".into()),
+            credential: false,
         },
         EnvVar {
             name: "LC_ALL".into(),
             value: "C.UTF-8".into(),
             reason: Some("as LANG; also overrides any LC_* the host sets".into()),
+            credential: false,
         },
         EnvVar {
             name: "PYTHONUTF8".into(),
             value: "1".into(),
             reason: Some("UTF-8 mode for CLI-started servers (gunicorn, celery); embedded servers ignore it, hence LANG".into()),
+            credential: false,
         },
         EnvVar {
             name: "PYTHONIOENCODING".into(),
             value: "utf-8".into(),
             reason: Some("the python:2.7 images set it; keeps stdout/stderr encoding the same on both copies".into()),
+            credential: false,
         },
     ];
     if pickled_messages {
@@ -970,6 +981,7 @@ fn environment(s: &model::Service, pickled_messages: bool) -> (Vec<EnvVar>, Vec<
             name: "PICKLE_PROTOCOL".into(),
             value: "2".into(),
             reason: Some("2 is the highest pickle protocol py2 can read (py3 writes 4 or 5 by default). kombu (Celery) honours this variable; for Django caches pass it on, e.g. django-redis `OPTIONS: {\"PICKLE_VERSION\": int(os.environ[\"PICKLE_PROTOCOL\"])}`".into()),
+            credential: false,
         });
     }
     for (k, v) in &s.env {
@@ -984,15 +996,19 @@ fn environment(s: &model::Service, pickled_messages: bool) -> (Vec<EnvVar>, Vec<
 }
 
 fn set(list: &mut Vec<EnvVar>, name: &str, value: &str) {
+    // The checker warned about it (CNR212); the emitters keep it out of the documents.
+    let credential = crate::check::strings::credential_reason(Some(name), value).is_some();
     match list.iter_mut().find(|e| e.name == name) {
         Some(e) => {
             e.value = value.to_string();
             e.reason = None;
+            e.credential = credential;
         }
         None => list.push(EnvVar {
             name: name.to_string(),
             value: value.to_string(),
             reason: None,
+            credential,
         }),
     }
 }

@@ -12,6 +12,8 @@ mod engines;
 mod explain;
 mod fmt;
 mod front_end_limits;
+mod hostile;
+mod injection;
 mod lsp;
 mod lsp_client;
 mod lsp_fuzz;

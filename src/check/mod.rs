@@ -18,6 +18,7 @@ mod plan;
 mod rollback;
 mod schedule;
 pub mod schema;
+pub mod strings;
 mod value;
 
 use std::collections::HashMap;

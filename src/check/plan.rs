@@ -38,10 +38,12 @@ impl<'a> Checker<'a> {
         });
         let description = fields
             .get("description")
-            .and_then(|a| self.string(&a.value, "description = \"...\""));
+            .and_then(|a| self.string(&a.value, "description = \"...\""))
+            .filter(|d| self.one_line(d, "the description", true));
         let codebase = fields
             .get("codebase")
-            .and_then(|a| self.string(&a.value, "codebase = \".\""));
+            .and_then(|a| self.string(&a.value, "codebase = \".\""))
+            .filter(|c| self.one_line(c, "the codebase path", false));
         let python = match fields.get("python") {
             Some(a) => self.python(&a.value),
             None => {
@@ -167,7 +169,7 @@ impl<'a> Checker<'a> {
                 Diagnostic::new(
                     Code::InvalidName,
                     name.span,
-                    format!("`{}` cannot name a {what}", name.value),
+                    format!("`{}` cannot name a {what}", super::strings::shown(&name.value)),
                 )
                 .label("not a DNS label")
                 .help(format!(
@@ -469,17 +471,19 @@ impl<'a> Checker<'a> {
         });
         service.health = fields.get("health").and_then(|a| {
             let path = self.string(&a.value, "health = \"/healthz\"")?;
-            if !path.starts_with('/') || path.contains(char::is_whitespace) {
+            // Load balancers, probes and Python's urlopen send it as the request's path: only
+            // URL characters, so it cannot end a config line or a quoted string early.
+            if let Some(problem) = super::strings::health_path_problem(&path.value) {
                 self.report(
                     Diagnostic::new(
                         Code::InvalidHealthPath,
                         path.span,
                         format!(
                             "health check path `{}` is not an absolute URL path",
-                            path.value
+                            super::strings::shown(&path.value)
                         ),
                     )
-                    .label("must start with `/` and have no spaces")
+                    .label(problem)
                     .help(
                         "write the path the load balancer requests, e.g. `health = \"/healthz\"`",
                     ),
@@ -493,15 +497,24 @@ impl<'a> Checker<'a> {
             Some(n.map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
         });
         for copy in ["py2", "py3"] {
-            let image_value = fields.qualified("image", copy).and_then(|a| {
-                self.nonempty_string(&a.value, "image py3 = \"registry.internal/app:3.13\"")
-            });
-            let command_value = fields.qualified("command", copy).and_then(|a| {
-                self.nonempty_string(
-                    &a.value,
-                    "command py3 = \"/srv/app/venv3/bin/gunicorn app.wsgi\"",
-                )
-            });
+            let image_value = fields
+                .qualified("image", copy)
+                .and_then(|a| {
+                    self.nonempty_string(&a.value, "image py3 = \"registry.internal/app:3.13\"")
+                })
+                .filter(|i| self.one_line(i, "the image", false) && self.valid_image(i));
+            let command_value = fields
+                .qualified("command", copy)
+                .and_then(|a| {
+                    self.nonempty_string(
+                        &a.value,
+                        "command py3 = \"/srv/app/venv3/bin/gunicorn app.wsgi\"",
+                    )
+                })
+                .filter(|c| self.one_line(c, "the command", false) && self.valid_command(c));
+            if let Some(command) = &command_value {
+                self.literal_credential(None, command);
+            }
             if copy == "py2" {
                 service.image_py2 = image_value;
                 service.command_py2 = command_value;
@@ -613,8 +626,13 @@ impl<'a> Checker<'a> {
                 );
                 continue;
             }
+            let name_ok = self.valid_env_name(key);
             if let Some(value) = self.string(&attribute.value, "LANG = \"C.UTF-8\"") {
-                vars.push((key.clone(), value));
+                if self.one_line(&value, &format!("the value of `{}`", key.value), false) && name_ok
+                {
+                    self.literal_credential(Some(&key.value), &value);
+                    vars.push((key.clone(), value));
+                }
             }
         }
         vars
@@ -673,10 +691,26 @@ impl<'a> Checker<'a> {
                         Diagnostic::new(
                             Code::ValueOutOfRange,
                             cookie.span,
-                            format!("`{}` is not a valid {} name", cookie.value, name.value),
+                            format!(
+                                "`{}` is not a valid {} name",
+                                super::strings::shown(&cookie.value),
+                                name.value
+                            ),
                         )
                         .label("not an HTTP token")
                         .help("use letters, digits, `-` and `_`, e.g. `py_version`"),
+                    );
+                    return None;
+                }
+                if by == StickyBy::Header && !super::strings::is_portable_header_name(&cookie) {
+                    self.report(
+                        Diagnostic::new(
+                            Code::StickyNameUnreadable,
+                            cookie.span,
+                            format!("the routers that split by header cannot read a `{}` header", cookie.value),
+                        )
+                        .label("only letters, digits and `-`")
+                        .help("nginx drops header names with other characters (`ignore_invalid_headers`, and `_` unless `underscores_in_headers`), and HAProxy's `req.hdr()` ends its argument at punctuation: name a header like `X-User-Id`"),
                     );
                     return None;
                 }

@@ -108,7 +108,13 @@ fn logical_lines(text: &str) -> Vec<(usize, String)> {
 /// `["gunicorn", "-b", ":8000", "app:app"]` to `gunicorn -b :8000 app:app`.
 fn shell_form(rest: &str) -> String {
     match serde_json::from_str::<Vec<String>>(rest) {
-        Ok(words) => words.join(" "),
+        // Each word quoted, so the line splits back into the same words (a word with a space
+        // or a quote stays one word; see check::strings::split_words).
+        Ok(words) => words
+            .iter()
+            .map(|w| crate::emit::escape::shell::posix_word(w).into_owned())
+            .collect::<Vec<_>>()
+            .join(" "),
         Err(_) => rest.to_string(),
     }
 }

@@ -65,6 +65,14 @@ codes! {
     ValueOutOfRange = "CNR204", Error, "value-out-of-range";
     InvalidPythonVersion = "CNR205", Error, "invalid-python-version";
     InvalidHealthPath = "CNR206", Error, "invalid-health-path";
+    /// A newline, NUL or other control character in a string that becomes part of a line.
+    ControlCharacter = "CNR207", Error, "control-character";
+    InvalidImage = "CNR208", Error, "invalid-image";
+    InvalidCommand = "CNR209", Error, "invalid-command";
+    InvalidEnvName = "CNR210", Error, "invalid-env-name";
+    /// A sticky header name the routers that split by header cannot read.
+    StickyNameUnreadable = "CNR211", Error, "sticky-name-unreadable";
+    LiteralCredential = "CNR212", Warning, "literal-credential";
 
     TrafficNotIncreasing = "CNR301", Error, "traffic-not-increasing";
     FinalStageNotFull = "CNR302", Error, "final-stage-not-full";

@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::escape::{compose::literal, python, url};
 use super::yaml;
 use crate::ir::{Copy, EnvVar, Ir, ServiceIr};
 use crate::model::Router;
@@ -111,14 +112,16 @@ fn copy_service(s: &ServiceIr, copy: Copy, named_volumes: &mut Map<String, Value
         Copy::Py2 => s.image_py2.clone(),
         Copy::Py3 => s.image_py3.clone(),
     };
+    // Compose interpolates `$` in every value after parsing the YAML: what canaryc writes is
+    // `$$`-escaped (the team's own values were written for Compose and are kept as they are).
     match image {
         Some(image) => {
-            out.insert("image".into(), json!(image));
+            out.insert("image".into(), json!(literal(&image)));
         }
         None => {
             // The team builds py2 from source: keep doing so, from the codebase.
             let context = s.build_context.clone().unwrap_or_else(|| ".".into());
-            out.insert("build".into(), json!({ "context": context }));
+            out.insert("build".into(), json!({ "context": literal(&context) }));
         }
     }
     let env = match copy {
@@ -157,20 +160,22 @@ fn copy_service(s: &ServiceIr, copy: Copy, named_volumes: &mut Map<String, Value
 
 fn add_env(environment: &mut Map<String, Value>, env: &[EnvVar]) {
     for e in env {
-        environment.insert(e.name.clone(), json!(e.value));
+        environment.insert(e.name.clone(), json!(literal(&e.value)));
     }
 }
 
 /// Python's own HTTP client in each interpreter's spelling: slim images have no curl.
 fn healthcheck(s: &ServiceIr, copy: Copy) -> Value {
+    // The URL is a Python string literal: a quote in the path cannot end it.
+    let url =
+        |path: &str| python::string(&format!("http://127.0.0.1:{}{}", s.port, url::path(path)));
     let probe = match (&s.health, copy) {
-        (Some(path), Copy::Py2) => format!(
-            "import urllib2; urllib2.urlopen('http://127.0.0.1:{}{path}', timeout=3)",
-            s.port
-        ),
+        (Some(path), Copy::Py2) => {
+            format!("import urllib2; urllib2.urlopen({}, timeout=3)", url(path))
+        }
         (Some(path), Copy::Py3) => format!(
-            "import urllib.request; urllib.request.urlopen('http://127.0.0.1:{}{path}', timeout=3)",
-            s.port
+            "import urllib.request; urllib.request.urlopen({}, timeout=3)",
+            url(path)
         ),
         (None, _) => format!(
             "import socket; socket.create_connection(('127.0.0.1', {}), 3)",
@@ -178,7 +183,7 @@ fn healthcheck(s: &ServiceIr, copy: Copy) -> Value {
         ),
     };
     json!({
-        "test": ["CMD", "python", "-c", probe],
+        "test": ["CMD", "python", "-c", literal(&probe)],
         "interval": "10s",
         "timeout": "5s",
         "retries": 3,
@@ -193,7 +198,8 @@ fn rewrite_paths(
     context: Option<&str>,
     named: &mut Map<String, Value>,
 ) {
-    let root = context.unwrap_or(".");
+    let root = literal(context.unwrap_or("."));
+    let root = root.as_ref();
     let reroot = |p: &str| -> String {
         let rest = p.trim_start_matches("./");
         if root == "." {

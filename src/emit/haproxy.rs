@@ -8,6 +8,7 @@
 //! insertion keeps users on one server. `retry-on` with `option redispatch` retries a failed
 //! idempotent request on the other copy, so a py3 error on a GET does not reach the client.
 
+use super::escape::{haproxy as hap, url};
 use crate::ir::{Copy, Ir};
 use crate::model::StickyBy;
 
@@ -113,7 +114,8 @@ pub fn config(ir: &Ir, compose: bool) -> String {
         out.push_str("    http-request disable-l7-retry if !METH_GET\n");
         match &s.health {
             Some(path) => out.push_str(&format!(
-                "    option httpchk GET {path}\n    http-check expect status 200\n"
+                "    option httpchk GET {}\n    http-check expect status 200\n",
+                hap::word(&url::path(path))
             )),
             None => out.push_str("    # no health path known: TCP connect checks\n"),
         }
@@ -122,13 +124,14 @@ pub fn config(ir: &Ir, compose: bool) -> String {
             Some(st) if st.by == StickyBy::Cookie => {
                 out.push_str(&format!(
                     "    cookie {} insert indirect nocache httponly\n",
-                    st.name
+                    hap::word(&st.name)
                 ));
             }
             Some(st) => {
                 out.push_str(&format!(
-                    "    # sticky by header: requests carrying {h} stay on one copy\n    stick-table type string len 64 size 200k expire 24h\n    stick on req.hdr({h})\n",
-                    h = st.name
+                    "    # sticky by header: requests carrying {} stay on one copy\n    stick-table type string len 64 size 200k expire 24h\n    stick on req.hdr({})\n",
+                    hap::comment(&st.name),
+                    hap::fetch_arg(&st.name)
                 ));
             }
             None => {}

@@ -6,6 +6,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::escape::{kubernetes::literal, regex};
 use super::{OutputFile, file, yaml};
 use crate::ir::{Copy, EnvVar, Ir, ServiceIr, weights};
 use crate::model::{Router, StickyBy};
@@ -93,7 +94,8 @@ fn replicas(ir: &Ir, s: &ServiceIr, copy: Copy) -> u32 {
 
 fn env_list(vars: &[EnvVar]) -> Vec<Value> {
     vars.iter()
-        .map(|e| json!({ "name": e.name, "value": e.value }))
+        // Kubernetes expands `$(VAR)` in env values: the plan's values are literal.
+        .map(|e| json!({ "name": e.name, "value": literal(&e.value) }))
         .collect()
 }
 
@@ -305,7 +307,11 @@ fn set_cookie(name: &str, copy: Copy) -> String {
 
 /// A regex on the Cookie header matching `NAME=VALUE` anywhere in it.
 fn cookie_regex(name: &str, copy: Copy) -> String {
-    format!("^(.*;\\s*)?{name}={}(;.*)?$", copy.as_str())
+    format!(
+        "^(.*;\\s*)?{}={}(;.*)?$",
+        regex::literal(name),
+        copy.as_str()
+    )
 }
 
 fn istio(ir: &Ir, s: &ServiceIr) -> Vec<Value> {

@@ -8,8 +8,10 @@
 
 use std::fmt::Write as _;
 
-use super::automation::install_dir;
+use super::automation::{install_dir, token_file};
 use super::engine::docs as engine_docs;
+use super::escape::markdown as md;
+use super::escape::shell;
 use super::haproxy::{WEIGHT_TOTAL, socket};
 use super::prometheus::{alert_name, duration};
 use super::systemd::installed_name;
@@ -154,13 +156,13 @@ pub fn plan(ir: &Ir, files: &[(String, String)]) -> String {
         o.push_str("No codebase was read (the plan names no `codebase`): everything here comes from the plan.\n\n");
     } else {
         for line in ir.detected.infra.iter().chain(&ir.detected.services) {
-            let _ = writeln!(o, "- {line}");
+            let _ = writeln!(o, "- {}", md::text(line));
         }
         o.push('\n');
         if !ir.detected.iac.is_empty() {
             o.push_str("Detected infrastructure as code: update these so the next run of your automation does not undo the canary:\n\n");
             for line in &ir.detected.iac {
-                let _ = writeln!(o, "- {line}");
+                let _ = writeln!(o, "- {}", md::text(line));
             }
             o.push('\n');
         }
@@ -177,7 +179,11 @@ pub fn plan(ir: &Ir, files: &[(String, String)]) -> String {
                 "| {} | {} | {} | {} |",
                 if h.blocker { "blocker" } else { "warning" },
                 h.title.replace('|', "\\|"),
-                h.evidence.join(", "),
+                h.evidence
+                    .iter()
+                    .map(|e| md::text(e).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 h.mitigation.replace('|', "\\|")
             );
         }
@@ -185,8 +191,8 @@ pub fn plan(ir: &Ir, files: &[(String, String)]) -> String {
     }
     if let Some(sticky) = &ir.sticky {
         let by = match sticky.by {
-            StickyBy::Cookie => format!("the `{}` cookie", sticky.name),
-            StickyBy::Header => format!("the `{}` header", sticky.name),
+            StickyBy::Cookie => format!("the {} cookie", md::code(&sticky.name)),
+            StickyBy::Header => format!("the {} header", md::code(&sticky.name)),
         };
         let _ = writeln!(
             o,
@@ -197,11 +203,16 @@ pub fn plan(ir: &Ir, files: &[(String, String)]) -> String {
     o.push_str("## py3 runtime settings\n\nThe py3 copy gets these on top of what py2 has. The reasons come from the Python 2/3 runtime research canaryc is built on (locale in embedded servers and images, §3.6; runtime knobs, §7; pickle protocols, §1.1 and §1.5):\n\n| variable | value | why |\n|---|---|---|\n");
     if let Some(s) = ir.services.first() {
         for e in &s.env_py3 {
+            // A credential stays in the workload's own config, never in a document.
+            let value = if e.credential {
+                "*(a credential: not shown)*".to_string()
+            } else {
+                md::code(&e.value)
+            };
             let _ = writeln!(
                 o,
-                "| `{}` | `{}` | {} |",
-                e.name,
-                e.value,
+                "| {} | {value} | {} |",
+                md::code(&e.name),
                 e.reason.as_deref().unwrap_or("set in the plan")
             );
         }
@@ -215,7 +226,7 @@ pub fn plan(ir: &Ir, files: &[(String, String)]) -> String {
             if !gate.is_empty() {
                 gate.push_str("; ");
             }
-            let _ = write!(gate, "approval: {a}");
+            let _ = write!(gate, "approval: {}", md::text(a));
         }
         if gate.is_empty() {
             gate = "no rollback during the hold".into();
@@ -224,7 +235,7 @@ pub fn plan(ir: &Ir, files: &[(String, String)]) -> String {
             o,
             "| {} | {} | {}% | {} | {} | {} | {} |",
             i + 1,
-            st.name,
+            md::text(&st.name),
             fmt(st.traffic),
             hours(st.hold_hours),
             day_at(ir.start, st.starts_at_hours),
@@ -262,12 +273,12 @@ pub fn plan(ir: &Ir, files: &[(String, String)]) -> String {
             o,
             "- {}: {} at {}% for {}{}",
             day_at(ir.start, st.starts_at_hours),
-            st.name,
+            md::text(&st.name),
             fmt(st.traffic),
             hours(st.hold_hours),
             st.approval
                 .as_ref()
-                .map(|a| format!(", then {a}"))
+                .map(|a| format!(", then {}", md::text(a)))
                 .unwrap_or_default()
         );
     }
@@ -378,18 +389,19 @@ fn steps(o: &mut String, ir: &Ir, t: Target) {
         n += 1;
         let _ = writeln!(o, "{n}. {title}");
         if !commands.is_empty() {
-            o.push_str("\n   ```sh\n");
+            let fence = md::fence(commands);
+            let _ = writeln!(o, "\n   {fence}sh");
             for c in commands {
                 let _ = writeln!(o, "   {c}");
             }
-            o.push_str("   ```\n");
+            let _ = writeln!(o, "   {fence}");
         }
         o.push('\n');
     };
     let py3_images: Vec<String> = ir
         .services
         .iter()
-        .filter_map(|s| s.image_py3.clone())
+        .filter_map(|s| s.image_py3.as_deref().map(|i| md::text(i).into_owned()))
         .collect();
     if let Some(engine_steps) = engine_docs::kubernetes_steps(ir, t) {
         if !py3_images.is_empty() {
@@ -494,12 +506,18 @@ fn steps(o: &mut String, ir: &Ir, t: Target) {
                 let venv = s
                     .command_py3
                     .as_deref()
-                    .and_then(|c| c.split_whitespace().next())
+                    .and_then(|c| crate::check::strings::split_words(c).ok())
+                    .and_then(|words| words.into_iter().next())
                     .and_then(|p| p.rsplit_once("/bin/").map(|(v, _)| v.to_string()))
                     .unwrap_or_else(|| format!("{}/venv3", s.workdir));
+                // Both paths come from the plan or the codebase: quoted, so pasting the line runs
+                // only python and pip.
                 cmds.push(format!(
-                    "python{} -m venv {venv} && {venv}/bin/pip install -r {}/requirements.txt",
-                    ir.python_to, s.workdir
+                    "python{} -m venv {} && {} install -r {}",
+                    ir.python_to,
+                    shell::word(&venv),
+                    shell::word(&format!("{venv}/bin/pip")),
+                    shell::word(&format!("{}/requirements.txt", s.workdir))
                 ));
             }
             step(
@@ -541,9 +559,13 @@ fn steps(o: &mut String, ir: &Ir, t: Target) {
                     format!("sudo install -m 0755 canary-rollback.sh canary-set-weight.sh {dir}/"),
                     format!("sudo install -m 0644 prometheus.yml prometheus-alerts.yaml alertmanager.yml webhook-hooks.yaml {dir}/"),
                     "sudo apt-get install -y socat prometheus prometheus-alertmanager webhook".into(),
+                    // The token Alertmanager sends and canary-rollback.sh checks (Debian's
+                    // Alertmanager runs as `prometheus`).
+                    format!("sudo install -m 0640 -o root -g prometheus /dev/null {}", shell::word(&token_file(ir))),
+                    format!("od -An -N32 -tx1 /dev/urandom | tr -d ' \\n' | sudo tee {} > /dev/null", shell::word(&token_file(ir))),
                     format!("prometheus --config.file={dir}/prometheus.yml   # or merge its jobs and rule_files into yours"),
                     format!("prometheus-alertmanager --config.file={dir}/alertmanager.yml --web.listen-address=127.0.0.1:{}", ir.listen.alertmanager_port),
-                    format!("webhook -hooks {dir}/webhook-hooks.yaml -ip 127.0.0.1 -port {}", ir.listen.webhook_port),
+                    format!("sudo webhook -hooks {dir}/webhook-hooks.yaml -ip 127.0.0.1 -port {}", ir.listen.webhook_port),
                 ]);
             } else {
                 step(o, "Put nginx in front with the split:", &[
@@ -559,8 +581,8 @@ fn steps(o: &mut String, ir: &Ir, t: Target) {
     let automatic = t.engine == crate::model::Engine::Canaryc;
     for st in &ir.stages {
         let mut title = format!(
-            "Stage `{}`: py3 at {}% for {}.",
-            st.name,
+            "Stage {}: py3 at {}% for {}.",
+            md::code(&st.name),
             fmt(st.traffic),
             hours(st.hold_hours)
         );
@@ -568,7 +590,7 @@ fn steps(o: &mut String, ir: &Ir, t: Target) {
             let _ = write!(title, " Move on when {}.", st.criteria.join(" and "));
         }
         if let Some(a) = &st.approval {
-            let _ = write!(title, " Needs {a}.");
+            let _ = write!(title, " Needs {}.", md::text(a));
         }
         if automatic {
             title.push_str(" `canaryc promote` sets this split by itself; by hand:");
@@ -660,8 +682,9 @@ pub fn rollback_runbook(ir: &Ir) -> String {
         _ if bare_loop => {
             let _ = writeln!(
                 o,
-                "Alertmanager (`alertmanager.yml`) routes it to the `canary-rollback` receiver, a webhook on 127.0.0.1:{port} served by the `webhook` daemon (`webhook-hooks.yaml`), which runs `{dir}/canary-rollback.sh SERVICE`. The script tells HAProxy over its admin socket ({sock}) to set py3's weight to 0 and put it in maintenance (so users pinned to py3 by cookie are redispatched to py2 too), gives py2 the full weight, and saves the server state so a reload keeps the rollback. In-flight idempotent requests that fail on py3 are retried on py2 (`retry-on`, `option redispatch`).\n",
+                "Alertmanager (`alertmanager.yml`) routes it to the `canary-rollback` receiver, a webhook on 127.0.0.1:{port} served by the `webhook` daemon (`webhook-hooks.yaml`), which runs `{dir}/canary-rollback.sh` for the alert's service. The receiver is authenticated: Alertmanager sends the token in `{token}` as a bearer token, the webhook daemon refuses a request without one, and the script refuses one whose token does not match, or that names a service this bundle was not built for. The script tells HAProxy over its admin socket ({sock}) to set py3's weight to 0 and put it in maintenance (so users pinned to py3 by cookie are redispatched to py2 too), gives py2 the full weight, and saves the server state so a reload keeps the rollback. In-flight idempotent requests that fail on py3 are retried on py2 (`retry-on`, `option redispatch`).\n",
                 dir = install_dir(ir),
+                token = token_file(ir),
                 sock = socket(ir, false),
                 port = ir.listen.webhook_port
             );
@@ -671,18 +694,20 @@ pub fn rollback_runbook(ir: &Ir) -> String {
 
     o.push_str("## Manual rollback\n\nThe same commands work at every stage; what differs is how many users were on py3.\n\n");
     for t in &ir.targets {
-        let _ = writeln!(o, "### {}\n\n```sh", infra_name(t.infra));
-        for c in rollback_commands(ir, *t) {
+        let commands = rollback_commands(ir, *t);
+        let fence = md::fence(&commands);
+        let _ = writeln!(o, "### {}\n\n{fence}sh", infra_name(t.infra));
+        for c in commands {
             let _ = writeln!(o, "{c}");
         }
-        o.push_str("```\n\n");
+        let _ = writeln!(o, "{fence}\n");
     }
     o.push_str("| stage | py3 share when rolled back | what users saw |\n|---|---|---|\n");
     for st in &ir.stages {
         let _ = writeln!(
             o,
             "| {} | {}% | about {} in {} requests went to py3 until the rollback |",
-            st.name,
+            md::text(&st.name),
             fmt(st.traffic),
             if st.traffic >= 1.0 {
                 fmt(st.traffic)

@@ -9,6 +9,7 @@
 pub(crate) mod automation;
 mod compose;
 pub mod engine;
+pub mod escape;
 mod grafana;
 pub(crate) mod haproxy;
 mod kubernetes;

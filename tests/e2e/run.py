@@ -12,7 +12,9 @@ Alertmanager and the webhook, and set py3's weight to 0 through HAProxy's runtim
 must see no errors (HAProxy retries idempotent requests on py2).
 
 Scenario 2 (healthy): the harness advances two stages with canary-set-weight.sh, exactly as the
-runbook says, and no rollback happens.
+runbook says, and no rollback happens. Then it forges calls to the rollback webhook (no token, a
+wrong token, the right token with a service name that smuggles HAProxy admin commands): every one
+is refused and HAProxy's servers are unchanged.
 
 Usage: tests/e2e/run.py [--canaryc PATH]   (as root: it installs into /etc/canaryc and /run/haproxy
 as the runbook does, and removes them afterwards). Every port is on 127.0.0.1, chosen free at run
@@ -23,6 +25,8 @@ import glob
 import json
 import os
 import re
+import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -161,6 +165,15 @@ class Processes:
         self.procs = []
 
 
+def systemd_words(value):
+    """A systemd command line or assignment list split into words: quotes, C escapes, and
+    `$$`/`%%` back to `$`/`%` (what canaryc's escaper writes; no specifiers are used)."""
+    words = []
+    for word in shlex.split(value, posix=True):
+        words.append(word.replace("$$", "$").replace("%%", "%"))
+    return words
+
+
 def unit(path):
     """ExecStart and Environment of a systemd unit, as systemd would run it."""
     env, exec_start = {}, None
@@ -168,11 +181,11 @@ def unit(path):
         for line in fh:
             line = line.strip()
             if line.startswith("Environment="):
-                value = line[len("Environment="):].strip('"')
-                k, _, v = value.partition("=")
-                env[k] = v
+                for assignment in systemd_words(line[len("Environment="):]):
+                    k, _, v = assignment.partition("=")
+                    env[k] = v
             elif line.startswith("ExecStart="):
-                exec_start = line[len("ExecStart="):].split()
+                exec_start = systemd_words(line[len("ExecStart="):])
     return exec_start, env
 
 
@@ -299,6 +312,12 @@ def setup(canaryc, workdir, procs, hold=None):
     for script in ("canary-rollback.sh", "canary-set-weight.sh", "canary-promote.json"):
         shutil.copy(os.path.join(out, script), INSTALL_DIR)
         os.chmod(os.path.join(INSTALL_DIR, script), 0o755)
+    # The rollback token, as the runbook makes it: Alertmanager sends it, the script checks it.
+    token = secrets.token_hex(32)
+    token_file = os.path.join(INSTALL_DIR, "webhook-token")
+    fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token)
     os.makedirs("/run/haproxy", exist_ok=True)
     os.makedirs("/var/lib/haproxy", exist_ok=True)
     state = "/var/lib/haproxy/%s-server-state" % NAME
@@ -326,7 +345,8 @@ def setup(canaryc, workdir, procs, hold=None):
     wait_for("Alertmanager", lambda: http_get("http://127.0.0.1:%d/-/ready" % am)[0] == 200)
     wait_for("the webhook", lambda: http_get("http://127.0.0.1:%d/hooks/none" % hook)[0] is not None)
     wait_for("rules loaded", lambda: "CanaryPy3ErrorRate" in http_get("http://127.0.0.1:%d/api/v1/rules" % prom)[1])
-    return {"port": port, "prom": prom, "sock": sock, "out": out, "haproxy_cfg": os.path.join(out, "haproxy-canary.cfg")}
+    return {"port": port, "prom": prom, "sock": sock, "out": out, "hook": hook, "token": token,
+            "haproxy_cfg": os.path.join(out, "haproxy-canary.cfg")}
 
 
 def share_ok(served, expected_pct, what):
@@ -408,6 +428,7 @@ def scenario_healthy(canaryc):
         check(not firing_alerts(env["prom"]), "no alert fired")
         state = weights(env["sock"])
         check(state.get("py3", (0, 0))[0] > 0 and state["py3"][1] & 1 == 0, "no rollback: py3 still takes traffic %s" % (state,))
+        forged_calls_are_refused(env)
         check("rolled back" not in procs.log("webhook"), "the webhook never ran a rollback")
     finally:
         procs.stop()
@@ -488,6 +509,47 @@ def scenario_promote(canaryc):
     finally:
         procs.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def post_hook(env, payload, authorization=None):
+    """POST an Alertmanager-shaped payload to the rollback webhook: (status, body)."""
+    url = "http://127.0.0.1:%d/hooks/canary-rollback-%s" % (env["hook"], NAME)
+    headers = {"Content-Type": "application/json"}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return r.status, r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode("utf-8", "replace")
+
+
+def servers(sock):
+    """{server: (address, weight, admin_state)} of the plan's backend."""
+    out = {}
+    for line in haproxy_cmd(sock, "show servers state " + NAME).splitlines():
+        parts = line.split()
+        if len(parts) > 8 and parts[1] == NAME:
+            out[parts[3]] = (parts[4], int(parts[7]), int(parts[6]))
+    return out
+
+
+def forged_calls_are_refused(env):
+    """D12: only Alertmanager, with the token, can roll back, and only a service it knows."""
+    before = servers(env["sock"])
+    smuggled = NAME + "/py3 addr 203.0.113.9 port 80; set server " + NAME
+    alert = lambda service: {"status": "firing", "commonLabels": {"service": service, "canary": "rollback"}}
+    status, body = post_hook(env, alert(NAME))
+    check(status == 403, "forged webhook call without a token: HTTP %s (%s)" % (status, body.strip()[:60]))
+    status, body = post_hook(env, alert(NAME), "Bearer " + secrets.token_hex(32))
+    check(status >= 400 and "refused" in body, "forged webhook call with a wrong token: HTTP %s, %s" % (status, body.strip()[:80]))
+    status, body = post_hook(env, alert(smuggled), "Bearer " + env["token"])
+    check(status >= 400 and "refusing unknown service" in body,
+          "the right token with a service that smuggles admin commands: HTTP %s, %s" % (status, body.strip()[:80]))
+    after = servers(env["sock"])
+    check(after == before, "HAProxy's servers are unchanged by the forged calls: %s" % (after,))
+    check(all(addr == "127.0.0.1" for addr, _, _ in after.values()), "no server points anywhere but 127.0.0.1")
 
 
 def main():

@@ -122,7 +122,11 @@ fn alertmanager(ir: &Ir) -> String {
     format!(
         "# Alertmanager inside the {} canary's Compose stack. canary-notify has no integrations: add your pager or chat there.\n{}",
         ir.name,
-        yaml::to_string(&crate::emit::automation::alertmanager_routes(ir, &url))
+        // The receiver is reachable only on the stack's own network (no published port), and
+        // `canaryc rollback` acts only on the plan's services.
+        yaml::to_string(&crate::emit::automation::alertmanager_routes(
+            ir, &url, None
+        ))
     )
 }
 

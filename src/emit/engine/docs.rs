@@ -216,7 +216,11 @@ pub fn kubernetes_steps(ir: &Ir, t: Target) -> Option<Vec<(String, Vec<String>)>
             let gates: Vec<String> = ir
                 .stages
                 .iter()
-                .filter_map(|s| s.approval.as_ref().map(|a| format!("{} ({a})", s.name)))
+                .filter_map(|s| {
+                    s.approval
+                        .as_ref()
+                        .map(|a| format!("{} ({})", s.name, crate::emit::escape::markdown::text(a)))
+                })
                 .collect();
             steps.push((
                 format!(
@@ -290,7 +294,11 @@ pub fn loop_steps(ir: &Ir, t: Target) -> Vec<(String, Vec<String>)> {
     let gates: Vec<String> = ir
         .stages
         .iter()
-        .filter_map(|s| s.approval.as_ref().map(|a| format!("`{}` ({a})", s.name)))
+        .filter_map(|s| {
+            s.approval
+                .as_ref()
+                .map(|a| format!("`{}` ({})", s.name, crate::emit::escape::markdown::text(a)))
+        })
         .collect();
     let gate_text = if gates.is_empty() {
         String::new()
