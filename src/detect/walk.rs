@@ -80,11 +80,31 @@ pub fn is_candidate(name: &str) -> bool {
     let ext = lower.rsplit_once('.').map(|(_, e)| e);
     matches!(
         ext,
-        Some("py" | "yaml" | "yml" | "tf" | "service" | "cfg" | "conf" | "ini" | "toml")
+        Some(
+            "py" | "yaml"
+                | "yml"
+                | "tf"
+                | "service"
+                | "cfg"
+                | "conf"
+                | "ini"
+                | "toml"
+                | "sh"
+                | "j2"
+                | "jinja2"
+                | "tmpl"
+                | "tpl"
+                | "ini_tmpl"
+                | "vhost"
+        )
     ) || lower.starts_with("dockerfile")
         || lower.ends_with(".dockerfile")
         || lower == "procfile"
+        || lower.starts_with("procfile.")
         || lower == "pipfile"
+        || lower == ".env"
+        || lower.contains("entrypoint")
+        || lower.starts_with("run-")
         || (lower.starts_with("requirements") && lower.ends_with(".txt"))
         || lower == "constraints.txt"
 }
@@ -95,7 +115,8 @@ pub fn walk(root: &Path, limits: &Limits) -> std::io::Result<Walked> {
     let total = std::sync::atomic::AtomicU64::new(0);
     let mut builder = WalkBuilder::new(&root);
     builder
-        .hidden(true)
+        // Hidden entries are skipped by `skip_hidden` below, except `.env` (compose reads it).
+        .hidden(false)
         .git_ignore(true)
         .git_exclude(true)
         .git_global(false)
@@ -127,11 +148,19 @@ pub fn walk(root: &Path, limits: &Limits) -> std::io::Result<Walked> {
 }
 
 fn skip_dir(entry: &DirEntry) -> bool {
-    let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
-    if !is_dir || entry.depth() == 0 {
+    if entry.depth() == 0 {
         return false;
     }
     let name = entry.file_name().to_string_lossy();
+    let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+    if !is_dir {
+        // Hidden files are not read, except `.env`, whose values compose interpolates (they
+        // are used for image names, ports and build settings only, never copied).
+        return name.starts_with('.') && name != ".env";
+    }
+    if name.starts_with('.') {
+        return true;
+    }
     // A virtualenv under any name has a pyvenv.cfg; canaryc's own output directories have a
     // `.canaryc` marker and must never be read back as the team's infrastructure.
     SKIP_DIRS.contains(&name.as_ref())
