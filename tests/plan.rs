@@ -19,6 +19,19 @@ fn fixture(name: &str) -> String {
         .to_string()
 }
 
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
 /// The written plan with runs of whitespace collapsed (the layout is the formatter's business).
 fn plan_text(dir: &Path) -> String {
     let text = std::fs::read_to_string(dir.join("canary.plan")).unwrap();
@@ -258,11 +271,210 @@ fn bad_input_is_a_usage_error_and_writes_nothing() {
 }
 
 #[test]
-fn a_codebase_with_nothing_to_run_fails_clearly() {
+fn a_codebase_with_nothing_to_run_gets_a_draft_and_exit_1() {
     let dir = scratch("empty");
     let out = canaryc(&dir, &["plan", &fixture("empty"), "--output", "out"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("no command for"), "{}", stderr(&out));
-    assert!(stderr(&out).contains("nothing written"));
-    assert!(!dir.join("out").exists());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let summary = stdout(&out);
+    assert!(summary.contains("built nothing"), "{summary}");
+    // It says which lines to fill, by number.
+    let draft = std::fs::read_to_string(dir.join("out/canary.plan")).unwrap();
+    for field in ["port", "command py2"] {
+        let line = draft
+            .lines()
+            .position(|l| l.contains(&format!("FILL IN (empty): {field}")))
+            .map(|i| i + 1)
+            .unwrap_or_else(|| panic!("no FILL IN line for {field}:\n{draft}"));
+        assert!(
+            summary.contains(&format!("canary.plan:{line}: `{field}`")),
+            "{field} at line {line}:\n{summary}"
+        );
+    }
+    let written: Vec<String> = std::fs::read_dir(dir.join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n != ".canaryc")
+        .collect();
+    assert_eq!(written, vec!["canary.plan"], "a draft builds nothing");
+    // Filling the marked lines is all `canaryc build` needs.
+    let filled = draft
+        .replace("# port = 8000   # FILL IN", "port = 8000   # FILL IN")
+        .replace(
+            "# command py2 = \"...\"   # FILL IN",
+            "command py2 = \"/srv/empty/venv/bin/gunicorn --bind 127.0.0.1:8000 app:app\"   # FILL IN",
+        );
+    std::fs::write(dir.join("out/canary.plan"), filled).unwrap();
+    let built = canaryc(&dir.join("out"), &["build", "canary.plan", "--output", "."]);
+    assert_eq!(
+        built.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&built),
+        stderr(&built)
+    );
+    assert!(dir.join("out/systemd-py2.service").is_file());
+}
+
+/// What the SRE of each fixture codebase would plan: the infrastructure, the services
+/// canaried (and nothing else), the exit code. The plan text and summary are snapshots.
+#[test]
+fn fixtures_plan_as_their_sre_would() {
+    let cases: &[(&str, i32, &str, &[&str])] = &[
+        // name, exit code, planned infrastructure, `service` block headers
+        ("phantoms", 0, "kubernetes", &["service {"]),
+        ("compose-anchors", 0, "docker-compose", &["service {"]),
+        ("bookshop-mesh", 0, "kubernetes", &["service {"]),
+        ("worker-first", 0, "bare-metal", &["service {"]),
+        ("upstart-paste", 0, "bare-metal", &["service {"]),
+        ("ansible-mod-wsgi", 0, "bare-metal", &["service {"]),
+        ("multistage", 0, "docker-compose", &["service {"]),
+        ("dev-vs-prod", 0, "kubernetes", &["service {"]),
+        ("helm-chart", 0, "kubernetes", &["service {"]),
+        ("two-targets", 0, "docker-compose", &["service {"]),
+        (
+            "monorepo",
+            0,
+            "docker-compose",
+            &["service api {", "service web {"],
+        ),
+    ];
+    for (name, code, infra, services) in cases {
+        // A copy next to the output, so the plan's relative `codebase` is the same everywhere.
+        let dir = scratch(&format!("sre-{name}"));
+        copy_tree(&repo().join("tests/fixtures").join(name), &dir.join(name));
+        let out = canaryc(
+            &dir,
+            &[
+                "plan",
+                name,
+                "--target-version",
+                "3.12",
+                "--infra-type",
+                "auto",
+                "--output",
+                "out",
+                "--rollback-threshold",
+                "1.0",
+            ],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(*code),
+            "{name}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        let plan = std::fs::read_to_string(dir.join("out/canary.plan")).unwrap();
+        assert!(
+            plan.contains(&format!("# planned for {infra}:")),
+            "{name}: not planned for {infra}:\n{plan}"
+        );
+        let blocks: Vec<&str> = plan
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("service"))
+            .collect();
+        assert_eq!(&blocks, services, "{name}: {plan}");
+        let summary = stdout(&out);
+        let summary: String = summary
+            .lines()
+            .take_while(|l| !l.starts_with("Estimated cutover"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        insta::assert_snapshot!(format!("plan-{name}"), format!("{plan}\n---\n{summary}"));
+    }
+}
+
+/// Root cause 1: phantom services. Only the Django Deployment is canaried: not the Flask
+/// blueprint named setup.py, the click CLI named manage.py, the nginx image, the Node service
+/// or MySQL.
+#[test]
+fn phantoms_are_not_services() {
+    let dir = scratch("phantoms");
+    let out = canaryc(&dir, &["plan", &fixture("phantoms"), "--output", "out"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan = plan_text(&dir.join("out"));
+    assert!(plan.contains("plan orders {"), "{plan}");
+    assert!(
+        plan.contains("image py2 = \"registry.internal/orders:2.7-12\""),
+        "{plan}"
+    );
+    for other in ["notify", "mysql", "edge"] {
+        assert!(
+            !plan.contains(&format!("service {other}")),
+            "{other} is not canaried: {plan}"
+        );
+    }
+    let k8s = std::fs::read_to_string(dir.join("out/k8s-deployment-py3.yaml")).unwrap();
+    assert!(
+        k8s.contains("registry.internal/orders:3.12-12") || k8s.contains(":3.11-12"),
+        "{k8s}"
+    );
+}
+
+/// Root cause 4: the web program wins over a scheduler listed first, and a container's
+/// `dumb-init /app/docker-entrypoint.sh` never becomes a host's ExecStart.
+#[test]
+fn the_web_process_wins_and_container_commands_stay_in_containers() {
+    let dir = scratch("worker-first");
+    let out = canaryc(&dir, &["plan", &fixture("worker-first"), "--output", "out"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let unit = std::fs::read_to_string(dir.join("out/systemd-py2.service")).unwrap();
+    let exec = unit
+        .lines()
+        .find(|l| l.starts_with("ExecStart="))
+        .unwrap_or_default();
+    assert!(exec.contains("/srv/ledger/env/bin/gunicorn "), "{exec}");
+    assert!(
+        exec.contains("--paste /srv/ledger/production.ini"),
+        "{exec}"
+    );
+    assert!(
+        !exec.contains("celery") && !exec.contains("dumb-init"),
+        "{exec}"
+    );
+    let haproxy = std::fs::read_to_string(dir.join("out/haproxy-canary.cfg")).unwrap();
+    assert!(
+        haproxy.contains("6590") || haproxy.contains("6591"),
+        "{haproxy}"
+    );
+}
+
+/// Root cause 8: with both Compose and bare metal asked for, each target has its own load
+/// balancer config: the stack never mounts the hosts' file (which points at 127.0.0.1).
+#[test]
+fn each_target_gets_its_own_load_balancer_config() {
+    let dir = scratch("two-targets");
+    std::fs::write(
+        dir.join("canary.plan"),
+        format!(
+            "plan kiosk {{\n  codebase = \"{}\"\n  python = 2.7 -> 3.12\n  infra = [docker-compose(router: haproxy), bare-metal(router: haproxy)]\n  service {{\n    image py3 = \"registry.internal/kiosk:3.12-1\"\n  }}\n}}\n",
+            fixture("two-targets")
+        ),
+    )
+    .unwrap();
+    let out = canaryc(&dir, &["build", "--output", "out"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let compose = std::fs::read_to_string(dir.join("out/docker-compose-canary.yml")).unwrap();
+    assert!(
+        compose.contains("./haproxy-compose-canary.cfg:"),
+        "{compose}"
+    );
+    assert!(!compose.contains("./haproxy-canary.cfg:"), "{compose}");
+    let stack_lb = std::fs::read_to_string(dir.join("out/haproxy-compose-canary.cfg")).unwrap();
+    assert!(stack_lb.contains("kiosk-py2:8080"), "{stack_lb}");
+    assert!(!stack_lb.contains("127.0.0.1:"), "{stack_lb}");
+    let host_lb = std::fs::read_to_string(dir.join("out/haproxy-canary.cfg")).unwrap();
+    assert!(host_lb.contains("127.0.0.1:8081"), "{host_lb}");
+    // With `auto`, the codebase gets one target, and is told about the other.
+    let auto = canaryc(&dir, &["plan", &fixture("two-targets"), "--output", "auto"]);
+    assert_eq!(auto.status.code(), Some(0), "{}", stderr(&auto));
+    assert!(stderr(&auto).contains("CNR610"), "{}", stderr(&auto));
+    assert!(!dir.join("auto/systemd-py2.service").exists());
 }

@@ -522,9 +522,12 @@ pub fn looks_like_entrypoint(word: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '(' || c == ')')
         && (word.contains(':') || word.contains('.'))
-        && !module.ends_with(".py")
-        && !module.ends_with(".ini")
-        && !module.ends_with(".conf")
+        && ![
+            ".py", ".ini", ".conf", ".js", ".rb", ".jar", ".sh", ".dll", ".json", ".yml", ".yaml",
+            ".cfg", ".txt", ".log", ".pid", ".sock",
+        ]
+        .iter()
+        .any(|ext| module.ends_with(ext))
 }
 
 /// A reason the command is a development server, if it is one.

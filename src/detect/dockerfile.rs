@@ -86,6 +86,14 @@ pub fn other_language(image: &str) -> Option<&'static str> {
         .map(|(_, lang)| *lang)
 }
 
+fn repository_of(image: &str) -> &str {
+    let no_digest = image.split('@').next().unwrap_or(image);
+    match no_digest.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => no_digest,
+    }
+}
+
 /// Python major version an image name says: `python:2.7-slim` is 2, `python:3.6` is 3.
 pub fn python_of_image(image: &str) -> Option<u8> {
     let lower = image.to_ascii_lowercase();
@@ -121,7 +129,14 @@ pub fn python_of_image(image: &str) -> Option<u8> {
 
 fn is_python_image(image: &str) -> bool {
     let lower = image.to_ascii_lowercase();
-    python_of_image(&lower).is_some()
+    // Vendor bases of Python frameworks: `acme/django-base:onbuild`, `team/flask-uwsgi`.
+    let framework = [
+        "django", "flask", "pyramid", "uwsgi", "gunicorn", "pylons", "plone",
+    ]
+    .iter()
+    .any(|f| repository_of(&lower).contains(f));
+    framework
+        || python_of_image(&lower).is_some()
         || lower.rsplit('/').next().is_some_and(|l| {
             l.starts_with("python") || l.starts_with("pypy") || l.contains("-python")
         })

@@ -176,9 +176,12 @@ pub fn choose(detection: &Detection, forced: Option<InfraKind>) -> Choice {
     }
     for w in candidates.iter().filter(|w| w.kind.infra() != infra) {
         if !choice.skipped.iter().any(|(id, _)| *id == w.id) && !choice.web.contains(&w.id) {
-            choice
-                .skipped
-                .push((w.id, format!("runs on {}", w.kind.infra().as_str())));
+            let why = if prod(w) {
+                format!("runs on {}", w.kind.infra().as_str())
+            } else {
+                format!("development only ({})", w.environment.reason)
+            };
+            choice.skipped.push((w.id, why));
         }
     }
     for kind in PREFERENCE.iter().copied().filter(|k| *k != infra) {

@@ -326,9 +326,13 @@ impl<'a> Merger<'a> {
                         Code::ServiceNotPythonWeb,
                         s.name.span,
                         format!(
-                            "`{}` is a {} workload, not a Python web service: {}",
+                            "`{}` is {}: {}",
                             s.name.value,
-                            w.class.value.as_str(),
+                            if w.class.value == super::facts::WorkloadClass::PythonWorker {
+                                "a Python worker, not a web service"
+                            } else {
+                                "a shared service or another language, not a Python web service"
+                            },
                             w.class.reason
                         ),
                     )

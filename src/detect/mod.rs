@@ -176,6 +176,30 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
         }
     }
     let no_env = compose::DotEnv::new();
+    // Values files a templated manifest may be rendered with: YAML mappings that are neither
+    // manifests nor compose files, flattened to dotted keys.
+    let values_files: Vec<(String, BTreeMap<String, String>)> = if files
+        .iter()
+        .any(|f| kubernetes::is_template_name(file_name(&f.path)))
+    {
+        files
+            .iter()
+            .filter(|f| {
+                let n = file_name(&f.path).to_ascii_lowercase();
+                (n.ends_with(".yaml") || n.ends_with(".yml"))
+                    && !compose::is_compose_file(&n)
+                    && !f.text.contains("apiVersion")
+            })
+            .filter_map(|f| {
+                let (docs, _) = yaml::documents(&f.path, &f.text);
+                let mut flat = BTreeMap::new();
+                flatten("", &docs.first()?.value, &mut flat);
+                (!flat.is_empty()).then(|| (f.path.clone(), flat))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
 
     let mut from_python: BTreeMap<String, PyFacts> = BTreeMap::new();
     let mut framework_from_requirements: BTreeMap<String, Fact<String>> = BTreeMap::new();
@@ -213,7 +237,13 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
             continue;
         }
         if kubernetes::is_template_name(&lower) {
-            kubernetes::template(path, text, None, &mut out);
+            // Rendered with the production values file next to it, when there is one.
+            let values = template_values(path, &values_files);
+            let rendered = match values {
+                Some((_, vars)) => servers::render(text, &|k: &str| vars.get(k).cloned()),
+                None => text.to_string(),
+            };
+            kubernetes::template(path, &rendered, None, &mut out);
             continue;
         }
         if lower.ends_with(".yaml") || lower.ends_with(".yml") {
@@ -347,10 +377,17 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
         .into_iter()
         .map(|dir| {
             let py = from_python.remove(&dir).unwrap_or_default();
+            // The framework the application declares (requirements) over the first import
+            // seen: a stray Flask blueprint does not make a Django project a Flask one.
+            let declared = framework_from_requirements.remove(&dir);
+            let in_entrypoint = py.framework.as_ref().filter(|f| {
+                py.entrypoint
+                    .as_ref()
+                    .is_some_and(|e| e.evidence.file == f.evidence.file)
+            });
+            let framework = in_entrypoint.cloned().or(declared).or(py.framework);
             CodeFacts {
-                framework: py
-                    .framework
-                    .or_else(|| framework_from_requirements.remove(&dir)),
+                framework,
                 entrypoint: py.entrypoint,
                 server: py.server,
                 port: py.port,
@@ -400,6 +437,56 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
     out.warnings.sort();
     out.warnings.dedup();
     out
+}
+
+/// `{a: {b: 1}}` as `a.b = 1`.
+fn flatten(prefix: &str, value: &serde_json::Value, out: &mut BTreeMap<String, String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        other => {
+            if let (false, Some(v)) = (prefix.is_empty(), yaml::scalar(other)) {
+                out.insert(prefix.to_string(), v);
+            }
+        }
+    }
+}
+
+/// The values a template is rendered with: a values file under the same top directory,
+/// production's first (`values-prod.yaml`, `regions/x/prod.yaml`), never dev, test or stage.
+fn template_values<'v>(
+    template: &str,
+    files: &'v [(String, BTreeMap<String, String>)],
+) -> Option<&'v (String, BTreeMap<String, String>)> {
+    let top = template.split('/').next().unwrap_or("");
+    let mut candidates: Vec<&(String, BTreeMap<String, String>)> = files
+        .iter()
+        .filter(|(p, _)| p.split('/').next() == Some(top) && p.contains('/'))
+        .filter(|(p, _)| {
+            let n = file_name(p).to_ascii_lowercase();
+            !["dev", "test", "stage", "local", "ci"]
+                .iter()
+                .any(|w| n.contains(w))
+        })
+        .collect();
+    candidates.sort_by_key(|(p, _)| {
+        let n = file_name(p).to_ascii_lowercase();
+        (
+            !n.contains("prod"),
+            !n.starts_with("values"),
+            p.len(),
+            p.clone(),
+        )
+    });
+    candidates.first().copied()
 }
 
 fn infra(out: &Detection) -> Vec<InfraFinding> {

@@ -170,22 +170,27 @@ pub fn python_file(path: &str, text: &str, service_dir: &str) -> PyFacts {
         }
     }
     if text.contains(".run(") {
+        // Flask's built-in server: production for some teams (behind a mesh), development
+        // only when the call turns the debugger on.
+        let call = APP_RUN.find(text).filter(|_| text.contains("Flask("));
+        let debug = call.is_some_and(|m| {
+            let rest = &text[m.start()..];
+            let end = rest.find(')').unwrap_or(rest.len());
+            rest[..end].replace(' ', "").contains("debug=True")
+        });
+        let server = if debug {
+            "app.run with debug=True (development server)"
+        } else {
+            "app.run (Flask's built-in server)"
+        };
         if let Some(c) = APP_RUN_PORT.captures(text) {
             let m = c.get(1).expect("group 1");
             if let Ok(port) = validate::port(m.as_str()) {
                 facts.port = Some(Fact::new(port, path, line_at(text, m.start())));
-                facts.server = Some(Fact::new(
-                    "app.run (development server)".into(),
-                    path,
-                    line_at(text, m.start()),
-                ));
+                facts.server = Some(Fact::new(server.into(), path, line_at(text, m.start())));
             }
-        } else if let Some(m) = APP_RUN.find(text).filter(|_| text.contains("Flask(")) {
-            facts.server = Some(Fact::new(
-                "app.run (development server)".into(),
-                path,
-                line_at(text, m.start()),
-            ));
+        } else if let Some(m) = call {
+            facts.server = Some(Fact::new(server.into(), path, line_at(text, m.start())));
         }
     }
     if text.contains("grpc") {

@@ -15,7 +15,7 @@ use super::{ini, validate};
 pub type Vars<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 static TEMPLATE_VAR: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*(\|[^}]*)?\}\}").expect("valid regex")
+    Regex::new(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(\|[^}]*)?\}\}").expect("valid regex")
 });
 
 /// `{{ name }}` replaced by the variable's value, as often as it resolves (nested defaults).

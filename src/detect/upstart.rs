@@ -46,6 +46,7 @@ pub fn analyze(path: &str, text: &str, out: &mut Detection) {
                     | "chown"
             ) || first.contains('=');
             if !builtin {
+                let line = line.strip_prefix("exec ").unwrap_or(line);
                 command = Some((line.to_string(), i + 1));
             }
             continue;

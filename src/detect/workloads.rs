@@ -1127,6 +1127,7 @@ fn link_and_read(ctx: &Ctx<'_>, d: &mut Draft) {
         let role = command::role(&words);
         let served = command::served(&words);
         let mut config_port = None;
+        let mut config_server: Option<String> = None;
         if let Some(path) = &served.config {
             if let Some(s) = ctx.server_config(path, w.code.as_ref().map(|c| c.value.as_str())) {
                 w.links.push(Link {
@@ -1138,6 +1139,7 @@ fn link_and_read(ctx: &Ctx<'_>, d: &mut Draft) {
                 if w.entrypoint.is_none() {
                     w.entrypoint = s.entrypoint.clone();
                 }
+                config_server = s.server.as_deref().map(server_name);
             } else if matches!(&role, Role::Web { server, .. } if server == "paste") {
                 // `paster serve $APP_INI`: the config is chosen at run time. When the
                 // codebase's paste configs agree on one port, that is the port.
@@ -1163,7 +1165,12 @@ fn link_and_read(ctx: &Ctx<'_>, d: &mut Draft) {
             }
         }
         if let Role::Web { server, dev } = &role {
-            w.server = Some(Fact::at(server.clone(), &runs.evidence));
+            // `pserve production.ini` runs whichever server the ini names (waitress, gunicorn).
+            let shown = match (&config_server, server.as_str()) {
+                (Some(c), "paste") => format!("{c} (from the paste config)"),
+                _ => server.clone(),
+            };
+            w.server = Some(Fact::at(shown, &runs.evidence));
             if *dev && d.dev.is_none() {
                 d.dev = Some(Judged::new(
                     Environment::Dev,
@@ -1190,6 +1197,8 @@ fn link_and_read(ctx: &Ctx<'_>, d: &mut Draft) {
             )
             .map(|p| Fact::at(p, &runs.evidence))
         });
+        // A worker reads the same ini for its settings; the port in it is the web server's.
+        let config_port = config_port.filter(|_| matches!(role, Role::Web { .. }));
         if let Some(p) = command_port.or(config_port) {
             w.port = Some(p);
         }
@@ -1279,7 +1288,11 @@ fn link_and_read(ctx: &Ctx<'_>, d: &mut Draft) {
     }
     // What the code says, when the workload runs that code (not a database image built in
     // the same context).
-    let runs_the_code = stage.as_ref().is_none_or(|(f, _)| f.python);
+    // A vendor base canaryc does not know (`redash/base:debian`) over a context of Python code
+    // runs that code; a known other language or service does not.
+    let runs_the_code = stage
+        .as_ref()
+        .is_none_or(|(f, _)| f.python || f.language.is_none());
     if let Some(code) = w
         .code
         .as_ref()
@@ -1540,6 +1553,18 @@ fn classify(ctx: &Ctx<'_>, mut d: Draft) -> Workload {
     }
     if d.w.class.value == WorkloadClass::Other {
         d.w.server = None;
+        d.w.entrypoint = None;
+    }
+    if d.w.class.value == WorkloadClass::PythonWorker {
+        // The image's EXPOSE and the code's WSGI application belong to its web sibling.
+        d.w.entrypoint = None;
+        if d.w
+            .port
+            .as_ref()
+            .is_some_and(|p| super::dockerfile::is_dockerfile(file_name(&p.evidence.file)))
+        {
+            d.w.port = None;
+        }
     }
     d.w
 }

@@ -38,6 +38,25 @@ impl Doc<'_> {
         let start = after
             .and_then(|a| self.text.lines().position(|l| l.contains(a)))
             .unwrap_or(0);
+        let is_key = |l: &str| {
+            let t = l.trim_start().trim_start_matches("- ");
+            let t = t.trim_start_matches(['"', '\'']);
+            t.strip_prefix(key).is_some_and(|rest| {
+                let rest = rest.trim_start_matches(['"', '\'']);
+                rest.starts_with(':')
+            })
+        };
+        // After `after` first; a key inherited from an anchor sits before it.
+        let found = self
+            .text
+            .lines()
+            .enumerate()
+            .skip(start)
+            .find(|(_, l)| is_key(l))
+            .or_else(|| self.text.lines().enumerate().find(|(_, l)| is_key(l)));
+        if let Some((i, _)) = found {
+            return self.line + i;
+        }
         self.text
             .lines()
             .enumerate()
