@@ -478,3 +478,305 @@ fn each_target_gets_its_own_load_balancer_config() {
     assert!(stderr(&auto).contains("CNR610"), "{}", stderr(&auto));
     assert!(!dir.join("auto/systemd-py2.service").exists());
 }
+
+/// Issue 17 D2: detected values reach the written plan's comments and strings. Whatever the
+/// codebase holds (newlines, a closing brace and a `monitor` block, quotes, backslashes,
+/// Unicode line separators), the plan parses to the same tree as with harmless values, and
+/// strings round-trip exactly.
+#[test]
+fn hostile_detected_values_cannot_add_plan_statements() {
+    use canaryc::detect::facts::*;
+
+    let payloads = [
+        "x\n  }\n  monitor {\n    min_requests = 1000000000\n  }\n  service evil {",
+        "x\r\n  rollback = defaults { error_rate > 99% for 1m }",
+        "x\u{2028}  infra = bare-metal",
+        "x\" }\nplan evil {",
+        "x\\\" # \\n",
+        "x\u{0}\u{7}\u{1b}[2J",
+        "x # not a comment end",
+    ];
+    fn at(file: &str) -> Evidence {
+        Evidence {
+            file: file.into(),
+            line: 3,
+        }
+    }
+    fn workload(v: &str, image: &str) -> Workload {
+        let fact = |s: &str| {
+            Some(Fact {
+                value: s.to_string(),
+                evidence: at(v),
+            })
+        };
+        Workload {
+            id: WorkloadId(0),
+            name: "web".into(),
+            kind: WorkloadKind::Deployment,
+            evidence: at(v),
+            also: vec![at(v)],
+            class: Judged {
+                value: WorkloadClass::PythonWeb,
+                reason: v.into(),
+                evidence: Some(at(v)),
+            },
+            environment: Judged {
+                value: Environment::Prod,
+                reason: v.into(),
+                evidence: None,
+            },
+            python: Some(Fact {
+                value: PythonMajor(2),
+                evidence: at(v),
+            }),
+            namespace: Some(v.into()),
+            replicas: Some(2),
+            image: fact(image),
+            build: Some(BuildLink {
+                dockerfile: v.into(),
+                stage: Some(v.into()),
+                context: v.into(),
+            }),
+            code: fact(v),
+            command: fact(v),
+            runs: fact(v),
+            server: fact(v),
+            entrypoint: fact(v),
+            framework: fact(v),
+            port: None,
+            health: fact(v),
+            metrics_library: fact(v),
+            working_directory: Some(v.into()),
+            user: Some(v.into()),
+            env: vec![],
+            secret_refs: vec![],
+            depends_on: vec![v.into()],
+            k8s: K8sLinks {
+                service: Some("web".into()),
+                ..K8sLinks::default()
+            },
+            links: vec![Link {
+                to: v.into(),
+                reason: v.into(),
+                evidence: Some(at(v)),
+            }],
+            manifest: None,
+        }
+    }
+    fn detection(v: &str, image: &str) -> Detection {
+        let mut worker = workload(v, image);
+        worker.id = WorkloadId(1);
+        worker.name = "worker".into();
+        worker.class.value = WorkloadClass::PythonWorker;
+        Detection {
+            format_version: FORMAT_VERSION,
+            infra: vec![InfraFinding {
+                kind: InfraKind::Kubernetes,
+                routers: vec![Fact {
+                    value: RouterKind::Istio,
+                    evidence: at(v),
+                }],
+                evidence: vec![at(v)],
+            }],
+            workloads: vec![workload(v, image), worker],
+            hazards: vec![Hazard {
+                id: "django-session-cache",
+                level: HazardLevel::Blocker,
+                title: v.into(),
+                mitigation: v.into(),
+                evidence: vec![at(v)],
+            }],
+            ..Detection::default()
+        }
+    }
+    let choices = canaryc::synth::Choices {
+        name: "shop".into(),
+        codebase: "../shop".into(),
+        target: canaryc::model::PyVersion {
+            major: 3,
+            minor: 12,
+        },
+        infra: canaryc::model::InfraKind::Auto,
+        rollback_threshold: 1.0,
+        schedule: "standard".into(),
+    };
+    let shape = |text: &str| {
+        let (analysis, _) = crate::common::check_text("canary.plan", text);
+        let errors: Vec<String> = analysis
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.message.clone())
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}\n{text}");
+        let plan = analysis.plan.expect("the written plan checks");
+        let services: Vec<(String, Option<String>)> = plan
+            .services
+            .iter()
+            .map(|s| {
+                (
+                    s.name.value.clone(),
+                    s.image_py3.as_ref().map(|i| i.value.clone()),
+                )
+            })
+            .collect();
+        (
+            plan.name.value.clone(),
+            services,
+            plan.monitor.min_requests.value,
+            plan.rollback.len(),
+            plan.infra.iter().map(|t| t.kind).collect::<Vec<_>>(),
+            plan.route.sticky.is_some(),
+            plan.services
+                .iter()
+                .map(|s| s.image_py2.as_ref().map(|i| i.value.clone()))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let harmless = canaryc::synth::plan(&detection("harmless", "registry/web:2.7-1"), &choices);
+    let (name, services, min_requests, rollbacks, infra, sticky, _) = shape(&harmless.text);
+    for payload in payloads {
+        let image = format!("registry/web:2.7-1{payload}");
+        let hostile = canaryc::synth::plan(&detection(payload, &image), &choices);
+        let got = shape(&hostile.text);
+        assert_eq!(got.0, name, "{payload:?}");
+        assert_eq!(
+            got.1.len(),
+            services.len(),
+            "{payload:?}:\n{}",
+            hostile.text
+        );
+        assert_eq!(
+            got.2, min_requests,
+            "{payload:?}: monitor changed:\n{}",
+            hostile.text
+        );
+        assert_eq!(got.3, rollbacks, "{payload:?}");
+        assert_eq!(got.4, infra, "{payload:?}");
+        assert_eq!(got.5, sticky, "{payload:?}");
+        // Strings are escaped, not cut: the image comes back as written (control characters
+        // the language cannot escape become U+FFFD).
+        let expected: String = image
+            .chars()
+            .map(|c| {
+                if c.is_control() && c != '\n' && c != '\t' {
+                    '\u{FFFD}'
+                } else {
+                    c
+                }
+            })
+            .map(|c| {
+                if matches!(c, '\u{2028}') {
+                    '\u{FFFD}'
+                } else {
+                    c
+                }
+            })
+            .collect();
+        assert_eq!(got.6, vec![Some(expected)], "{payload:?}");
+        // And the formatter keeps it that way.
+        let formatted = canaryc::fmt::format(&hostile.text).expect("formats");
+        assert_eq!(shape(&formatted), got, "{payload:?}");
+    }
+}
+
+/// Issue 17 D2 and D1 end to end: a hostile probe path in a team's manifest is dropped where it
+/// is read (CNR606, with the file and line), and neither the written plan nor the HAProxy
+/// config gains a statement from it.
+#[test]
+fn a_hostile_manifest_cannot_reach_the_outputs() {
+    let dir = scratch("hostile-values");
+    let out = canaryc(
+        &dir,
+        &[
+            "plan",
+            &fixture("hostile-values"),
+            "--output",
+            "out",
+            "--infra-type",
+            "bare-metal",
+        ],
+    );
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(all.contains("CNR606"), "{all}");
+    assert!(all.contains("deploy/app.yaml:23"), "{all}");
+    for file in std::fs::read_dir(dir.join("out")).unwrap() {
+        let path = file.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        for needle in [
+            "203.0.113.9",
+            "min_requests = 1000000000",
+            "--privileged",
+            "hunter2hunter2",
+        ] {
+            assert!(
+                !text.contains(needle),
+                "{} contains {needle:?}",
+                path.display()
+            );
+        }
+    }
+    let plan = std::fs::read_to_string(dir.join("out/canary.plan")).unwrap();
+    assert!(!plan.contains("monitor"), "{plan}");
+}
+
+/// Issue 17 D8, detection side: literal credentials are flagged on the fact, with file:line and
+/// the fix, and never reach the documents canaryc writes.
+#[test]
+fn literal_credentials_are_flagged_and_kept_out_of_documents() {
+    let dir = scratch("credentials");
+    let json = canaryc(
+        &dir,
+        &["detect", "--format", "json", &fixture("compose-anchors")],
+    );
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    let credentials = doc["credentials"].as_array().unwrap();
+    let places: Vec<String> = credentials
+        .iter()
+        .map(|c| {
+            format!(
+                "{}:{} {}",
+                c["evidence"]["file"].as_str().unwrap(),
+                c["evidence"]["line"],
+                c["what"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        places
+            .iter()
+            .any(|p| p.starts_with("docker-compose.yml:13 env DATABASE_URL")),
+        "{places:?}"
+    );
+    assert!(
+        places
+            .iter()
+            .any(|p| p.starts_with("docker-compose.yml:37 env POSTGRES_PASSWORD")),
+        "{places:?}"
+    );
+    let flagged = doc["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|w| w["env"].as_array().unwrap().iter())
+        .filter(|e| e["credential"] == true)
+        .count();
+    assert!(flagged >= 2, "the env facts carry the flag");
+    let out = canaryc(
+        &dir,
+        &["plan", &fixture("compose-anchors"), "--output", "out"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("CNR607"));
+    assert!(stderr(&out).contains("secret") || stderr(&out).contains("env_file"));
+    for name in [
+        "canary-plan.md",
+        "canary-plan.json",
+        "canary-rollback-runbook.md",
+        "monitoring-dashboard.json",
+        "canary.plan",
+    ] {
+        let text = std::fs::read_to_string(dir.join("out").join(name)).unwrap();
+        assert!(!text.contains("hunter2"), "{name} repeats a credential");
+    }
+}
