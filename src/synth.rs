@@ -491,6 +491,36 @@ pub fn plan(detection: &Detection, choices: &Choices) -> Draft {
         let bare = target_infra == Some(Detected::BareMetal);
         if bare && !images {
             host_command(&mut o, w, &service_name, &mut assumptions, &mut unresolved);
+            // The old job's shell set variables a systemd unit does not.
+            let command = w
+                .runs
+                .as_ref()
+                .or(w.command.as_ref())
+                .filter(|_| !w.kind.containerized());
+            if let Some(c) = command.filter(|c| c.value.contains('$')) {
+                let vars: Vec<&str> = c
+                    .value
+                    .split('$')
+                    .skip(1)
+                    .map(|v| {
+                        v.trim_start_matches('{')
+                            .split(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+                            .next()
+                            .unwrap_or("")
+                    })
+                    .filter(|v| !v.is_empty())
+                    .collect();
+                if !vars.is_empty() {
+                    assumptions.push(Assumption {
+                        service: service_name.clone(),
+                        text: format!(
+                            "the command ({}) uses ${}, which its old job's shell set: systemd expands only variables the unit defines, so give it a value in the service's `env` block or write it into `command py2`",
+                            c.evidence,
+                            vars.join(", $")
+                        ),
+                    });
+                }
+            }
         }
         o.push_str("  }\n");
     }

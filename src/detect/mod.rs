@@ -208,12 +208,15 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
         let (path, text) = (file.path.as_str(), file.text.as_str());
         let name = file_name(path);
         let lower = name.to_ascii_lowercase();
-        let plain = untemplated(&lower).to_string();
-        let code_dir = workloads::code_dir_of(path, &code_dirs)
-            .unwrap_or(".")
-            .to_string();
-        let scope = ansible::template_scope(path);
+        let plain = untemplated(&lower);
+        // Worked out only for the files that need them: this loop sees every file read.
+        let code_dir = || {
+            workloads::code_dir_of(path, &code_dirs)
+                .unwrap_or(".")
+                .to_string()
+        };
         let lookup = |v: &str| {
+            let scope = ansible::template_scope(path);
             vars.get(&scope)
                 .and_then(|m| m.get(v))
                 .or_else(|| vars.get("").and_then(|m| m.get(v)))
@@ -284,6 +287,7 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
             continue;
         }
         if lower.ends_with(".py") {
+            let code_dir = code_dir();
             let facts = python::python_file(path, text, &code_dir);
             from_python.entry(code_dir).or_default().fill_from(facts);
             signals.python_file(path, text);
@@ -296,6 +300,7 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
             || lower == "constraints.txt"
         {
             signals.requirements(path, text);
+            let code_dir = code_dir();
             for (i, line) in text.lines().enumerate() {
                 let pkg = line.trim().to_ascii_lowercase();
                 let framework = ["django", "flask", "pyramid", "tornado", "pylons"]

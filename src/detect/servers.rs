@@ -174,11 +174,11 @@ pub fn uwsgi(path: &str, text: &str, vars: Vars<'_>, out: &mut Detection) {
             let value = render(value, vars);
             let evidence = Evidence::new(path, *line);
             match *key {
-                "http" | "http-socket" | "socket" | "uwsgi-socket" => {
-                    if port.is_none() && !value.contains(".sock") {
-                        let raw = value.rsplit(':').next().unwrap_or("").to_string();
-                        port = port_at(&raw, &evidence, "uWSGI port", out);
-                    }
+                "http" | "http-socket" | "socket" | "uwsgi-socket"
+                    if port.is_none() && !value.contains(".sock") =>
+                {
+                    let raw = value.rsplit(':').next().unwrap_or("").to_string();
+                    port = port_at(&raw, &evidence, "uWSGI port", out);
                 }
                 "module" | "wsgi-file" | "wsgi" | "mount" => {
                     entrypoint = Some(Fact::at(value.clone(), &evidence));

@@ -40,7 +40,6 @@ pub fn heredocs(text: &str) -> Vec<Heredoc> {
         };
         let word = line[pos + 2..]
             .trim_start_matches('-')
-            .trim()
             .split_whitespace()
             .next()
             .unwrap_or("")
@@ -98,7 +97,6 @@ fn lines(text: &str) -> Vec<(usize, String)> {
         if let Some(pos) = line.find("<<") {
             let word = line[pos + 2..]
                 .trim_start_matches('-')
-                .trim()
                 .split_whitespace()
                 .next()
                 .unwrap_or("")
@@ -124,62 +122,62 @@ fn lines(text: &str) -> Vec<(usize, String)> {
 /// A command line worth keeping: not a builtin, a test or an assignment.
 fn is_command(line: &str) -> bool {
     let first = line.split_whitespace().next().unwrap_or("");
-    !(first.contains('=') && !first.starts_with('-')
-        || matches!(
-            first,
-            "if" | "then"
-                | "else"
-                | "elif"
-                | "fi"
-                | "for"
-                | "while"
-                | "do"
-                | "done"
-                | "case"
-                | "esac"
-                | "echo"
-                | "printf"
-                | "set"
-                | "export"
-                | "cd"
-                | "pushd"
-                | "popd"
-                | "local"
-                | "shift"
-                | "source"
-                | "."
-                | "["
-                | "[["
-                | "test"
-                | "return"
-                | "exit"
-                | "trap"
-                | "wait"
-                | "sleep"
-                | "true"
-                | "false"
-                | ";;"
-                | "{"
-                | "}"
-                | "mkdir"
-                | "chown"
-                | "chmod"
-                | "cp"
-                | "mv"
-                | "rm"
-                | "ln"
-                | "touch"
-                | "cat"
-                | "sed"
-                | "until"
-                | "readonly"
-                | "declare"
-                | "unset"
-                | "umask"
-                | "ulimit"
-                | "eval"
-        ))
-        && !first.ends_with(')')
+    let assignment = first.contains('=') && !first.starts_with('-');
+    let builtin = matches!(
+        first,
+        "if" | "then"
+            | "else"
+            | "elif"
+            | "fi"
+            | "for"
+            | "while"
+            | "do"
+            | "done"
+            | "case"
+            | "esac"
+            | "echo"
+            | "printf"
+            | "set"
+            | "export"
+            | "cd"
+            | "pushd"
+            | "popd"
+            | "local"
+            | "shift"
+            | "source"
+            | "."
+            | "["
+            | "[["
+            | "test"
+            | "return"
+            | "exit"
+            | "trap"
+            | "wait"
+            | "sleep"
+            | "true"
+            | "false"
+            | ";;"
+            | "{"
+            | "}"
+            | "mkdir"
+            | "chown"
+            | "chmod"
+            | "cp"
+            | "mv"
+            | "rm"
+            | "ln"
+            | "touch"
+            | "cat"
+            | "sed"
+            | "until"
+            | "readonly"
+            | "declare"
+            | "unset"
+            | "umask"
+            | "ulimit"
+            | "eval"
+    );
+    !assignment && !builtin && !first.ends_with(')')
 }
 
 fn defaults(text: &str) -> String {
@@ -529,7 +527,7 @@ mod tests {
             docs[0].text.lines().nth(3),
             Some("    server a localhost:8001")
         );
-        assert_eq!(docs[0].text.lines().nth(0), Some(""));
+        assert_eq!(docs[0].text.lines().next(), Some(""));
     }
 
     #[test]
