@@ -159,6 +159,29 @@ fn default_port(server: &str) -> Option<(u16, &'static str)> {
     }
 }
 
+/// A field the plan cannot fill: written commented out, marked, and listed for the summary.
+/// `(field, example value, what it is)`.
+fn fill_in(
+    o: &mut String,
+    unresolved: &mut Vec<Unresolved>,
+    service: &str,
+    (field, example, what): (&'static str, &str, &str),
+    why: String,
+) {
+    let marker = format!("FILL IN ({service}): {field}");
+    let _ = writeln!(
+        o,
+        "    # {field} = {example}   # {}: {what}",
+        comment(&marker)
+    );
+    unresolved.push(Unresolved {
+        service: service.to_string(),
+        field,
+        why,
+        marker: comment(&marker),
+    });
+}
+
 fn line(o: &mut String, indent: &str, text: &str) {
     let _ = writeln!(o, "{indent}# {}", comment(text));
 }
@@ -298,29 +321,25 @@ pub fn plan(detection: &Detection, choices: &Choices) -> Draft {
     if web.is_empty() {
         o.push_str("  # No Python web workload was detected: state its port, health path and how to run it.\n");
         let _ = writeln!(o, "  service {{");
-        let marker = format!("FILL IN ({name}): port");
-        let _ = writeln!(
-            o,
-            "    # port = 8000   # {marker}: nothing in the codebase says which port the service uses"
+        fill_in(
+            &mut o,
+            &mut unresolved,
+            &name,
+            (
+                "port",
+                "8000",
+                "nothing in the codebase says which port the service uses",
+            ),
+            "nothing in the codebase serves HTTP".into(),
         );
-        unresolved.push(Unresolved {
-            service: name.clone(),
-            field: "port",
-            why: "nothing in the codebase serves HTTP".into(),
-            marker,
-        });
         if target_infra.is_none_or(|k| k == Detected::BareMetal) && !images {
-            let marker = format!("FILL IN ({name}): command py2");
-            let _ = writeln!(
-                o,
-                "    # command py2 = \"...\"   # {marker}: how a host starts the py2 copy"
+            fill_in(
+                &mut o,
+                &mut unresolved,
+                &name,
+                ("command py2", "\"...\"", "how a host starts the py2 copy"),
+                "nothing in the codebase says how the service is started".into(),
             );
-            unresolved.push(Unresolved {
-                service: name.clone(),
-                field: "command py2",
-                why: "nothing in the codebase says how the service is started".into(),
-                marker,
-            });
         }
         o.push_str("  }\n");
     }
@@ -426,17 +445,14 @@ pub fn plan(detection: &Detection, choices: &Choices) -> Draft {
                 }
                 None => {
                     if !builds_here {
-                        let marker = format!("FILL IN ({service_name}): image py2");
-                        let _ = writeln!(
-                            o,
-                            "    # image py2 = \"registry/{service_name}:2.7\"   # {marker}: the image production runs today"
+                        let example = quote(&format!("registry/{service_name}:2.7"));
+                        fill_in(
+                            &mut o,
+                            &mut unresolved,
+                            &service_name,
+                            ("image py2", &example, "the image production runs today"),
+                            format!("nothing names the image {} runs", at(w)),
                         );
-                        unresolved.push(Unresolved {
-                            service: service_name.clone(),
-                            field: "image py2",
-                            why: format!("nothing names the image {} runs", at(w)),
-                            marker,
-                        });
                     } else if let Some(b) = &w.build {
                         line(
                             &mut o,
@@ -477,14 +493,13 @@ pub fn plan(detection: &Detection, choices: &Choices) -> Draft {
                     });
                 }
                 None => {
-                    let marker = format!("FILL IN ({service_name}): port");
-                    let _ = writeln!(o, "    # port = 8000   # {marker}: the port it listens on");
-                    unresolved.push(Unresolved {
-                        service: service_name.clone(),
-                        field: "port",
-                        why: format!("nothing says which port {} listens on", at(w)),
-                        marker,
-                    });
+                    fill_in(
+                        &mut o,
+                        &mut unresolved,
+                        &service_name,
+                        ("port", "8000", "the port it listens on"),
+                        format!("nothing says which port {} listens on", at(w)),
+                    );
                 }
             }
         }
@@ -606,17 +621,13 @@ fn host_command(
             });
         }
         _ => {
-            let marker = format!("FILL IN ({service}): command py2");
-            let _ = writeln!(
+            fill_in(
                 o,
-                "    # command py2 = \"...\"   # {marker}: how a host starts the py2 copy"
+                unresolved,
+                service,
+                ("command py2", "\"...\"", "how a host starts the py2 copy"),
+                format!("nothing says how a host starts {}", at(w)),
             );
-            unresolved.push(Unresolved {
-                service: service.to_string(),
-                field: "command py2",
-                why: format!("nothing says how a host starts {}", at(w)),
-                marker,
-            });
         }
     }
 }

@@ -100,26 +100,6 @@ pub fn dotenv(text: &str) -> DotEnv {
         .collect()
 }
 
-fn text_of(value: &Value) -> Option<String> {
-    match value {
-        Value::Array(items) => Some(
-            items
-                .iter()
-                .filter_map(scalar)
-                .map(|w| {
-                    if w.contains(' ') {
-                        format!("\"{w}\"")
-                    } else {
-                        w
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(" "),
-        ),
-        other => scalar(other),
-    }
-}
-
 /// The service definition with `extends:` (same file) applied: the base's keys under its own.
 fn extended(name: &str, services: &serde_json::Map<String, Value>, depth: usize) -> Value {
     let own = services.get(name).cloned().unwrap_or(Value::Null);
@@ -226,7 +206,7 @@ pub fn analyze(path: &str, text: &str, docs: &[Doc<'_>], env: &DotEnv, out: &mut
         }
         let command = service
             .get("command")
-            .and_then(text_of)
+            .and_then(super::yaml::command_line)
             .map(|c| defaults_only(&c))
             .and_then(|c| {
                 validate::checked(
@@ -239,7 +219,7 @@ pub fn analyze(path: &str, text: &str, docs: &[Doc<'_>], env: &DotEnv, out: &mut
             });
         let entrypoint = service
             .get("entrypoint")
-            .and_then(text_of)
+            .and_then(super::yaml::command_line)
             .map(|c| defaults_only(&c))
             .and_then(|c| {
                 validate::checked(
@@ -409,7 +389,7 @@ pub fn analyze(path: &str, text: &str, docs: &[Doc<'_>], env: &DotEnv, out: &mut
         let health = service
             .get("healthcheck")
             .and_then(|h| h.get("test"))
-            .and_then(text_of)
+            .and_then(super::yaml::command_line)
             .and_then(|t| {
                 t.split_whitespace()
                     .find_map(|w| w.split_once("://").map(|(_, r)| r.to_string()))

@@ -394,25 +394,7 @@ fn container(value: &Value, doc: &Doc<'_>, path: &str, out: &mut Detection) -> O
     }
     secret_refs.sort();
     secret_refs.dedup();
-    let words = |key: &str| -> Option<String> {
-        match value.get(key)? {
-            Value::Array(items) => Some(
-                items
-                    .iter()
-                    .filter_map(scalar)
-                    .map(|w| {
-                        if w.contains(' ') {
-                            format!("\"{w}\"")
-                        } else {
-                            w
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
-            other => scalar(other),
-        }
-    };
+    let words = |key: &str| value.get(key).and_then(yaml::command_line);
     let args_only = value.get("command").is_none() && value.get("args").is_some();
     let command = match (words("command"), words("args")) {
         (Some(c), Some(a)) => Some(format!("{c} {a}")),

@@ -249,8 +249,10 @@ impl<'a> Merger<'a> {
         // A host process's command is how the host runs it; a container's belongs to its image
         // and never becomes a host's ExecStart.
         if service.command_py2.is_none() && !w.kind.containerized() {
+            // A Procfile line and an Upstart `script` run through a shell and wrappers
+            // (`wrap-job`, `exec`): the unit runs the program itself.
             let command = match w.kind {
-                WorkloadKind::ProcfileProcess => w
+                WorkloadKind::ProcfileProcess | WorkloadKind::UpstartJob => w
                     .runs
                     .as_ref()
                     .or(w.command.as_ref())

@@ -16,6 +16,16 @@ pub fn is_script(name: &str) -> bool {
     lower.ends_with(".sh") || lower.contains("entrypoint") || lower.starts_with("run-")
 }
 
+/// The word that ends a heredoc: `<<EOF`, `<<-'EOF'`, `<< "EOF"`.
+fn heredoc_word(after: &str) -> &str {
+    after
+        .trim_start_matches('-')
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .trim_matches(['\'', '"'])
+}
+
 /// A heredoc a script writes to a file (`cat > /etc/haproxy/haproxy.cfg <<EOF`): the config it
 /// installs, kept at the script's line numbers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,12 +48,7 @@ pub fn heredocs(text: &str) -> Vec<Heredoc> {
             i += 1;
             continue;
         };
-        let word = line[pos + 2..]
-            .trim_start_matches('-')
-            .split_whitespace()
-            .next()
-            .unwrap_or("")
-            .trim_matches(['\'', '"']);
+        let word = heredoc_word(&line[pos + 2..]);
         let target = line
             .split('>')
             .nth(1)
@@ -95,12 +100,7 @@ fn lines(text: &str) -> Vec<(usize, String)> {
             start = i + 1;
         }
         if let Some(pos) = line.find("<<") {
-            let word = line[pos + 2..]
-                .trim_start_matches('-')
-                .split_whitespace()
-                .next()
-                .unwrap_or("")
-                .trim_matches(['\'', '"']);
+            let word = heredoc_word(&line[pos + 2..]);
             if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 heredoc = Some(word.to_string());
             }

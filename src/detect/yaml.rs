@@ -215,6 +215,28 @@ pub fn get<'v>(value: &'v serde_json::Value, path: &[&str]) -> Option<&'v serde_
     path.iter().try_fold(value, |v, key| v.get(*key))
 }
 
+/// A command as one shell line: a list (`["gunicorn", "-b", ":8000"]`) joined, words with
+/// spaces quoted; a string as written.
+pub fn command_line(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::Array(items) => Some(
+            items
+                .iter()
+                .filter_map(scalar)
+                .map(|w| {
+                    if w.contains(' ') {
+                        format!("\"{w}\"")
+                    } else {
+                        w
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        other => scalar(other),
+    }
+}
+
 /// Scalars as text: `8000` and `"8000"` alike.
 pub fn scalar(value: &serde_json::Value) -> Option<String> {
     match value {
