@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::date::Date;
 use crate::detect::Detection;
-use crate::detect::facts::HazardLevel;
+use crate::detect::facts::{HazardLevel, InfraKind as DetectedInfra, Workload, WorkloadKind};
 use crate::diag::{Code, Diagnostic};
 use crate::model::{
     self, Criterion, Engine, InfraKind, MetricsSource, Plan, Router, StickyBy, Threshold,
@@ -484,14 +484,14 @@ pub fn lower(
             webhook_port: plan.monitor.webhook_port.value,
         },
         hazards,
-        detected: detected(detection),
+        detected: detected(plan, detection),
         total_hours: (at.round()) as u64,
         comparator,
     };
     (ir, diagnostics)
 }
 
-fn detected(detection: Option<&Detection>) -> DetectedIr {
+fn detected(plan: &Plan, detection: Option<&Detection>) -> DetectedIr {
     let Some(d) = detection else {
         return DetectedIr::default();
     };
@@ -524,26 +524,52 @@ fn detected(detection: Option<&Detection>) -> DetectedIr {
             .iter()
             .map(|i| format!("{} {}: {}", i.tool, i.what, i.evidence))
             .collect(),
-        services: d
-            .services
-            .iter()
-            .map(|s| {
-                let mut parts = vec![format!("{} ({})", s.name, s.dir)];
-                if let Some(f) = &s.framework {
+        services: {
+            // What the plan canaries, then the workers next to it (canaried by queue).
+            let show = |w: &Workload| {
+                let mut parts = vec![format!(
+                    "{} ({} at {}, {})",
+                    w.name,
+                    w.kind.as_str(),
+                    w.evidence,
+                    w.class.value.as_str()
+                )];
+                if let Some(f) = &w.framework {
                     parts.push(format!("{} ({})", f.value, f.evidence));
                 }
-                if let Some(e) = &s.entrypoint {
+                if let Some(e) = &w.entrypoint {
                     parts.push(format!("entrypoint {} ({})", e.value, e.evidence));
                 }
-                if let Some(p) = &s.port {
+                if let Some(p) = &w.port {
                     parts.push(format!("port {} ({})", p.value, p.evidence));
                 }
-                if let Some(h) = &s.health {
+                if let Some(h) = &w.health {
                     parts.push(format!("health {} ({})", h.value, h.evidence));
                 }
+                if w.class.value == crate::detect::facts::WorkloadClass::PythonWorker {
+                    parts.push(format!(
+                        "{}: canary it by queue, not by traffic",
+                        w.class.reason
+                    ));
+                }
                 parts.join(", ")
-            })
-            .collect(),
+            };
+            let linked: Vec<crate::detect::facts::WorkloadId> =
+                plan.services.iter().filter_map(|s| s.workload).collect();
+            let infra = plan.infra.first().and_then(|t| match t.kind {
+                InfraKind::Kubernetes => Some(DetectedInfra::Kubernetes),
+                InfraKind::DockerCompose => Some(DetectedInfra::DockerCompose),
+                InfraKind::BareMetal => Some(DetectedInfra::BareMetal),
+                InfraKind::Auto => None,
+            });
+            let workers = crate::detect::link::choose(d, infra).workers;
+            linked
+                .iter()
+                .chain(workers.iter().filter(|w| !linked.contains(w)))
+                .filter_map(|id| d.workload(*id))
+                .map(show)
+                .collect()
+        },
     }
 }
 
@@ -731,12 +757,11 @@ fn service(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> ServiceIr {
     let name = s.name.value.clone();
-    let found = detection.and_then(|d| {
-        d.services
-            .iter()
-            .find(|f| f.name == name)
-            .or_else(|| (plan.services.len() == 1 && d.services.len() == 1).then(|| &d.services[0]))
-    });
+    // The workload the link pass joined this service to (`detect::link`): every fact about
+    // the team's own deployment comes from it, never from a second lookup by name.
+    let linked: Option<&Workload> = s
+        .workload
+        .and_then(|id| detection.and_then(|d| d.workload(id)));
     let port = s.port.as_ref().map_or_else(
         || {
             diagnostics.push(
@@ -755,16 +780,8 @@ fn service(
     let k8s = targets.iter().any(|t| t.infra == InfraKind::Kubernetes);
     let compose = targets.iter().any(|t| t.infra == InfraKind::DockerCompose);
     let bare = targets.iter().any(|t| t.infra == InfraKind::BareMetal);
-    let workload = detection.and_then(|d| {
-        d.kubernetes
-            .workloads
-            .iter()
-            .find(|w| w.name == name)
-            .or_else(|| {
-                (d.kubernetes.workloads.len() == 1 && plan.services.len() == 1)
-                    .then(|| &d.kubernetes.workloads[0])
-            })
-    });
+    let k8s_workload = linked.filter(|w| w.kind.infra() == DetectedInfra::Kubernetes);
+    let compose_workload = linked.filter(|w| w.kind == WorkloadKind::ComposeService);
     let image_py2 = s.image_py2.as_ref().map(|i| i.value.clone());
     let image_py3 = s.image_py3.as_ref().map(|i| i.value.clone());
     if (k8s || compose) && image_py3.is_none() {
@@ -774,13 +791,12 @@ fn service(
                 .help("containers need the py3 build's image: add `image py3 = \"registry/app:3.13-1\"` to the service"),
         );
     }
-    let compose_builds = detection.is_some_and(|d| {
-        d.compose
-            .iter()
-            .any(|c| (c.name == name || plan.services.len() == 1) && c.build.is_some())
-    });
+    // Compose builds the py2 image from the codebase when the team's service (or the lone
+    // Dockerfile) builds it.
+    let compose_builds =
+        linked.is_some_and(|w| w.build.is_some() && w.kind.infra() == DetectedInfra::DockerCompose);
     let py2_image_needed = k8s || (compose && !compose_builds);
-    if py2_image_needed && image_py2.is_none() && workload.is_none() {
+    if py2_image_needed && image_py2.is_none() {
         diagnostics.push(
             Diagnostic::new(
                 Code::MissingForTarget,
@@ -791,13 +807,9 @@ fn service(
             .help("add `image py2 = \"...\"`, or point `codebase` at manifests that name it"),
         );
     }
-    let process = detection.and_then(|d| {
-        d.processes
-            .iter()
-            .find(|p| p.source == "systemd" || p.source == "supervisord")
-    });
-    let workdir = process
-        .and_then(|p| p.working_directory.clone())
+    let host = linked.filter(|w| !w.kind.containerized());
+    let workdir = host
+        .and_then(|w| w.working_directory.clone())
         .unwrap_or_else(|| format!("/srv/{name}"));
     // systemd needs absolute programs: a bare `gunicorn` (from a Procfile) runs from the py2
     // virtualenv by convention.
@@ -813,12 +825,23 @@ fn service(
         .as_ref()
         .map(|c| absolute(c.value.clone()))
         .or_else(|| {
-            let entry = found
-                .and_then(|f| f.entrypoint.as_ref())
-                .map(|e| e.value.clone())?;
-            Some(format!(
-                "{workdir}/venv/bin/gunicorn --bind 127.0.0.1:{port} {entry}"
-            ))
+            // Nothing says how a host runs it: serve the detected WSGI application the usual
+            // way, and say so. Containers run their image's command; they need none.
+            if !bare {
+                return None;
+            }
+            let entry = linked.and_then(|w| w.entrypoint.as_ref())?;
+            let command = assumed_command(&entry.value, &workdir, port)?;
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::AssumedDefault,
+                    s.name.span,
+                    format!("no host command known for `{name}`: assuming `{command}`"),
+                )
+                .label("command py2 assumed")
+                .help(format!("the WSGI application is {} ({}); add `command py2 = \"...\"` with the command your hosts run", entry.value, entry.evidence)),
+            );
+            Some(command)
         });
     let command_py3 = s
         .command_py3
@@ -833,34 +856,65 @@ fn service(
         );
     }
     let (env_py2, env_py3) = environment(s, pickled_messages);
-    let compose_found = detection.and_then(|d| {
-        d.compose.iter().find(|c| c.name == name).or_else(|| {
-            d.compose
-                .iter()
-                .find(|c| c.role.is_none() && c.build.is_some())
-        })
-    });
-    let compose_dependencies = match (detection, compose_found) {
-        (Some(d), Some(c)) => c
-            .depends_on
-            .iter()
-            .filter_map(|dep| d.compose.iter().find(|x| &x.name == dep))
-            .filter(|x| x.role.as_deref() != Some("load balancer"))
-            .filter_map(|x| x.definition.clone().map(|def| (x.name.clone(), def)))
-            .collect(),
+    // What the app depends on, and what that depends on (kafka needs zookeeper), in order.
+    let compose_dependencies = match (detection, compose_workload) {
+        (Some(d), Some(w)) => {
+            let mut found: Vec<(String, serde_json::Value)> = Vec::new();
+            let mut queue: Vec<String> = w.depends_on.clone();
+            while let Some(dep) = queue.first().cloned() {
+                queue.remove(0);
+                if dep == w.name || found.iter().any(|(n, _)| *n == dep) {
+                    continue;
+                }
+                let Some(x) = d.compose_service(&w.evidence.file, &dep) else {
+                    continue;
+                };
+                if x.role.as_deref() == Some("load balancer") {
+                    continue;
+                }
+                queue.extend(x.depends_on.iter().cloned());
+                if let Some(def) = x.definition.clone() {
+                    found.push((x.name.clone(), def));
+                }
+            }
+            found
+        }
         _ => Vec::new(),
     };
-    let autoscaler = detection.and_then(|d| {
-        d.kubernetes
-            .autoscalers
+    let autoscaler = k8s_workload.and_then(|w| w.k8s.autoscaler);
+    let k8s_has_service = k8s_workload
+        .is_some_and(|w| w.k8s.service.as_deref() == Some(name.as_str()))
+        || detection.is_some_and(|d| d.kubernetes.services.iter().any(|s| s.name == name));
+    // The route that reaches this workload's Service, else the codebase's only one.
+    let k8s_route = detection.and_then(|d| {
+        let routes: Vec<&crate::detect::facts::K8sObject> = d
+            .kubernetes
+            .routes
             .iter()
-            .find(|a| a.name == name)
-            .and_then(|a| a.replicas)
+            .filter(|r| r.manifest.is_some())
+            .collect();
+        k8s_workload
+            .and_then(|w| w.k8s.route.as_deref())
+            .and_then(|n| routes.iter().find(|r| r.name == n))
+            .or(if routes.len() == 1 {
+                routes.first()
+            } else {
+                None
+            })
+            .and_then(|r| r.manifest.clone())
     });
-    let k8s_has_service =
-        detection.is_some_and(|d| d.kubernetes.services.iter().any(|s| s.name == name));
-    let k8s_route =
-        detection.and_then(|d| d.kubernetes.routes.iter().find_map(|r| r.manifest.clone()));
+    let k8s_ingress = detection.and_then(|d| {
+        let ingresses = &d.kubernetes.ingresses;
+        k8s_workload
+            .and_then(|w| w.k8s.ingress.as_deref())
+            .and_then(|n| ingresses.iter().find(|i| i.name == n))
+            .or(if ingresses.len() == 1 {
+                ingresses.first()
+            } else {
+                None
+            })
+            .and_then(|i| i.manifest.clone())
+    });
     let gateway_api = targets
         .iter()
         .any(|t| t.infra == InfraKind::Kubernetes && t.router == Router::GatewayApi);
@@ -887,33 +941,43 @@ fn service(
             .replicas
             .as_ref()
             .map(|r| r.value)
-            .or_else(|| workload.and_then(|w| w.replicas))
+            .or_else(|| linked.and_then(|w| w.replicas))
             .unwrap_or(2),
-        image_py2: image_py2.or_else(|| {
-            workload
-                .and_then(|w| w.containers.first())
-                .and_then(|c| c.image.clone())
-        }),
+        image_py2,
         image_py3,
         command_py2,
         command_py3,
         workdir,
-        user: process.and_then(|p| p.user.clone()),
+        user: host.and_then(|w| w.user.clone()),
         cpu_millis: s.cpu_millis.as_ref().map(|c| c.value),
         memory_bytes: s.memory_bytes.as_ref().map(|m| m.value),
         env_py2,
         env_py3,
-        k8s_deployment: workload.and_then(|w| w.manifest.clone()),
-        k8s_ingress: detection
-            .and_then(|d| d.kubernetes.ingresses.first())
-            .and_then(|i| i.manifest.clone()),
+        k8s_deployment: k8s_workload.and_then(|w| w.manifest.clone()),
+        k8s_ingress,
         k8s_autoscaler: autoscaler,
         k8s_has_service,
         k8s_route,
-        compose_service: compose_found.and_then(|c| c.definition.clone()),
+        compose_service: compose_workload.and_then(|w| w.manifest.clone()),
         compose_dependencies,
         build_context: build_context.map(str::to_string),
         name,
+    }
+}
+
+/// How a host serves a WSGI application nothing says how to run: gunicorn for a module,
+/// mod_wsgi-express for a `.wsgi` script. `None` for anything else (a paste `egg:`).
+fn assumed_command(entry: &str, workdir: &str, port: u16) -> Option<String> {
+    if crate::detect::command::looks_like_entrypoint(entry) {
+        Some(format!(
+            "{workdir}/venv/bin/gunicorn --bind 127.0.0.1:{port} {entry}"
+        ))
+    } else if entry.starts_with('/') && !entry.contains(char::is_whitespace) {
+        Some(format!(
+            "{workdir}/venv/bin/mod_wsgi-express start-server {entry} --port {port}"
+        ))
+    } else {
+        None
     }
 }
 

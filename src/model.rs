@@ -228,6 +228,9 @@ pub struct Service {
     pub env_py3: Vec<(Spanned<String>, Spanned<String>)>,
     /// Extra environment for both copies.
     pub env: Vec<(Spanned<String>, Spanned<String>)>,
+    /// The detected workload this service canaries, set by the link pass when the plan is
+    /// merged with its codebase (`detect::link`): lowering clones what it reads from there.
+    pub workload: Option<crate::detect::facts::WorkloadId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]

@@ -119,6 +119,19 @@ codes! {
     CodebaseFileUnreadable = "CNR603", Warning, "codebase-file-unreadable";
     UnmitigatedHazard = "CNR604", Warning, "unmitigated-hazard";
     CodebaseMissing = "CNR605", Warning, "codebase-missing";
+    /// A value read from the codebase is not what its field holds (a port that is not a port,
+    /// a health path with a newline): it was dropped.
+    DetectedValueRejected = "CNR606", Warning, "detected-value-rejected";
+    /// A literal credential in a deployment file (by name or by shape).
+    DetectedCredential = "CNR607", Warning, "detected-credential";
+    /// A plan service that no detected workload is named like.
+    ServiceNotDetected = "CNR608", Warning, "service-not-detected";
+    /// A plan service named like a worker or a shared service, not a Python web workload.
+    ServiceNotPythonWeb = "CNR609", Warning, "service-not-python-web";
+    /// `infra = auto` planned one infrastructure; the codebase deploys on others too.
+    InfraAlternatives = "CNR610", Warning, "infra-alternatives";
+    /// A one-service plan, and several Python web workloads it could be.
+    ServiceAmbiguous = "CNR611", Warning, "service-ambiguous";
 
     MissingForTarget = "CNR701", Error, "missing-for-target";
     AssumedDefault = "CNR702", Warning, "assumed-default";

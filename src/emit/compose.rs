@@ -24,7 +24,18 @@ const KEPT: &[&str] = &[
     "logging",
 ];
 
-pub fn stack(ir: &Ir, router: Router) -> String {
+/// The load balancer config the Compose stack mounts: its own file when a bare-metal target
+/// in the same build writes the usual one (that one points at 127.0.0.1, not at containers).
+pub fn lb_config_name(router: Router, beside_bare_metal: bool) -> &'static str {
+    match (router, beside_bare_metal) {
+        (Router::Nginx, false) => "nginx-canary.conf",
+        (Router::Nginx, true) => "nginx-compose-canary.conf",
+        (_, false) => "haproxy-canary.cfg",
+        (_, true) => "haproxy-compose-canary.cfg",
+    }
+}
+
+pub fn stack(ir: &Ir, router: Router, beside_bare_metal: bool) -> String {
     let mut services = Map::new();
     let mut named_volumes = Map::new();
     for s in &ir.services {
@@ -42,14 +53,15 @@ pub fn stack(ir: &Ir, router: Router) -> String {
     }
     let mut lb_volumes = vec![];
     let mut ports: Vec<String> = ir.services.iter().map(|s| publish(ir, s.port)).collect();
+    let file = lb_config_name(router, beside_bare_metal);
     let (image, config) = match router {
         Router::Nginx => (
             "nginx:1.27",
-            "./nginx-canary.conf:/etc/nginx/conf.d/default.conf:ro",
+            format!("./{file}:/etc/nginx/conf.d/default.conf:ro"),
         ),
         _ => (
             "haproxy:2.8",
-            "./haproxy-canary.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro",
+            format!("./{file}:/usr/local/etc/haproxy/haproxy.cfg:ro"),
         ),
     };
     lb_volumes.push(json!(config));

@@ -111,6 +111,16 @@ pub(super) fn deployment(ir: &Ir, s: &ServiceIr, copy: Copy) -> Value {
     // Fields the API server owns never belong in a manifest.
     if let Some(obj) = d.as_object_mut() {
         obj.remove("status");
+        // Deployments left the beta groups in Kubernetes 1.16: a clone of an old manifest
+        // moves to apps/v1 (its required selector is set below).
+        let beta = ["extensions/v1beta1", "apps/v1beta1", "apps/v1beta2"];
+        if obj
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .is_some_and(|v| beta.contains(&v))
+        {
+            obj.insert("apiVersion".into(), json!("apps/v1"));
+        }
     }
     let name = s.object(copy);
     let meta = object_at(&mut d, &["metadata"]);

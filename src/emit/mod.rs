@@ -68,14 +68,32 @@ pub fn emit(ir: &Ir) -> Vec<OutputFile> {
     }
     let lb_router = router_of(InfraKind::BareMetal).or_else(|| router_of(InfraKind::DockerCompose));
     if has(InfraKind::DockerCompose) {
+        let router = router_of(InfraKind::DockerCompose).unwrap_or(Router::Haproxy);
+        let beside = has(InfraKind::BareMetal);
         files.push(file(
             "docker-compose-canary.yml",
             "Docker Compose stack: py2 and py3 copies behind a load balancer",
-            compose::stack(
-                ir,
-                router_of(InfraKind::DockerCompose).unwrap_or(Router::Haproxy),
-            ),
+            compose::stack(ir, router, beside),
         ));
+        // With bare metal in the same build, the stack gets its own load-balancer config
+        // (addresses of containers), never the hosts' (127.0.0.1), and it is always written.
+        if beside {
+            let (purpose, contents) = match router {
+                Router::Nginx => (
+                    "nginx for the Compose stack: split_clients between the py2 and py3 containers",
+                    nginx::config(ir, true),
+                ),
+                _ => (
+                    "HAProxy for the Compose stack: weighted py2/py3 containers, health checks, runtime API",
+                    haproxy::config(ir, true),
+                ),
+            };
+            files.push(file(
+                compose::lb_config_name(router, true),
+                purpose,
+                contents,
+            ));
+        }
     }
     if has(InfraKind::BareMetal) {
         files.extend(systemd::units(ir));

@@ -36,6 +36,17 @@ pub fn command_for(s: &ServiceIr, copy: Copy) -> Option<Vec<String>> {
             None => w,
         })
         .collect();
+    // `--port 6543` / `--port=6543` (waitress, mod_wsgi-express, uvicorn): the copy's port.
+    let service_port = s.port.to_string();
+    for i in 0..words.len() {
+        if words[i] == format!("--port={service_port}") {
+            words[i] = format!("--port={port}");
+            replaced = true;
+        } else if words[i] == "--port" && words.get(i + 1) == Some(&service_port) {
+            words[i + 1] = port.to_string();
+            replaced = true;
+        }
+    }
     // gunicorn without a bind of the service's port: give it the copy's.
     let program = words
         .first()

@@ -208,20 +208,26 @@ mod tests {
 
     #[test]
     fn a_cancelled_job_reports_nothing_but_its_cancellation() {
+        // The cancelled job waits in the queue behind one that walks 2,000 files, so it is
+        // cancelled before the worker reaches it however fast the machine is.
+        let busy = tree(2_000);
         let dir = tree(3);
         let (tx, rx) = std::sync::mpsc::channel();
         let mut detector = Detector::new(move |f| tx.send(f).unwrap());
-        let first = detector.start("a", dir.path().to_path_buf());
-        first.cancel();
+        let ahead = detector.start("busy", busy.path().to_path_buf());
+        let cancelled = detector.start("a", dir.path().to_path_buf());
+        cancelled.cancel();
         let second = detector.start("a", dir.path().to_path_buf());
-        let results: Vec<Finished> = rx.iter().take(2).collect();
+        let results: Vec<Finished> = rx.iter().take(3).collect();
+        assert_eq!(results[0].generation, ahead.generation);
+        assert_eq!(results[1].generation, cancelled.generation);
         assert!(
-            matches!(results[0].outcome, Outcome::Cancelled),
+            matches!(results[1].outcome, Outcome::Cancelled),
             "{results:?}"
         );
-        assert_eq!(results[1].generation, second.generation);
+        assert_eq!(results[2].generation, second.generation);
         assert!(
-            matches!(results[1].outcome, Outcome::Detected(..)),
+            matches!(results[2].outcome, Outcome::Detected(..)),
             "{results:?}"
         );
     }

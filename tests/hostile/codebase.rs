@@ -70,6 +70,23 @@ enum Variant<'a> {
     NoFile,
 }
 
+/// Whether Compose reads a reference (`$NAME`, `${...}`) in `value`; `$$` is a literal `$`.
+fn compose_reference(value: &str) -> bool {
+    let chars: Vec<char> = value.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] == '$' {
+            match chars.get(i + 1) {
+                Some('$') => i += 1,
+                Some(c) if *c == '{' || c.is_ascii_alphabetic() || *c == '_' => return true,
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    false
+}
+
 impl Plant {
     /// A benign value that takes the same path through detection as `hostile`: an env value
     /// with `$(` is a Kubernetes expansion the team wrote into its own Deployment, which the
@@ -78,6 +95,8 @@ impl Plant {
     fn benign_like(self, hostile: &str) -> &'static str {
         match self {
             Plant::K8sEnvValue if hostile.contains("$(") => "$(b)",
+            // Likewise a `$NAME` or `${` in the team's compose file is its own interpolation.
+            Plant::ComposeEnvValue if compose_reference(hostile) => "${b}",
             _ => "benign",
         }
     }
@@ -96,6 +115,10 @@ impl Plant {
                 .collect::<String>()
                 .trim_end_matches('\\')
                 .to_string(),
+            // Detection refuses a command holding a control character (CNR606, unit tests in
+            // detect::validate) while the copies keep the team's compose entry as written: no
+            // single baseline has both, so the harness plants printable words.
+            Plant::ComposeCommandWord => value.chars().filter(|c| !c.is_control()).collect(),
             Plant::DirectoryName => value.chars().filter(|c| !matches!(c, '/' | '\0')).collect(),
             _ => value.to_string(),
         }
@@ -195,13 +218,19 @@ impl Plant {
                     (Plant::ComposeEnvValue, None) => {
                         web.as_object_mut().unwrap().remove("environment");
                     }
+                    // Always quoted, so the benign word and a hostile one differ only
+                    // between the sentinels (the team's command is kept as it is written).
                     (_, Some(v)) => {
                         web["command"] = json!(format!(
-                            "gunicorn --bind 0.0.0.0:8000 {} shop.wsgi",
-                            shell::posix_word(&format!("--name={v}"))
+                            "gunicorn --bind 0.0.0.0:8000 '{}' shop.wsgi",
+                            format!("--name={v}").replace('\'', "'\\''")
                         ))
                     }
-                    (_, None) => {}
+                    // Detection refuses a whole command it cannot carry (a line break): the
+                    // same outputs as a service with no command.
+                    (_, None) => {
+                        web.as_object_mut().unwrap().remove("command");
+                    }
                 }
                 write("requirements.txt", "flask==1.1.4\n");
                 if file {

@@ -133,6 +133,9 @@ fn interpolate(
     atoms: &mut Vec<String>,
     what: &str,
 ) -> Result<String, String> {
+    // One atom per value that holds references, however many: the structural fact is that
+    // the reader substitutes something in it.
+    let mut referenced = false;
     let mut out = String::new();
     let chars: Vec<char> = value.chars().collect();
     let mut i = 0;
@@ -146,7 +149,8 @@ fn interpolate(
             }
             let opener = open.chars().nth(1);
             let starts_name = next.is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-            if next == opener || (open == "${" && starts_name) {
+            if (next == opener || (open == "${" && starts_name)) && !referenced {
+                referenced = true;
                 atoms.push(what.to_string());
             }
         }
