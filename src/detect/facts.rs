@@ -153,6 +153,10 @@ pub struct KubernetesFacts {
     pub routes: Vec<K8sObject>,
     pub namespaces: Vec<Fact<String>>,
     pub istio: Vec<Evidence>,
+    /// Istio Gateways and VirtualServices, for the routes the engines write (which Gateway and
+    /// hosts a service is reached through). Not in the JSON output.
+    #[serde(skip)]
+    pub istio_objects: Vec<K8sObject>,
     pub helm_charts: Vec<Fact<String>>,
     /// `image.repository:image.tag` from a chart's values.yaml.
     pub helm_images: Vec<Fact<String>>,
@@ -172,7 +176,8 @@ pub struct K8sObject {
     /// (min, max) replicas, for autoscalers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replicas: Option<(u32, u32)>,
-    /// The whole manifest, for routes the backends keep parts of (not in the JSON output).
+    /// The whole manifest, for routes, Services and Istio objects the backends keep parts of
+    /// (not in the JSON output).
     #[serde(skip)]
     pub manifest: Option<serde_json::Value>,
 }

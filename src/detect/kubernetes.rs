@@ -101,7 +101,10 @@ pub fn manifests(path: &str, docs: &[Doc<'_>], out: &mut Detection) -> bool {
             namespace: namespace.clone(),
             evidence: evidence.clone(),
             replicas,
-            manifest: (group == "gateway.networking.k8s.io").then(|| value.clone()),
+            manifest: (group == "gateway.networking.k8s.io"
+                || group == "networking.istio.io"
+                || kind == "Service")
+                .then(|| value.clone()),
         };
         match kind {
             "Deployment" | "StatefulSet" | "DaemonSet" => {
@@ -124,6 +127,9 @@ pub fn manifests(path: &str, docs: &[Doc<'_>], out: &mut Detection) -> bool {
                 if group == "gateway.networking.k8s.io" =>
             {
                 out.kubernetes.routes.push(object);
+            }
+            "Gateway" | "VirtualService" if group == "networking.istio.io" => {
+                out.kubernetes.istio_objects.push(object);
             }
             "Namespace" => {
                 if str_at(value, &["metadata", "labels", "istio-injection"]) == Some("enabled") {
