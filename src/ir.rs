@@ -17,6 +17,13 @@ use crate::model::{
 };
 use crate::syntax::ast::CmpOp;
 
+mod condition;
+mod kube;
+
+pub use condition::{Condition, Op};
+
+pub use kube::{KubeIr, ObservedIr, PerCopy, PodsIr, is_service_ref, route_routes_to};
+
 /// Bumped when a field of `canary-plan.json` changes meaning or disappears.
 pub const PLAN_FORMAT_VERSION: u32 = 1;
 
@@ -89,6 +96,9 @@ pub struct ServiceIr {
     pub memory_bytes: Option<u64>,
     pub env_py2: Vec<EnvVar>,
     pub env_py3: Vec<EnvVar>,
+    /// On Kubernetes: the Service clients address and its port, the Istio Gateway and hosts,
+    /// and the labels that tell the copies apart under the target's engine.
+    pub kube: KubeIr,
     /// The team's own Deployment (or Compose service, Ingress), to clone.
     #[serde(skip)]
     pub k8s_deployment: Option<serde_json::Value>,
@@ -183,7 +193,7 @@ pub struct CheckIr {
     /// As a fraction (0.99), for latency.
     pub quantile: Option<f64>,
     /// `<`, `<=`, `>` or `>=`: what passes.
-    pub op: String,
+    pub op: Op,
     /// Percent, milliseconds, count, or a multiple of py2's value when `relative`.
     pub threshold: f64,
     pub relative: bool,
@@ -435,14 +445,10 @@ pub fn lower(
         })
         .collect();
     let source = match plan.monitor.source.value {
-        MetricsSource::Auto => match primary.router {
-            Router::Istio => MetricsSource::Istio,
-            Router::NginxIngress => MetricsSource::NginxIngress,
-            Router::Haproxy => MetricsSource::Haproxy,
-            Router::GatewayApi | Router::Nginx => MetricsSource::App,
-        },
+        MetricsSource::Auto => kube::source_of(primary.router),
         other => other,
     };
+    metrics_source_per_target(plan, &targets, source, &mut diagnostics);
     let ir = Ir {
         name: plan.name.value.clone(),
         namespace: plan
@@ -484,6 +490,45 @@ pub fn lower(
         comparator,
     };
     (ir, diagnostics)
+}
+
+/// One metrics source serves every target: the alerts and each engine's queries read it. A
+/// target whose monitoring cannot produce it would be judged on series it does not have, and
+/// never roll back or advance (CNR517).
+fn metrics_source_per_target(
+    plan: &Plan,
+    targets: &[Target],
+    source: MetricsSource,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let explicit = plan.monitor.source.value != MetricsSource::Auto;
+    for (spanned, target) in plan.infra.iter().zip(targets) {
+        if kube::produces(target.router, source) {
+            continue;
+        }
+        let message = if explicit {
+            format!(
+                "metrics source `{}` does not exist on the {} target ({})",
+                source.as_str(),
+                target.infra.as_str(),
+                target.router.as_str()
+            )
+        } else {
+            format!(
+                "the targets' metrics differ: the first target's router gives `{}`, which the {} target ({}) does not have",
+                source.as_str(),
+                target.infra.as_str(),
+                target.router.as_str()
+            )
+        };
+        let mut d = Diagnostic::new(Code::MetricsSourcePerTarget, spanned.span, message)
+            .label("judged on series it does not have")
+            .help("set `monitor { source = app }`: the app's own request and latency metrics exist on every target; or split the plan into one plan per target");
+        if explicit {
+            d = d.secondary(plan.monitor.source.span, "source chosen here");
+        }
+        diagnostics.push(d);
+    }
 }
 
 fn detected(detection: Option<&Detection>) -> DetectedIr {
@@ -609,7 +654,12 @@ fn checks(c: &Criterion) -> Vec<CheckIr> {
                     M::Latency => Some(quantile.map_or(0.99, |q| q.as_fraction())),
                     _ => None,
                 },
-                op: op.as_str().to_string(),
+                op: match op {
+                    CmpOp::Lt => Op::Lt,
+                    CmpOp::Le => Op::Le,
+                    CmpOp::Gt => Op::Gt,
+                    CmpOp::Ge => Op::Ge,
+                },
                 threshold: threshold.value.magnitude(),
                 relative: matches!(threshold.value, Threshold::RatioOfPy2(_)),
                 text: criterion_text(c).unwrap_or_default(),
@@ -621,7 +671,7 @@ fn checks(c: &Criterion) -> Vec<CheckIr> {
                 CheckIr {
                     metric: CheckMetric::ErrorRate,
                     quantile: None,
-                    op: "<=".into(),
+                    op: Op::Le,
                     threshold: ratio,
                     relative: true,
                     text: format!("error_rate within {}% of py2", fmt(pct.value)),
@@ -629,7 +679,7 @@ fn checks(c: &Criterion) -> Vec<CheckIr> {
                 CheckIr {
                     metric: CheckMetric::Latency,
                     quantile: Some(0.99),
-                    op: "<=".into(),
+                    op: Op::Le,
                     threshold: ratio,
                     relative: true,
                     text: format!("latency p99 within {}% of py2", fmt(pct.value)),
@@ -854,8 +904,17 @@ fn service(
     });
     let k8s_has_service =
         detection.is_some_and(|d| d.kubernetes.services.iter().any(|s| s.name == name));
-    let k8s_route =
-        detection.and_then(|d| d.kubernetes.routes.iter().find_map(|r| r.manifest.clone()));
+    let k8s_deployment = workload.and_then(|w| w.manifest.clone());
+    let (kube, team) = kube::lower(
+        &name,
+        port,
+        plan.namespace.as_ref().map_or("default", |n| n.value.as_str()),
+        kube::kubernetes_engine(targets).unwrap_or(Engine::None),
+        k8s_deployment.as_ref(),
+        detection.filter(|_| k8s),
+        plan.services.len() == 1,
+    );
+    let k8s_route = team.route;
     let gateway_api = targets
         .iter()
         .any(|t| t.infra == InfraKind::Kubernetes && t.router == Router::GatewayApi);
@@ -898,10 +957,9 @@ fn service(
         memory_bytes: s.memory_bytes.as_ref().map(|m| m.value),
         env_py2,
         env_py3,
-        k8s_deployment: workload.and_then(|w| w.manifest.clone()),
-        k8s_ingress: detection
-            .and_then(|d| d.kubernetes.ingresses.first())
-            .and_then(|i| i.manifest.clone()),
+        kube,
+        k8s_deployment,
+        k8s_ingress: team.ingress,
         k8s_autoscaler: autoscaler,
         k8s_has_service,
         k8s_route,
