@@ -311,7 +311,8 @@ fn cookie_regex(name: &str, copy: Copy) -> String {
 fn istio(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
     let (w2, w3) = first_weights(ir);
     let dest = |copy: Copy, weight: Option<u32>| {
-        let mut d = json!({ "destination": { "host": s.name, "subset": copy.as_str(), "port": { "number": s.port } } });
+        // The port of the Service the host names (Istio's Destination.port), not the container's.
+        let mut d = json!({ "destination": { "host": s.name, "subset": copy.as_str(), "port": { "number": s.kube.service_port } } });
         if let Some(w) = weight {
             d["weight"] = json!(w);
         }
@@ -366,33 +367,16 @@ fn istio(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
 
 fn ingresses(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
     let (_, w3) = first_weights(ir);
-    let backend =
-        |copy: Copy| json!({ "service": { "name": s.object(copy), "port": { "number": s.port } } });
-    // Host, paths and TLS from the team's Ingress; every path is pointed at the copy.
+    // Host, paths and TLS from the team's Ingress; the paths to this service point at the copy
+    // (the canary Ingress has only those).
     let spec = |copy: Copy| -> Value {
-        let mut spec = s
-            .k8s_ingress
-            .as_ref()
-            .and_then(|i| i.get("spec").cloned())
-            .unwrap_or_else(|| json!({ "rules": [ { "http": { "paths": [ { "path": "/", "pathType": "Prefix" } ] } } ] }));
-        spec["ingressClassName"] = json!("nginx");
+        let mut spec =
+            super::engine::ingress_spec(s, &s.object(copy), s.port, copy == Copy::Py3);
         if let Some(obj) = spec.as_object_mut() {
-            obj.remove("defaultBackend");
+            obj.insert("ingressClassName".into(), json!("nginx"));
             if copy == Copy::Py3 {
                 // The canary Ingress must not redefine TLS: the primary's certificate serves both.
                 obj.remove("tls");
-            }
-        }
-        if let Some(rules) = spec.get_mut("rules").and_then(Value::as_array_mut) {
-            for rule in rules {
-                if let Some(paths) = rule
-                    .pointer_mut("/http/paths")
-                    .and_then(Value::as_array_mut)
-                {
-                    for path in paths {
-                        path["backend"] = backend(copy);
-                    }
-                }
             }
         }
         spec
