@@ -97,21 +97,8 @@ fn env_list(vars: &[EnvVar]) -> Vec<Value> {
         .collect()
 }
 
-pub(super) fn deployment(ir: &Ir, s: &ServiceIr, copy: Copy) -> Value {
-    let mut d = s.k8s_deployment.clone().unwrap_or_else(|| {
-        json!({
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {},
-            "spec": { "selector": { "matchLabels": {} }, "template": { "metadata": {}, "spec": { "containers": [ { "name": s.name } ] } } }
-        })
-    });
-    // Fields the API server owns never belong in a manifest.
-    if let Some(obj) = d.as_object_mut() {
-        obj.remove("status");
-    }
-    let name = s.object(copy);
-    let meta = object_at(&mut d, &["metadata"]);
+/// Metadata the API server owns, which never belongs in a manifest of the team's object.
+pub(super) fn strip_server_fields(meta: &mut Map<String, Value>) {
     for key in [
         "uid",
         "resourceVersion",
@@ -129,6 +116,24 @@ pub(super) fn deployment(ir: &Ir, s: &ServiceIr, copy: Copy) -> Value {
             meta.remove("annotations");
         }
     }
+}
+
+pub(super) fn deployment(ir: &Ir, s: &ServiceIr, copy: Copy) -> Value {
+    let mut d = s.k8s_deployment.clone().unwrap_or_else(|| {
+        json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {},
+            "spec": { "selector": { "matchLabels": {} }, "template": { "metadata": {}, "spec": { "containers": [ { "name": s.name } ] } } }
+        })
+    });
+    // Fields the API server owns never belong in a manifest.
+    if let Some(obj) = d.as_object_mut() {
+        obj.remove("status");
+    }
+    let name = s.object(copy);
+    let meta = object_at(&mut d, &["metadata"]);
+    strip_server_fields(meta);
     meta.insert("name".into(), json!(name));
     meta.insert("namespace".into(), json!(ir.namespace));
     let meta_labels = object_at(&mut d, &["metadata", "labels"]);
@@ -370,8 +375,7 @@ fn ingresses(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
     // Host, paths and TLS from the team's Ingress; the paths to this service point at the copy
     // (the canary Ingress has only those).
     let spec = |copy: Copy| -> Value {
-        let mut spec =
-            super::engine::ingress_spec(s, &s.object(copy), s.port, copy == Copy::Py3);
+        let mut spec = super::engine::ingress_spec(s, &s.object(copy), s.port, copy == Copy::Py3);
         if let Some(obj) = spec.as_object_mut() {
             obj.insert("ingressClassName".into(), json!("nginx"));
             if copy == Copy::Py3 {
