@@ -149,7 +149,10 @@ const LOCK_WAIT: Duration = Duration::from_secs(60);
 fn lock(config: &Config) -> Result<Lock, String> {
     use rustix::fs::{FlockOperation, flock};
     let path = format!("{}.lock", config.state_file);
-    if let Some(dir) = Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty()) {
+    if let Some(dir) = Path::new(&path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
@@ -265,7 +268,7 @@ fn set_weights(config: &Config, traffic: f64, ready: bool) -> Result<(), String>
     haproxy_apply(config, &commands)
 }
 
-fn stage_of<'a>(config: &'a Config, index: usize) -> &'a Stage {
+fn stage_of(config: &Config, index: usize) -> &Stage {
     &config.stages[index.min(config.stages.len() - 1)]
 }
 
@@ -278,7 +281,11 @@ fn rolled_back_outcome(config: &Config, state: &State) -> Outcome {
 
 /// `state` with HAProxy's maintenance recorded as a rollback, if py3 is in maintenance and the
 /// state does not say so yet.
-fn with_rollback_seen(config: &Config, state: Option<State>, now: u64) -> Result<Option<State>, String> {
+fn with_rollback_seen(
+    config: &Config,
+    state: Option<State>,
+    now: u64,
+) -> Result<Option<State>, String> {
     if state.as_ref().is_some_and(|s| s.rolled_back.is_some()) {
         return Ok(state);
     }
@@ -535,7 +542,8 @@ fn rollback_services(args: &RollbackArgs, config: &Config) -> Result<Vec<String>
 }
 
 pub(crate) fn run_rollback(args: &RollbackArgs) -> u8 {
-    let loaded = load_config(&args.config).and_then(|c| rollback_services(args, &c).map(|s| (c, s)));
+    let loaded =
+        load_config(&args.config).and_then(|c| rollback_services(args, &c).map(|s| (c, s)));
     let (config, services) = match loaded {
         Ok(x) => x,
         Err(e) => {

@@ -164,7 +164,11 @@ pub fn stage_rollback_note(ir: &Ir, stage: &StageIr) -> String {
 }
 
 fn argo_automatic(ir: &Ir) -> String {
-    let triggers: Vec<String> = ir.triggers.iter().map(|t| format!("`{}`", t.text)).collect();
+    let triggers: Vec<String> = ir
+        .triggers
+        .iter()
+        .map(|t| format!("`{}`", t.text))
+        .collect();
     let templates: Vec<String> = ir
         .services
         .iter()
@@ -184,7 +188,11 @@ fn argo_automatic(ir: &Ir) -> String {
 }
 
 fn flagger_automatic(ir: &Ir) -> String {
-    let triggers: Vec<String> = ir.triggers.iter().map(|t| format!("`{}`", t.text)).collect();
+    let triggers: Vec<String> = ir
+        .triggers
+        .iter()
+        .map(|t| format!("`{}`", t.text))
+        .collect();
     let every = duration(flagger::interval(ir));
     format!(
         "Flagger checks one MetricTemplate per rollback trigger ({}) every analysis interval ({every}) while the canary runs, and rolls back after {} failed checks (`threshold`): all traffic to the primary (py2), the py3 target scaled to 0. Flagger counts a query Prometheus could not answer as a failed check and adds failed checks up over the whole canary, so a few minutes of Prometheus outage are ridden out, and a real breach rolls back {} intervals after its trigger's window. What Flagger cannot express, plainly: it has one interval for every step and no per-stage hold, so each stage is held by its gate (`confirm-traffic-increase` to the flagger-loadtester at {}), which a person opens after the stage's hold and closes once the weight moved; it judges every step by the same checks, so the stages' own success criteria are the person's to check before opening the gate; approval is opening that gate. Its last step is the promotion: py3 becomes the primary, py2 stops, and from then on the rollback webhook does nothing. Use `engine: argo-rollouts` for per-stage holds and criteria judged by the engine.\n",
@@ -318,7 +326,10 @@ fn argo_steps(ir: &Ir, t: Target) -> Vec<(String, Vec<String>)> {
     ));
     let mut route = vec!["kubectl apply -f k8s-rollout-routing.yaml".to_string()];
     route.extend(each(&|s| {
-        format!("kubectl argo rollouts -n {ns} status {} --timeout 10m", s.name)
+        format!(
+            "kubectl argo rollouts -n {ns} status {} --timeout 10m",
+            s.name
+        )
     }));
     steps.push((
         "Only then apply the routing (it sends the service's traffic to the Rollout's pods, and the Rollout needs it to finish): the status turns Healthy:".to_string(),
@@ -340,7 +351,10 @@ fn argo_steps(ir: &Ir, t: Target) -> Vec<(String, Vec<String>)> {
         .collect();
     let mut start = each(&|s| super::argo::patch_command(ir, s));
     start.extend(each(&|s| {
-        format!("kubectl argo rollouts -n {ns} get rollout {} --watch", s.name)
+        format!(
+            "kubectl argo rollouts -n {ns} get rollout {} --watch",
+            s.name
+        )
     }));
     steps.push((
         format!(
@@ -355,10 +369,74 @@ fn argo_steps(ir: &Ir, t: Target) -> Vec<(String, Vec<String>)> {
         start,
     ));
     steps.push((
-        "At an approval gate, or after an Inconclusive stage analysis, move on when satisfied:".to_string(),
+        "At an approval gate, or after an Inconclusive stage analysis, move on when satisfied:"
+            .to_string(),
         each(&|s| format!("kubectl argo rollouts -n {ns} promote {}", s.name)),
     ));
     steps
+}
+
+/// One stage under Flagger: open its gate, wait for the weight (or the promotion), close it.
+fn flagger_stage(ir: &Ir, st: &StageIr) -> (String, Vec<String>) {
+    let ns = &ir.namespace;
+    let criteria = if st.criteria.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " the dashboard shows {} (Flagger checks only the rollback triggers)",
+            st.criteria.join(" and ")
+        )
+    };
+    let title = if st.traffic < 100.0 {
+        format!(
+            "Stage `{}`: open the gate, wait for the weight to reach {}%, close the gate. Hold it for {}; open the next gate only once the hold has elapsed{}{}:",
+            st.name,
+            crate::ir::weights(st.traffic, 100).1,
+            hold_text(st),
+            if criteria.is_empty() {
+                String::new()
+            } else {
+                format!(" and{criteria}")
+            },
+            st.approval
+                .as_ref()
+                .map(|a| format!(", with {a}"))
+                .unwrap_or_default()
+        )
+    } else {
+        format!(
+            "Stage `{}` is Flagger's promotion: py3 becomes the primary and serves everything, and py2 stops. Open the gate{}, wait for the Canary to succeed, close the gate; hold it for {}{}: from now on a rollback means deploying py2 again (rollback runbook):",
+            st.name,
+            st.approval
+                .as_ref()
+                .map(|a| format!(" only with {a}"))
+                .unwrap_or_default(),
+            hold_text(st),
+            if criteria.is_empty() {
+                String::new()
+            } else {
+                format!(", while{criteria}")
+            }
+        )
+    };
+    let mut commands = Vec::new();
+    for s in &ir.services {
+        commands.push(flagger::loadtester(ir, s, "gate/open"));
+        commands.push(if st.traffic < 100.0 {
+            format!(
+                "kubectl -n {ns} wait canary/{} --for=jsonpath='{{.status.canaryWeight}}'={} --timeout=5m",
+                s.name,
+                crate::ir::weights(st.traffic, 100).1
+            )
+        } else {
+            format!(
+                "kubectl -n {ns} wait canary/{} --for=jsonpath='{{.status.phase}}'=Succeeded --timeout=15m",
+                s.name
+            )
+        });
+        commands.push(flagger::loadtester(ir, s, "gate/close"));
+    }
+    (title, commands)
 }
 
 fn flagger_steps(ir: &Ir) -> Vec<(String, Vec<String>)> {
@@ -411,51 +489,7 @@ fn flagger_steps(ir: &Ir) -> Vec<(String, Vec<String>)> {
             },
         ),
     ];
-    for st in &ir.stages {
-        let mut title = if st.traffic < 100.0 {
-            format!(
-                "Stage `{}`: open the gate, wait for the weight to reach {}%, close the gate. Hold it for {}",
-                st.name,
-                crate::ir::weights(st.traffic, 100).1,
-                hold_text(st)
-            )
-        } else {
-            format!(
-                "Stage `{}`: open the gate for Flagger's promotion (py3 becomes the primary and serves everything, py2 stops), close it once the Canary has Succeeded. Hold it for {}",
-                st.name,
-                hold_text(st)
-            )
-        };
-        if !st.criteria.is_empty() {
-            let _ = write!(
-                title,
-                "; before opening the gate for the next stage, check {} on the dashboard (Flagger does not)",
-                st.criteria.join(" and ")
-            );
-        }
-        if let Some(a) = &st.approval {
-            let _ = write!(title, "; the next gate opens only with {a}");
-        }
-        title.push(':');
-        let mut commands = Vec::new();
-        for s in &ir.services {
-            commands.push(flagger::loadtester(ir, s, "gate/open"));
-            commands.push(if st.traffic < 100.0 {
-                format!(
-                    "kubectl -n {ns} wait canary/{} --for=jsonpath='{{.status.canaryWeight}}'={} --timeout=5m",
-                    s.name,
-                    crate::ir::weights(st.traffic, 100).1
-                )
-            } else {
-                format!(
-                    "kubectl -n {ns} wait canary/{} --for=jsonpath='{{.status.phase}}'=Succeeded --timeout=15m",
-                    s.name
-                )
-            });
-            commands.push(flagger::loadtester(ir, s, "gate/close"));
-        }
-        steps.push((title, commands));
-    }
+    steps.extend(ir.stages.iter().map(|st| flagger_stage(ir, st)));
     steps
 }
 
