@@ -908,7 +908,9 @@ fn service(
     let (kube, team) = kube::lower(
         &name,
         port,
-        plan.namespace.as_ref().map_or("default", |n| n.value.as_str()),
+        plan.namespace
+            .as_ref()
+            .map_or("default", |n| n.value.as_str()),
         kube::kubernetes_engine(targets).unwrap_or(Engine::None),
         k8s_deployment.as_ref(),
         detection.filter(|_| k8s),

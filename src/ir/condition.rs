@@ -81,6 +81,12 @@ mod tests {
         }
         assert_eq!(Op::parse("=="), None);
         assert!(serde_json::from_str::<Op>("\"==\"").is_err());
-        assert!(!Condition { op: Op::Lt, threshold: 1.0 }.holds(f64::NAN));
+        assert!(
+            !Condition {
+                op: Op::Lt,
+                threshold: 1.0
+            }
+            .holds(f64::NAN)
+        );
     }
 }

@@ -413,7 +413,9 @@ mod tests {
             namespace: Some("istio-system".into()),
             evidence: crate::detect::facts::Evidence::new("g.yaml", 1),
             replicas: None,
-            manifest: Some(json!({ "spec": { "servers": [ { "hosts": ["*/ledger.example.com", "*"] } ] } })),
+            manifest: Some(
+                json!({ "spec": { "servers": [ { "hosts": ["*/ledger.example.com", "*"] } ] } }),
+            ),
         };
         let (vs, gateways, hosts) = istio_route(&[gw], "ledger", "payments");
         assert_eq!(vs, None);
@@ -431,7 +433,10 @@ mod tests {
         assert_eq!(flagger.istio_destination.get(Copy::Py2), "shop-primary");
         assert_eq!(flagger.ingress_service, "shop");
         let plain = observed(Engine::None, "shop", "web", 80, 8000);
-        assert_eq!(plain.pods, PodsIr::Deployment(PerCopy::suffixed("shop", "-py2", "-py3")));
+        assert_eq!(
+            plain.pods,
+            PodsIr::Deployment(PerCopy::suffixed("shop", "-py2", "-py3"))
+        );
         assert_eq!(plain.ingress_canary_upstream, "web-shop-py3-8000");
     }
 }

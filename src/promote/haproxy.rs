@@ -92,7 +92,10 @@ mod tests {
     fn stage_weights_round_like_the_scripts() {
         assert_eq!(
             set_stage("shop", 10.0, 256),
-            vec!["set server shop/py2 weight 230", "set server shop/py3 weight 26"]
+            vec![
+                "set server shop/py2 weight 230",
+                "set server shop/py3 weight 26"
+            ]
         );
         assert_eq!(weights(0.1, 256), (255, 1));
     }

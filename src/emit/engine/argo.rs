@@ -676,9 +676,7 @@ fn routing(ir: &Ir, s: &ServiceIr, router: Router) -> Vec<Value> {
         // and sets its `canary-weight`.
         Router::NginxIngress => vec![super::team_ingress(ir, s, &stable_name(s))],
         _ => {
-            let backend = |name: String, weight: u32| {
-                serde_json::json!({ "name": name, "port": s.kube.service_port, "weight": weight })
-            };
+            let backend = |name: String, weight: u32| serde_json::json!({ "name": name, "port": s.kube.service_port, "weight": weight });
             vec![super::team_route(
                 ir,
                 s,

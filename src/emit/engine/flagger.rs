@@ -260,7 +260,11 @@ fn webhooks(ir: &Ir) -> Vec<Webhook> {
 }
 
 fn service(ir: &Ir, s: &ServiceIr, router: Router) -> CanaryService {
-    let route = |pointer: &str| s.k8s_route.as_ref().and_then(|r| r.pointer(pointer).cloned());
+    let route = |pointer: &str| {
+        s.k8s_route
+            .as_ref()
+            .and_then(|r| r.pointer(pointer).cloned())
+    };
     let istio = router == Router::Istio;
     CanaryService {
         port: s.kube.service_port,
