@@ -87,6 +87,7 @@ fn lsp_after_edit(c: &mut Criterion) {
         &text[..at],
         &text[at + "port = 8500".len()..]
     );
+    let uri: lsp_types::Uri = "file:///fleet.plan".parse().expect("a URI");
     c.bench_function(
         &format!("lsp: diagnostics after one edit, {lines}-line plan"),
         |b| {
@@ -96,7 +97,8 @@ fn lsp_after_edit(c: &mut Criterion) {
                 black_box(canaryc::lsp::analysis::to_lsp(
                     &diagnostics,
                     &sources,
-                    &|_| None,
+                    &uri,
+                    &mut |_| None,
                 ))
             });
         },

@@ -204,7 +204,7 @@ impl Formatter<'_> {
                 }
                 Item::Const { name, value } => {
                     let width = const_width[n];
-                    let text = format!("const {:<width$} = {}", name.value, self.value(value));
+                    let text = format!("const {} = {}", pad(&name.value, width), self.value(value));
                     self.line(0, &text, end);
                 }
                 Item::Block(b) => self.block(b, 0),
@@ -436,7 +436,7 @@ impl Formatter<'_> {
             Some(q) => format!("{} {}", a.key.value, q.value),
             None => a.key.value.clone(),
         };
-        format!("{key:<width$}")
+        pad(&key, width)
     }
 
     fn attribute_text(&self, a: &Attribute, width: usize) -> String {
@@ -508,6 +508,18 @@ impl Formatter<'_> {
     }
 }
 
+/// `text` followed by spaces up to `width` characters. Not `format!("{text:<width$}")`: a
+/// format width above 65,535 panics, and a key can be that long.
+fn pad(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(width.max(text.len()));
+    out.push_str(text);
+    out.extend(std::iter::repeat_n(
+        ' ',
+        width.saturating_sub(text.chars().count()),
+    ));
+    out
+}
+
 fn key_len(entry: &Entry) -> usize {
     match entry {
         Entry::Attribute(a) => {
@@ -569,6 +581,18 @@ mod tests {
             out.contains("    traffic = 5%\n    hold    = 1h\n"),
             "{out}"
         );
+    }
+
+    /// A format width above 65,535 panics; keys and constants can be longer than that.
+    #[test]
+    fn aligns_keys_longer_than_a_format_width() {
+        let long = "k".repeat(70_000);
+        let input =
+            format!("const {long} = 1\nconst b = 2\nplan x {{\n  {long} = 1\n  b = 2\n}}\n");
+        let out = fmt(&input);
+        assert!(out.contains(&format!("  {long} = 1\n  b{} = 2\n", " ".repeat(69_999))));
+        assert!(out.contains(&format!("const b{} = 2\n", " ".repeat(69_999))));
+        assert_eq!(fmt(&out), out);
     }
 
     #[test]

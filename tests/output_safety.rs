@@ -128,20 +128,54 @@ const STEPS: [&str; 10] = [
     "rmdir",
 ];
 
+/// What strace does on entry to the n-th call of one system call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    /// SIGKILL: the build dies there.
+    Kill,
+    /// That one call fails (EIO): the build must undo what it did and say so.
+    FailOnce,
+    /// That call and every later one of its kind fail: undoing fails too, and the previous
+    /// files must survive for the next run.
+    FailFromThenOn,
+}
+
+impl Fault {
+    fn inject(self, call: &str, n: usize) -> String {
+        match self {
+            Fault::Kill => format!("inject={call}:signal=KILL:when={n}"),
+            Fault::FailOnce => format!("inject={call}:error=EIO:when={n}"),
+            Fault::FailFromThenOn => format!("inject={call}:error=EIO:when={n}+"),
+        }
+    }
+
+    /// The calls it is injected at. A failed fsync must stop a build that has not committed;
+    /// a kill at one is the same as a kill after the call before it.
+    fn at(self, call: &str) -> bool {
+        STEPS.contains(&call) || (self != Fault::Kill && call == "fsync")
+    }
+}
+
 struct Scenario {
     name: &'static str,
     /// Writes the plans and the old output into the scenario's directory.
     setup: fn(&Path),
     /// Where the commands run, relative to the scenario's directory.
     cwd: &'static str,
-    /// The killed command's arguments.
+    /// The faulted command's arguments.
     args: &'static [&'static str],
-    /// The next run's arguments: a plan that fails to compile, so that run only recovers.
+    /// The next run's arguments: a plan that fails to compile (so that run only recovers), or
+    /// the same command again when `next_builds`.
     next: &'static [&'static str],
     /// The output directory, relative to the scenario's directory.
     output: &'static str,
     /// Whether the output is swapped whole (then even before recovery it is old or new).
     swapped: bool,
+    /// The file system has no atomic exchange: strace makes every `renameat2` fail with
+    /// EINVAL, as some network file systems do.
+    no_exchange: bool,
+    /// The next run is the faulted command again, and must succeed the first time.
+    next_builds: bool,
 }
 
 fn setup_common(dir: &Path) {
@@ -167,6 +201,8 @@ const SCENARIOS: &[Scenario] = &[
         next: &["build", "broken.plan", "--output", "out"],
         output: "out",
         swapped: true,
+        no_exchange: false,
+        next_builds: false,
     },
     Scenario {
         name: "swap-new",
@@ -176,6 +212,8 @@ const SCENARIOS: &[Scenario] = &[
         next: &["build", "broken.plan", "--output", "out"],
         output: "out",
         swapped: true,
+        no_exchange: false,
+        next_builds: false,
     },
     Scenario {
         // Issue 16's case: --force into a directory with someone else's file.
@@ -190,6 +228,8 @@ const SCENARIOS: &[Scenario] = &[
         next: &["build", "broken.plan", "--output", "out"],
         output: "out",
         swapped: false,
+        no_exchange: false,
+        next_builds: false,
     },
     Scenario {
         // The plan's own directory, and the current one: written in place, and the files no
@@ -207,8 +247,37 @@ const SCENARIOS: &[Scenario] = &[
         next: &["build", "../broken.plan", "--output", "."],
         output: "out",
         swapped: false,
+        no_exchange: false,
+        next_builds: false,
+    },
+    Scenario {
+        // A directory canaryc's alone, on a file system with no atomic exchange: written in
+        // place (no name is ever missing), and `plan`, which writes without recovering
+        // first, works the first time after a crash.
+        name: "no-exchange-plan",
+        setup: |d| {
+            setup_common(d);
+            build_a(d, "a.plan", "out");
+            crate::common::copy_tree(&repo().join("tests/fixtures/compose"), &d.join("codebase"));
+        },
+        cwd: ".",
+        args: &["plan", "codebase", "--output", "out"],
+        next: &["plan", "codebase", "--output", "out"],
+        output: "out",
+        swapped: false,
+        no_exchange: true,
+        next_builds: true,
     },
 ];
+
+/// strace's options common to every run of a scenario.
+fn strace_base(s: &Scenario) -> Vec<&'static str> {
+    let mut args = vec!["-f", "-qq"];
+    if s.no_exchange {
+        args.extend(["-e", "inject=renameat2:error=EINVAL"]);
+    }
+    args
+}
 
 /// A tree without canaryc's transaction directories: what the team sees of the output.
 fn visible(tree: Option<Tree>) -> Option<Tree> {
@@ -218,16 +287,27 @@ fn visible(tree: Option<Tree>) -> Option<Tree> {
     })
 }
 
+/// The last line of a run's stderr: its error.
+fn last_line(output: &Output) -> String {
+    stderr(output).lines().last().unwrap_or("").to_string()
+}
+
+/// What a build that failed says when it could not undo what it did.
+const KEPT: &str = "the next canaryc run puts them back";
+
 #[derive(Default)]
 struct Tally {
     points: usize,
-    killed: usize,
+    /// Runs that did not exit 0 (killed, or failed).
+    stopped: usize,
+    /// Failed runs that could not undo, and kept the previous files for the next run.
+    kept: usize,
     mixed_before_recovery: usize,
     missing_before_recovery: usize,
-    bad_after_recovery: Vec<String>,
+    bad: Vec<String>,
 }
 
-fn run_scenario(root: &Path, s: &Scenario, strace_calls: &str) -> Tally {
+fn run_scenario(root: &Path, s: &Scenario, fault: Fault) -> Tally {
     let bin = env!("CARGO_BIN_EXE_canaryc");
     let template = root.join(format!("{}-template", s.name));
     std::fs::create_dir_all(&template).unwrap();
@@ -235,34 +315,29 @@ fn run_scenario(root: &Path, s: &Scenario, strace_calls: &str) -> Tally {
     let cwd = |d: &Path| d.join(s.cwd);
     let old = tree(&template.join(s.output));
 
-    // The new output, from a build nobody kills; its system calls, counted.
+    // The new output, from a build nobody disturbs; its system calls, counted.
     let reference = root.join(format!("{}-reference", s.name));
     copy_tree(&template, &reference);
     let trace = root.join(format!("{}.trace", s.name));
-    let mut args: Vec<&str> = vec![
-        "-f",
-        "-qq",
-        "-o",
-        trace.to_str().unwrap(),
-        "-e",
-        strace_calls,
-        bin,
-    ];
+    let calls = format!("trace={},fsync,openat", STEPS.join(","));
+    let mut args = strace_base(s);
+    args.extend(["-o", trace.to_str().unwrap(), "-e", &calls, bin]);
     args.extend(s.args);
     let out = run_in(&cwd(&reference), "strace", &args);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let new = tree(&reference.join(s.output));
     assert_ne!(old, new, "{}: the build changes the output", s.name);
     let trace = std::fs::read_to_string(&trace).unwrap();
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for line in trace.lines() {
         let call = line
             .split_whitespace()
             .nth(1)
             .and_then(|c| c.split('(').next())
             .unwrap_or("");
-        if let Some(step) = STEPS.iter().find(|&&st| st == call) {
-            *counts.entry(step).or_default() += 1;
+        // In a scenario without exchange every renameat2 fails, changing nothing.
+        if fault.at(call) && !(s.no_exchange && call == "renameat2") {
+            *counts.entry(call.to_string()).or_default() += 1;
         }
         // No file is ever created where the team would see it: only inside a transaction.
         if call == "openat" && line.contains("O_CREAT") {
@@ -285,30 +360,45 @@ fn run_scenario(root: &Path, s: &Scenario, strace_calls: &str) -> Tally {
     for (call, count) in &counts {
         for n in 1..=*count {
             tally.points += 1;
+            let point = format!("{fault:?} at {call} #{n}");
             let trial = root.join(format!("{}-trial", s.name));
             copy_tree(&template, &trial);
             if old.is_none() {
                 let _ = std::fs::remove_dir_all(trial.join(s.output));
             }
-            let inject = format!("inject={call}:signal=KILL:when={n}");
-            let trace_one = format!("trace={call}");
-            let mut args: Vec<&str> = vec![
-                "-f",
-                "-qq",
-                "-o",
-                "/dev/null",
-                "-e",
-                &trace_one,
-                "-e",
-                &inject,
-                bin,
-            ];
+            let inject = fault.inject(call, n);
+            // strace injects only into the calls it traces.
+            let trace_one = if s.no_exchange {
+                format!("trace={call},renameat2")
+            } else {
+                format!("trace={call}")
+            };
+            let mut args = strace_base(s);
+            args.extend(["-o", "/dev/null", "-e", &trace_one, "-e", &inject, bin]);
             args.extend(s.args);
-            let killed = run_in(&cwd(&trial), "strace", &args);
-            if killed.status.code() != Some(0) {
-                tally.killed += 1;
+            let faulted = run_in(&cwd(&trial), "strace", &args);
+            let succeeded = faulted.status.code() == Some(0);
+            if !succeeded {
+                tally.stopped += 1;
             }
+            let kept = !succeeded && stderr(&faulted).contains(KEPT);
+            tally.kept += usize::from(kept);
             let now = visible(tree(&trial.join(s.output)));
+            if fault != Fault::Kill {
+                // A build that says it succeeded wrote the new output; one that failed left
+                // the old one, or kept it for the next run and said so.
+                if succeeded && now != new {
+                    tally
+                        .bad
+                        .push(format!("{point}: exit 0 but not the new output"));
+                }
+                if !succeeded && now != old && !kept {
+                    tally.bad.push(format!(
+                        "{point}: failed, not the old output, and did not say so: {}",
+                        last_line(&faulted)
+                    ));
+                }
+            }
             if now != old && now != new {
                 tally.mixed_before_recovery += 1;
                 // Never missing: every name both builds write exists, as one or the other.
@@ -320,31 +410,46 @@ fn run_scenario(root: &Path, s: &Scenario, strace_calls: &str) -> Tally {
                 {
                     tally.missing_before_recovery += 1;
                 }
-                assert!(
-                    !s.swapped,
-                    "{}: killed at {call} #{n}: a swapped output was neither old nor new",
-                    s.name
-                );
+                if s.swapped {
+                    tally
+                        .bad
+                        .push(format!("{point}: a swapped output was neither old nor new"));
+                }
             }
-            // The next run (here one whose plan fails, so it only recovers) puts it right.
+            // The next run puts it right: the output the faulted run said it left.
             let next = run_in(&cwd(&trial), bin, s.next);
-            assert_eq!(next.status.code(), Some(1), "{}", stderr(&next));
-            let after = tree(&trial.join(s.output));
-            let left = leftovers(&trial);
-            if (after != old && after != new) || !left.is_empty() {
-                tally.bad_after_recovery.push(format!(
-                    "{call} #{n}: {} {left:?}",
-                    if after == old || after == new {
-                        "consistent"
-                    } else {
-                        "MIXED"
-                    }
+            let expected_exit = if s.next_builds { 0 } else { 1 };
+            if next.status.code() != Some(expected_exit) {
+                tally.bad.push(format!(
+                    "{point}: the next run exited {:?}: {}",
+                    next.status.code(),
+                    last_line(&next)
                 ));
+            }
+            let after = tree(&trial.join(s.output));
+            let expected: Vec<&Option<Tree>> = match (s.next_builds, fault, succeeded) {
+                (true, _, _) => vec![&new],
+                (false, Fault::Kill, _) => vec![&old, &new],
+                (false, _, true) => vec![&new],
+                (false, _, false) => vec![&old],
+            };
+            let left = leftovers(&trial);
+            if !expected.contains(&&after) || !left.is_empty() {
+                let state = if after == old {
+                    "old"
+                } else if after == new {
+                    "new"
+                } else {
+                    "MIXED"
+                };
+                tally
+                    .bad
+                    .push(format!("{point}: after the next run: {state} {left:?}"));
             }
         }
     }
     eprintln!(
-        "kill test {}: {} kill points ({}), {} killed; before the next run: {} mixed, {} with a file missing; after it: {} mixed or missing or with leftovers",
+        "{fault:?} test {}: {} points ({}), {} stopped, {} kept the previous files for the next run; before the next run: {} mixed, {} with a file missing; after it: {} wrong",
         s.name,
         tally.points,
         counts
@@ -352,58 +457,76 @@ fn run_scenario(root: &Path, s: &Scenario, strace_calls: &str) -> Tally {
             .map(|(c, n)| format!("{c} x{n}"))
             .collect::<Vec<_>>()
             .join(", "),
-        tally.killed,
+        tally.stopped,
+        tally.kept,
         tally.mixed_before_recovery,
         tally.missing_before_recovery,
-        tally.bad_after_recovery.len()
+        tally.bad.len()
     );
     tally
+}
+
+fn fault_test(fault: Fault) {
+    if !tool_available(
+        "strace",
+        &["-qq", "-o", "/dev/null", "true"],
+        "the fault tests",
+    ) {
+        return;
+    }
+    let root = scratch(&format!("{fault:?}"));
+    let (mut total, mut failures) = (0, Vec::new());
+    for s in SCENARIOS {
+        let tally = run_scenario(&root, s, fault);
+        let mut fails = |ok: bool, what: &str| {
+            if !ok {
+                failures.push(format!("{}: {what}", s.name));
+            }
+        };
+        fails(tally.points >= 5, "fewer than 5 points");
+        fails(
+            fault != Fault::Kill || tally.stopped == tally.points,
+            "a kill point was not reached",
+        );
+        fails(
+            fault == Fault::Kill || tally.stopped > 0,
+            "no failure stopped a build",
+        );
+        fails(
+            s.swapped || tally.missing_before_recovery == 0,
+            "a name went missing (hard links keep every name present)",
+        );
+        fails(
+            fault != Fault::FailFromThenOn || s.swapped || tally.kept > 0,
+            "no failure made undoing fail too",
+        );
+        failures.extend(tally.bad.iter().map(|b| format!("{}: {b}", s.name)));
+        total += tally.points;
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    eprintln!("{fault:?} test: {total} points in all, 0 mixed or missing after the next run");
+    let _ = std::fs::remove_dir_all(&root);
 }
 
 /// Issue 16: kill -9 at every rename, link, unlink and mkdir of a build; the next run finds the
 /// old output or the new one, never a mix or nothing.
 #[test]
 fn a_build_killed_at_any_step_leaves_the_old_or_the_new_output() {
-    if !tool_available(
-        "strace",
-        &["-qq", "-o", "/dev/null", "true"],
-        "the kill test",
-    ) {
-        return;
-    }
-    let root = scratch("kill");
-    let calls = format!("trace={},openat", STEPS.join(","));
-    let mut total = 0;
-    for s in SCENARIOS {
-        let tally = run_scenario(&root, s, &calls);
-        assert!(
-            tally.points >= 5,
-            "{}: only {} kill points",
-            s.name,
-            tally.points
-        );
-        assert_eq!(
-            tally.killed, tally.points,
-            "{}: every kill point is reached",
-            s.name
-        );
-        assert!(
-            tally.bad_after_recovery.is_empty(),
-            "{}: {:?}",
-            s.name,
-            tally.bad_after_recovery
-        );
-        if !s.swapped {
-            assert_eq!(
-                tally.missing_before_recovery, 0,
-                "{}: hard links keep every name present",
-                s.name
-            );
-        }
-        total += tally.points;
-    }
-    eprintln!("kill test: {total} kill points in all, 0 mixed or missing after the next run");
-    let _ = std::fs::remove_dir_all(&root);
+    fault_test(Fault::Kill);
+}
+
+/// A step that fails (a full disk, EIO) is undone at once: the build fails with the old output
+/// in place.
+#[test]
+fn a_build_whose_step_fails_leaves_the_old_output() {
+    fault_test(Fault::FailOnce);
+}
+
+/// Review item 10: when undoing fails too, the previous files are never deleted: the build
+/// keeps them, says so, and the next run puts them back.
+#[test]
+fn a_build_that_cannot_undo_keeps_the_previous_files_for_the_next_run() {
+    fault_test(Fault::FailFromThenOn);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -591,34 +714,57 @@ fn the_manifest_vouches_only_for_unchanged_files() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Review item 11: directories beside the output named like an older canaryc's leftovers
+/// (`.NAME.canaryc-old-PID`, with a manifest listing every file in them) are a codebase's
+/// files like any other: no build, failing or not, renames them into the output or deletes them.
 #[test]
-fn leftovers_of_interrupted_builds_are_recovered_or_left_alone() {
-    let dir = scratch("leftovers");
+fn directories_named_like_old_leftovers_are_never_moved_into_the_output() {
+    let dir = scratch("legacy");
     std::fs::write(dir.join("canary.plan"), PLAN_A).unwrap();
     std::fs::write(dir.join("broken.plan"), plan_broken()).unwrap();
+    for planted in [
+        ".canary-deployment.canaryc-old-1",
+        ".canary-deployment.canaryc-new-1",
+    ] {
+        std::fs::create_dir(dir.join(planted)).unwrap();
+        std::fs::write(dir.join(planted).join(".canaryc"), "k8s-rollout.yaml\n").unwrap();
+        std::fs::write(dir.join(planted).join("k8s-rollout.yaml"), "kind: evil\n").unwrap();
+    }
+    let before = tree(&dir).unwrap();
+
+    let failed = canaryc(&dir, &["build", "broken.plan"]);
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+    assert!(
+        !dir.join("canary-deployment").exists(),
+        "{}",
+        stderr(&failed)
+    );
+    assert!(
+        tree(&dir).unwrap() == before,
+        "a failing build changes nothing"
+    );
+
+    let built = canaryc(&dir, &["build"]);
+    assert_eq!(built.status.code(), Some(0), "{}", stderr(&built));
+    let mut after = tree(&dir).unwrap();
+    after.retain(|k, _| !k.starts_with("canary-deployment/"));
+    assert!(after == before, "the planted directories are untouched");
+    let rollout = std::fs::read_to_string(dir.join("canary-deployment/k8s-rollout.yaml"));
+    assert!(
+        rollout.is_err(),
+        "a bare-metal plan builds no k8s-rollout.yaml"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn leftovers_named_like_canarycs_but_not_created_by_it_are_left_alone() {
+    let dir = scratch("leftovers");
+    std::fs::write(dir.join("canary.plan"), PLAN_A).unwrap();
     assert_eq!(
         canaryc(&dir, &["build", "--output", "out"]).status.code(),
         Some(0)
     );
-    let good = tree(&dir.join("out"));
-
-    // What canaryc before this change left when killed between its two renames: the output
-    // missing, the old one aside. The next run, even one that fails, puts it back.
-    std::fs::rename(dir.join("out"), dir.join(".out.canaryc-old-4242")).unwrap();
-    copy_tree(
-        &dir.join(".out.canaryc-old-4242"),
-        &dir.join(".out.canaryc-new-4242"),
-    );
-    let next = canaryc(&dir, &["build", "broken.plan", "--output", "out"]);
-    assert_eq!(next.status.code(), Some(1));
-    assert!(
-        stderr(&next).contains("put the previous files back"),
-        "{}",
-        stderr(&next)
-    );
-    assert_eq!(tree(&dir.join("out")), good);
-    assert!(leftovers(&dir).is_empty(), "{:?}", leftovers(&dir));
-
     // Named like canaryc's but not created by it (copied, planted): left alone, and said so.
     let fake = dir.join(".out.canaryc-txn-abc123");
     std::fs::create_dir_all(fake.join("old")).unwrap();
@@ -635,6 +781,116 @@ fn leftovers_of_interrupted_builds_are_recovered_or_left_alone() {
     assert!(stderr(&next).contains("left") && stderr(&next).contains("canaryc did not create it"));
     assert!(fake.join("owner").is_file() && inside.join("journal").is_file());
     assert!(dir.join("out/canary-plan.md").is_file());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Review item 12: in the plan's own directory, files an earlier build wrote and this one no
+/// longer builds are kept, and stay canaryc's: the second and third builds succeed and leave
+/// the same directory, byte for byte, saying the same.
+#[test]
+fn rebuilding_in_the_plans_own_directory_is_the_same_every_time() {
+    let dir = scratch("plan-dir-rebuild");
+    std::fs::write(dir.join("canary.plan"), PLAN_A).unwrap();
+    let first = canaryc(&dir, &["build", "canary.plan", "--output", "."]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    assert!(dir.join("haproxy-canary.cfg").is_file());
+
+    // The router changes: haproxy-canary.cfg is no longer built, and is kept.
+    std::fs::write(dir.join("canary.plan"), plan_b()).unwrap();
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let out = canaryc(&dir, &["build", "canary.plan", "--output", "."]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        runs.push((tree(&dir).unwrap(), stdout(&out), stderr(&out)));
+    }
+    assert!(
+        runs[0].2.contains("no longer built") && runs[0].2.contains("haproxy-canary.cfg"),
+        "{}",
+        runs[0].2
+    );
+    assert!(runs[0].0.contains_key("haproxy-canary.cfg"));
+    assert!(runs[0].0.contains_key("nginx-canary.conf"));
+    assert!(
+        runs[1] == runs[0] && runs[2] == runs[0],
+        "every rebuild is the same"
+    );
+
+    // The kept file is canaryc's while nobody edits it: switching back replaces it freely.
+    std::fs::write(dir.join("canary.plan"), PLAN_A).unwrap();
+    let back = canaryc(&dir, &["build", "canary.plan", "--output", "."]);
+    assert_eq!(back.status.code(), Some(0), "{}", stderr(&back));
+    // Once edited it is the team's: a build that no longer writes it needs --force.
+    std::fs::write(dir.join("canary.plan"), plan_b()).unwrap();
+    assert_eq!(
+        canaryc(&dir, &["build", "canary.plan", "--output", "."])
+            .status
+            .code(),
+        Some(0)
+    );
+    std::fs::write(dir.join("haproxy-canary.cfg"), "# tuned by hand\n").unwrap();
+    let refused = canaryc(&dir, &["build", "canary.plan", "--output", "."]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("keep, untouched: haproxy-canary.cfg"),
+        "{}",
+        stderr(&refused)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Written in place, an old file is linked into the transaction's `old/`, and that link made
+/// durable, before anything is renamed over it: a power cut cannot leave a replaced file whose
+/// backup the journal names but the disk never got.
+#[test]
+fn backups_are_durable_before_anything_is_replaced() {
+    if !tool_available(
+        "strace",
+        &["-qq", "-o", "/dev/null", "true"],
+        "the durability test",
+    ) {
+        return;
+    }
+    let dir = scratch("durable");
+    setup_common(&dir);
+    build_a(&dir, "a.plan", "out");
+    std::fs::write(dir.join("out/notes.txt"), "the team's notes\n").unwrap();
+    let trace = dir.join("trace");
+    let out = run_in(
+        &dir,
+        "strace",
+        &[
+            "-f",
+            "-qq",
+            "-y",
+            "-o",
+            trace.to_str().unwrap(),
+            "-e",
+            "trace=fsync,link,linkat,rename,renameat,renameat2",
+            env!("CARGO_BIN_EXE_canaryc"),
+            "build",
+            "b.plan",
+            "--output",
+            "out",
+            "--force",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    let lines: Vec<&str> = trace.lines().collect();
+    let position = |what: &dyn Fn(&str) -> bool| lines.iter().position(|l| what(l));
+    let last_link = lines
+        .iter()
+        .rposition(|l| l.contains("link") && l.contains("/old/"))
+        .expect("old files are linked into old/");
+    let first_replace = position(&|l: &str| l.contains("rename") && l.contains("/new/"))
+        .expect("new files are renamed in");
+    let synced = lines.iter().enumerate().any(|(i, l)| {
+        i > last_link && i < first_replace && l.contains("fsync(") && l.contains("/old>")
+    });
+    assert!(
+        last_link < first_replace && synced,
+        "every backup linked, then old/ synced, then replaced:\n{trace}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -105,6 +105,7 @@ pub fn check(sources: &mut SourceMap, root: FileId, options: &Options) -> Analys
         diagnostics,
         consts: HashMap::new(),
         scope: Vec::new(),
+        scope_index: HashMap::new(),
         used: Vec::new(),
         today: options.today,
         root,
@@ -142,7 +143,7 @@ fn parse_module(
     ast
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum DefKind {
     Schedule,
     Rollback,
@@ -172,7 +173,11 @@ pub(crate) struct Def<'a> {
 pub(crate) struct Checker<'a> {
     pub diagnostics: Vec<Diagnostic>,
     pub consts: HashMap<&'a str, &'a Value>,
+    /// Definitions in the order they were added; only [`Checker::add`] adds, so that
+    /// `scope_index` finds each by name without a scan (a file of 64,000 schedules took
+    /// 57 s when every definition searched the ones before it).
     pub scope: Vec<Def<'a>>,
+    scope_index: HashMap<(DefKind, &'a str), usize>,
     /// Definitions the plan referred to, for unused-import warnings.
     pub used: Vec<(DefKind, &'a str)>,
     pub today: Date,
@@ -273,10 +278,10 @@ impl<'a> Checker<'a> {
             }
             if let Some((module, ast)) = modules.iter().find(|(m, _)| m.path == module_path) {
                 for block in ast_blocks(ast) {
-                    if block.label.as_ref().is_some_and(|l| l.value == name) {
-                        self.scope.push(Def {
+                    if let Some(label) = block.label.as_ref().filter(|l| l.value == name) {
+                        self.add(Def {
                             kind,
-                            name: block.label.as_ref().unwrap_or(&block.keyword),
+                            name: label,
                             block,
                             module: Some(module.path),
                             imported: false,
@@ -359,13 +364,21 @@ impl<'a> Checker<'a> {
             self.report(d);
             return;
         }
-        self.scope.push(Def {
+        self.add(Def {
             kind,
             name,
             block,
             module,
             imported,
         });
+    }
+
+    /// Brings a definition into scope; a later one of the same kind and name never shadows it.
+    fn add(&mut self, def: Def<'a>) {
+        self.scope_index
+            .entry((def.kind, def.name.value.as_str()))
+            .or_insert(self.scope.len());
+        self.scope.push(def);
     }
 
     fn import(
@@ -473,9 +486,7 @@ impl<'a> Checker<'a> {
     }
 
     pub(crate) fn find(&self, kind: DefKind, name: &str) -> Option<&Def<'a>> {
-        self.scope
-            .iter()
-            .find(|d| d.kind == kind && d.name.value == name)
+        self.scope_index.get(&(kind, name)).map(|&i| &self.scope[i])
     }
 }
 

@@ -104,10 +104,9 @@ fn write_failed(error: WriteError) -> u8 {
             print_stderr(&format!("error: {message}\n"));
             exit::USAGE
         }
+        // The message says what became of the previous outputs.
         WriteError::Io(message) => {
-            print_stderr(&format!(
-                "error: {message}; the previous outputs are unchanged\n"
-            ));
+            print_stderr(&format!("error: {message}\n"));
             exit::PROBLEMS
         }
     }

@@ -212,7 +212,7 @@ pub(crate) fn run(args: &Args, env: &Env) -> u8 {
         Ok(()) => {}
         Err(WriteError::Usage(m)) => return usage(&m),
         Err(WriteError::Io(m)) => {
-            print_stderr(&format!("error: {m}; nothing was changed\n"));
+            print_stderr(&format!("error: {m}\n"));
             return exit::PROBLEMS;
         }
     }

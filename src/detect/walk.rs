@@ -93,18 +93,8 @@ pub fn walk(root: &Path, limits: &Limits) -> std::io::Result<Walked> {
     let root = root.canonicalize()?;
     let state = Mutex::new(Walked::default());
     let total = std::sync::atomic::AtomicU64::new(0);
-    let mut builder = WalkBuilder::new(&root);
-    builder
-        .hidden(true)
-        .git_ignore(true)
-        .git_exclude(true)
-        .git_global(false)
-        .require_git(false)
-        .ignore(true)
-        .parents(false)
-        .follow_links(false)
-        .threads(limits.threads)
-        .filter_entry(|entry| !skip_dir(entry));
+    let mut builder = walker(&root);
+    builder.threads(limits.threads);
     builder.build_parallel().run(|| {
         let root = &root;
         let state = &state;
@@ -124,6 +114,23 @@ pub fn walk(root: &Path, limits: &Limits) -> std::io::Result<Walked> {
     walked.skipped.sort();
     walked.lossy.sort();
     Ok(walked)
+}
+
+/// The entries detection visits: `.gitignore` rules, no hidden files, no skipped directories,
+/// no symlinks followed. The language server counts them with it before detecting.
+pub(crate) fn walker(root: &Path) -> WalkBuilder {
+    let mut builder = WalkBuilder::new(root);
+    builder
+        .hidden(true)
+        .git_ignore(true)
+        .git_exclude(true)
+        .git_global(false)
+        .require_git(false)
+        .ignore(true)
+        .parents(false)
+        .follow_links(false)
+        .filter_entry(|entry| !skip_dir(entry));
+    builder
 }
 
 fn skip_dir(entry: &DirEntry) -> bool {

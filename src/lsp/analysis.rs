@@ -2,7 +2,10 @@
 //! completion, definitions and code actions. The server (`mod.rs`) adds the transport, the open
 //! documents and the codebase detection.
 
-use serde_json::{Value, json};
+use lsp_types::{
+    CompletionItem, CompletionItemKind, DiagnosticRelatedInformation, DiagnosticSeverity,
+    InsertTextFormat, Location, NumberOrString, Uri,
+};
 
 use super::position::Lines;
 use crate::check::schema::{self, BlockSpec};
@@ -20,13 +23,15 @@ pub fn diagnostics(name: &str, text: &str, options: &Options) -> (SourceMap, Vec
     (sources, analysis.diagnostics)
 }
 
-/// Our diagnostics in the LSP's form, for the document with file id 0. Labels in other files
-/// (the stdlib, the codebase) become related information at `uri_of(file name)`.
+/// Our diagnostics in the LSP's form, for the document with file id 0 at `uri`. Labels in other
+/// files (the stdlib, the codebase) become related information at `uri_of(file name)`, or are
+/// left out when that file has no URI.
 pub fn to_lsp(
     diagnostics: &[Diagnostic],
     sources: &SourceMap,
-    uri_of: &dyn Fn(&str) -> Option<String>,
-) -> Vec<Value> {
+    uri: &Uri,
+    uri_of: &mut dyn FnMut(&str) -> Option<Uri>,
+) -> Vec<lsp_types::Diagnostic> {
     let doc = FileId(0);
     let lines = Lines::new(&sources.get(doc).text);
     diagnostics
@@ -38,38 +43,68 @@ pub fn to_lsp(
                 message.push_str("\nhelp: ");
                 message.push_str(help);
             }
-            let related: Vec<Value> = d
+            let related: Vec<DiagnosticRelatedInformation> = d
                 .secondary
                 .iter()
                 .filter_map(|l| {
                     let file = sources.get(l.span.file);
-                    let uri = if l.span.file == doc { Some(String::new()) } else { uri_of(&file.name) }?;
-                    let file_lines = Lines::new(&file.text);
-                    Some(json!({
-                        "location": { "uri": uri, "range": file_lines.range(l.span.start as usize, l.span.end as usize) },
-                        "message": if l.message.is_empty() { "here".to_string() } else { l.message.clone() },
-                    }))
+                    let uri = if l.span.file == doc {
+                        uri.clone()
+                    } else {
+                        uri_of(&file.name)?
+                    };
+                    let range = if l.span.file == doc {
+                        lines.range(l.span.start as usize, l.span.end as usize)
+                    } else {
+                        Lines::new(&file.text).range(l.span.start as usize, l.span.end as usize)
+                    };
+                    Some(DiagnosticRelatedInformation {
+                        location: Location { uri, range },
+                        message: if l.message.is_empty() {
+                            "here".to_string()
+                        } else {
+                            l.message.clone()
+                        },
+                    })
                 })
                 .collect();
-            json!({
-                "range": lines.range(d.primary.span.start as usize, d.primary.span.end as usize),
-                "severity": if d.severity == Severity::Error { 1 } else { 2 },
-                "code": d.code.as_str(),
-                "source": "canaryc",
-                "message": message,
-                "relatedInformation": related,
-            })
+            lsp_types::Diagnostic {
+                range: lines.range(d.primary.span.start as usize, d.primary.span.end as usize),
+                severity: Some(if d.severity == Severity::Error {
+                    DiagnosticSeverity::ERROR
+                } else {
+                    DiagnosticSeverity::WARNING
+                }),
+                code: Some(NumberOrString::String(d.code.as_str().to_string())),
+                source: Some("canaryc".to_string()),
+                message,
+                related_information: Some(related),
+                ..lsp_types::Diagnostic::default()
+            }
         })
         .collect()
+}
+
+/// `offset` clamped to the text and moved back to a character boundary: every function here
+/// takes any offset without panicking.
+fn boundary(text: &str, offset: usize) -> usize {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
 }
 
 /// The word under the cursor (identifier characters, `-`, `.`, `%`), with its byte range.
 fn word_at(text: &str, offset: usize) -> Option<(usize, usize, &str)> {
     let is_word = |c: char| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '%');
-    let offset = offset.min(text.len());
+    let offset = boundary(text, offset);
+    // After the character that ends the previous word, which may be wider than a byte (`→`).
     let start = text[..offset]
-        .rfind(|c: char| !is_word(c))
-        .map_or(0, |i| i + 1);
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| !is_word(c))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     let end = text[offset..]
         .find(|c: char| !is_word(c))
         .map_or(text.len(), |i| offset + i);
@@ -256,6 +291,7 @@ const UNITS: &[(&str, &str)] = &[
 
 /// Markdown for the word at `offset`, if it means something.
 pub fn hover(text: &str, offset: usize) -> Option<(usize, usize, String)> {
+    let offset = boundary(text, offset);
     let (start, end, word) = word_at(text, offset)?;
     let context = enclosing(text, start).map(|(k, _)| k);
     // In a module path, the segment under the cursor: `standard` in `std.schedules.standard`.
@@ -381,26 +417,33 @@ pub fn hover(text: &str, offset: usize) -> Option<(usize, usize, String)> {
     None
 }
 
-fn item(label: &str, kind: u32, detail: &str, insert: Option<&str>) -> Value {
-    let mut v = json!({ "label": label, "kind": kind, "detail": detail });
-    if let Some(text) = insert {
-        v["insertText"] = json!(text);
-        v["insertTextFormat"] = json!(2);
+fn item(
+    label: &str,
+    kind: CompletionItemKind,
+    detail: &str,
+    insert: Option<&str>,
+) -> CompletionItem {
+    CompletionItem {
+        label: label.to_string(),
+        kind: Some(kind),
+        detail: Some(detail.to_string()),
+        insert_text: insert.map(str::to_string),
+        insert_text_format: insert.map(|_| InsertTextFormat::SNIPPET),
+        ..CompletionItem::default()
     }
-    v
 }
 
 /// Completion items for the cursor at `offset`.
-pub fn completion(text: &str, offset: usize) -> Vec<Value> {
-    const FIELD: u32 = 5;
-    const MODULE: u32 = 9;
-    const KEYWORD: u32 = 14;
-    const VALUE: u32 = 12;
-    let offset = offset.min(text.len());
+pub fn completion(text: &str, offset: usize) -> Vec<CompletionItem> {
+    const FIELD: CompletionItemKind = CompletionItemKind::FIELD;
+    const MODULE: CompletionItemKind = CompletionItemKind::MODULE;
+    const KEYWORD: CompletionItemKind = CompletionItemKind::KEYWORD;
+    const VALUE: CompletionItemKind = CompletionItemKind::VALUE;
+    let offset = boundary(text, offset);
     let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
     let before = text[line_start..offset].trim_start();
     if before.starts_with("use ") {
-        let mut items: Vec<Value> = stdlib::MODULES
+        let mut items: Vec<CompletionItem> = stdlib::MODULES
             .iter()
             .map(|m| item(m.path, MODULE, "module", None))
             .collect();
@@ -512,7 +555,7 @@ pub fn completion(text: &str, offset: usize) -> Vec<Value> {
             .collect();
     }
     if keyword == "rollback=" || keyword == "success" || keyword == "rollback" {
-        let mut items: Vec<Value> = schema::METRICS
+        let mut items: Vec<CompletionItem> = schema::METRICS
             .iter()
             .map(|m| {
                 let insert = if keyword == "success" {

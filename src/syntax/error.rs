@@ -86,7 +86,6 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::ratio_base => "`py2` or `baseline`",
         Rule::string | Rule::string_inner => "a string",
         Rule::value
-        | Rule::arrow
         | Rule::date
         | Rule::duration
         | Rule::size

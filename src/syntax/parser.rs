@@ -93,6 +93,8 @@ impl Lowerer {
 
     /// The span from a node's start to the end of its last child. pest lets a rule that ends
     /// in an optional part (`window?`) swallow the whitespace before it; labels should not.
+    /// Only for rules whose last child is a token: a child that is itself such a rule (`value`)
+    /// has swallowed the whitespace too, so nodes ending in a value end at the lowered value.
     fn node_span(&self, pair: &Pair<'_, Rule>) -> Span {
         let mut span = self.span(pair);
         if let Some(last) = pair.clone().into_inner().last() {
@@ -220,7 +222,7 @@ impl Lowerer {
     }
 
     fn attribute(&mut self, pair: Pair<'_, Rule>) -> Attribute {
-        let span = self.node_span(&pair);
+        let mut span = self.span(&pair);
         let mut key = None;
         let mut qualifier = None;
         let mut value = None;
@@ -234,6 +236,13 @@ impl Lowerer {
                 _ => {}
             }
         }
+        if let Some(end) = overrides
+            .as_ref()
+            .map(|b| b.span.end)
+            .or(value.as_ref().map(|v| v.span.end))
+        {
+            span.end = end;
+        }
         Attribute {
             key: key.unwrap_or_else(|| Spanned::new(String::new(), span)),
             qualifier,
@@ -244,7 +253,7 @@ impl Lowerer {
     }
 
     fn condition(&mut self, pair: Pair<'_, Rule>, joined: bool) -> Condition {
-        let span = self.node_span(&pair);
+        let mut span = self.span(&pair);
         let mut kind = None;
         let mut window = None;
         for part in pair.into_inner() {
@@ -273,6 +282,14 @@ impl Lowerer {
                 Rule::window => window = part.into_inner().nth(1).map(|v| self.value(v)),
                 _ => {}
             }
+        }
+        let kind_end = kind.as_ref().map(|k| match k {
+            ConditionKind::Compare { value, .. } => value.span.end,
+            ConditionKind::Within { base, .. } => base.span.end,
+            ConditionKind::Approval { text } => text.span.end,
+        });
+        if let Some(end) = window.as_ref().map(|w| w.span.end).or(kind_end) {
+            span.end = end;
         }
         Condition {
             kind: kind.unwrap_or(ConditionKind::Approval {
@@ -359,13 +376,23 @@ impl Lowerer {
         Spanned::new(base, self.span(pair))
     }
 
+    /// A literal, or two joined by `->` (`2.7 -> 3.13`). The span is the literals': pest lets
+    /// `value` swallow the whitespace before its optional `->` tail.
     fn value(&mut self, pair: Pair<'_, Rule>) -> Value {
         let span = self.span(&pair);
-        // `value` wraps exactly one `arrow` or literal.
-        let Some(inner) = pair.into_inner().next() else {
+        let mut sides = pair.into_inner();
+        let Some(first) = sides.next() else {
             return Spanned::new(ValueKind::List(Vec::new()), span);
         };
-        self.literal(inner)
+        let from = self.literal(first);
+        match sides.next() {
+            Some(second) => {
+                let to = self.literal(second);
+                let span = from.span.to(to.span);
+                Spanned::new(ValueKind::Arrow(Box::new(from), Box::new(to)), span)
+            }
+            None => from,
+        }
     }
 
     fn literal(&mut self, pair: Pair<'_, Rule>) -> Value {
@@ -376,13 +403,6 @@ impl Lowerer {
         };
         let text = pair.as_str();
         let kind = match pair.as_rule() {
-            Rule::arrow => {
-                let mut sides = pair.into_inner().map(|p| self.literal(p));
-                let (Some(from), Some(to)) = (sides.next(), sides.next()) else {
-                    return Spanned::new(ValueKind::List(Vec::new()), span);
-                };
-                ValueKind::Arrow(Box::new(from), Box::new(to))
-            }
             Rule::date => match Date::parse(text) {
                 Some(date) => ValueKind::Date(date),
                 None => {
@@ -571,6 +591,48 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Some(250));
         assert_eq!(parse_duration("7d"), Some(604_800_000));
         assert_eq!(parse_duration("99999999999999999999d"), None);
+    }
+
+    /// pest's budget of rule calls per parse: process-wide, so it is set once for every unit
+    /// test, far above what any of them parses (a few thousand calls) and far below the 2^60
+    /// calls the exponential grammar needed for one line of 60 brackets.
+    fn limit_pest_calls() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| pest::set_call_limit(std::num::NonZeroUsize::new(5_000_000)));
+    }
+
+    /// Work, not time: pathological nesting parses within a budget of rule calls that grows
+    /// with the input. Before the grammar stopped re-parsing values, each of these ran out of
+    /// the budget on its first line.
+    #[test]
+    fn pathological_nesting_takes_linear_work() {
+        limit_pest_calls();
+        let depth = 60;
+        let shapes = [
+            format!("const a = {}{}\n", "[".repeat(depth), ")".repeat(depth)),
+            format!("const a = {}{}\n", "f(".repeat(depth), "]".repeat(depth)),
+            format!("x {}{}\n", "a { ".repeat(depth), "]".repeat(depth)),
+            format!(
+                "const a = {}1 -> 2{}\n",
+                "[".repeat(depth),
+                "]".repeat(depth)
+            ),
+            format!("plan x {{\n  a = {}\n", "[".repeat(depth)),
+            format!("plan x {{\n  a = {}x {{ y = 1", "f(".repeat(depth / 2)),
+        ];
+        for line in shapes {
+            // 100 lines: about 12,000 brackets, each line a top-level item parsed on its own
+            // after the first error.
+            let text = line.repeat(100);
+            let (_, diagnostics) = parse(FileId(0), &text);
+            assert!(
+                diagnostics
+                    .iter()
+                    .all(|d| !d.message.contains("limit reached")),
+                "{line}: {:?}",
+                diagnostics.first()
+            );
+        }
     }
 
     #[test]

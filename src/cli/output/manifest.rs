@@ -16,11 +16,20 @@ pub(crate) const MARKER: &str = ".canaryc";
 /// The largest manifest canaryc reads; a bigger one is not canaryc's (and is not trusted).
 const MAX_MANIFEST_BYTES: u64 = 1 << 20;
 
-/// One entry: a file name and, unless the manifest predates hashes, its SHA-256 in hex.
+/// One entry: a file name and its SHA-256 in hex.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Entry {
     pub name: String,
-    pub sha256: Option<String>,
+    pub sha256: String,
+}
+
+impl Entry {
+    pub(crate) fn of(name: &str, contents: &[u8]) -> Entry {
+        Entry {
+            name: name.to_string(),
+            sha256: sha256_hex(contents),
+        }
+    }
 }
 
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
@@ -33,51 +42,42 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex
 }
 
-/// The manifest for `files` (name, contents), in the order given.
-pub(crate) fn format<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> String {
+/// The manifest listing `entries`, in the order given.
+pub(crate) fn format(entries: &[Entry]) -> String {
     let mut text = String::from(
         "# Files written by canaryc, with their SHA-256 (`sha256sum -c .canaryc` checks them).\n\
          # canaryc replaces or deletes a listed file only while its hash still matches.\n",
     );
-    for (name, contents) in files {
-        text.push_str(&sha256_hex(contents));
+    for entry in entries {
+        text.push_str(&entry.sha256);
         text.push_str("  ");
-        text.push_str(name);
+        text.push_str(&entry.name);
         text.push('\n');
     }
     text
 }
 
-/// Parses a manifest. Lines that are not an entry for a plain file name are dropped: a
-/// manifest never vouches for `..`, an absolute path, a nested path, or the manifest itself.
-/// A line with a bare name is an entry of the manifests canaryc wrote before hashes (no hash:
-/// it vouches for nothing, but names a leftover directory's files).
+/// Parses a manifest. Lines that are not a hash and a plain file name are dropped: a manifest
+/// never vouches for `..`, an absolute path, a nested path, or the manifest itself.
 pub(crate) fn parse(text: &str) -> Vec<Entry> {
     let mut entries: Vec<Entry> = Vec::new();
     let mut twice: Vec<String> = Vec::new();
     for line in text.lines() {
-        if line.is_empty() || line.starts_with('#') {
+        let Some((hash, name)) = line.split_once("  ") else {
             continue;
-        }
-        let entry = match line.split_once("  ") {
-            Some((hash, name)) if is_sha256_hex(hash) => Entry {
-                name: name.to_string(),
-                sha256: Some(hash.to_string()),
-            },
-            _ => Entry {
-                name: line.to_string(),
-                sha256: None,
-            },
         };
-        if !is_plain_name(&entry.name) {
+        if !is_sha256_hex(hash) || !is_plain_name(name) {
             continue;
         }
         // A name listed twice vouches for nothing: which hash would count?
-        if entries.iter().any(|e| e.name == entry.name) {
-            twice.push(entry.name);
+        if entries.iter().any(|e| e.name == name) {
+            twice.push(name.to_string());
             continue;
         }
-        entries.push(entry);
+        entries.push(Entry {
+            name: name.to_string(),
+            sha256: hash.to_string(),
+        });
     }
     entries.retain(|e| !twice.contains(&e.name));
     entries
@@ -118,7 +118,7 @@ mod tests {
 
     #[test]
     fn a_manifest_round_trips_and_sha256sum_reads_it() {
-        let text = format([("a.yaml", b"x: 1\n".as_slice()), ("b.sh", b"".as_slice())]);
+        let text = format(&[Entry::of("a.yaml", b"x: 1\n"), Entry::of("b.sh", b"")]);
         assert!(
             text.contains(
                 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  b.sh\n"
@@ -127,10 +127,7 @@ mod tests {
         let entries = parse(&text);
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0].name, "a.yaml");
-        assert_eq!(
-            entries[0].sha256.as_deref(),
-            Some(sha256_hex(b"x: 1\n").as_str())
-        );
+        assert_eq!(entries[0].sha256, sha256_hex(b"x: 1\n"));
     }
 
     #[test]
@@ -144,7 +141,10 @@ mod tests {
         );
         let entries = parse(&text);
         let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
-        assert_eq!(names, ["ok.yaml", "Procfile"]);
-        assert_eq!(entries[1].sha256, None, "a bare name has no hash");
+        assert_eq!(
+            names,
+            ["ok.yaml"],
+            "a bare name (Procfile) has no hash: no entry"
+        );
     }
 }

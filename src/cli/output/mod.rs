@@ -6,7 +6,8 @@
 //! 1. The output path must be a directory, or not exist. A symbolic link is refused (canaryc
 //!    would otherwise replace the link, or write where it points), and so is a read-only
 //!    directory (mode without `u+w`, or not writable by this user): both are usage errors.
-//! 2. Interrupted earlier writes are finished or undone first (`txn.rs`).
+//! 2. Interrupted earlier writes are finished or undone first (`txn.rs`); only then is what
+//!    the output holds looked at.
 //! 3. Each entry already in the directory is one of: a file identical to the one about to be
 //!    written; a file canaryc wrote and nobody changed since (its name and SHA-256 are in the
 //!    `.canaryc` manifest and still match); or something canaryc did not write. Directories,
@@ -14,19 +15,20 @@
 //! 4. The manifest is not trusted at all when the output is, or contains, the plan's codebase,
 //!    or contains the plan's directory: a manifest planted in a codebase must not make canaryc
 //!    delete the codebase. When the output is the plan's own directory, the manifest is trusted
-//!    to replace canaryc's files but not to delete any (files no longer built are left there and
-//!    named).
+//!    to replace canaryc's files but not to delete any: files no longer built are left there,
+//!    named, and stay in the manifest while unchanged, so the next build is the same.
 //! 5. Replacing a file canaryc did not write, or writing among such files at all, needs
 //!    `--force`; without it the error lists exactly which files would be replaced and which
 //!    would be kept. With it, other files are kept and only canaryc's names are replaced.
 //!    Nothing canaryc did not write is ever deleted, with or without `--force`.
 //! 6. A directory that is canaryc's alone (or new) is swapped in whole; anything else (other
 //!    files kept, the plan's own directory, the current directory, a mount point, which cannot
-//!    be renamed) is written in place under a journal, leaving files that are already exactly
-//!    what would be written untouched. See `txn.rs` for what each guarantees when the process
-//!    is killed: the swap is atomic at every instant; in place, the next run finishes or undoes
-//!    an interrupted write before anything else (a weaker guarantee, and the only one possible
-//!    for a directory whose other contents must stay where they are).
+//!    be renamed, or a file system with no atomic exchange) is written in place under a
+//!    journal, leaving files that are already exactly what would be written untouched. See
+//!    `txn.rs` for what each guarantees when the process is killed or a step fails: the swap is
+//!    atomic at every instant; in place, a failure is undone at once, and the next run undoes
+//!    an interrupted write (or one whose undoing failed) before anything else (a weaker
+//!    guarantee, and the only one possible for a directory whose other contents must stay).
 
 mod manifest;
 mod txn;
@@ -46,8 +48,16 @@ const MAX_FILE_BYTES: u64 = 64 << 20;
 pub(crate) enum WriteError {
     /// The output cannot be used as given (exit 2): nothing was changed.
     Usage(String),
-    /// Writing failed (exit 1): the previous outputs are unchanged.
+    /// Writing failed (exit 1). The message says what became of the previous outputs: they are
+    /// unchanged, or kept for the next run to put back.
     Io(String),
+}
+
+impl WriteError {
+    /// A failure that changed nothing anyone sees.
+    fn unchanged(what: String) -> WriteError {
+        WriteError::Io(format!("{what}; the previous outputs are unchanged"))
+    }
 }
 
 /// What to write, and what the directory must be protected from.
@@ -98,7 +108,7 @@ fn resolve(output: &Path, create: bool) -> Result<Target, WriteError> {
             }
             let path = output
                 .canonicalize()
-                .map_err(|e| WriteError::Io(format!("cannot resolve {shown}: {e}")))?;
+                .map_err(|e| WriteError::unchanged(format!("cannot resolve {shown}: {e}")))?;
             let parent = path.parent().map(Path::to_path_buf);
             let mount_point = parent.as_deref().is_none_or(|p| other_device(p, &m));
             let name = file_name(&path);
@@ -115,7 +125,7 @@ fn resolve(output: &Path, create: bool) -> Result<Target, WriteError> {
             let parent = absolute.parent().unwrap_or(Path::new("/")).to_path_buf();
             if create {
                 std::fs::create_dir_all(&parent).map_err(|e| {
-                    WriteError::Io(format!("cannot create {}: {e}", parent.display()))
+                    WriteError::unchanged(format!("cannot create {}: {e}", parent.display()))
                 })?;
             }
             let parent = parent.canonicalize().unwrap_or(parent);
@@ -128,7 +138,7 @@ fn resolve(output: &Path, create: bool) -> Result<Target, WriteError> {
                 mount_point: false,
             })
         }
-        Err(e) => Err(WriteError::Io(format!("cannot read {shown}: {e}"))),
+        Err(e) => Err(WriteError::unchanged(format!("cannot read {shown}: {e}"))),
     }
 }
 
@@ -209,9 +219,10 @@ fn lock(target: &Target) -> Result<txn::Lock, WriteError> {
         Ok(lock) => Ok(lock),
         // A parent this user cannot open (a mount point's, say): the output itself will do,
         // since such an output is written in place.
-        Err(_) if target.exists => txn::lock(&target.path, || wait(&target.path))
-            .map_err(|e| WriteError::Io(format!("cannot lock {}: {e}", target.path.display()))),
-        Err(e) => Err(WriteError::Io(format!(
+        Err(_) if target.exists => txn::lock(&target.path, || wait(&target.path)).map_err(|e| {
+            WriteError::unchanged(format!("cannot lock {}: {e}", target.path.display()))
+        }),
+        Err(e) => Err(WriteError::unchanged(format!(
             "cannot lock {}: {e}",
             dir.display()
         ))),
@@ -233,21 +244,29 @@ pub(crate) fn recover(output: &Path) -> Result<(), WriteError> {
 fn recover_locked(target: &Target) -> Result<(), WriteError> {
     let failed = |e: std::io::Error| {
         WriteError::Io(format!(
-            "cannot recover the interrupted write of {}: {e}",
+            "cannot recover the interrupted write of {}: {e}; it is left as it was for the next \
+             run to try again",
             target.path.display()
         ))
     };
     let mut notes = Vec::new();
     if let Some(parent) = &target.parent {
-        notes.extend(txn::recover_swaps(parent, &target.name).map_err(failed)?);
+        let prefix = txn::swap_prefix(&target.name);
+        notes.extend(txn::recover(parent, &prefix, &target.path).map_err(failed)?);
     }
     if std::fs::symlink_metadata(&target.path).is_ok_and(|m| m.is_dir()) {
-        notes.extend(txn::recover_in_place(&target.path).map_err(failed)?);
+        notes.extend(
+            txn::recover(&target.path, txn::IN_PLACE_PREFIX, &target.path).map_err(failed)?,
+        );
     }
+    print_notes(&notes);
+    Ok(())
+}
+
+fn print_notes(notes: &[String]) {
     for note in notes {
         print_stderr(&format!("note: {note}\n"));
     }
-    Ok(())
 }
 
 /// How far the manifest of a directory is believed.
@@ -270,13 +289,21 @@ struct Effects {
     in_the_way: Vec<String>,
     /// Files canaryc wrote and no longer builds, deleted.
     stale: Vec<String>,
-    /// Files canaryc wrote and no longer builds, kept (the plan's directory).
-    stale_kept: Vec<String>,
+    /// Files canaryc wrote and no longer builds, kept (the plan's directory): they stay in
+    /// the manifest, with the hash they still have.
+    stale_kept: Vec<manifest::Entry>,
     /// Entries canaryc did not write, kept: writing among them needs `--force`.
     others: Vec<String>,
     /// canaryc's names whose file is already exactly what would be written (mode included):
     /// written in place, they are left untouched (the plan in its own directory, say).
     unchanged: Vec<String>,
+}
+
+impl Effects {
+    /// Whether writing touches or sits among files canaryc did not write.
+    fn foreign(&self) -> bool {
+        !self.replaced_foreign.is_empty() || !self.others.is_empty()
+    }
 }
 
 fn trust(target: &Target, request: &Request<'_>) -> (Trust, Option<String>) {
@@ -315,15 +342,13 @@ fn inspect(target: &Target, files: &[OutputFile], trust: Trust) -> Result<Effect
         Trust::Nothing => Vec::new(),
         _ => manifest::read(&target.path).unwrap_or_default(),
     };
-    let read = std::fs::read_dir(&target.path)
-        .map_err(|e| WriteError::Io(format!("cannot read {}: {e}", target.path.display())))?;
+    let failed = |e: std::io::Error| {
+        WriteError::unchanged(format!("cannot read {}: {e}", target.path.display()))
+    };
     let mut names: Vec<(String, std::fs::FileType)> = Vec::new();
-    for entry in read {
-        let entry = entry
-            .map_err(|e| WriteError::Io(format!("cannot read {}: {e}", target.path.display())))?;
-        let kind = entry
-            .file_type()
-            .map_err(|e| WriteError::Io(format!("cannot read {}: {e}", target.path.display())))?;
+    for entry in std::fs::read_dir(&target.path).map_err(failed)? {
+        let entry = entry.map_err(failed)?;
+        let kind = entry.file_type().map_err(failed)?;
         names.push((entry.file_name().to_string_lossy().into_owned(), kind));
     }
     names.sort_by(|a, b| a.0.cmp(&b.0));
@@ -350,12 +375,12 @@ fn inspect(target: &Target, files: &[OutputFile], trust: Trust) -> Result<Effect
                 .then(|| read_regular(&path, MAX_FILE_BYTES))
                 .flatten()
         };
+        // The manifest's entry for this name, if the file is still what it says.
         let vouched = || {
             listed
                 .iter()
                 .find(|e| e.name == name)
-                .and_then(|e| e.sha256.as_deref())
-                .is_some_and(|hash| bytes().is_some_and(|b| manifest::sha256_hex(&b) == hash))
+                .filter(|e| bytes().is_some_and(|b| manifest::sha256_hex(&b) == e.sha256))
         };
         match new {
             Some(_) if kind.is_dir() => effects.in_the_way.push(name),
@@ -364,11 +389,13 @@ fn inspect(target: &Target, files: &[OutputFile], trust: Trust) -> Result<Effect
                     effects.unchanged.push(name);
                 }
             }
-            Some(_) if vouched() => {}
+            Some(_) if vouched().is_some() => {}
             Some(_) => effects.replaced_foreign.push(shown),
-            None if vouched() && trust == Trust::Full => effects.stale.push(name),
-            None if vouched() => effects.stale_kept.push(name),
-            None => effects.others.push(shown),
+            None => match vouched() {
+                Some(_) if trust == Trust::Full => effects.stale.push(name),
+                Some(entry) => effects.stale_kept.push(entry.clone()),
+                None => effects.others.push(shown),
+            },
         }
     }
     Ok(effects)
@@ -400,61 +427,32 @@ fn list(names: &[String], cap: usize) -> String {
 
 /// Writes `request.files` into the output directory, all or nothing (see the module docs).
 pub(crate) fn write(request: &Request<'_>) -> Result<(), WriteError> {
-    for f in request.files {
-        if !manifest::is_plain_name(&f.name) {
-            return Err(WriteError::Io(format!(
-                "refusing to write {:?}: output files are plain names",
-                f.name
-            )));
-        }
-    }
-    let target = resolve(request.output, true)?;
-    let shown = request.output.display();
-    let _lock = lock(&target)?;
-    recover_locked(&target)?;
-    let (trust, distrust) = trust(&target, request);
-    let effects = inspect(&target, request.files, trust)?;
-    if !effects.in_the_way.is_empty() {
-        return Err(WriteError::Usage(format!(
-            "{shown} has directories where canaryc writes files: {}; move them away or pick \
-             another --output",
-            list(&effects.in_the_way, usize::MAX)
+    if let Some(f) = request
+        .files
+        .iter()
+        .find(|f| !manifest::is_plain_name(&f.name))
+    {
+        return Err(WriteError::unchanged(format!(
+            "refusing to write {:?}: output files are plain names",
+            f.name
         )));
     }
-    let foreign = !effects.replaced_foreign.is_empty() || !effects.others.is_empty();
-    if foreign && !request.force {
-        let mut message = format!("{shown} holds files canaryc did not write");
-        if let Some(why) = &distrust {
-            message.push_str(&format!(
-                " ({why}, so its {MARKER} manifest is not trusted)"
-            ));
-        }
-        message.push_str(".\n");
-        if !effects.replaced_foreign.is_empty() {
-            message.push_str(&format!(
-                "  writing here would replace (their contents would be lost): {}\n",
-                list(&effects.replaced_foreign, usize::MAX)
-            ));
-        }
-        if !effects.others.is_empty() {
-            message.push_str(&format!(
-                "  and would keep, untouched: {}\n",
-                list(&effects.others, 12)
-            ));
-        }
-        message.push_str(
-            "use --force to write into it anyway (only the files listed to replace are \
-             changed, nothing else is deleted), or pick another --output",
-        );
-        return Err(WriteError::Usage(message));
-    }
+    let target = resolve(request.output, true)?;
+    let _lock = lock(&target)?;
+    recover_locked(&target)?;
+    // Only now is what the output holds final.
+    let target = resolve(request.output, false)?;
+    let (trust, distrust) = trust(&target, request);
+    let effects = inspect(&target, request.files, trust)?;
+    refuse(request, distrust.as_deref(), &effects)?;
 
-    let manifest_text = manifest::format(
-        request
-            .files
-            .iter()
-            .map(|f| (f.name.as_str(), f.contents.as_bytes())),
-    );
+    let mut entries: Vec<manifest::Entry> = request
+        .files
+        .iter()
+        .map(|f| manifest::Entry::of(&f.name, f.contents.as_bytes()))
+        .collect();
+    entries.extend(effects.stale_kept.iter().cloned());
+    let manifest_text = manifest::format(&entries);
     let mut staged: Vec<txn::Staged<'_>> = request
         .files
         .iter()
@@ -469,36 +467,10 @@ pub(crate) fn write(request: &Request<'_>) -> Result<(), WriteError> {
         contents: manifest_text.as_bytes(),
         executable: false,
     });
+    let notes = install(&target, request, trust, &effects, staged)?;
 
-    let cwd = std::env::current_dir()
-        .ok()
-        .and_then(|d| d.canonicalize().ok());
-    let holds_cwd = cwd.is_some_and(|d| d.starts_with(&target.path));
-    // The plan's own directory is written in place too: the plan there is the user's file, and
-    // an edit saved while canaryc builds must not vanish with the old directory.
-    let in_place = target.exists
-        && (foreign
-            || trust == Trust::ReplaceOnly
-            || holds_cwd
-            || target.mount_point
-            || target.parent.is_none());
-    let failed = |e: std::io::Error| WriteError::Io(format!("cannot write {shown}: {e}"));
-    let swapped = match (&target.parent, in_place) {
-        (Some(parent), false) => {
-            match txn::swap(parent, &target.name, &staged, target.exists) {
-                Ok(()) => true,
-                // A mount point on the same device (a bind mount): write inside it.
-                Err(txn::SwapError::CannotRename) => false,
-                Err(txn::SwapError::Io(e)) => return Err(failed(e)),
-            }
-        }
-        _ => false,
-    };
-    if !swapped {
-        staged.retain(|f| !effects.unchanged.iter().any(|u| u == f.name));
-        txn::in_place(&target.path, &staged, &effects.stale).map_err(failed)?;
-    }
-
+    print_notes(&notes);
+    let shown = request.output.display();
     if !effects.replaced_foreign.is_empty() {
         print_stderr(&format!(
             "note: --force: replaced files canaryc had not written: {}\n",
@@ -506,11 +478,94 @@ pub(crate) fn write(request: &Request<'_>) -> Result<(), WriteError> {
         ));
     }
     if !effects.stale_kept.is_empty() {
+        let names: Vec<String> = effects.stale_kept.iter().map(|e| e.name.clone()).collect();
         print_stderr(&format!(
             "note: left in {shown}, since it holds the plan: {} (written by an earlier build, \
              no longer built; delete them if nothing uses them)\n",
-            list(&effects.stale_kept, usize::MAX)
+            list(&names, usize::MAX)
         ));
     }
     Ok(())
+}
+
+/// The usage errors of rule 5 (and of directories in the way), saying exactly what writing
+/// would do.
+fn refuse(
+    request: &Request<'_>,
+    distrust: Option<&str>,
+    effects: &Effects,
+) -> Result<(), WriteError> {
+    let shown = request.output.display();
+    if !effects.in_the_way.is_empty() {
+        return Err(WriteError::Usage(format!(
+            "{shown} has directories where canaryc writes files: {}; move them away or pick \
+             another --output",
+            list(&effects.in_the_way, usize::MAX)
+        )));
+    }
+    if !effects.foreign() || request.force {
+        return Ok(());
+    }
+    let mut message = format!("{shown} holds files canaryc did not write");
+    if let Some(why) = distrust {
+        message.push_str(&format!(
+            " ({why}, so its {MARKER} manifest is not trusted)"
+        ));
+    }
+    message.push_str(".\n");
+    if !effects.replaced_foreign.is_empty() {
+        message.push_str(&format!(
+            "  writing here would replace (their contents would be lost): {}\n",
+            list(&effects.replaced_foreign, usize::MAX)
+        ));
+    }
+    if !effects.others.is_empty() {
+        message.push_str(&format!(
+            "  and would keep, untouched: {}\n",
+            list(&effects.others, 12)
+        ));
+    }
+    message.push_str(
+        "use --force to write into it anyway (only the files listed to replace are changed, \
+         nothing else is deleted), or pick another --output",
+    );
+    Err(WriteError::Usage(message))
+}
+
+/// Swaps the new directory in, or writes in place (rule 6); returns notes for the user.
+fn install(
+    target: &Target,
+    request: &Request<'_>,
+    trust: Trust,
+    effects: &Effects,
+    mut staged: Vec<txn::Staged<'_>>,
+) -> Result<Vec<String>, WriteError> {
+    let shown = request.output.display();
+    let failed = |e: std::io::Error| WriteError::unchanged(format!("cannot write {shown}: {e}"));
+    let holds_cwd = std::env::current_dir()
+        .ok()
+        .and_then(|d| d.canonicalize().ok())
+        .is_some_and(|d| d.starts_with(&target.path));
+    // The plan's own directory is written in place too: the plan there is the user's file, and
+    // an edit saved while canaryc builds must not vanish with the old directory.
+    let in_place = target.exists
+        && (effects.foreign() || trust == Trust::ReplaceOnly || holds_cwd || target.mount_point);
+    if let Some(parent) = target.parent.as_deref().filter(|_| !in_place) {
+        match txn::swap(parent, &target.name, &staged, target.exists) {
+            Ok(notes) => return Ok(notes),
+            // A mount point on the same device (a bind mount), a file system without an atomic
+            // exchange: write inside it.
+            Err(txn::SwapError::CannotRename) => {}
+            Err(txn::SwapError::Io(e)) => return Err(failed(e)),
+        }
+    }
+    staged.retain(|f| !effects.unchanged.iter().any(|u| u == f.name));
+    txn::in_place(&target.path, &staged, &effects.stale).map_err(|failure| match failure {
+        txn::Failure::Undone(e) => failed(e),
+        txn::Failure::Kept { error, undo, txn } => WriteError::Io(format!(
+            "cannot write {shown}: {error}, and undoing it failed too ({undo}): the previous \
+             files are kept in {} and the next canaryc run puts them back",
+            txn.display()
+        )),
+    })
 }

@@ -1,28 +1,29 @@
-//! The two ways files reach an output directory, each crash-safe, and the recovery that the
-//! next run performs for each.
+//! The two ways files reach an output directory, each crash-safe, and the one recovery the
+//! next run performs for both.
 //!
 //! **Swap** (a directory that is canaryc's alone, or new): the new directory is built complete
 //! in a sibling transaction directory `.NAME.canaryc-txn-XXXXXX/new`, then exchanged with the
 //! output in one `renameat2(RENAME_EXCHANGE)` (`renameatx_np(RENAME_SWAP)` on macOS; a new
 //! output is renamed in with `RENAME_NOREPLACE`). At every instant the output path holds the
-//! old directory or the new one, whole. Leftovers are only the transaction directory beside it,
-//! which the next run deletes. Where the kernel or file system has no exchange (other systems,
-//! some network file systems: `EINVAL`), the old directory is renamed into the transaction
-//! directory and the new one into place: a kill between those two renames leaves the output
-//! missing until the next run, which renames the old one back.
+//! old directory or the new one, whole; the transaction directory beside it holds the other
+//! one, and the next run deletes it. Where the kernel or file system has no exchange (other
+//! systems, some network file systems: `EINVAL`), or the output cannot be renamed at all (a
+//! mount point), the output is written in place instead.
 //!
 //! **In place** (a directory that also holds other files, the current directory, a mount
 //! point): nothing can swap a directory whose other contents must stay, so each file is
 //! replaced on its own, under a journal. The new files are staged in
-//! `OUTPUT/.canaryc-txn-XXXXXX/new`, the journal is made durable, then each old file is
-//! hard-linked into `old/` and the new one renamed over it (so no name is ever missing), files
-//! no longer built are moved into `old/`, and removing the journal commits. A kill before the
-//! commit leaves a mix of old and new files, which the next run undoes from the journal and
-//! `old/` before anything else: the outcome is the old files or the new files, never a mix. (A
-//! file system without hard links, such as FAT on a mount point, moves the old file aside
-//! instead: a name can then be missing until the next run puts it back.)
+//! `OUTPUT/.canaryc-txn-XXXXXX/new`, the journal is made durable, every old file is hard-linked
+//! (copied, where the file system has no hard links) into `old/` and `old/` made durable, then
+//! each new file is renamed over the old one (so no name is ever missing), files no longer
+//! built are moved into `old/`, and removing the journal commits. A failure before the commit
+//! is undone at once from the journal; a kill, or a failure to undo, leaves the transaction for
+//! the next run, which undoes it before anything else: the outcome is the old files or the new
+//! files, never a mix, and the previous files are never deleted before the commit.
 //!
-//! A transaction directory is recognised as canaryc's own only by an `owner` file holding its
+//! **Recovery** is the same for both: every transaction directory canaryc created, beside the
+//! output or inside it, is rolled back from its journal if it has one, then deleted. A
+//! transaction directory is recognised as canaryc's own only by an `owner` file holding its
 //! own device and inode numbers, which a file planted in a codebase or copied from elsewhere
 //! cannot know: recovery never acts on, or deletes, a directory it did not create.
 
@@ -53,10 +54,24 @@ pub(super) fn swap_prefix(name: &str) -> String {
 // Swap.
 
 pub(super) enum SwapError {
-    /// The output cannot be renamed (a mount point: `EBUSY`; another file system: `EXDEV`), or
-    /// its parent cannot be written. Nothing was changed; write in place instead.
+    /// The output cannot be swapped: it cannot be renamed (a mount point: `EBUSY`; another file
+    /// system: `EXDEV`), the file system has no exchange (`EINVAL`), or its parent cannot be
+    /// written. Nothing was changed; write in place instead.
     CannotRename,
     Io(io::Error),
+}
+
+/// Why an in-place write failed, and what became of the previous files.
+pub(super) enum Failure {
+    /// Undone: the previous files are back, as they were.
+    Undone(io::Error),
+    /// Undoing failed too: some previous files may exist only in the transaction `txn`, which
+    /// is kept for the next run to undo.
+    Kept {
+        error: io::Error,
+        undo: io::Error,
+        txn: PathBuf,
+    },
 }
 
 impl From<io::Error> for SwapError {
@@ -65,13 +80,14 @@ impl From<io::Error> for SwapError {
     }
 }
 
-/// Replaces (or creates) `parent/name` with a directory holding exactly `files`.
+/// Replaces (or creates) `parent/name` with a directory holding exactly `files`; returns notes
+/// for the user.
 pub(super) fn swap(
     parent: &Path,
     name: &str,
     files: &[Staged<'_>],
     exists: bool,
-) -> Result<(), SwapError> {
+) -> Result<Vec<String>, SwapError> {
     let output = parent.join(name);
     let txn = match tempfile::Builder::new()
         .prefix(&swap_prefix(name))
@@ -105,104 +121,38 @@ pub(super) fn swap(
     }
     sync_dir(&new)?;
     sync_dir(txn.path())?;
-    if exists {
-        match exchange(&new, &output) {
-            Ok(()) => {}
-            Err(e) if cannot_rename(&e) => return Err(SwapError::CannotRename),
-            Err(e) if no_exchange(&e) => {
-                // Two renames; a kill between them is repaired by `recover_swaps`.
-                let old = txn.path().join("old");
-                match std::fs::rename(&output, &old) {
-                    Err(e) if cannot_rename(&e) => return Err(SwapError::CannotRename),
-                    other => other?,
-                }
-                if let Err(e) = std::fs::rename(&new, &output) {
-                    std::fs::rename(&old, &output)?;
-                    return Err(e.into());
-                }
-            }
-            Err(e) => return Err(e.into()),
-        }
+    // Until here a failure leaves the output as it was, and dropping `txn` deletes only the
+    // new files. The exchange is the commit.
+    let committed = if exists {
+        exchange(&new, &output)
     } else {
-        rename_noreplace(&new, &output)?;
-    }
-    sync_dir(parent)?;
-    remove_transaction(txn.keep().as_path())?;
-    Ok(())
-}
-
-/// Finishes what interrupted swaps of `parent/name` left: puts the old output back if it is
-/// missing, and deletes the transaction directories. Returns what it did, for the user.
-pub(super) fn recover_swaps(parent: &Path, name: &str) -> io::Result<Vec<String>> {
-    let mut notes = Vec::new();
-    let output = parent.join(name);
-    for txn in transactions(parent, &swap_prefix(name))? {
-        if !owned(&txn) {
-            notes.push(format!(
-                "left {} alone: it is named like canaryc's but canaryc did not create it",
-                txn.display()
-            ));
-            continue;
-        }
-        let old = txn.join("old");
-        if std::fs::symlink_metadata(&output).is_err() && is_real_dir(&old) {
-            std::fs::rename(&old, &output)?;
-            notes.push(format!(
-                "{} was missing after an interrupted build: put the previous files back",
-                output.display()
-            ));
-        }
-        remove_transaction(&txn)?;
-    }
-    notes.extend(recover_legacy(parent, name)?);
-    Ok(notes)
-}
-
-/// Leftovers of canaryc before transactions: `.NAME.canaryc-new-PID` and `.NAME.canaryc-old-PID`
-/// beside the output, which a kill between two renames could leave with the output missing.
-/// They are recognised only if every file in them is listed in their own manifest.
-fn recover_legacy(parent: &Path, name: &str) -> io::Result<Vec<String>> {
-    let mut notes = Vec::new();
-    let output = parent.join(name);
-    for kind in ["old", "new"] {
-        let prefix = format!(".{name}.canaryc-{kind}-");
-        for dir in transactions(parent, &prefix)? {
-            let pid = dir
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_prefix(&prefix))
-                .unwrap_or("");
-            if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) || !wholly_listed(&dir) {
-                continue;
-            }
-            if kind == "old" && std::fs::symlink_metadata(&output).is_err() {
-                std::fs::rename(&dir, &output)?;
-                notes.push(format!(
-                    "{} was missing after an interrupted build: put the previous files back",
-                    output.display()
-                ));
-            } else {
-                std::fs::remove_dir_all(&dir)?;
-            }
-        }
-    }
-    Ok(notes)
-}
-
-/// A real directory whose entries are all regular files named in its own manifest.
-fn wholly_listed(dir: &Path) -> bool {
-    let Some(entries) = manifest::read(dir) else {
-        return false;
+        rename_noreplace(&new, &output)
     };
-    let Ok(read) = std::fs::read_dir(dir) else {
-        return false;
-    };
-    is_real_dir(dir)
-        && read.filter_map(Result::ok).all(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            e.file_type().is_ok_and(|t| t.is_file())
-                && (name == MARKER || entries.iter().any(|m| m.name == name))
-        })
+    match committed {
+        Ok(()) => Ok(tidy(&output, parent, &txn.keep())),
+        Err(e) if exists && (cannot_rename(&e) || no_exchange(&e)) => Err(SwapError::CannotRename),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// After the commit of a write of `output`: makes it durable (`commit_dir` is where it
+/// happened) and deletes the transaction. The new files are in place whatever happens here, so
+/// a failure is a note, and the next run deletes what is left.
+fn tidy(output: &Path, commit_dir: &Path, txn: &Path) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Err(e) = sync_dir(commit_dir) {
+        notes.push(format!(
+            "{} is written, but the file system did not confirm it is on disk: {e}",
+            output.display()
+        ));
+    }
+    if let Err(e) = remove_transaction(txn) {
+        notes.push(format!(
+            "could not delete {} ({e}); the next canaryc run does",
+            txn.display()
+        ));
+    }
+    notes
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -236,21 +186,33 @@ impl Step {
 }
 
 /// Writes `files` into `output`, replacing the same names and removing `removes`, leaving every
-/// other entry alone; all or nothing once the next run has recovered.
-pub(super) fn in_place(output: &Path, files: &[Staged<'_>], removes: &[String]) -> io::Result<()> {
+/// other entry alone; all or nothing, once the next run has recovered if this one could not
+/// undo a failure. Returns notes for the user.
+pub(super) fn in_place(
+    output: &Path,
+    files: &[Staged<'_>],
+    removes: &[String],
+) -> Result<Vec<String>, Failure> {
     let txn = tempfile::Builder::new()
         .prefix(IN_PLACE_PREFIX)
-        .tempdir_in(output)?;
-    let txn = txn.keep();
-    let outcome = in_place_steps(output, &txn, files, removes);
-    if outcome.is_err() {
-        // Undo what was done, exactly as the next run would after a crash.
-        let _ = roll_back(output, &txn);
+        .tempdir_in(output)
+        .map_err(Failure::Undone)?
+        .keep();
+    let Err(error) = in_place_steps(output, &txn, files, removes) else {
+        return Ok(tidy(output, &txn, &txn));
+    };
+    // Undo what was done, exactly as the next run would after a crash.
+    match roll_back(output, &txn) {
+        Ok(_) => {
+            // Nothing in it is needed any more; what a failure here leaves, the next run deletes.
+            let _ = remove_transaction(&txn);
+            Err(Failure::Undone(error))
+        }
+        Err(undo) => Err(Failure::Kept { error, undo, txn }),
     }
-    remove_transaction(&txn)?;
-    outcome
 }
 
+/// Stages, journals and installs; removing the journal, the last step, commits.
 fn in_place_steps(
     output: &Path,
     txn: &Path,
@@ -284,24 +246,34 @@ fn in_place_steps(
     std::fs::rename(txn.join("journal.tmp"), txn.join("journal"))?;
     sync_dir(txn)?;
 
-    // From here on the journal says how to undo every step.
+    // From here on the journal says how to undo every step. Every backup is on disk before
+    // anything is replaced: a replaced file whose backup a power cut lost could not be undone.
     for f in files {
-        let (target, backup) = (output.join(f.name), old.join(f.name));
-        // A file system without hard links (FAT) gets the old file moved aside instead.
-        if std::fs::symlink_metadata(&target).is_ok()
-            && std::fs::hard_link(&target, &backup).is_err()
-        {
-            std::fs::rename(&target, &backup)?;
+        let target = output.join(f.name);
+        if std::fs::symlink_metadata(&target).is_ok() {
+            back_up(&target, &old.join(f.name))?;
         }
-        std::fs::rename(new.join(f.name), &target)?;
+    }
+    sync_dir(&old)?;
+    for f in files {
+        std::fs::rename(new.join(f.name), output.join(f.name))?;
     }
     for name in removes {
         std::fs::rename(output.join(name), old.join(name))?;
     }
     sync_dir(output)?;
     // The commit point: without a journal there is nothing to undo.
-    std::fs::remove_file(txn.join("journal"))?;
-    sync_dir(txn)
+    std::fs::remove_file(txn.join("journal"))
+}
+
+/// Keeps `target` as `backup` without ever leaving its name empty: a hard link, or on a file
+/// system without them (FAT) a copy, made durable like a staged file.
+fn back_up(target: &Path, backup: &Path) -> io::Result<()> {
+    if std::fs::hard_link(target, backup).is_ok() {
+        return Ok(());
+    }
+    std::fs::copy(target, backup)?;
+    File::open(backup)?.sync_all()
 }
 
 /// Undoes an interrupted in-place write from its journal: every name gets its old file back,
@@ -340,11 +312,14 @@ fn roll_back(output: &Path, txn: &Path) -> io::Result<bool> {
     Ok(true)
 }
 
-/// Finishes what interrupted in-place writes into `output` left: undoes each uncommitted one and
-/// deletes the transaction directories.
-pub(super) fn recover_in_place(output: &Path) -> io::Result<Vec<String>> {
+/// Finishes what interrupted writes of `output` left in `dir` (beside the output, with the swap
+/// prefix, or inside it, with the in-place one): undoes each uncommitted in-place write from
+/// its journal, and deletes the transaction directories canaryc created. A swap transaction
+/// has no journal: the output is whole on either side of its exchange, and the transaction
+/// holds only the other side. Returns what it did, for the user.
+pub(super) fn recover(dir: &Path, prefix: &str, output: &Path) -> io::Result<Vec<String>> {
     let mut notes = Vec::new();
-    for txn in transactions(output, IN_PLACE_PREFIX)? {
+    for txn in transactions(dir, prefix)? {
         if !owned(&txn) {
             notes.push(format!(
                 "left {} alone: it is named like canaryc's but canaryc did not create it",
