@@ -17,6 +17,13 @@ use crate::model::{
 };
 use crate::syntax::ast::CmpOp;
 
+mod condition;
+mod kube;
+
+pub use condition::{Condition, Op};
+
+pub use kube::{KubeIr, ObservedIr, PerCopy, PodsIr, is_service_ref, route_routes_to};
+
 /// Bumped when a field of `canary-plan.json` changes meaning or disappears.
 pub const PLAN_FORMAT_VERSION: u32 = 1;
 
@@ -94,6 +101,9 @@ pub struct ServiceIr {
     pub memory_bytes: Option<u64>,
     pub env_py2: Vec<EnvVar>,
     pub env_py3: Vec<EnvVar>,
+    /// On Kubernetes: the Service clients address and its port, the Istio Gateway and hosts,
+    /// and the labels that tell the copies apart under the target's engine.
+    pub kube: KubeIr,
     /// The team's own Deployment (or Compose service, Ingress), to clone.
     #[serde(skip)]
     pub k8s_deployment: Option<serde_json::Value>,
@@ -188,7 +198,7 @@ pub struct CheckIr {
     /// As a fraction (0.99), for latency.
     pub quantile: Option<f64>,
     /// `<`, `<=`, `>` or `>=`: what passes.
-    pub op: String,
+    pub op: Op,
     /// Percent, milliseconds, count, or a multiple of py2's value when `relative`.
     pub threshold: f64,
     pub relative: bool,
@@ -440,14 +450,10 @@ pub fn lower(
         })
         .collect();
     let source = match plan.monitor.source.value {
-        MetricsSource::Auto => match primary.router {
-            Router::Istio => MetricsSource::Istio,
-            Router::NginxIngress => MetricsSource::NginxIngress,
-            Router::Haproxy => MetricsSource::Haproxy,
-            Router::GatewayApi | Router::Nginx => MetricsSource::App,
-        },
+        MetricsSource::Auto => kube::source_of(primary.router),
         other => other,
     };
+    metrics_source_per_target(plan, &targets, source, &mut diagnostics);
     let ir = Ir {
         name: plan.name.value.clone(),
         namespace: plan
@@ -489,6 +495,45 @@ pub fn lower(
         comparator,
     };
     (ir, diagnostics)
+}
+
+/// One metrics source serves every target: the alerts and each engine's queries read it. A
+/// target whose monitoring cannot produce it would be judged on series it does not have, and
+/// never roll back or advance (CNR517).
+fn metrics_source_per_target(
+    plan: &Plan,
+    targets: &[Target],
+    source: MetricsSource,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let explicit = plan.monitor.source.value != MetricsSource::Auto;
+    for (spanned, target) in plan.infra.iter().zip(targets) {
+        if kube::produces(target.router, source) {
+            continue;
+        }
+        let message = if explicit {
+            format!(
+                "metrics source `{}` does not exist on the {} target ({})",
+                source.as_str(),
+                target.infra.as_str(),
+                target.router.as_str()
+            )
+        } else {
+            format!(
+                "the targets' metrics differ: the first target's router gives `{}`, which the {} target ({}) does not have",
+                source.as_str(),
+                target.infra.as_str(),
+                target.router.as_str()
+            )
+        };
+        let mut d = Diagnostic::new(Code::MetricsSourcePerTarget, spanned.span, message)
+            .label("judged on series it does not have")
+            .help("set `monitor { source = app }`: the app's own request and latency metrics exist on every target; or split the plan into one plan per target");
+        if explicit {
+            d = d.secondary(plan.monitor.source.span, "source chosen here");
+        }
+        diagnostics.push(d);
+    }
 }
 
 fn detected(plan: &Plan, detection: Option<&Detection>) -> DetectedIr {
@@ -640,7 +685,12 @@ fn checks(c: &Criterion) -> Vec<CheckIr> {
                     M::Latency => Some(quantile.map_or(0.99, |q| q.as_fraction())),
                     _ => None,
                 },
-                op: op.as_str().to_string(),
+                op: match op {
+                    CmpOp::Lt => Op::Lt,
+                    CmpOp::Le => Op::Le,
+                    CmpOp::Gt => Op::Gt,
+                    CmpOp::Ge => Op::Ge,
+                },
                 threshold: threshold.value.magnitude(),
                 relative: matches!(threshold.value, Threshold::RatioOfPy2(_)),
                 text: criterion_text(c).unwrap_or_default(),
@@ -652,7 +702,7 @@ fn checks(c: &Criterion) -> Vec<CheckIr> {
                 CheckIr {
                     metric: CheckMetric::ErrorRate,
                     quantile: None,
-                    op: "<=".into(),
+                    op: Op::Le,
                     threshold: ratio,
                     relative: true,
                     text: format!("error_rate within {}% of py2", fmt(pct.value)),
@@ -660,7 +710,7 @@ fn checks(c: &Criterion) -> Vec<CheckIr> {
                 CheckIr {
                     metric: CheckMetric::Latency,
                     quantile: Some(0.99),
-                    op: "<=".into(),
+                    op: Op::Le,
                     threshold: ratio,
                     relative: true,
                     text: format!("latency p99 within {}% of py2", fmt(pct.value)),
@@ -885,36 +935,19 @@ fn service(
     let k8s_has_service = k8s_workload
         .is_some_and(|w| w.k8s.service.as_deref() == Some(name.as_str()))
         || detection.is_some_and(|d| d.kubernetes.services.iter().any(|s| s.name == name));
-    // The route that reaches this workload's Service, else the codebase's only one.
-    let k8s_route = detection.and_then(|d| {
-        let routes: Vec<&crate::detect::facts::K8sObject> = d
-            .kubernetes
-            .routes
-            .iter()
-            .filter(|r| r.manifest.is_some())
-            .collect();
-        k8s_workload
-            .and_then(|w| w.k8s.route.as_deref())
-            .and_then(|n| routes.iter().find(|r| r.name == n))
-            .or(if routes.len() == 1 {
-                routes.first()
-            } else {
-                None
-            })
-            .and_then(|r| r.manifest.clone())
-    });
-    let k8s_ingress = detection.and_then(|d| {
-        let ingresses = &d.kubernetes.ingresses;
-        k8s_workload
-            .and_then(|w| w.k8s.ingress.as_deref())
-            .and_then(|n| ingresses.iter().find(|i| i.name == n))
-            .or(if ingresses.len() == 1 {
-                ingresses.first()
-            } else {
-                None
-            })
-            .and_then(|i| i.manifest.clone())
-    });
+    let k8s_deployment = k8s_workload.and_then(|w| w.manifest.clone());
+    let (kube, team) = kube::lower(
+        &name,
+        port,
+        plan.namespace
+            .as_ref()
+            .map_or("default", |n| n.value.as_str()),
+        kube::kubernetes_engine(targets).unwrap_or(Engine::None),
+        k8s_workload,
+        detection.filter(|_| k8s),
+        plan.services.len() == 1,
+    );
+    let k8s_route = team.route;
     let gateway_api = targets
         .iter()
         .any(|t| t.infra == InfraKind::Kubernetes && t.router == Router::GatewayApi);
@@ -953,8 +986,9 @@ fn service(
         memory_bytes: s.memory_bytes.as_ref().map(|m| m.value),
         env_py2,
         env_py3,
-        k8s_deployment: k8s_workload.and_then(|w| w.manifest.clone()),
-        k8s_ingress,
+        kube,
+        k8s_deployment,
+        k8s_ingress: team.ingress,
         k8s_autoscaler: autoscaler,
         k8s_has_service,
         k8s_route,

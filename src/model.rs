@@ -387,6 +387,10 @@ impl MetricsSource {
             _ => return None,
         })
     }
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -196,7 +196,7 @@ fn secrets_stay_references() {
     let out = canaryc(&dir, &["build"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let files = read_dir(&dir.join("canary-deployment"));
-    let py3 = String::from_utf8_lossy(&files["k8s-rollout-py3.yaml"]).into_owned();
+    let py3 = String::from_utf8_lossy(&files["k8s-rollout-py3-vault.patch"]).into_owned();
     assert!(py3.contains("secretKeyRef"), "references are kept");
     assert!(py3.contains("vault-db") && py3.contains("vault-env"));
     for (name, bytes) in &files {

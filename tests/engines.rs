@@ -1,5 +1,6 @@
 //! Engines from the command line: `canaryc plan` picks Argo Rollouts unless the codebase runs
-//! Flagger; `canaryc promote` and `canaryc rollback` refuse bad input with exit 2.
+//! Flagger; `canaryc promote` and `canaryc rollback` refuse bad input with exit 2, and fail
+//! with 1 when Prometheus or HAProxy cannot be reached.
 
 use crate::common::{canaryc, repo, stderr, stdout};
 
@@ -48,7 +49,7 @@ fn plan_picks_flagger_where_the_team_runs_it_and_argo_elsewhere() {
     let argo = plan_files("k8s-istio");
     assert!(argo.contains(&"k8s-rollout.yaml".to_string()), "{argo:?}");
     assert!(
-        argo.contains(&"k8s-rollout-py3.yaml".to_string()),
+        argo.contains(&"k8s-rollout-py3-ledger.patch".to_string()),
         "{argo:?}"
     );
 }
@@ -85,10 +86,11 @@ fn promote_and_rollback_refuse_bad_input_with_exit_2() {
             dir.join("none.sock").to_str().unwrap(),
         );
     std::fs::write(dir.join("canary-promote.json"), text).unwrap();
+    // Not a usage error: nothing changed, and the next run tries again.
     let unreachable = canaryc(&dir, &["promote", "--format", "json"]);
     assert_eq!(
         unreachable.status.code(),
-        Some(2),
+        Some(1),
         "{}",
         stdout(&unreachable)
     );

@@ -428,12 +428,12 @@ fn env_block() -> String {
 fn d10_d11_yaml_specials_and_dollars_stay_strings() {
     let dir = scratch("yaml");
     let plan = format!(
-        "plan shop {{\n  python = 2.7 -> 3.13\n  infra = [kubernetes(router: istio), docker-compose(router: haproxy)]\n  service {{\n    port = 8000\n    image py2 = \"registry.internal/shop:2.7\"\n    image py3 = \"registry.internal/shop:3.13\"\n    env {{\n{}    }}\n  }}\n}}\n",
+        "plan shop {{\n  python = 2.7 -> 3.13\n  infra = [kubernetes(router: istio), docker-compose(router: haproxy)]\n  service {{\n    port = 8000\n    image py2 = \"registry.internal/shop:2.7\"\n    image py3 = \"registry.internal/shop:3.13\"\n    env {{\n{}    }}\n  }}\n  monitor {{ source = app }}\n}}\n",
         env_block()
     );
     let files = build(&dir, &plan);
-    // Argo Rollouts is the default engine: py3's pod template is in its Rollout.
-    let k8s = &files["k8s-rollout-py3.yaml"];
+    // Argo Rollouts is the default engine: py3's pod template is the merge patch of its Rollout.
+    let k8s = &files["k8s-rollout-py3-shop.patch"];
     for quoted in [
         "value: 'no'",
         "value: 'on'",
@@ -444,10 +444,10 @@ fn d10_d11_yaml_specials_and_dollars_stay_strings() {
     }
     if have("python3") {
         // PyYAML resolves plain scalars the YAML 1.1 way, as kubectl does.
-        let script = "import sys, yaml, json\nfor doc in yaml.safe_load_all(open(sys.argv[1])):\n    if doc and doc.get('kind') == 'Rollout':\n        for e in doc['spec']['template']['spec']['containers'][0]['env']:\n            print(json.dumps([e['name'], e['value']], separators=(',', ':')))\n";
+        let script = "import sys, yaml, json\nfor doc in yaml.safe_load_all(open(sys.argv[1])):\n    if doc and 'spec' in doc:\n        for e in doc['spec']['template']['spec']['containers'][0]['env']:\n            if 'value' in e:\n                print(json.dumps([e['name'], e['value']], separators=(',', ':')))\n";
         let out = Command::new("python3")
             .args(["-c", script])
-            .arg(dir.join("out/k8s-rollout-py3.yaml"))
+            .arg(dir.join("out/k8s-rollout-py3-shop.patch"))
             .output()
             .unwrap();
         assert!(
@@ -508,11 +508,15 @@ fn d8_a_literal_credential_in_the_plan_warns_and_stays_out_of_documents() {
     assert_eq!(warnings[0]["labels"][0]["start"]["line"], 8, "{doc}");
     let files = build(&dir, plan);
     for (name, text) in &files {
-        let workload = name.starts_with("k8s-deployment") || name.starts_with("k8s-rollout");
+        let workload = name.starts_with("k8s-deployment")
+            || (name.starts_with("k8s-rollout") && name != "k8s-rollout-routing.yaml");
         for secret in ["hunter2-in-the-plan", "s3cr3t-url"] {
             assert_eq!(
                 text.contains(secret),
-                workload && (secret == "hunter2-in-the-plan" || name.ends_with("py3.yaml")),
+                workload
+                    && (secret == "hunter2-in-the-plan"
+                        || name.ends_with("py3.yaml")
+                        || name.starts_with("k8s-rollout-py3")),
                 "{name} and {secret}"
             );
         }

@@ -405,7 +405,7 @@ fn phantoms_are_not_services() {
             "{other} is not canaried: {plan}"
         );
     }
-    let k8s = std::fs::read_to_string(dir.join("out/k8s-rollout-py3.yaml")).unwrap();
+    let k8s = std::fs::read_to_string(dir.join("out/k8s-rollout-py3-orders.patch")).unwrap();
     assert!(
         k8s.contains("registry.internal/orders:3.12-12") || k8s.contains(":3.11-12"),
         "{k8s}"

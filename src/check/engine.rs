@@ -142,11 +142,13 @@ pub fn warnings(
             .find(|s| s.traffic.value.fract() != 0.0);
         if let Some(stage) = fine {
             // Argo's setWeight is a whole percent unless maxTrafficWeight raises the total,
-            // which only NGINX and plugins honour (canary-systems.md §2.1); Flagger's
+            // which NGINX honours (canary-systems.md §2.1); the Gateway API plugin does not
+            // (it sets the stable weight to `100 - desiredWeight`: argoproj-labs/
+            // rollouts-plugin-trafficrouter-gatewayapi pkg/plugin/httproute.go). Flagger's
             // stepWeights are whole percents.
             let coarse = match engine {
                 Engine::Flagger => true,
-                Engine::ArgoRollouts => router == Router::Istio,
+                Engine::ArgoRollouts => router != Router::NginxIngress,
                 Engine::Canaryc | Engine::None => false,
             };
             if coarse {
@@ -163,7 +165,7 @@ pub fn warnings(
                     )
                     .label("finer than the engine's step")
                     .secondary(at, "engine chosen here")
-                    .help("use whole percents, or Argo Rollouts with NGINX or Gateway API (weights out of 1000)"),
+                    .help("use whole percents, or Argo Rollouts with `router: nginx-ingress` (weights out of 1000)"),
                 );
             }
         }

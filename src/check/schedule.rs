@@ -351,7 +351,7 @@ impl<'a> Checker<'a> {
                     )
                     .label("no py2 traffic to compare with")
                     .help(
-                        "judge the full-traffic stage on absolute values, e.g. `error_rate < 0.5%`",
+                        "the engines compare with py2 over the stage before, a baseline from another load and hour: judge the full-traffic stage on absolute values, e.g. `error_rate < 0.5%`",
                     ),
                 );
             }

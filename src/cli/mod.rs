@@ -120,7 +120,9 @@ Editors start it themselves; see the README for Neovim, VS Code and Helix."
     #[command(
         long_about = "canaryc's own engine on Docker Compose and bare metal. Reads the stage reached from the state file named in canary-promote.json (it survives restarts and HAProxy reloads), checks that the stage's hold has elapsed and that each of its success criteria holds by querying Prometheus's HTTP API, and only then sets the next stage's weights through HAProxy's runtime API. A criterion that fails, or that has too little traffic to judge, keeps py3 where it is and is printed. At an approval gate it waits for `--approve`. A systemd timer or the Compose stack's canary-promote service runs it on a schedule.
 
-Exit 0 when it moved py3 or nothing is due yet (holding, waiting for approval, done), 1 when it refused (a criterion fails) or py3 was rolled back, 2 when it could not run (no configuration, Prometheus or HAProxy unreachable).",
+Promote and rollback take the same lock (STATE_FILE.lock) around applying a change, and promote checks again for a rollback just before it sets a weight: it never undoes one, and only --restart takes py3 out of maintenance. --approve opens a gate only once the stage waits there (hold elapsed, criteria hold); --status changes and writes nothing.
+
+Exit 0 when it moved py3 or nothing is due yet (holding, waiting for approval, done), 1 when it refused (a criterion fails), py3 was rolled back, or it could not do its job (Prometheus or HAProxy unreachable, an --approve before the gate: nothing changed), 2 on usage errors (bad flags, no or damaged canary-promote.json).",
         after_help = "Examples:\n  canaryc promote --config /etc/canaryc/shop/canary-promote.json\n  canaryc promote --status --format json\n  canaryc promote --approve        # a person signs off at the gate\n  canaryc promote --restart        # after a rollback and a fixed py3\n  canaryc promote --every 1m       # the Compose service"
     )]
     Promote(promote::Args),

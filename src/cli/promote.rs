@@ -1,6 +1,14 @@
 //! `canaryc promote` and `canaryc rollback`: the I/O around `promote::decide`. Reads
 //! `canary-promote.json` and the state file, asks Prometheus's HTTP API and HAProxy's runtime
 //! API, writes the state back atomically.
+//!
+//! Promote and rollback never interleave their changes: both take an exclusive lock
+//! (`STATE_FILE.lock`, flock(2); the bare-metal `canary-rollback.sh` runs `canaryc rollback`
+//! when canaryc is installed) around re-reading the state, re-checking HAProxy and applying.
+//! Promote judges the criteria (Prometheus may take minutes) before taking the lock, so a
+//! rollback never waits for Prometheus, and checks again under the lock that nothing changed
+//! and py3 is not in maintenance before it sets a weight. It never takes py3 out of maintenance
+//! except on `--restart`: even a rollback by hand that bypasses the lock keeps py3 drained.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -10,7 +18,7 @@ use std::time::Duration;
 use clap::ValueEnum;
 
 use super::exit;
-use crate::promote::config::Config;
+use crate::promote::config::{Config, Stage};
 use crate::promote::decide::{self, Due, Outcome, Verdict};
 use crate::promote::state::{RolledBack, State};
 use crate::promote::{haproxy, http};
@@ -26,14 +34,16 @@ pub struct Args {
     /// The bundle's canary-promote.json.
     #[arg(long, default_value = "canary-promote.json", value_name = "FILE")]
     config: PathBuf,
-    /// Open the approval gate of the stage reached (a person signs off), then promote if due.
+    /// Open the approval gate of the stage reached, once it waits there (hold elapsed, criteria
+    /// hold), and move on.
     #[arg(long)]
     approve: bool,
     /// After a rollback and a fixed py3: give py3 the stage's weight again and restart its hold.
     #[arg(long, conflicts_with_all = ["approve", "status"])]
     restart: bool,
-    /// Show the stage reached and what promote would do now (it queries Prometheus); change nothing.
-    #[arg(long)]
+    /// Show the stage reached and what promote would do now (it queries Prometheus); change
+    /// nothing, write nothing.
+    #[arg(long, conflicts_with = "approve")]
     status: bool,
     /// Decide and print, but set no weight and write no state.
     #[arg(long)]
@@ -106,16 +116,62 @@ fn load_state(config: &Config) -> Result<Option<State>, String> {
     }
 }
 
-/// Writes next to the file and renames: a crash leaves the old state or the new, never half.
+/// Writes next to the file, flushes it to disk, renames, and flushes the directory: a crash
+/// leaves the old state or the new, never half, and never a rename of unwritten data.
 fn write_atomically(path: &str, text: &str) -> Result<(), String> {
     let path = Path::new(path);
-    if let Some(dir) = path.parent() {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Some(dir) = dir {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    let io = |p: &Path, e: std::io::Error| format!("cannot write {}: {e}", p.display());
+    let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
+    f.write_all(text.as_bytes()).map_err(|e| io(&tmp, e))?;
+    f.sync_all().map_err(|e| io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io(path, e))?;
+    if let Some(dir) = dir {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+/// The lock promote and rollback take around applying a change; released when dropped.
+struct Lock(#[allow(dead_code)] std::fs::File);
+
+/// How long a run waits for the other to finish applying (seconds: it holds the lock only to
+/// re-check and send a few commands).
+const LOCK_WAIT: Duration = Duration::from_secs(60);
+
+fn lock(config: &Config) -> Result<Lock, String> {
+    use rustix::fs::{FlockOperation, flock};
+    let path = format!("{}.lock", config.state_file);
+    if let Some(dir) = Path::new(&path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open the lock {path}: {e}"))?;
+    let start = std::time::Instant::now();
+    while flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
+        if start.elapsed() > LOCK_WAIT {
+            return Err(format!(
+                "{path} is held by another promote or rollback for over a minute: nothing changed"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(Lock(file))
 }
 
 /// One command to HAProxy's runtime API: a unix socket path, or HOST:PORT.
@@ -157,6 +213,9 @@ fn haproxy_apply(config: &Config, commands: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// A stage criterion reads a whole hold: Prometheus's own query timeout (2 m) plus a margin.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(130);
+
 fn prometheus_query(url: &str, query: &str) -> Result<Vec<http::Sample>, String> {
     let (host, prefix) =
         http::split_url(url).ok_or_else(|| format!("`{url}` is not an http:// address"))?;
@@ -166,8 +225,7 @@ fn prometheus_query(url: &str, query: &str) -> Result<Vec<http::Sample>, String>
         .next()
         .ok_or_else(|| format!("Prometheus at {url}: no address"))?;
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(io)?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .map_err(io)?;
+    s.set_read_timeout(Some(QUERY_TIMEOUT)).map_err(io)?;
     s.write_all(http::query_request(&host, &prefix, query).as_bytes())
         .map_err(io)?;
     let mut response = Vec::new();
@@ -194,56 +252,85 @@ fn rolled_back_in_haproxy(config: &Config) -> Result<Option<String>, String> {
     Ok(None)
 }
 
-fn set_weights(config: &Config, traffic: f64) -> Result<(), String> {
+/// The stage's weights; py3 leaves maintenance only when `ready` (`--restart`).
+fn set_weights(config: &Config, traffic: f64, ready: bool) -> Result<(), String> {
     let commands: Vec<String> = config
         .services
         .iter()
-        .flat_map(|s| haproxy::set_stage(s, traffic, config.haproxy.weight_total))
+        .flat_map(|s| {
+            let mut c = haproxy::set_stage(s, traffic, config.haproxy.weight_total);
+            if ready {
+                c.insert(0, haproxy::ready(s));
+            }
+            c
+        })
         .collect();
     haproxy_apply(config, &commands)
 }
 
-/// One promote run: the outcome, having acted on it unless `dry_run`.
-fn promote_once(args: &Args, config: &Config) -> Result<Outcome, String> {
-    let now = now();
-    let mut state = load_state(config)?;
-    // py3 in maintenance is a rollback (the receiver's, or a person's with canary-rollback.sh),
-    // whatever the state file says: starting or advancing now would undo it.
-    let unrecorded = state.as_ref().is_none_or(|s| s.rolled_back.is_none());
-    if unrecorded && !args.restart {
-        if let Some(service) = rolled_back_in_haproxy(config)? {
-            let mut s = state
-                .clone()
-                .unwrap_or_else(|| State::new(&config.plan, 0, now));
+fn stage_of(config: &Config, index: usize) -> &Stage {
+    &config.stages[index.min(config.stages.len() - 1)]
+}
+
+fn rolled_back_outcome(config: &Config, state: &State) -> Outcome {
+    Outcome::RolledBack {
+        stage: stage_of(config, state.stage).name.clone(),
+        at: state.rolled_back.as_ref().map_or(0, |r| r.at),
+    }
+}
+
+/// `state` with HAProxy's maintenance recorded as a rollback, if py3 is in maintenance and the
+/// state does not say so yet.
+fn with_rollback_seen(
+    config: &Config,
+    state: Option<State>,
+    now: u64,
+) -> Result<Option<State>, String> {
+    if state.as_ref().is_some_and(|s| s.rolled_back.is_some()) {
+        return Ok(state);
+    }
+    Ok(match rolled_back_in_haproxy(config)? {
+        Some(service) => {
+            let mut s = state.unwrap_or_else(|| State::new(&config.plan, 0, now));
             s.rolled_back = Some(RolledBack {
                 at: now,
                 service: Some(service),
             });
-            if !args.dry_run {
-                write_atomically(&config.state_file, &s.to_json())?;
-            }
-            state = Some(s);
+            Some(s)
         }
+        None => state,
+    })
+}
+
+/// `--restart`: py3 back at the stage it left, its hold from now.
+fn restart(args: &Args, config: &Config, now: u64) -> Result<Outcome, String> {
+    let _lock = (!args.dry_run).then(|| lock(config)).transpose()?;
+    let Some(mut s) = load_state(config)? else {
+        return Err("nothing to restart: no stage has started (run `canaryc promote`)".into());
+    };
+    s.rolled_back = None;
+    s.done = false;
+    s.entered_at = now;
+    let stage = stage_of(config, s.stage);
+    if !args.dry_run {
+        set_weights(config, stage.traffic, true)?;
+        write_atomically(&config.state_file, &s.to_json())?;
     }
-    let stage_name = |i: usize| config.stages[i.min(config.stages.len() - 1)].name.clone();
-    if args.restart {
-        let Some(mut s) = state else {
-            return Err("nothing to restart: no stage has started (run `canaryc promote`)".into());
-        };
-        s.rolled_back = None;
-        s.done = false;
-        s.entered_at = now;
-        let stage = &config.stages[s.stage.min(config.stages.len() - 1)];
-        if !args.dry_run {
-            set_weights(config, stage.traffic)?;
-            write_atomically(&config.state_file, &s.to_json())?;
-        }
-        return Ok(Outcome::Started {
-            stage: stage.name.clone(),
-            traffic: stage.traffic,
-        });
-    }
-    let outcome_state = match decide::due(config, state.as_ref(), now) {
+    Ok(Outcome::Started {
+        stage: stage.name.clone(),
+        traffic: stage.traffic,
+    })
+}
+
+/// What is due for `state`, with the criteria judged on Prometheus when the hold has elapsed.
+/// Returns the outcome and the state to write, if any.
+fn decide(
+    args: &Args,
+    config: &Config,
+    state: Option<&State>,
+    now: u64,
+) -> Result<(Outcome, Option<State>), String> {
+    Ok(match decide::due(config, state, now) {
         Due::Start => {
             let first = &config.stages[0];
             (
@@ -254,58 +341,95 @@ fn promote_once(args: &Args, config: &Config) -> Result<Outcome, String> {
                 Some(State::new(&config.plan, 0, now)),
             )
         }
-        Due::RolledBack => {
-            let s = state.as_ref().expect("rolled back implies a state");
-            (
-                Outcome::RolledBack {
-                    stage: stage_name(s.stage),
-                    at: s.rolled_back.as_ref().map_or(0, |r| r.at),
-                },
-                None,
-            )
-        }
+        Due::RolledBack => (rolled_back_outcome(config, state.expect("a state")), None),
         Due::Done => (
             Outcome::Done {
-                stage: stage_name(config.stages.len() - 1),
+                stage: stage_of(config, config.stages.len() - 1).name.clone(),
             },
             None,
         ),
         Due::Hold { remaining_secs } => {
-            let mut s = state.clone().expect("a hold implies a state");
-            let approved = args.approve && s.approved.is_none();
-            if approved {
-                s.approved = Some(stage_name(s.stage));
+            let s = state.expect("a hold implies a state");
+            let stage = stage_of(config, s.stage);
+            if args.approve {
+                // An approval is given for what a person saw: the stage's criteria holding at
+                // the end of its hold, not a gate to open in advance.
+                return Err(format!(
+                    "nothing to approve yet: stage {} holds for another {}; its gate opens once the hold has elapsed and its criteria hold",
+                    stage.name,
+                    crate::check::duration_text(remaining_secs * 1000)
+                ));
             }
             (
                 Outcome::Holding {
-                    stage: stage_name(s.stage),
+                    stage: stage.name.clone(),
                     remaining_secs,
                 },
-                approved.then_some(s),
+                None,
             )
         }
         Due::Judge => {
-            let s = state.clone().expect("judging implies a state");
-            let stage = &config.stages[s.stage.min(config.stages.len() - 1)];
+            let s = state.expect("judging implies a state");
+            let stage = stage_of(config, s.stage);
             let mut verdicts: Vec<Verdict> = Vec::new();
             for check in &stage.checks {
                 let samples = prometheus_query(&config.prometheus, &check.query)?;
                 verdicts.push(decide::verdict(check, &samples));
             }
-            let (outcome, next) = decide::after_judging(config, &s, &verdicts, args.approve, now);
-            (outcome, Some(next))
+            let (outcome, next) = decide::after_judging(config, s, &verdicts, args.approve, now);
+            let changed = &next != s;
+            (outcome, changed.then_some(next))
         }
+    })
+}
+
+/// One promote run: the outcome, having acted on it unless `--status` or `--dry-run`.
+fn promote_once(args: &Args, config: &Config) -> Result<Outcome, String> {
+    let now = now();
+    if args.restart {
+        return restart(args, config, now);
+    }
+    let read_only = args.status || args.dry_run;
+    let loaded = load_state(config)?;
+    // py3 in maintenance is a rollback (the receiver's, or a person's), whatever the state file
+    // says. `--status` shows what it can when HAProxy cannot be reached.
+    let state = match with_rollback_seen(config, loaded.clone(), now) {
+        Ok(s) => s,
+        Err(_) if args.status => loaded.clone(),
+        Err(e) => return Err(e),
     };
-    let (outcome, next) = outcome_state;
-    if args.status || args.dry_run {
+    let (outcome, next) = decide(args, config, state.as_ref(), now)?;
+    if read_only {
         return Ok(outcome);
     }
+    let next = match (next, &state) {
+        (Some(n), _) => Some(n),
+        // A rollback seen in HAProxy only: record it.
+        (None, Some(s)) if Some(s) != loaded.as_ref() => Some(s.clone()),
+        (None, _) => None,
+    };
+    let Some(next) = next else {
+        return Ok(outcome);
+    };
+    let _lock = lock(config)?;
+    // Again, under the lock: a rollback (or another promote run) may have happened while the
+    // criteria were being judged.
+    let current = with_rollback_seen(config, load_state(config)?, now)?;
+    if current != state {
+        return match current {
+            Some(s) if s.rolled_back.is_some() => {
+                if Some(&s) != load_state(config)?.as_ref() {
+                    write_atomically(&config.state_file, &s.to_json())?;
+                }
+                Ok(rolled_back_outcome(config, &s))
+            }
+            _ => Err("the stage reached changed while promote was judging it (another promote run): nothing changed, the next run decides again".into()),
+        };
+    }
     if let Some(traffic) = outcome.set_stage() {
-        set_weights(config, traffic)?;
+        set_weights(config, traffic, false)?;
     }
-    if let Some(next) = next {
-        write_atomically(&config.state_file, &next.to_json())?;
-    }
+    write_atomically(&config.state_file, &next.to_json())?;
     Ok(outcome)
 }
 
@@ -387,9 +511,11 @@ pub(crate) fn run(args: &Args) -> u8 {
                 report(args.format, &outcome, &config);
                 outcome.exit_code()
             }
+            // Prometheus or HAProxy unreachable, a damaged state file, an early --approve:
+            // nothing changed, and the next run tries again.
             Err(e) => {
                 super::print_stderr(&format!("canaryc promote: {e}\n"));
-                exit::USAGE
+                exit::PROBLEMS
             }
         };
         match args.every {
@@ -399,32 +525,40 @@ pub(crate) fn run(args: &Args) -> u8 {
     }
 }
 
+fn rollback_services(args: &RollbackArgs, config: &Config) -> Result<Vec<String>, String> {
+    match &args.service {
+        Some(s) if !s.is_empty() => {
+            if !config.services.contains(s) {
+                return Err(format!(
+                    "`{s}` is not a service of {} ({})",
+                    config.plan,
+                    config.services.join(", ")
+                ));
+            }
+            Ok(vec![s.clone()])
+        }
+        _ => Ok(config.services.clone()),
+    }
+}
+
 pub(crate) fn run_rollback(args: &RollbackArgs) -> u8 {
-    let config = match load_config(&args.config) {
-        Ok(c) => c,
+    let loaded =
+        load_config(&args.config).and_then(|c| rollback_services(args, &c).map(|s| (c, s)));
+    let (config, services) = match loaded {
+        Ok(x) => x,
         Err(e) => {
             super::print_stderr(&format!("canaryc rollback: {e}\n"));
             return exit::USAGE;
         }
     };
-    let services: Vec<String> = match &args.service {
-        Some(s) if !s.is_empty() => {
-            if !config.services.contains(s) {
-                super::print_stderr(&format!(
-                    "canaryc rollback: `{s}` is not a service of {} ({})\n",
-                    config.plan,
-                    config.services.join(", ")
-                ));
-                return exit::USAGE;
-            }
-            vec![s.clone()]
-        }
-        _ => config.services.clone(),
-    };
     let commands: Vec<String> = services
         .iter()
         .flat_map(|s| haproxy::rollback(s, config.haproxy.weight_total))
         .collect();
+    // The lock keeps a promote run from setting a weight between these commands and the state
+    // that records them. A rollback goes ahead without it rather than wait: nothing promote
+    // does takes py3 out of maintenance.
+    let lock = lock(&config);
     if let Err(e) = haproxy_apply(&config, &commands) {
         super::print_stderr(&format!("canaryc rollback: {e}\n"));
         return exit::PROBLEMS;
@@ -440,6 +574,7 @@ pub(crate) fn run_rollback(args: &RollbackArgs) -> u8 {
         service: args.service.clone().filter(|s| !s.is_empty()),
     });
     let saved = write_atomically(&config.state_file, &state.to_json());
+    drop(lock);
     match args.format {
         Format::Human => {
             for s in &services {

@@ -425,6 +425,10 @@ pub struct KubernetesFacts {
     pub routes: Vec<K8sObject>,
     pub namespaces: Vec<Fact<String>>,
     pub istio: Vec<Evidence>,
+    /// Istio Gateways and VirtualServices, for the routes the engines write (which Gateway and
+    /// hosts a service is reached through). Not in the JSON output.
+    #[serde(skip)]
+    pub istio_objects: Vec<K8sObject>,
     pub helm_charts: Vec<Fact<String>>,
     /// `image.repository:image.tag` from a chart's values.yaml.
     pub helm_images: Vec<Fact<String>>,
@@ -452,7 +456,8 @@ pub struct K8sObject {
     /// backends.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<String>,
-    /// The whole manifest, for routes the backends keep parts of (not in the JSON output).
+    /// The whole manifest, for routes, Services and Istio objects the backends keep parts of
+    /// (not in the JSON output).
     #[serde(skip)]
     pub manifest: Option<serde_json::Value>,
 }

@@ -193,7 +193,10 @@ fn manifest(path: &str, value: &Value, doc: &Doc<'_>, out: &mut Detection) -> bo
         evidence: evidence.clone(),
         replicas,
         targets,
-        manifest: (group == "gateway.networking.k8s.io").then(|| value.clone()),
+        manifest: (group == "gateway.networking.k8s.io"
+            || group == "networking.istio.io"
+            || kind == "Service")
+            .then(|| value.clone()),
     };
     let pod_spec: &[&str] = match kind {
         "CronJob" => &["spec", "jobTemplate", "spec", "template"],
@@ -224,6 +227,9 @@ fn manifest(path: &str, value: &Value, doc: &Doc<'_>, out: &mut Detection) -> bo
             if group == "gateway.networking.k8s.io" =>
         {
             out.kubernetes.routes.push(object);
+        }
+        "Gateway" | "VirtualService" if group == "networking.istio.io" => {
+            out.kubernetes.istio_objects.push(object);
         }
         "Namespace" => {
             if str_at(value, &["metadata", "labels", "istio-injection"]) == Some("enabled") {

@@ -113,6 +113,7 @@ codes! {
     EngineNotSticky = "CNR514", Warning, "engine-not-sticky";
     WeightNotExpressible = "CNR515", Warning, "weight-not-expressible";
     InvalidPrometheusUrl = "CNR516", Error, "invalid-prometheus-url";
+    MetricsSourcePerTarget = "CNR517", Error, "metrics-source-per-target";
 
     InfraFallback = "CNR601", Warning, "infra-fallback";
     DetectedConflict = "CNR602", Warning, "detected-conflict";

@@ -213,6 +213,21 @@ fn script_header(ir: &Ir) -> String {
 
 fn rollback_script(ir: &Ir) -> String {
     let mut out = script_header(ir);
+    // With canaryc's engine, the same rollback through `canaryc rollback`: it takes the lock
+    // `canaryc promote` applies under, so a promote run cannot undo it, and records it.
+    let promote = ir.targets.iter().any(|t| {
+        t.engine == crate::model::Engine::Canaryc && t.infra == crate::model::InfraKind::BareMetal
+    });
+    let through_canaryc = if promote {
+        format!(
+            "PROMOTE_CONFIG=\"${{CANARY_PROMOTE_CONFIG:-{}/canary-promote.json}}\"\n\
+             if command -v canaryc >/dev/null 2>&1 && [ -f \"$PROMOTE_CONFIG\" ]; then\n\
+             \x20 for service in \"${{targets[@]}}\"; do\n    canaryc rollback --config \"$PROMOTE_CONFIG\" \"$service\"\n  done\n  exit 0\nfi\n",
+            install_dir(ir)
+        )
+    } else {
+        String::new()
+    };
     out.push_str(&format!(
         "# Usage: canary-rollback.sh [SERVICE]   (all services without one)\n\
          # Sends every request back to py2: py3 gets weight 0 and maintenance, so even users pinned to\n\
@@ -234,6 +249,7 @@ fn rollback_script(ir: &Ir) -> String {
          fi\n\
          targets=(\"${{SERVICES[@]}}\")\n\
          if [ $# -gt 0 ] && [ -n \"$1\" ]; then\n  known_service \"$1\" || exit 2\n  targets=(\"$1\")\nfi\n\
+         {through_canaryc}\
          for service in \"${{targets[@]}}\"; do\n\
          \x20 hap \"set server $service/py2 state ready\"\n\
          \x20 hap \"set server $service/py2 weight {WEIGHT_TOTAL}\"\n\

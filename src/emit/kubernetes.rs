@@ -99,6 +99,27 @@ fn env_list(vars: &[EnvVar]) -> Vec<Value> {
         .collect()
 }
 
+/// Metadata the API server owns, which never belongs in a manifest of the team's object.
+pub(super) fn strip_server_fields(meta: &mut Map<String, Value>) {
+    for key in [
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+        "generation",
+        "managedFields",
+        "selfLink",
+    ] {
+        meta.remove(key);
+    }
+    if let Some(Value::Object(annotations)) = meta.get_mut("annotations") {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+        annotations.remove("deployment.kubernetes.io/revision");
+        if annotations.is_empty() {
+            meta.remove("annotations");
+        }
+    }
+}
+
 pub(super) fn deployment(ir: &Ir, s: &ServiceIr, copy: Copy) -> Value {
     let mut d = s.k8s_deployment.clone().unwrap_or_else(|| {
         json!({
@@ -124,23 +145,7 @@ pub(super) fn deployment(ir: &Ir, s: &ServiceIr, copy: Copy) -> Value {
     }
     let name = s.object(copy);
     let meta = object_at(&mut d, &["metadata"]);
-    for key in [
-        "uid",
-        "resourceVersion",
-        "creationTimestamp",
-        "generation",
-        "managedFields",
-        "selfLink",
-    ] {
-        meta.remove(key);
-    }
-    if let Some(Value::Object(annotations)) = meta.get_mut("annotations") {
-        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
-        annotations.remove("deployment.kubernetes.io/revision");
-        if annotations.is_empty() {
-            meta.remove("annotations");
-        }
-    }
+    strip_server_fields(meta);
     meta.insert("name".into(), json!(name));
     meta.insert("namespace".into(), json!(ir.namespace));
     let meta_labels = object_at(&mut d, &["metadata", "labels"]);
@@ -327,7 +332,8 @@ fn cookie_regex(name: &str, copy: Copy) -> String {
 fn istio(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
     let (w2, w3) = first_weights(ir);
     let dest = |copy: Copy, weight: Option<u32>| {
-        let mut d = json!({ "destination": { "host": s.name, "subset": copy.as_str(), "port": { "number": s.port } } });
+        // The port of the Service the host names (Istio's Destination.port), not the container's.
+        let mut d = json!({ "destination": { "host": s.name, "subset": copy.as_str(), "port": { "number": s.kube.service_port } } });
         if let Some(w) = weight {
             d["weight"] = json!(w);
         }
@@ -382,33 +388,15 @@ fn istio(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
 
 fn ingresses(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
     let (_, w3) = first_weights(ir);
-    let backend =
-        |copy: Copy| json!({ "service": { "name": s.object(copy), "port": { "number": s.port } } });
-    // Host, paths and TLS from the team's Ingress; every path is pointed at the copy.
+    // Host, paths and TLS from the team's Ingress; the paths to this service point at the copy
+    // (the canary Ingress has only those).
     let spec = |copy: Copy| -> Value {
-        let mut spec = s
-            .k8s_ingress
-            .as_ref()
-            .and_then(|i| i.get("spec").cloned())
-            .unwrap_or_else(|| json!({ "rules": [ { "http": { "paths": [ { "path": "/", "pathType": "Prefix" } ] } } ] }));
-        spec["ingressClassName"] = json!("nginx");
+        let mut spec = super::engine::ingress_spec(s, &s.object(copy), s.port, copy == Copy::Py3);
         if let Some(obj) = spec.as_object_mut() {
-            obj.remove("defaultBackend");
+            obj.insert("ingressClassName".into(), json!("nginx"));
             if copy == Copy::Py3 {
                 // The canary Ingress must not redefine TLS: the primary's certificate serves both.
                 obj.remove("tls");
-            }
-        }
-        if let Some(rules) = spec.get_mut("rules").and_then(Value::as_array_mut) {
-            for rule in rules {
-                if let Some(paths) = rule
-                    .pointer_mut("/http/paths")
-                    .and_then(Value::as_array_mut)
-                {
-                    for path in paths {
-                        path["backend"] = backend(copy);
-                    }
-                }
             }
         }
         spec

@@ -189,15 +189,8 @@ pub fn plan(ir: &Ir, files: &[(String, String)]) -> String {
         }
         o.push('\n');
     }
-    if let Some(sticky) = &ir.sticky {
-        let by = match sticky.by {
-            StickyBy::Cookie => format!("the {} cookie", md::code(&sticky.name)),
-            StickyBy::Header => format!("the {} header", md::code(&sticky.name)),
-        };
-        let _ = writeln!(
-            o,
-            "Routing is sticky by {by}: a user stays on one interpreter, so py2 and py3 never read each other's sessions.\n"
-        );
+    if let Some(sticky) = engine_docs::sticky(ir) {
+        let _ = writeln!(o, "{sticky}");
     }
 
     o.push_str("## py3 runtime settings\n\nThe py3 copy gets these on top of what py2 has. The reasons come from the Python 2/3 runtime research canaryc is built on (locale in embedded servers and images, §3.6; runtime knobs, §7; pickle protocols, §1.1 and §1.5):\n\n| variable | value | why |\n|---|---|---|\n");
@@ -248,6 +241,9 @@ pub fn plan(ir: &Ir, files: &[(String, String)]) -> String {
         "\nIn total {}. The rollback triggers apply during every stage.\n",
         days_total(ir)
     );
+    if let Some(note) = engine_docs::ramp_note(ir) {
+        let _ = writeln!(o, "{note}");
+    }
 
     o.push_str("## Monitoring\n\n");
     let _ = writeln!(o, "Metrics come from {}.\n", source_name(ir.metrics.source));
@@ -615,7 +611,7 @@ fn rollback_commands(ir: &Ir, t: Target) -> Vec<String> {
             (InfraKind::Kubernetes, Router::Istio) => out.push(format!(
                 "kubectl -n {ns} patch virtualservice {name} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/spec/http\",\"value\":[{{\"name\":\"rollback\",\"route\":[{{\"destination\":{{\"host\":\"{name}\",\"subset\":\"py2\",\"port\":{{\"number\":{port}}}}}}}]}}]}}]'",
                 name = s.name,
-                port = s.port
+                port = s.kube.service_port
             )),
             (InfraKind::Kubernetes, Router::NginxIngress) => out.push(format!("kubectl -n {ns} delete ingress {}-canary", s.name)),
             (InfraKind::Kubernetes, _) => out.push(format!(
@@ -646,7 +642,7 @@ pub fn rollback_runbook(ir: &Ir) -> String {
         "# Rollback runbook: {} (Python {} → {})\n",
         ir.name, ir.python_from, ir.python_to
     );
-    o.push_str("Rolling back sends every request to the py2 copy. py3 keeps running with no traffic, so it can be inspected, fixed and brought back at the stage it left. Nothing about py2 changes: it has served the rest of the traffic all along.\n\n");
+    o.push_str(&engine_docs::rollback_intro(ir));
 
     o.push_str(if engine_docs::any_automatic(ir) {
         "## What the automatic rollback does\n\n"
@@ -706,7 +702,7 @@ pub fn rollback_runbook(ir: &Ir) -> String {
     for st in &ir.stages {
         let _ = writeln!(
             o,
-            "| {} | {}% | about {} in {} requests went to py3 until the rollback |",
+            "| {} | {}% | about {} in {} requests went to py3 until the rollback{} |",
             md::text(&st.name),
             fmt(st.traffic),
             if st.traffic >= 1.0 {
@@ -714,10 +710,14 @@ pub fn rollback_runbook(ir: &Ir) -> String {
             } else {
                 fmt(st.traffic * 10.0)
             },
-            if st.traffic >= 1.0 { "100" } else { "1000" }
+            if st.traffic >= 1.0 { "100" } else { "1000" },
+            engine_docs::stage_rollback_note(ir, st)
         );
     }
     o.push('\n');
+    if let Some(after) = engine_docs::after_promotion(ir) {
+        o.push_str(&after);
+    }
 
     o.push_str("## Verify\n\n");
     for t in &ir.targets {

@@ -295,9 +295,10 @@ fn cases(
             let (bad, good) = match shape {
                 HealthShape::Gauge => (gauge(t + 1.0, steps), gauge(0.0, steps)),
                 HealthShape::Counter => (counter(t + 1.0, steps), counter(0.0, steps)),
-                HealthShape::Up => (gauge(0.0, steps), gauge(1.0, steps)),
+                HealthShape::Up | HealthShape::NotReady => (gauge(0.0, steps), gauge(1.0, steps)),
             };
-            let fires = !(shape == HealthShape::Up && t >= 1.0);
+            // One series counts at most one failing instance.
+            let fires = !(matches!(shape, HealthShape::Up | HealthShape::NotReady) && t >= 1.0);
             out.push(Case {
                 name: "fires when checks fail".into(),
                 series: vec![(series.input(service, &[]), bad)],

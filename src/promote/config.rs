@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::ir::Op;
+
 /// Bumped when a field changes meaning or disappears.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -49,7 +51,7 @@ pub struct Check {
     pub text: String,
     /// One sample per service, or none with too little traffic to judge.
     pub query: String,
-    /// `<`, `<=`, `>` or `>=`.
-    pub op: String,
+    /// `<`, `<=`, `>` or `>=`: anything else is refused when the file is read.
+    pub op: Op,
     pub threshold: f64,
 }

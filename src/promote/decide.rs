@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::config::{Check, Config};
 use super::http::Sample;
 use super::state::State;
-use crate::emit::engine::analysis::{Condition, Op};
+use crate::ir::Condition;
 
 /// What is due, before any query runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,19 +56,17 @@ pub struct Verdict {
     pub reason: Option<String>,
 }
 
-/// Whether a criterion holds on its query's result. No sample (too little traffic to judge)
-/// or NaN never passes: promote does not move py3 forward on no evidence.
+/// Whether a criterion holds on its query's result. No sample of the check's service (too
+/// little traffic to judge) or NaN never passes: promote does not move py3 forward on no
+/// evidence, nor on another service's sample.
 pub fn verdict(check: &Check, samples: &[Sample]) -> Verdict {
-    let sample = samples
-        .iter()
-        .find(|s| {
-            s.labels
-                .iter()
-                .any(|(k, v)| k == "service" && v == &check.service)
-        })
-        .or_else(|| samples.first());
+    let sample = samples.iter().find(|s| {
+        s.labels
+            .iter()
+            .any(|(k, v)| k == "service" && v == &check.service)
+    });
     let condition = Condition {
-        op: Op::parse(&check.op),
+        op: check.op,
         threshold: check.threshold,
     };
     let (pass, reason) = match sample {
@@ -83,7 +81,7 @@ pub fn verdict(check: &Check, samples: &[Sample]) -> Verdict {
             Some(format!(
                 "{} is not {} {}",
                 crate::ir::fmt((s.value * 10_000.0).round() / 10_000.0),
-                check.op,
+                check.op.as_str(),
                 crate::ir::fmt(check.threshold)
             )),
         ),
@@ -151,6 +149,8 @@ impl Outcome {
 }
 
 /// After judging: advance, wait for approval, or refuse. Returns the outcome and the new state.
+/// `approve` opens the stage's gate only when it is due: the hold elapsed and every criterion
+/// holds; given with a failing criterion it approves nothing.
 pub fn after_judging(
     config: &Config,
     state: &State,
@@ -160,10 +160,10 @@ pub fn after_judging(
 ) -> (Outcome, State) {
     let stage = &config.stages[state.stage.min(config.stages.len() - 1)];
     let mut next = state.clone();
-    if approve {
+    let failing: Vec<Verdict> = verdicts.iter().filter(|v| !v.pass).cloned().collect();
+    if approve && failing.is_empty() && stage.approval.is_some() {
         next.approved = Some(stage.name.clone());
     }
-    let failing: Vec<Verdict> = verdicts.iter().filter(|v| !v.pass).cloned().collect();
     if !failing.is_empty() {
         return (
             Outcome::Refused {
@@ -225,7 +225,7 @@ mod tests {
                 service: "shop".into(),
                 text: "error_rate < 1%".into(),
                 query: "q".into(),
-                op: "<".into(),
+                op: crate::ir::Op::Lt,
                 threshold: 1.0,
             }],
         };
@@ -274,11 +274,28 @@ mod tests {
         assert_eq!(failing.reason.as_deref(), Some("2.5 is not < 1"));
         assert!(!verdict(check, &[]).pass);
         assert!(!verdict(check, &sample(f64::NAN)).pass);
-        let (o, _) = after_judging(&c, &s, &[failing], false, 100);
+        let (o, next) = after_judging(&c, &s, std::slice::from_ref(&failing), false, 100);
         assert_eq!(o.exit_code(), 1);
+        assert_eq!(next, s, "a refusal changes nothing");
+        // Another service's sample is no evidence for this one.
+        let other = vec![Sample {
+            labels: vec![("service".into(), "cart".into())],
+            value: 0.0,
+        }];
+        assert!(!verdict(check, &other).pass);
         let (o, next) = after_judging(&c, &s, &[verdict(check, &sample(0.2))], false, 100);
         assert_eq!(o.set_stage(), Some(50.0));
         assert_eq!((next.stage, next.entered_at), (1, 100));
+    }
+
+    #[test]
+    fn an_approval_with_a_failing_criterion_opens_nothing() {
+        let c = config();
+        let s = State::new("shop", 1, 0);
+        let fail = verdict(&c.stages[1].checks[0], &sample(5.0));
+        let (o, next) = after_judging(&c, &s, &[fail], true, 100);
+        assert!(matches!(o, Outcome::Refused { .. }));
+        assert_eq!(next.approved, None);
     }
 
     #[test]

@@ -22,14 +22,19 @@ pub fn weights(traffic: f64, total: u32) -> (u32, u32) {
     crate::ir::weights(traffic, total)
 }
 
-/// The commands that give py3 `traffic` percent of `service`'s new requests.
+/// The commands that give py3 `traffic` percent of `service`'s new requests. They leave a py3
+/// in maintenance there: only `--restart` (`ready`) undoes a rollback.
 pub fn set_stage(service: &str, traffic: f64, total: u32) -> Vec<String> {
     let (py2, py3) = weights(traffic, total);
     vec![
-        format!("set server {service}/py3 state ready"),
         format!("set server {service}/py2 weight {py2}"),
         format!("set server {service}/py3 weight {py3}"),
     ]
+}
+
+/// Takes py3 out of maintenance (after a rollback, on `--restart`).
+pub fn ready(service: &str) -> String {
+    format!("set server {service}/py3 state ready")
 }
 
 /// The commands that send every request of `service` back to py2: py3 to weight 0 and
@@ -88,7 +93,6 @@ mod tests {
         assert_eq!(
             set_stage("shop", 10.0, 256),
             vec![
-                "set server shop/py3 state ready",
                 "set server shop/py2 weight 230",
                 "set server shop/py3 weight 26"
             ]

@@ -339,8 +339,11 @@ def setup(canaryc, workdir, procs, hold=None):
     procs.start("alertmanager", ["prometheus-alertmanager", "--config.file=" + os.path.join(out, "alertmanager.yml"),
                                  "--storage.path=" + os.path.join(workdir, "alertmanager"),
                                  "--web.listen-address=127.0.0.1:%d" % am, "--cluster.listen-address="])
+    # canaryc on the webhook's PATH, as the runbook installs it: canary-rollback.sh then rolls
+    # back through `canaryc rollback`, under promote's lock, and records it in promote's state.
+    path = os.path.dirname(canaryc) + os.pathsep + os.environ.get("PATH", "")
     procs.start("webhook", ["webhook", "-hooks", os.path.join(out, "webhook-hooks.yaml"), "-ip", "127.0.0.1",
-                            "-port", str(hook), "-verbose"])
+                            "-port", str(hook), "-verbose"], env=dict(os.environ, PATH=path))
     wait_for("Prometheus", lambda: http_get("http://127.0.0.1:%d/-/ready" % prom)[0] == 200)
     wait_for("Alertmanager", lambda: http_get("http://127.0.0.1:%d/-/ready" % am)[0] == 200)
     wait_for("the webhook", lambda: http_get("http://127.0.0.1:%d/hooks/none" % hook)[0] is not None)
@@ -399,6 +402,12 @@ def scenario_fault(canaryc):
         with open("/var/lib/haproxy/%s-server-state" % NAME) as fh:
             check(re.search(r"\b%s\b.*\bpy3\b" % NAME, fh.read()), "the rollback is saved in the server-state file")
         check(served_after == 0, "requests py3 served in the 15 s after weight 0: %d" % served_after)
+        try:
+            with open(os.path.join(PROMOTE_STATE_DIR, "promote-state.json")) as fh:
+                recorded = json.load(fh).get("rolled_back")
+        except (OSError, ValueError):
+            recorded = None
+        check(recorded is not None, "canary-rollback.sh ran `canaryc rollback`, which recorded the rollback for promote: %s" % recorded)
         check(client_errors == 0, "client-visible errors: %d of %d requests (HAProxy retried py3's 500s on py2)" % (client_errors, total))
         code, outcome = promote(canaryc)
         check(code == 1 and outcome.get("status") == "rolled-back",

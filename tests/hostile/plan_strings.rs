@@ -165,7 +165,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ),
     (
         "multi-target",
-        "plan shop {\n  python = 2.7 -> 3.13\n  infra = [kubernetes(router: istio), bare-metal(router: haproxy)]\n  service {\n    port = 8000\n    health = @health@\n    image py2 = @image2@\n    image py3 = @image3@\n    command py2 = @cmd2@\n    command py3 = @cmd3@\n    env { @envname@ = @envval@ }\n  }\n}\n",
+        "plan shop {\n  python = 2.7 -> 3.13\n  infra = [kubernetes(router: istio), bare-metal(router: haproxy)]\n  service {\n    port = 8000\n    health = @health@\n    image py2 = @image2@\n    image py3 = @image3@\n    command py2 = @cmd2@\n    command py3 = @cmd3@\n    env { @envname@ = @envval@ }\n  }\n  monitor { source = app }\n}\n",
     ),
 ];
 

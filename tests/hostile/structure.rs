@@ -16,7 +16,8 @@ use super::{SA, SB};
 
 /// The atoms of `text`, read as the language its file name says.
 pub fn read(name: &str, text: &str) -> Result<Vec<String>, String> {
-    let raw = if name.ends_with(".yaml") || name.ends_with(".yml") {
+    // A `.patch` is a Kubernetes merge patch: YAML.
+    let raw = if name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".patch") {
         yaml(name, text)?
     } else if name.ends_with(".json") {
         let v: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;

@@ -67,6 +67,13 @@ if [ $# -gt 0 ] && [ -n "$1" ]; then
   known_service "$1" || exit 2
   targets=("$1")
 fi
+PROMOTE_CONFIG="${CANARY_PROMOTE_CONFIG:-/etc/canaryc/wsgi-shop/canary-promote.json}"
+if command -v canaryc >/dev/null 2>&1 && [ -f "$PROMOTE_CONFIG" ]; then
+  for service in "${targets[@]}"; do
+    canaryc rollback --config "$PROMOTE_CONFIG" "$service"
+  done
+  exit 0
+fi
 for service in "${targets[@]}"; do
   hap "set server $service/py2 state ready"
   hap "set server $service/py2 weight 256"

@@ -14,73 +14,33 @@ use serde::Serialize;
 
 use super::super::metrics::Source;
 use super::super::prometheus::{duration, rate_window};
-use crate::ir::{CheckIr, CheckMetric, Copy, Ir, ServiceIr, StageIr, TriggerIr, TriggerKind, fmt};
-use crate::model::Engine;
+use crate::ir::{
+    CheckIr, CheckMetric, Condition, Copy, Ir, Op, ServiceIr, StageIr, TriggerKind, fmt,
+};
 
-/// `value OP threshold`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Condition {
-    pub op: Op,
-    pub threshold: f64,
+/// How long the engines ride out a Prometheus they cannot query before giving up: ten
+/// minutes, a restart with a WAL replay. Argo Rollouts retries a measurement in error every
+/// 10 s (`DefaultErrorRetryInterval`, argoproj/argo-rollouts analysis/analysis.go) and turns
+/// the run to Error after `consecutiveErrorLimit` (default 4: 40 s) errors in a row, which
+/// aborts the Rollout (rollout/analysis.go): a routine Prometheus restart would roll a healthy
+/// py3 back.
+pub const OUTAGE_BUDGET_SECS: u64 = 600;
+const ARGO_ERROR_RETRY_SECS: u64 = 10;
+/// A trigger query's timeout: Argo's default (30 s, metricproviders/prometheus).
+pub const TRIGGER_TIMEOUT_SECS: u64 = 30;
+/// A stage criterion reads a whole hold (days of samples): Prometheus's own query timeout
+/// (`--query.timeout`, 2 m) rather than Argo's 30 s.
+pub const STAGE_TIMEOUT_SECS: u64 = 120;
+
+/// Errors in a row an Argo metric tolerates: the outage budget in retries.
+pub fn consecutive_error_limit() -> u32 {
+    (OUTAGE_BUDGET_SECS / ARGO_ERROR_RETRY_SECS) as u32
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Op {
-    #[serde(rename = "<")]
-    Lt,
-    #[serde(rename = "<=")]
-    Le,
-    #[serde(rename = ">")]
-    Gt,
-    #[serde(rename = ">=")]
-    Ge,
-}
-
-impl Op {
-    pub fn parse(text: &str) -> Op {
-        match text {
-            "<" => Op::Lt,
-            "<=" => Op::Le,
-            ">=" => Op::Ge,
-            _ => Op::Gt,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Op::Lt => "<",
-            Op::Le => "<=",
-            Op::Gt => ">",
-            Op::Ge => ">=",
-        }
-    }
-
-    pub fn negated(self) -> Op {
-        match self {
-            Op::Lt => Op::Ge,
-            Op::Le => Op::Gt,
-            Op::Gt => Op::Le,
-            Op::Ge => Op::Lt,
-        }
-    }
-}
-
-impl Condition {
-    /// Whether a sample satisfies the condition. NaN satisfies nothing.
-    pub fn holds(self, value: f64) -> bool {
-        match self.op {
-            Op::Lt => value < self.threshold,
-            Op::Le => value <= self.threshold,
-            Op::Gt => value > self.threshold,
-            Op::Ge => value >= self.threshold,
-        }
-    }
-
-    /// The condition in Argo Rollouts' expression language, over the provider's `result`
-    /// (a list with one number per sample).
-    pub fn argo(self) -> String {
-        format!("result[0] {} {}", self.op.as_str(), fmt(self.threshold))
-    }
+/// The condition in Argo Rollouts' expression language, over the provider's `result` (a list
+/// with one number per sample).
+fn argo(c: Condition) -> String {
+    format!("result[0] {} {}", c.op.as_str(), fmt(c.threshold))
 }
 
 /// One query an engine runs for one service.
@@ -93,37 +53,33 @@ pub struct Query {
     pub promql: String,
     /// For a success criterion: what passes. For a rollback trigger: what breaches.
     pub condition: Condition,
+    /// Seconds Prometheus may take to answer.
+    pub timeout_secs: u64,
 }
 
 impl Query {
-    /// Argo: a criterion passes only on a sample that satisfies it.
+    /// Argo: a criterion passes only on a sample that satisfies it (NaN satisfies nothing).
     pub fn argo_success(&self) -> String {
-        format!("len(result) > 0 && {}", self.condition.argo())
+        format!("len(result) > 0 && {}", argo(self.condition))
     }
 
     /// Argo: a trigger breaches only on a sample that satisfies it; no sample (too little
-    /// traffic) is not a breach.
+    /// traffic) or NaN (nothing to compare with: py2 serves nothing at 100%) is no breach.
     pub fn argo_breach(&self) -> String {
-        format!("len(result) > 0 && {}", self.condition.argo())
+        format!("len(result) > 0 && {}", argo(self.condition))
     }
 
+    /// The complement of `argo_breach`, so a trigger's measurement is never Inconclusive
+    /// (which would pause the Rollout for a person: canary-systems.md §2.3).
     pub fn argo_no_breach(&self) -> String {
         format!(
-            "len(result) == 0 || {}",
-            Condition {
+            "len(result) == 0 || isNaN(result[0]) || {}",
+            argo(Condition {
                 op: self.condition.op.negated(),
                 threshold: self.condition.threshold
-            }
-            .argo()
+            })
         )
     }
-}
-
-/// A trigger an engine cannot evaluate, and why (for the runbook).
-#[derive(Debug, Clone)]
-pub struct Skipped {
-    pub trigger: TriggerIr,
-    pub reason: String,
 }
 
 /// The window a stage's criteria are judged over: its hold, at least four scrapes.
@@ -165,9 +121,10 @@ fn metric_name(text: &str) -> String {
 pub fn stage_checks(ir: &Ir, service: &ServiceIr, stage: &StageIr) -> Vec<Query> {
     let src = source(ir, service);
     let w = duration(check_window(ir, stage));
+    let baseline = baseline_window(ir, stage);
     let mut out: Vec<Query> = Vec::new();
     for check in &stage.checks {
-        let Some(query) = check_query(ir, &src, check, &w) else {
+        let Some(query) = check_query(ir, &src, check, &w, baseline.as_deref()) else {
             continue;
         };
         let mut name = metric_name(&check.text);
@@ -179,7 +136,40 @@ pub fn stage_checks(ir: &Ir, service: &ServiceIr, stage: &StageIr) -> Vec<Query>
     out
 }
 
-fn check_query(ir: &Ir, src: &Source<'_>, check: &CheckIr, w: &str) -> Option<Query> {
+/// Where a stage at 100% finds py2's values: py2 serves nothing during it, so a criterion
+/// relative to py2 compares with py2 over the stage before, just before this one began
+/// (`[PREVIOUS_HOLD] offset THIS_HOLD`). `None` for a stage py2 still serves.
+fn baseline_window(ir: &Ir, stage: &StageIr) -> Option<String> {
+    if stage.traffic < 100.0 {
+        return None;
+    }
+    let index = ir.stages.iter().position(|s| s.name == stage.name)?;
+    let previous = ir.stages[..index]
+        .iter()
+        .rev()
+        .find(|s| s.traffic < 100.0)?;
+    Some(format!(
+        "{}] offset {}",
+        duration(check_window(ir, previous)),
+        duration(check_window(ir, stage))
+    ))
+}
+
+/// `py2` (an expression over `[w]` ranges) over the baseline window instead.
+fn at_baseline(py2: &str, w: &str, baseline: Option<&str>) -> String {
+    match baseline {
+        Some(b) => py2.replace(&format!("[{w}]"), &format!("[{b}")),
+        None => py2.to_string(),
+    }
+}
+
+fn check_query(
+    ir: &Ir,
+    src: &Source<'_>,
+    check: &CheckIr,
+    w: &str,
+    baseline: Option<&str>,
+) -> Option<Query> {
     let q = check.quantile.unwrap_or(0.99);
     let (py3, py2, guarded) = match check.metric {
         CheckMetric::ErrorRate => (
@@ -197,6 +187,7 @@ fn check_query(ir: &Ir, src: &Source<'_>, check: &CheckIr, w: &str) -> Option<Qu
             src.health_failures(Copy::Py2, w),
             false,
         ),
+        // Off Kubernetes a percentage needs the plan's memory limit.
         CheckMetric::Memory => (
             src.memory_percent(Copy::Py3)?,
             src.memory_percent(Copy::Py2)?,
@@ -216,6 +207,7 @@ fn check_query(ir: &Ir, src: &Source<'_>, check: &CheckIr, w: &str) -> Option<Qu
     // Relative to py2: the difference from the allowed multiple, compared with 0, so a py2
     // with no errors at all does not divide by zero.
     let (value, threshold) = if check.relative {
+        let py2 = at_baseline(&py2, w, baseline);
         (format!("({py3}) - {} * ({py2})", fmt(check.threshold)), 0.0)
     } else {
         (format!("({py3})"), check.threshold)
@@ -230,48 +222,19 @@ fn check_query(ir: &Ir, src: &Source<'_>, check: &CheckIr, w: &str) -> Option<Qu
         text: check.text.clone(),
         promql,
         condition: Condition {
-            op: Op::parse(&check.op),
+            op: check.op,
             threshold,
         },
+        timeout_secs: STAGE_TIMEOUT_SECS,
     })
 }
 
-/// Whether `engine` can evaluate the metric layer's query for `trigger`: on Kubernetes the
-/// layer finds py3's pods and health by the plain Deployment's name (`NAME-py3-...`), which
-/// an engine's pods do not have (Argo names them after the Rollout, Flagger after the target).
-pub fn applies(engine: Engine, trigger: &TriggerIr) -> Result<(), String> {
-    let pod_based = matches!(
-        trigger.kind,
-        TriggerKind::HealthFailures | TriggerKind::Memory | TriggerKind::Cpu
-    );
-    match engine {
-        Engine::ArgoRollouts | Engine::Flagger if pod_based => Err(match trigger.kind {
-            TriggerKind::HealthFailures => "the engine's own progress deadline aborts a py3 whose pods do not become ready".to_string(),
-            _ => "the metric layer finds py3's pods by the plain Deployment's name, which the engine's pods do not have: alert only".to_string(),
-        }),
-        _ => Ok(()),
-    }
-}
-
 /// The rollback triggers of one service, each as a query whose sample breaches when the
-/// trigger's condition has held for its whole window (the alert's `for:`), and the triggers the
-/// engine cannot evaluate.
-pub fn rollback_triggers(
-    ir: &Ir,
-    service: &ServiceIr,
-    engine: Engine,
-) -> (Vec<Query>, Vec<Skipped>) {
+/// trigger's condition has held for its whole window (the alert's `for:`).
+pub fn rollback_triggers(ir: &Ir, service: &ServiceIr) -> Vec<Query> {
     let src = source(ir, service);
     let mut queries = Vec::new();
-    let mut skipped = Vec::new();
     for trigger in &ir.triggers {
-        if let Err(reason) = applies(engine, trigger) {
-            skipped.push(Skipped {
-                trigger: trigger.clone(),
-                reason,
-            });
-            continue;
-        }
         let w = duration(rate_window(ir, trigger));
         let q = trigger.quantile.unwrap_or(0.99);
         let t = trigger.threshold;
@@ -332,7 +295,23 @@ pub fn rollback_triggers(
             text: trigger.text.clone(),
             promql,
             condition: Condition { op, threshold: t },
+            timeout_secs: TRIGGER_TIMEOUT_SECS,
         });
     }
-    (queries, skipped)
+    queries
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_py2_range_moves_to_the_stage_before() {
+        let py2 = "sum(rate(x[24h])) / sum(rate(y[24h]))";
+        assert_eq!(
+            at_baseline(py2, "24h", Some("48h] offset 24h")),
+            "sum(rate(x[48h] offset 24h)) / sum(rate(y[48h] offset 24h))"
+        );
+        assert_eq!(at_baseline(py2, "24h", None), py2);
+    }
 }

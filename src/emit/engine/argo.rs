@@ -1,12 +1,14 @@
 //! Argo Rollouts: the Kubernetes default engine.
 //!
-//! Design (docs in the runbook): the Rollout carries a pod template cloned from the team's
-//! Deployment (the same clone the plain files use: env, secret references, probes, resources;
-//! `version: py2|py3` labels for the metrics), not a `workloadRef`. A cloned template keeps the
-//! bundle self-contained and checkable, and lets py3 differ from py2 by more than the image (its
-//! runtime environment). Two files hold the same Rollout: `k8s-rollout.yaml` with the py2
-//! template (its first revision becomes stable at once, with no steps) and `k8s-rollout-py3.yaml`
-//! with the py3 template; applying the second starts the canary.
+//! Design (docs/engines.md, and the runbook): the Rollout carries a pod template cloned from
+//! the team's Deployment (the same clone the plain files use: env, secret references, probes,
+//! resources; `version: py2|py3` labels for the metrics; the app container named per copy so
+//! the pod metrics can tell the copies apart), not a `workloadRef`. A cloned template keeps the
+//! bundle self-contained and checkable, and lets py3 differ from py2 by more than the image.
+//! `k8s-rollout.yaml` holds the Rollout on py2 (its first revision becomes stable at once, with
+//! no steps); `k8s-rollout-py3-NAME.patch` is the merge patch to the py3 template that starts
+//! the canary; `k8s-rollout-routing.yaml` holds the router's objects, applied once the Rollout's
+//! pods are Ready: until then its stable subset or Service would select no pod at all.
 //!
 //! Steps, per stage (canary-systems.md §2.1): `setWeight`, `pause: {duration: HOLD}`, then an
 //! inline `analysis` of the stage's success criteria before the next weight, and `pause: {}` at
@@ -14,10 +16,11 @@
 //! pauses the Rollout for a person (§2.3); the rollback triggers run as background analysis for
 //! the whole rollout, and any breach fails it, which aborts: all traffic back to py2 (§2.4).
 //!
-//! Routing: Istio subset-level (a VirtualService route Argo re-weights, DestinationRule subsets
-//! it pins to pod-template hashes), ingress-nginx (`stableIngress`; Argo creates the canary
-//! Ingress), Gateway API through the argoproj-labs plugin (registered in the controller's
-//! `argo-rollouts-config` ConfigMap, with the RBAC it needs to edit HTTPRoutes).
+//! Routing: Istio subset-level (a VirtualService route Argo re-weights, on the team's Gateway
+//! and hosts; DestinationRule subsets it pins to pod-template hashes), ingress-nginx
+//! (`stableIngress`: the team's Ingress; Argo creates the canary Ingress), Gateway API through
+//! the argoproj-labs plugin (the team's HTTPRoute; registered in the controller's
+//! `argo-rollouts-config` ConfigMap, with the RBAC it needs).
 
 use std::collections::BTreeMap;
 
@@ -28,7 +31,7 @@ use super::analysis::{self, Query};
 use super::{Meta, document};
 use crate::emit::{OutputFile, file, kubernetes, prometheus::duration, yaml};
 use crate::ir::{Copy, Ir, ServiceIr, StageIr, prometheus_url};
-use crate::model::{Engine, InfraKind, Router};
+use crate::model::{InfraKind, Router};
 
 const API: &str = "argoproj.io/v1alpha1";
 /// The Gateway API plugin, as the controller's ConfigMap names it.
@@ -37,7 +40,7 @@ pub const GATEWAY_PLUGIN: &str = "argoproj-labs/gatewayAPI";
 pub const GATEWAY_PLUGIN_VERSION: &str = "v0.5.0";
 /// The label that ties pods, Services and subsets to their Rollout (and keeps the Rollout's
 /// selector off the team's current Deployment's pods).
-const ROLLOUT_LABEL: &str = "rollout";
+pub(crate) const ROLLOUT_LABEL: &str = "rollout";
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -80,6 +83,9 @@ struct Canary {
     canary_service: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stable_service: Option<String>,
+    /// 0: after an abort the canary's pods keep running with no traffic, for inspection
+    /// (Argo's default scales them down after 30 s; docs/features/specification.md).
+    abort_scale_down_delay_seconds: u32,
     traffic_routing: TrafficRouting,
     #[serde(skip_serializing_if = "Option::is_none")]
     analysis: Option<Analysis>,
@@ -183,6 +189,8 @@ struct AnalysisMetric {
     failure_condition: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     failure_limit: Option<u32>,
+    /// A Prometheus outage within the budget is retried, not an Error that aborts.
+    consecutive_error_limit: u32,
     provider: Provider,
 }
 
@@ -195,6 +203,8 @@ struct Provider {
 struct PrometheusProvider {
     address: String,
     query: String,
+    /// Seconds.
+    timeout: u64,
 }
 
 /// Typed Kubernetes objects around the Rollout, kept small: what canaryc decides.
@@ -248,6 +258,8 @@ pub(super) struct TargetRef {
     pub name: String,
 }
 
+/// A Service in front of the Rollout's pods on the team's Service port, forwarding to the
+/// container port.
 fn service_object(ir: &Ir, name: String, s: &ServiceIr) -> Service {
     Service {
         api_version: "v1",
@@ -257,7 +269,7 @@ fn service_object(ir: &Ir, name: String, s: &ServiceIr) -> Service {
             selector: selector(s),
             ports: vec![ServicePort {
                 name: "http",
-                port: s.port,
+                port: s.kube.service_port,
                 target_port: s.port,
                 protocol: "TCP",
             }],
@@ -274,17 +286,11 @@ fn selector(s: &ServiceIr) -> BTreeMap<String, String> {
     labels
 }
 
-/// The pod template of one copy, from the same clone as the plain Deployment.
-pub(super) fn template(ir: &Ir, s: &ServiceIr, copy: Copy, extra: &[(&str, &str)]) -> Value {
-    let deployment = kubernetes::deployment(ir, s, copy);
-    let mut template = deployment
-        .pointer("/spec/template")
-        .cloned()
-        .unwrap_or(Value::Null);
+/// The pod template of one copy: the engines' clone, with the Rollout's label.
+fn template(ir: &Ir, s: &ServiceIr, copy: Copy) -> Value {
+    let mut template = super::pod_template(ir, s, copy);
     if let Some(Value::Object(labels)) = template.pointer_mut("/metadata/labels") {
-        for (k, v) in extra {
-            labels.insert((*k).to_string(), Value::String((*v).to_string()));
-        }
+        labels.insert(ROLLOUT_LABEL.to_string(), Value::String(s.name.clone()));
     }
     template
 }
@@ -307,10 +313,12 @@ fn team_selector(ir: &Ir, s: &ServiceIr) -> BTreeMap<String, String> {
 }
 
 /// Weights total for this router: Argo's `setWeight` counts out of 100, or out of
-/// `maxTrafficWeight` where the router honours it (NGINX and plugins, canary-systems.md §2.1).
-fn weight_total(ir: &Ir, router: Router) -> u32 {
+/// `maxTrafficWeight` where the router honours it. NGINX does; the Gateway API plugin does
+/// not (it sets the stable weight to `100 - desiredWeight`, pkg/plugin/httproute.go, v0.5.0 to
+/// v0.15.0), nor does Istio (canary-systems.md §2.1; CNR515).
+pub(crate) fn weight_total(ir: &Ir, router: Router) -> u32 {
     let fine = ir.stages.iter().any(|s| s.traffic.fract() != 0.0);
-    if fine && router != Router::Istio {
+    if fine && router == Router::NginxIngress {
         1000
     } else {
         100
@@ -325,8 +333,7 @@ pub fn rollback_template_name(s: &ServiceIr) -> String {
     format!("{}-rollback", s.name)
 }
 
-fn rollout(ir: &Ir, s: &ServiceIr, router: Router, copy: Copy) -> Rollout {
-    let total = weight_total(ir, router);
+fn steps(ir: &Ir, s: &ServiceIr, total: u32) -> Vec<Step> {
     let mut steps = Vec::new();
     for stage in &ir.stages {
         let (_, weight) = crate::ir::weights(stage.traffic, total);
@@ -345,13 +352,18 @@ fn rollout(ir: &Ir, s: &ServiceIr, router: Router, copy: Copy) -> Rollout {
             steps.push(Step::Pause(Pause::default()));
         }
     }
-    let (triggers, _) = analysis::rollback_triggers(ir, s, Engine::ArgoRollouts);
+    steps
+}
+
+/// The router's part of the Rollout, and its stable and canary Services (Istio splits one
+/// host into subsets instead).
+fn traffic_routing(ir: &Ir, s: &ServiceIr, router: Router) -> (TrafficRouting, bool) {
     let mut routing = TrafficRouting::default();
-    let (canary_service, stable_service) = match router {
+    let services = match router {
         Router::Istio => {
             routing.istio = Some(Istio {
                 virtual_service: IstioVirtualService {
-                    name: s.name.clone(),
+                    name: s.kube.virtual_service.clone(),
                     routes: vec!["primary".into()],
                 },
                 destination_rule: IstioDestinationRule {
@@ -360,30 +372,37 @@ fn rollout(ir: &Ir, s: &ServiceIr, router: Router, copy: Copy) -> Rollout {
                     stable_subset_name: "stable",
                 },
             });
-            (None, None)
+            false
         }
         Router::NginxIngress => {
             routing.nginx = Some(Nginx {
-                stable_ingress: s.name.clone(),
+                stable_ingress: super::team_ingress_name(s),
             });
-            (Some(canary_name(s)), Some(stable_name(s)))
+            true
         }
         _ => {
             let mut plugins = BTreeMap::new();
             plugins.insert(
                 GATEWAY_PLUGIN,
                 GatewayPlugin {
-                    http_route: s.name.clone(),
+                    http_route: route_name(ir, s),
                     namespace: ir.namespace.clone(),
                 },
             );
             routing.plugins = Some(plugins);
-            (Some(canary_name(s)), Some(stable_name(s)))
+            true
         }
     };
+    let total = weight_total(ir, router);
     if total != 100 {
         routing.max_traffic_weight = Some(total);
     }
+    (routing, services)
+}
+
+fn rollout(ir: &Ir, s: &ServiceIr, router: Router, copy: Copy) -> Rollout {
+    let triggers = analysis::rollback_triggers(ir, s);
+    let (traffic_routing, services) = traffic_routing(ir, s, router);
     Rollout {
         api_version: API,
         kind: "Rollout",
@@ -394,21 +413,23 @@ fn rollout(ir: &Ir, s: &ServiceIr, router: Router, copy: Copy) -> Rollout {
             selector: Selector {
                 match_labels: team_selector(ir, s),
             },
-            template: template(ir, s, copy, &[(ROLLOUT_LABEL, &s.name)]),
-            // Argo's default: ten minutes for py3's pods to become ready (cold imports).
+            template: template(ir, s, copy),
+            // Argo's default: ten minutes for py3's pods to become ready (cold imports). Not
+            // measured while a step pauses (docs/features/specification.md).
             progress_deadline_seconds: 600,
             progress_deadline_abort: true,
             strategy: Strategy {
                 canary: Canary {
-                    canary_service,
-                    stable_service,
-                    traffic_routing: routing,
+                    canary_service: services.then(|| canary_name(s)),
+                    stable_service: services.then(|| stable_name(s)),
+                    abort_scale_down_delay_seconds: 0,
+                    traffic_routing,
                     analysis: (!triggers.is_empty()).then(|| Analysis {
                         templates: vec![TemplateRef {
                             template_name: rollback_template_name(s),
                         }],
                     }),
-                    steps,
+                    steps: steps(ir, s, weight_total(ir, router)),
                 },
             },
         },
@@ -424,67 +445,66 @@ fn canary_name(s: &ServiceIr) -> String {
 }
 
 /// How often the background analysis measures the triggers: every scrape, between 10s and 1m.
-fn trigger_interval(ir: &Ir) -> String {
+pub(crate) fn trigger_interval(ir: &Ir) -> String {
     duration(ir.metrics.scrape_interval_secs.clamp(10, 60))
+}
+
+fn metric(
+    address: &str,
+    q: &Query,
+    interval: Option<String>,
+    success: String,
+    failure: String,
+) -> AnalysisMetric {
+    AnalysisMetric {
+        name: q.name.clone(),
+        failure_limit: interval.as_ref().map(|_| 0),
+        interval,
+        success_condition: success,
+        failure_condition: failure,
+        consecutive_error_limit: analysis::consecutive_error_limit(),
+        provider: Provider {
+            prometheus: PrometheusProvider {
+                address: address.to_string(),
+                query: q.promql.clone(),
+                timeout: q.timeout_secs,
+            },
+        },
+    }
 }
 
 fn analysis_templates(ir: &Ir, s: &ServiceIr) -> Vec<AnalysisTemplate> {
     let address = prometheus_url(ir, InfraKind::Kubernetes);
-    let metric =
-        |q: &Query, interval: Option<String>, success: String, failure: String| AnalysisMetric {
-            name: q.name.clone(),
-            failure_limit: interval.as_ref().map(|_| 0),
-            interval,
-            success_condition: success,
-            failure_condition: failure,
-            provider: Provider {
-                prometheus: PrometheusProvider {
-                    address: address.clone(),
-                    query: q.promql.clone(),
-                },
-            },
-        };
+    let template = |name: String, metrics: Vec<AnalysisMetric>| AnalysisTemplate {
+        api_version: API,
+        kind: "AnalysisTemplate",
+        metadata: Meta::new(name, &ir.namespace).label("app", &s.name),
+        spec: AnalysisSpec { metrics },
+    };
     let mut out = Vec::new();
-    let (triggers, _) = analysis::rollback_triggers(ir, s, Engine::ArgoRollouts);
+    let triggers = analysis::rollback_triggers(ir, s);
     if !triggers.is_empty() {
-        out.push(AnalysisTemplate {
-            api_version: API,
-            kind: "AnalysisTemplate",
-            metadata: Meta::new(rollback_template_name(s), &ir.namespace).label("app", &s.name),
-            spec: AnalysisSpec {
-                metrics: triggers
-                    .iter()
-                    .map(|q| {
-                        metric(
-                            q,
-                            Some(trigger_interval(ir)),
-                            q.argo_no_breach(),
-                            q.argo_breach(),
-                        )
-                    })
-                    .collect(),
-            },
-        });
+        let metrics = triggers
+            .iter()
+            .map(|q| {
+                let interval = Some(trigger_interval(ir));
+                metric(&address, q, interval, q.argo_no_breach(), q.argo_breach())
+            })
+            .collect();
+        out.push(template(rollback_template_name(s), metrics));
     }
     for stage in &ir.stages {
         let checks = analysis::stage_checks(ir, s, stage);
         if checks.is_empty() {
             continue;
         }
-        out.push(AnalysisTemplate {
-            api_version: API,
-            kind: "AnalysisTemplate",
-            metadata: Meta::new(stage_template_name(s, stage), &ir.namespace).label("app", &s.name),
-            spec: AnalysisSpec {
-                metrics: checks
-                    .iter()
-                    // A criterion that does not hold is Inconclusive, never Failed: the
-                    // Rollout pauses for a person instead of rolling back a py3 that breached
-                    // no trigger.
-                    .map(|q| metric(q, None, q.argo_success(), "false".into()))
-                    .collect(),
-            },
-        });
+        // A criterion that does not hold is Inconclusive, never Failed: the Rollout pauses
+        // for a person instead of rolling back a py3 that breached no trigger.
+        let metrics = checks
+            .iter()
+            .map(|q| metric(&address, q, None, q.argo_success(), "false".into()))
+            .collect();
+        out.push(template(stage_template_name(s, stage), metrics));
     }
     out
 }
@@ -537,6 +557,9 @@ struct Subset {
 #[derive(Serialize)]
 struct VirtualServiceSpec {
     hosts: Vec<String>,
+    /// The team's Gateway and `mesh`; none means `mesh` only (the sidecars).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    gateways: Vec<String>,
     http: Vec<HttpRoute>,
 }
 
@@ -557,6 +580,8 @@ struct WeightedDestination {
 struct Destination {
     host: String,
     subset: &'static str,
+    /// The port of the Service named by `host` (Istio's `Destination.port`), not the
+    /// container's.
     port: PortNumber,
 }
 
@@ -565,153 +590,132 @@ struct PortNumber {
     number: u16,
 }
 
-/// Retry a request the proxy could not deliver, never one py3 answered.
+/// Retry only what py3 never received: a refused connection or a stream the server refused
+/// (HTTP/2 REFUSED_STREAM: not processed, safe to retry; envoyproxy/envoy#68). Never a 5xx
+/// py3 answered (`gateway-error`) or a reset after sending (`reset`): on a ledger, a 504 after
+/// a processed POST would be a duplicated write.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Retries {
     attempts: u32,
-    per_try_timeout: &'static str,
     retry_on: &'static str,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct HttpRouteSpec {
-    /// The team's route's parents (their Gateway), kept as written.
-    parent_refs: Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    hostnames: Option<Value>,
-    rules: Vec<RouteRule>,
+/// Istio: the DestinationRule's subsets and the VirtualService Argo re-weights.
+fn istio_routing(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
+    let subset = |name| Subset {
+        name,
+        labels: selector(s),
+    };
+    let destination = |subset, weight| WeightedDestination {
+        destination: Destination {
+            host: s.kube.service.clone(),
+            subset,
+            port: PortNumber {
+                number: s.kube.service_port,
+            },
+        },
+        weight,
+    };
+    vec![
+        document(&Object {
+            api_version: "networking.istio.io/v1beta1",
+            kind: "DestinationRule",
+            metadata: Meta::new(s.name.clone(), &ir.namespace),
+            spec: DestinationRuleSpec {
+                host: s.kube.service.clone(),
+                subsets: vec![subset("stable"), subset("canary")],
+            },
+        }),
+        document(&Object {
+            api_version: "networking.istio.io/v1beta1",
+            kind: "VirtualService",
+            metadata: Meta::new(s.kube.virtual_service.clone(), &ir.namespace),
+            spec: VirtualServiceSpec {
+                hosts: s.kube.hosts.clone(),
+                gateways: s.kube.gateways.clone(),
+                http: vec![HttpRoute {
+                    name: "primary",
+                    route: vec![destination("stable", 100), destination("canary", 0)],
+                    retries: Retries {
+                        attempts: 2,
+                        retry_on: "connect-failure,refused-stream",
+                    },
+                }],
+            },
+        }),
+    ]
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct RouteRule {
-    backend_refs: Vec<BackendRef>,
+/// The HTTPRoute the plugin re-weights: the team's, or one named after the service.
+fn route_name(ir: &Ir, s: &ServiceIr) -> String {
+    super::team_route(ir, s, &[])
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .map_or_else(|| s.name.clone(), str::to_string)
 }
 
-#[derive(Serialize)]
-struct BackendRef {
-    name: String,
-    port: u16,
-    weight: u32,
+/// The Services the Rollout's pods need before any routing: the apex host Istio splits (when
+/// the team has none), or the stable and canary Services NGINX and the plugin route to.
+fn services(ir: &Ir, s: &ServiceIr, router: Router) -> Vec<Value> {
+    match router {
+        Router::Istio if s.k8s_has_service => Vec::new(),
+        Router::Istio => vec![document(&service_object(ir, s.name.clone(), s))],
+        _ => vec![
+            document(&service_object(ir, stable_name(s), s)),
+            document(&service_object(ir, canary_name(s), s)),
+        ],
+    }
 }
 
 /// The router's objects for one service, in the shape Argo expects to find and manage.
 fn routing(ir: &Ir, s: &ServiceIr, router: Router) -> Vec<Value> {
-    let mut docs = Vec::new();
     match router {
-        Router::Istio => {
-            if !s.k8s_has_service {
-                docs.push(document(&service_object(ir, s.name.clone(), s)));
-            }
-            let subset = |name| Subset {
-                name,
-                labels: selector(s),
-            };
-            docs.push(document(&Object {
-                api_version: "networking.istio.io/v1beta1",
-                kind: "DestinationRule",
-                metadata: Meta::new(s.name.clone(), &ir.namespace),
-                spec: DestinationRuleSpec {
-                    host: s.name.clone(),
-                    subsets: vec![subset("stable"), subset("canary")],
-                },
-            }));
-            let destination = |subset, weight| WeightedDestination {
-                destination: Destination {
-                    host: s.name.clone(),
-                    subset,
-                    port: PortNumber { number: s.port },
-                },
-                weight,
-            };
-            docs.push(document(&Object {
-                api_version: "networking.istio.io/v1beta1",
-                kind: "VirtualService",
-                metadata: Meta::new(s.name.clone(), &ir.namespace),
-                spec: VirtualServiceSpec {
-                    hosts: vec![s.name.clone()],
-                    http: vec![HttpRoute {
-                        name: "primary",
-                        route: vec![destination("stable", 100), destination("canary", 0)],
-                        retries: Retries {
-                            attempts: 2,
-                            per_try_timeout: "5s",
-                            retry_on: "gateway-error,connect-failure,refused-stream",
-                        },
-                    }],
-                },
-            }));
-        }
-        Router::NginxIngress => {
-            docs.push(document(&service_object(ir, stable_name(s), s)));
-            docs.push(document(&service_object(ir, canary_name(s), s)));
-            docs.push(stable_ingress(ir, s));
-        }
+        Router::Istio => istio_routing(ir, s),
+        // The team's Ingress, to the stable Service: Argo clones it into the canary Ingress
+        // and sets its `canary-weight`.
+        Router::NginxIngress => vec![super::team_ingress(ir, s, &stable_name(s))],
         _ => {
-            docs.push(document(&service_object(ir, stable_name(s), s)));
-            docs.push(document(&service_object(ir, canary_name(s), s)));
-            let team = |pointer: &str| {
-                s.k8s_route
-                    .as_ref()
-                    .and_then(|r| r.pointer(pointer).cloned())
-            };
-            let backend = |name, weight| BackendRef {
-                name,
-                port: s.port,
-                weight,
-            };
-            docs.push(document(&Object {
-                api_version: "gateway.networking.k8s.io/v1",
-                kind: "HTTPRoute",
-                metadata: Meta::new(s.name.clone(), &ir.namespace).label("app", &s.name),
-                spec: HttpRouteSpec {
-                    parent_refs: team("/spec/parentRefs").unwrap_or_else(
-                        || serde_json::json!([ { "name": format!("{}-gateway", ir.name) } ]),
-                    ),
-                    hostnames: team("/spec/hostnames"),
-                    rules: vec![RouteRule {
-                        backend_refs: vec![
-                            backend(stable_name(s), 100),
-                            backend(canary_name(s), 0),
-                        ],
-                    }],
-                },
-            }));
+            let backend = |name: String, weight: u32| serde_json::json!({ "name": name, "port": s.kube.service_port, "weight": weight });
+            vec![super::team_route(
+                ir,
+                s,
+                &[backend(stable_name(s), 100), backend(canary_name(s), 0)],
+            )]
         }
     }
-    docs
 }
 
-/// The stable Ingress: the team's host, paths and TLS, every path to the stable Service.
-/// Argo clones it into the canary Ingress and sets its `canary-weight`.
-fn stable_ingress(ir: &Ir, s: &ServiceIr) -> Value {
-    super::ingress_to(ir, s, &stable_name(s))
-}
-
-/// The controller's plugin registration and the RBAC the Gateway API plugin needs to edit
-/// HTTPRoutes (argoproj-labs/rollouts-plugin-trafficrouter-gatewayapi's installation notes).
-fn gateway_plugin_config() -> Vec<Value> {
+/// The controller's plugin registration: created, never applied over the team's ConfigMap
+/// (`kubectl create` refuses when one exists; the runbook says to add the entry then).
+fn gateway_plugin_config() -> Value {
     let location = format!(
         "https://github.com/argoproj-labs/rollouts-plugin-trafficrouter-gatewayapi/releases/download/{GATEWAY_PLUGIN_VERSION}/gatewayapi-plugin-linux-amd64"
     );
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": { "name": "argo-rollouts-config", "namespace": "argo-rollouts" },
+        "data": { "trafficRouterPlugins": format!("- name: \"{GATEWAY_PLUGIN}\"\n  location: \"{location}\"\n") }
+    })
+}
+
+/// The RBAC the Gateway API plugin needs: HTTPRoutes to edit, Services to read
+/// (rollouts-plugin-trafficrouter-gatewayapi docs/installation.md, "Permissions").
+fn gateway_plugin_rbac() -> Vec<Value> {
     vec![
-        serde_json::json!({
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": { "name": "argo-rollouts-config", "namespace": "argo-rollouts" },
-            "data": { "trafficRouterPlugins": format!("- name: \"{GATEWAY_PLUGIN}\"\n  location: \"{location}\"\n") }
-        }),
         serde_json::json!({
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "ClusterRole",
             "metadata": { "name": "argo-rollouts-gateway-api" },
-            "rules": [ {
-                "apiGroups": ["gateway.networking.k8s.io"],
-                "resources": ["httproutes"],
-                "verbs": ["get", "list", "watch", "update", "patch"]
-            } ]
+            "rules": [
+                { "apiGroups": [""], "resources": ["services"], "verbs": ["get"] },
+                {
+                    "apiGroups": ["gateway.networking.k8s.io"],
+                    "resources": ["httproutes"],
+                    "verbs": ["get", "list", "watch", "update", "patch"]
+                }
+            ]
         }),
         serde_json::json!({
             "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -723,35 +727,66 @@ fn gateway_plugin_config() -> Vec<Value> {
     ]
 }
 
+/// The patch file that starts the canary of `s`, and the command the runbook gives for it.
+pub(crate) fn patch_file(s: &ServiceIr) -> String {
+    format!("k8s-rollout-py3-{}.patch", s.name)
+}
+
+pub(crate) fn patch_command(ir: &Ir, s: &ServiceIr) -> String {
+    format!(
+        "kubectl -n {} patch rollout {} --type merge --patch-file {}",
+        ir.namespace,
+        s.name,
+        patch_file(s)
+    )
+}
+
 pub fn files(ir: &Ir, router: Router) -> Vec<OutputFile> {
     let mut stable = Vec::new();
-    let mut canary = Vec::new();
+    let mut routes = Vec::new();
+    let mut out = Vec::new();
     for s in &ir.services {
-        stable.extend(routing(ir, s, router));
+        stable.extend(services(ir, s, router));
         stable.extend(analysis_templates(ir, s).iter().map(document));
-        stable.push(document(&rollout(ir, s, router, Copy::Py2)));
+        let py2 = document(&rollout(ir, s, router, Copy::Py2));
+        let py3 = document(&rollout(ir, s, router, Copy::Py3));
+        out.push(super::canary_patch(
+            ir,
+            s,
+            patch_file(s),
+            &patch_command(ir, s),
+            &py2,
+            &py3,
+        ));
+        stable.push(py2);
         stable.push(document(&autoscaler(ir, s)));
-        canary.push(document(&rollout(ir, s, router, Copy::Py3)));
+        routes.extend(routing(ir, s, router));
     }
-    let mut out = vec![
-        file(
-            "k8s-rollout.yaml",
-            "Argo Rollouts: the Rollout on py2 (stable), its Services and routing, AnalysisTemplates for the rollback triggers and each stage's criteria",
-            kubernetes::header(ir, &stable),
-        ),
-        file(
-            "k8s-rollout-py3.yaml",
-            "Argo Rollouts: the same Rollout with the py3 template; applying it starts the canary steps",
-            kubernetes::header(ir, &canary),
-        ),
-    ];
+    out.push(file(
+        "k8s-rollout.yaml",
+        "Argo Rollouts: the Rollout on py2 (stable), its Services, AnalysisTemplates for the rollback triggers and each stage's criteria",
+        kubernetes::header(ir, &stable),
+    ));
+    out.push(file(
+        "k8s-rollout-routing.yaml",
+        "Argo Rollouts: the router's objects the Rollout manages, applied once its pods are Ready",
+        kubernetes::header(ir, &routes),
+    ));
     if router == Router::GatewayApi {
         out.push(file(
             "k8s-argo-rollouts-config.yaml",
-            "Argo Rollouts controller: the Gateway API traffic-router plugin and its RBAC",
+            "Argo Rollouts controller: the Gateway API traffic-router plugin's registration (kubectl create, never apply over yours)",
             format!(
-                "# The Argo Rollouts controller loads the Gateway API plugin from this ConfigMap (restart it after applying).\n{}",
-                yaml::documents(&gateway_plugin_config())
+                "# The Argo Rollouts controller loads the Gateway API plugin from this ConfigMap (restart it after creating).\n# `kubectl create -f` it: if the controller already has an argo-rollouts-config, add this entry to its trafficRouterPlugins instead.\n{}",
+                yaml::documents(&[gateway_plugin_config()])
+            ),
+        ));
+        out.push(file(
+            "k8s-argo-rollouts-rbac.yaml",
+            "Argo Rollouts controller: the RBAC the Gateway API plugin needs",
+            format!(
+                "# What the Gateway API plugin needs on top of the controller's own permissions.\n{}",
+                yaml::documents(&gateway_plugin_rbac())
             ),
         ));
     }

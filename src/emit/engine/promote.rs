@@ -53,7 +53,7 @@ pub fn config(ir: &Ir, compose: bool) -> Config {
                                 service: s.name.clone(),
                                 text: q.text,
                                 query: q.promql,
-                                op: q.condition.op.as_str().to_string(),
+                                op: q.condition.op,
                                 threshold: q.condition.threshold,
                             })
                     })
