@@ -20,3 +20,4 @@ mod output_safety;
 mod parser_never_panics;
 mod plan;
 mod stdlib_and_examples;
+mod syntax_tree;
