@@ -31,6 +31,10 @@ pub fn format(text: &str) -> Result<String, Vec<Diagnostic>> {
         out: String::new(),
     };
     f.file(parse.tree.root());
+    if text.starts_with(crate::source::BOM) {
+        // An editor's byte-order mark stays where it was.
+        f.out.insert_str(0, crate::source::BOM);
+    }
     Ok(f.out)
 }
 
@@ -374,11 +378,7 @@ impl Formatter<'_> {
         let mut widths = vec![0; entries.len()];
         let mut run: Vec<usize> = Vec::new();
         let flush = |run: &mut Vec<usize>, widths: &mut Vec<usize>| {
-            let width = run
-                .iter()
-                .map(|&j| key_len(entries[j]))
-                .max()
-                .unwrap_or(0);
+            let width = run.iter().map(|&j| key_len(entries[j])).max().unwrap_or(0);
             for &j in run.iter() {
                 widths[j] = width;
             }

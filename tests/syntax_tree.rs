@@ -45,3 +45,63 @@ fn the_tree_holds_every_byte_of_any_input() {
         })
         .unwrap();
 }
+
+/// What a parse is, spans included: the tree's elements, the AST with every span, the
+/// diagnostics.
+fn fingerprint(parse: &canaryc::syntax::Parse) -> String {
+    let tree: Vec<String> = parse.tree.tokens().map(|t| format!("{:?}", t)).collect();
+    let mut nodes = Vec::new();
+    let mut stack = vec![parse.tree.root()];
+    while let Some(n) = stack.pop() {
+        nodes.push(format!("{n:?}"));
+        stack.extend(n.children().filter(|c| c.is_node()));
+    }
+    format!(
+        "{tree:?}\n{nodes:?}\n{:#?}\n{:?}",
+        parse.ast,
+        parse
+            .diagnostics
+            .iter()
+            .map(|d| (d.code, d.primary.span, &d.message))
+            .collect::<Vec<_>>()
+    )
+}
+
+/// The language server's incremental parse builds what parsing the edited file would.
+#[test]
+fn reparsing_after_an_edit_equals_parsing_the_edited_file() {
+    const EDITS: &[&str] = &[
+        "", "x", "}", "{", " ", "\n", "=", "1", "\"", "#", "5%", "a {", "}\n",
+    ];
+    let strategy = (
+        prop::sample::select(SEEDS),
+        any::<prop::sample::Index>(),
+        0usize..4,
+        prop::sample::select(EDITS),
+    );
+    let mut runner = TestRunner::new(Config {
+        cases: 1_000,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&strategy, |(seed, at, removed, insert)| {
+            let file = canaryc::source::FileId(0);
+            let old = canaryc::syntax::parse_file(file, seed);
+            let mut start = at.index(seed.len());
+            while !seed.is_char_boundary(start) {
+                start -= 1;
+            }
+            let mut end = (start + removed).min(seed.len());
+            while !seed.is_char_boundary(end) {
+                end += 1;
+            }
+            let new = canaryc::syntax::reparse(&old, file, start, end, insert);
+            let text = format!("{}{insert}{}", &seed[..start], &seed[end..]);
+            prop_assert_eq!(new.tree.text(), text.as_str());
+            let full = canaryc::syntax::parse_file(file, &text);
+            prop_assert_eq!(fingerprint(&new), fingerprint(&full));
+            Ok(())
+        })
+        .unwrap();
+}

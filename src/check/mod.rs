@@ -73,7 +73,20 @@ impl Analysis {
 
 /// Checks the file `root` of `sources`, adding the stdlib modules it uses to `sources`.
 pub fn check(sources: &mut SourceMap, root: FileId, options: &Options) -> Analysis {
-    let (root_ast, mut diagnostics) = crate::syntax::parse(root, &sources.get(root).text);
+    let parse = crate::syntax::parse_file(root, &sources.get(root).text);
+    check_parsed(sources, root, &parse, options)
+}
+
+/// [`check`] for a file already parsed (with file id `root`): the language server keeps each
+/// document's parse and updates it edit by edit.
+pub fn check_parsed(
+    sources: &mut SourceMap,
+    root: FileId,
+    parse: &crate::syntax::Parse,
+    options: &Options,
+) -> Analysis {
+    let root_ast = &parse.ast;
+    let mut diagnostics = parse.diagnostics.clone();
     if diagnostics.iter().any(|d| d.code == Code::Syntax) {
         diag::sort(&mut diagnostics);
         return Analysis {
@@ -112,7 +125,7 @@ pub fn check(sources: &mut SourceMap, root: FileId, options: &Options) -> Analys
         rollback_cache: HashMap::new(),
         schedule_cache: HashMap::new(),
     };
-    let plan = checker.run(&root_ast, &modules);
+    let plan = checker.run(root_ast, &modules);
     let mut diagnostics = checker.diagnostics;
     diag::sort(&mut diagnostics);
     let has_errors = diagnostics.iter().any(Diagnostic::is_error);

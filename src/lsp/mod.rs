@@ -44,6 +44,8 @@ use serde_json::Value;
 use crate::check::Options;
 use crate::date::Date;
 use crate::detect::Detection;
+use crate::source::FileId;
+use crate::syntax::Parse;
 use position::Lines;
 use transport::{Incoming, code};
 
@@ -102,7 +104,8 @@ enum State {
 
 struct Document {
     uri: Uri,
-    text: String,
+    /// The text, its syntax tree and AST, updated edit by edit ([`crate::syntax::reparse`]).
+    parse: Parse,
     version: i32,
     /// The path behind a `file://` URI, for the codebase and definitions.
     path: Option<PathBuf>,
@@ -120,6 +123,12 @@ struct Server<W: Write> {
     options: Options,
     detector: detection::Detector,
     stdlib: StdlibFiles,
+}
+
+impl Document {
+    fn text(&self) -> &str {
+        self.parse.tree.text()
+    }
 }
 
 impl<W: Write> Server<W> {
@@ -273,7 +282,7 @@ impl<W: Write> Server<W> {
                 Ok(self.on_document(&p.text_document.uri, |doc, lines| {
                     let offset = lines.offset(p.position);
                     to_value(
-                        analysis::hover(&doc.text, offset).map(|(start, end, markdown)| Hover {
+                        analysis::hover(&doc.parse, offset).map(|(start, end, markdown)| Hover {
                             contents: HoverContents::Markup(MarkupContent {
                                 kind: MarkupKind::Markdown,
                                 value: markdown,
@@ -287,7 +296,7 @@ impl<W: Write> Server<W> {
                 let p: CompletionParams = params_of(params)?;
                 let p = p.text_document_position;
                 Ok(self.on_document(&p.text_document.uri, |doc, lines| {
-                    let items = analysis::completion(&doc.text, lines.offset(p.position));
+                    let items = analysis::completion(&doc.parse, lines.offset(p.position));
                     to_value(CompletionResponse::Array(items))
                 }))
             }
@@ -297,8 +306,8 @@ impl<W: Write> Server<W> {
                 let Some(doc) = self.documents.get(p.text_document.uri.as_str()) else {
                     return Ok(Value::Null);
                 };
-                let lines = Lines::new(&doc.text);
-                let location = match analysis::definition(&doc.text, lines.offset(p.position)) {
+                let lines = Lines::new(doc.text());
+                let location = match analysis::definition(&doc.parse, lines.offset(p.position)) {
                     Some((file, at)) if file.is_empty() => Some(Location {
                         uri: doc.uri.clone(),
                         range: lines.range(at, at),
@@ -320,9 +329,9 @@ impl<W: Write> Server<W> {
             (State::Running, "textDocument/formatting") => {
                 let p: DocumentFormattingParams = params_of(params)?;
                 Ok(self.on_document(&p.text_document.uri, |doc, lines| {
-                    let edits = match crate::fmt::format(&doc.text) {
-                        Ok(formatted) if formatted != doc.text => vec![TextEdit {
-                            range: lines.range(0, doc.text.len()),
+                    let edits = match crate::fmt::format(doc.text()) {
+                        Ok(formatted) if formatted != doc.text() => vec![TextEdit {
+                            range: lines.range(0, doc.text().len()),
                             new_text: formatted,
                         }],
                         _ => Vec::new(),
@@ -335,9 +344,9 @@ impl<W: Write> Server<W> {
                 let options = self.options;
                 Ok(self.on_document(&p.text_document.uri, |doc, lines| {
                     let (from, to) = lines.offsets(p.range);
-                    let (_, diagnostics) = analysis::diagnostics("plan", &doc.text, &options);
+                    let (_, checked) = analysis::check("plan", &doc.parse, &options);
                     let actions: Vec<CodeActionOrCommand> =
-                        analysis::code_actions(&doc.text, &diagnostics, from, to)
+                        analysis::code_actions(&doc.parse, &checked.diagnostics, from, to)
                             .into_iter()
                             .map(|(title, edits)| {
                                 let edits = edits
@@ -371,7 +380,7 @@ impl<W: Write> Server<W> {
     /// `f` of an open document and its line index; `null` for a document not open.
     fn on_document(&self, uri: &Uri, f: impl FnOnce(&Document, &Lines<'_>) -> Value) -> Value {
         match self.documents.get(uri.as_str()) {
-            Some(doc) => f(doc, &Lines::new(&doc.text)),
+            Some(doc) => f(doc, &Lines::new(doc.text())),
             None => Value::Null,
         }
     }
@@ -414,7 +423,7 @@ impl<W: Write> Server<W> {
             Document {
                 path: path_of(doc.uri.as_str()),
                 uri: doc.uri,
-                text: doc.text,
+                parse: crate::syntax::parse_file(FileId(0), &doc.text),
                 version: doc.version,
                 due: Some(Instant::now()),
                 detecting: None,
@@ -433,13 +442,13 @@ impl<W: Write> Server<W> {
             return;
         }
         for change in p.content_changes {
-            match change.range {
+            doc.parse = match change.range {
                 Some(range) => {
-                    let (start, end) = Lines::new(&doc.text).offsets(range);
-                    doc.text.replace_range(start..end, &change.text);
+                    let (start, end) = Lines::new(doc.text()).offsets(range);
+                    crate::syntax::reparse(&doc.parse, FileId(0), start, end, &change.text)
                 }
-                None => doc.text = change.text,
-            }
+                None => crate::syntax::parse_file(FileId(0), &change.text),
+            };
         }
         doc.version = p.text_document.version;
         doc.due = Some(Instant::now() + DEBOUNCE);
@@ -472,7 +481,7 @@ impl<W: Write> Server<W> {
         let Some(dir) = doc.path.as_ref().and_then(|p| p.parent()) else {
             return;
         };
-        let Some(codebase) = codebase_of(&doc.text) else {
+        let Some(codebase) = codebase_of(&doc.parse.ast) else {
             return;
         };
         let root = dir.join(codebase);
@@ -550,11 +559,9 @@ impl<W: Write> Server<W> {
             .path
             .as_ref()
             .map_or_else(|| uri.to_string(), |p| p.display().to_string());
-        let mut sources = crate::source::SourceMap::new();
-        let root = sources.add(name, doc.text.clone());
-        let analysis = crate::check::check(&mut sources, root, &self.options);
-        let mut diagnostics = analysis.diagnostics;
-        if let (Some(plan), Some((dir, detection))) = (&analysis.plan, &doc.detection) {
+        let (mut sources, checked) = analysis::check(&name, &doc.parse, &self.options);
+        let mut diagnostics = checked.diagnostics;
+        if let (Some(plan), Some((dir, detection))) = (&checked.plan, &doc.detection) {
             let loader = |rel: &str| std::fs::read_to_string(dir.join(rel)).ok();
             let prefix = dir.display().to_string();
             let mut merger = crate::detect::merge::Merger::new(&mut sources, &loader, &prefix);
@@ -725,9 +732,8 @@ fn uri_of(path: &Path) -> Option<Uri> {
     Uri::from_str(&out).ok()
 }
 
-/// The `codebase = "..."` a plan names, read from its syntax tree.
-fn codebase_of(text: &str) -> Option<String> {
-    let (file, _) = crate::syntax::parse(crate::source::FileId(0), text);
+/// The `codebase = "..."` a plan names.
+fn codebase_of(file: &crate::syntax::ast::File) -> Option<String> {
     file.items.iter().find_map(|item| {
         let crate::syntax::ast::Item::Block(b) = item else {
             return None;

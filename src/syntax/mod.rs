@@ -9,7 +9,10 @@ mod error;
 mod grammar;
 mod lower;
 mod parser;
+mod reparse;
 pub mod tree;
+
+pub use reparse::reparse;
 
 use crate::diag::Diagnostic;
 use crate::source::FileId;

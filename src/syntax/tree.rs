@@ -138,7 +138,7 @@ impl SyntaxKind {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Element {
+pub(super) struct Element {
     kind: SyntaxKind,
     start: u32,
     end: u32,
@@ -208,6 +208,48 @@ impl SyntaxTree {
         }
     }
 
+    /// The tree with the element at `index` and its subtree replaced by `fragment` (a subtree
+    /// built by [`Builder::fragment`] in `text`, the new text of the file, which differs from
+    /// the old by `delta` bytes from the replaced subtree on).
+    pub(super) fn splice(
+        &self,
+        index: usize,
+        fragment: Vec<Element>,
+        text: String,
+        delta: i64,
+    ) -> SyntaxTree {
+        let old = self.elements[index];
+        let removed = old.next as usize - index;
+        let index_delta = fragment.len() as i64 - removed as i64;
+        let shift = |n: u32, by: i64| (i64::from(n) + by) as u32;
+        let mut elements = Vec::with_capacity(self.elements.len() + fragment.len() - removed);
+        // Before: the ancestors end after the subtree, so they move; the rest stays.
+        elements.extend(self.elements[..index].iter().map(|e| {
+            let mut e = *e;
+            if e.next as usize > index {
+                e.next = shift(e.next, index_delta);
+                e.end = shift(e.end, delta);
+            }
+            e
+        }));
+        elements.extend(fragment.into_iter().map(|mut e| {
+            e.next += index as u32;
+            e
+        }));
+        elements.extend(self.elements[old.next as usize..].iter().map(|e| Element {
+            start: shift(e.start, delta),
+            end: shift(e.end, delta),
+            next: shift(e.next, index_delta),
+            kind: e.kind,
+        }));
+        SyntaxTree { text, elements }
+    }
+
+    /// The index of a node, for [`SyntaxTree::splice`].
+    pub(super) fn index_of(node: &SyntaxNode<'_>) -> usize {
+        node.index as usize
+    }
+
     /// The file's text from the tree alone: its tokens' texts in order.
     pub fn to_text(&self) -> String {
         self.tokens().map(|t| t.text()).collect()
@@ -266,7 +308,11 @@ impl<'t> SyntaxNode<'t> {
         let e = self.element();
         Children {
             tree: self.tree,
-            next: if e.kind.is_node() { self.index + 1 } else { e.next },
+            next: if e.kind.is_node() {
+                self.index + 1
+            } else {
+                e.next
+            },
             end: e.next,
         }
     }
@@ -340,6 +386,26 @@ impl<'a> Builder<'a> {
         };
         b.open_node(SyntaxKind::File, 0);
         b
+    }
+
+    /// A builder for one subtree of `text`, whose first token starts at `start`.
+    pub(super) fn fragment(text: &'a str, start: usize) -> Self {
+        Builder {
+            text,
+            elements: Vec::new(),
+            open: Vec::new(),
+            cursor: start,
+        }
+    }
+
+    /// Adds the tree of a successful parse of one rule (a block) at `offset`.
+    pub(super) fn node(&mut self, pairs: Pairs<'_, Rule>, offset: usize) {
+        self.pairs(pairs, offset, Rule::EOI);
+    }
+
+    /// The elements of a fragment, their `next` indices relative to the first.
+    pub(super) fn finish_fragment(self) -> Vec<Element> {
+        self.elements
     }
 
     /// Adds the items of a successful parse of `Rule::file` (its `file` node is the root's).
@@ -462,6 +528,10 @@ impl<'a> Builder<'a> {
                         .count(),
                 ),
                 b'-' if rest.starts_with(b"->") => (SyntaxKind::Punct, 2),
+                // A byte-order mark (first in the file only): invisible, so whitespace.
+                0xEF if i == 0 && rest.starts_with(crate::source::BOM.as_bytes()) => {
+                    (SyntaxKind::Whitespace, crate::source::BOM.len())
+                }
                 b'{' | b'}' | b'(' | b')' | b'[' | b']' | b'=' | b',' | b':' | b'.' | b'"' => {
                     (SyntaxKind::Punct, 1)
                 }
@@ -534,7 +604,13 @@ mod tests {
         assert_eq!(comments, ["# the port", "# why"]);
         // pest lets `attribute` swallow the comment after its value (it looks for an override
         // block there); the tree hands it back to the body.
-        let port = tree.root().parts().next().unwrap().child(SyntaxKind::Body).unwrap();
+        let port = tree
+            .root()
+            .parts()
+            .next()
+            .unwrap()
+            .child(SyntaxKind::Body)
+            .unwrap();
         let attribute = port.child(SyntaxKind::Attribute).unwrap();
         assert_eq!(attribute.text(), "port = 8000");
         let mut out = String::new();
@@ -559,7 +635,10 @@ mod tests {
             .filter(|t| !t.is_trivia())
             .map(|t| t.text())
             .collect();
-        assert_eq!(tokens, ["plan", "x", "{", "a", "=", "\"{\"", "b", "{", "c", "}"]);
+        assert_eq!(
+            tokens,
+            ["plan", "x", "{", "a", "=", "\"{\"", "b", "{", "c", "}"]
+        );
         // The brace in the string is the string's text, not punctuation.
         let brace = tree.token_at(text.find("{\"").unwrap()).unwrap();
         assert_eq!(brace.kind(), SyntaxKind::StringText);
