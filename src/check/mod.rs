@@ -27,7 +27,7 @@ use crate::diag::{self, Code, Diagnostic, did_you_mean};
 use crate::model::Plan;
 use crate::source::{FileId, SourceMap};
 use crate::stdlib;
-use crate::syntax::ast::{Block, File, Ident, Item, Value};
+use crate::syntax::ast::{Block, File, Ident, Item, Value, ValueKind};
 
 pub use lifecycle::{Lifecycle, OLDEST_TARGET, lifecycle};
 
@@ -273,6 +273,7 @@ impl<'a> Checker<'a> {
                 Item::Use(_) => {}
             }
         }
+        self.resolve_const_chains();
 
         for item in &root.items {
             let Item::Use(path) = item else { continue };
@@ -340,6 +341,39 @@ impl<'a> Checker<'a> {
             }
         }
         plan
+    }
+
+    /// `const b = a` means a's value: each constant that names another is pointed at the value
+    /// at the end of its chain, once, so that every use resolves in one step. A cycle
+    /// (`const a = b`, `const b = a`) is left as it is: its uses are names, reported as such.
+    fn resolve_const_chains(&mut self) {
+        let names: Vec<&'a str> = self.consts.keys().copied().collect();
+        // Constants whose chain ends in a name that is no constant, or in a cycle.
+        let mut unresolved: std::collections::HashSet<&'a str> = Default::default();
+        for name in names {
+            let mut chain = vec![name];
+            let mut on_chain: std::collections::HashSet<&'a str> = [name].into();
+            let mut value = self.consts[name];
+            while let ValueKind::Ident(next) = &value.value {
+                let next = next.as_str();
+                let Some(&target) = self.consts.get(next) else {
+                    break;
+                };
+                if unresolved.contains(next) || !on_chain.insert(next) {
+                    break;
+                }
+                chain.push(next);
+                value = target;
+            }
+            if matches!(value.value, ValueKind::Ident(_)) {
+                unresolved.extend(chain);
+                continue;
+            }
+            // Everything on the chain ends at `value`: later chains through them stop at once.
+            for link in chain {
+                self.consts.insert(link, value);
+            }
+        }
     }
 
     fn define(
