@@ -202,7 +202,7 @@ pub(crate) struct Checker<'a> {
 }
 
 impl<'a> Checker<'a> {
-    pub fn report(&mut self, diagnostic: Diagnostic) {
+    pub(crate) fn report(&mut self, diagnostic: Diagnostic) {
         self.diagnostics.push(diagnostic);
     }
 
@@ -549,4 +549,36 @@ fn join_path(path: &crate::source::Spanned<Vec<Ident>>) -> String {
         .map(|s| s.value.as_str())
         .collect::<Vec<_>>()
         .join(".")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codes(text: &str) -> Vec<&'static str> {
+        let mut sources = SourceMap::new();
+        let root = sources.add("t.plan", text);
+        let options = Options {
+            today: Date::parse("2026-11-27").unwrap(),
+        };
+        check(&mut sources, root, &options)
+            .diagnostics
+            .iter()
+            .map(|d| d.code.as_str())
+            .collect()
+    }
+
+    const PLAN: &str = "plan x {\n  python = 2.7 -> 3.13\n  schedule {\n    stage a {\n      traffic = 100%\n      hold    = h\n    }\n  }\n}\n";
+
+    #[test]
+    fn a_constant_naming_a_constant_has_its_value() {
+        // In any order, through a chain.
+        let chain = format!("const h = g\nconst f = 24h\nconst g = f\n{PLAN}");
+        assert_eq!(codes(&chain), Vec::<&str>::new());
+        // A cycle, or a name that is no constant, is a name where a duration was wanted.
+        let cycle = format!("const h = g\nconst g = h\n{PLAN}");
+        assert_eq!(codes(&cycle), ["CNR201"]);
+        let dangling = format!("const h = g\nconst g = nothing\n{PLAN}");
+        assert_eq!(codes(&dangling), ["CNR201"]);
+    }
 }
