@@ -99,17 +99,24 @@ fn main() {
         stdout: BufReader::new(child.stdout.take().unwrap()),
         child,
     };
-    client.send(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}));
+    client.send(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}),
+    );
     client.response(1);
     client.send(json!({"jsonrpc": "2.0", "method": "initialized", "params": {}}));
 
     let mut text = check_bench::large_plan(2_000);
     let lines = text.lines().count();
-    client.send(json!({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {
-        "textDocument": {"uri": URI, "languageId": "canary", "version": 1, "text": text}}}));
+    client.send(
+        json!({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {
+        "textDocument": {"uri": URI, "languageId": "canary", "version": 1, "text": text}}}),
+    );
     assert!(client.diagnostics(1).is_empty(), "the plan is valid");
 
-    let sites: Vec<usize> = text.match_indices("replicas = 3").map(|(i, _)| i + 11).collect();
+    let sites: Vec<usize> = text
+        .match_indices("replicas = 3")
+        .map(|(i, _)| i + 11)
+        .collect();
     assert!(sites.len() > 100, "{} services", sites.len());
     let mut times = Vec::with_capacity(edits);
     for n in 0..edits {
@@ -118,9 +125,11 @@ fn main() {
         text.replace_range(at..at + 1, digit);
         let version = n as i64 + 2;
         let start = Instant::now();
-        client.send(json!({"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {
+        client.send(
+            json!({"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {
             "textDocument": {"uri": URI, "version": version},
-            "contentChanges": [{"text": text}]}}));
+            "contentChanges": [{"text": text}]}}),
+        );
         let diagnostics = client.diagnostics(version);
         times.push(start.elapsed());
         assert!(diagnostics.is_empty(), "edit {n}: {diagnostics:?}");
@@ -131,8 +140,10 @@ fn main() {
     for n in 0..edits {
         let id = 1000 + n as i64;
         let start = Instant::now();
-        client.send(json!({"jsonrpc": "2.0", "id": id, "method": "textDocument/hover", "params": {
-            "textDocument": {"uri": URI}, "position": {"line": 2, "character": 0}}}));
+        client.send(
+            json!({"jsonrpc": "2.0", "id": id, "method": "textDocument/hover", "params": {
+            "textDocument": {"uri": URI}, "position": {"line": 2, "character": 0}}}),
+        );
         client.response(id);
         floor.push(start.elapsed());
     }
@@ -147,7 +158,10 @@ fn main() {
     println!("{edits} keystrokes in a {lines}-line plan, change sent to diagnostics received:");
     println!("| | p50 | p90 | p99 | max |");
     println!("|---|---:|---:|---:|---:|");
-    for (name, t) in [("didChange -> publishDiagnostics", &times), ("floor: hover on whitespace", &floor)] {
+    for (name, t) in [
+        ("didChange -> publishDiagnostics", &times),
+        ("floor: hover on whitespace", &floor),
+    ] {
         println!(
             "| {name} | {} | {} | {} | {} |",
             ms(percentile(t, 0.5)),

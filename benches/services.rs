@@ -17,7 +17,8 @@ use canaryc::date::Date;
 use canaryc::source::SourceMap;
 
 fn plan(services: usize) -> String {
-    let mut out = String::from("plan fleet {\n  python = 2.7 -> 3.13\n  infra = kubernetes(router: istio)\n");
+    let mut out =
+        String::from("plan fleet {\n  python = 2.7 -> 3.13\n  infra = kubernetes(router: istio)\n");
     for n in 0..services {
         out.push_str(&format!(
             "  service svc-{n} {{\n    port = {}\n    health = \"/healthz\"\n    image py3 = \"r/svc-{n}:3.13\"\n    env py3 {{ LANG = \"C.UTF-8\" }}\n  }}\n",
@@ -32,7 +33,11 @@ fn main() {
     let options = Options {
         today: Date::parse("2026-11-27").unwrap(),
     };
-    let max = if quick() { 1_000 } else { env_max("CANARYC_SERVICES_MAX", 100_000) };
+    let max = if quick() {
+        1_000
+    } else {
+        env_max("CANARYC_SERVICES_MAX", 100_000)
+    };
     println!("| services | lines | check | µs per service | floor (count lines) |");
     println!("|---:|---:|---:|---:|---:|");
     for n in [1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000]
