@@ -3,6 +3,7 @@
 mod build;
 mod cases;
 mod cli;
+mod codebase_root;
 mod common;
 mod compare;
 mod detect;
