@@ -9,6 +9,9 @@
 //! `CANARYC_PARSE_BENCH_MAX` (default 100000) is the largest bracket count; `cargo test --benches`
 //! runs each shape once at 1,000 brackets.
 
+// pest's generated parser names `::alloc` (pest is built without `std`, see Cargo.toml).
+extern crate alloc;
+
 use std::hint::black_box;
 use std::time::Duration;
 

@@ -2,6 +2,9 @@
 //!
 //! See ARCHITECTURE.md for the pipeline and the invariants each stage keeps.
 
+// pest's generated parser names `::alloc` when pest is built without `std` (Cargo.toml says why).
+extern crate alloc;
+
 pub mod check;
 pub mod cli;
 pub mod compare;

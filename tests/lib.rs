@@ -3,6 +3,7 @@
 mod build;
 mod cases;
 mod cli;
+mod codebase_root;
 mod common;
 mod compare;
 mod detect;
@@ -24,3 +25,4 @@ mod parser_never_panics;
 mod plan;
 mod promote_lock;
 mod stdlib_and_examples;
+mod syntax_tree;

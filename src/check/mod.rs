@@ -28,7 +28,7 @@ use crate::diag::{self, Code, Diagnostic, did_you_mean};
 use crate::model::Plan;
 use crate::source::{FileId, SourceMap};
 use crate::stdlib;
-use crate::syntax::ast::{Block, File, Ident, Item, Value};
+use crate::syntax::ast::{Block, File, Ident, Item, Value, ValueKind};
 
 pub use lifecycle::{Lifecycle, OLDEST_TARGET, lifecycle};
 
@@ -74,7 +74,20 @@ impl Analysis {
 
 /// Checks the file `root` of `sources`, adding the stdlib modules it uses to `sources`.
 pub fn check(sources: &mut SourceMap, root: FileId, options: &Options) -> Analysis {
-    let (root_ast, mut diagnostics) = crate::syntax::parse(root, &sources.get(root).text);
+    let parse = crate::syntax::parse_file(root, &sources.get(root).text);
+    check_parsed(sources, root, &parse, options)
+}
+
+/// [`check`] for a file already parsed (with file id `root`): the language server keeps each
+/// document's parse and updates it edit by edit.
+pub fn check_parsed(
+    sources: &mut SourceMap,
+    root: FileId,
+    parse: &crate::syntax::Parse,
+    options: &Options,
+) -> Analysis {
+    let root_ast = &parse.ast;
+    let mut diagnostics = parse.diagnostics.clone();
     if diagnostics.iter().any(|d| d.code == Code::Syntax) {
         diag::sort(&mut diagnostics);
         return Analysis {
@@ -113,7 +126,7 @@ pub fn check(sources: &mut SourceMap, root: FileId, options: &Options) -> Analys
         rollback_cache: HashMap::new(),
         schedule_cache: HashMap::new(),
     };
-    let plan = checker.run(&root_ast, &modules);
+    let plan = checker.run(root_ast, &modules);
     let mut diagnostics = checker.diagnostics;
     diag::sort(&mut diagnostics);
     let has_errors = diagnostics.iter().any(Diagnostic::is_error);
@@ -190,7 +203,7 @@ pub(crate) struct Checker<'a> {
 }
 
 impl<'a> Checker<'a> {
-    pub fn report(&mut self, diagnostic: Diagnostic) {
+    pub(crate) fn report(&mut self, diagnostic: Diagnostic) {
         self.diagnostics.push(diagnostic);
     }
 
@@ -261,6 +274,7 @@ impl<'a> Checker<'a> {
                 Item::Use(_) => {}
             }
         }
+        self.resolve_const_chains();
 
         for item in &root.items {
             let Item::Use(path) = item else { continue };
@@ -328,6 +342,39 @@ impl<'a> Checker<'a> {
             }
         }
         plan
+    }
+
+    /// `const b = a` means a's value: each constant that names another is pointed at the value
+    /// at the end of its chain, once, so that every use resolves in one step. A cycle
+    /// (`const a = b`, `const b = a`) is left as it is: its uses are names, reported as such.
+    fn resolve_const_chains(&mut self) {
+        let names: Vec<&'a str> = self.consts.keys().copied().collect();
+        // Constants whose chain ends in a name that is no constant, or in a cycle.
+        let mut unresolved: std::collections::HashSet<&'a str> = Default::default();
+        for name in names {
+            let mut chain = vec![name];
+            let mut on_chain: std::collections::HashSet<&'a str> = [name].into();
+            let mut value = self.consts[name];
+            while let ValueKind::Ident(next) = &value.value {
+                let next = next.as_str();
+                let Some(&target) = self.consts.get(next) else {
+                    break;
+                };
+                if unresolved.contains(next) || !on_chain.insert(next) {
+                    break;
+                }
+                chain.push(next);
+                value = target;
+            }
+            if matches!(value.value, ValueKind::Ident(_)) {
+                unresolved.extend(chain);
+                continue;
+            }
+            // Everything on the chain ends at `value`: later chains through them stop at once.
+            for link in chain {
+                self.consts.insert(link, value);
+            }
+        }
     }
 
     fn define(
@@ -503,4 +550,36 @@ fn join_path(path: &crate::source::Spanned<Vec<Ident>>) -> String {
         .map(|s| s.value.as_str())
         .collect::<Vec<_>>()
         .join(".")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codes(text: &str) -> Vec<&'static str> {
+        let mut sources = SourceMap::new();
+        let root = sources.add("t.plan", text);
+        let options = Options {
+            today: Date::parse("2026-11-27").unwrap(),
+        };
+        check(&mut sources, root, &options)
+            .diagnostics
+            .iter()
+            .map(|d| d.code.as_str())
+            .collect()
+    }
+
+    const PLAN: &str = "plan x {\n  python = 2.7 -> 3.13\n  schedule {\n    stage a {\n      traffic = 100%\n      hold    = h\n    }\n  }\n}\n";
+
+    #[test]
+    fn a_constant_naming_a_constant_has_its_value() {
+        // In any order, through a chain.
+        let chain = format!("const h = g\nconst f = 24h\nconst g = f\n{PLAN}");
+        assert_eq!(codes(&chain), Vec::<&str>::new());
+        // A cycle, or a name that is no constant, is a name where a duration was wanted.
+        let cycle = format!("const h = g\nconst g = h\n{PLAN}");
+        assert_eq!(codes(&cycle), ["CNR201"]);
+        let dangling = format!("const h = g\nconst g = nothing\n{PLAN}");
+        assert_eq!(codes(&dangling), ["CNR201"]);
+    }
 }

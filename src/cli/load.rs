@@ -152,6 +152,11 @@ fn load_root(
         return undetected(Some(plan), diagnostics);
     };
     let dir = codebase_dir(base, &codebase.value);
+    // `/` (or `../..` up to it) would walk every mounted file system in the foreground.
+    if dir.canonicalize().is_ok_and(|d| d.parent().is_none()) {
+        diagnostics.push(codebase_is_root(codebase.span, &dir));
+        return undetected(Some(plan), diagnostics);
+    }
     if !dir.is_dir() {
         diagnostics.push(codebase_missing(codebase.span, &dir));
         return undetected(Some(plan), diagnostics);
@@ -219,6 +224,20 @@ fn not_utf8(file: &SourceFile, id: FileId, invalid: &InvalidUtf8) -> Diagnostic 
              `iconv -f WINDOWS-1252 -t UTF-8`",
         )
         .note("nothing else in this file was checked")
+}
+
+fn codebase_is_root(span: Span, dir: &Path) -> Diagnostic {
+    Diagnostic::new(
+        Code::CodebaseIsRoot,
+        span,
+        format!(
+            "codebase {} is the root of the file system; canaryc does not read the whole disk",
+            dir.display()
+        ),
+    )
+    .label("not a codebase")
+    .help("name the service's own directory, relative to the plan file (e.g. `codebase = \".\"`)")
+    .note("nothing was detected; the plan was checked with only what it says")
 }
 
 fn codebase_missing(span: Span, dir: &Path) -> Diagnostic {

@@ -48,6 +48,8 @@ codes! {
     InvalidLiteral = "CNR002", Error, "invalid-literal";
     /// The file's bytes are not UTF-8 (a plan saved as Latin-1, say); it is not checked further.
     NotUtf8 = "CNR003", Error, "not-utf8";
+    /// The plan's `codebase` is the file system's root: canaryc refuses to read the whole disk.
+    CodebaseIsRoot = "CNR010", Error, "codebase-is-root";
 
     UnknownField = "CNR101", Error, "unknown-field";
     DuplicateField = "CNR102", Error, "duplicate-field";

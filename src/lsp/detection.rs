@@ -19,13 +19,13 @@ use crate::detect::Detection;
 use crate::detect::walk::Limits;
 
 /// More entries than this and the editor does not detect the codebase (`canaryc check` does).
-pub const MAX_ENTRIES: usize = 200_000;
+pub(super) const MAX_ENTRIES: usize = 200_000;
 /// Nor when counting them takes longer than this (a network file system, say).
-pub const MAX_WALK: Duration = Duration::from_secs(20);
+pub(super) const MAX_WALK: Duration = Duration::from_secs(20);
 
 /// What became of a job.
 #[derive(Debug)]
-pub enum Outcome {
+pub(super) enum Outcome {
     Detected(PathBuf, Box<Detection>),
     /// Not a directory, or unreadable.
     Unreadable(PathBuf, String),
@@ -36,7 +36,7 @@ pub enum Outcome {
 
 /// A finished job, for the document it was started for.
 #[derive(Debug)]
-pub struct Finished {
+pub(super) struct Finished {
     pub uri: String,
     pub generation: u64,
     pub outcome: Outcome,
@@ -44,13 +44,13 @@ pub struct Finished {
 
 /// A started job: its generation (to match its result) and its cancel flag.
 #[derive(Debug, Clone)]
-pub struct Ticket {
+pub(super) struct Ticket {
     pub generation: u64,
     cancel: Arc<AtomicBool>,
 }
 
 impl Ticket {
-    pub fn cancel(&self) {
+    pub(super) fn cancel(&self) {
         self.cancel.store(true, Ordering::Relaxed);
     }
 }
@@ -61,7 +61,7 @@ struct Job {
     ticket: Ticket,
 }
 
-pub struct Detector {
+pub(super) struct Detector {
     jobs: Option<Sender<Job>>,
     report: Arc<dyn Fn(Finished) + Send + Sync>,
     next_generation: u64,
@@ -69,7 +69,7 @@ pub struct Detector {
 
 impl Detector {
     /// `report` is called on the worker thread with each finished job.
-    pub fn new(report: impl Fn(Finished) + Send + Sync + 'static) -> Self {
+    pub(super) fn new(report: impl Fn(Finished) + Send + Sync + 'static) -> Self {
         Detector {
             jobs: None,
             report: Arc::new(report),
@@ -78,7 +78,7 @@ impl Detector {
     }
 
     /// Queues the detection of `root` for the document `uri`.
-    pub fn start(&mut self, uri: &str, root: PathBuf) -> Ticket {
+    pub(super) fn start(&mut self, uri: &str, root: PathBuf) -> Ticket {
         self.next_generation += 1;
         let ticket = Ticket {
             generation: self.next_generation,

@@ -44,10 +44,13 @@ use serde_json::Value;
 use crate::check::Options;
 use crate::date::Date;
 use crate::detect::Detection;
+use crate::source::FileId;
+use crate::syntax::Parse;
 use position::Lines;
 use transport::{Incoming, code};
 
 /// How long a document must be quiet after an edit before its diagnostics are published.
+/// `CANARYC_LSP_DEBOUNCE_MS` overrides it (the edit benchmark sets 0 to time the work itself).
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
 
 /// Messages read ahead of the main thread; the reader waits beyond that.
@@ -81,6 +84,12 @@ pub fn run(today: Date) -> u8 {
         let _ = events.send(Event::Detected(finished));
     });
     let mut server = Server::new(today, std::io::stdout().lock(), detector);
+    if let Some(ms) = std::env::var("CANARYC_LSP_DEBOUNCE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        server.debounce = Duration::from_millis(ms);
+    }
     server.serve(&received)
 }
 
@@ -102,7 +111,8 @@ enum State {
 
 struct Document {
     uri: Uri,
-    text: String,
+    /// The text, its syntax tree and AST, updated edit by edit ([`crate::syntax::reparse`]).
+    parse: Parse,
     version: i32,
     /// The path behind a `file://` URI, for the codebase and definitions.
     path: Option<PathBuf>,
@@ -120,6 +130,13 @@ struct Server<W: Write> {
     options: Options,
     detector: detection::Detector,
     stdlib: StdlibFiles,
+    debounce: Duration,
+}
+
+impl Document {
+    fn text(&self) -> &str {
+        self.parse.tree.text()
+    }
 }
 
 impl<W: Write> Server<W> {
@@ -131,6 +148,7 @@ impl<W: Write> Server<W> {
             options: Options { today },
             detector,
             stdlib: StdlibFiles::default(),
+            debounce: DEBOUNCE,
         }
     }
 
@@ -273,7 +291,7 @@ impl<W: Write> Server<W> {
                 Ok(self.on_document(&p.text_document.uri, |doc, lines| {
                     let offset = lines.offset(p.position);
                     to_value(
-                        analysis::hover(&doc.text, offset).map(|(start, end, markdown)| Hover {
+                        analysis::hover(&doc.parse, offset).map(|(start, end, markdown)| Hover {
                             contents: HoverContents::Markup(MarkupContent {
                                 kind: MarkupKind::Markdown,
                                 value: markdown,
@@ -287,7 +305,7 @@ impl<W: Write> Server<W> {
                 let p: CompletionParams = params_of(params)?;
                 let p = p.text_document_position;
                 Ok(self.on_document(&p.text_document.uri, |doc, lines| {
-                    let items = analysis::completion(&doc.text, lines.offset(p.position));
+                    let items = analysis::completion(&doc.parse, lines.offset(p.position));
                     to_value(CompletionResponse::Array(items))
                 }))
             }
@@ -297,8 +315,8 @@ impl<W: Write> Server<W> {
                 let Some(doc) = self.documents.get(p.text_document.uri.as_str()) else {
                     return Ok(Value::Null);
                 };
-                let lines = Lines::new(&doc.text);
-                let location = match analysis::definition(&doc.text, lines.offset(p.position)) {
+                let lines = Lines::new(doc.text());
+                let location = match analysis::definition(&doc.parse, lines.offset(p.position)) {
                     Some((file, at)) if file.is_empty() => Some(Location {
                         uri: doc.uri.clone(),
                         range: lines.range(at, at),
@@ -320,9 +338,9 @@ impl<W: Write> Server<W> {
             (State::Running, "textDocument/formatting") => {
                 let p: DocumentFormattingParams = params_of(params)?;
                 Ok(self.on_document(&p.text_document.uri, |doc, lines| {
-                    let edits = match crate::fmt::format(&doc.text) {
-                        Ok(formatted) if formatted != doc.text => vec![TextEdit {
-                            range: lines.range(0, doc.text.len()),
+                    let edits = match crate::fmt::format(doc.text()) {
+                        Ok(formatted) if formatted != doc.text() => vec![TextEdit {
+                            range: lines.range(0, doc.text().len()),
                             new_text: formatted,
                         }],
                         _ => Vec::new(),
@@ -335,9 +353,9 @@ impl<W: Write> Server<W> {
                 let options = self.options;
                 Ok(self.on_document(&p.text_document.uri, |doc, lines| {
                     let (from, to) = lines.offsets(p.range);
-                    let (_, diagnostics) = analysis::diagnostics("plan", &doc.text, &options);
+                    let (_, checked) = analysis::check("plan", &doc.parse, &options);
                     let actions: Vec<CodeActionOrCommand> =
-                        analysis::code_actions(&doc.text, &diagnostics, from, to)
+                        analysis::code_actions(&doc.parse, &checked.diagnostics, from, to)
                             .into_iter()
                             .map(|(title, edits)| {
                                 let edits = edits
@@ -371,7 +389,7 @@ impl<W: Write> Server<W> {
     /// `f` of an open document and its line index; `null` for a document not open.
     fn on_document(&self, uri: &Uri, f: impl FnOnce(&Document, &Lines<'_>) -> Value) -> Value {
         match self.documents.get(uri.as_str()) {
-            Some(doc) => f(doc, &Lines::new(&doc.text)),
+            Some(doc) => f(doc, &Lines::new(doc.text())),
             None => Value::Null,
         }
     }
@@ -414,7 +432,7 @@ impl<W: Write> Server<W> {
             Document {
                 path: path_of(doc.uri.as_str()),
                 uri: doc.uri,
-                text: doc.text,
+                parse: crate::syntax::parse_file(FileId(0), &doc.text),
                 version: doc.version,
                 due: Some(Instant::now()),
                 detecting: None,
@@ -433,16 +451,21 @@ impl<W: Write> Server<W> {
             return;
         }
         for change in p.content_changes {
-            match change.range {
+            doc.parse = match change.range {
                 Some(range) => {
-                    let (start, end) = Lines::new(&doc.text).offsets(range);
-                    doc.text.replace_range(start..end, &change.text);
+                    let (start, end) = Lines::new(doc.text()).offsets(range);
+                    crate::syntax::reparse(&doc.parse, FileId(0), start, end, &change.text)
                 }
-                None => doc.text = change.text,
-            }
+                // The whole text (the sync this server asks for): what changed is what lies
+                // between the common prefix and suffix, so one keystroke still reparses one block.
+                None => {
+                    let (start, end, insert) = changed_range(doc.text(), &change.text);
+                    crate::syntax::reparse(&doc.parse, FileId(0), start, end, insert)
+                }
+            };
         }
         doc.version = p.text_document.version;
-        doc.due = Some(Instant::now() + DEBOUNCE);
+        doc.due = Some(Instant::now() + self.debounce);
     }
 
     fn did_close(&mut self, p: DidCloseTextDocumentParams) {
@@ -472,7 +495,7 @@ impl<W: Write> Server<W> {
         let Some(dir) = doc.path.as_ref().and_then(|p| p.parent()) else {
             return;
         };
-        let Some(codebase) = codebase_of(&doc.text) else {
+        let Some(codebase) = codebase_of(&doc.parse.ast) else {
             return;
         };
         let root = dir.join(codebase);
@@ -550,11 +573,9 @@ impl<W: Write> Server<W> {
             .path
             .as_ref()
             .map_or_else(|| uri.to_string(), |p| p.display().to_string());
-        let mut sources = crate::source::SourceMap::new();
-        let root = sources.add(name, doc.text.clone());
-        let analysis = crate::check::check(&mut sources, root, &self.options);
-        let mut diagnostics = analysis.diagnostics;
-        if let (Some(plan), Some((dir, detection))) = (&analysis.plan, &doc.detection) {
+        let (mut sources, checked) = analysis::check(&name, &doc.parse, &self.options);
+        let mut diagnostics = checked.diagnostics;
+        if let (Some(plan), Some((dir, detection))) = (&checked.plan, &doc.detection) {
             let loader = |rel: &str| std::fs::read_to_string(dir.join(rel)).ok();
             let prefix = dir.display().to_string();
             let mut merger = crate::detect::merge::Merger::new(&mut sources, &loader, &prefix);
@@ -621,6 +642,31 @@ fn initialize_result() -> InitializeResult {
             version: Some(env!("CARGO_PKG_VERSION").into()),
         }),
     }
+}
+
+/// The bytes `start..end` of `old` that `new` replaces with the returned text: the part
+/// between their longest common prefix and suffix, on character boundaries.
+fn changed_range<'n>(old: &str, new: &'n str) -> (usize, usize, &'n str) {
+    let mut prefix = old
+        .bytes()
+        .zip(new.bytes())
+        .take_while(|(a, b)| a == b)
+        .count();
+    while !old.is_char_boundary(prefix) || !new.is_char_boundary(prefix) {
+        prefix -= 1;
+    }
+    let longest = old.len().min(new.len()) - prefix;
+    let mut suffix = old
+        .bytes()
+        .rev()
+        .zip(new.bytes().rev())
+        .take(longest)
+        .take_while(|(a, b)| a == b)
+        .count();
+    while !old.is_char_boundary(old.len() - suffix) || !new.is_char_boundary(new.len() - suffix) {
+        suffix -= 1;
+    }
+    (prefix, old.len() - suffix, &new[prefix..new.len() - suffix])
 }
 
 /// Typed parameters, or the InvalidParams error that says why not.
@@ -725,9 +771,8 @@ fn uri_of(path: &Path) -> Option<Uri> {
     Uri::from_str(&out).ok()
 }
 
-/// The `codebase = "..."` a plan names, read from its syntax tree.
-fn codebase_of(text: &str) -> Option<String> {
-    let (file, _) = crate::syntax::parse(crate::source::FileId(0), text);
+/// The `codebase = "..."` a plan names.
+fn codebase_of(file: &crate::syntax::ast::File) -> Option<String> {
     file.items.iter().find_map(|item| {
         let crate::syntax::ast::Item::Block(b) = item else {
             return None;
@@ -747,6 +792,15 @@ fn codebase_of(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_whole_text_change_is_narrowed_to_what_changed() {
+        assert_eq!(changed_range("port = 8100", "port = 8101"), (10, 11, "1"));
+        assert_eq!(changed_range("ab", "ab"), (2, 2, ""));
+        assert_eq!(changed_range("aaa", "aaaa"), (3, 3, "a"));
+        assert_eq!(changed_range("xé", "xè"), (1, 3, "è"));
+        assert_eq!(changed_range("abc", ""), (0, 3, ""));
+    }
 
     #[test]
     fn file_uris_round_trip() {

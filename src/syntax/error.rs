@@ -5,7 +5,7 @@
 
 use pest::error::{ErrorVariant, InputLocation};
 
-use super::parser::Rule;
+use super::grammar::Rule;
 use crate::diag::{Code, Diagnostic};
 use crate::source::{FileId, Span};
 
