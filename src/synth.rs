@@ -493,8 +493,20 @@ pub fn plan(detection: &Detection, choices: &Choices) -> Draft {
                 }
             }
         }
+        let bare = target_infra == Some(Detected::BareMetal);
         if w.port.is_none() {
-            match w.server.as_ref().and_then(|s| default_port(&s.value)) {
+            // No server named, but on a host canaryc serves the WSGI application itself (the
+            // assumed `command py2` below), on that server's default port.
+            let assumed_server = (bare && !images)
+                .then(|| assumed_wsgi_server(w))
+                .flatten()
+                .map(|(_, why)| (8000, why));
+            match w
+                .server
+                .as_ref()
+                .and_then(|s| default_port(&s.value))
+                .or(assumed_server)
+            {
                 Some((port, why)) => {
                     let _ = writeln!(
                         o,
@@ -518,7 +530,6 @@ pub fn plan(detection: &Detection, choices: &Choices) -> Draft {
                 }
             }
         }
-        let bare = target_infra == Some(Detected::BareMetal);
         if bare && !images {
             host_command(&mut o, w, &service_name, &mut assumptions, &mut unresolved);
             // The old job's shell set variables a systemd unit does not.
@@ -585,6 +596,37 @@ pub fn plan(detection: &Detection, choices: &Choices) -> Draft {
 
 /// How a host starts the py2 copy when the workload itself does not say (a mod_wsgi vhost, a
 /// paste config, code alone): written as an assumption, or left to fill.
+#[derive(Clone, Copy)]
+enum WsgiServer {
+    Gunicorn,
+    ModWsgiExpress,
+}
+
+/// The server canaryc runs a host's WSGI application with when nothing in the codebase starts
+/// it: gunicorn for a `module:app` entrypoint, mod_wsgi-express for a `.wsgi` file. Both listen
+/// on port 8000 by default.
+fn assumed_wsgi_server(w: &Workload) -> Option<(WsgiServer, &'static str)> {
+    if !w.kind.containerized() && w.command.is_some() {
+        return None;
+    }
+    let entry = w.entrypoint.as_ref().map(|e| e.value.as_str())?;
+    if w.kind == WorkloadKind::ServerConfig && entry.starts_with("paste ") {
+        None
+    } else if crate::detect::command::looks_like_entrypoint(entry) {
+        Some((
+            WsgiServer::Gunicorn,
+            "canaryc runs the WSGI application with gunicorn (the assumed `command py2`), whose default bind is port 8000",
+        ))
+    } else if entry.starts_with('/') && !entry.contains(char::is_whitespace) {
+        Some((
+            WsgiServer::ModWsgiExpress,
+            "canaryc runs the WSGI file with mod_wsgi-express (the assumed `command py2`), which listens on port 8000 by default",
+        ))
+    } else {
+        None
+    }
+}
+
 fn host_command(
     o: &mut String,
     w: &Workload,
@@ -610,18 +652,19 @@ fn host_command(
                 .unwrap_or(&w.evidence.file)
                 .to_string()
         });
+    let port = w.port.as_ref().map_or(8000, |p| p.value);
     let assumed = if let Some(ini) = paste_file {
         Some(format!("paster serve {ini}"))
-    } else if crate::detect::command::looks_like_entrypoint(entry) {
-        let port = w.port.as_ref().map_or(8000, |p| p.value);
-        Some(format!("gunicorn --bind 127.0.0.1:{port} {entry}"))
-    } else if entry.starts_with('/') && !entry.contains(char::is_whitespace) {
-        let port = w.port.as_ref().map_or(8000, |p| p.value);
-        Some(format!(
-            "mod_wsgi-express start-server {entry} --port {port}"
-        ))
     } else {
-        None
+        match assumed_wsgi_server(w) {
+            Some((WsgiServer::Gunicorn, _)) => {
+                Some(format!("gunicorn --bind 127.0.0.1:{port} {entry}"))
+            }
+            Some((WsgiServer::ModWsgiExpress, _)) => Some(format!(
+                "mod_wsgi-express start-server {entry} --port {port}"
+            )),
+            None => None,
+        }
     };
     match assumed {
         Some(c) if crate::detect::validate::command(&c).is_ok() => {

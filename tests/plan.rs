@@ -790,3 +790,36 @@ fn literal_credentials_are_flagged_and_kept_out_of_documents() {
         assert!(!text.contains("hunter2"), "{name} repeats a credential");
     }
 }
+
+/// A bare WSGI application with nothing that starts it: canaryc runs it with gunicorn on a
+/// host, so the port is gunicorn's default, assumed and said, not a line left to fill.
+#[test]
+fn a_bare_wsgi_application_is_planned_on_gunicorns_port() {
+    let dir = scratch("bare-wsgi");
+    let code = dir.join("shop");
+    std::fs::create_dir_all(&code).unwrap();
+    std::fs::write(code.join("requirements.txt"), "flask==1.1.4\n").unwrap();
+    std::fs::write(
+        code.join("wsgi.py"),
+        "from flask import Flask\napplication = Flask(__name__)\n",
+    )
+    .unwrap();
+    let out = canaryc(&dir, &["plan", "shop", "--output", "out"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let plan = plan_text(&dir.join("out"));
+    assert!(
+        plan.contains("port = 8000 # assumed: canaryc runs the WSGI application with gunicorn"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("gunicorn --bind 127.0.0.1:8000 wsgi:application"),
+        "{plan}"
+    );
+    assert!(stdout(&out).contains("port 8000"), "{}", stdout(&out));
+}
