@@ -260,7 +260,8 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
                 let env = dotenvs.get(dir_of(path)).unwrap_or(&no_env);
                 compose::analyze(path, text, &docs, env, &mut out);
             } else if ansible::is_vars_file(path) {
-                // read in the first pass
+                // Its variables were read in the first pass; its literal secrets are said here.
+                ansible::credentials(path, &docs, &mut out);
             } else if !kubernetes::manifests(path, &docs, &mut out) {
                 ansible::analyze(path, &docs, &mut out);
             }

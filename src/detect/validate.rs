@@ -180,6 +180,22 @@ const REFERENCE_SUFFIXES: &[&str] = &[
     "FILE", "PATH", "DIR", "NAME", "USER", "USERNAME", "URL", "HOST", "PORT", "ID",
 ];
 
+/// Whether a settings key's last word says it holds a secret (`keystone_admin_password`,
+/// `rabbitmq_secret`, `horizon_secret_key`): Ansible variables name many settings of a secret
+/// thing (`keystone_token_driver: memcache`), which are not secrets.
+pub fn secret_setting_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    let last = upper
+        .rsplit(|c: char| !c.is_ascii_alphanumeric())
+        .find(|w| !w.is_empty())
+        .unwrap_or("");
+    secret_name(name)
+        && (SECRET_WORDS.contains(&last)
+            || last.ends_with("PASSWORD")
+            || last.ends_with("SECRET")
+            || matches!(last, "KEY" | "PASS"))
+}
+
 /// Whether a variable's name says it holds a secret: `DB_PASSWORD`, `SECRET_KEY`, `API_TOKEN`.
 pub fn secret_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
@@ -205,7 +221,7 @@ pub fn secret_name(name: &str) -> bool {
 }
 
 /// Whether a value is a literal (not empty, not only a reference to another variable).
-fn literal(value: &str) -> bool {
+pub fn literal(value: &str) -> bool {
     let v = value.trim().trim_matches(['"', '\'']);
     if v.is_empty() {
         return false;
@@ -301,6 +317,7 @@ pub const FIX_KUBERNETES: &str =
     "move the value into a Secret and refer to it with `valueFrom.secretKeyRef`";
 pub const FIX_COMPOSE: &str =
     "move the value into an `env_file` kept out of the repository (or a Docker secret)";
+pub const FIX_ANSIBLE: &str = "encrypt the value with Ansible Vault (`ansible-vault encrypt_string`) or look it up from a secret store";
 pub const FIX_HOST: &str = "move the value into an environment file outside the repository (`EnvironmentFile=` for systemd)";
 
 #[cfg(test)]
