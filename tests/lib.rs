@@ -5,6 +5,7 @@ mod cases;
 mod cli;
 mod common;
 mod compare;
+mod compare_wiring;
 mod detect;
 mod engine_docs;
 mod engine_objects;

@@ -99,6 +99,9 @@ fn prometheus(ir: &Ir) -> String {
                 } ]
             }));
         }
+        if let Some((c, t)) = crate::emit::compose::comparator(s) {
+            scrape.push(crate::emit::automation::comparator_scrape(c, t));
+        }
     }
     let every = crate::emit::prometheus::duration(ir.metrics.scrape_interval_secs);
     let doc = json!({
@@ -152,7 +155,7 @@ fn hooks(ir: &Ir) -> String {
 
 fn dockerfile() -> String {
     format!(
-        "# The image the canary-rollback and canary-promote services run: canaryc and the webhook daemon.\n\
+        "# The image canaryc's services in the Compose stack run (canary-rollback, canary-promote, the comparator): canaryc and the webhook daemon.\n\
          # Build it next to a canaryc binary: cp \"$(command -v canaryc)\" . && docker build -t {} -f Dockerfile.canaryc .\n\
          FROM debian:12-slim\n\
          RUN apt-get update && apt-get install -y --no-install-recommends webhook && rm -rf /var/lib/apt/lists/*\n\
@@ -178,10 +181,15 @@ pub fn files(ir: &Ir) -> Vec<OutputFile> {
             "the rollback receiver in the Compose stack: runs `canaryc rollback SERVICE` when a rollback alert arrives",
             hooks(ir),
         ),
-        file(
-            "Dockerfile.canaryc",
-            "the image of canary-rollback and canary-promote: canaryc and the webhook daemon",
-            dockerfile(),
-        ),
+        dockerfile_file(),
     ]
+}
+
+/// `Dockerfile.canaryc`: the image of canary-rollback, canary-promote and the comparator.
+pub fn dockerfile_file() -> OutputFile {
+    file(
+        "Dockerfile.canaryc",
+        "the image of canaryc's services in the Compose stack (canaryc and the webhook daemon)",
+        dockerfile(),
+    )
 }
