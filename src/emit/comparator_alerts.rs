@@ -94,7 +94,7 @@ pub fn rules(ir: &Ir) -> Vec<HealthRule> {
             annotations: annotations(
                 "the response comparator cannot compare much of what it mirrors",
                 format!(
-                    "More than {}% of the requests mirrored for the service in this alert's `service` label ended as result=\"error\" (the second py2 copy or py3 did not answer in time): the {} canary's divergence share is measured on what is left. See canary_compare_mirror_errors_total for which copy. Not a rollback by itself.",
+                    "More than {}% of the requests mirrored for the service in this alert's `service` label ended as result=\"error\" (the second py2 copy or py3 did not answer in time): the {} canary's divergence share is measured on what is left. See canary_compare_mirror_errors_total for which copy. Not a rollback trigger.",
                     crate::ir::fmt(ERROR_PERCENT),
                     ir.name
                 ),

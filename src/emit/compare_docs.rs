@@ -34,7 +34,7 @@ fn placement(ir: &Ir, s: &ServiceIr, c: &ComparatorIr, t: &ComparatorTarget) -> 
             scrape = t.scrape,
         ),
         (InfraKind::Kubernetes, Placement::Mirror { percent }) => format!(
-            "- Kubernetes: `k8s-compare.yaml` runs `{name}` (Deployment and Service) and `{secondary}`, a second py2 Deployment whose `version: py2-secondary` label keeps it out of the py2 Service and subset. The VirtualService mirrors {pct}% of GET, HEAD and OPTIONS requests to `{name}` (Envoy's mirror is fire-and-forget: clients never wait for it); the comparator asks `{py2}` again as its primary, then `{secondary}` and `{py3}`. Only safe methods are mirrored, because the primary request is sent again. Envoy adds `-shadow` to the Host of mirrored requests: an app that checks Host (Django's `ALLOWED_HOSTS`) must accept `{host}-shadow`. Before applying: build `{image}` from canaryc and push it where the cluster pulls from (edit the image in `k8s-compare.yaml`), and `kubectl -n {ns} create configmap {cm} --from-file=canary.plan`. Its pods carry `prometheus.io/scrape` annotations for the admin port {admin}; with the Prometheus Operator, add a PodMonitor for port `metrics`.",
+            "- Kubernetes: `k8s-compare.yaml` runs `{name}` (Deployment and Service) and `{secondary}`, a second py2 Deployment whose `version: py2-secondary` label keeps it out of the py2 Service and subset. The VirtualService mirrors {pct}% of GET, HEAD and OPTIONS requests to `{name}` (Envoy's mirror is fire-and-forget: clients never wait for it); the comparator asks `{py2}` again as its primary, then `{secondary}` and `{py3}`. Only safe methods are mirrored, because the primary request is sent again. Envoy adds `-shadow` to the Host of mirrored requests: an app that checks Host (Django's `ALLOWED_HOSTS`) must accept `{host}-shadow`. Before applying: build `{image}` from canaryc and push it where the cluster pulls from (edit the image in `k8s-compare.yaml`), and `kubectl -n {ns} create configmap {cm} --from-file=canary.plan`; then `kubectl apply -f k8s-compare.yaml` before the VirtualService (a mirror to a host with no endpoints is dropped by Envoy, harmlessly, but compares nothing). Its pods carry `prometheus.io/scrape` annotations for the admin port {admin}; with the Prometheus Operator, add a PodMonitor for port `metrics`.",
             name = c.name,
             secondary = c.secondary,
             pct = crate::ir::fmt(percent),
@@ -88,25 +88,24 @@ fn reading(ir: &Ir, services: &[(&ServiceIr, &ComparatorIr)]) -> String {
         .flat_map(|(_, c)| {
             c.targets.iter().map(move |t| match t.infra {
                 InfraKind::Kubernetes => format!(
-                    "`kubectl -n {} port-forward deploy/{} {}` then `curl -s localhost:{}/report?format=text`",
+                    "Kubernetes: `kubectl -n {} port-forward deploy/{} {}` then `curl -s localhost:{}/report?format=text`",
                     ir.namespace,
                     c.name,
                     crate::ir::compare::ADMIN_PORT,
                     crate::ir::compare::ADMIN_PORT
                 ),
                 InfraKind::DockerCompose => format!(
-                    "`docker compose -f docker-compose-canary.yml exec {} wget -qO- http://127.0.0.1:{}/report?format=text` (or publish its admin port)",
-                    c.name,
-                    crate::ir::compare::ADMIN_PORT
+                    "Compose: `curl -s http://127.0.0.1:{}/report?format=text` (`{}`'s admin port, published on loopback)",
+                    c.host_admin_port, c.name
                 ),
-                _ => format!("`curl -s http://{}/report?format=text`", t.admin),
+                _ => format!("bare metal: `curl -s http://{}/report?format=text`", t.admin),
             })
         })
         .collect();
     for a in admins {
         let _ = writeln!(o, "- {a}");
     }
-    o.push_str("\nThe admin `/report` (JSON; `?format=text` for people) lists the endpoints with diverging fields, most diverged first, each field with its counts and one sample request with py2's, the second py2 copy's and py3's responses (Authorization, Cookie and Set-Cookie redacted). Each mirrored request ends as one `result`:\n\n- `diverged`: py3 differed from py2 in a field where the two py2 copies do not differ as often (Diffy's rule: raw > noise, relative difference > 20%, absolute > 0.03%). A real py2 → py3 difference: `round()`, `/`, `str(float)`, `b'…'` in text, dict order in a list.\n- `noise`: py3 differed only where py2 differs from itself (timestamps, request ids, nonces). Not a py3 problem; the report lists the noise learnt per endpoint so you can check it.\n- `same`; `error` (the second py2 copy or py3 did not answer: nothing compared); `dropped` (the queue was full, or a body too large: not compared).\n\n");
+    o.push_str("\nThe admin `/report` (JSON; `?format=text` for people) lists the endpoints with diverging fields, most diverged first, each field with its counts and one sample request with py2's, the second py2 copy's and py3's responses (Authorization, Cookie and Set-Cookie redacted). Each mirrored request ends as one `result`:\n\n- `diverged`: py3 differed from py2 in a field where the two py2 copies do not differ as often (Diffy's rule: raw > noise, and the relative and absolute differences above the section's thresholds, 20% and 0.03% by default). A real py2 → py3 difference: `round()`, `/`, `str(float)`, `b'…'` in text, dict order in a list.\n- `noise`: py3 differed only where py2 differs from itself (timestamps, request ids, nonces). Not a py3 problem; the report lists the noise learnt per endpoint so you can check it.\n- `same`; `error` (the second py2 copy or py3 did not answer: nothing compared); `dropped` (the queue was full, or a body too large: not compared).\n\n");
     let _ = writeln!(
         o,
         "The metric is `canary_compared_responses_total{{service, result}}` on the admin `/metrics`; the divergence share is `diverged` over `same|diverged|noise` (errors and drops are not comparisons). `CanaryComparatorDown` and `CanaryComparatorErrors` (severity warning, `canary=\"comparator\"`, never a rollback) say when the comparator is not scraped or cannot compare: while they fire, a missing divergence alert proves nothing.\n"

@@ -138,7 +138,9 @@ fn comparator_service(ir: &Ir, s: &ServiceIr, c: &ComparatorIr, t: &ComparatorTa
             "--plan", PLAN_IN_CONTAINER, "--service", s.name
         ],
         "volumes": [ format!("{}:{PLAN_IN_CONTAINER}:ro", literal(&plan)) ],
-        "expose": [ s.port.to_string(), crate::ir::compare::ADMIN_PORT.to_string() ],
+        "expose": [ s.port.to_string() ],
+        // The admin port on loopback only: the report holds sample bodies.
+        "ports": [ format!("127.0.0.1:{}:{}", c.host_admin_port, crate::ir::compare::ADMIN_PORT) ],
         "depends_on": [ s.object(Copy::Py2), c.secondary, s.object(Copy::Py3) ],
         // SIGTERM lets comparisons in flight finish (`--grace`, 10s).
         "stop_grace_period": "15s",

@@ -131,7 +131,7 @@ pub fn emit(ir: &Ir) -> Vec<OutputFile> {
     let compose_comparator = has(InfraKind::DockerCompose)
         && ir.services.iter().any(|s| compose::comparator(s).is_some());
     if compose_comparator && !files.iter().any(|f| f.name == "Dockerfile.canaryc") {
-        files.push(engine::compose_loop::dockerfile_file());
+        files.push(engine::compose_loop::dockerfile_file(ir));
     }
     files.push(file(
         "prometheus-alerts.yaml",
