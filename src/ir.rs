@@ -17,9 +17,11 @@ use crate::model::{
 };
 use crate::syntax::ast::CmpOp;
 
+pub mod compare;
 mod condition;
 mod kube;
 
+pub use compare::{ComparatorIr, ComparatorTarget, Placement};
 pub use condition::{Condition, Op};
 
 pub use kube::{KubeIr, ObservedIr, PerCopy, PodsIr, is_service_ref, route_routes_to};
@@ -47,9 +49,15 @@ pub struct Ir {
     pub detected: DetectedIr,
     /// Total of all holds, in hours.
     pub total_hours: u64,
-    /// Whether the bundle runs a response comparator (the producer of the divergence metric).
-    /// Until one is generated, divergence triggers and criteria are left out (CNR513).
+    /// Whether the bundle runs a response comparator (the producer of the divergence metric) on
+    /// at least one target: the plan has a `compare` section and a target can place one
+    /// (`ServiceIr::compare`). Without one, divergence triggers and criteria are left out (CNR513).
     pub comparator: bool,
+    /// The plan, relative to the output directory: the Compose comparator mounts it (its
+    /// `compare` section). Set by the CLI, which knows where both are; `None` is `canary.plan`
+    /// next to the outputs.
+    #[serde(skip)]
+    pub plan_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
@@ -101,6 +109,9 @@ pub struct ServiceIr {
     pub memory_bytes: Option<u64>,
     pub env_py2: Vec<EnvVar>,
     pub env_py3: Vec<EnvVar>,
+    /// The response comparator in front of (or mirrored from) this service's py2, with the
+    /// second py2 copy it needs, when the plan has a `compare` section.
+    pub compare: Option<ComparatorIr>,
     /// On Kubernetes: the Service clients address and its port, the Istio Gateway and hosts,
     /// and the labels that tell the copies apart under the target's engine.
     pub kube: KubeIr,
@@ -144,6 +155,38 @@ impl ServiceIr {
                 Copy::Py3 => self.port_py3,
             };
             format!("127.0.0.1:{port}")
+        }
+    }
+
+    /// The comparator in front of py2 on this kind of target, if the bundle places one there.
+    fn front(&self, compose: bool) -> Option<&ComparatorIr> {
+        let infra = if compose {
+            InfraKind::DockerCompose
+        } else {
+            InfraKind::BareMetal
+        };
+        self.compare.as_ref().filter(|c| {
+            c.target(infra)
+                .is_some_and(|t| t.placement == Placement::InFrontOfPy2)
+        })
+    }
+
+    /// The container the load balancer sends a copy's share to in Compose: py2's goes to the
+    /// comparator when it sits in front of py2 (it listens on the service's port too).
+    pub fn lb_host(&self, copy: Copy) -> String {
+        match self.front(true) {
+            Some(c) if copy == Copy::Py2 => c.name.clone(),
+            _ => self.object(copy),
+        }
+    }
+
+    /// Where the load balancer sends a copy's share: `address`, except py2's when a comparator
+    /// sits in front of it.
+    pub fn lb_address(&self, copy: Copy, compose: bool) -> String {
+        match self.front(compose) {
+            Some(c) if copy == Copy::Py2 && compose => format!("{}:{}", c.name, self.port),
+            Some(c) if copy == Copy::Py2 => format!("127.0.0.1:{}", c.host_port),
+            _ => self.address(copy, compose),
         }
     }
 }
@@ -351,7 +394,33 @@ pub fn lower(
     });
     // A `compare { }` section says the team runs `canaryc compare`, the producer of the
     // divergence metric; without one, nothing in the bundle emits it.
-    let comparator = plan.compare.is_some();
+    let placed: Vec<&Target> = match &plan.compare {
+        Some(_) => targets
+            .iter()
+            .zip(&plan.infra)
+            .filter(|(target, spanned)| match compare::unsupported(target) {
+                None => true,
+                Some(why) => {
+                    diagnostics.push(
+                        Diagnostic::new(
+                            Code::ComparatorNotWired,
+                            spanned.span,
+                            format!(
+                                "no response comparator on the {} target: {why}",
+                                target.infra.as_str()
+                            ),
+                        )
+                        .label("compare section not wired here")
+                        .help("run `canaryc compare` in front of py2 yourself, or use `kubernetes(router: istio, engine: none)`, where the build mirrors py2's traffic to one"),
+                    );
+                    false
+                }
+            })
+            .map(|(target, _)| target)
+            .collect(),
+        None => Vec::new(),
+    };
+    let comparator = !placed.is_empty();
     let divergence = |m: model::Metric| m == model::Metric::Divergence;
     if !comparator {
         let spans: Vec<_> = plan
@@ -378,7 +447,7 @@ pub fn lower(
                     "nothing in this bundle produces the divergence metric: left out of the build",
                 )
                 .label("no response comparator")
-                .help("canary_compared_responses_total comes from a response comparator, which this bundle does not run: remove the condition, or run one that exports the metric"),
+                .help("canary_compared_responses_total comes from `canaryc compare`, which this bundle runs only with a `compare { }` section and a target that can place it (CNR426): add one, or remove the condition"),
             );
         }
     }
@@ -403,9 +472,12 @@ pub fn lower(
     let services = plan
         .services
         .iter()
-        .map(|s| {
+        .enumerate()
+        .map(|(index, s)| {
             service(
                 s,
+                index,
+                comparator,
                 plan,
                 detection,
                 &targets,
@@ -493,6 +565,7 @@ pub fn lower(
         detected: detected(plan, detection),
         total_hours: (at.round()) as u64,
         comparator,
+        plan_file: None,
     };
     (ir, diagnostics)
 }
@@ -797,8 +870,11 @@ fn trigger(t: &model::Trigger) -> TriggerIr {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn service(
     s: &model::Service,
+    index: usize,
+    comparator: bool,
     plan: &Plan,
     detection: Option<&Detection>,
     targets: &[Target],
@@ -965,10 +1041,23 @@ fn service(
             .help("point `codebase` at manifests with the service's HTTPRoute (its parentRefs are kept), or edit parentRefs in k8s-httproute.yaml"),
         );
     }
+    let (port_py2, port_py3) = (port.saturating_add(1), port.saturating_add(2));
+    let compare = comparator.then(|| {
+        compare::lower(
+            &name,
+            port,
+            port_py2,
+            port_py3,
+            index,
+            targets,
+            format!("canaryc:{}", env!("CARGO_PKG_VERSION")),
+        )
+    });
     ServiceIr {
         port,
-        port_py2: port.saturating_add(1),
-        port_py3: port.saturating_add(2),
+        port_py2,
+        port_py3,
+        compare,
         health: s.health.as_ref().map(|h| h.value.clone()),
         replicas: s
             .replicas

@@ -6,6 +6,7 @@ mod cli;
 mod codebase_root;
 mod common;
 mod compare;
+mod compare_wiring;
 mod detect;
 mod engine_docs;
 mod engine_objects;

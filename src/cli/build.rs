@@ -133,7 +133,7 @@ pub(crate) fn compile(
     sources: &mut SourceMap,
 ) -> Result<Built, String> {
     let loaded = super::load::load(plan, env, sources, true)?;
-    let mut built = lower_and_emit(loaded, plan_dir(plan), output);
+    let mut built = lower_and_emit(loaded, plan_dir(plan), output, plan);
     // A plan kept inside its own output directory is part of it: keep it across rebuilds.
     if let (Some((_, files)), Some(name)) = (built.output.as_mut(), plan_inside(plan, output)) {
         if !files.iter().any(|f| f.name == name) {
@@ -161,7 +161,12 @@ fn plan_inside(plan: &Path, output: &Path) -> Option<String> {
 }
 
 /// Lowers a loaded plan (codebase relative to `base`) and emits its files for `output`.
-pub(crate) fn lower_and_emit(loaded: super::load::Loaded, base: &Path, output: &Path) -> Built {
+pub(crate) fn lower_and_emit(
+    loaded: super::load::Loaded,
+    base: &Path,
+    output: &Path,
+    plan_file: &Path,
+) -> Built {
     let mut diagnostics = loaded.diagnostics;
     let codebase = loaded
         .plan
@@ -182,8 +187,9 @@ pub(crate) fn lower_and_emit(loaded: super::load::Loaded, base: &Path, output: &
         .codebase
         .as_ref()
         .map(|c| relative_to(&base.join(&c.value), output));
-    let (ir, mut lowering) =
+    let (mut ir, mut lowering) =
         crate::ir::lower(&merged, loaded.detection.as_ref(), build_context.as_deref());
+    ir.plan_file = Some(relative_to(plan_file, output));
     diagnostics.append(&mut lowering);
     crate::diag::sort(&mut diagnostics);
     if diagnostics.iter().any(Diagnostic::is_error) {

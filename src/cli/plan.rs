@@ -198,7 +198,12 @@ pub(crate) fn run(args: &Args, env: &Env) -> u8 {
             &mut sources,
             true,
         );
-        Some(lower_and_emit(loaded, &base, &output))
+        Some(lower_and_emit(
+            loaded,
+            &base,
+            &output,
+            &output.join("canary.plan"),
+        ))
     } else {
         None
     };

@@ -101,6 +101,8 @@ codes! {
     InvalidHeaderName = "CNR423", Error, "invalid-header-name";
     EndpointShadowed = "CNR424", Warning, "endpoint-shadowed";
     HeaderComparedAndIgnored = "CNR425", Warning, "header-compared-and-ignored";
+    /// A target of a plan with a `compare` section that cannot run the comparator.
+    ComparatorNotWired = "CNR426", Warning, "comparator-not-wired";
 
     PythonEndOfLife = "CNR501", Warning, "python-end-of-life";
     PythonEndOfLifeSoon = "CNR502", Warning, "python-end-of-life-soon";

@@ -85,6 +85,11 @@ fn prometheus(ir: &Ir) -> String {
                 } ]
             }));
         }
+        if let Some(c) = &s.compare {
+            if let Some(t) = c.target(crate::model::InfraKind::BareMetal) {
+                scrape.push(comparator_scrape(c, t));
+            }
+        }
     }
     let doc = json!({
         "global": {
@@ -100,6 +105,19 @@ fn prometheus(ir: &Ir) -> String {
         ir.name,
         yaml::to_string(&doc)
     )
+}
+
+/// The scrape job of a comparator's admin `/metrics`: its job name is what the comparator-health
+/// alert finds it by. The comparator labels its own series with `service`.
+pub(crate) fn comparator_scrape(
+    c: &crate::ir::ComparatorIr,
+    t: &crate::ir::ComparatorTarget,
+) -> serde_json::Value {
+    json!({
+        "job_name": c.name,
+        "honor_labels": true,
+        "static_configs": [ { "targets": [t.scrape] } ]
+    })
 }
 
 fn alertmanager(ir: &Ir) -> String {

@@ -6,8 +6,8 @@ use serde_json::{Map, Value, json};
 
 use super::escape::{compose::literal, python, url};
 use super::yaml;
-use crate::ir::{Copy, EnvVar, Ir, ServiceIr};
-use crate::model::Router;
+use crate::ir::{ComparatorIr, ComparatorTarget, Copy, EnvVar, Ir, ServiceIr};
+use crate::model::{InfraKind, Router};
 
 /// Keys of the team's service definition the copies keep.
 const KEPT: &[&str] = &[
@@ -42,6 +42,13 @@ pub fn stack(ir: &Ir, router: Router, beside_bare_metal: bool) -> String {
         for copy in [Copy::Py2, Copy::Py3] {
             services.insert(s.object(copy), copy_service(s, copy, &mut named_volumes));
         }
+        if let Some((c, t)) = comparator(s) {
+            // The second py2 copy: py2's definition, called only by the comparator.
+            let mut secondary = copy_service(s, Copy::Py2, &mut named_volumes);
+            secondary["labels"]["canary.copy"] = json!("py2-secondary");
+            services.insert(c.secondary.clone(), secondary);
+            services.insert(c.name.clone(), comparator_service(ir, s, c, t));
+        }
         for (name, def) in &s.compose_dependencies {
             let mut def = def.clone();
             if let Some(obj) = def.as_object_mut() {
@@ -73,7 +80,7 @@ pub fn stack(ir: &Ir, router: Router, beside_bare_metal: bool) -> String {
     let depends: Vec<String> = ir
         .services
         .iter()
-        .flat_map(|s| [s.object(Copy::Py2), s.object(Copy::Py3)])
+        .flat_map(|s| [s.lb_host(Copy::Py2), s.object(Copy::Py3)])
         .collect();
     services.insert(
         "canary-lb".into(),
@@ -99,6 +106,48 @@ pub fn stack(ir: &Ir, router: Router, beside_bare_metal: bool) -> String {
         ir.name,
         yaml::to_string(&doc)
     )
+}
+
+/// The comparator in front of this service's py2 in the Compose stack, if any.
+pub fn comparator(s: &ServiceIr) -> Option<(&ComparatorIr, &ComparatorTarget)> {
+    let c = s.compare.as_ref()?;
+    Some((c, c.target(InfraKind::DockerCompose)?))
+}
+
+/// The plan inside the comparator's container (its `compare` section, read by `--plan`).
+const PLAN_IN_CONTAINER: &str = "/etc/canaryc/canary.plan";
+
+/// `canaryc compare` in front of py2: canary-lb's py2 server, answering from py2 and mirroring to
+/// the second py2 copy and py3; /metrics and /report on its admin port, inside the stack only.
+fn comparator_service(ir: &Ir, s: &ServiceIr, c: &ComparatorIr, t: &ComparatorTarget) -> Value {
+    let plan = ir.plan_file.as_deref().unwrap_or("canary.plan");
+    let plan = if plan.starts_with('/') || plan.starts_with('.') {
+        plan.to_string()
+    } else {
+        format!("./{plan}")
+    };
+    let mut labels = Map::new();
+    labels.insert("canary.copy".into(), json!("comparator"));
+    labels.insert("canary.service".into(), json!(s.name));
+    json!({
+        "image": literal(&c.image),
+        "command": [
+            "canaryc", "compare",
+            "--listen", t.listen, "--admin", t.admin,
+            "--primary", t.primary, "--secondary", t.secondary, "--candidate", t.candidate,
+            "--plan", PLAN_IN_CONTAINER, "--service", s.name
+        ],
+        "volumes": [ format!("{}:{PLAN_IN_CONTAINER}:ro", literal(&plan)) ],
+        "expose": [ s.port.to_string() ],
+        // The admin port on loopback only: the report holds sample bodies.
+        "ports": [ format!("127.0.0.1:{}:{}", c.host_admin_port, crate::ir::compare::ADMIN_PORT) ],
+        "depends_on": [ s.object(Copy::Py2), c.secondary, s.object(Copy::Py3) ],
+        // SIGTERM lets comparisons in flight finish (`--grace`, 10s).
+        "stop_grace_period": "15s",
+        "init": true,
+        "restart": "unless-stopped",
+        "labels": Value::Object(labels),
+    })
 }
 
 /// `PORT:PORT`, or `ADDRESS:PORT:PORT` when the plan binds the load balancer to an address.

@@ -144,7 +144,7 @@ pub fn config(ir: &Ir, compose: bool) -> String {
             out.push_str(&format!(
                 "    server {copy} {addr} weight {weight} check inter 2s fall 3 rise 2{cookie}\n",
                 copy = copy.as_str(),
-                addr = s.address(copy, compose),
+                addr = s.lb_address(copy, compose),
             ));
         }
         out.push('\n');

@@ -8,8 +8,8 @@ use serde_json::{Map, Value, json};
 
 use super::escape::{kubernetes::literal, regex};
 use super::{OutputFile, file, yaml};
-use crate::ir::{Copy, EnvVar, Ir, ServiceIr, weights};
-use crate::model::{Router, StickyBy};
+use crate::ir::{ComparatorIr, ComparatorTarget, Copy, EnvVar, Ir, Placement, ServiceIr, weights};
+use crate::model::{InfraKind, Router, StickyBy};
 
 pub fn files(ir: &Ir, router: Router) -> Vec<OutputFile> {
     let mut out = Vec::new();
@@ -61,7 +61,143 @@ pub fn files(ir: &Ir, router: Router) -> Vec<OutputFile> {
         }
         Router::Haproxy | Router::Nginx => {}
     }
+    let compare: Vec<Value> = ir
+        .services
+        .iter()
+        .filter_map(|s| mirror_target(s).map(|c| (s, c)))
+        .flat_map(|(s, (c, t))| comparator(ir, s, c, t))
+        .collect();
+    if !compare.is_empty() {
+        out.push(file(
+            "k8s-compare.yaml",
+            "the response comparator (canaryc compare) and the second py2 copy it learns noise from; the VirtualService mirrors safe requests to it",
+            header(ir, &compare),
+        ));
+    }
     out
+}
+
+/// The comparator Istio mirrors this service's traffic to, if any.
+pub(crate) fn mirror_target(s: &ServiceIr) -> Option<(&ComparatorIr, &ComparatorTarget)> {
+    let c = s.compare.as_ref()?;
+    let t = c.target(InfraKind::Kubernetes)?;
+    matches!(t.placement, Placement::Mirror { .. }).then_some((c, t))
+}
+
+/// The ConfigMap holding the plan the comparator reads its `compare` section from; the
+/// runbook creates it from canary.plan.
+pub(crate) fn plan_config_map(c: &ComparatorIr) -> String {
+    format!("{}-plan", c.name)
+}
+
+/// The second py2 copy (py2's Deployment under its own name and `version: py2-secondary`, so
+/// neither the py2 Service nor the py2 subset selects it) and its Service; the comparator's
+/// Deployment and Service.
+fn comparator(ir: &Ir, s: &ServiceIr, c: &ComparatorIr, t: &ComparatorTarget) -> Vec<Value> {
+    let mut secondary = deployment(ir, s, Copy::Py2);
+    let secondary_labels = {
+        let mut m = Map::new();
+        m.insert("app".into(), json!(s.name));
+        m.insert("version".into(), json!("py2-secondary"));
+        m
+    };
+    secondary["metadata"]["name"] = json!(c.secondary);
+    for path in [
+        &["metadata", "labels"][..],
+        &["spec", "selector", "matchLabels"],
+        &["spec", "template", "metadata", "labels"],
+    ] {
+        object_at(&mut secondary, path).extend(secondary_labels.clone());
+    }
+    // One pod is enough to learn what py2 disagrees with itself on.
+    secondary["spec"]["replicas"] = json!(1);
+    let service_for = |name: &str, labels: &Map<String, Value>, ports: Value| {
+        json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": { "name": name, "namespace": ir.namespace, "labels": labels },
+            "spec": { "selector": labels, "ports": ports }
+        })
+    };
+    let http =
+        json!([ { "name": "http", "port": s.port, "targetPort": s.port, "protocol": "TCP" } ]);
+    let mut compare_labels = Map::new();
+    compare_labels.insert("app".into(), json!(s.name));
+    compare_labels.insert("version".into(), json!("comparator"));
+    let admin = crate::ir::compare::ADMIN_PORT;
+    let args: Vec<Value> = [
+        "compare",
+        "--listen",
+        &t.listen,
+        "--admin",
+        &t.admin,
+        "--primary",
+        &t.primary,
+        "--secondary",
+        &t.secondary,
+        "--candidate",
+        &t.candidate,
+        "--plan",
+        "/etc/canaryc/canary.plan",
+        "--service",
+        &s.name,
+    ]
+    .iter()
+    .map(|a| json!(literal(a)))
+    .collect();
+    let comparator = json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": { "name": c.name, "namespace": ir.namespace, "labels": compare_labels },
+        "spec": {
+            // One comparator: the noise it learns is per process.
+            "replicas": 1,
+            "selector": { "matchLabels": compare_labels },
+            "template": {
+                "metadata": {
+                    "labels": compare_labels,
+                    "annotations": {
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": admin.to_string(),
+                        "prometheus.io/path": "/metrics"
+                    }
+                },
+                "spec": {
+                    // SIGTERM lets the comparisons in flight finish (`--grace`, 10s).
+                    "terminationGracePeriodSeconds": 15,
+                    "containers": [ {
+                        "name": "compare",
+                        "image": c.image,
+                        "command": ["canaryc"],
+                        "args": args,
+                        "ports": [
+                            { "name": "http", "containerPort": s.port, "protocol": "TCP" },
+                            { "name": "metrics", "containerPort": admin, "protocol": "TCP" }
+                        ],
+                        "readinessProbe": { "httpGet": { "path": "/healthz", "port": admin }, "periodSeconds": 10 },
+                        "livenessProbe": { "httpGet": { "path": "/healthz", "port": admin }, "periodSeconds": 10, "failureThreshold": 3 },
+                        "resources": {
+                            "requests": { "cpu": "100m", "memory": "64Mi" },
+                            "limits": { "memory": "256Mi" }
+                        },
+                        "securityContext": { "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true, "runAsNonRoot": true, "runAsUser": 65534 },
+                        "volumeMounts": [ { "name": "plan", "mountPath": "/etc/canaryc", "readOnly": true } ]
+                    } ],
+                    "volumes": [ { "name": "plan", "configMap": { "name": plan_config_map(c) } } ]
+                }
+            }
+        }
+    });
+    let compare_ports = json!([
+        { "name": "http", "port": s.port, "targetPort": s.port, "protocol": "TCP" },
+        { "name": "http-metrics", "port": admin, "targetPort": admin, "protocol": "TCP" }
+    ]);
+    vec![
+        secondary,
+        service_for(&c.secondary, &secondary_labels, http),
+        comparator,
+        service_for(&c.name, &compare_labels, compare_ports),
+    ]
 }
 
 pub(super) fn header(ir: &Ir, docs: &[Value]) -> String {
@@ -361,6 +497,9 @@ fn istio(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
         "route": [ dest(Copy::Py2, Some(w2)), dest(Copy::Py3, Some(w3)) ],
         "retries": retries,
     }));
+    if let Some((c, t)) = mirror_target(s) {
+        http = mirrored(http, s, c, t);
+    }
     let mut docs = Vec::new();
     if !s.k8s_has_service {
         docs.push(apex_service(ir, s));
@@ -384,6 +523,41 @@ fn istio(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
         "spec": { "hosts": [ s.name ], "http": http }
     }));
     docs
+}
+
+/// Each route preceded by its twin for GET, HEAD and OPTIONS, which also mirrors to the
+/// comparator. Envoy's mirror is fire-and-forget (shared/reference/py2-py3-runtime.md §5): the
+/// client never waits for it. Only safe methods: the comparator sends what it receives to py2
+/// again as its primary, so a mirrored write would run twice on py2.
+fn mirrored(http: Vec<Value>, s: &ServiceIr, c: &ComparatorIr, t: &ComparatorTarget) -> Vec<Value> {
+    let percent = match t.placement {
+        Placement::Mirror { percent } => percent,
+        Placement::InFrontOfPy2 => 100.0,
+    };
+    let methods = json!({ "regex": c.methods.join("|") });
+    let mut out = Vec::new();
+    for rule in http {
+        let mut twin = rule.clone();
+        let name = twin["name"].as_str().unwrap_or("route").to_string();
+        twin["name"] = json!(format!("{name}-compared"));
+        let matches = match twin.get("match").and_then(Value::as_array) {
+            Some(list) => list
+                .iter()
+                .map(|m| {
+                    let mut m = m.clone();
+                    m["method"] = methods.clone();
+                    m
+                })
+                .collect(),
+            None => vec![json!({ "method": methods })],
+        };
+        twin["match"] = Value::Array(matches);
+        twin["mirror"] = json!({ "host": c.name, "port": { "number": s.port } });
+        twin["mirrorPercentage"] = json!({ "value": percent });
+        out.push(twin);
+        out.push(rule);
+    }
+    out
 }
 
 fn ingresses(ir: &Ir, s: &ServiceIr) -> Vec<Value> {

@@ -257,6 +257,8 @@ pub fn plan(ir: &Ir, files: &[(String, String)]) -> String {
         ir.metrics.min_requests
     );
 
+    o.push_str(&super::compare_docs::plan_section(ir));
+
     o.push_str("## Cutover, step by step\n\n");
     for t in &ir.targets {
         let _ = writeln!(o, "### {}\n", infra_name(t.infra));
@@ -790,6 +792,7 @@ pub fn rollback_runbook(ir: &Ir) -> String {
         );
     }
 
+    o.push_str(&super::compare_docs::runbook_section(ir));
     o.push_str("## After a rollback\n\n1. Find the cause in py3's logs and the dashboard; fix it in the py3 build.\n2. Deploy the fixed py3 copy (it still has no traffic).\n");
     o.push_str(&engine_docs::restart(ir));
     o

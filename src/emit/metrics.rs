@@ -87,6 +87,9 @@ impl Naming {
     }
 }
 
+/// The results of requests the comparator compared (not `error`, not `dropped`).
+const COMPARED: (&str, &str) = ("result", "=~\"same|diverged|noise\"");
+
 /// `a|b|c` with regex metacharacters escaped (service names are DNS labels: only `-` and `.`).
 fn alternatives(values: &[String]) -> String {
     values
@@ -648,6 +651,9 @@ impl<'a> Source<'a> {
         )
     }
 
+    /// Diverged over compared: `error` and `dropped` are requests nothing was compared for
+    /// (docs/compare.md), so they are not in the denominator; a py3 that times out is not
+    /// "95% the same".
     pub fn divergence_percent(&self, window: &str) -> String {
         let c = self.comparisons();
         format!(
@@ -659,12 +665,41 @@ impl<'a> Source<'a> {
                 Some(window),
                 ""
             ),
-            c.sum_by_service(&self.services, None, "rate", Some(window), "")
+            c.sum_by_service(&self.services, Some(COMPARED), "rate", Some(window), "")
         )
     }
 
+    /// Requests actually compared in the window (the divergence alert's traffic guard).
     pub fn comparisons_increase(&self, window: &str) -> String {
-        self.comparisons()
-            .sum_by_service(&self.services, None, "increase", Some(window), "")
+        self.comparisons().sum_by_service(
+            &self.services,
+            Some(COMPARED),
+            "increase",
+            Some(window),
+            "",
+        )
+    }
+
+    /// The share of mirrored requests the comparator could not compare because the second py2
+    /// copy or py3 did not answer (`result="error"`), of every outcome but `dropped`.
+    pub fn comparison_error_percent(&self, window: &str) -> String {
+        let c = self.comparisons();
+        format!(
+            "{} / {} * 100",
+            c.sum_by_service(
+                &self.services,
+                Some(("result", "=\"error\"")),
+                "rate",
+                Some(window),
+                ""
+            ),
+            c.sum_by_service(
+                &self.services,
+                Some(("result", "=~\"same|diverged|noise|error\"")),
+                "rate",
+                Some(window),
+                ""
+            )
+        )
     }
 }

@@ -7,7 +7,9 @@
 //! Alertmanager and webhook configs, and the scripts they run).
 
 pub(crate) mod automation;
-mod compose;
+mod comparator_alerts;
+mod compare_docs;
+pub(crate) mod compose;
 pub mod engine;
 pub mod escape;
 mod grafana;
@@ -124,6 +126,12 @@ pub fn emit(ir: &Ir) -> Vec<OutputFile> {
         if compose_only && engine_of(InfraKind::DockerCompose) == Engine::Canaryc {
             files.extend(engine::compose_loop::files(ir));
         }
+    }
+    // The comparator's image on Compose is canaryc's, as the loop's is.
+    let compose_comparator = has(InfraKind::DockerCompose)
+        && ir.services.iter().any(|s| compose::comparator(s).is_some());
+    if compose_comparator && !files.iter().any(|f| f.name == "Dockerfile.canaryc") {
+        files.push(engine::compose_loop::dockerfile_file(ir));
     }
     files.push(file(
         "prometheus-alerts.yaml",

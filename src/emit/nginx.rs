@@ -37,8 +37,8 @@ pub fn config(ir: &Ir, compose: bool) -> String {
             out.push_str(&format!(
                 "upstream {} {{\n    server {} max_fails=3 fail_timeout=10s;\n    # retried here when this copy fails an idempotent request\n    server {} backup;\n}}\n\n",
                 up(copy),
-                s.address(copy, compose),
-                s.address(other, compose)
+                s.lb_address(copy, compose),
+                s.lb_address(other, compose)
             ));
         }
         let key = match ir.sticky.as_ref() {
@@ -92,9 +92,9 @@ pub fn config(ir: &Ir, compose: bool) -> String {
             let host = var(s, "host");
             out.push_str(&format!(
                 "map {chosen} {host} {{\n    py2 {};\n    py3 {};\n    default {};\n}}\n\n",
-                s.object(Copy::Py2),
-                s.object(Copy::Py3),
-                s.object(Copy::Py2)
+                s.lb_host(Copy::Py2),
+                s.lb_host(Copy::Py3),
+                s.lb_host(Copy::Py2)
             ));
             format!("{host}:{}", s.port)
         } else {

@@ -147,6 +147,15 @@ pub fn alerts(ir: &Ir) -> String {
                 "annotations": r.annotations,
             })
         })
+        .chain(super::comparator_alerts::rules(ir).into_iter().map(|r| {
+            json!({
+                "alert": r.alert,
+                "expr": r.expr,
+                "for": duration(r.for_secs),
+                "labels": r.labels,
+                "annotations": r.annotations,
+            })
+        }))
         .collect();
     let doc = json!({ "groups": [ { "name": group_name(ir), "rules": rules } ] });
     format!(
@@ -374,7 +383,7 @@ fn cases(
                 let bad = (volume * pct / 100.0).ceil();
                 vec![
                     (
-                        c.input(service, &[("result", "match")]),
+                        c.input(service, &[("result", "same")]),
                         counter(volume - bad, steps),
                     ),
                     (
@@ -382,6 +391,17 @@ fn cases(
                         counter(bad, steps),
                     ),
                 ]
+            };
+            // Errors and drops are not comparisons: as many again must not dilute a breach.
+            let with_uncompared = |pct: f64| {
+                let mut series = at(pct);
+                for result in ["error", "dropped"] {
+                    series.push((
+                        c.input(service, &[("result", result)]),
+                        counter(volume * 4.0, steps),
+                    ));
+                }
+                series
             };
             if t < 100.0 {
                 out.push(Case {
@@ -395,6 +415,33 @@ fn cases(
                 series: at(0.0),
                 fires: false,
             });
+            if t < 100.0 {
+                out.push(Case {
+                    name: "fires when errors and drops outnumber comparisons".into(),
+                    series: with_uncompared((t * 2.0).min(100.0)),
+                    fires: true,
+                });
+            }
+            // Half the guard's comparisons, all diverged, padded with errors: too few to judge.
+            let trickle = (f64::from(ir.metrics.min_requests) / 2.0 / rate_steps as f64).max(0.0);
+            if trickle > 0.0 && ir.metrics.min_requests > 1 {
+                let mut series = vec![
+                    (c.input(service, &[("result", "same")]), counter(0.0, steps)),
+                    (
+                        c.input(service, &[("result", "diverged")]),
+                        counter(trickle, steps),
+                    ),
+                ];
+                series.push((
+                    c.input(service, &[("result", "error")]),
+                    counter(volume, steps),
+                ));
+                out.push(Case {
+                    name: "silent on too few comparisons".into(),
+                    series,
+                    fires: false,
+                });
+            }
         }
         TriggerKind::RequestRateLow | TriggerKind::RequestRateHigh => {
             let ratio = trigger.text.contains("x py2");
@@ -459,6 +506,33 @@ pub fn tests(ir: &Ir) -> String {
                 "alert_rule_test": [ { "eval_time": duration(eval), "alertname": rule.alert, "exp_alerts": expected } ],
             }));
         }
+    }
+    // The comparator's own health alerts (not rollback triggers).
+    let eval = super::comparator_alerts::eval_secs();
+    let health = super::comparator_alerts::rules(ir);
+    for (name, alert, series, fires) in
+        super::comparator_alerts::cases(ir, step(ir), eval / step(ir) + 4)
+    {
+        let Some(rule) = health.iter().find(|r| r.alert == alert) else {
+            continue;
+        };
+        let input: Vec<Value> = series
+            .iter()
+            .map(|(s, v)| json!({ "series": s, "values": v }))
+            .collect();
+        let expected: Vec<Value> = if fires {
+            let mut labels = rule.labels.clone();
+            labels["service"] = json!(service.name);
+            vec![json!({ "exp_labels": labels, "exp_annotations": rule.annotations })]
+        } else {
+            Vec::new()
+        };
+        tests.push(json!({
+            "name": format!("{alert}: {name}"),
+            "interval": duration(step(ir)),
+            "input_series": input,
+            "alert_rule_test": [ { "eval_time": duration(eval), "alertname": alert, "exp_alerts": expected } ],
+        }));
     }
     let doc = json!({
         "rule_files": ["prometheus-alerts.yaml"],

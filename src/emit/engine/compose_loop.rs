@@ -99,6 +99,9 @@ fn prometheus(ir: &Ir) -> String {
                 } ]
             }));
         }
+        if let Some((c, t)) = crate::emit::compose::comparator(s) {
+            scrape.push(crate::emit::automation::comparator_scrape(c, t));
+        }
     }
     let every = crate::emit::prometheus::duration(ir.metrics.scrape_interval_secs);
     let doc = json!({
@@ -150,13 +153,14 @@ fn hooks(ir: &Ir) -> String {
     )
 }
 
-fn dockerfile() -> String {
+fn dockerfile(users: &str) -> String {
     format!(
-        "# The image the canary-rollback and canary-promote services run: canaryc and the webhook daemon.\n\
+        "# The image {} run: canaryc and the webhook daemon.\n\
          # Build it next to a canaryc binary: cp \"$(command -v canaryc)\" . && docker build -t {} -f Dockerfile.canaryc .\n\
          FROM debian:12-slim\n\
          RUN apt-get update && apt-get install -y --no-install-recommends webhook && rm -rf /var/lib/apt/lists/*\n\
          COPY canaryc /usr/local/bin/canaryc\n",
+        users,
         canaryc_image()
     )
 }
@@ -178,10 +182,34 @@ pub fn files(ir: &Ir) -> Vec<OutputFile> {
             "the rollback receiver in the Compose stack: runs `canaryc rollback SERVICE` when a rollback alert arrives",
             hooks(ir),
         ),
-        file(
-            "Dockerfile.canaryc",
-            "the image of canary-rollback and canary-promote: canaryc and the webhook daemon",
-            dockerfile(),
-        ),
+        dockerfile_file(ir),
     ]
+}
+
+/// `Dockerfile.canaryc`: the image of canary-rollback, canary-promote and the comparator,
+/// whichever of them the stack runs.
+pub fn dockerfile_file(ir: &Ir) -> OutputFile {
+    let comparator = ir
+        .services
+        .iter()
+        .any(|s| crate::emit::compose::comparator(s).is_some());
+    let looping = ir.targets.iter().any(|t| {
+        t.infra == crate::model::InfraKind::DockerCompose
+            && t.engine == crate::model::Engine::Canaryc
+    });
+    let users = match (looping, comparator) {
+        (true, true) => "the canary-rollback and canary-promote services and the comparator",
+        (false, true) => "the comparator service",
+        _ => "the canary-rollback and canary-promote services",
+    };
+    let purpose = if comparator {
+        format!("the image of {users} in the Compose stack: canaryc and the webhook daemon")
+    } else {
+        "the image of canary-rollback and canary-promote: canaryc and the webhook daemon".into()
+    };
+    OutputFile {
+        name: "Dockerfile.canaryc".into(),
+        purpose,
+        contents: dockerfile(users),
+    }
 }
