@@ -111,7 +111,10 @@ pub fn image(raw: &str) -> Result<String, Refusal> {
             describe(c)
         ));
     }
-    if raw.starts_with(['-', '.', '/', ':', '@']) {
+    // The same grammar the checker holds a plan's images to (a registry refuses the rest, and
+    // a second `:` would make the tag canaryc derives py3's from something else).
+    if raw.starts_with(['-', '.', '/', ':', '@']) || !crate::check::strings::is_image_reference(raw)
+    {
         return Err(format!("image `{}` is not an image reference", shown(raw)));
     }
     Ok(raw.to_string())
@@ -354,7 +357,15 @@ mod tests {
 
     #[test]
     fn images_and_names() {
-        assert!(image("registry.internal:5000/team/app:2.7-40@sha256:abc").is_ok());
+        let digest = "a".repeat(64);
+        assert!(
+            image(&format!(
+                "registry.internal:5000/team/app:2.7-40@sha256:{digest}"
+            ))
+            .is_ok()
+        );
+        assert!(image("registry.internal:5000/team/app:2.7-40@sha256:abc").is_err());
+        assert!(image("registry.internal/app:8000x:2.7").is_err());
         assert!(image("app:${TAG}").is_err());
         assert!(image("app:1 --privileged").is_err());
         assert!(name("web_1").is_ok());

@@ -95,8 +95,13 @@ impl Plant {
     fn benign_like(self, hostile: &str) -> &'static str {
         match self {
             Plant::K8sEnvValue if hostile.contains("$(") => "$(b)",
-            // Likewise a `$NAME` or `${` in the team's compose file is its own interpolation.
-            Plant::ComposeEnvValue if compose_reference(hostile) => "${b}",
+            // Likewise a `$NAME` or `${` in the team's compose file is its own interpolation
+            // (read as planted: a `$` at the end is followed by the closing sentinel's letter).
+            Plant::ComposeEnvValue | Plant::ComposeCommandWord
+                if compose_reference(&planted(hostile)) =>
+            {
+                "${b}"
+            }
             _ => "benign",
         }
     }
