@@ -13,6 +13,7 @@ pub mod ir;
 pub mod lsp;
 pub mod model;
 pub mod source;
+pub mod stats;
 pub mod stdlib;
 pub mod syntax;
 pub mod synth;

@@ -5,6 +5,7 @@ mod cases;
 mod cli;
 mod common;
 mod detect;
+mod detection;
 mod explain;
 mod fmt;
 mod lsp;

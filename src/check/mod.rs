@@ -10,6 +10,7 @@
 //! schedule and rollback references and applying overrides; cross-check the result (schedule
 //! shape, criteria against triggers, router capabilities, Python lifecycle).
 
+pub mod detection;
 mod entries;
 mod lifecycle;
 mod plan;

@@ -38,9 +38,20 @@ enum Format {
 pub(crate) fn run(args: &Args, env: &Env) -> u8 {
     let mut sources = SourceMap::new();
     let mut diagnostics: Vec<Diagnostic> = Vec::new();
+    let mut previews = String::new();
     for path in &args.files {
         match super::load::load(path, env, &mut sources, !args.no_detect) {
-            Ok(loaded) => diagnostics.extend(loaded.diagnostics),
+            Ok(loaded) => {
+                diagnostics.extend(loaded.diagnostics);
+                // With `traffic` in the plan: how soon each stage catches what (issue 13).
+                if let Some(p) = loaded
+                    .plan
+                    .as_ref()
+                    .and_then(crate::check::detection::preview)
+                {
+                    previews.push_str(&crate::check::detection::render(&p));
+                }
+            }
             Err(message) => {
                 print_stderr(&format!("error: {message}\n"));
                 return exit::USAGE;
@@ -53,6 +64,7 @@ pub(crate) fn run(args: &Args, env: &Env) -> u8 {
     match args.format {
         Format::Human => {
             print_stderr(&render::human(&diagnostics, &sources, env.style, 100));
+            print_stderr(&previews);
             print_stderr(&summary(args.files.len(), errors, warnings));
         }
         Format::Short => print_stdout(&render::short(&diagnostics, &sources)),

@@ -417,6 +417,15 @@ impl Lowerer {
                 }
             },
             Rule::percent => ValueKind::Percent(parse_f64(&text[..text.len() - 1])),
+            Rule::rate => {
+                let (number, unit) = text.split_once('/').unwrap_or((text, "s"));
+                let per = match unit {
+                    "m" => 60.0,
+                    "h" => 3600.0,
+                    _ => 1.0,
+                };
+                ValueKind::Rate(parse_f64(number) / per)
+            }
             Rule::ratio => {
                 let mut factor = 0.0;
                 let mut base = None;
