@@ -135,7 +135,11 @@ fn the_alerts_are_the_test_functions() {
     }
     // The sequential alerts are `margin > 0`, nothing more (above); only divergence keeps a
     // minimum of compared responses.
-    assert_eq!(alerts.matches(">= 100\n").count(), 1, "only the divergence guard");
+    assert_eq!(
+        alerts.matches(">= 100\n").count(),
+        1,
+        "only the divergence guard"
+    );
 }
 
 #[test]
@@ -223,4 +227,25 @@ fn thresholds_are_relative_unless_absolute() {
     assert_eq!(ir.triggers[0].effect, Some(Effect::Above(0.01)));
     // The window of a sequential trigger is not part of what it tests.
     assert_eq!(ir.triggers[0].text, "error_rate > 1%");
+}
+
+#[test]
+fn the_language_reference_shows_what_check_prints() {
+    let doc =
+        std::fs::read_to_string(crate::common::repo().join("docs/language.md")).expect("docs");
+    let section = doc
+        .split("## Time to detect")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("a Time to detect section");
+    let plan = crate::common::code_blocks(section, "plan").remove(0);
+    let shown = crate::common::code_blocks(section, "text").remove(0);
+    let dir = std::env::temp_dir().join(format!("canaryc-ttd-doc-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    std::fs::write(dir.join("canary.plan"), plan).expect("write");
+    let out = crate::common::canaryc(&dir, &["check"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    let printed = crate::common::stderr(&out);
+    let expected = shown.trim_start_matches("$ canaryc check\n");
+    assert_eq!(printed.trim_end(), expected.trim_end());
 }

@@ -188,12 +188,11 @@ fn catches(ladder: &Ladder, trigger: &Trigger, p0: f64, rate: f64, baseline: f64
 fn proofs(stage: &Stage, p0: f64, rate: f64, scrape_secs: u64, baseline: f64) -> Vec<Proof> {
     let window = (stage.hold.value / 1000).min(TOP_SECS);
     let mut out = Vec::new();
-    let mut prove = |criterion: String, bound: f64, relative: bool| {
-        let baseline = relative.then_some(baseline);
+    let mut prove = |criterion: String, healthy: f64, bound: f64, baseline: Option<f64>| {
         out.push(Proof {
             criterion,
-            secs: preview::pass(p0, bound, rate, window, scrape_secs, baseline),
-            requests: preview::pass_requests(p0, bound, baseline).unwrap_or(f64::INFINITY),
+            secs: preview::pass(healthy, bound, rate, window, scrape_secs, baseline),
+            requests: preview::pass_requests(healthy, bound, baseline).unwrap_or(f64::INFINITY),
         });
     };
     for criterion in &stage.criteria {
@@ -213,8 +212,27 @@ fn proofs(stage: &Stage, p0: f64, rate: f64, scrape_secs: u64, baseline: f64) ->
                         window: None,
                     };
                     let relative = !matches!(threshold.value, Threshold::AbsolutePercent(_));
-                    prove(trigger_text(&t), bound, relative);
+                    prove(trigger_text(&t), p0, bound, relative.then_some(baseline));
                 }
+            }
+            Criterion::Compare {
+                metric,
+                quantile,
+                op,
+                threshold,
+            } if metric.value == Metric::Latency && op.is_upper_bound() => {
+                // As for the triggers: py2 (and a healthy py3) with a tenth of the quantile's
+                // tail above the tested bucket, against the whole tail.
+                let q = quantile.map_or(0.99, |q| q.as_fraction());
+                let (healthy, tail) = latency_shares(q);
+                let t = Trigger {
+                    metric: *metric,
+                    quantile: *quantile,
+                    op: *op,
+                    threshold: *threshold,
+                    window: None,
+                };
+                prove(trigger_text(&t), healthy, tail, None);
             }
             Criterion::WithinBaseline(tolerance) => {
                 prove(
@@ -222,8 +240,19 @@ fn proofs(stage: &Stage, p0: f64, rate: f64, scrape_secs: u64, baseline: f64) ->
                         "error_rate within {}% of py2's",
                         super::number_text(tolerance.value)
                     ),
+                    p0,
                     p0 * (1.0 + tolerance.value / 100.0),
-                    true,
+                    Some(baseline),
+                );
+                let (healthy, tail) = latency_shares(0.99);
+                prove(
+                    format!(
+                        "latency p99 within {}% of py2's",
+                        super::number_text(tolerance.value)
+                    ),
+                    healthy,
+                    tail,
+                    None,
                 );
             }
             _ => {}
@@ -443,7 +472,8 @@ impl<'a> Checker<'a> {
                 };
                 let takes = match catch.detection {
                     Some(d) => format!("takes {} to catch", approx(d.secs)),
-                    None => "is not caught within a day's window (the longest the rules look back)".to_string(),
+                    None => "is not caught within a day's window (the longest the rules look back)"
+                        .to_string(),
                 };
                 let share = smallest_share(
                     &ladder,

@@ -740,18 +740,10 @@ fn alert_fires_when(ir: &Ir, t: &crate::ir::TriggerIr) -> String {
         } else {
             "failures"
         };
-        let first = ir
-            .detection
-            .ladder
-            .rungs
-            .first()
-            .map_or(1, |r| r.window_secs);
+        let (first, top) = ladder_span(ir);
         return format!(
-            "Fires when a service's py3 {what} are strong evidence that `{}` holds: over any window from {} to {}, the evidence (`canary:*:margin` in the recording rules) exceeds what that window needs. There is no `for:` and no traffic minimum: a total failure is caught within a scrape and an evaluation, a small regression once enough requests show it. The alert stays firing while the failures that fired it are inside its windows (up to {}): before restarting the stage with a fixed py3, wait for it to resolve or silence it in Alertmanager, or the rollback runs again.",
+            "Fires when a service's py3 {what} are strong evidence that `{}` holds: over any window from {first} to {top}, the evidence (`canary:*:margin` in the recording rules) exceeds what that window needs. There is no `for:` and no traffic minimum: a total failure is caught within a scrape and an evaluation, a small regression once enough requests show it. The alert stays firing while the failures that fired it are inside its windows (up to {top}): before restarting the stage with a fixed py3, wait for it to resolve or silence it in Alertmanager, or the rollback runs again.",
             t.text,
-            duration(first),
-            duration(ir.detection.ladder.top_secs()),
-            duration(ir.detection.ladder.top_secs()),
         );
     }
     format!(
@@ -762,22 +754,24 @@ fn alert_fires_when(ir: &Ir, t: &crate::ir::TriggerIr) -> String {
     )
 }
 
+/// The shortest and longest window of the ladder.
+fn ladder_span(ir: &Ir) -> (String, String) {
+    let ladder = &ir.detection.ladder;
+    let first = ladder.rungs.first().map_or(1, |r| r.window_secs);
+    (duration(first), duration(ladder.top_secs()))
+}
+
 /// How the error-rate and latency triggers and the criteria decide, for `canary-plan.md`.
 fn statistics_section(ir: &Ir) -> String {
     let mut o = String::new();
-    let first = ir
-        .detection
-        .ladder
-        .rungs
-        .first()
-        .map_or(1, |r| r.window_secs);
+    let (first, top) = ladder_span(ir);
     if ir.triggers.iter().any(|t| t.is_sequential()) {
         let _ = writeln!(
             o,
             "\nError-rate and latency triggers are sequential tests, not thresholds held for a window. Over {} windows from {} to {}, the recording rules compare py3's failures (or requests slower than a histogram bucket) with py2's rate over the last day, and weigh the evidence that py3 is worse by at least the trigger's threshold (`error_rate > 1%` means 1 point above py2's rate; see the language reference). The alert fires as soon as any window's evidence is enough for that window; the thresholds keep rollbacks of a healthy py3 to at most 1% of stages. There is no traffic minimum and no `for:`: little traffic means slow evidence, not no alert.",
             ir.detection.ladder.rungs.len(),
-            duration(first),
-            duration(ir.detection.ladder.top_secs()),
+            first,
+            top,
         );
     }
     if ir
@@ -812,7 +806,7 @@ fn time_to_detect_section(ir: &Ir) -> String {
         p.service,
         percent_text(p.py2_error_rate)
     );
-    o.push_str("| stage | py3 traffic | hold | regression | caught | failed (or slow) requests first |\n|---|---|---|---|---|---|\n");
+    o.push_str("| stage | py3 traffic | hold | trigger | regression | caught | failed (or slow) requests first |\n|---|---|---|---|---|---|---|\n");
     for st in &p.stages {
         for c in &st.catches {
             let (caught, failed) = match c.detection {
@@ -825,10 +819,11 @@ fn time_to_detect_section(ir: &Ir) -> String {
             };
             let _ = writeln!(
                 o,
-                "| {} | {} | {} | {} | {caught} | {failed} |",
+                "| {} | {} | {} | `{}` | {} | {caught} | {failed} |",
                 st.stage,
                 rate_text(st.py3_rate),
                 hours(st.hold_secs as f64 / 3600.0),
+                c.trigger,
                 c.regression
             );
         }

@@ -23,12 +23,12 @@ use crate::stats::evaluate::{
 use crate::stats::increase::Sampled;
 use crate::stats::random::Rng;
 
-/// How often promtool evaluates the rules in the tests: every ten minutes (or the scrape
+/// How often promtool evaluates the rules in the tests: every fifteen minutes (or the scrape
 /// interval if longer). The rules do not depend on it; promtool's test storage is slow over
 /// the ladder's day-long windows, and a day evaluated every 15 s would make each build's tests
 /// take many minutes.
 pub fn evaluation_interval(ir: &Ir) -> u64 {
-    600.max(ir.metrics.scrape_interval_secs)
+    900.max(ir.metrics.scrape_interval_secs)
 }
 
 /// A counter's values at equal intervals.
@@ -284,7 +284,8 @@ pub fn planted(ir: &Ir, trigger: &TriggerIr, rule: &Rule, service: &ServiceIr) -
     let intervals = (7200 / step) as usize;
     let broken_from = intervals / 2;
     let per_scrape = |per_minute: i64| (per_minute * step as i64 / 60).max(1);
-    let py3_per = per_scrape(40);
+    // At least three requests a scrape, so a half and a third of them are whole requests.
+    let py3_per = per_scrape(40).max(3);
     let broken = |i: usize| i >= broken_from;
     let mut planted = Inputs {
         src: &src,

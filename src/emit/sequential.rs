@@ -78,6 +78,12 @@ fn le_regex(bound: f64) -> String {
     }
 }
 
+/// `value` while py2's baseline day is fresh, else the last value recorded: a baseline that
+/// outlives py2's traffic (stats::evaluate, steps 2-3). `recorded` is the rule's own series.
+fn latched(value: &str, fresh: &str, recorded: &str) -> String {
+    format!("({value} and on(service) {fresh})\nor on(service) last_over_time({recorded}[1h])")
+}
+
 /// The rules of one plan, shared between its tests.
 pub struct Rules<'a> {
     pub ir: &'a Ir,
@@ -201,10 +207,13 @@ impl<'a> Rules<'a> {
             self.record(
                 "canary:py2_error_ratio:baseline",
                 &[],
-                format!(
-                    "(({} + 1) / ({n2} + 1) and on(service) {fresh})\nor on(service) last_over_time({}[1h])",
-                    self.series("canary:py2_errors:increase1d", &[]),
-                    self.series("canary:py2_error_ratio:baseline", &[])
+                latched(
+                    &format!(
+                        "({} + 1) / ({n2} + 1)",
+                        self.series("canary:py2_errors:increase1d", &[])
+                    ),
+                    &fresh,
+                    &self.series("canary:py2_error_ratio:baseline", &[]),
                 ),
             ),
             self.record(
@@ -434,8 +443,10 @@ impl<'a> Rules<'a> {
         records.push(self.record(
             "canary:py2_latency_quantile:baseline",
             &[("quantile", &q)],
-            format!(
-                "(histogram_quantile({q}, {py2_day}) >= 0 and on(service) {fresh})\nor on(service) last_over_time({q2}[1h])"
+            latched(
+                &format!("histogram_quantile({q}, {py2_day}) >= 0"),
+                &fresh,
+                &q2,
             ),
         ));
         records.push(self.record(
@@ -454,8 +465,12 @@ impl<'a> Rules<'a> {
         records.push(self.record(
             "canary:py2_latency_slow_ratio:baseline",
             &[("bound", &label)],
-            format!(
-                "((sum by (service) ({py2_all}) - sum by (service) ({py2_day} and on(plan, service, le) {chosen}) + 1) / (sum by (service) ({py2_all}) + 1) and on(service) {fresh})\nor on(service) last_over_time({share}[1h])"
+            latched(
+                &format!(
+                    "(sum by (service) ({py2_all}) - sum by (service) ({py2_day} and on(plan, service, le) {chosen}) + 1) / (sum by (service) ({py2_all}) + 1)"
+                ),
+                &fresh,
+                &share,
             ),
         ));
         records.push(self.record(

@@ -150,7 +150,20 @@ impl Scenario {
             let i = (x.floor() as usize).min(failed3.len() - 2);
             failed3[i] + (failed3[i + 1] - failed3[i]) * (x - i as f64).min(1.0)
         };
-        let failed_by = |t: i64| served(t) - served(fault_ms);
+        // Failures since the fault: those of the interval it falls in were all served after
+        // it (a healthy py3 fails rarely), spread over the rest of that interval.
+        let failed_by = |t: i64| {
+            let i = ((fault_ms - start_ms) / step_ms) as usize;
+            let b = start_ms + (i as i64 + 1) * step_ms;
+            let first = (failed3[i + 1] - failed3[i])
+                * ((t.min(b) - fault_ms) as f64 / (b - fault_ms).max(1) as f64);
+            first.max(0.0)
+                + if t > b {
+                    served(t) - failed3[i + 1]
+                } else {
+                    0.0
+                }
+        };
         let mut t = step_ms;
         let mut largest = f64::NEG_INFINITY;
         let mut first: Option<i64> = None;
