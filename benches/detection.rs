@@ -270,6 +270,10 @@ fn table(effect: Effect, runs: u64, healthy_runs: u64) {
             out.clear();
         }
     }
+    if healthy_runs == 0 {
+        println!("\ncells missing a target: {misses}");
+        return;
+    }
     println!("\n| py3 traffic | stage | false rollbacks per stage (healthy py3 at 0.1%) |");
     println!("|---|---|---|");
     for &total in TOTALS {
