@@ -176,7 +176,8 @@ fn ln_phi_upper(z: f64) -> f64 {
 /// At or above the alternative, the evidence is the GLR of few, large steps: the per-rung count
 /// model. Below it (a regression inside the indifference zone: py3 worse than py2 by less than
 /// the threshold), the evidence is Wald's log-likelihood ratio drifting slowly up under much
-/// noise, and it first crosses long before its mean would: the inverse Gaussian's median.
+/// noise, and it first crosses long before its mean would: the inverse Gaussian's median, with
+/// the boundary raised for the rules' looking only once a scrape interval.
 pub fn detect(
     ladder: &Ladder,
     effect: Effect,
@@ -217,12 +218,16 @@ pub fn detect(
             return None;
         }
         let variance = rate * broken * (1.0 - broken) * (a - b) * (a - b);
+        // The rules look once a scrape interval, not continuously: a noisy walk has crossed
+        // and fallen back between looks, which Siegmund's correction for discrete monitoring
+        // counts as a higher boundary, by 0.5826 standard deviations of one interval's steps.
+        let discrete = 0.5826 * (variance * step).sqrt();
         // The threshold of the shortest rung that holds the passage, found by iteration.
         let top = spans.last()?;
         let mut t = top.threshold / drift;
         for _ in 0..8 {
             let rung = spans.iter().find(|s| s.secs >= t).unwrap_or(top);
-            let h = fault.needs(rung.threshold, rate * t.min(rung.secs));
+            let h = fault.needs(rung.threshold, rate * t.min(rung.secs)) + discrete;
             t = inverse_gaussian_median(h / drift, h * h / variance);
         }
         if t > top.secs {
