@@ -11,6 +11,8 @@
 //! cargo bench --bench detection -- healthy TOTAL SHARE RUNS [1pt|2x|p99 [P0]]
 //!                                   false rollbacks of one cell, with a 95% upper bound (p99:
 //!                                   the latency test, `P0` py2's share above the bucket)
+//! cargo bench --bench detection -- cell TOTAL SHARE BROKEN RUNS [2x]
+//!                                   one cell of `table` with more runs: median, p90, preview
 //! cargo bench --bench detection -- calibrate [RUNS]    the constant in the rungs' thresholds
 //! cargo bench --bench detection -- crosscheck [PATHS]  the evaluator against promtool test rules
 //! ```
@@ -120,8 +122,26 @@ fn main() {
             };
             healthy(total, stage, runs as u64, effect, num(5).unwrap_or(P0));
         }
+        "cell" => {
+            let num = |i: usize| args.get(i).and_then(|a| a.parse::<f64>().ok());
+            let (Some(total), Some(share), Some(broken), Some(runs)) =
+                (num(1), num(2), num(3), num(4))
+            else {
+                eprintln!("usage: cell TOTAL SHARE BROKEN RUNS [2x]");
+                std::process::exit(2);
+            };
+            let Some(stage) = STAGES.iter().position(|s| (s.0 - share).abs() < 1e-9) else {
+                eprintln!("SHARE must be one of the standard stages' (0.01 0.05 0.25 0.5 1)");
+                std::process::exit(2);
+            };
+            let effect = match args.get(5).map(String::as_str) {
+                Some("2x") => Effect::Times(2.0),
+                _ => Effect::Above(0.01),
+            };
+            cell(total, stage, broken, runs as u64, effect);
+        }
         other => {
-            eprintln!("unknown mode {other}: table, issue, healthy, calibrate or crosscheck");
+            eprintln!("unknown mode {other}: table, issue, cell, healthy, calibrate or crosscheck");
             std::process::exit(2);
         }
     }
@@ -447,6 +467,57 @@ fn issue(runs: u64) {
         }
     }
     println!("\ncells missing the issue's target: {misses}");
+}
+
+/// One cell of `table` (same seeds: its first runs are that table's), with the median's
+/// sampling error: the order statistics that bracket it with about 95% confidence.
+fn cell(total: f64, stage: usize, broken: f64, runs: u64, effect: Effect) {
+    let ladder = Ladder::new(SCRAPE, LONGEST_HOLD);
+    let (share, hold) = STAGES[stage];
+    let started = Instant::now();
+    let s = scenario(total, stage, Some(broken), effect, &ladder);
+    let outcomes = par_runs(&s, runs, 1000 + stage as u64);
+    let mut times: Vec<f64> = outcomes.iter().filter_map(|o| o.fired_after_secs).collect();
+    times.sort_by(f64::total_cmp);
+    let n = outcomes.len() as f64;
+    // Caught runs are a prefix of all runs sorted by time (the rest never fire).
+    let at = |rank: f64| times.get(rank.max(0.0) as usize).copied();
+    let half = 0.98 * n.sqrt();
+    let (lo, hi) = (at((n / 2.0 - half).floor()), at((n / 2.0 + half).ceil()));
+    let median = simulate::quantile(&outcomes, 0.5);
+    let previous = if share >= 1.0 {
+        STAGES[stage - 1].0
+    } else {
+        share
+    };
+    let preview = canaryc::stats::preview::detect(
+        &ladder,
+        effect,
+        P0,
+        broken,
+        total * share,
+        total * (1.0 - previous) * 86_400.0,
+    );
+    let show = |v: Option<f64>| v.map_or("not caught".into(), fmt_secs);
+    println!(
+        "| {} req/s ({} x {}%) | {}h | {}% | {} runs | median {} (95%: {} to {}) | p90 {} | preview {} | preview / median {} | {:.0} s |",
+        fmt_rate(total * share),
+        total,
+        share * 100.0,
+        hold,
+        broken * 100.0,
+        outcomes.len(),
+        show(median),
+        show(lo),
+        show(hi),
+        show(simulate::quantile(&outcomes, 0.9)),
+        preview.map_or("none".into(), |p| fmt_secs(p.secs)),
+        match (preview, median) {
+            (Some(p), Some(m)) => format!("{:.2}", p.secs / m),
+            _ => "-".into(),
+        },
+        started.elapsed().as_secs_f64()
+    );
 }
 
 /// False rollbacks of one cell over `runs` healthy stages (py2 and py3 failing at `p0`), with the one-sided 95% upper
