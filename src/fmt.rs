@@ -7,30 +7,34 @@
 //! layout, never meaning. `parse(format(x)) == parse(x)` and `format(format(x)) == format(x)`,
 //! both checked by tests.
 //!
-//! Comments are not in the AST: they are collected from the text and re-attached by position,
-//! each either on its own line before the next node or at the end of the line of the node it
-//! follows.
+//! The formatter walks the lossless syntax tree. Comments are tokens of that tree; each is
+//! re-attached by position, either on its own line before the next node or at the end of the
+//! line of the node it follows.
 
 use crate::diag::Diagnostic;
-use crate::source::{FileId, Span};
-use crate::syntax::ast::*;
+use crate::source::FileId;
+use crate::syntax::tree::{SyntaxKind as K, SyntaxNode, SyntaxTree};
 
 const WIDTH: usize = 100;
 const INDENT: &str = "  ";
 
 /// Formats `text`, or returns its syntax errors.
 pub fn format(text: &str) -> Result<String, Vec<Diagnostic>> {
-    let (file, diagnostics) = crate::syntax::parse(FileId(0), text);
-    if diagnostics.iter().any(Diagnostic::is_error) {
-        return Err(diagnostics);
+    let parse = crate::syntax::parse_file(FileId(0), text);
+    if parse.diagnostics.iter().any(Diagnostic::is_error) {
+        return Err(parse.diagnostics);
     }
     let mut f = Formatter {
         text,
-        comments: comments(text),
+        comments: comments(&parse.tree),
         next_comment: 0,
         out: String::new(),
     };
-    f.file(&file);
+    f.file(parse.tree.root());
+    if text.starts_with(crate::source::BOM) {
+        // An editor's byte-order mark stays where it was.
+        f.out.insert_str(0, crate::source::BOM);
+    }
     Ok(f.out)
 }
 
@@ -42,43 +46,68 @@ struct Comment {
     trailing: bool,
 }
 
-/// Every `#` comment outside strings.
-fn comments(text: &str) -> Vec<Comment> {
+/// The tree's comments, in order.
+fn comments(tree: &SyntaxTree) -> Vec<Comment> {
     let mut out = Vec::new();
-    let bytes = text.as_bytes();
-    let (mut i, mut in_string, mut line_has_code) = (0, false, false);
-    while i < bytes.len() {
-        let c = bytes[i];
-        if in_string {
-            match c {
-                b'\\' => i += 1,
-                b'"' | b'\n' => in_string = false,
-                _ => {}
-            }
-        } else {
-            match c {
-                b'"' => {
-                    in_string = true;
-                    line_has_code = true;
-                }
-                b'#' => {
-                    let end = text[i..].find('\n').map_or(text.len(), |n| i + n);
-                    out.push(Comment {
-                        start: i,
-                        end,
-                        trailing: line_has_code,
-                    });
-                    i = end;
-                    continue;
-                }
-                b'\n' => line_has_code = false,
-                b' ' | b'\t' | b'\r' => {}
-                _ => line_has_code = true,
-            }
+    let mut line_has_code = false;
+    for token in tree.tokens() {
+        match token.kind() {
+            K::Whitespace if token.text().contains('\n') => line_has_code = false,
+            K::Whitespace => {}
+            K::Comment => out.push(Comment {
+                start: token.start(),
+                end: token.end(),
+                trailing: line_has_code,
+            }),
+            _ => line_has_code = true,
         }
-        i += 1;
     }
     out
+}
+
+/// An entry of a block's body. Conditions joined by `and` are one entry.
+#[derive(Clone, Copy)]
+enum Entry<'t> {
+    Attribute(SyntaxNode<'t>),
+    Block(SyntaxNode<'t>),
+    Conditions(SyntaxNode<'t>),
+}
+
+impl<'t> Entry<'t> {
+    fn node(self) -> SyntaxNode<'t> {
+        match self {
+            Entry::Attribute(n) | Entry::Block(n) | Entry::Conditions(n) => n,
+        }
+    }
+
+    fn start(self) -> usize {
+        self.node().start()
+    }
+
+    fn end(self) -> usize {
+        self.node().end()
+    }
+
+    /// An attribute without an override block: these align their `=`.
+    fn is_single_attribute(self) -> bool {
+        matches!(self, Entry::Attribute(a) if a.child(K::Body).is_none())
+    }
+}
+
+fn entries(body: SyntaxNode<'_>) -> Vec<Entry<'_>> {
+    body.parts()
+        .filter_map(|n| match n.kind() {
+            K::Attribute => Some(Entry::Attribute(n)),
+            K::Block => Some(Entry::Block(n)),
+            K::Conditions => Some(Entry::Conditions(n)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The text of the first child of a kind, or "".
+fn text_of<'t>(node: SyntaxNode<'t>, kind: K) -> &'t str {
+    node.child(kind).map_or("", |c| c.text())
 }
 
 struct Formatter<'t> {
@@ -89,10 +118,6 @@ struct Formatter<'t> {
 }
 
 impl Formatter<'_> {
-    fn slice(&self, span: Span) -> &str {
-        self.text.get(span.range()).unwrap_or("")
-    }
-
     /// Whether the source has a blank line between two offsets.
     fn blank_between(&self, from: usize, to: usize) -> bool {
         let gap = self.text.get(from.min(to)..to).unwrap_or("");
@@ -173,23 +198,13 @@ impl Formatter<'_> {
         self.out.push('\n');
     }
 
-    fn file(&mut self, file: &File) {
-        let const_width = self.const_alignment(file);
+    fn file(&mut self, root: SyntaxNode<'_>) {
+        let items: Vec<SyntaxNode<'_>> = root.parts().collect();
+        let const_width = self.const_alignment(&items);
         let mut prev: Option<(usize, bool)> = None; // (end, was a block)
-        for (n, item) in file.items.iter().enumerate() {
-            let (start, end, is_block) = match item {
-                Item::Use(path) => (path.span.start as usize, path.span.end as usize, false),
-                Item::Const { name, value } => (
-                    self.item_start(name.span.start as usize, "const"),
-                    value.span.end as usize,
-                    false,
-                ),
-                Item::Block(b) => (b.span.start as usize, b.span.end as usize, true),
-            };
-            let start = match item {
-                Item::Use(_) => self.item_start(start, "use"),
-                _ => start,
-            };
+        for (n, &item) in items.iter().enumerate() {
+            let (start, end) = (item.start(), item.end());
+            let is_block = item.kind() == K::Block;
             if let Some((prev_end, prev_block)) = prev {
                 let blank = self.blank_between(prev_end, self.first_comment_or(start, prev_end));
                 if (blank || is_block || prev_block) && !self.out.ends_with("\n\n") {
@@ -197,17 +212,20 @@ impl Formatter<'_> {
                 }
             }
             self.comments_before_node(start, 0);
-            match item {
-                Item::Use(path) => {
-                    let text = format!("use {}", self.slice(path.span));
+            match item.kind() {
+                K::UseDecl => {
+                    let text = format!("use {}", text_of(item, K::ModulePath));
                     self.line(0, &text, end);
                 }
-                Item::Const { name, value } => {
-                    let width = const_width[n];
-                    let text = format!("const {:<width$} = {}", name.value, self.value(value));
+                K::ConstDecl => {
+                    let text = format!(
+                        "const {} = {}",
+                        pad(text_of(item, K::Ident), const_width[n]),
+                        item.child(K::Value).map(value).unwrap_or_default()
+                    );
                     self.line(0, &text, end);
                 }
-                Item::Block(b) => self.block(b, 0),
+                _ => self.block(item, 0),
             }
             prev = Some((end, is_block));
         }
@@ -218,16 +236,13 @@ impl Formatter<'_> {
     }
 
     /// Consecutive constants align their `=`, like attributes.
-    fn const_alignment(&self, file: &File) -> Vec<usize> {
-        let mut widths = vec![0; file.items.len()];
+    fn const_alignment(&self, items: &[SyntaxNode<'_>]) -> Vec<usize> {
+        let mut widths = vec![0; items.len()];
         let mut run: Vec<usize> = Vec::new();
         let mut flush = |run: &mut Vec<usize>| {
             let width = run
                 .iter()
-                .filter_map(|&j| match &file.items[j] {
-                    Item::Const { name, .. } => Some(name.value.len()),
-                    _ => None,
-                })
+                .map(|&j| text_of(items[j], K::Ident).len())
                 .max()
                 .unwrap_or(0);
             for &j in run.iter() {
@@ -236,28 +251,22 @@ impl Formatter<'_> {
             run.clear();
         };
         let (mut prev_start, mut prev_end) = (0, 0);
-        for (j, item) in file.items.iter().enumerate() {
-            match item {
-                Item::Const { name, value } => {
-                    let start = self.item_start(name.span.start as usize, "const");
-                    let gap = &self.text[prev_start.min(start)..start];
-                    if run.is_empty() || self.blank_between(prev_end, start) || gap.contains('#') {
-                        flush(&mut run);
-                    }
-                    run.push(j);
-                    prev_start = start;
-                    prev_end = value.span.end as usize;
-                }
-                _ => flush(&mut run),
+        for (j, item) in items.iter().enumerate() {
+            if item.kind() != K::ConstDecl {
+                flush(&mut run);
+                continue;
             }
+            let start = item.start();
+            let gap = &self.text[prev_start.min(start)..start];
+            if run.is_empty() || self.blank_between(prev_end, start) || gap.contains('#') {
+                flush(&mut run);
+            }
+            run.push(j);
+            prev_start = start;
+            prev_end = item.end();
         }
         flush(&mut run);
         widths
-    }
-
-    /// Where a keyword-led item starts (the AST spans start at the name).
-    fn item_start(&self, name_start: usize, keyword: &str) -> usize {
-        self.text[..name_start].rfind(keyword).unwrap_or(name_start)
     }
 
     fn first_comment_or(&self, start: usize, after: usize) -> usize {
@@ -267,80 +276,60 @@ impl Formatter<'_> {
             .map_or(start, |c| c.start)
     }
 
-    fn header(&self, b: &Block) -> String {
-        let mut h = b.keyword.value.clone();
-        if let Some(l) = &b.label {
-            h.push(' ');
-            h.push_str(&l.value);
+    fn block(&mut self, b: SyntaxNode<'_>, indent: usize) {
+        let mut header = text_of(b, K::Ident).to_string();
+        if let Some(label) = b.child(K::BlockLabel) {
+            header.push(' ');
+            header.push_str(text_of(label, K::Ident));
         }
-        if b.when {
-            h.push_str(" when");
+        if b.child(K::Keyword).is_some() {
+            header.push_str(" when");
         }
-        h
-    }
-
-    fn block(&mut self, b: &Block, indent: usize) {
-        let header = self.header(b);
-        let end = b.span.end as usize;
+        let end = b.end();
+        let Some(body) = b.child(K::Body) else {
+            return;
+        };
         // Top-level blocks are always laid out over lines.
         let one = if indent == 0 {
             None
         } else {
-            self.one_line(&b.body, indent, header.len())
+            self.one_line(body, indent, header.len())
         };
         if let Some(one) = one {
             let text = format!("{header} {one}");
             self.line(indent, &text, end);
             return;
         }
-        let open = b.body.span.start as usize + 1;
         let text = format!("{header} {{");
-        self.line(indent, &text, open);
-        self.body(&b.body, indent + 1);
-        self.comments_before(b.body.span.end as usize - 1, indent + 1);
+        self.line(indent, &text, body.start() + 1);
+        self.body(body, indent + 1);
+        self.comments_before(body.end() - 1, indent + 1);
         self.line(indent, "}", end);
     }
 
     /// `{ entry }` when the body is one attribute or a chain of joined conditions, has no
     /// comments, and fits.
-    fn one_line(&self, body: &Body, indent: usize, used: usize) -> Option<String> {
-        if self.has_comment_in(body.span.start as usize, body.span.end as usize) {
+    fn one_line(&self, body: SyntaxNode<'_>, indent: usize, used: usize) -> Option<String> {
+        if self.has_comment_in(body.start(), body.end()) {
             return None;
         }
-        let inner = match body.entries.as_slice() {
+        let inner = match entries(body).as_slice() {
             [] => return Some("{ }".into()),
-            [Entry::Attribute(a)] if a.overrides.is_none() => self.attribute_text(a, 0),
-            entries if entries.iter().all(|e| matches!(e, Entry::Condition(_))) => {
-                let conditions: Vec<&Condition> = entries
-                    .iter()
-                    .filter_map(|e| match e {
-                        Entry::Condition(c) => Some(c),
-                        _ => None,
-                    })
-                    .collect();
-                if conditions.iter().skip(1).any(|c| !c.joined) {
-                    return None;
-                }
-                conditions
-                    .iter()
-                    .map(|c| self.condition(c))
-                    .collect::<Vec<_>>()
-                    .join(" and ")
-            }
+            [Entry::Attribute(a)] if a.child(K::Body).is_none() => attribute_text(*a, 0),
+            [Entry::Conditions(c)] => conditions_text(*c),
             _ => return None,
         };
         let text = format!("{{ {inner} }}");
         (INDENT.len() * indent + used + 1 + text.len() <= WIDTH).then_some(text)
     }
 
-    fn body(&mut self, body: &Body, indent: usize) {
+    fn body(&mut self, body: SyntaxNode<'_>, indent: usize) {
+        let entries = entries(body);
         // Runs of consecutive single-line attributes align their `=`.
-        let widths = self.alignment(body);
+        let widths = self.alignment(&entries);
         let mut prev_end: Option<usize> = None;
-        let mut i = 0;
-        while i < body.entries.len() {
-            let entry = &body.entries[i];
-            let start = entry_start(entry, self.text);
+        for (i, &entry) in entries.iter().enumerate() {
+            let start = entry.start();
             if let Some(p) = prev_end {
                 if self.blank_between(p, self.first_comment_or(start, p))
                     && !self.out.ends_with("\n\n")
@@ -350,75 +339,59 @@ impl Formatter<'_> {
             }
             self.comments_before_node(start, indent);
             match entry {
-                Entry::Attribute(a) => {
-                    let key_width = widths[i];
-                    match &a.overrides {
-                        Some(overrides) => {
-                            let head =
-                                format!("{} = {}", self.key(a, key_width), self.value(&a.value));
-                            if let Some(one) = self.one_line(overrides, indent, head.len()) {
-                                let text = format!("{head} {one}");
-                                self.line(indent, &text, a.span.end as usize);
-                            } else {
-                                let text = format!("{head} {{");
-                                self.line(indent, &text, overrides.span.start as usize + 1);
-                                self.body(overrides, indent + 1);
-                                self.comments_before(overrides.span.end as usize - 1, indent + 1);
-                                self.line(indent, "}", a.span.end as usize);
-                            }
-                        }
-                        None => {
-                            let text = self.attribute_text(a, key_width);
-                            self.line(indent, &text, a.span.end as usize);
+                Entry::Attribute(a) => match a.child(K::Body) {
+                    Some(overrides) => {
+                        let head = format!(
+                            "{} = {}",
+                            key(a, widths[i]),
+                            a.child(K::Value).map(value).unwrap_or_default()
+                        );
+                        if let Some(one) = self.one_line(overrides, indent, head.len()) {
+                            let text = format!("{head} {one}");
+                            self.line(indent, &text, a.end());
+                        } else {
+                            let text = format!("{head} {{");
+                            self.line(indent, &text, overrides.start() + 1);
+                            self.body(overrides, indent + 1);
+                            self.comments_before(overrides.end() - 1, indent + 1);
+                            self.line(indent, "}", a.end());
                         }
                     }
-                }
+                    None => {
+                        let text = attribute_text(a, widths[i]);
+                        self.line(indent, &text, a.end());
+                    }
+                },
                 Entry::Block(b) => self.block(b, indent),
-                Entry::Condition(c) => {
-                    // A chain joined by `and` in the source stays on one line.
-                    let mut chain = vec![self.condition(c)];
-                    let mut end = c.span.end as usize;
-                    while let Some(Entry::Condition(next)) = body.entries.get(i + 1) {
-                        if !next.joined {
-                            break;
-                        }
-                        chain.push(self.condition(next));
-                        end = next.span.end as usize;
-                        i += 1;
-                    }
-                    let text = chain.join(" and ");
-                    self.line(indent, &text, end);
+                // A chain joined by `and` in the source stays on one line.
+                Entry::Conditions(c) => {
+                    let text = conditions_text(c);
+                    self.line(indent, &text, c.end());
                 }
             }
-            prev_end = Some(entry_end(&body.entries[i]));
-            i += 1;
+            prev_end = Some(entry.end());
         }
     }
 
     /// For each entry, the key width its `=` aligns to (0 when it is not in a run).
-    fn alignment(&self, body: &Body) -> Vec<usize> {
-        let mut widths = vec![0; body.entries.len()];
+    fn alignment(&self, entries: &[Entry<'_>]) -> Vec<usize> {
+        let mut widths = vec![0; entries.len()];
         let mut run: Vec<usize> = Vec::new();
         let flush = |run: &mut Vec<usize>, widths: &mut Vec<usize>| {
-            let width = run
-                .iter()
-                .map(|&j| key_len(&body.entries[j]))
-                .max()
-                .unwrap_or(0);
+            let width = run.iter().map(|&j| key_len(entries[j])).max().unwrap_or(0);
             for &j in run.iter() {
                 widths[j] = width;
             }
             run.clear();
         };
-        for (j, entry) in body.entries.iter().enumerate() {
-            let single = matches!(entry, Entry::Attribute(a) if a.overrides.is_none());
+        for (j, &entry) in entries.iter().enumerate() {
+            let single = entry.is_single_attribute();
             // A comment anywhere from the previous entry on (inside it too: it is printed after
             // it) separates the two, as a blank line does.
             let contiguous = run.last().is_none_or(|&p| {
-                let prev = &body.entries[p];
-                let (from, to) = (entry_end(prev), entry_start(entry, self.text));
-                !self.blank_between(from, to)
-                    && !self.text[entry_start(prev, self.text)..to].contains('#')
+                let prev = entries[p];
+                let (from, to) = (prev.end(), entry.start());
+                !self.blank_between(from, to) && !self.text[prev.start()..to].contains('#')
             });
             if !single || !contiguous {
                 flush(&mut run, &mut widths);
@@ -430,107 +403,128 @@ impl Formatter<'_> {
         flush(&mut run, &mut widths);
         widths
     }
-
-    fn key(&self, a: &Attribute, width: usize) -> String {
-        let key = match &a.qualifier {
-            Some(q) => format!("{} {}", a.key.value, q.value),
-            None => a.key.value.clone(),
-        };
-        format!("{key:<width$}")
-    }
-
-    fn attribute_text(&self, a: &Attribute, width: usize) -> String {
-        format!("{} = {}", self.key(a, width), self.value(&a.value))
-    }
-
-    fn condition(&self, c: &Condition) -> String {
-        let mut text = match &c.kind {
-            ConditionKind::Compare {
-                metric,
-                quantile,
-                op,
-                value,
-            } => {
-                let q = quantile
-                    .as_ref()
-                    .map(|q| format!(" {}", self.slice(q.span)))
-                    .unwrap_or_default();
-                format!(
-                    "{}{q} {} {}",
-                    metric.value,
-                    op.value.as_str(),
-                    self.value(value)
-                )
-            }
-            ConditionKind::Within { tolerance, base } => {
-                format!(
-                    "all metrics within {} of {}",
-                    self.value(tolerance),
-                    self.slice(base.span)
-                )
-            }
-            ConditionKind::Approval { text } => format!("approval {}", self.slice(text.span)),
-        };
-        if let Some(w) = &c.window {
-            text.push_str(" for ");
-            text.push_str(&self.value(w));
-        }
-        text
-    }
-
-    fn value(&self, v: &Value) -> String {
-        match &v.value {
-            ValueKind::Arrow(a, b) => format!("{} -> {}", self.value(a), self.value(b)),
-            ValueKind::Call { name, args } => {
-                let args: Vec<String> = args
-                    .iter()
-                    .map(|a| match &a.name {
-                        Some(n) => format!("{}: {}", n.value, self.value(&a.value)),
-                        None => self.value(&a.value),
-                    })
-                    .collect();
-                format!("{}({})", name.value, args.join(", "))
-            }
-            ValueKind::List(items) => {
-                let items: Vec<String> = items.iter().map(|i| self.value(i)).collect();
-                format!("[{}]", items.join(", "))
-            }
-            ValueKind::Ratio { base, .. } => {
-                let text = self.slice(v.span);
-                let factor = text.split_whitespace().next().unwrap_or(text);
-                match base {
-                    Some(b) => format!("{factor} {}", self.slice(b.span)),
-                    None => factor.to_string(),
-                }
-            }
-            _ => self.slice(v.span).to_string(),
-        }
-    }
 }
 
-fn key_len(entry: &Entry) -> usize {
+/// `key` or `key qualifier`, padded to `width`.
+fn key(a: SyntaxNode<'_>, width: usize) -> String {
+    let key = match a.child(K::Qualifier) {
+        Some(q) => format!("{} {}", text_of(a, K::Ident), text_of(q, K::Ident)),
+        None => text_of(a, K::Ident).to_string(),
+    };
+    pad(&key, width)
+}
+
+fn key_len(entry: Entry<'_>) -> usize {
     match entry {
         Entry::Attribute(a) => {
-            a.key.value.len() + a.qualifier.as_ref().map_or(0, |q| q.value.len() + 1)
+            text_of(a, K::Ident).len()
+                + a.child(K::Qualifier)
+                    .map_or(0, |q| text_of(q, K::Ident).len() + 1)
         }
         _ => 0,
     }
 }
 
-fn entry_start(entry: &Entry, _text: &str) -> usize {
-    match entry {
-        Entry::Attribute(a) => a.span.start as usize,
-        Entry::Block(b) => b.span.start as usize,
-        Entry::Condition(c) => c.span.start as usize,
+fn attribute_text(a: SyntaxNode<'_>, width: usize) -> String {
+    format!(
+        "{} = {}",
+        key(a, width),
+        a.child(K::Value).map(value).unwrap_or_default()
+    )
+}
+
+fn conditions_text(conditions: SyntaxNode<'_>) -> String {
+    conditions
+        .parts()
+        .filter(|c| c.kind() == K::Condition)
+        .map(condition)
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+fn condition(c: SyntaxNode<'_>) -> String {
+    let mut text = String::new();
+    for part in c.parts() {
+        match part.kind() {
+            K::Comparison => {
+                let metric = part.child(K::Metric);
+                text.push_str(metric.map_or("", |m| text_of(m, K::Ident)));
+                if let Some(q) = metric.and_then(|m| m.child(K::Quantile)) {
+                    text.push(' ');
+                    text.push_str(q.text());
+                }
+                text.push(' ');
+                text.push_str(text_of(part, K::CmpOp));
+                text.push(' ');
+                text.push_str(&part.child(K::Value).map(value).unwrap_or_default());
+            }
+            K::Within => {
+                text.push_str("all metrics within ");
+                text.push_str(&part.child(K::Value).map(value).unwrap_or_default());
+                text.push_str(" of ");
+                text.push_str(text_of(part, K::RatioBase));
+            }
+            K::Approval => {
+                text.push_str("approval ");
+                text.push_str(text_of(part, K::String));
+            }
+            K::Window => {
+                text.push_str(" for ");
+                text.push_str(&part.child(K::Value).map(value).unwrap_or_default());
+            }
+            _ => {}
+        }
+    }
+    text
+}
+
+/// A value in canonical spacing; literals as written.
+fn value(v: SyntaxNode<'_>) -> String {
+    let sides: Vec<String> = v.parts().map(literal).collect();
+    sides.join(" -> ")
+}
+
+fn literal(node: SyntaxNode<'_>) -> String {
+    match node.kind() {
+        K::Call => {
+            let mut parts = node.parts();
+            let name = parts.next().map_or("", |n| n.text());
+            let args: Vec<String> = parts
+                .map(|a| {
+                    let value = a.child(K::Value).map(value).unwrap_or_default();
+                    match a.child(K::Ident) {
+                        Some(n) => format!("{}: {value}", n.text()),
+                        None => value,
+                    }
+                })
+                .collect();
+            format!("{name}({})", args.join(", "))
+        }
+        K::List => {
+            let items: Vec<String> = node.parts().map(value).collect();
+            format!("[{}]", items.join(", "))
+        }
+        K::Ratio => {
+            let factor = text_of(node, K::RatioFactor);
+            match node.child(K::RatioBase) {
+                Some(b) => format!("{factor} {}", b.text()),
+                None => factor.to_string(),
+            }
+        }
+        _ => node.text().to_string(),
     }
 }
 
-fn entry_end(entry: &Entry) -> usize {
-    match entry {
-        Entry::Attribute(a) => a.span.end as usize,
-        Entry::Block(b) => b.span.end as usize,
-        Entry::Condition(c) => c.span.end as usize,
-    }
+/// `text` followed by spaces up to `width` characters. Not `format!("{text:<width$}")`: a
+/// format width above 65,535 panics, and a key can be that long.
+fn pad(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(width.max(text.len()));
+    out.push_str(text);
+    out.extend(std::iter::repeat_n(
+        ' ',
+        width.saturating_sub(text.chars().count()),
+    ));
+    out
 }
 
 #[cfg(test)]
@@ -569,6 +563,18 @@ mod tests {
             out.contains("    traffic = 5%\n    hold    = 1h\n"),
             "{out}"
         );
+    }
+
+    /// A format width above 65,535 panics; keys and constants can be longer than that.
+    #[test]
+    fn aligns_keys_longer_than_a_format_width() {
+        let long = "k".repeat(70_000);
+        let input =
+            format!("const {long} = 1\nconst b = 2\nplan x {{\n  {long} = 1\n  b = 2\n}}\n");
+        let out = fmt(&input);
+        assert!(out.contains(&format!("  {long} = 1\n  b{} = 2\n", " ".repeat(69_999))));
+        assert!(out.contains(&format!("const b{} = 2\n", " ".repeat(69_999))));
+        assert_eq!(fmt(&out), out);
     }
 
     #[test]

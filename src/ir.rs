@@ -10,12 +10,21 @@ use serde::Serialize;
 
 use crate::date::Date;
 use crate::detect::Detection;
-use crate::detect::facts::HazardLevel;
+use crate::detect::facts::{HazardLevel, InfraKind as DetectedInfra, Workload, WorkloadKind};
 use crate::diag::{Code, Diagnostic};
-use crate::model::{self, Criterion, InfraKind, MetricsSource, Plan, Router, StickyBy, Threshold};
+use crate::model::{
+    self, Criterion, Engine, InfraKind, MetricsSource, Plan, Router, StickyBy, Threshold,
+};
 use crate::stats::effect::Effect;
 use crate::stats::ladder::{Ladder, PASS_EVIDENCE, TOP_SECS};
 use crate::syntax::ast::CmpOp;
+
+mod condition;
+mod kube;
+
+pub use condition::{Condition, Op};
+
+pub use kube::{KubeIr, ObservedIr, PerCopy, PodsIr, is_service_ref, route_routes_to};
 
 /// Bumped when a field of `canary-plan.json` changes meaning or disappears.
 pub const PLAN_FORMAT_VERSION: u32 = 1;
@@ -42,6 +51,9 @@ pub struct Ir {
     pub total_hours: u64,
     /// The sequential tests' parameters, and the time-to-detect preview.
     pub detection: DetectionIr,
+    /// Whether the bundle runs a response comparator (the producer of the divergence metric).
+    /// Until one is generated, divergence triggers and criteria are left out (CNR513).
+    pub comparator: bool,
 }
 
 /// What the error-rate and latency tests need beyond their triggers: the ladder of windows and
@@ -78,17 +90,17 @@ pub struct LatencyTestIr {
 
 /// A success criterion the rules can judge: evidence that py3 is not worse than a bound.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-pub struct CheckIr {
+pub struct EvidenceIr {
     /// `error_rate < 0.5%`, as the plan says it.
     pub text: String,
-    pub test: CheckTest,
+    pub test: EvidenceTest,
     /// The window the evidence is counted over: the hold, at most a day.
     pub window_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum CheckTest {
+pub enum EvidenceTest {
     /// py3's failure rate below the effect's alternative (py2's + 0.5 points, ...).
     ErrorRate(Effect),
     /// Fewer than `1 - quantile` of py3's requests slower than the bound.
@@ -99,6 +111,8 @@ pub enum CheckTest {
 pub struct Target {
     pub infra: InfraKind,
     pub router: Router,
+    /// What rolls back and ramps up by itself; `none` means a person does.
+    pub engine: Engine,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -110,9 +124,14 @@ pub struct StickyIr {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct EnvVar {
     pub name: String,
+    /// The value; `[redacted]` in canary-plan.json when `credential` is set.
     pub value: String,
     /// Why canaryc sets it, for the runbook; `None` when the plan set it.
     pub reason: Option<String>,
+    /// The value looks like a credential (by its name or its shape): it is written only where
+    /// the workload reads it (Deployment, Compose service, unit), never into a document.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub credential: bool,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -137,6 +156,9 @@ pub struct ServiceIr {
     pub memory_bytes: Option<u64>,
     pub env_py2: Vec<EnvVar>,
     pub env_py3: Vec<EnvVar>,
+    /// On Kubernetes: the Service clients address and its port, the Istio Gateway and hosts,
+    /// and the labels that tell the copies apart under the target's engine.
+    pub kube: KubeIr,
     /// The team's own Deployment (or Compose service, Ingress), to clone.
     #[serde(skip)]
     pub k8s_deployment: Option<serde_json::Value>,
@@ -207,8 +229,39 @@ pub struct StageIr {
     pub starts_at_hours: f64,
     pub criteria: Vec<String>,
     pub approval: Option<String>,
-    /// The criteria the recording rules judge, with the same statistics as the triggers.
+    /// The criteria, typed, for the engines that judge them (Argo analysis, `canaryc promote`).
     pub checks: Vec<CheckIr>,
+    /// The criteria the sequential recording rules judge, with the same statistics as the
+    /// triggers (error rate and latency; the other metrics have no evidence rule).
+    pub evidence: Vec<EvidenceIr>,
+}
+
+/// The metric a stage's success criterion measures on py3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckMetric {
+    ErrorRate,
+    Latency,
+    HealthFailures,
+    Memory,
+    Cpu,
+    RequestRate,
+}
+
+/// One success criterion: py3's `metric` must satisfy `op threshold` (of py2's value when
+/// `relative`) over the stage's hold.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct CheckIr {
+    pub metric: CheckMetric,
+    /// As a fraction (0.99), for latency.
+    pub quantile: Option<f64>,
+    /// `<`, `<=`, `>` or `>=`: what passes.
+    pub op: Op,
+    /// Percent, milliseconds, count, or a multiple of py2's value when `relative`.
+    pub threshold: f64,
+    pub relative: bool,
+    /// `error_rate < 0.1%`, as the runbook says it.
+    pub text: String,
 }
 
 impl StageIr {
@@ -288,6 +341,8 @@ impl TriggerIr {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct MetricsIr {
     pub source: MetricsSource,
+    /// The plan's Prometheus address for the engines, if it names one (see `prometheus_url`).
+    pub prometheus: Option<String>,
     /// Requests py3 must serve in a window before its error rate can page.
     pub min_requests: u32,
     /// Prometheus's scrape and evaluation interval, in seconds.
@@ -340,13 +395,63 @@ pub fn lower(
                 t.kind
             };
             let router = t.router.unwrap_or_else(|| infra.routers()[0]);
-            Target { infra, router }
+            let engine = t.engine.unwrap_or_else(|| {
+                let chosen = default_engine(infra, router, detection);
+                // The plan did not name it: say what canaryc's choice cannot express.
+                diagnostics.extend(crate::check::engine::warnings(
+                    chosen,
+                    router,
+                    plan.name.span,
+                    Some(&plan.schedule),
+                    plan.route.sticky.as_ref(),
+                ));
+                chosen
+            });
+            Target {
+                infra,
+                router,
+                engine,
+            }
         })
         .collect();
     let primary = targets.first().copied().unwrap_or(Target {
         infra: InfraKind::BareMetal,
         router: Router::Haproxy,
+        engine: Engine::Canaryc,
     });
+    // A `compare { }` section says the team runs `canaryc compare`, the producer of the
+    // divergence metric; without one, nothing in the bundle emits it.
+    let comparator = plan.compare.is_some();
+    let divergence = |m: model::Metric| m == model::Metric::Divergence;
+    if !comparator {
+        let spans: Vec<_> = plan
+            .rollback
+            .iter()
+            .filter(|t| divergence(t.metric.value))
+            .map(|t| t.metric.span)
+            .collect();
+        let criteria_spans: Vec<_> = plan
+            .schedule
+            .stages
+            .iter()
+            .flat_map(|s| s.criteria.iter())
+            .filter_map(|c| match c {
+                Criterion::Compare { metric, .. } if divergence(metric.value) => Some(metric.span),
+                _ => None,
+            })
+            .collect();
+        for span in spans.into_iter().chain(criteria_spans) {
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::DivergenceWithoutProducer,
+                    span,
+                    "nothing in this bundle produces the divergence metric: left out of the build",
+                )
+                .label("no response comparator")
+                .help("canary_compared_responses_total comes from a response comparator, which this bundle does not run: remove the condition, or run one that exports the metric"),
+            );
+        }
+    }
     let hazards: Vec<HazardIr> = detection
         .map(|d| {
             d.hazards
@@ -390,11 +495,11 @@ pub fn lower(
             let hold_hours = s.hold.value as f64 / 3_600_000.0;
             let window_secs = (s.hold.value / 1000).clamp(1, TOP_SECS);
             let stage = StageIr {
-                checks: s
+                evidence: s
                     .criteria
                     .iter()
-                    .flat_map(checks)
-                    .map(|(text, test)| CheckIr {
+                    .flat_map(evidence)
+                    .map(|(text, test)| EvidenceIr {
                         text,
                         test,
                         window_secs,
@@ -404,7 +509,18 @@ pub fn lower(
                 traffic: s.traffic.value,
                 hold_hours,
                 starts_at_hours: at,
-                criteria: s.criteria.iter().filter_map(criterion_text).collect(),
+                criteria: s
+                    .criteria
+                    .iter()
+                    .filter(|c| comparator || !is_divergence(c))
+                    .filter_map(criterion_text)
+                    .collect(),
+                checks: s
+                    .criteria
+                    .iter()
+                    .filter(|c| comparator || !is_divergence(c))
+                    .flat_map(checks)
+                    .collect(),
                 approval: s.criteria.iter().find_map(|c| match c {
                     Criterion::Approval(text) => Some(text.value.clone()),
                     _ => None,
@@ -415,14 +531,10 @@ pub fn lower(
         })
         .collect();
     let source = match plan.monitor.source.value {
-        MetricsSource::Auto => match primary.router {
-            Router::Istio => MetricsSource::Istio,
-            Router::NginxIngress => MetricsSource::NginxIngress,
-            Router::Haproxy => MetricsSource::Haproxy,
-            Router::GatewayApi | Router::Nginx => MetricsSource::App,
-        },
+        MetricsSource::Auto => kube::source_of(primary.router),
         other => other,
     };
+    metrics_source_per_target(plan, &targets, source, &mut diagnostics);
     let ir = Ir {
         name: plan.name.value.clone(),
         namespace: plan
@@ -436,13 +548,19 @@ pub fn lower(
         targets,
         services,
         stages,
-        triggers: plan.rollback.iter().map(trigger).collect(),
+        triggers: plan
+            .rollback
+            .iter()
+            .filter(|t| comparator || !divergence(t.metric.value))
+            .map(trigger)
+            .collect(),
         sticky: plan.route.sticky.as_ref().map(|s| StickyIr {
             by: s.by,
             name: s.name.clone(),
         }),
         metrics: MetricsIr {
             source,
+            prometheus: plan.monitor.prometheus.as_ref().map(|p| p.value.clone()),
             min_requests: plan.monitor.min_requests.value,
             scrape_interval_secs: (plan.monitor.scrape_interval.value / 1000).max(1),
         },
@@ -453,7 +571,7 @@ pub fn lower(
             webhook_port: plan.monitor.webhook_port.value,
         },
         hazards,
-        detected: detected(detection),
+        detected: detected(plan, detection),
         total_hours: (at.round()) as u64,
         detection: DetectionIr {
             ladder: Ladder::new(
@@ -465,6 +583,7 @@ pub fn lower(
             latency_unit_secs: source.latency_unit_secs(),
             preview: crate::check::detection::preview(plan),
         },
+        comparator,
     };
     between_buckets(plan, source, &mut diagnostics);
     (ir, diagnostics)
@@ -525,8 +644,8 @@ fn between_buckets(plan: &Plan, source: MetricsSource, diagnostics: &mut Vec<Dia
     }
 }
 
-/// The checks a criterion becomes: `all metrics within 10%` is two.
-fn checks(c: &Criterion) -> Vec<(String, CheckTest)> {
+/// The evidence tests a criterion becomes: `all metrics within 10%` is two.
+fn evidence(c: &Criterion) -> Vec<(String, EvidenceTest)> {
     match c {
         Criterion::Compare {
             metric,
@@ -537,7 +656,7 @@ fn checks(c: &Criterion) -> Vec<(String, CheckTest)> {
             let text = criterion_text(c).unwrap_or_default();
             match metric.value {
                 model::Metric::ErrorRate => crate::check::detection::error_effect(threshold.value)
-                    .map(|e| vec![(text, CheckTest::ErrorRate(e))])
+                    .map(|e| vec![(text, EvidenceTest::ErrorRate(e))])
                     .unwrap_or_default(),
                 model::Metric::Latency => {
                     let bound = match threshold.value {
@@ -547,7 +666,7 @@ fn checks(c: &Criterion) -> Vec<(String, CheckTest)> {
                     };
                     vec![(
                         text,
-                        CheckTest::Latency(LatencyTestIr {
+                        EvidenceTest::Latency(LatencyTestIr {
                             quantile: quantile.map_or(0.99, |q| q.as_fraction()),
                             bound,
                         }),
@@ -561,11 +680,11 @@ fn checks(c: &Criterion) -> Vec<(String, CheckTest)> {
             vec![
                 (
                     format!("error_rate within {}% of py2", fmt(t.value)),
-                    CheckTest::ErrorRate(Effect::Times(factor)),
+                    EvidenceTest::ErrorRate(Effect::Times(factor)),
                 ),
                 (
                     format!("latency p99 within {}% of py2", fmt(t.value)),
-                    CheckTest::Latency(LatencyTestIr {
+                    EvidenceTest::Latency(LatencyTestIr {
                         quantile: 0.99,
                         bound: LatencyBound::TimesPy2(factor),
                     }),
@@ -576,7 +695,46 @@ fn checks(c: &Criterion) -> Vec<(String, CheckTest)> {
     }
 }
 
-fn detected(detection: Option<&Detection>) -> DetectedIr {
+/// One metrics source serves every target: the alerts and each engine's queries read it. A
+/// target whose monitoring cannot produce it would be judged on series it does not have, and
+/// never roll back or advance (CNR517).
+fn metrics_source_per_target(
+    plan: &Plan,
+    targets: &[Target],
+    source: MetricsSource,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let explicit = plan.monitor.source.value != MetricsSource::Auto;
+    for (spanned, target) in plan.infra.iter().zip(targets) {
+        if kube::produces(target.router, source) {
+            continue;
+        }
+        let message = if explicit {
+            format!(
+                "metrics source `{}` does not exist on the {} target ({})",
+                source.as_str(),
+                target.infra.as_str(),
+                target.router.as_str()
+            )
+        } else {
+            format!(
+                "the targets' metrics differ: the first target's router gives `{}`, which the {} target ({}) does not have",
+                source.as_str(),
+                target.infra.as_str(),
+                target.router.as_str()
+            )
+        };
+        let mut d = Diagnostic::new(Code::MetricsSourcePerTarget, spanned.span, message)
+            .label("judged on series it does not have")
+            .help("set `monitor { source = app }`: the app's own request and latency metrics exist on every target; or split the plan into one plan per target");
+        if explicit {
+            d = d.secondary(plan.monitor.source.span, "source chosen here");
+        }
+        diagnostics.push(d);
+    }
+}
+
+fn detected(plan: &Plan, detection: Option<&Detection>) -> DetectedIr {
     let Some(d) = detection else {
         return DetectedIr::default();
     };
@@ -609,26 +767,155 @@ fn detected(detection: Option<&Detection>) -> DetectedIr {
             .iter()
             .map(|i| format!("{} {}: {}", i.tool, i.what, i.evidence))
             .collect(),
-        services: d
-            .services
-            .iter()
-            .map(|s| {
-                let mut parts = vec![format!("{} ({})", s.name, s.dir)];
-                if let Some(f) = &s.framework {
+        services: {
+            // What the plan canaries, then the workers next to it (canaried by queue).
+            let show = |w: &Workload| {
+                let mut parts = vec![format!(
+                    "{} ({} at {}, {})",
+                    w.name,
+                    w.kind.as_str(),
+                    w.evidence,
+                    w.class.value.as_str()
+                )];
+                if let Some(f) = &w.framework {
                     parts.push(format!("{} ({})", f.value, f.evidence));
                 }
-                if let Some(e) = &s.entrypoint {
+                if let Some(e) = &w.entrypoint {
                     parts.push(format!("entrypoint {} ({})", e.value, e.evidence));
                 }
-                if let Some(p) = &s.port {
+                if let Some(p) = &w.port {
                     parts.push(format!("port {} ({})", p.value, p.evidence));
                 }
-                if let Some(h) = &s.health {
+                if let Some(h) = &w.health {
                     parts.push(format!("health {} ({})", h.value, h.evidence));
                 }
+                if w.class.value == crate::detect::facts::WorkloadClass::PythonWorker {
+                    parts.push(format!(
+                        "{}: canary it by queue, not by traffic",
+                        w.class.reason
+                    ));
+                }
                 parts.join(", ")
-            })
-            .collect(),
+            };
+            let linked: Vec<crate::detect::facts::WorkloadId> =
+                plan.services.iter().filter_map(|s| s.workload).collect();
+            let infra = plan.infra.first().and_then(|t| match t.kind {
+                InfraKind::Kubernetes => Some(DetectedInfra::Kubernetes),
+                InfraKind::DockerCompose => Some(DetectedInfra::DockerCompose),
+                InfraKind::BareMetal => Some(DetectedInfra::BareMetal),
+                InfraKind::Auto => None,
+            });
+            let workers = crate::detect::link::choose(d, infra).workers;
+            linked
+                .iter()
+                .chain(workers.iter().filter(|w| !linked.contains(w)))
+                .filter_map(|id| d.workload(*id))
+                .map(show)
+                .collect()
+        },
+    }
+}
+
+/// The engine a target gets when the plan names none. Kubernetes: Argo Rollouts (per-stage
+/// holds, canary-systems.md §8), or Flagger when the codebase already runs it. Compose and bare
+/// metal: canaryc's own loop, which needs HAProxy's runtime API; nginx has none.
+fn default_engine(infra: InfraKind, router: Router, detection: Option<&Detection>) -> Engine {
+    match infra {
+        InfraKind::Kubernetes => {
+            let runs_flagger = detection.is_some_and(|d| {
+                d.kubernetes.engines.iter().any(|e| e.value == "flagger")
+                    && !d
+                        .kubernetes
+                        .engines
+                        .iter()
+                        .any(|e| e.value == "argo-rollouts")
+            });
+            if runs_flagger {
+                Engine::Flagger
+            } else {
+                Engine::ArgoRollouts
+            }
+        }
+        _ if router == Router::Haproxy => Engine::Canaryc,
+        _ => Engine::None,
+    }
+}
+
+/// The address the engine of `infra` queries Prometheus at: the plan's, or the usual one.
+pub fn prometheus_url(ir: &Ir, infra: InfraKind) -> String {
+    if let Some(url) = &ir.metrics.prometheus {
+        return url.clone();
+    }
+    match infra {
+        InfraKind::Kubernetes => "http://prometheus.monitoring.svc:9090".into(),
+        InfraKind::DockerCompose => "http://prometheus:9090".into(),
+        InfraKind::BareMetal | InfraKind::Auto => "http://127.0.0.1:9090".into(),
+    }
+}
+
+fn is_divergence(c: &Criterion) -> bool {
+    matches!(c, Criterion::Compare { metric, .. } if metric.value == model::Metric::Divergence)
+}
+
+/// A criterion as the checks an engine runs: `all metrics within 10% of py2` is the error rate
+/// and the p99 latency, each at most 1.1 times py2's.
+fn checks(c: &Criterion) -> Vec<CheckIr> {
+    use model::Metric as M;
+    match c {
+        Criterion::Compare {
+            metric,
+            quantile,
+            op,
+            threshold,
+        } => {
+            let kind = match metric.value {
+                M::ErrorRate => CheckMetric::ErrorRate,
+                M::Latency => CheckMetric::Latency,
+                M::HealthFailures => CheckMetric::HealthFailures,
+                M::Memory => CheckMetric::Memory,
+                M::Cpu => CheckMetric::Cpu,
+                M::RequestRate => CheckMetric::RequestRate,
+                M::Divergence => return Vec::new(),
+            };
+            vec![CheckIr {
+                metric: kind,
+                quantile: match metric.value {
+                    M::Latency => Some(quantile.map_or(0.99, |q| q.as_fraction())),
+                    _ => None,
+                },
+                op: match op {
+                    CmpOp::Lt => Op::Lt,
+                    CmpOp::Le => Op::Le,
+                    CmpOp::Gt => Op::Gt,
+                    CmpOp::Ge => Op::Ge,
+                },
+                threshold: threshold.value.magnitude(),
+                relative: matches!(threshold.value, Threshold::RatioOfPy2(_)),
+                text: criterion_text(c).unwrap_or_default(),
+            }]
+        }
+        Criterion::WithinBaseline(pct) => {
+            let ratio = 1.0 + pct.value / 100.0;
+            vec![
+                CheckIr {
+                    metric: CheckMetric::ErrorRate,
+                    quantile: None,
+                    op: Op::Le,
+                    threshold: ratio,
+                    relative: true,
+                    text: format!("error_rate within {}% of py2", fmt(pct.value)),
+                },
+                CheckIr {
+                    metric: CheckMetric::Latency,
+                    quantile: Some(0.99),
+                    op: Op::Le,
+                    threshold: ratio,
+                    relative: true,
+                    text: format!("latency p99 within {}% of py2", fmt(pct.value)),
+                },
+            ]
+        }
+        Criterion::Approval(_) => Vec::new(),
     }
 }
 
@@ -738,12 +1025,11 @@ fn service(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> ServiceIr {
     let name = s.name.value.clone();
-    let found = detection.and_then(|d| {
-        d.services
-            .iter()
-            .find(|f| f.name == name)
-            .or_else(|| (plan.services.len() == 1 && d.services.len() == 1).then(|| &d.services[0]))
-    });
+    // The workload the link pass joined this service to (`detect::link`): every fact about
+    // the team's own deployment comes from it, never from a second lookup by name.
+    let linked: Option<&Workload> = s
+        .workload
+        .and_then(|id| detection.and_then(|d| d.workload(id)));
     let port = s.port.as_ref().map_or_else(
         || {
             diagnostics.push(
@@ -762,16 +1048,8 @@ fn service(
     let k8s = targets.iter().any(|t| t.infra == InfraKind::Kubernetes);
     let compose = targets.iter().any(|t| t.infra == InfraKind::DockerCompose);
     let bare = targets.iter().any(|t| t.infra == InfraKind::BareMetal);
-    let workload = detection.and_then(|d| {
-        d.kubernetes
-            .workloads
-            .iter()
-            .find(|w| w.name == name)
-            .or_else(|| {
-                (d.kubernetes.workloads.len() == 1 && plan.services.len() == 1)
-                    .then(|| &d.kubernetes.workloads[0])
-            })
-    });
+    let k8s_workload = linked.filter(|w| w.kind.infra() == DetectedInfra::Kubernetes);
+    let compose_workload = linked.filter(|w| w.kind == WorkloadKind::ComposeService);
     let image_py2 = s.image_py2.as_ref().map(|i| i.value.clone());
     let image_py3 = s.image_py3.as_ref().map(|i| i.value.clone());
     if (k8s || compose) && image_py3.is_none() {
@@ -781,13 +1059,12 @@ fn service(
                 .help("containers need the py3 build's image: add `image py3 = \"registry/app:3.13-1\"` to the service"),
         );
     }
-    let compose_builds = detection.is_some_and(|d| {
-        d.compose
-            .iter()
-            .any(|c| (c.name == name || plan.services.len() == 1) && c.build.is_some())
-    });
+    // Compose builds the py2 image from the codebase when the team's service (or the lone
+    // Dockerfile) builds it.
+    let compose_builds =
+        linked.is_some_and(|w| w.build.is_some() && w.kind.infra() == DetectedInfra::DockerCompose);
     let py2_image_needed = k8s || (compose && !compose_builds);
-    if py2_image_needed && image_py2.is_none() && workload.is_none() {
+    if py2_image_needed && image_py2.is_none() {
         diagnostics.push(
             Diagnostic::new(
                 Code::MissingForTarget,
@@ -798,13 +1075,9 @@ fn service(
             .help("add `image py2 = \"...\"`, or point `codebase` at manifests that name it"),
         );
     }
-    let process = detection.and_then(|d| {
-        d.processes
-            .iter()
-            .find(|p| p.source == "systemd" || p.source == "supervisord")
-    });
-    let workdir = process
-        .and_then(|p| p.working_directory.clone())
+    let host = linked.filter(|w| !w.kind.containerized());
+    let workdir = host
+        .and_then(|w| w.working_directory.clone())
         .unwrap_or_else(|| format!("/srv/{name}"));
     // systemd needs absolute programs: a bare `gunicorn` (from a Procfile) runs from the py2
     // virtualenv by convention.
@@ -820,12 +1093,23 @@ fn service(
         .as_ref()
         .map(|c| absolute(c.value.clone()))
         .or_else(|| {
-            let entry = found
-                .and_then(|f| f.entrypoint.as_ref())
-                .map(|e| e.value.clone())?;
-            Some(format!(
-                "{workdir}/venv/bin/gunicorn --bind 127.0.0.1:{port} {entry}"
-            ))
+            // Nothing says how a host runs it: serve the detected WSGI application the usual
+            // way, and say so. Containers run their image's command; they need none.
+            if !bare {
+                return None;
+            }
+            let entry = linked.and_then(|w| w.entrypoint.as_ref())?;
+            let command = assumed_command(&entry.value, &workdir, port)?;
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::AssumedDefault,
+                    s.name.span,
+                    format!("no host command known for `{name}`: assuming `{command}`"),
+                )
+                .label("command py2 assumed")
+                .help(format!("the WSGI application is {} ({}); add `command py2 = \"...\"` with the command your hosts run", entry.value, entry.evidence)),
+            );
+            Some(command)
         });
     let command_py3 = s
         .command_py3
@@ -840,34 +1124,48 @@ fn service(
         );
     }
     let (env_py2, env_py3) = environment(s, pickled_messages);
-    let compose_found = detection.and_then(|d| {
-        d.compose.iter().find(|c| c.name == name).or_else(|| {
-            d.compose
-                .iter()
-                .find(|c| c.role.is_none() && c.build.is_some())
-        })
-    });
-    let compose_dependencies = match (detection, compose_found) {
-        (Some(d), Some(c)) => c
-            .depends_on
-            .iter()
-            .filter_map(|dep| d.compose.iter().find(|x| &x.name == dep))
-            .filter(|x| x.role.as_deref() != Some("load balancer"))
-            .filter_map(|x| x.definition.clone().map(|def| (x.name.clone(), def)))
-            .collect(),
+    // What the app depends on, and what that depends on (kafka needs zookeeper), in order.
+    let compose_dependencies = match (detection, compose_workload) {
+        (Some(d), Some(w)) => {
+            let mut found: Vec<(String, serde_json::Value)> = Vec::new();
+            let mut queue: Vec<String> = w.depends_on.clone();
+            while let Some(dep) = queue.first().cloned() {
+                queue.remove(0);
+                if dep == w.name || found.iter().any(|(n, _)| *n == dep) {
+                    continue;
+                }
+                let Some(x) = d.compose_service(&w.evidence.file, &dep) else {
+                    continue;
+                };
+                if x.role.as_deref() == Some("load balancer") {
+                    continue;
+                }
+                queue.extend(x.depends_on.iter().cloned());
+                if let Some(def) = x.definition.clone() {
+                    found.push((x.name.clone(), def));
+                }
+            }
+            found
+        }
         _ => Vec::new(),
     };
-    let autoscaler = detection.and_then(|d| {
-        d.kubernetes
-            .autoscalers
-            .iter()
-            .find(|a| a.name == name)
-            .and_then(|a| a.replicas)
-    });
-    let k8s_has_service =
-        detection.is_some_and(|d| d.kubernetes.services.iter().any(|s| s.name == name));
-    let k8s_route =
-        detection.and_then(|d| d.kubernetes.routes.iter().find_map(|r| r.manifest.clone()));
+    let autoscaler = k8s_workload.and_then(|w| w.k8s.autoscaler);
+    let k8s_has_service = k8s_workload
+        .is_some_and(|w| w.k8s.service.as_deref() == Some(name.as_str()))
+        || detection.is_some_and(|d| d.kubernetes.services.iter().any(|s| s.name == name));
+    let k8s_deployment = k8s_workload.and_then(|w| w.manifest.clone());
+    let (kube, team) = kube::lower(
+        &name,
+        port,
+        plan.namespace
+            .as_ref()
+            .map_or("default", |n| n.value.as_str()),
+        kube::kubernetes_engine(targets).unwrap_or(Engine::None),
+        k8s_workload,
+        detection.filter(|_| k8s),
+        plan.services.len() == 1,
+    );
+    let k8s_route = team.route;
     let gateway_api = targets
         .iter()
         .any(|t| t.infra == InfraKind::Kubernetes && t.router == Router::GatewayApi);
@@ -894,33 +1192,44 @@ fn service(
             .replicas
             .as_ref()
             .map(|r| r.value)
-            .or_else(|| workload.and_then(|w| w.replicas))
+            .or_else(|| linked.and_then(|w| w.replicas))
             .unwrap_or(2),
-        image_py2: image_py2.or_else(|| {
-            workload
-                .and_then(|w| w.containers.first())
-                .and_then(|c| c.image.clone())
-        }),
+        image_py2,
         image_py3,
         command_py2,
         command_py3,
         workdir,
-        user: process.and_then(|p| p.user.clone()),
+        user: host.and_then(|w| w.user.clone()),
         cpu_millis: s.cpu_millis.as_ref().map(|c| c.value),
         memory_bytes: s.memory_bytes.as_ref().map(|m| m.value),
         env_py2,
         env_py3,
-        k8s_deployment: workload.and_then(|w| w.manifest.clone()),
-        k8s_ingress: detection
-            .and_then(|d| d.kubernetes.ingresses.first())
-            .and_then(|i| i.manifest.clone()),
+        kube,
+        k8s_deployment,
+        k8s_ingress: team.ingress,
         k8s_autoscaler: autoscaler,
         k8s_has_service,
         k8s_route,
-        compose_service: compose_found.and_then(|c| c.definition.clone()),
+        compose_service: compose_workload.and_then(|w| w.manifest.clone()),
         compose_dependencies,
         build_context: build_context.map(str::to_string),
         name,
+    }
+}
+
+/// How a host serves a WSGI application nothing says how to run: gunicorn for a module,
+/// mod_wsgi-express for a `.wsgi` script. `None` for anything else (a paste `egg:`).
+fn assumed_command(entry: &str, workdir: &str, port: u16) -> Option<String> {
+    if crate::detect::command::looks_like_entrypoint(entry) {
+        Some(format!(
+            "{workdir}/venv/bin/gunicorn --bind 127.0.0.1:{port} {entry}"
+        ))
+    } else if entry.starts_with('/') && !entry.contains(char::is_whitespace) {
+        Some(format!(
+            "{workdir}/venv/bin/mod_wsgi-express start-server {entry} --port {port}"
+        ))
+    } else {
+        None
     }
 }
 
@@ -949,32 +1258,38 @@ fn environment(s: &model::Service, pickled_messages: bool) -> (Vec<EnvVar>, Vec<
         name: "CANARY_INTERPRETER".into(),
         value: "py2".into(),
         reason: Some("tells the app which copy it is: label metrics with it, and prefix cache keys so the copies do not read each other's pickles".into()),
+        credential: false,
     }];
     let mut py3 = vec![
         EnvVar {
             name: "CANARY_INTERPRETER".into(),
             value: "py3".into(),
             reason: Some("tells the app which copy it is: label metrics with it, and prefix cache keys so the copies do not read each other's pickles".into()),
+            credential: false,
         },
         EnvVar {
             name: "LANG".into(),
             value: "C.UTF-8".into(),
             reason: Some("uWSGI and mod_wsgi embed Python without locale coercion, and python:3.13+ images no longer set LANG: without it open() and print default to ASCII on py3".into()),
+            credential: false,
         },
         EnvVar {
             name: "LC_ALL".into(),
             value: "C.UTF-8".into(),
             reason: Some("as LANG; also overrides any LC_* the host sets".into()),
+            credential: false,
         },
         EnvVar {
             name: "PYTHONUTF8".into(),
             value: "1".into(),
             reason: Some("UTF-8 mode for CLI-started servers (gunicorn, celery); embedded servers ignore it, hence LANG".into()),
+            credential: false,
         },
         EnvVar {
             name: "PYTHONIOENCODING".into(),
             value: "utf-8".into(),
             reason: Some("the python:2.7 images set it; keeps stdout/stderr encoding the same on both copies".into()),
+            credential: false,
         },
     ];
     if pickled_messages {
@@ -982,6 +1297,7 @@ fn environment(s: &model::Service, pickled_messages: bool) -> (Vec<EnvVar>, Vec<
             name: "PICKLE_PROTOCOL".into(),
             value: "2".into(),
             reason: Some("2 is the highest pickle protocol py2 can read (py3 writes 4 or 5 by default). kombu (Celery) honours this variable; for Django caches pass it on, e.g. django-redis `OPTIONS: {\"PICKLE_VERSION\": int(os.environ[\"PICKLE_PROTOCOL\"])}`".into()),
+            credential: false,
         });
     }
     for (k, v) in &s.env {
@@ -996,15 +1312,19 @@ fn environment(s: &model::Service, pickled_messages: bool) -> (Vec<EnvVar>, Vec<
 }
 
 fn set(list: &mut Vec<EnvVar>, name: &str, value: &str) {
+    // The checker warned about it (CNR212); the emitters keep it out of the documents.
+    let credential = crate::check::strings::credential_reason(Some(name), value).is_some();
     match list.iter_mut().find(|e| e.name == name) {
         Some(e) => {
             e.value = value.to_string();
             e.reason = None;
+            e.credential = credential;
         }
         None => list.push(EnvVar {
             name: name.to_string(),
             value: value.to_string(),
             reason: None,
+            credential,
         }),
     }
 }

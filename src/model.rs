@@ -29,6 +29,8 @@ pub struct Plan {
     pub traffic: Option<Spanned<f64>>,
     /// py2's failure rate in percent (`py2_error_rate = 0.1%`), for the preview; 0.1% if unset.
     pub py2_error_rate: Option<Spanned<f64>>,
+    /// The `compare { }` section, when the plan has one (`canaryc compare` reads it).
+    pub compare: Option<Compare>,
 }
 
 /// py2's failure rate the preview assumes when the plan does not say (percent).
@@ -168,6 +170,81 @@ impl Router {
 pub struct InfraTarget {
     pub kind: InfraKind,
     pub router: Option<Router>,
+    /// The controller that moves traffic and rolls back; `None` lets `lower` choose.
+    pub engine: Option<Engine>,
+}
+
+/// What acts on the analysis: moves py3 forward stage by stage and back to py2 by itself.
+///
+/// From shared/reference/canary-systems.md §8: Argo Rollouts is the only widely used Kubernetes
+/// controller whose steps hold each stage for its own duration (`setWeight` + `pause`); Flagger
+/// has one `interval` for every step. Off Kubernetes nothing runs canaries, so canaryc's own
+/// loop does: Prometheus, Alertmanager, a rollback receiver and `canaryc promote`, acting on the
+/// load balancer's runtime API (HAProxy's; plain nginx has none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Engine {
+    ArgoRollouts,
+    Flagger,
+    Canaryc,
+    /// Plain files: a person moves the weights and rolls back.
+    None,
+}
+
+impl Engine {
+    pub const NAMES: &'static [&'static str] = &["argo-rollouts", "flagger", "canaryc", "none"];
+
+    pub fn parse(name: &str) -> Option<Engine> {
+        Some(match name {
+            "argo-rollouts" => Engine::ArgoRollouts,
+            "flagger" => Engine::Flagger,
+            "canaryc" => Engine::Canaryc,
+            "none" => Engine::None,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    /// Whether the bundle rolls back (and ramps up) by itself with this engine.
+    pub fn automatic(self) -> bool {
+        self != Engine::None
+    }
+
+    /// The engines that can run on an infrastructure; the first is the default.
+    pub fn for_infra(kind: InfraKind) -> &'static [Engine] {
+        match kind {
+            InfraKind::Auto => &[],
+            InfraKind::Kubernetes => &[Engine::ArgoRollouts, Engine::Flagger, Engine::None],
+            InfraKind::DockerCompose | InfraKind::BareMetal => &[Engine::Canaryc, Engine::None],
+        }
+    }
+
+    /// Whether the engine can drive this router. canaryc's loop needs a runtime API to set
+    /// weights without a reload: HAProxy has one (canary-systems.md §4.4), plain nginx does not.
+    pub fn drives(self, router: Router) -> bool {
+        match self {
+            Engine::Canaryc => router == Router::Haproxy,
+            Engine::ArgoRollouts | Engine::Flagger => matches!(
+                router,
+                Router::Istio | Router::GatewayApi | Router::NginxIngress
+            ),
+            Engine::None => true,
+        }
+    }
+
+    /// Whether the engine can keep a user on one interpreter while it moves weights.
+    /// canary-systems.md §1.5 and §8: Flagger's `sessionAffinity` works on Istio and Gateway
+    /// API only; Argo Rollouts has no session affinity; HAProxy inserts cookies itself.
+    pub fn keeps_sticky(self, router: Router) -> bool {
+        match self {
+            Engine::ArgoRollouts => false,
+            Engine::Flagger => matches!(router, Router::Istio | Router::GatewayApi),
+            Engine::Canaryc | Engine::None => true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -191,6 +268,9 @@ pub struct Service {
     pub traffic: Option<Spanned<f64>>,
     /// py2's failure rate for this service, percent, for the preview.
     pub py2_error_rate: Option<Spanned<f64>>,
+    /// The detected workload this service canaries, set by the link pass when the plan is
+    /// merged with its codebase (`detect::link`): lowering clones what it reads from there.
+    pub workload: Option<crate::detect::facts::WorkloadId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
@@ -391,6 +471,10 @@ impl MetricsSource {
             _ => return None,
         })
     }
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -401,6 +485,9 @@ pub struct Monitor {
     pub min_requests: Spanned<u32>,
     /// How often Prometheus scrapes and evaluates, in milliseconds.
     pub scrape_interval: Spanned<u64>,
+    /// The Prometheus the engine queries (Argo's and Flagger's analysis, `canaryc promote`);
+    /// `None` lets `lower` assume the usual address for the target.
+    pub prometheus: Option<Spanned<String>>,
     /// Ports of the rollback automation on a host: HAProxy's stats and exporter, Alertmanager,
     /// and the webhook receiver.
     pub stats_port: Spanned<u16>,
@@ -417,6 +504,7 @@ impl Default for Monitor {
             source: at(MetricsSource::Auto),
             min_requests: at(DEFAULT_MIN_REQUESTS),
             scrape_interval: at(15_000),
+            prometheus: None,
             stats_port: at(8404),
             alertmanager_port: at(9093),
             webhook_port: at(9000),
@@ -425,3 +513,99 @@ impl Default for Monitor {
 }
 
 pub const DEFAULT_MIN_REQUESTS: u32 = 100;
+
+/// The `compare { }` section: how `canaryc compare` mirrors requests to the second py2 copy and
+/// to py3, and how it diffs their responses with py2's (docs/compare.md). Values left out are
+/// the defaults below; `canaryc compare` flags override them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compare {
+    /// Comparisons waiting for a worker; beyond this they are dropped (`result="dropped"`).
+    pub queue: Spanned<u32>,
+    /// Mirrored request pairs in flight at once.
+    pub concurrency: Spanned<u32>,
+    /// How long a mirrored request may take, in milliseconds.
+    pub timeout: Spanned<u64>,
+    /// The largest body compared, in bytes; larger responses are not compared.
+    pub max_body: Spanned<u64>,
+    /// Bodies held by queued comparisons, in bytes: the bound on the queue's memory.
+    pub max_buffered: Spanned<u64>,
+    /// Endpoints tracked separately; the rest are counted together as `other`.
+    pub max_endpoints: Spanned<u32>,
+    /// Diffy's thresholds, in percent (shared/reference/canary-systems.md §7).
+    pub relative_threshold: Spanned<f64>,
+    pub absolute_threshold: Spanned<f64>,
+    /// Whether `3` and `3.0` are the same JSON number.
+    pub numbers: Spanned<NumberMatch>,
+    /// Response headers compared; `None` is the default set.
+    pub headers: Option<Vec<Spanned<String>>>,
+    pub ignore_headers: Vec<Spanned<String>>,
+    pub ignore_fields: Vec<Spanned<crate::compare::field::FieldPattern>>,
+    /// In the order written: the first whose path matches a request applies.
+    pub endpoints: Vec<CompareEndpoint>,
+}
+
+/// `endpoint NAME { path = "/orders/{id}" methods = [POST] ignore_fields = [...] }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompareEndpoint {
+    pub name: Spanned<String>,
+    pub path: Spanned<crate::compare::route::RoutePattern>,
+    /// Methods mirrored on top of the safe ones (GET, HEAD, OPTIONS), upper case.
+    pub methods: Vec<Spanned<String>>,
+    pub ignore_fields: Vec<Spanned<crate::compare::field::FieldPattern>>,
+    pub ignore_headers: Vec<Spanned<String>>,
+}
+
+/// How JSON numbers compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NumberMatch {
+    /// `3` and `3.0` differ: py2's `round(2.5)` is `3.0`, py3's is `3`, and a py3 client that
+    /// indexes with it breaks (shared/reference/py2-py3-runtime.md §5: equal only if the API
+    /// contract allows it).
+    Strict,
+    /// Numbers are equal when their values are.
+    ByValue,
+}
+
+impl NumberMatch {
+    pub const NAMES: &'static [&'static str] = &["strict", "by-value"];
+
+    pub fn parse(name: &str) -> Option<NumberMatch> {
+        match name {
+            "strict" => Some(NumberMatch::Strict),
+            "by-value" => Some(NumberMatch::ByValue),
+            _ => None,
+        }
+    }
+}
+
+/// Methods mirrored everywhere: they have no side effects (Diffy ignores POST, PUT and DELETE
+/// unless told otherwise; shared/reference/canary-systems.md §7).
+pub const SAFE_METHODS: &[&str] = &["GET", "HEAD", "OPTIONS"];
+
+/// Methods an endpoint may add.
+pub const HTTP_METHODS: &[&str] = &[
+    "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE", "TRACE",
+];
+
+impl Default for Compare {
+    fn default() -> Self {
+        fn at<T>(v: T) -> Spanned<T> {
+            Spanned::new(v, Default::default())
+        }
+        Compare {
+            queue: at(1000),
+            concurrency: at(16),
+            timeout: at(5_000),
+            max_body: at(1 << 20),
+            max_buffered: at(64 << 20),
+            max_endpoints: at(200),
+            relative_threshold: at(20.0),
+            absolute_threshold: at(0.03),
+            numbers: at(NumberMatch::Strict),
+            headers: None,
+            ignore_headers: Vec::new(),
+            ignore_fields: Vec::new(),
+            endpoints: Vec::new(),
+        }
+    }
+}

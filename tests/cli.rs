@@ -64,12 +64,14 @@ fn exit_codes_follow_the_documented_contract() {
 }
 
 #[test]
-fn non_utf8_plans_are_a_usage_error_not_a_panic() {
+fn non_utf8_plans_are_bad_content_not_a_panic() {
+    // Issue 16: bad content (CNR003, exit 1), not a usage error; tests/output_safety.rs has more.
     let dir = scratch("utf8", &[]);
     std::fs::write(dir.join("bad.plan"), b"plan \xff\xfe {}").unwrap();
     let out = canaryc(&dir, &["check", "bad.plan"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("not UTF-8"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("CNR003"));
+    assert!(stderr(&out).contains("bad.plan is not UTF-8: byte 0xFF at line 1, column 6"));
 }
 
 #[test]

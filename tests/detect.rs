@@ -244,3 +244,66 @@ fn check_merges_the_codebase_named_by_the_plan() {
     let skipped = canaryc(&dir, &["check", "--format", "short", "--no-detect"]);
     assert_eq!(stdout(&skipped), "");
 }
+
+/// Filled values carry a span into the file they were read from (never `Span::default()`), so
+/// any diagnostic about a detected value points at its file and line; and the link pass joined
+/// the service to the workload lowering clones.
+#[test]
+fn detected_values_point_into_the_codebase() {
+    let (plan, _, sources) = merged(
+        "plan ledger {\n  codebase = \".\"\n  python = 2.7 -> 3.13\n}\n",
+        "k8s-istio",
+    );
+    let service = &plan.services[0];
+    let port = service.port.as_ref().unwrap();
+    assert_eq!(sources.get(port.span.file).name, "k8s-istio/Dockerfile");
+    assert!(
+        sources
+            .get(port.span.file)
+            .slice(port.span)
+            .contains("8000")
+    );
+    let image = service.image_py2.as_ref().unwrap();
+    assert_eq!(
+        sources.get(image.span.file).name,
+        "k8s-istio/deploy/ledger.yaml"
+    );
+    assert_eq!(
+        sources.get(image.span.file).slice(image.span),
+        "image: registry.internal/ledger:2.7-40"
+    );
+    let health = service.health.as_ref().unwrap();
+    assert_eq!(
+        sources.get(health.span.file).slice(health.span),
+        "path: /healthz"
+    );
+    assert!(service.workload.is_some(), "linked to the Deployment");
+}
+
+/// The link pass joins by name first (the workload's, or the Kubernetes Service's), then, for a
+/// one-service plan, the only Python web workload; with several it links none and says so.
+#[test]
+fn the_link_pass_explains_what_it_could_not_link() {
+    let (plan, diagnostics, _) = merged(
+        "plan platform {\n  codebase = \".\"\n  python = 2.7 -> 3.13\n  infra = docker-compose(router: haproxy)\n  service {\n    image py3 = \"x:3\"\n  }\n}\n",
+        "monorepo",
+    );
+    assert!(plan.services[0].workload.is_none());
+    assert!(
+        diagnostics
+            .iter()
+            .any(|d| d.code == canaryc::diag::Code::ServiceAmbiguous)
+    );
+    let (plan, diagnostics, _) = merged(
+        "plan platform {\n  codebase = \".\"\n  python = 2.7 -> 3.13\n  infra = docker-compose(router: haproxy)\n  service web {\n    image py3 = \"x:3\"\n  }\n  service worker {\n    image py3 = \"x:3\"\n  }\n}\n",
+        "monorepo",
+    );
+    assert!(plan.services[0].workload.is_some(), "web links by name");
+    assert!(
+        diagnostics
+            .iter()
+            .any(|d| d.code == canaryc::diag::Code::ServiceNotPythonWeb
+                && d.message.contains("Python worker")),
+        "{diagnostics:?}"
+    );
+}

@@ -20,6 +20,8 @@ fn every_code_has_an_explanation_with_a_failing_example() {
             .unwrap_or_else(|| panic!("docs/errors/{code}.md has no ```plan example"));
         let codes: Vec<String> = if text.contains("<!-- command: build -->") {
             codes_from_build(code.as_str(), example)
+        } else if text.contains("<!-- encoding: latin1 -->") {
+            codes_from_latin1(code.as_str(), example)
         } else {
             match text
                 .split("<!-- codebase: ")
@@ -64,6 +66,35 @@ fn codes_from_build(code: &str, example: &str) -> Vec<String> {
         .collect()
 }
 
+/// Encoding codes: the example is saved as Latin-1 (one byte per character) and checked.
+fn codes_from_latin1(code: &str, example: &str) -> Vec<String> {
+    let dir = std::env::temp_dir().join(format!(
+        "canaryc-explain-latin1-{}-{code}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let bytes: Vec<u8> = example
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)).expect("the example is Latin-1"))
+        .collect();
+    std::fs::write(dir.join("canary.plan"), bytes).unwrap();
+    codes_from_check_json(&dir)
+}
+
+/// The codes `canaryc check --format json` reports in `dir` (which it then deletes).
+fn codes_from_check_json(dir: &std::path::Path) -> Vec<String> {
+    let out = canaryc(dir, &["check", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+    doc["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn codes_with_codebase(code: &str, example: &str, fixture: &str) -> Vec<String> {
     let dir = std::env::temp_dir().join(format!("canaryc-explain-{}-{code}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -78,15 +109,7 @@ fn codes_with_codebase(code: &str, example: &str, fixture: &str) -> Vec<String> 
         )
     };
     std::fs::write(dir.join("canary.plan"), plan).unwrap();
-    let out = canaryc(&dir, &["check", "--format", "json"]);
-    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
-    doc["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["code"].as_str().unwrap().to_string())
-        .collect()
+    codes_from_check_json(&dir)
 }
 
 #[test]

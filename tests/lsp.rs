@@ -1,141 +1,19 @@
 //! `canaryc lsp`, driven as a process over its stdio: initialize, didOpen, didChange, hover,
 //! completion, definition, formatting, codeAction, shutdown. And a real editor: headless Neovim.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
 use crate::common::{TODAY, repo};
-
-struct Client {
-    child: Child,
-    stdin: ChildStdin,
-    messages: Receiver<Value>,
-    next_id: u64,
-}
-
-impl Client {
-    fn start() -> Client {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_canaryc"))
-            .arg("lsp")
-            .env("CANARYC_TODAY", TODAY)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, messages) = channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            loop {
-                let mut length = 0;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let line = line.trim();
-                    if line.is_empty() {
-                        break;
-                    }
-                    if let Some(n) = line.strip_prefix("Content-Length: ") {
-                        length = n.parse().unwrap();
-                    }
-                }
-                let mut body = vec![0; length];
-                if reader.read_exact(&mut body).is_err() {
-                    return;
-                }
-                if tx.send(serde_json::from_slice(&body).unwrap()).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut client = Client {
-            child,
-            stdin,
-            messages,
-            next_id: 1,
-        };
-        let init = client.request(
-            "initialize",
-            json!({ "processId": null, "rootUri": null, "capabilities": {} }),
-        );
-        assert!(init["capabilities"]["hoverProvider"].as_bool().unwrap());
-        client.notify("initialized", json!({}));
-        client
-    }
-
-    fn send(&mut self, message: Value) {
-        let body = message.to_string();
-        write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    fn notify(&mut self, method: &str, params: Value) {
-        self.send(json!({ "jsonrpc": "2.0", "method": method, "params": params }));
-    }
-
-    fn request(&mut self, method: &str, params: Value) -> Value {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.send(json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }));
-        loop {
-            let message = self
-                .messages
-                .recv_timeout(Duration::from_secs(10))
-                .expect("a reply");
-            if message["id"] == json!(id) {
-                return message["result"].clone();
-            }
-        }
-    }
-
-    /// The next diagnostics published for `uri`.
-    fn diagnostics(&mut self, uri: &str) -> Vec<Value> {
-        loop {
-            let message = self
-                .messages
-                .recv_timeout(Duration::from_secs(10))
-                .expect("diagnostics");
-            if message["method"] == "textDocument/publishDiagnostics"
-                && message["params"]["uri"] == uri
-            {
-                return message["params"]["diagnostics"].as_array().unwrap().clone();
-            }
-        }
-    }
-
-    fn shutdown(mut self) {
-        let result = self.request("shutdown", Value::Null);
-        assert!(result.is_null());
-        self.notify("exit", Value::Null);
-        let status = self.child.wait().unwrap();
-        assert!(status.success());
-    }
-}
+use crate::lsp_client::{Client, codes};
 
 const URI: &str = "file:///tmp/canaryc-lsp-test/canary.plan";
 const BROKEN: &str = "use std.schedules.standard\n\nplan ledger {\n  python = 2.7 -> 3.13\n  servce { port = 8000 }\n  schedule {\n    stage a { traffic = 5%  hold = 24h }\n  }\n}\n";
 
 fn open(client: &mut Client, text: &str) -> Vec<Value> {
-    client.notify(
-        "textDocument/didOpen",
-        json!({ "textDocument": { "uri": URI, "languageId": "canary-plan", "version": 1, "text": text } }),
-    );
+    crate::lsp_client::open(client, URI, text);
     client.diagnostics(URI)
-}
-
-fn codes(diagnostics: &[Value]) -> Vec<String> {
-    diagnostics
-        .iter()
-        .map(|d| d["code"].as_str().unwrap().to_string())
-        .collect()
 }
 
 #[test]
@@ -337,11 +215,14 @@ fn codebase_conflicts_reach_the_editor() {
     let uri = format!("file://{}", plan.display());
     let mut client = Client::start();
     client.notify("textDocument/didOpen", json!({ "textDocument": { "uri": uri, "languageId": "canary-plan", "version": 1, "text": text } }));
-    let diagnostics = client.diagnostics(&uri);
-    let conflict = diagnostics
-        .iter()
-        .find(|d| d["code"] == "CNR602")
-        .expect("a conflict with the codebase");
+    // Detection runs off the request thread: the plan's own diagnostics come first, those
+    // against the codebase when it has been read.
+    let conflict = loop {
+        let diagnostics = client.diagnostics(&uri);
+        if let Some(conflict) = diagnostics.iter().find(|d| d["code"] == "CNR602") {
+            break conflict.clone();
+        }
+    };
     assert!(
         conflict["relatedInformation"][0]["location"]["uri"]
             .as_str()

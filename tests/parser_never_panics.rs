@@ -11,7 +11,7 @@ use proptest::test_runner::{Config, TestRunner};
 
 use crate::common::check_text;
 
-const TOKENS: &[&str] = &[
+pub(crate) const TOKENS: &[&str] = &[
     "plan",
     "schedule",
     "rollback",
@@ -100,7 +100,7 @@ fn token_soup() -> impl Strategy<Value = String> {
     prop::collection::vec(prop::sample::select(TOKENS), 0..60).prop_map(|t| t.join(" "))
 }
 
-const SEEDS: &[&str] = &[
+pub(crate) const SEEDS: &[&str] = &[
     include_str!("../stdlib/schedules.plan"),
     include_str!("../stdlib/rollback.plan"),
     "use std.schedules.standard\nplan ledger {\n  python = 2.7 -> 3.11\n  infra = kubernetes(router: istio)\n  service { port = 8000 health = \"/healthz\" image py3 = \"r/l:3\" }\n  route { sticky = cookie(\"py_version\") }\n  rollback when {\n    error_rate > 1% for 5m\n    latency p99 > 2x py2 for 10m\n  }\n  schedule = standard { stage canary-25pct { hold = 96h } }\n}\n",

@@ -19,6 +19,19 @@ fn fixture(name: &str) -> String {
         .to_string()
 }
 
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
 /// The written plan with runs of whitespace collapsed (the layout is the formatter's business).
 fn plan_text(dir: &Path) -> String {
     let text = std::fs::read_to_string(dir.join("canary.plan")).unwrap();
@@ -258,11 +271,522 @@ fn bad_input_is_a_usage_error_and_writes_nothing() {
 }
 
 #[test]
-fn a_codebase_with_nothing_to_run_fails_clearly() {
+fn a_codebase_with_nothing_to_run_gets_a_draft_and_exit_1() {
     let dir = scratch("empty");
     let out = canaryc(&dir, &["plan", &fixture("empty"), "--output", "out"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("no command for"), "{}", stderr(&out));
-    assert!(stderr(&out).contains("nothing written"));
-    assert!(!dir.join("out").exists());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let summary = stdout(&out);
+    assert!(summary.contains("built nothing"), "{summary}");
+    // It says which lines to fill, by number.
+    let draft = std::fs::read_to_string(dir.join("out/canary.plan")).unwrap();
+    for field in ["port", "command py2"] {
+        let line = draft
+            .lines()
+            .position(|l| l.contains(&format!("FILL IN (empty): {field}")))
+            .map(|i| i + 1)
+            .unwrap_or_else(|| panic!("no FILL IN line for {field}:\n{draft}"));
+        assert!(
+            summary.contains(&format!("canary.plan:{line}: `{field}`")),
+            "{field} at line {line}:\n{summary}"
+        );
+    }
+    let written: Vec<String> = std::fs::read_dir(dir.join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n != ".canaryc")
+        .collect();
+    assert_eq!(written, vec!["canary.plan"], "a draft builds nothing");
+    // Filling the marked lines is all `canaryc build` needs.
+    let filled = draft
+        .replace("# port = 8000   # FILL IN", "port = 8000   # FILL IN")
+        .replace(
+            "# command py2 = \"...\"   # FILL IN",
+            "command py2 = \"/srv/empty/venv/bin/gunicorn --bind 127.0.0.1:8000 app:app\"   # FILL IN",
+        );
+    std::fs::write(dir.join("out/canary.plan"), filled).unwrap();
+    let built = canaryc(&dir.join("out"), &["build", "canary.plan", "--output", "."]);
+    assert_eq!(
+        built.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&built),
+        stderr(&built)
+    );
+    assert!(dir.join("out/systemd-py2.service").is_file());
+}
+
+/// What the SRE of each fixture codebase would plan: the infrastructure, the services
+/// canaried (and nothing else), the exit code. The plan text and summary are snapshots.
+#[test]
+fn fixtures_plan_as_their_sre_would() {
+    let cases: &[(&str, i32, &str, &[&str])] = &[
+        // name, exit code, planned infrastructure, `service` block headers
+        ("phantoms", 0, "kubernetes", &["service {"]),
+        ("compose-anchors", 0, "docker-compose", &["service {"]),
+        ("bookshop-mesh", 0, "kubernetes", &["service {"]),
+        ("worker-first", 0, "bare-metal", &["service {"]),
+        ("upstart-paste", 0, "bare-metal", &["service {"]),
+        ("ansible-mod-wsgi", 0, "bare-metal", &["service {"]),
+        ("multistage", 0, "docker-compose", &["service {"]),
+        ("dev-vs-prod", 0, "kubernetes", &["service {"]),
+        ("helm-chart", 0, "kubernetes", &["service {"]),
+        ("two-targets", 0, "docker-compose", &["service {"]),
+        (
+            "monorepo",
+            0,
+            "docker-compose",
+            &["service api {", "service web {"],
+        ),
+    ];
+    for (name, code, infra, services) in cases {
+        // A copy next to the output, so the plan's relative `codebase` is the same everywhere.
+        let dir = scratch(&format!("sre-{name}"));
+        copy_tree(&repo().join("tests/fixtures").join(name), &dir.join(name));
+        let out = canaryc(
+            &dir,
+            &[
+                "plan",
+                name,
+                "--target-version",
+                "3.12",
+                "--infra-type",
+                "auto",
+                "--output",
+                "out",
+                "--rollback-threshold",
+                "1.0",
+            ],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(*code),
+            "{name}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        let plan = std::fs::read_to_string(dir.join("out/canary.plan")).unwrap();
+        assert!(
+            plan.contains(&format!("# planned for {infra}:")),
+            "{name}: not planned for {infra}:\n{plan}"
+        );
+        let blocks: Vec<&str> = plan
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("service"))
+            .collect();
+        assert_eq!(&blocks, services, "{name}: {plan}");
+        let summary = stdout(&out);
+        let summary: String = summary
+            .lines()
+            .take_while(|l| !l.starts_with("Estimated cutover"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        insta::assert_snapshot!(format!("plan-{name}"), format!("{plan}\n---\n{summary}"));
+    }
+}
+
+/// Root cause 1: phantom services. Only the Django Deployment is canaried: not the Flask
+/// blueprint named setup.py, the click CLI named manage.py, the nginx image, the Node service
+/// or MySQL.
+#[test]
+fn phantoms_are_not_services() {
+    let dir = scratch("phantoms");
+    let out = canaryc(&dir, &["plan", &fixture("phantoms"), "--output", "out"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan = plan_text(&dir.join("out"));
+    assert!(plan.contains("plan orders {"), "{plan}");
+    assert!(
+        plan.contains("image py2 = \"registry.internal/orders:2.7-12\""),
+        "{plan}"
+    );
+    for other in ["notify", "mysql", "edge"] {
+        assert!(
+            !plan.contains(&format!("service {other}")),
+            "{other} is not canaried: {plan}"
+        );
+    }
+    let k8s = std::fs::read_to_string(dir.join("out/k8s-rollout-py3-orders.patch")).unwrap();
+    assert!(
+        k8s.contains("registry.internal/orders:3.12-12") || k8s.contains(":3.11-12"),
+        "{k8s}"
+    );
+}
+
+/// Root cause 4: the web program wins over a scheduler listed first, and a container's
+/// `dumb-init /app/docker-entrypoint.sh` never becomes a host's ExecStart.
+#[test]
+fn the_web_process_wins_and_container_commands_stay_in_containers() {
+    let dir = scratch("worker-first");
+    let out = canaryc(&dir, &["plan", &fixture("worker-first"), "--output", "out"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let unit = std::fs::read_to_string(dir.join("out/systemd-py2.service")).unwrap();
+    let exec = unit
+        .lines()
+        .find(|l| l.starts_with("ExecStart="))
+        .unwrap_or_default();
+    assert!(exec.contains("/srv/ledger/env/bin/gunicorn "), "{exec}");
+    assert!(
+        exec.contains("--paste /srv/ledger/production.ini"),
+        "{exec}"
+    );
+    assert!(
+        !exec.contains("celery") && !exec.contains("dumb-init"),
+        "{exec}"
+    );
+    let haproxy = std::fs::read_to_string(dir.join("out/haproxy-canary.cfg")).unwrap();
+    assert!(
+        haproxy.contains("6590") || haproxy.contains("6591"),
+        "{haproxy}"
+    );
+}
+
+/// Root cause 8: with both Compose and bare metal asked for, each target has its own load
+/// balancer config: the stack never mounts the hosts' file (which points at 127.0.0.1).
+#[test]
+fn each_target_gets_its_own_load_balancer_config() {
+    let dir = scratch("two-targets");
+    std::fs::write(
+        dir.join("canary.plan"),
+        format!(
+            "plan kiosk {{\n  codebase = \"{}\"\n  python = 2.7 -> 3.12\n  infra = [docker-compose(router: haproxy), bare-metal(router: haproxy)]\n  service {{\n    image py3 = \"registry.internal/kiosk:3.12-1\"\n  }}\n}}\n",
+            fixture("two-targets")
+        ),
+    )
+    .unwrap();
+    let out = canaryc(&dir, &["build", "--output", "out"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let compose = std::fs::read_to_string(dir.join("out/docker-compose-canary.yml")).unwrap();
+    assert!(
+        compose.contains("./haproxy-compose-canary.cfg:"),
+        "{compose}"
+    );
+    assert!(!compose.contains("./haproxy-canary.cfg:"), "{compose}");
+    let stack_lb = std::fs::read_to_string(dir.join("out/haproxy-compose-canary.cfg")).unwrap();
+    assert!(stack_lb.contains("kiosk-py2:8080"), "{stack_lb}");
+    assert!(!stack_lb.contains("127.0.0.1:"), "{stack_lb}");
+    let host_lb = std::fs::read_to_string(dir.join("out/haproxy-canary.cfg")).unwrap();
+    assert!(host_lb.contains("127.0.0.1:8081"), "{host_lb}");
+    // With `auto`, the codebase gets one target, and is told about the other.
+    let auto = canaryc(&dir, &["plan", &fixture("two-targets"), "--output", "auto"]);
+    assert_eq!(auto.status.code(), Some(0), "{}", stderr(&auto));
+    assert!(stderr(&auto).contains("CNR610"), "{}", stderr(&auto));
+    assert!(!dir.join("auto/systemd-py2.service").exists());
+}
+
+/// Issue 17 D2: detected values reach the written plan's comments and strings. Whatever the
+/// codebase holds (newlines, a closing brace and a `monitor` block, quotes, backslashes,
+/// Unicode line separators), the plan parses to the same tree as with harmless values, and
+/// strings round-trip exactly.
+#[test]
+fn hostile_detected_values_cannot_add_plan_statements() {
+    use canaryc::detect::facts::*;
+
+    let payloads = [
+        "x\n  }\n  monitor {\n    min_requests = 1000000000\n  }\n  service evil {",
+        "x\r\n  rollback = defaults { error_rate > 99% for 1m }",
+        "x\u{2028}  infra = bare-metal",
+        "x\" }\nplan evil {",
+        "x\\\" # \\n",
+        "x\u{0}\u{7}\u{1b}[2J",
+        "x # not a comment end",
+    ];
+    fn at(file: &str) -> Evidence {
+        Evidence {
+            file: file.into(),
+            line: 3,
+        }
+    }
+    fn workload(v: &str, image: &str) -> Workload {
+        let fact = |s: &str| {
+            Some(Fact {
+                value: s.to_string(),
+                evidence: at(v),
+            })
+        };
+        Workload {
+            id: WorkloadId(0),
+            name: "web".into(),
+            kind: WorkloadKind::Deployment,
+            evidence: at(v),
+            also: vec![at(v)],
+            class: Judged {
+                value: WorkloadClass::PythonWeb,
+                reason: v.into(),
+                evidence: Some(at(v)),
+            },
+            environment: Judged {
+                value: Environment::Prod,
+                reason: v.into(),
+                evidence: None,
+            },
+            python: Some(Fact {
+                value: PythonMajor(2),
+                evidence: at(v),
+            }),
+            namespace: Some(v.into()),
+            replicas: Some(2),
+            image: fact(image),
+            build: Some(BuildLink {
+                dockerfile: v.into(),
+                stage: Some(v.into()),
+                context: v.into(),
+            }),
+            code: fact(v),
+            command: fact(v),
+            runs: fact(v),
+            server: fact(v),
+            entrypoint: fact(v),
+            framework: fact(v),
+            port: None,
+            health: fact(v),
+            metrics_library: fact(v),
+            working_directory: Some(v.into()),
+            user: Some(v.into()),
+            env: vec![],
+            secret_refs: vec![],
+            depends_on: vec![v.into()],
+            k8s: K8sLinks {
+                service: Some("web".into()),
+                ..K8sLinks::default()
+            },
+            links: vec![Link {
+                to: v.into(),
+                reason: v.into(),
+                evidence: Some(at(v)),
+            }],
+            manifest: None,
+        }
+    }
+    fn detection(v: &str, image: &str) -> Detection {
+        let mut worker = workload(v, image);
+        worker.id = WorkloadId(1);
+        worker.name = "worker".into();
+        worker.class.value = WorkloadClass::PythonWorker;
+        Detection {
+            format_version: FORMAT_VERSION,
+            infra: vec![InfraFinding {
+                kind: InfraKind::Kubernetes,
+                routers: vec![Fact {
+                    value: RouterKind::Istio,
+                    evidence: at(v),
+                }],
+                evidence: vec![at(v)],
+            }],
+            workloads: vec![workload(v, image), worker],
+            hazards: vec![Hazard {
+                id: "django-session-cache",
+                level: HazardLevel::Blocker,
+                title: v.into(),
+                mitigation: v.into(),
+                evidence: vec![at(v)],
+            }],
+            ..Detection::default()
+        }
+    }
+    let choices = canaryc::synth::Choices {
+        name: "shop".into(),
+        codebase: "../shop".into(),
+        target: canaryc::model::PyVersion {
+            major: 3,
+            minor: 12,
+        },
+        infra: canaryc::model::InfraKind::Auto,
+        rollback_threshold: 1.0,
+        schedule: "standard".into(),
+    };
+    let shape = |text: &str| {
+        let (analysis, _) = crate::common::check_text("canary.plan", text);
+        let errors: Vec<String> = analysis
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.message.clone())
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}\n{text}");
+        let plan = analysis.plan.expect("the written plan checks");
+        let services: Vec<(String, Option<String>)> = plan
+            .services
+            .iter()
+            .map(|s| {
+                (
+                    s.name.value.clone(),
+                    s.image_py3.as_ref().map(|i| i.value.clone()),
+                )
+            })
+            .collect();
+        (
+            plan.name.value.clone(),
+            services,
+            plan.monitor.min_requests.value,
+            plan.rollback.len(),
+            plan.infra.iter().map(|t| t.kind).collect::<Vec<_>>(),
+            plan.route.sticky.is_some(),
+            plan.services
+                .iter()
+                .map(|s| s.image_py2.as_ref().map(|i| i.value.clone()))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let harmless = canaryc::synth::plan(&detection("harmless", "registry/web:2.7-1"), &choices);
+    let (name, services, min_requests, rollbacks, infra, sticky, _) = shape(&harmless.text);
+    for payload in payloads {
+        let image = format!("registry/web:2.7-1{payload}");
+        let hostile = canaryc::synth::plan(&detection(payload, &image), &choices);
+        let got = shape(&hostile.text);
+        assert_eq!(got.0, name, "{payload:?}");
+        assert_eq!(
+            got.1.len(),
+            services.len(),
+            "{payload:?}:\n{}",
+            hostile.text
+        );
+        assert_eq!(
+            got.2, min_requests,
+            "{payload:?}: monitor changed:\n{}",
+            hostile.text
+        );
+        assert_eq!(got.3, rollbacks, "{payload:?}");
+        assert_eq!(got.4, infra, "{payload:?}");
+        assert_eq!(got.5, sticky, "{payload:?}");
+        // An image no registry accepts is left for the operator to fill in (the checker would
+        // refuse it); any other string is escaped, not cut: it comes back as written (control
+        // characters the language cannot escape become U+FFFD).
+        if !canaryc::check::strings::is_image_reference(&image) {
+            assert_eq!(got.6, vec![None], "{payload:?}");
+            assert!(
+                hostile.text.contains("is not an image reference"),
+                "{}",
+                hostile.text
+            );
+            continue;
+        }
+        let expected: String = image
+            .chars()
+            .map(|c| {
+                if c.is_control() && c != '\n' && c != '\t' {
+                    '\u{FFFD}'
+                } else {
+                    c
+                }
+            })
+            .map(|c| {
+                if matches!(c, '\u{2028}') {
+                    '\u{FFFD}'
+                } else {
+                    c
+                }
+            })
+            .collect();
+        assert_eq!(got.6, vec![Some(expected)], "{payload:?}");
+        // And the formatter keeps it that way.
+        let formatted = canaryc::fmt::format(&hostile.text).expect("formats");
+        assert_eq!(shape(&formatted), got, "{payload:?}");
+    }
+}
+
+/// Issue 17 D2 and D1 end to end: a hostile probe path in a team's manifest is dropped where it
+/// is read (CNR606, with the file and line), and neither the written plan nor the HAProxy
+/// config gains a statement from it.
+#[test]
+fn a_hostile_manifest_cannot_reach_the_outputs() {
+    let dir = scratch("hostile-values");
+    let out = canaryc(
+        &dir,
+        &[
+            "plan",
+            &fixture("hostile-values"),
+            "--output",
+            "out",
+            "--infra-type",
+            "bare-metal",
+        ],
+    );
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(all.contains("CNR606"), "{all}");
+    assert!(all.contains("deploy/app.yaml:23"), "{all}");
+    for file in std::fs::read_dir(dir.join("out")).unwrap() {
+        let path = file.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        for needle in [
+            "203.0.113.9",
+            "min_requests = 1000000000",
+            "--privileged",
+            "hunter2hunter2",
+        ] {
+            assert!(
+                !text.contains(needle),
+                "{} contains {needle:?}",
+                path.display()
+            );
+        }
+    }
+    let plan = std::fs::read_to_string(dir.join("out/canary.plan")).unwrap();
+    assert!(!plan.contains("monitor"), "{plan}");
+}
+
+/// Issue 17 D8, detection side: literal credentials are flagged on the fact, with file:line and
+/// the fix, and never reach the documents canaryc writes.
+#[test]
+fn literal_credentials_are_flagged_and_kept_out_of_documents() {
+    let dir = scratch("credentials");
+    let json = canaryc(
+        &dir,
+        &["detect", "--format", "json", &fixture("compose-anchors")],
+    );
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    let credentials = doc["credentials"].as_array().unwrap();
+    let places: Vec<String> = credentials
+        .iter()
+        .map(|c| {
+            format!(
+                "{}:{} {}",
+                c["evidence"]["file"].as_str().unwrap(),
+                c["evidence"]["line"],
+                c["what"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        places
+            .iter()
+            .any(|p| p.starts_with("docker-compose.yml:13 env DATABASE_URL")),
+        "{places:?}"
+    );
+    assert!(
+        places
+            .iter()
+            .any(|p| p.starts_with("docker-compose.yml:37 env POSTGRES_PASSWORD")),
+        "{places:?}"
+    );
+    let flagged = doc["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|w| w["env"].as_array().unwrap().iter())
+        .filter(|e| e["credential"] == true)
+        .count();
+    assert!(flagged >= 2, "the env facts carry the flag");
+    let out = canaryc(
+        &dir,
+        &["plan", &fixture("compose-anchors"), "--output", "out"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("CNR607"));
+    assert!(stderr(&out).contains("secret") || stderr(&out).contains("env_file"));
+    for name in [
+        "canary-plan.md",
+        "canary-plan.json",
+        "canary-rollback-runbook.md",
+        "monitoring-dashboard.json",
+        "canary.plan",
+    ] {
+        let text = std::fs::read_to_string(dir.join("out").join(name)).unwrap();
+        assert!(!text.contains("hunter2"), "{name} repeats a credential");
+    }
 }

@@ -65,8 +65,8 @@ fn the_standard_schedule_is_the_seed_schedule() {
     assert_eq!(total_hours, 27 * 24, "the standard schedule takes 27 days");
     assert_eq!(
         plan.rollback.len(),
-        6,
-        "std.rollback.defaults has six triggers"
+        5,
+        "std.rollback.defaults has five triggers (no divergence: nothing produces it, CNR513)"
     );
 }
 
@@ -103,7 +103,7 @@ fn overrides_change_only_what_they_name() {
         error_rate[0].threshold.value,
         canaryc::model::Threshold::Percent(2.0)
     );
-    assert_eq!(plan.rollback.len(), 6);
+    assert_eq!(plan.rollback.len(), 5);
 }
 
 #[test]

@@ -120,7 +120,9 @@ class QuietHandler(WSGIRequestHandler):
 
 if __name__ == "__main__":
     port = int(os.environ.get("PORT", "8000"))
-    server = make_server("127.0.0.1", port, application, server_class=ThreadingServer, handler_class=QuietHandler)
-    sys.stderr.write("%s %s listening on 127.0.0.1:%d\n" % (SERVICE, VERSION, port))
+    # Loopback on a host; a container's image sets HOST=0.0.0.0 so the load balancer reaches it.
+    host = os.environ.get("HOST", "127.0.0.1")
+    server = make_server(host, port, application, server_class=ThreadingServer, handler_class=QuietHandler)
+    sys.stderr.write("%s %s listening on %s:%d\n" % (SERVICE, VERSION, host, port))
     sys.stderr.flush()
     server.serve_forever()

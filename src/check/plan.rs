@@ -38,10 +38,12 @@ impl<'a> Checker<'a> {
         });
         let description = fields
             .get("description")
-            .and_then(|a| self.string(&a.value, "description = \"...\""));
+            .and_then(|a| self.string(&a.value, "description = \"...\""))
+            .filter(|d| self.one_line(d, "the description", true));
         let codebase = fields
             .get("codebase")
-            .and_then(|a| self.string(&a.value, "codebase = \".\""));
+            .and_then(|a| self.string(&a.value, "codebase = \".\""))
+            .filter(|c| self.one_line(c, "the codebase path", false));
         let python = match fields.get("python") {
             Some(a) => self.python(&a.value),
             None => {
@@ -63,6 +65,7 @@ impl<'a> Checker<'a> {
                 InfraTarget {
                     kind: InfraKind::Auto,
                     router: None,
+                    engine: None,
                 },
                 name.span,
             )],
@@ -72,9 +75,14 @@ impl<'a> Checker<'a> {
             .and_then(|a| self.date(&a.value, schema::PLAN.must("start")));
         let (traffic, py2_error_rate) = self.expected_traffic(&fields);
 
-        let mut services = Vec::new();
+        let mut services: Vec<Service> = Vec::new();
+        // The first service of each name, so that a duplicate is found without comparing every
+        // pair of services (100,000 services took 40 s).
+        let mut first_named: std::collections::HashMap<String, Span> =
+            std::collections::HashMap::new();
         for service_block in fields.blocks("service") {
-            if let Some(service) = self.service(service_block, &name, &services) {
+            if let Some(service) = self.service(service_block, &name, &first_named) {
+                first_named.insert(service.name.value.clone(), service.name.span);
                 services.push(service);
             }
         }
@@ -92,6 +100,9 @@ impl<'a> Checker<'a> {
             .single_block(&fields, "monitor")
             .map(|b| self.monitor(b))
             .unwrap_or_default();
+        let compare = self
+            .single_block(&fields, "compare")
+            .map(|b| self.compare(b));
 
         let rollback_block = self.single_block(&fields, "rollback");
         let rollback_attr = fields.get("rollback");
@@ -118,6 +129,7 @@ impl<'a> Checker<'a> {
         if let Some(sticky) = &route.sticky {
             self.sticky_against_routers(sticky, &infra);
         }
+        self.engines_against_plan(&infra, schedule.as_ref(), route.sticky.as_ref());
         if let Some(python) = &python {
             self.check_lifecycle(python, start);
         }
@@ -137,6 +149,7 @@ impl<'a> Checker<'a> {
             monitor,
             traffic,
             py2_error_rate,
+            compare,
         };
         self.detection_against_holds(&plan);
         Some(plan)
@@ -220,7 +233,7 @@ impl<'a> Checker<'a> {
                 Diagnostic::new(
                     Code::InvalidName,
                     name.span,
-                    format!("`{}` cannot name a {what}", name.value),
+                    format!("`{}` cannot name a {what}", super::strings::shown(&name.value)),
                 )
                 .label("not a DNS label")
                 .help(format!(
@@ -393,7 +406,25 @@ impl<'a> Checker<'a> {
         let kind_name = self.name_of(&name_value, InfraKind::NAMES, "infrastructure", example)?;
         let kind = InfraKind::parse(kind_name.value)?;
         let mut router = None;
+        // The engine is checked after the router, whatever order they are written in.
+        let mut engine_value: Option<&Value> = None;
         for arg in args {
+            if let Some(arg_name) = arg.name.as_ref().filter(|n| n.value == "engine") {
+                if engine_value.is_some() {
+                    self.report(
+                        Diagnostic::new(
+                            Code::DuplicateField,
+                            arg_name.span,
+                            "the engine is given twice",
+                        )
+                        .label("second engine")
+                        .help("one engine per infrastructure"),
+                    );
+                } else {
+                    engine_value = Some(&arg.value);
+                }
+                continue;
+            }
             if let Some(arg_name) = arg.name.as_ref().filter(|n| n.value != "router") {
                 self.report(
                     Diagnostic::new(
@@ -402,7 +433,10 @@ impl<'a> Checker<'a> {
                         format!("{} takes no `{}`", kind.as_str(), arg_name.value),
                     )
                     .label("unknown argument")
-                    .help(format!("the only argument is the router: `{example}`")),
+                    .help(format!(
+                        "the arguments are the router and the engine: `{}`",
+                        "kubernetes(router: istio, engine: argo-rollouts)"
+                    )),
                 );
                 continue;
             }
@@ -459,20 +493,25 @@ impl<'a> Checker<'a> {
                 );
             }
         }
-        Some(InfraTarget { kind, router })
+        let engine = engine_value.and_then(|v| self.engine_arg(kind, router, v));
+        Some(InfraTarget {
+            kind,
+            router,
+            engine,
+        })
     }
 
     fn service(
         &mut self,
         block: &'a Block,
         plan_name: &Ident,
-        seen: &[Service],
+        first_named: &std::collections::HashMap<String, Span>,
     ) -> Option<Service> {
         let name = block.label.clone().unwrap_or_else(|| plan_name.clone());
         if block.label.is_some() {
             self.valid_name(&name, "service");
         }
-        if let Some(first) = seen.iter().find(|s| s.name.value == name.value) {
+        if let Some(&first) = first_named.get(&name.value) {
             self.report(
                 Diagnostic::new(
                     Code::DuplicateDefinition,
@@ -480,7 +519,7 @@ impl<'a> Checker<'a> {
                     format!("two services are named `{}`", name.value),
                 )
                 .label("second service")
-                .secondary(first.name.span, "first one")
+                .secondary(first, "first one")
                 .help("with several services, label each: `service api { ... }`, `service worker { ... }`"),
             );
             return None;
@@ -496,17 +535,19 @@ impl<'a> Checker<'a> {
         });
         service.health = fields.get("health").and_then(|a| {
             let path = self.string(&a.value, "health = \"/healthz\"")?;
-            if !path.starts_with('/') || path.contains(char::is_whitespace) {
+            // Load balancers, probes and Python's urlopen send it as the request's path: only
+            // URL characters, so it cannot end a config line or a quoted string early.
+            if let Some(problem) = super::strings::health_path_problem(&path.value) {
                 self.report(
                     Diagnostic::new(
                         Code::InvalidHealthPath,
                         path.span,
                         format!(
                             "health check path `{}` is not an absolute URL path",
-                            path.value
+                            super::strings::shown(&path.value)
                         ),
                     )
-                    .label("must start with `/` and have no spaces")
+                    .label(problem)
                     .help(
                         "write the path the load balancer requests, e.g. `health = \"/healthz\"`",
                     ),
@@ -521,15 +562,24 @@ impl<'a> Checker<'a> {
             Some(n.map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
         });
         for copy in ["py2", "py3"] {
-            let image_value = fields.qualified("image", copy).and_then(|a| {
-                self.nonempty_string(&a.value, "image py3 = \"registry.internal/app:3.13\"")
-            });
-            let command_value = fields.qualified("command", copy).and_then(|a| {
-                self.nonempty_string(
-                    &a.value,
-                    "command py3 = \"/srv/app/venv3/bin/gunicorn app.wsgi\"",
-                )
-            });
+            let image_value = fields
+                .qualified("image", copy)
+                .and_then(|a| {
+                    self.nonempty_string(&a.value, "image py3 = \"registry.internal/app:3.13\"")
+                })
+                .filter(|i| self.one_line(i, "the image", false) && self.valid_image(i));
+            let command_value = fields
+                .qualified("command", copy)
+                .and_then(|a| {
+                    self.nonempty_string(
+                        &a.value,
+                        "command py3 = \"/srv/app/venv3/bin/gunicorn app.wsgi\"",
+                    )
+                })
+                .filter(|c| self.one_line(c, "the command", false) && self.valid_command(c));
+            if let Some(command) = &command_value {
+                self.literal_credential(None, command);
+            }
             if copy == "py2" {
                 service.image_py2 = image_value;
                 service.command_py2 = command_value;
@@ -609,6 +659,7 @@ impl<'a> Checker<'a> {
 
     fn env(&mut self, block: &'a Block) -> Vec<(Spanned<String>, Spanned<String>)> {
         let mut vars: Vec<(Spanned<String>, Spanned<String>)> = Vec::new();
+        let mut first_set: std::collections::HashMap<&str, Span> = std::collections::HashMap::new();
         for entry in &block.body.entries {
             let crate::syntax::ast::Entry::Attribute(attribute) = entry else {
                 let span = match entry {
@@ -628,7 +679,7 @@ impl<'a> Checker<'a> {
                 continue;
             };
             let key = &attribute.key;
-            if let Some((first, _)) = vars.iter().find(|(k, _)| k.value == key.value) {
+            if let Some(&first) = first_set.get(key.value.as_str()) {
                 self.report(
                     Diagnostic::new(
                         Code::DuplicateField,
@@ -636,13 +687,19 @@ impl<'a> Checker<'a> {
                         format!("`{}` is set twice", key.value),
                     )
                     .label("set again")
-                    .secondary(first.span, "first set here")
+                    .secondary(first, "first set here")
                     .help("keep one of them"),
                 );
                 continue;
             }
+            let name_ok = self.valid_env_name(key);
             if let Some(value) = self.string(&attribute.value, "LANG = \"C.UTF-8\"") {
-                vars.push((key.clone(), value));
+                first_set.insert(key.value.as_str(), key.span);
+                if self.one_line(&value, &format!("the value of `{}`", key.value), false) && name_ok
+                {
+                    self.literal_credential(Some(&key.value), &value);
+                    vars.push((key.clone(), value));
+                }
             }
         }
         vars
@@ -701,10 +758,26 @@ impl<'a> Checker<'a> {
                         Diagnostic::new(
                             Code::ValueOutOfRange,
                             cookie.span,
-                            format!("`{}` is not a valid {} name", cookie.value, name.value),
+                            format!(
+                                "`{}` is not a valid {} name",
+                                super::strings::shown(&cookie.value),
+                                name.value
+                            ),
                         )
                         .label("not an HTTP token")
                         .help("use letters, digits, `-` and `_`, e.g. `py_version`"),
+                    );
+                    return None;
+                }
+                if by == StickyBy::Header && !super::strings::is_portable_header_name(&cookie) {
+                    self.report(
+                        Diagnostic::new(
+                            Code::StickyNameUnreadable,
+                            cookie.span,
+                            format!("the routers that split by header cannot read a `{}` header", cookie.value),
+                        )
+                        .label("only letters, digits and `-`")
+                        .help("nginx drops header names with other characters (`ignore_invalid_headers`, and `_` unless `underscores_in_headers`), and HAProxy's `req.hdr()` ends its argument at punctuation: name a header like `X-User-Id`"),
                     );
                     return None;
                 }
@@ -776,6 +849,13 @@ impl<'a> Checker<'a> {
                             .label("out of range")
                             .help("Prometheus's default is `15s`; short intervals suit tests, not production"),
                     );
+                }
+            }
+        }
+        if let Some(a) = fields.get("prometheus") {
+            if let Some(url) = self.string(&a.value, schema::MONITOR.must("prometheus").example) {
+                if self.prometheus_url(&url) {
+                    monitor.prometheus = Some(url);
                 }
             }
         }

@@ -251,6 +251,9 @@ impl<'a> Checker<'a> {
                     );
                     return None;
                 }
+                if !self.one_line(text, "the approval", false) {
+                    return None;
+                }
                 Some(Criterion::Approval(text.clone()))
             }
         }

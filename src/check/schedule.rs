@@ -89,10 +89,16 @@ impl<'a> Checker<'a> {
                 stages,
             });
         };
+        // By name, not by a scan per override: an override of every stage stays linear.
+        let by_name: std::collections::HashMap<String, usize> = drafts
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.name.value.clone(), i))
+            .collect();
         for change in self.stage_drafts(overrides, false) {
-            match drafts
-                .iter_mut()
-                .find(|d| d.name.value == change.name.value)
+            match by_name
+                .get(&change.name.value)
+                .and_then(|&i| drafts.get_mut(i))
             {
                 Some(stage) => {
                     stage.traffic = change.traffic.or(stage.traffic);
@@ -140,6 +146,7 @@ impl<'a> Checker<'a> {
     fn stage_drafts(&mut self, body: &'a Body, full: bool) -> Vec<StageDraft> {
         let entries = self.entries(body, &schema::SCHEDULE);
         let mut drafts: Vec<StageDraft> = Vec::new();
+        let mut by_name: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
         for block in entries.blocks("stage") {
             let Some(label) = &block.label else {
                 self.report(
@@ -150,7 +157,7 @@ impl<'a> Checker<'a> {
                 continue;
             };
             self.valid_name(label, "stage");
-            if let Some(first) = drafts.iter().find(|d| d.name.value == label.value) {
+            if let Some(first) = by_name.get(label.value.as_str()).map(|&i| &drafts[i]) {
                 self.report(
                     Diagnostic::new(
                         Code::DuplicateStage,
@@ -224,6 +231,7 @@ impl<'a> Checker<'a> {
                     }
                 }
             }
+            by_name.insert(label.value.as_str(), drafts.len());
             drafts.push(StageDraft {
                 name: label.clone(),
                 traffic,
@@ -343,7 +351,7 @@ impl<'a> Checker<'a> {
                     )
                     .label("no py2 traffic to compare with")
                     .help(
-                        "judge the full-traffic stage on absolute values, e.g. `error_rate < 0.5%`",
+                        "the engines compare with py2 over the stage before, a baseline from another load and hour: judge the full-traffic stage on absolute values, e.g. `error_rate < 0.5%`",
                     ),
                 );
             }

@@ -25,6 +25,10 @@ pub enum Ty {
     ScheduleRef,
     /// The name of a rollback trigger set, optionally followed by an override block.
     RollbackRef,
+    /// `["X-Request-Id", "Date"]`
+    StringList,
+    /// `[POST, PUT]`
+    MethodList,
 }
 
 impl Ty {
@@ -45,6 +49,8 @@ impl Ty {
             Ty::Enum(_) => "a name",
             Ty::ScheduleRef => "a schedule name",
             Ty::RollbackRef => "a rollback set name",
+            Ty::StringList => "a list of strings",
+            Ty::MethodList => "a list of HTTP methods",
         }
     }
 }
@@ -154,8 +160,8 @@ pub const PLAN: BlockSpec = BlockSpec {
         field(
             "infra",
             Ty::Infra,
-            "Where it runs: auto (detect), kubernetes, docker-compose or bare-metal, optionally with a router; a list for several.",
-            "infra = kubernetes(router: istio)",
+            "Where it runs: auto (detect), kubernetes, docker-compose or bare-metal, optionally with a router and an engine (argo-rollouts, flagger, canaryc or none); a list for several.",
+            "infra = kubernetes(router: istio, engine: argo-rollouts)",
         ),
         field(
             "start",
@@ -178,7 +184,9 @@ pub const PLAN: BlockSpec = BlockSpec {
         TRAFFIC,
         PY2_ERROR_RATE,
     ],
-    blocks: &["service", "route", "rollback", "schedule", "monitor"],
+    blocks: &[
+        "service", "route", "rollback", "schedule", "monitor", "compare",
+    ],
     conditions: false,
 };
 
@@ -299,6 +307,12 @@ pub const MONITOR: BlockSpec = BlockSpec {
             "scrape_interval = 15s",
         ),
         field(
+            "prometheus",
+            Ty::String,
+            "The Prometheus the engine queries for its analysis (Argo Rollouts, Flagger, `canaryc promote`); by default prometheus.monitoring.svc:9090 on Kubernetes, the stack's own on Compose, 127.0.0.1:9090 on a host.",
+            "prometheus = \"http://prometheus.monitoring.svc:9090\"",
+        ),
+        field(
             "stats_port",
             Ty::Int,
             "HAProxy's stats page and Prometheus exporter (8404 by default).",
@@ -316,6 +330,114 @@ pub const MONITOR: BlockSpec = BlockSpec {
             "Where the rollback webhook listens on the host (9000 by default).",
             "webhook_port = 9000",
         ),
+    ],
+    blocks: &[],
+    conditions: false,
+};
+
+const IGNORE_FIELDS: Field = field(
+    "ignore_fields",
+    Ty::StringList,
+    "JSON fields never compared: `$.meta.generated_at`, `$.items[*].id`, `$..trace_id` (any depth).",
+    "ignore_fields = [\"$.generated_at\", \"$..request_id\"]",
+);
+
+const IGNORE_HEADERS: Field = field(
+    "ignore_headers",
+    Ty::StringList,
+    "Response headers never compared.",
+    "ignore_headers = [\"ETag\"]",
+);
+
+pub const COMPARE: BlockSpec = BlockSpec {
+    keyword: "compare",
+    doc: "How `canaryc compare` mirrors requests to a second py2 copy and to py3 and diffs their responses with py2's, Diffy-style: limits, thresholds, what to compare and what to ignore, and endpoints.",
+    fields: &[
+        field(
+            "queue",
+            Ty::Int,
+            "Comparisons waiting for a worker (1000 by default); beyond this they are dropped, never delayed.",
+            "queue = 1000",
+        ),
+        field(
+            "concurrency",
+            Ty::Int,
+            "Mirrored request pairs in flight at once (16 by default).",
+            "concurrency = 16",
+        ),
+        field(
+            "timeout",
+            Ty::Duration,
+            "How long the second py2 copy and py3 may take to answer a mirrored request (5s by default).",
+            "timeout = 5s",
+        ),
+        field(
+            "max_body",
+            Ty::Size,
+            "The largest body compared (1Mi by default); larger responses are passed through and not compared.",
+            "max_body = 1Mi",
+        ),
+        field(
+            "max_buffered",
+            Ty::Size,
+            "Bodies held by comparisons waiting in the queue (64Mi by default): the bound on the queue's memory.",
+            "max_buffered = 64Mi",
+        ),
+        field(
+            "max_endpoints",
+            Ty::Int,
+            "Endpoints tracked separately (200 by default); the rest are counted as `other`.",
+            "max_endpoints = 200",
+        ),
+        field(
+            "relative_threshold",
+            Ty::Percent,
+            "Diffy's relative threshold (20% by default): how much more often py3 must differ from py2 than py2 differs from itself.",
+            "relative_threshold = 20%",
+        ),
+        field(
+            "absolute_threshold",
+            Ty::Percent,
+            "Diffy's absolute threshold (0.03% by default): the share of an endpoint's requests the extra differences must reach.",
+            "absolute_threshold = 0.03%",
+        ),
+        field(
+            "numbers",
+            Ty::Enum(crate::model::NumberMatch::NAMES),
+            "Whether JSON `3` and `3.0` are the same number: `strict` (the default, py2's round() returns floats) or `by-value`.",
+            "numbers = strict",
+        ),
+        field(
+            "headers",
+            Ty::StringList,
+            "Response headers compared; by default Content-Type, Content-Encoding, Content-Language, Content-Disposition, Location, Cache-Control and Vary.",
+            "headers = [\"Content-Type\", \"Location\"]",
+        ),
+        IGNORE_HEADERS,
+        IGNORE_FIELDS,
+    ],
+    blocks: &["endpoint"],
+    conditions: false,
+};
+
+pub const COMPARE_ENDPOINT: BlockSpec = BlockSpec {
+    keyword: "endpoint",
+    doc: "Requests whose path matches, grouped under the path as written: methods mirrored on top of GET, HEAD and OPTIONS, and ignore rules of their own. The first endpoint that matches applies.",
+    fields: &[
+        field(
+            "path",
+            Ty::String,
+            "The path: literal segments, `{name}` for one segment, a final `*` for the rest.",
+            "path = \"/orders/{id}\"",
+        ),
+        field(
+            "methods",
+            Ty::MethodList,
+            "Methods mirrored besides GET, HEAD and OPTIONS. Mirrored writes run three times: on py2, the second py2 copy and py3.",
+            "methods = [POST]",
+        ),
+        IGNORE_HEADERS,
+        IGNORE_FIELDS,
     ],
     blocks: &[],
     conditions: false,

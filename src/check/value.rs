@@ -230,7 +230,7 @@ pub(crate) fn fmt_number(n: f64) -> String {
 }
 
 /// `90s`, `10m`, `24h`, `7d`, `1h30m`: the shortest exact spelling of a duration.
-pub fn fmt_duration(ms: u64) -> String {
+pub(crate) fn fmt_duration(ms: u64) -> String {
     if ms == 0 {
         return "0s".into();
     }

@@ -1,22 +1,18 @@
 //! `canaryc build`: compile a plan (and its codebase) into the deployment files.
 //!
-//! The output directory is replaced atomically: everything is written to a sibling temporary
-//! directory first and swapped in only when all of it is there, so a failed build leaves the
-//! previous outputs as they were. `--check` writes nothing: it compares with what is on disk,
-//! prints unified diffs and exits 1 on drift (CI keeps committed outputs in sync this way).
+//! The files are written through `output.rs`: all or nothing, crash-safe, and never deleting what
+//! canaryc did not write. `--check` writes nothing: it compares with what is on disk, prints
+//! unified diffs and exits 1 on drift (CI keeps committed outputs in sync this way).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::output::{self, MARKER, WriteError};
 use super::{Env, exit, print_stderr, print_stdout};
 use crate::diag::{Diagnostic, render};
 use crate::emit::OutputFile;
 use crate::ir::{Ir, day_at, fmt};
 use crate::source::SourceMap;
-
-/// Marks a directory as canaryc's output: lists the files a build wrote. Detection skips
-/// directories that have it, so outputs are never mistaken for the team's infrastructure.
-pub(crate) const MARKER: &str = ".canaryc";
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -49,6 +45,14 @@ pub(crate) fn run(args: &Args, env: &Env) -> u8 {
             .unwrap_or(Path::new("."))
             .join("canary-deployment")
     });
+    if !args.check {
+        // Finish or undo an interrupted earlier build first, so that even a build that fails
+        // below leaves the directory whole; and refuse an output that cannot be written before
+        // doing any work.
+        if let Err(e) = output::recover(&output) {
+            return write_failed(e);
+        }
+    }
     let mut sources = SourceMap::new();
     let built = match compile(&args.plan, &output, env, &mut sources) {
         Ok(built) => built,
@@ -62,6 +66,7 @@ pub(crate) fn run(args: &Args, env: &Env) -> u8 {
     if !built.diagnostics.is_empty() {
         print_stderr(&render::human(&built.diagnostics, &sources, env.style, 100));
     }
+    let codebase = built.codebase.clone();
     let Some((ir, files)) = built.output else {
         print_stderr(&format!(
             "build failed: {errors} errors, {warnings} warnings; nothing written\n"
@@ -77,27 +82,47 @@ pub(crate) fn run(args: &Args, env: &Env) -> u8 {
     if args.check {
         return check_drift(&output, &files);
     }
-    match write_atomically(&output, &files, args.force) {
+    let request = output::Request {
+        output: &output,
+        files: &files,
+        force: args.force,
+        codebase: codebase.as_deref(),
+        plan_dir: Some(plan_dir(&args.plan)),
+    };
+    match output::write(&request) {
         Ok(()) => {
             print_stdout(&summary(&ir, &files, &output, warnings));
             exit::OK
         }
-        Err(WriteError::Usage(message)) => {
+        Err(e) => write_failed(e),
+    }
+}
+
+fn write_failed(error: WriteError) -> u8 {
+    match error {
+        WriteError::Usage(message) => {
             print_stderr(&format!("error: {message}\n"));
             exit::USAGE
         }
-        Err(WriteError::Io(message)) => {
-            print_stderr(&format!(
-                "error: {message}; the previous outputs are unchanged\n"
-            ));
+        // The message says what became of the previous outputs.
+        WriteError::Io(message) => {
+            print_stderr(&format!("error: {message}\n"));
             exit::PROBLEMS
         }
     }
 }
 
+fn plan_dir(plan: &Path) -> &Path {
+    plan.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 pub(crate) struct Built {
     pub output: Option<(Ir, Vec<OutputFile>)>,
     pub diagnostics: Vec<Diagnostic>,
+    /// The directory the plan's `codebase` names, if it names one: never wiped by a write.
+    pub codebase: Option<PathBuf>,
 }
 
 /// Check, detect, merge, lower, emit. `Err` is a usage error (the plan cannot be read).
@@ -108,15 +133,12 @@ pub(crate) fn compile(
     sources: &mut SourceMap,
 ) -> Result<Built, String> {
     let loaded = super::load::load(plan, env, sources, true)?;
-    let base = plan
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut built = lower_and_emit(loaded, base, output);
+    let mut built = lower_and_emit(loaded, plan_dir(plan), output);
     // A plan kept inside its own output directory is part of it: keep it across rebuilds.
     if let (Some((_, files)), Some(name)) = (built.output.as_mut(), plan_inside(plan, output)) {
         if !files.iter().any(|f| f.name == name) {
-            let contents = super::load::read_plan(plan)?;
+            // Byte for byte (a byte-order mark included): it is the user's file, not a rendering.
+            let contents = super::load::read_plan_exact(plan)?;
             files.push(OutputFile {
                 name,
                 contents,
@@ -130,11 +152,7 @@ pub(crate) fn compile(
 
 /// The plan's file name, if it lives directly in `output`.
 fn plan_inside(plan: &Path, output: &Path) -> Option<String> {
-    let dir = plan
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let same = match (dir.canonicalize(), output.canonicalize()) {
+    let same = match (plan_dir(plan).canonicalize(), output.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
     };
@@ -145,6 +163,11 @@ fn plan_inside(plan: &Path, output: &Path) -> Option<String> {
 /// Lowers a loaded plan (codebase relative to `base`) and emits its files for `output`.
 pub(crate) fn lower_and_emit(loaded: super::load::Loaded, base: &Path, output: &Path) -> Built {
     let mut diagnostics = loaded.diagnostics;
+    let codebase = loaded
+        .plan
+        .as_ref()
+        .and_then(|p| p.codebase.as_ref())
+        .map(|c| super::load::codebase_dir(base, &c.value));
     let Some(merged) = loaded
         .plan
         .filter(|_| !diagnostics.iter().any(Diagnostic::is_error))
@@ -152,6 +175,7 @@ pub(crate) fn lower_and_emit(loaded: super::load::Loaded, base: &Path, output: &
         return Built {
             output: None,
             diagnostics,
+            codebase,
         };
     };
     let build_context = merged
@@ -166,12 +190,14 @@ pub(crate) fn lower_and_emit(loaded: super::load::Loaded, base: &Path, output: &
         return Built {
             output: None,
             diagnostics,
+            codebase,
         };
     }
     let files = crate::emit::emit(&ir);
     Built {
         output: Some((ir, files)),
         diagnostics,
+        codebase,
     }
 }
 
@@ -197,22 +223,11 @@ pub(crate) fn relative_to(target: &Path, from: &Path) -> String {
     }
 }
 
-fn marker_contents(files: &[OutputFile]) -> String {
-    let mut text = String::from(
-        "# Files written by canaryc build; this directory is replaced on every build.\n",
-    );
-    for f in files {
-        text.push_str(&f.name);
-        text.push('\n');
-    }
-    text
-}
-
 fn check_drift(output: &Path, files: &[OutputFile]) -> u8 {
     let mut drift = String::new();
     let mut changed = 0;
     for f in files {
-        let on_disk = std::fs::read_to_string(output.join(&f.name)).unwrap_or_default();
+        let on_disk = output::read_existing(&output.join(&f.name)).unwrap_or_default();
         if on_disk != f.contents {
             changed += 1;
             let diff = similar::TextDiff::from_lines(&on_disk, &f.contents);
@@ -252,162 +267,6 @@ fn check_drift(output: &Path, files: &[OutputFile]) -> u8 {
         ));
         exit::PROBLEMS
     }
-}
-
-pub(crate) enum WriteError {
-    Usage(String),
-    Io(String),
-}
-
-/// Writes `files` into `output`, all or nothing.
-///
-/// A directory that is canaryc's own (every file listed in its marker) or new is replaced whole:
-/// the files go to a sibling staging directory that is renamed into place. A directory that
-/// also holds other files (the current directory, say) needs `force`, and then gets each file
-/// renamed into place, with anything replaced kept aside until all succeeded; other files stay.
-pub(crate) fn write_atomically(
-    output: &Path,
-    files: &[OutputFile],
-    force: bool,
-) -> Result<(), WriteError> {
-    if output.exists() && !output.is_dir() {
-        return Err(WriteError::Usage(format!(
-            "{} exists and is not a directory",
-            output.display()
-        )));
-    }
-    let ours: Vec<String> = std::fs::read_to_string(output.join(MARKER))
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(str::to_string)
-        .collect();
-    let mut foreign: Vec<String> = Vec::new();
-    if output.is_dir() {
-        foreign = std::fs::read_dir(output)
-            .map_err(|e| WriteError::Io(format!("cannot read {}: {e}", output.display())))?
-            .filter_map(Result::ok)
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n != MARKER && !ours.contains(n))
-            .collect();
-        foreign.sort();
-    }
-    if !foreign.is_empty() && !force {
-        let shown: Vec<&str> = foreign.iter().take(5).map(String::as_str).collect();
-        return Err(WriteError::Usage(format!(
-            "{} holds files canaryc did not write ({}{}); use --force to write into it anyway (those files are kept), or pick another --output",
-            output.display(),
-            shown.join(", "),
-            if foreign.len() > 5 { ", ..." } else { "" }
-        )));
-    }
-    let absolute = if output.is_absolute() {
-        output.to_path_buf()
-    } else {
-        std::env::current_dir().unwrap_or_default().join(output)
-    };
-    let is_cwd = output.exists()
-        && output.canonicalize().ok()
-            == std::env::current_dir()
-                .ok()
-                .and_then(|d| d.canonicalize().ok());
-    let parent = absolute
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let name = absolute.file_name().map_or_else(
-        || "canary-deployment".into(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    std::fs::create_dir_all(&parent)
-        .map_err(|e| WriteError::Io(format!("cannot create {}: {e}", parent.display())))?;
-    let staging = parent.join(format!(".{name}.canaryc-new-{}", std::process::id()));
-    let previous = parent.join(format!(".{name}.canaryc-old-{}", std::process::id()));
-    let result = stage(&staging, files).and_then(|()| {
-        if foreign.is_empty() && !is_cwd {
-            swap(&staging, output, &previous)
-        } else {
-            install_each(&staging, output, &previous, files, &ours)
-        }
-    });
-    let _ = std::fs::remove_dir_all(&staging);
-    let _ = std::fs::remove_dir_all(&previous);
-    result.map_err(|e| WriteError::Io(format!("cannot write {}: {e}", output.display())))
-}
-
-fn stage(staging: &Path, files: &[OutputFile]) -> std::io::Result<()> {
-    let _ = std::fs::remove_dir_all(staging);
-    std::fs::create_dir(staging)?;
-    for f in files {
-        std::fs::write(staging.join(&f.name), &f.contents)?;
-        if f.name.ends_with(".sh") {
-            set_executable(&staging.join(&f.name))?;
-        }
-    }
-    std::fs::write(staging.join(MARKER), marker_contents(files))
-}
-
-/// Replaces the whole directory: rename the old one aside, the new one in, and only then delete.
-fn swap(staging: &Path, output: &Path, previous: &Path) -> std::io::Result<()> {
-    if output.exists() {
-        std::fs::rename(output, previous)?;
-    }
-    if let Err(e) = std::fs::rename(staging, output) {
-        let _ = std::fs::rename(previous, output);
-        return Err(e);
-    }
-    Ok(())
-}
-
-/// Renames each file into a directory that also holds other files; on any failure, puts back
-/// what it replaced and removes what it added.
-fn install_each(
-    staging: &Path,
-    output: &Path,
-    previous: &Path,
-    files: &[OutputFile],
-    ours: &[String],
-) -> std::io::Result<()> {
-    std::fs::create_dir_all(output)?;
-    std::fs::create_dir_all(previous)?;
-    let mut names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
-    names.push(MARKER.into());
-    // Files of the previous build that this one no longer writes.
-    let stale: Vec<&String> = ours.iter().filter(|o| !names.contains(o)).collect();
-    let mut moved_aside: Vec<String> = Vec::new();
-    let mut added: Vec<String> = Vec::new();
-    let outcome = (|| -> std::io::Result<()> {
-        for name in names.iter().chain(stale.iter().copied()) {
-            if output.join(name).exists() {
-                std::fs::rename(output.join(name), previous.join(name))?;
-                moved_aside.push(name.clone());
-            }
-        }
-        for name in &names {
-            std::fs::rename(staging.join(name), output.join(name))?;
-            added.push(name.clone());
-        }
-        Ok(())
-    })();
-    if outcome.is_err() {
-        for name in &added {
-            let _ = std::fs::remove_file(output.join(name));
-        }
-        for name in &moved_aside {
-            let _ = std::fs::rename(previous.join(name), output.join(name));
-        }
-    }
-    outcome
-}
-
-#[cfg(unix)]
-fn set_executable(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
-}
-
-#[cfg(not(unix))]
-fn set_executable(_: &Path) -> std::io::Result<()> {
-    Ok(())
 }
 
 /// What a person reads after a build: where it runs, what was written, the ramp-up and timeline.

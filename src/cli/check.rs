@@ -39,6 +39,10 @@ pub(crate) fn run(args: &Args, env: &Env) -> u8 {
     let mut sources = SourceMap::new();
     let mut diagnostics: Vec<Diagnostic> = Vec::new();
     let mut previews = String::new();
+    // A file that cannot be read at all is a usage error (exit 2), but the other files are still
+    // checked and reported: one bad path in `plans/*.plan` never hides the rest. A file that is
+    // read but is not UTF-8 is a diagnostic of its own (CNR003) like any other.
+    let mut unreadable = 0;
     for path in &args.files {
         match super::load::load(path, env, &mut sources, !args.no_detect) {
             Ok(loaded) => {
@@ -53,8 +57,8 @@ pub(crate) fn run(args: &Args, env: &Env) -> u8 {
                 }
             }
             Err(message) => {
+                unreadable += 1;
                 print_stderr(&format!("error: {message}\n"));
-                return exit::USAGE;
             }
         }
     }
@@ -65,23 +69,34 @@ pub(crate) fn run(args: &Args, env: &Env) -> u8 {
         Format::Human => {
             print_stderr(&render::human(&diagnostics, &sources, env.style, 100));
             print_stderr(&previews);
-            print_stderr(&summary(args.files.len(), errors, warnings));
+            print_stderr(&summary(args.files.len(), unreadable, errors, warnings));
         }
         Format::Short => print_stdout(&render::short(&diagnostics, &sources)),
         Format::Json => print_stdout(&render::json(&diagnostics, &sources)),
     }
-    if errors > 0 || (args.deny_warnings && warnings > 0) {
+    if unreadable > 0 {
+        exit::USAGE
+    } else if errors > 0 || (args.deny_warnings && warnings > 0) {
         exit::PROBLEMS
     } else {
         exit::OK
     }
 }
 
-fn summary(files: usize, errors: usize, warnings: usize) -> String {
+fn summary(files: usize, unreadable: usize, errors: usize, warnings: usize) -> String {
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-    let verdict = if errors > 0 { "failed" } else { "ok" };
+    let verdict = if errors > 0 || unreadable > 0 {
+        "failed"
+    } else {
+        "ok"
+    };
+    let unread = if unreadable > 0 {
+        format!(" ({unreadable} could not be read)")
+    } else {
+        String::new()
+    };
     format!(
-        "check {verdict}: {}, {}, {}\n",
+        "check {verdict}: {}{unread}, {}, {}\n",
         plural(files, "file"),
         plural(errors, "error"),
         plural(warnings, "warning")

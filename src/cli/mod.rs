@@ -3,11 +3,14 @@
 
 mod build;
 mod check;
+mod compare;
 mod detect;
 mod explain;
 mod fmt;
 mod load;
+mod output;
 mod plan;
+mod promote;
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -112,6 +115,28 @@ hover documentation, completion, go to definition for stdlib schedules and stage
 Editors start it themselves; see the README for Neovim, VS Code and Helix."
     )]
     Lsp,
+    /// Move py3 to the next stage when its hold has elapsed and its criteria hold (Compose and
+    /// bare metal).
+    #[command(
+        long_about = "canaryc's own engine on Docker Compose and bare metal. Reads the stage reached from the state file named in canary-promote.json (it survives restarts and HAProxy reloads), checks that the stage's hold has elapsed and that each of its success criteria holds by querying Prometheus's HTTP API, and only then sets the next stage's weights through HAProxy's runtime API. A criterion that fails, or that has too little traffic to judge, keeps py3 where it is and is printed. At an approval gate it waits for `--approve`. A systemd timer or the Compose stack's canary-promote service runs it on a schedule.
+
+Promote and rollback take the same lock (STATE_FILE.lock) around applying a change, and promote checks again for a rollback just before it sets a weight: it never undoes one, and only --restart takes py3 out of maintenance. --approve opens a gate only once the stage waits there (hold elapsed, criteria hold); --status changes and writes nothing.
+
+Exit 0 when it moved py3 or nothing is due yet (holding, waiting for approval, done), 1 when it refused (a criterion fails), py3 was rolled back, or it could not do its job (Prometheus or HAProxy unreachable, an --approve before the gate: nothing changed), 2 on usage errors (bad flags, no or damaged canary-promote.json).",
+        after_help = "Examples:\n  canaryc promote --config /etc/canaryc/shop/canary-promote.json\n  canaryc promote --status --format json\n  canaryc promote --approve        # a person signs off at the gate\n  canaryc promote --restart        # after a rollback and a fixed py3\n  canaryc promote --every 1m       # the Compose service"
+    )]
+    Promote(promote::Args),
+    /// Send every request back to py2 through HAProxy's runtime API (the rollback receiver).
+    #[command(
+        long_about = "Set py3's weight to 0 and put it in maintenance (users pinned to py3 by cookie are redispatched too), give py2 the full weight, save HAProxy's server state so a reload keeps it, and record the rollback for `canaryc promote`. The Compose stack's rollback receiver runs it when a rollback alert fires.
+
+Exit 0 when rolled back, 1 when HAProxy refused, 2 on usage errors.",
+        after_help = "Examples:\n  canaryc rollback shop --config canary-promote.json\n  canaryc rollback          # every service of the plan"
+    )]
+    Rollback(promote::RollbackArgs),
+    /// Compare py3's responses with py2's on live traffic: a Diffy-style proxy.
+    #[command(long_about = compare::LONG_ABOUT, after_help = compare::AFTER_HELP)]
+    Compare(compare::Args),
     /// Explain a diagnostic code, with an example that triggers it.
     #[command(
         after_help = "Examples:\n  canaryc explain CNR301\n  canaryc explain traffic-not-increasing\n  canaryc explain --list"
@@ -134,9 +159,12 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
         Command::Build(args) => build::run(&args, &env),
         Command::Plan(args) => plan::run(&args, &env),
         Command::Check(args) => check::run(&args, &env),
+        Command::Compare(args) => compare::run(&args, &env),
         Command::Detect(args) => detect::run(&args, &env),
         Command::Explain(args) => explain::run(&args, &env),
         Command::Fmt(args) => fmt::run(&args, &env),
+        Command::Promote(args) => promote::run(&args),
+        Command::Rollback(args) => promote::run_rollback(&args),
         Command::Lsp => crate::lsp::run(env.today),
     };
     ExitCode::from(code)

@@ -6,15 +6,17 @@ use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 
-use super::build::{WriteError, lower_and_emit, relative_to, summary, write_atomically};
+use super::build::{lower_and_emit, relative_to, summary};
+use super::output::{self, WriteError};
 use super::{Env, exit, print_stderr, print_stdout};
+use crate::detect::facts::InfraKind as Detected;
 use crate::detect::walk::Limits;
 use crate::diag::render;
 use crate::emit::OutputFile;
 use crate::ir::day_at;
 use crate::model::{InfraKind, PyVersion};
 use crate::source::SourceMap;
-use crate::synth::{Choices, dns_label};
+use crate::synth::Choices;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -145,65 +147,90 @@ pub(crate) fn run(args: &Args, env: &Env) -> u8 {
             ));
         }
     };
-    // The plan is named after the one Deployment the team runs, or else the codebase directory.
-    let name = dns_label(&match detection.kubernetes.workloads.as_slice() {
-        [one] => one.name.clone(),
-        _ => args
-            .codebase_path
-            .canonicalize()
-            .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .unwrap_or_else(|| "app".into()),
-    });
+    let infra = match args.infra_type {
+        Infra::Auto => InfraKind::Auto,
+        Infra::Kubernetes => InfraKind::Kubernetes,
+        Infra::DockerCompose => InfraKind::DockerCompose,
+        Infra::BareMetal => InfraKind::BareMetal,
+    };
+    let dir_name = args
+        .codebase_path
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "app".into());
+    // The plan is named after the one Kubernetes service it canaries, or the codebase directory.
+    let forced = match infra {
+        InfraKind::Auto => None,
+        InfraKind::Kubernetes => Some(Detected::Kubernetes),
+        InfraKind::DockerCompose => Some(Detected::DockerCompose),
+        InfraKind::BareMetal => Some(Detected::BareMetal),
+    };
+    let choice = crate::detect::link::choose(&detection, forced);
+    let name = crate::synth::plan_name(&detection, &choice, &dir_name);
     let choices = Choices {
         name,
         codebase: relative_to(&args.codebase_path, &output),
         target,
-        infra: match args.infra_type {
-            Infra::Auto => InfraKind::Auto,
-            Infra::Kubernetes => InfraKind::Kubernetes,
-            Infra::DockerCompose => InfraKind::DockerCompose,
-            Infra::BareMetal => InfraKind::BareMetal,
-        },
+        infra,
         rollback_threshold,
         schedule: format!("{:?}", args.schedule).to_lowercase(),
     };
-    let (plan_text, assumptions) = crate::synth::plan(&detection, &choices);
+    let draft = crate::synth::plan(&detection, &choices);
     // Written in the canonical layout, so `canaryc fmt --check` passes on it as written.
-    let plan_text = crate::fmt::format(&plan_text).unwrap_or(plan_text);
+    let plan_text = crate::fmt::format(&draft.text).unwrap_or_else(|_| draft.text.clone());
+    let plan_file = OutputFile {
+        name: "canary.plan".into(),
+        contents: plan_text.clone(),
+        purpose: "the plan, written from the codebase: edit it, then `canaryc build canary.plan --output .`".into(),
+    };
 
     let mut sources = SourceMap::new();
     let plan_name = output.join("canary.plan").display().to_string();
     // The plan's codebase is relative to the output directory, where the plan will live.
     let base = super::normalize(&output);
-    let loaded = super::load::load_text(
-        &plan_name,
-        plan_text.clone(),
-        &base,
-        env,
-        &mut sources,
-        true,
-    );
-    let built = lower_and_emit(loaded, &base, &output);
-    let errors = built.diagnostics.iter().filter(|d| d.is_error()).count();
-    if !built.diagnostics.is_empty() {
-        print_stderr(&render::human(&built.diagnostics, &sources, env.style, 100));
-    }
-    let Some((ir, mut files)) = built.output else {
-        print_stderr(&format!("plan failed: {errors} errors; nothing written\n"));
-        return exit::PROBLEMS;
+    let built = if draft.unresolved.is_empty() {
+        let loaded = super::load::load_text(
+            &plan_name,
+            plan_text.clone(),
+            &base,
+            env,
+            &mut sources,
+            true,
+        );
+        Some(lower_and_emit(loaded, &base, &output))
+    } else {
+        None
     };
-    files.push(OutputFile {
-        name: "canary.plan".into(),
-        contents: plan_text,
-        purpose: "the plan, written from the codebase: edit it, then `canaryc build canary.plan --output .`".into(),
-    });
+    let errors = built
+        .as_ref()
+        .map_or(0, |b| b.diagnostics.iter().filter(|d| d.is_error()).count());
+    if let Some(b) = built.as_ref().filter(|b| !b.diagnostics.is_empty()) {
+        print_stderr(&render::human(&b.diagnostics, &sources, env.style, 100));
+    }
+    // A plan that cannot build yet is still written, alone: the draft to finish by hand.
+    let (ir, mut files, diagnostics) = match built {
+        Some(b) => match b.output {
+            Some((ir, files)) => (Some(ir), files, b.diagnostics),
+            None => (None, Vec::new(), b.diagnostics),
+        },
+        None => (None, Vec::new(), Vec::new()),
+    };
+    files.push(plan_file);
     files.sort_by(|a, b| a.name.cmp(&b.name));
-    match write_atomically(&output, &files, args.force) {
+    // The plan is one of the outputs here; the codebase is never wiped.
+    let request = output::Request {
+        output: &output,
+        files: &files,
+        force: args.force,
+        codebase: Some(&args.codebase_path),
+        plan_dir: None,
+    };
+    match output::write(&request) {
         Ok(()) => {}
         Err(WriteError::Usage(m)) => return usage(&m),
         Err(WriteError::Io(m)) => {
-            print_stderr(&format!("error: {m}; nothing was changed\n"));
+            print_stderr(&format!("error: {m}\n"));
             return exit::PROBLEMS;
         }
     }
@@ -226,31 +253,100 @@ pub(crate) fn run(args: &Args, env: &Env) -> u8 {
         let evidence: Vec<String> = f.evidence.iter().take(3).map(ToString::to_string).collect();
         let _ = writeln!(text, "  {:<15} {}", f.kind.as_str(), evidence.join(", "));
     }
-    for s in &detection.services {
-        let mut facts = Vec::new();
-        if let Some(f) = &s.framework {
+    if let Some(kind) = draft.choice.infra {
+        let _ = writeln!(
+            text,
+            "  planned for {}: {}",
+            kind.as_str(),
+            draft.choice.reason
+        );
+    }
+    let show = |id: &crate::detect::facts::WorkloadId| detection.workload(*id);
+    for w in draft.choice.web.iter().filter_map(show) {
+        let mut facts = vec![format!("{} {}", w.kind.as_str(), w.name)];
+        if let Some(f) = &w.framework {
             facts.push(format!("{} ({})", f.value, f.evidence));
         }
-        if let Some(p) = &s.port {
+        if let Some(p) = &w.port {
             facts.push(format!("port {} ({})", p.value, p.evidence));
         }
-        if let Some(h) = &s.health {
+        if let Some(h) = &w.health {
             facts.push(format!("health {} ({})", h.value, h.evidence));
         }
-        let _ = writeln!(text, "  service {:<7} {}", s.name, facts.join(", "));
+        let _ = writeln!(
+            text,
+            "  canary  {}",
+            crate::synth::comment(&facts.join(", "))
+        );
     }
-    if !assumptions.is_empty() {
+    for w in draft.choice.workers.iter().filter_map(show) {
+        let _ = writeln!(
+            text,
+            "  worker  {} {}: {}",
+            w.kind.as_str(),
+            w.name,
+            crate::synth::comment(&w.class.reason)
+        );
+    }
+    for w in draft.choice.shared.iter().filter_map(show) {
+        let _ = writeln!(
+            text,
+            "  shared  {} {}: {}",
+            w.kind.as_str(),
+            w.name,
+            crate::synth::comment(&w.class.reason)
+        );
+    }
+    if !draft.assumptions.is_empty() {
         let _ = writeln!(text, "\nAssumed (check these in canary.plan):");
-        for a in &assumptions {
-            let _ = writeln!(text, "  {}: {}", a.service, a.text);
+        for a in &draft.assumptions {
+            let _ = writeln!(text, "  {}: {}", a.service, crate::synth::comment(&a.text));
         }
     }
+    let Some(ir) = ir else {
+        if draft.unresolved.is_empty() {
+            let _ = writeln!(
+                text,
+                "\nWrote the draft {} only: {errors} errors above stop the build. Fix them, then `canaryc build {}`.",
+                Path::new(&plan_name).display(),
+                Path::new(&plan_name).display()
+            );
+        } else {
+            let _ = writeln!(
+                text,
+                "\nWrote the draft {} only, and built nothing: canaryc cannot fill these lines.",
+                Path::new(&plan_name).display()
+            );
+            for u in &draft.unresolved {
+                let at = plan_text
+                    .lines()
+                    .position(|l| l.contains(&u.marker))
+                    .map_or_else(String::new, |i| format!(":{}", i + 1));
+                let _ = writeln!(
+                    text,
+                    "  {}{at}: `{}` of `{}`: {}",
+                    Path::new(&plan_name).display(),
+                    u.field,
+                    u.service,
+                    crate::synth::comment(&u.why)
+                );
+            }
+            let _ = writeln!(
+                text,
+                "Uncomment each line with the real value, then `canaryc build {} --output {}`.",
+                Path::new(&plan_name).display(),
+                output.display()
+            );
+        }
+        print_stdout(&text);
+        return exit::PROBLEMS;
+    };
     text.push('\n');
     text.push_str(&summary(&ir, &files, &output, 0));
-    if !built.diagnostics.is_empty() {
+    if !diagnostics.is_empty() {
         // The warnings in one line each (end of life first: it decides the target).
         let _ = writeln!(text, "\nWarnings (details above):");
-        let mut warnings: Vec<&crate::diag::Diagnostic> = built.diagnostics.iter().collect();
+        let mut warnings: Vec<&crate::diag::Diagnostic> = diagnostics.iter().collect();
         warnings.sort_by_key(|d| {
             !matches!(
                 d.code,

@@ -1,14 +1,24 @@
 //! Merging detected facts into a checked plan.
 //!
-//! A value the plan states wins; a field it leaves out is filled from what detection found;
-//! where the two disagree, a warning points at both places (the plan, and the file and line in
-//! the codebase). `infra = auto` becomes the infrastructure detected, or bare metal when nothing
-//! is found. Hazards that the plan does not mitigate become warnings too.
+//! `infra = auto` becomes the one infrastructure [`link::choose`] picks (the one running the
+//! Python web workloads in production), or bare metal when nothing is found. Each of the
+//! plan's services is joined to a workload by [`link::link`]; a value the plan states wins, a
+//! field it leaves out is filled from that workload, and where the two disagree a warning
+//! points at both places. What does not link, literal credentials, values detection refused
+//! and hazards the plan does not mitigate become warnings too.
+//!
+//! Filled values carry a span into the codebase file they were read from (added to the source
+//! map here), so a diagnostic about a detected value points at its file and line; when that
+//! file cannot be read back, at the plan's `codebase` line.
 //!
 //! Pure: codebase files that diagnostics point into are fetched through the `load` callback the
 //! CLI provides and added to the source map, so they render like any other source.
 
-use super::facts::{Detection, Evidence, Fact, HazardLevel, InfraKind as DetectedKind, RouterKind};
+use super::facts::{
+    Detection, Evidence, Fact, HazardLevel, InfraKind as DetectedKind, RouterKind, WarningKind,
+    Workload, WorkloadKind,
+};
+use super::link::{self, Unlinked};
 use crate::diag::{Code, Diagnostic};
 use crate::model::{InfraKind, InfraTarget, Plan, Router, Service};
 use crate::source::{SourceMap, Span, Spanned};
@@ -22,6 +32,14 @@ pub struct Merger<'a> {
     /// How codebase files are named in diagnostics: the codebase path as the user sees it.
     prefix: String,
     pub diagnostics: Vec<Diagnostic>,
+}
+
+pub fn model_kind(kind: DetectedKind) -> InfraKind {
+    match kind {
+        DetectedKind::Kubernetes => InfraKind::Kubernetes,
+        DetectedKind::DockerCompose => InfraKind::DockerCompose,
+        DetectedKind::BareMetal => InfraKind::BareMetal,
+    }
 }
 
 impl<'a> Merger<'a> {
@@ -58,21 +76,31 @@ impl<'a> Merger<'a> {
         Some(Span::new(id, start + indent, end.max(start + indent)))
     }
 
+    /// The span a detected value carries: where it was read, else the plan's `codebase`.
+    fn detected_span(&mut self, evidence: &Evidence, plan: &Plan) -> Span {
+        self.span_of(evidence)
+            .or_else(|| plan.codebase.as_ref().map(|c| c.span))
+            .unwrap_or(plan.name.span)
+    }
+
     pub fn merge(&mut self, plan: &Plan, detection: &Detection) -> Plan {
         let mut merged = plan.clone();
         self.report_unreadable(detection);
+        self.report_credentials(detection);
         merged.infra = self.infra(plan, detection);
-        let single = plan.services.len() == 1 && detection.services.len() == 1;
-        for service in &mut merged.services {
-            let found = detection
-                .services
-                .iter()
-                .find(|s| s.name == service.name.value)
-                .or_else(|| single.then(|| &detection.services[0]));
-            if let Some(found) = found {
-                self.fill_service(service, found);
-            }
+        let (links, problems) = link::link(&merged, detection);
+        for (i, found) in links.iter().enumerate() {
+            let Some(found) = found else { continue };
+            let Some(workload) = detection.workload(found.workload) else {
+                continue;
+            };
+            let service = &mut merged.services[i];
+            service.workload = Some(found.workload);
+            let mut filled = service.clone();
+            self.fill_service(&mut filled, workload, plan);
+            merged.services[i] = filled;
         }
+        self.report_unlinked(&merged, detection, &problems);
         self.hazards(&merged, detection);
         merged
     }
@@ -86,14 +114,40 @@ impl<'a> Merger<'a> {
             let Some(span) = self.span_of(&evidence) else {
                 continue;
             };
-            self.diagnostics.push(
-                Diagnostic::new(
+            let d = match warning.kind {
+                WarningKind::Unreadable => Diagnostic::new(
                     Code::CodebaseFileUnreadable,
                     span,
                     format!("{}: {}", warning.file, warning.message),
                 )
                 .label("detection skipped this")
                 .help("canaryc carried on without it; fix the file if it describes the service"),
+                WarningKind::Rejected => Diagnostic::new(
+                    Code::DetectedValueRejected,
+                    span,
+                    format!("{}: {}", warning.file, warning.message),
+                )
+                .label("not used")
+                .help("canaryc only uses values that are what their field holds; fix the value, or state it in the plan"),
+            };
+            self.diagnostics.push(d);
+        }
+    }
+
+    fn report_credentials(&mut self, detection: &Detection) {
+        for c in &detection.credentials {
+            let Some(span) = self.span_of(&c.evidence) else {
+                continue;
+            };
+            self.diagnostics.push(
+                Diagnostic::new(
+                    Code::DetectedCredential,
+                    span,
+                    format!("a literal credential in {} ({})", c.evidence.file, c.what),
+                )
+                .label("credential committed to the repository")
+                .help(c.fix.clone())
+                .note("canaryc never copies it into runbooks, JSON or dashboards; the cloned workload keeps what it needs"),
             );
         }
     }
@@ -103,24 +157,18 @@ impl<'a> Merger<'a> {
         let Some(auto) = auto else {
             return plan.infra.clone();
         };
-        let found: Vec<Spanned<InfraTarget>> = detection
-            .infra
-            .iter()
-            .map(|f| {
-                let kind = match f.kind {
-                    DetectedKind::Kubernetes => InfraKind::Kubernetes,
-                    DetectedKind::DockerCompose => InfraKind::DockerCompose,
-                    DetectedKind::BareMetal => InfraKind::BareMetal,
-                };
-                let router = f
-                    .routers
-                    .iter()
-                    .map(|r| router(r.value))
-                    .find(|r| kind.routers().contains(r));
-                Spanned::new(InfraTarget { kind, router }, auto.span)
-            })
-            .collect();
-        if found.is_empty() {
+        let choice = link::choose(detection, None);
+        let kind = choice.infra.or_else(|| {
+            // No Python web workload: the first infrastructure found, by preference.
+            [
+                DetectedKind::Kubernetes,
+                DetectedKind::DockerCompose,
+                DetectedKind::BareMetal,
+            ]
+            .into_iter()
+            .find(|k| detection.infra.iter().any(|f| f.kind == *k))
+        });
+        let Some(kind) = kind else {
             self.diagnostics.push(
                 Diagnostic::new(Code::InfraFallback, auto.span, "no infrastructure detected: `auto` falls back to bare metal")
                     .label("bare-metal(router: haproxy)")
@@ -130,32 +178,183 @@ impl<'a> Merger<'a> {
                 InfraTarget {
                     kind: InfraKind::BareMetal,
                     router: Some(Router::Haproxy),
+                    engine: None,
                 },
                 auto.span,
             )];
+        };
+        let model = model_kind(kind);
+        let router = detection
+            .infra
+            .iter()
+            .filter(|f| f.kind == kind)
+            .flat_map(|f| f.routers.iter())
+            .map(|r| router(r.value))
+            .find(|r| model.routers().contains(r));
+        if !choice.alternatives.is_empty() {
+            let others: Vec<String> = choice
+                .alternatives
+                .iter()
+                .map(|(k, ids)| {
+                    let mut names: Vec<String> = Vec::new();
+                    for w in ids.iter().filter_map(|id| detection.workload(*id)) {
+                        if !names
+                            .iter()
+                            .any(|n| n.starts_with(&format!("`{}` ", w.name)))
+                        {
+                            names.push(format!("`{}` ({})", w.name, w.evidence));
+                        }
+                    }
+                    format!("{} runs {}", k.as_str(), names.join(", "))
+                })
+                .collect();
+            self.diagnostics.push(
+                Diagnostic::new(
+                    Code::InfraAlternatives,
+                    auto.span,
+                    format!(
+                        "`infra = auto` plans {} only; the codebase also deploys elsewhere",
+                        kind.as_str()
+                    ),
+                )
+                .label(format!("{}: {}", kind.as_str(), choice.reason))
+                .note(format!("also detected: {}", others.join("; ")))
+                .help("name the targets to plan several: `infra = [kubernetes(router: istio), bare-metal(router: haproxy)]`"),
+            );
         }
-        found
+        vec![Spanned::new(
+            InfraTarget {
+                kind: model,
+                router,
+                // Chosen in `ir::lower`, which also reads the engines the manifests use.
+                engine: None,
+            },
+            auto.span,
+        )]
     }
 
-    fn fill_service(&mut self, service: &mut Service, found: &super::facts::ServiceFacts) {
-        fill(self, &mut service.port, found.port.as_ref(), "port", |p| {
-            p.to_string()
-        });
-        fill(
-            self,
-            &mut service.health,
-            found.health.as_ref(),
-            "health check path",
-            Clone::clone,
-        );
-        if service.command_py2.is_none() {
-            if let Some(command) = &found.command {
-                service.command_py2 = Some(Spanned::new(command.value.clone(), Span::default()));
+    fn fill_service(&mut self, service: &mut Service, w: &Workload, plan: &Plan) {
+        if let Some(p) = &w.port {
+            let span = self.detected_span(&p.evidence, plan);
+            fill(self, &mut service.port, p, span, "port", |p| p.to_string());
+        }
+        if let Some(h) = &w.health {
+            let span = self.detected_span(&h.evidence, plan);
+            fill(
+                self,
+                &mut service.health,
+                h,
+                span,
+                "health check path",
+                Clone::clone,
+            );
+        }
+        // A host process's command is how the host runs it; a container's belongs to its image
+        // and never becomes a host's ExecStart.
+        if service.command_py2.is_none() && !w.kind.containerized() {
+            // A Procfile line and an Upstart `script` run through a shell and wrappers
+            // (`wrap-job`, `exec`): the unit runs the program itself.
+            let command = match w.kind {
+                WorkloadKind::ProcfileProcess | WorkloadKind::UpstartJob => {
+                    w.runs.as_ref().or(w.command.as_ref()).map(|c| {
+                        Fact::at(
+                            super::command::join(&super::command::unwrap(&c.value)),
+                            &c.evidence,
+                        )
+                    })
+                }
+                _ => w.command.clone(),
+            };
+            if let Some(c) = command.filter(|c| !c.value.is_empty()) {
+                let span = self.detected_span(&c.evidence, plan);
+                service.command_py2 = Some(Spanned::new(c.value, span));
             }
         }
-        if service.image_py2.is_none() {
-            if let Some(image) = &found.image {
-                service.image_py2 = Some(Spanned::new(image.value.clone(), Span::default()));
+        if service.image_py2.is_none() && w.kind.containerized() {
+            if let Some(image) = &w.image {
+                let span = self.detected_span(&image.evidence, plan);
+                service.image_py2 = Some(Spanned::new(image.value.clone(), span));
+            }
+        }
+    }
+
+    fn report_unlinked(&mut self, plan: &Plan, detection: &Detection, problems: &[Unlinked]) {
+        for p in problems {
+            match p {
+                Unlinked::NoMatch {
+                    service,
+                    candidates,
+                } => {
+                    let s = &plan.services[*service];
+                    let mut d = Diagnostic::new(
+                        Code::ServiceNotDetected,
+                        s.name.span,
+                        format!("no detected workload is named `{}`", s.name.value),
+                    )
+                    .label("nothing in the codebase fills this service")
+                    .help("name the service after the workload it canaries (its compose service, Deployment or Kubernetes Service), or state every field it needs");
+                    if let Some(best) = crate::diag::did_you_mean(
+                        &s.name.value,
+                        candidates.iter().map(String::as_str),
+                    ) {
+                        d = d.note(format!("did you mean `{best}`?"));
+                    }
+                    d = d.note(format!(
+                        "Python web workloads detected: {}",
+                        candidates.join(", ")
+                    ));
+                    self.diagnostics.push(d);
+                }
+                Unlinked::Ambiguous {
+                    service,
+                    candidates,
+                } => {
+                    let s = &plan.services[*service];
+                    self.diagnostics.push(
+                        Diagnostic::new(
+                            Code::ServiceAmbiguous,
+                            s.name.span,
+                            format!(
+                                "the codebase runs {} Python web workloads; which one is `{}`?",
+                                candidates.len(),
+                                s.name.value
+                            ),
+                        )
+                        .label("not linked to any of them")
+                        .note(format!("candidates: {}", candidates.join(", ")))
+                        .help("label the service with the workload's name (`service web { ... }`), or add one service block per workload"),
+                    );
+                }
+                Unlinked::NotWeb { service, workload } => {
+                    let s = &plan.services[*service];
+                    let Some(w) = detection.workload(*workload) else {
+                        continue;
+                    };
+                    let mut d = Diagnostic::new(
+                        Code::ServiceNotPythonWeb,
+                        s.name.span,
+                        format!(
+                            "`{}` is {}: {}",
+                            s.name.value,
+                            if w.class.value == super::facts::WorkloadClass::PythonWorker {
+                                "a Python worker, not a web service"
+                            } else {
+                                "a shared service or another language, not a Python web service"
+                            },
+                            w.class.reason
+                        ),
+                    )
+                    .label("a traffic canary splits HTTP requests")
+                    .help(if w.class.value == super::facts::WorkloadClass::PythonWorker {
+                        "canary a worker by queue: run a py3 worker on its own queue (or consumer group) next to the py2 one, and move producers over"
+                    } else {
+                        "shared services (databases, caches, proxies) and other languages are not canaried: remove the service block"
+                    });
+                    if let Some(span) = self.span_of(&w.evidence) {
+                        d = d.secondary(span, format!("{} `{}`", w.kind.as_str(), w.name));
+                    }
+                    self.diagnostics.push(d);
+                }
             }
         }
     }
@@ -197,13 +396,13 @@ impl<'a> Merger<'a> {
 fn fill<T: PartialEq + Clone>(
     merger: &mut Merger<'_>,
     slot: &mut Option<Spanned<T>>,
-    detected: Option<&Fact<T>>,
+    detected: &Fact<T>,
+    span: Span,
     what: &str,
     show: impl Fn(&T) -> String,
 ) {
-    let Some(detected) = detected else { return };
     match slot {
-        None => *slot = Some(Spanned::new(detected.value.clone(), Span::default())),
+        None => *slot = Some(Spanned::new(detected.value.clone(), span)),
         Some(stated) if stated.value != detected.value => {
             let mut d = Diagnostic::new(
                 Code::DetectedConflict,

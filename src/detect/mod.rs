@@ -1,24 +1,34 @@
 //! Detection: what a codebase already runs, read from its files, every fact with its evidence.
 //!
 //! [`walk`] is the only part that touches the file system; [`analyze`] is a pure function of the
-//! files it returns, with one module per source kind. The result, [`Detection`], is both what
-//! `canaryc detect` prints and what `check`/`build` merge into a plan.
+//! files it returns: one module per source kind reads the raw facts, then [`workloads`] builds
+//! the workload graph from them (every deployable unit, linked to its image, Dockerfile, build
+//! context, code, command and port, and classified). [`link`] joins a plan's services to those
+//! workloads, once, for checking, merging and lowering alike. The result, [`Detection`], is both
+//! what `canaryc detect` prints and what `check`/`build` merge into a plan.
 
 mod ansible;
+pub mod command;
 mod compose;
 mod dockerfile;
 pub mod facts;
 mod hazards;
 mod ini;
 mod kubernetes;
+pub mod link;
 pub mod merge;
 mod procfile;
 mod proxy;
 mod python;
+mod servers;
+mod shell;
 mod supervisord;
 mod systemd;
 mod terraform;
+mod upstart;
+pub mod validate;
 pub mod walk;
+mod workloads;
 mod yaml;
 
 use std::collections::BTreeMap;
@@ -26,7 +36,8 @@ use std::path::Path;
 
 pub use facts::Detection;
 use facts::{
-    Evidence, Fact, InfraFinding, InfraKind, RouterKind, ServiceFacts, Skipped, Stats, Warning,
+    CodeFacts, Evidence, Fact, InfraFinding, InfraKind, RouterKind, ServerKind, Stats, Warning,
+    WorkloadClass,
 };
 use python::PyFacts;
 use walk::{Limits, SourceText};
@@ -43,13 +54,14 @@ pub fn detect(root: &Path, limits: &Limits) -> std::io::Result<Detection> {
     detection.skipped.extend(walked.skipped);
     detection.skipped.sort();
     for path in walked.lossy {
-        detection.warnings.push(Warning {
-            file: path,
-            line: 1,
-            message: "not UTF-8: read with replacement characters".into(),
-        });
+        detection.warnings.push(Warning::unreadable(
+            &path,
+            1,
+            "not UTF-8: read with replacement characters",
+        ));
     }
     detection.warnings.sort();
+    detection.warnings.dedup();
     detection.stats = Stats {
         files_seen: walked.files_seen,
         files_read: walked.files.len(),
@@ -65,75 +77,176 @@ fn dir_of(path: &str) -> &str {
     path.rsplit_once('/').map_or(".", |(d, _)| d)
 }
 
-/// Files whose presence makes their directory a service.
-fn is_service_marker(name: &str) -> bool {
-    dockerfile::is_dockerfile(name)
-        || matches!(
-            name,
-            "Procfile" | "manage.py" | "setup.py" | "pyproject.toml" | "requirements.txt"
-        )
-}
-
-/// The deepest service directory containing `path`: its nearest ancestor in `dirs`.
-fn service_dir_of<'d>(path: &str, dirs: &'d [String]) -> Option<&'d str> {
-    let mut dir = path;
-    while let Some((parent, _)) = dir.rsplit_once('/') {
-        if let Ok(i) = dirs.binary_search_by(|d| d.as_str().cmp(parent)) {
-            return Some(dirs[i].as_str());
-        }
-        dir = parent;
+/// `base/rel` with `.` and `..` resolved, relative to the codebase root (`.` for the root); an
+/// absolute `rel` or one that climbs out of the root is kept as written.
+pub(crate) fn join_path(base: &str, rel: &str) -> String {
+    if rel.starts_with('/') {
+        return rel.trim_end_matches('/').to_string();
     }
-    dirs.binary_search_by(|d| d.as_str().cmp("."))
-        .ok()
-        .map(|i| dirs[i].as_str())
+    let mut parts: Vec<&str> = if base == "." || base.is_empty() {
+        Vec::new()
+    } else {
+        base.split('/').collect()
+    };
+    for part in rel.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return rel.to_string();
+                }
+            }
+            p => parts.push(p),
+        }
+    }
+    if parts.is_empty() {
+        ".".into()
+    } else {
+        parts.join("/")
+    }
 }
 
-/// Analyses the files of a codebase. `root_name` names a service at the root.
+/// Files whose presence makes their directory a home of Python code.
+fn is_code_marker(name: &str, text: &str) -> bool {
+    match name {
+        // A `setup.py` that is not a setuptools script (a Flask view module of that name) says
+        // nothing about where a package starts.
+        "setup.py" => text.contains("setup("),
+        "manage.py" | "pyproject.toml" | "Pipfile" | "setup.cfg" | "requirements.txt" => true,
+        n => dockerfile::is_dockerfile(n),
+    }
+}
+
+/// The name of a file with a template suffix removed: `app.conf.j2` → `app.conf`.
+fn untemplated(name: &str) -> &str {
+    name.strip_suffix(".j2")
+        .or_else(|| name.strip_suffix(".jinja2"))
+        .or_else(|| name.strip_suffix(".tmpl"))
+        .or_else(|| name.strip_suffix("_tmpl"))
+        .unwrap_or(name)
+}
+
+/// Analyses the files of a codebase. `root_name` names a workload at the root.
 pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
     let mut out = Detection {
         format_version: facts::FORMAT_VERSION,
         ..Detection::default()
     };
     let mut signals = hazards::Signals::default();
-    let chart_dirs: Vec<String> = files
+    let charts: Vec<(String, String)> = files
         .iter()
         .filter(|f| file_name(&f.path) == "Chart.yaml")
-        .map(|f| dir_of(&f.path).to_string())
+        .map(|f| {
+            let (docs, _) = yaml::documents(&f.path, &f.text);
+            let name = docs
+                .first()
+                .and_then(|d| yaml::str_at(&d.value, &["name"]))
+                .unwrap_or("chart")
+                .to_string();
+            (dir_of(&f.path).to_string(), name)
+        })
         .collect();
-    let mut service_dirs: Vec<String> = files
+    let chart_dirs: Vec<String> = charts.iter().map(|(d, _)| d.clone()).collect();
+    let mut code_dirs: Vec<String> = files
         .iter()
-        .filter(|f| is_service_marker(file_name(&f.path)))
+        .filter(|f| is_code_marker(file_name(&f.path), &f.text))
         .map(|f| dir_of(&f.path).to_string())
         .collect();
-    service_dirs.sort();
-    service_dirs.dedup();
-    if service_dirs.is_empty() {
-        service_dirs.push(".".into());
+    code_dirs.sort();
+    code_dirs.dedup();
+    if code_dirs.is_empty() {
+        code_dirs.push(".".into());
     }
 
-    // Python facts per service directory, from source files and from commands.
+    // First pass: what other files are read with: `.env` for compose interpolation, Ansible
+    // variables for templates.
+    let mut dotenvs: BTreeMap<String, compose::DotEnv> = BTreeMap::new();
+    let mut vars: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for file in files {
+        let name = file_name(&file.path);
+        if name == ".env" {
+            dotenvs.insert(dir_of(&file.path).to_string(), compose::dotenv(&file.text));
+        } else if (name.ends_with(".yml") || name.ends_with(".yaml"))
+            && ansible::is_vars_file(&file.path)
+        {
+            let (docs, _) = yaml::documents(&file.path, &file.text);
+            vars.entry(ansible::vars_scope(&file.path))
+                .or_default()
+                .extend(ansible::vars(&docs));
+        }
+    }
+    let no_env = compose::DotEnv::new();
+    // Values files a templated manifest may be rendered with: YAML mappings that are neither
+    // manifests nor compose files, flattened to dotted keys.
+    let values_files: Vec<(String, BTreeMap<String, String>)> = if files
+        .iter()
+        .any(|f| kubernetes::is_template_name(file_name(&f.path)))
+    {
+        files
+            .iter()
+            .filter(|f| {
+                let n = file_name(&f.path).to_ascii_lowercase();
+                (n.ends_with(".yaml") || n.ends_with(".yml"))
+                    && !compose::is_compose_file(&n)
+                    && !f.text.contains("apiVersion")
+            })
+            .filter_map(|f| {
+                let (docs, _) = yaml::documents(&f.path, &f.text);
+                let mut flat = BTreeMap::new();
+                flatten("", &docs.first()?.value, &mut flat);
+                (!flat.is_empty()).then(|| (f.path.clone(), flat))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+
     let mut from_python: BTreeMap<String, PyFacts> = BTreeMap::new();
-    let mut from_commands: BTreeMap<String, PyFacts> = BTreeMap::new();
     let mut framework_from_requirements: BTreeMap<String, Fact<String>> = BTreeMap::new();
 
     for file in files {
         let (path, text) = (file.path.as_str(), file.text.as_str());
         let name = file_name(path);
         let lower = name.to_ascii_lowercase();
-        let service = service_dir_of(path, &service_dirs)
-            .unwrap_or(".")
-            .to_string();
+        let plain = untemplated(&lower);
+        // Worked out only for the files that need them: this loop sees every file read.
+        let code_dir = || {
+            workloads::code_dir_of(path, &code_dirs)
+                .unwrap_or(".")
+                .to_string()
+        };
+        let lookup = |v: &str| {
+            let scope = ansible::template_scope(path);
+            vars.get(&scope)
+                .and_then(|m| m.get(v))
+                .or_else(|| vars.get("").and_then(|m| m.get(v)))
+                .cloned()
+        };
+        if name == ".env" {
+            continue;
+        }
         if name == "Chart.yaml" {
             kubernetes::chart(path, text, &mut out);
             continue;
         }
-        if (lower.ends_with(".yaml") || lower.ends_with(".yml"))
+        if (lower.ends_with(".yaml") || lower.ends_with(".yml") || lower.ends_with(".tpl"))
             && kubernetes::is_helm_template(path, &chart_dirs)
         {
-            out.skipped.push(Skipped {
-                path: path.to_string(),
-                reason: "Helm template: not YAML until rendered (run `helm template` and point canaryc at the output)".into(),
-            });
+            let chart = charts
+                .iter()
+                .find(|(d, _)| path.starts_with(&format!("{d}/")) || d == ".")
+                .map(|(_, n)| n.as_str());
+            kubernetes::template(path, text, chart, &mut out);
+            continue;
+        }
+        if kubernetes::is_template_name(&lower) {
+            // Rendered with the production values file next to it, when there is one.
+            let values = template_values(path, &values_files);
+            let rendered = match values {
+                Some((_, vars)) => servers::render(text, &|k: &str| vars.get(k).cloned()),
+                None => text.to_string(),
+            };
+            kubernetes::template(path, &rendered, None, &mut out);
             continue;
         }
         if lower.ends_with(".yaml") || lower.ends_with(".yml") {
@@ -144,7 +257,10 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
             {
                 kubernetes::chart_values(path, &docs, &mut out);
             } else if compose::is_compose_file(name) {
-                compose::analyze(path, &docs, &mut out);
+                let env = dotenvs.get(dir_of(path)).unwrap_or(&no_env);
+                compose::analyze(path, text, &docs, env, &mut out);
+            } else if ansible::is_vars_file(path) {
+                // read in the first pass
             } else if !kubernetes::manifests(path, &docs, &mut out) {
                 ansible::analyze(path, &docs, &mut out);
             }
@@ -154,11 +270,11 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
             dockerfile::analyze(path, text, &mut out);
             continue;
         }
-        if name == "Procfile" {
+        if name == "Procfile" || lower.starts_with("procfile.") {
             procfile::analyze(path, text, &mut out);
             continue;
         }
-        if lower.ends_with(".service") && text.contains("[Service]") {
+        if plain.ends_with(".service") && text.contains("[Service]") {
             systemd::analyze(path, text, &mut out);
             continue;
         }
@@ -171,18 +287,23 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
             continue;
         }
         if lower.ends_with(".py") {
-            let facts = python::python_file(path, text, &service);
-            from_python.entry(service).or_default().fill_from(facts);
+            let code_dir = code_dir();
+            let facts = python::python_file(path, text, &code_dir);
+            from_python.entry(code_dir).or_default().fill_from(facts);
             signals.python_file(path, text);
+            if servers::is_gunicorn_config(path, text) {
+                servers::gunicorn(path, text, &mut out);
+            }
             continue;
         }
         if (lower.starts_with("requirements") && lower.ends_with(".txt"))
             || lower == "constraints.txt"
         {
             signals.requirements(path, text);
+            let code_dir = code_dir();
             for (i, line) in text.lines().enumerate() {
                 let pkg = line.trim().to_ascii_lowercase();
-                let framework = ["django", "flask", "pyramid", "tornado"]
+                let framework = ["django", "flask", "pyramid", "tornado", "pylons"]
                     .into_iter()
                     .find(|f| {
                         pkg.starts_with(f)
@@ -192,24 +313,56 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
                     });
                 if let Some(f) = framework {
                     framework_from_requirements
-                        .entry(service.clone())
+                        .entry(code_dir.clone())
                         .or_insert_with(|| Fact::new(f.to_string(), path, i + 1));
                 }
             }
             continue;
         }
-        if lower.ends_with(".conf") || lower.ends_with(".ini") || lower.ends_with(".cfg") {
+        if shell::is_script(name) {
+            shell::analyze(path, text, &mut out);
+            // Configs an install script writes (`cat > /etc/haproxy/haproxy.cfg <<EOF`).
+            for doc in shell::heredocs(text) {
+                let target = doc.target.to_ascii_lowercase();
+                if doc.text.contains("[program:") {
+                    supervisord::analyze(path, &doc.text, &mut out);
+                } else if doc.text.contains("[server:") {
+                    servers::paste(path, &doc.text, &mut out);
+                } else if target.ends_with(".cfg")
+                    || target.ends_with(".conf")
+                    || target.contains("haproxy")
+                    || target.contains("nginx")
+                {
+                    proxy::analyze_as(path, &target, &doc.text, &mut out);
+                }
+            }
+            continue;
+        }
+        let ini_like = plain.ends_with(".conf")
+            || plain.ends_with(".ini")
+            || plain.ends_with(".cfg")
+            || plain.ends_with(".ini_tmpl")
+            || plain.ends_with(".vhost");
+        if ini_like {
+            let rendered;
+            let text = if lower != plain {
+                rendered = servers::render(text, &lookup);
+                rendered.as_str()
+            } else {
+                text
+            };
             if supervisord::looks_like(text) {
                 supervisord::analyze(path, text, &mut out);
+            } else if upstart::looks_like(path, text) {
+                upstart::analyze(path, text, &mut out);
             } else if text.contains("[uwsgi]") {
-                let facts = python::uwsgi_ini(path, text);
-                from_commands
-                    .entry(service.clone())
-                    .or_default()
-                    .fill_from(facts);
-                if let Some(e) = from_commands.get(&service).and_then(|f| f.server.as_ref()) {
-                    signals.embedded_server.push(e.evidence.clone());
-                }
+                servers::uwsgi(path, text, &lookup, &mut out);
+                signals.embedded_server.push(Evidence::new(path, 1));
+            } else if text.contains("[server:") || text.contains("[app:main]") {
+                servers::paste(path, text, &mut out);
+            } else if servers::is_mod_wsgi(text) {
+                servers::mod_wsgi(path, text, &lookup, &mut out);
+                signals.apache_config(path, text);
             } else {
                 signals.apache_config(path, text);
                 proxy::analyze(path, text, &mut out);
@@ -217,73 +370,65 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
         }
     }
 
-    // Commands: systemd units first (absolute paths, the host's own), then supervisord programs,
-    // Procfiles and Dockerfiles; the first command of a service is the one that starts it.
-    let rank = |source: &str| match source {
-        "systemd" => 0,
-        "supervisord" => 1,
-        _ => 2,
-    };
-    let mut processes: Vec<&facts::ProcessFacts> = out
-        .processes
-        .iter()
-        .filter(|p| {
-            !matches!(p.name.as_str(), "release" | "worker" | "beat" | "scheduler")
-                || out.processes.len() == 1
-        })
+    // Python code per directory.
+    let mut code_keys: Vec<String> = from_python
+        .keys()
+        .chain(framework_from_requirements.keys())
+        .cloned()
         .collect();
-    processes.sort_by_key(|p| rank(&p.source));
-    let mut commands: Vec<(String, Fact<String>)> = processes
+    code_keys.sort();
+    code_keys.dedup();
+    let code: Vec<CodeFacts> = code_keys
         .into_iter()
-        .map(|p| {
-            (
-                p.evidence.file.clone(),
-                Fact {
-                    value: p.command.clone(),
-                    evidence: p.evidence.clone(),
-                },
-            )
+        .map(|dir| {
+            let py = from_python.remove(&dir).unwrap_or_default();
+            // The framework the application declares (requirements) over the first import
+            // seen: a stray Flask blueprint does not make a Django project a Flask one.
+            let declared = framework_from_requirements.remove(&dir);
+            let in_entrypoint = py.framework.as_ref().filter(|f| {
+                py.entrypoint
+                    .as_ref()
+                    .is_some_and(|e| e.evidence.file == f.evidence.file)
+            });
+            let framework = in_entrypoint.cloned().or(declared).or(py.framework);
+            CodeFacts {
+                framework,
+                entrypoint: py.entrypoint,
+                server: py.server,
+                port: py.port,
+                health: py.health,
+                metrics_library: py.metrics_library,
+                grpc: py.grpc,
+                python2: py.python2,
+                dir,
+            }
+        })
+        .filter(|c| {
+            c.framework.is_some()
+                || c.entrypoint.is_some()
+                || c.server.is_some()
+                || c.grpc.is_some()
+                || c.health.is_some()
         })
         .collect();
-    commands.extend(
-        out.dockerfiles
-            .iter()
-            .filter_map(|d| d.command.clone().map(|c| (d.evidence.file.clone(), c))),
-    );
-    for (file, command) in &commands {
-        let service = service_dir_of(file, &service_dirs)
-            .unwrap_or(".")
-            .to_string();
-        let facts = python::command(
-            &command.value,
-            &command.evidence.file,
-            command.evidence.line as usize,
-        );
-        signals.command(&command.value, command.evidence.clone());
-        from_commands.entry(service).or_default().fill_from(facts);
+
+    sort(&mut out);
+    compose::apply_overrides(&mut out.compose);
+    workloads::build(&mut out, &code, code_dirs, root_name);
+    out.code = code;
+    for w in &out.workloads {
+        if let Some(c) = w.runs.as_ref().or(w.command.as_ref()) {
+            signals.command(&c.value, c.evidence.clone());
+        }
+    }
+    for s in out.servers.iter().filter(|s| s.kind == ServerKind::ModWsgi) {
+        signals.embedded_server.push(s.evidence.clone());
     }
     for d in &out.dockerfiles {
         if d.python2 {
             signals.python2_image.push(d.base_image.evidence.clone());
         }
     }
-
-    out.services = service_dirs
-        .iter()
-        .filter_map(|dir| {
-            service_facts(
-                dir,
-                root_name,
-                &out,
-                from_commands.remove(dir),
-                from_python.remove(dir),
-                framework_from_requirements.remove(dir),
-                &commands,
-                &service_dirs,
-            )
-        })
-        .collect();
-
     let shared_state: Vec<Evidence> = out
         .compose
         .iter()
@@ -292,115 +437,61 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
         .collect();
     out.hazards = signals.into_hazards(&shared_state);
     out.infra = infra(&out);
-    sort(&mut out);
+    out.credentials.sort();
+    out.credentials.dedup();
+    out.warnings.sort();
+    out.warnings.dedup();
     out
 }
 
-#[allow(clippy::too_many_arguments)]
-fn service_facts(
-    dir: &str,
-    root_name: &str,
-    out: &Detection,
-    from_commands: Option<PyFacts>,
-    from_python: Option<PyFacts>,
-    framework_from_requirements: Option<Fact<String>>,
-    commands: &[(String, Fact<String>)],
-    dirs: &[String],
-) -> Option<ServiceFacts> {
-    let service_count = dirs.len();
-    let mut facts = from_commands.unwrap_or_default();
-    facts.fill_from(from_python.unwrap_or_default());
-    let in_dir = |file: &str| dir == "." && !file.contains('/') || dir_of(file) == dir;
-    let name = if dir == "." {
-        root_name.to_string()
-    } else {
-        file_name(dir).to_string()
-    };
-    let dockerfile = out.dockerfiles.iter().find(|d| in_dir(&d.evidence.file));
-    if facts.port.is_none() {
-        facts.port = dockerfile.and_then(|d| d.expose.first().cloned());
+/// `{a: {b: 1}}` as `a.b = 1`.
+fn flatten(prefix: &str, value: &serde_json::Value, out: &mut BTreeMap<String, String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        other => {
+            if let (false, Some(v)) = (prefix.is_empty(), yaml::scalar(other)) {
+                out.insert(prefix.to_string(), v);
+            }
+        }
     }
-    // Kubernetes: the workload named like the service, or the only one.
-    let workload = out
-        .kubernetes
-        .workloads
+}
+
+/// The values a template is rendered with: a values file under the same top directory,
+/// production's first (`values-prod.yaml`, `regions/x/prod.yaml`), never dev, test or stage.
+fn template_values<'v>(
+    template: &str,
+    files: &'v [(String, BTreeMap<String, String>)],
+) -> Option<&'v (String, BTreeMap<String, String>)> {
+    let top = template.split('/').next().unwrap_or("");
+    let mut candidates: Vec<&(String, BTreeMap<String, String>)> = files
         .iter()
-        .find(|w| w.name == name)
-        .or_else(|| {
-            (out.kubernetes.workloads.len() == 1 && service_count == 1)
-                .then(|| &out.kubernetes.workloads[0])
-        });
-    let container = workload.and_then(|w| w.containers.first());
-    if let (None, Some(w), Some(c)) = (&facts.port, workload, container) {
-        facts.port = c
-            .ports
-            .first()
-            .map(|p| Fact::new(*p, &w.evidence.file, w.evidence.line as usize));
-    }
-    if let (None, Some(w), Some(c)) = (&facts.health, workload, container) {
-        facts.health = c
-            .health
-            .clone()
-            .map(|h| Fact::new(h, &w.evidence.file, w.evidence.line as usize));
-    }
-    let image = container
-        .and_then(|c| {
-            c.image
-                .clone()
-                .map(|i| (i, workload.map(|w| w.evidence.clone())))
-        })
-        .map(|(i, e)| Fact {
-            value: i,
-            evidence: e.unwrap_or_else(|| Evidence::new(".", 1)),
-        })
-        .or_else(|| {
-            // A Helm chart's image, when the codebase has one service.
-            (service_count == 1)
-                .then(|| out.kubernetes.helm_images.first().cloned())
-                .flatten()
-        })
-        .or_else(|| {
-            out.compose
+        .filter(|(p, _)| p.split('/').next() == Some(top) && p.contains('/'))
+        .filter(|(p, _)| {
+            let n = file_name(p).to_ascii_lowercase();
+            !["dev", "test", "stage", "local", "ci"]
                 .iter()
-                .find(|c| {
-                    c.name == name
-                        || c.build.as_deref().is_some_and(|b| {
-                            b.trim_start_matches("./").trim_end_matches('/') == dir
-                        })
-                })
-                .and_then(|c| {
-                    c.image.clone().map(|i| Fact {
-                        value: i,
-                        evidence: c.evidence.clone(),
-                    })
-                })
-        });
-    let command = commands
-        .iter()
-        .find(|(file, _)| service_dir_of(file, dirs) == Some(dir))
-        .map(|(_, c)| c.clone());
-    let python2 = dockerfile
-        .filter(|d| d.python2)
-        .map(|d| d.base_image.clone());
-    let service = ServiceFacts {
-        name,
-        dir: dir.to_string(),
-        framework: facts.framework.or(framework_from_requirements),
-        entrypoint: facts.entrypoint,
-        server: facts.server,
-        port: facts.port,
-        health: facts.health,
-        metrics_library: facts.metrics_library,
-        python2,
-        command,
-        image,
-    };
-    let anything = service.framework.is_some()
-        || service.entrypoint.is_some()
-        || service.command.is_some()
-        || service.port.is_some()
-        || service.image.is_some();
-    anything.then_some(service)
+                .any(|w| n.contains(w))
+        })
+        .collect();
+    candidates.sort_by_key(|(p, _)| {
+        let n = file_name(p).to_ascii_lowercase();
+        (
+            !n.contains("prod"),
+            !n.starts_with("values"),
+            p.len(),
+            p.clone(),
+        )
+    });
+    candidates.first().copied()
 }
 
 fn infra(out: &Detection) -> Vec<InfraFinding> {
@@ -411,9 +502,11 @@ fn infra(out: &Detection) -> Vec<InfraFinding> {
         .iter()
         .map(|w| w.evidence.clone())
         .chain(k8s.services.iter().map(|s| s.evidence.clone()))
+        .chain(k8s.autoscalers.iter().map(|s| s.evidence.clone()))
         .chain(k8s.ingresses.iter().map(|i| i.evidence.clone()))
         .chain(k8s.routes.iter().map(|r| r.evidence.clone()))
         .chain(k8s.helm_charts.iter().map(|c| c.evidence.clone()))
+        .chain(k8s.templates.iter().map(|t| t.evidence.clone()))
         .chain(k8s.kustomizations.iter().cloned())
         .collect();
     if !k8s_evidence.is_empty() {
@@ -448,9 +541,22 @@ fn infra(out: &Detection) -> Vec<InfraFinding> {
             evidence: k8s_evidence,
         });
     }
-    if !out.compose.is_empty() {
-        let routers = out
-            .compose
+    let runtime_compose: Vec<&facts::ComposeService> = out
+        .compose
+        .iter()
+        .filter(|c| {
+            out.workloads
+                .iter()
+                .any(|w| w.kind == facts::WorkloadKind::ComposeService && w.evidence == c.evidence)
+        })
+        .collect();
+    let images: Vec<&facts::Workload> = out
+        .workloads
+        .iter()
+        .filter(|w| w.kind == facts::WorkloadKind::Image)
+        .collect();
+    if !runtime_compose.is_empty() || !images.is_empty() {
+        let routers = runtime_compose
             .iter()
             .filter(|c| c.role.as_deref() == Some("load balancer"))
             .map(|c| {
@@ -466,11 +572,12 @@ fn infra(out: &Detection) -> Vec<InfraFinding> {
                 }
             })
             .collect();
-        let mut evidence: Vec<Evidence> = out
-            .compose
+        let mut evidence: Vec<Evidence> = runtime_compose
             .iter()
             .map(|c| Evidence::new(&c.evidence.file, 1))
+            .chain(images.iter().map(|w| w.evidence.clone()))
             .collect();
+        evidence.sort();
         evidence.dedup();
         found.push(InfraFinding {
             kind: InfraKind::DockerCompose,
@@ -492,25 +599,39 @@ fn infra(out: &Detection) -> Vec<InfraFinding> {
                 .flatten()
                 .filter_map(|v| v.as_str())
                 .filter_map(move |v| {
-                    let host = v.split(':').next()?.trim_start_matches("./");
-                    Some(if base == "." {
-                        host.to_string()
-                    } else {
-                        format!("{base}/{host}")
-                    })
+                    let host = v.split(':').next()?;
+                    Some(join_path(&base, host))
                 })
                 .collect::<Vec<_>>()
         })
         .collect();
+    // Config files copied into an image are the image's, not a host's.
+    let in_images = |file: &str| {
+        out.dockerfiles.iter().any(|d| {
+            let dir = dir_of(&d.evidence.file);
+            (dir != "." && file.starts_with(&format!("{dir}/")))
+                && out.workloads.iter().any(|w| {
+                    w.build
+                        .as_ref()
+                        .is_some_and(|b| b.dockerfile == d.evidence.file)
+                })
+        })
+    };
     let host_proxies: Vec<&facts::ProxyConfig> = out
         .proxies
         .iter()
-        .filter(|p| !mounted.contains(&p.evidence.file))
+        .filter(|p| {
+            !mounted
+                .iter()
+                .any(|m| p.evidence.file == *m || p.evidence.file.starts_with(&format!("{m}/")))
+                && !in_images(&p.evidence.file)
+        })
         .collect();
-    let mut bare: Vec<Evidence> = out
-        .processes
-        .iter()
-        .map(|p| p.evidence.clone())
+    let host_workloads = out.workloads.iter().filter(|w| {
+        w.kind.infra() == InfraKind::BareMetal && w.kind != facts::WorkloadKind::Application
+    });
+    let mut bare: Vec<Evidence> = host_workloads
+        .map(|w| w.evidence.clone())
         .chain(host_proxies.iter().map(|p| p.evidence.clone()))
         .chain(
             out.iac
@@ -540,8 +661,8 @@ fn infra(out: &Detection) -> Vec<InfraFinding> {
     found
 }
 
-/// Orders facts by where they were found, then by name: the output must not depend on the order
-/// the parallel walk happened to read files in.
+/// Orders raw facts by where they were found, then by name: the output must not depend on the
+/// order the parallel walk happened to read files in.
 fn sort(out: &mut Detection) {
     macro_rules! by_evidence_then {
         ($list:expr, $field:ident) => {
@@ -555,13 +676,22 @@ fn sort(out: &mut Detection) {
     by_evidence_then!(k.ingresses, name);
     by_evidence_then!(k.routes, name);
     by_evidence_then!(k.namespaces, value);
+    by_evidence_then!(k.templates, value);
     k.istio.sort();
     k.istio.dedup();
     by_evidence_then!(out.processes, name);
     by_evidence_then!(out.iac, what);
     by_evidence_then!(out.compose, name);
+    by_evidence_then!(out.builds, image);
     out.proxies.sort_by(|a, b| a.evidence.cmp(&b.evidence));
     out.dockerfiles.sort_by(|a, b| a.evidence.cmp(&b.evidence));
+    out.servers.sort_by(|a, b| a.evidence.cmp(&b.evidence));
+    out.scripts.sort_by(|a, b| a.path.cmp(&b.path));
     out.warnings.sort();
     out.skipped.sort();
+}
+
+/// Whether a workload is one the traffic canary applies to: Python web, not already Python 3.
+pub fn canary_candidate(w: &facts::Workload) -> bool {
+    w.class.value == WorkloadClass::PythonWeb && w.python.as_ref().is_none_or(|p| p.value.0 != 3)
 }

@@ -1,6 +1,7 @@
 //! Procfiles: `name: command` per process type.
 
-use super::facts::{Detection, Evidence, ProcessFacts};
+use super::facts::{Detection, Evidence, ProcessFacts, ProcessSource};
+use super::validate;
 
 pub fn analyze(path: &str, text: &str, out: &mut Detection) {
     for (i, line) in text.lines().enumerate() {
@@ -19,14 +20,24 @@ pub fn analyze(path: &str, text: &str, out: &mut Detection) {
         {
             continue;
         }
+        let evidence = Evidence::new(path, i + 1);
+        let Some(command) = validate::checked(
+            command.trim(),
+            &evidence,
+            "Procfile command",
+            validate::command,
+            &mut out.warnings,
+        ) else {
+            continue;
+        };
         out.processes.push(ProcessFacts {
-            source: "procfile".into(),
+            source: ProcessSource::Procfile,
             name: name.to_string(),
-            command: command.trim().to_string(),
+            command,
             user: None,
             working_directory: None,
             environment: Vec::new(),
-            evidence: Evidence::new(path, i + 1),
+            evidence,
         });
     }
 }

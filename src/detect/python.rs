@@ -1,4 +1,5 @@
-//! Python facts: framework, WSGI entrypoint and server, port, health endpoint, metrics library.
+//! Python facts: framework, WSGI entrypoint and server, port, health endpoint, metrics library,
+//! gRPC servers and Python 2 only syntax.
 //!
 //! These are textual signals, not an import graph: good enough to fill a plan's gaps, and each
 //! comes with the line it was read from so a person can check it.
@@ -7,7 +8,8 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::facts::Fact;
+use super::facts::{Evidence, Fact};
+use super::validate;
 
 /// Facts found in one file, before they are attributed to a service.
 #[derive(Debug, Default, Clone)]
@@ -18,6 +20,8 @@ pub struct PyFacts {
     pub port: Option<Fact<u16>>,
     pub health: Option<Fact<String>>,
     pub metrics_library: Option<Fact<String>>,
+    pub grpc: Option<Evidence>,
+    pub python2: Option<Evidence>,
 }
 
 impl PyFacts {
@@ -29,6 +33,8 @@ impl PyFacts {
         self.port = self.port.take().or(other.port);
         self.health = self.health.take().or(other.health);
         self.metrics_library = self.metrics_library.take().or(other.metrics_library);
+        self.grpc = self.grpc.take().or(other.grpc);
+        self.python2 = self.python2.take().or(other.python2);
     }
 }
 
@@ -61,6 +67,11 @@ static ROUTE_CONTEXT: LazyLock<Regex> = LazyLock::new(|| {
     re(r"route\(|path\(|re_path\(|url\(|add_route\(|PATH_INFO|path_info|\(r?['\x22]/")
 });
 static APP_RUN_PORT: LazyLock<Regex> = LazyLock::new(|| re(r"\.run\([^)]*port\s*=\s*(\d{2,5})"));
+static APP_RUN: LazyLock<Regex> = LazyLock::new(|| re(r"(?m)^\s+\w+\.run\([^)]*(host|port|debug)"));
+static GRPC_SERVER: LazyLock<Regex> = LazyLock::new(|| re(r"\bgrpc\.server\("));
+static PY2_SYNTAX: LazyLock<Regex> = LazyLock::new(|| {
+    re(r#"(?m)^\s*print\s+["'\w%]|^\s*except\s+[\w.]+\s*,\s*\w+\s*:|^\s*raise\s+\w+\s*,\s*["']"#)
+});
 static FLASK_APP: LazyLock<Regex> = LazyLock::new(|| re(r"(?m)^(\w+)\s*=\s*Flask\("));
 static DJANGO_WSGI: LazyLock<Regex> =
     LazyLock::new(|| re(r"(?m)^(\w+)\s*=\s*get_wsgi_application\("));
@@ -131,11 +142,16 @@ pub fn python_file(path: &str, text: &str, service_dir: &str) -> PyFacts {
         }
     }
     let health_words = ["health", "status", "ping", "ready", "live", "alive"];
-    for (i, line) in text
-        .lines()
-        .enumerate()
-        .filter(|_| mentions(text, &health_words))
-    {
+    // Tests request health paths too; only the application's routes count.
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let test_file = format!("/{path}").contains("/tests/")
+        || format!("/{path}").contains("/test/")
+        || name.starts_with("test_")
+        || name.ends_with("_test.py")
+        || name == "tests.py";
+    // Decided once per file: most files of a large codebase mention no health word.
+    let look_for_health = !test_file && mentions(text, &health_words);
+    for (i, line) in text.lines().enumerate().filter(|_| look_for_health) {
         if !mentions(line, &health_words) || !ROUTE_CONTEXT.is_match(line) {
             continue;
         }
@@ -147,22 +163,44 @@ pub fn python_file(path: &str, text: &str, service_dir: &str) -> PyFacts {
                     .trim_start_matches('/')
                     .trim_end_matches('$')
             );
-            facts.health = Some(Fact::new(path_text, path, i + 1));
-            break;
+            if validate::health_path(&path_text).is_ok() {
+                facts.health = Some(Fact::new(path_text, path, i + 1));
+                break;
+            }
         }
     }
-    if let Some(c) = APP_RUN_PORT
-        .captures(text)
-        .filter(|_| text.contains(".run("))
-    {
-        let m = c.get(1).expect("group 1");
-        if let Ok(port) = m.as_str().parse() {
-            facts.port = Some(Fact::new(port, path, line_at(text, m.start())));
-            facts.server = Some(Fact::new(
-                "app.run (development server)".into(),
-                path,
-                line_at(text, m.start()),
-            ));
+    if text.contains(".run(") {
+        // Flask's built-in server: production for some teams (behind a mesh), development
+        // only when the call turns the debugger on.
+        let call = APP_RUN.find(text).filter(|_| text.contains("Flask("));
+        let debug = call.is_some_and(|m| {
+            let rest = &text[m.start()..];
+            let end = rest.find(')').unwrap_or(rest.len());
+            rest[..end].replace(' ', "").contains("debug=True")
+        });
+        let server = if debug {
+            "app.run with debug=True (development server)"
+        } else {
+            "app.run (Flask's built-in server)"
+        };
+        if let Some(c) = APP_RUN_PORT.captures(text) {
+            let m = c.get(1).expect("group 1");
+            if let Ok(port) = validate::port(m.as_str()) {
+                facts.port = Some(Fact::new(port, path, line_at(text, m.start())));
+                facts.server = Some(Fact::new(server.into(), path, line_at(text, m.start())));
+            }
+        } else if let Some(m) = call {
+            facts.server = Some(Fact::new(server.into(), path, line_at(text, m.start())));
+        }
+    }
+    if text.contains("grpc") {
+        if let Some(m) = GRPC_SERVER.find(text) {
+            facts.grpc = Some(Evidence::new(path, line_at(text, m.start())));
+        }
+    }
+    if text.contains("print") || text.contains("except") || text.contains("raise") {
+        if let Some(m) = PY2_SYNTAX.find(text) {
+            facts.python2 = Some(Evidence::new(path, line_at(text, m.start())));
         }
     }
     let module = module_of(path, service_dir);
@@ -193,98 +231,10 @@ pub fn python_file(path: &str, text: &str, service_dir: &str) -> PyFacts {
     facts
 }
 
-/// Facts from a command line: gunicorn/uwsgi/waitress, their bind port and WSGI target.
-pub fn command(command: &str, file: &str, line: usize) -> PyFacts {
-    let mut facts = PyFacts::default();
-    let words: Vec<&str> = command.split_whitespace().collect();
-    let server = words.iter().find_map(|w| {
-        let base = w.rsplit('/').next().unwrap_or(w);
-        [
-            "gunicorn",
-            "uwsgi",
-            "waitress-serve",
-            "uvicorn",
-            "mod_wsgi-express",
-            "celery",
-        ]
-        .into_iter()
-        .find(|s| base == *s)
-    });
-    let Some(server) = server else {
-        if command.contains("manage.py runserver") {
-            facts.server = Some(Fact::new("django runserver".into(), file, line));
-            facts.port = words
-                .last()
-                .and_then(|w| w.rsplit(':').next())
-                .and_then(|p| p.parse().ok())
-                .map(|p| Fact::new(p, file, line));
-        }
-        return facts;
-    };
-    facts.server = Some(Fact::new(server.to_string(), file, line));
-    let mut iter = words.iter().peekable();
-    while let Some(word) = iter.next() {
-        let bind = if matches!(
-            *word,
-            "-b" | "--bind" | "--http" | "--http-socket" | "--socket" | "--listen" | "--port"
-        ) {
-            iter.next().map(|w| (*w).to_string())
-        } else {
-            ["--bind=", "--http=", "--listen=", "--port="]
-                .iter()
-                .find_map(|p| word.strip_prefix(p).map(str::to_string))
-        };
-        if let Some(bind) = bind {
-            if let Ok(port) = bind.rsplit(':').next().unwrap_or("").parse::<u16>() {
-                facts.port = Some(Fact::new(port, file, line));
-            }
-        }
-        let looks_like_target = word.contains(':')
-            && !word.starts_with('-')
-            && !word.contains('/')
-            && word.split(':').next().is_some_and(|m| {
-                m.starts_with(|c: char| c.is_alphabetic() || c == '_')
-                    && m.chars()
-                        .all(|c| c.is_alphanumeric() || c == '.' || c == '_')
-            });
-        if looks_like_target && server != "celery" {
-            facts.entrypoint = Some(Fact::new((*word).to_string(), file, line));
-        }
-        if let Some(module) = word
-            .strip_prefix("--module=")
-            .or_else(|| word.strip_prefix("--wsgi-file="))
-        {
-            facts.entrypoint = Some(Fact::new(module.to_string(), file, line));
-        }
-    }
-    facts
-}
-
-/// uWSGI ini files: `http = :8000`, `module = app:app`.
-pub fn uwsgi_ini(path: &str, text: &str) -> PyFacts {
-    let mut facts = PyFacts::default();
-    if !text.contains("[uwsgi]") {
-        return facts;
-    }
-    facts.server = Some(Fact::new("uwsgi".into(), path, 1));
-    for (i, line) in text.lines().enumerate() {
-        let Some((key, value)) = line.split_once('=') else {
-            continue;
-        };
-        let (key, value) = (key.trim(), value.trim());
-        match key {
-            "http" | "http-socket" | "socket" => {
-                if let Ok(port) = value.rsplit(':').next().unwrap_or("").parse() {
-                    facts.port = Some(Fact::new(port, path, i + 1));
-                }
-            }
-            "module" | "wsgi-file" => {
-                facts.entrypoint = Some(Fact::new(value.to_string(), path, i + 1))
-            }
-            _ => {}
-        }
-    }
-    facts
+/// Whether a command runs a Python program canaryc recognises (a WSGI server, a worker,
+/// `python x.py`).
+pub fn command_runs_python(command: &str) -> bool {
+    super::command::runs_python(&super::command::unwrap(command))
 }
 
 #[cfg(test)]
@@ -313,17 +263,5 @@ mod tests {
                 .value,
             "/healthz/"
         );
-    }
-
-    #[test]
-    fn gunicorn_command_line() {
-        let f = command(
-            "/srv/venv/bin/gunicorn --workers 4 -b 0.0.0.0:8000 ledger.wsgi:application",
-            "Procfile",
-            1,
-        );
-        assert_eq!(f.server.unwrap().value, "gunicorn");
-        assert_eq!(f.port.unwrap().value, 8000);
-        assert_eq!(f.entrypoint.unwrap().value, "ledger.wsgi:application");
     }
 }

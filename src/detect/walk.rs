@@ -80,11 +80,31 @@ pub fn is_candidate(name: &str) -> bool {
     let ext = lower.rsplit_once('.').map(|(_, e)| e);
     matches!(
         ext,
-        Some("py" | "yaml" | "yml" | "tf" | "service" | "cfg" | "conf" | "ini" | "toml")
+        Some(
+            "py" | "yaml"
+                | "yml"
+                | "tf"
+                | "service"
+                | "cfg"
+                | "conf"
+                | "ini"
+                | "toml"
+                | "sh"
+                | "j2"
+                | "jinja2"
+                | "tmpl"
+                | "tpl"
+                | "ini_tmpl"
+                | "vhost"
+        )
     ) || lower.starts_with("dockerfile")
         || lower.ends_with(".dockerfile")
         || lower == "procfile"
+        || lower.starts_with("procfile.")
         || lower == "pipfile"
+        || lower == ".env"
+        || lower.contains("entrypoint")
+        || lower.starts_with("run-")
         || (lower.starts_with("requirements") && lower.ends_with(".txt"))
         || lower == "constraints.txt"
 }
@@ -93,9 +113,39 @@ pub fn walk(root: &Path, limits: &Limits) -> std::io::Result<Walked> {
     let root = root.canonicalize()?;
     let state = Mutex::new(Walked::default());
     let total = std::sync::atomic::AtomicU64::new(0);
-    let mut builder = WalkBuilder::new(&root);
+    let seen = std::sync::atomic::AtomicUsize::new(0);
+    let mut builder = walker(&root);
+    builder.threads(limits.threads);
+    builder.build_parallel().run(|| {
+        let root = &root;
+        let state = &state;
+        let total = &total;
+        let seen = &seen;
+        Box::new(move |entry| {
+            let Ok(entry) = entry else {
+                return WalkState::Continue;
+            };
+            visit(root, &entry, limits, state, total, seen);
+            WalkState::Continue
+        })
+    });
+    let mut walked = state
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    walked.files_seen = seen.into_inner();
+    walked.files.sort_by(|a, b| a.path.cmp(&b.path));
+    walked.skipped.sort();
+    walked.lossy.sort();
+    Ok(walked)
+}
+
+/// The entries detection visits: `.gitignore` rules, no hidden files but `.env`, no skipped
+/// directories, no symlinks followed. The language server counts them with it before detecting.
+pub(crate) fn walker(root: &Path) -> WalkBuilder {
+    let mut builder = WalkBuilder::new(root);
     builder
-        .hidden(true)
+        // Hidden entries are skipped by `skip_dir`, except `.env` (compose reads it).
+        .hidden(false)
         .git_ignore(true)
         .git_exclude(true)
         .git_global(false)
@@ -103,35 +153,24 @@ pub fn walk(root: &Path, limits: &Limits) -> std::io::Result<Walked> {
         .ignore(true)
         .parents(false)
         .follow_links(false)
-        .threads(limits.threads)
         .filter_entry(|entry| !skip_dir(entry));
-    builder.build_parallel().run(|| {
-        let root = &root;
-        let state = &state;
-        let total = &total;
-        Box::new(move |entry| {
-            let Ok(entry) = entry else {
-                return WalkState::Continue;
-            };
-            visit(root, &entry, limits, state, total);
-            WalkState::Continue
-        })
-    });
-    let mut walked = state
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    walked.files.sort_by(|a, b| a.path.cmp(&b.path));
-    walked.skipped.sort();
-    walked.lossy.sort();
-    Ok(walked)
+    builder
 }
 
 fn skip_dir(entry: &DirEntry) -> bool {
-    let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
-    if !is_dir || entry.depth() == 0 {
+    if entry.depth() == 0 {
         return false;
     }
     let name = entry.file_name().to_string_lossy();
+    let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+    if !is_dir {
+        // Hidden files are not read, except `.env`, whose values compose interpolates (they
+        // are used for image names, ports and build settings only, never copied).
+        return name.starts_with('.') && name != ".env";
+    }
+    if name.starts_with('.') {
+        return true;
+    }
     // A virtualenv under any name has a pyvenv.cfg; canaryc's own output directories have a
     // `.canaryc` marker and must never be read back as the team's infrastructure.
     SKIP_DIRS.contains(&name.as_ref())
@@ -140,6 +179,19 @@ fn skip_dir(entry: &DirEntry) -> bool {
 }
 
 fn relative(root: &Path, path: &Path) -> String {
+    // The common case without iterating components: both are UTF-8, `path` is under `root`.
+    if let (Some(r), Some(p)) = (root.to_str(), path.to_str()) {
+        if let Some(rest) = p.strip_prefix(r) {
+            let rest = rest.trim_start_matches('/');
+            if std::path::MAIN_SEPARATOR == '/' && !rest.contains("//") && !rest.contains("/./") {
+                return if rest.is_empty() {
+                    ".".into()
+                } else {
+                    rest.to_string()
+                };
+            }
+        }
+    }
     let rel = path.strip_prefix(root).unwrap_or(path);
     let parts: Vec<String> = rel
         .components()
@@ -158,13 +210,15 @@ fn visit(
     limits: &Limits,
     state: &Mutex<Walked>,
     total: &std::sync::atomic::AtomicU64,
+    seen: &std::sync::atomic::AtomicUsize,
 ) {
     let path = entry.path();
-    let rel = relative(root, path);
+    // The relative path is made only for what is kept or listed, not for every file seen.
+    let rel = || relative(root, path);
     let skip = |reason: String| {
         if let Ok(mut s) = state.lock() {
             s.skipped.push(Skipped {
-                path: rel.clone(),
+                path: rel(),
                 reason,
             });
         }
@@ -176,37 +230,42 @@ fn visit(
     if !entry.file_type().is_some_and(|t| t.is_file()) {
         return;
     }
-    if let Ok(mut s) = state.lock() {
-        s.files_seen += 1;
-    }
+    seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let name = entry.file_name().to_string_lossy();
     if !is_candidate(&name) {
         return;
     }
-    let Ok(meta) = entry.metadata() else {
+    // Read without a stat first: open, read up to the limit, close. A file over the limit
+    // is stat-ed only to say how large it is.
+    let Ok(mut file) = std::fs::File::open(path) else {
         skip("could not be read".into());
         return;
     };
-    if meta.len() > limits.max_file_bytes {
-        skip(format!(
-            "larger than {} KiB ({} KiB)",
-            limits.max_file_bytes / 1024,
-            meta.len() / 1024
-        ));
-        return;
-    }
-    let so_far = total.fetch_add(meta.len(), std::sync::atomic::Ordering::Relaxed);
-    if so_far + meta.len() > limits.max_total_bytes {
+    let bytes = match read_bounded(&mut file, limits.max_file_bytes) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => {
+            let size = file.metadata().map_or(0, |m| m.len());
+            skip(format!(
+                "larger than {} KiB ({} KiB)",
+                limits.max_file_bytes / 1024,
+                size / 1024
+            ));
+            return;
+        }
+        Err(_) => {
+            skip("could not be read".into());
+            return;
+        }
+    };
+    let len = bytes.len() as u64;
+    let so_far = total.fetch_add(len, std::sync::atomic::Ordering::Relaxed);
+    if so_far + len > limits.max_total_bytes {
         skip(format!(
             "read limit of {} MiB reached",
             limits.max_total_bytes >> 20
         ));
         return;
     }
-    let Ok(bytes) = std::fs::read(path) else {
-        skip("could not be read".into());
-        return;
-    };
     if bytes[..bytes.len().min(8192)].contains(&0) {
         skip("binary (contains NUL bytes)".into());
         return;
@@ -215,12 +274,61 @@ fn visit(
         Ok(text) => (text, false),
         Err(err) => (String::from_utf8_lossy(err.as_bytes()).into_owned(), true),
     };
+    let rel = rel();
     if let Ok(mut s) = state.lock() {
         if lossy {
             s.lossy.push(rel.clone());
         }
         s.files.push(SourceText { path: rel, text });
     }
+}
+
+/// The whole file, or `None` when it is longer than `limit`. Two reads for a small file: the
+/// data, then the end.
+fn read_bounded(file: &mut std::fs::File, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    // Most files fit the stack buffer: one exact allocation, no heap churn (a 16 KiB heap
+    // buffer per file makes a walker thread's arena grow and shrink, an mprotect each time).
+    let mut first = [0u8; 16 * 1024];
+    let mut filled = 0;
+    loop {
+        match file.read(&mut first[filled..]) {
+            Ok(0) => return Ok((filled as u64 <= limit).then(|| first[..filled].to_vec())),
+            Ok(n) => {
+                filled += n;
+                if filled == first.len() {
+                    break;
+                }
+                // A regular file reads short only at its end (the walk reads nothing else):
+                // no second read to see the end.
+                return Ok((filled as u64 <= limit).then(|| first[..filled].to_vec()));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let mut bytes = first.to_vec();
+    bytes.resize(first.len() * 2, 0);
+    let mut len = first.len();
+    loop {
+        if len == bytes.len() {
+            if len as u64 > limit {
+                return Ok(None);
+            }
+            bytes.resize(len * 2, 0);
+        }
+        match file.read(&mut bytes[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if len as u64 > limit {
+        return Ok(None);
+    }
+    bytes.truncate(len);
+    Ok(Some(bytes))
 }
 
 /// Why a symlink was not followed.

@@ -31,6 +31,48 @@ impl Doc<'_> {
     }
 }
 
+impl Doc<'_> {
+    /// The file line of the first line that starts (after indentation) with the key `key:`,
+    /// searching from the first line containing `after` (when given); else the document's first.
+    pub fn line_of_key(&self, key: &str, after: Option<&str>) -> usize {
+        let start = after
+            .and_then(|a| self.text.lines().position(|l| l.contains(a)))
+            .unwrap_or(0);
+        let is_key = |l: &str| {
+            let t = l.trim_start().trim_start_matches("- ");
+            let t = t.trim_start_matches(['"', '\'']);
+            t.strip_prefix(key).is_some_and(|rest| {
+                let rest = rest.trim_start_matches(['"', '\'']);
+                rest.starts_with(':')
+            })
+        };
+        // After `after` first; a key inherited from an anchor sits before it.
+        let found = self
+            .text
+            .lines()
+            .enumerate()
+            .skip(start)
+            .find(|(_, l)| is_key(l))
+            .or_else(|| self.text.lines().enumerate().find(|(_, l)| is_key(l)));
+        if let Some((i, _)) = found {
+            return self.line + i;
+        }
+        self.text
+            .lines()
+            .enumerate()
+            .skip(start)
+            .find(|(_, l)| {
+                let t = l.trim_start().trim_start_matches("- ");
+                let t = t.trim_start_matches(['"', '\'']);
+                t.strip_prefix(key).is_some_and(|rest| {
+                    let rest = rest.trim_start_matches(['"', '\'']);
+                    rest.starts_with(':')
+                })
+            })
+            .map_or(self.line, |(i, _)| self.line + i)
+    }
+}
+
 static ALIAS: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?m)(?:^|[\s\[{,:-])\*[A-Za-z0-9_.-]+").expect("valid regex"));
 
@@ -48,13 +90,13 @@ pub fn documents<'t>(path: &str, text: &'t str) -> (Vec<Doc<'t>>, Vec<Warning>) 
         }
         let aliases = ALIAS.find_iter(chunk).count();
         if aliases > MAX_ALIASES {
-            warnings.push(Warning {
-                file: path.to_string(),
-                line: u32::try_from(line).unwrap_or(u32::MAX),
-                message: format!(
+            warnings.push(Warning::unreadable(
+                path,
+                line,
+                format!(
                     "{aliases} YAML aliases in one document: refused without expanding (a YAML alias bomb?)"
                 ),
-            });
+            ));
             continue;
         }
         match serde_yaml::from_str::<serde_yaml::Value>(chunk) {
@@ -73,11 +115,11 @@ pub fn documents<'t>(path: &str, text: &'t str) -> (Vec<Doc<'t>>, Vec<Warning>) 
                     .min(last);
                 let message = err.to_string();
                 let message = message.split(" at line").next().unwrap_or(&message);
-                warnings.push(Warning {
-                    file: path.to_string(),
-                    line: u32::try_from(at).unwrap_or(u32::MAX),
-                    message: format!("not valid YAML: {message}"),
-                });
+                warnings.push(Warning::unreadable(
+                    path,
+                    at,
+                    format!("not valid YAML: {message}"),
+                ));
             }
         }
     }
@@ -123,22 +165,43 @@ fn to_json(value: serde_yaml::Value) -> serde_json::Value {
         }
         Y::String(s) => J::String(s),
         Y::Sequence(items) => J::Array(items.into_iter().map(to_json).collect()),
-        Y::Mapping(map) => J::Object(
-            map.into_iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        Y::String(s) => s,
-                        Y::Number(n) => n.to_string(),
-                        Y::Bool(b) => b.to_string(),
-                        other => serde_yaml::to_string(&other)
-                            .unwrap_or_default()
-                            .trim()
-                            .to_string(),
-                    };
-                    (key, to_json(v))
-                })
-                .collect(),
-        ),
+        Y::Mapping(map) => {
+            let mut object = serde_json::Map::new();
+            let mut merged = Vec::new();
+            for (k, v) in map {
+                let key = match k {
+                    Y::String(s) => s,
+                    Y::Number(n) => n.to_string(),
+                    Y::Bool(b) => b.to_string(),
+                    other => serde_yaml::to_string(&other)
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string(),
+                };
+                if key == "<<" {
+                    merged.push(v);
+                } else {
+                    object.insert(key, to_json(v));
+                }
+            }
+            // YAML merge keys (`<<: *defaults`, `<<: [*a, *b]`): the mapping's own keys win,
+            // then earlier merged mappings over later ones. Nested merges were resolved by the
+            // recursive call, so an anchor that itself merges another one works too.
+            for value in merged {
+                let sources = match value {
+                    Y::Sequence(items) => items,
+                    other => vec![other],
+                };
+                for source in sources {
+                    if let J::Object(from) = to_json(source) {
+                        for (k, v) in from {
+                            object.entry(k).or_insert(v);
+                        }
+                    }
+                }
+            }
+            J::Object(object)
+        }
         Y::Tagged(tagged) => to_json(tagged.value),
     }
 }
@@ -150,6 +213,17 @@ pub fn str_at<'v>(value: &'v serde_json::Value, path: &[&str]) -> Option<&'v str
 
 pub fn get<'v>(value: &'v serde_json::Value, path: &[&str]) -> Option<&'v serde_json::Value> {
     path.iter().try_fold(value, |v, key| v.get(*key))
+}
+
+/// A command as one shell line: a list (`["gunicorn", "-b", ":8000"]`) joined, each word
+/// quoted where it must be (`command::join`); a string as written.
+pub fn command_line(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::Array(items) => Some(super::command::join(
+            &items.iter().filter_map(scalar).collect::<Vec<_>>(),
+        )),
+        other => scalar(other),
+    }
 }
 
 /// Scalars as text: `8000` and `"8000"` alike.
@@ -174,6 +248,19 @@ mod tests {
         assert_eq!(docs[1].line, 3);
         assert_eq!(warnings.len(), 1);
         assert_eq!(warnings[0].line, 8, "{warnings:?}");
+    }
+
+    #[test]
+    fn merge_keys_are_applied_nested() {
+        let text = "x-restart: &restart\n  restart: always\nx-app: &app\n  << : *restart\n  image: app:1\n  environment: {A: '1'}\nservices:\n  web:\n    <<: *app\n    ports: ['80:8000']\n  worker:\n    <<: [*app]\n    image: app:2\n";
+        let (docs, warnings) = documents("docker-compose.yml", text);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let web = &docs[0].value["services"]["web"];
+        assert_eq!(web["image"], "app:1");
+        assert_eq!(web["restart"], "always");
+        assert_eq!(web["environment"]["A"], "1");
+        assert!(web.get("<<").is_none());
+        assert_eq!(docs[0].value["services"]["worker"]["image"], "app:2");
     }
 
     #[test]

@@ -46,6 +46,10 @@ codes! {
     Syntax = "CNR001", Error, "syntax-error";
     /// A literal that parses but means nothing: 2026-02-30, an unknown escape, `p0`.
     InvalidLiteral = "CNR002", Error, "invalid-literal";
+    /// The file's bytes are not UTF-8 (a plan saved as Latin-1, say); it is not checked further.
+    NotUtf8 = "CNR003", Error, "not-utf8";
+    /// The plan's `codebase` is the file system's root: canaryc refuses to read the whole disk.
+    CodebaseIsRoot = "CNR010", Error, "codebase-is-root";
 
     UnknownField = "CNR101", Error, "unknown-field";
     DuplicateField = "CNR102", Error, "duplicate-field";
@@ -63,6 +67,14 @@ codes! {
     ValueOutOfRange = "CNR204", Error, "value-out-of-range";
     InvalidPythonVersion = "CNR205", Error, "invalid-python-version";
     InvalidHealthPath = "CNR206", Error, "invalid-health-path";
+    /// A newline, NUL or other control character in a string that becomes part of a line.
+    ControlCharacter = "CNR207", Error, "control-character";
+    InvalidImage = "CNR208", Error, "invalid-image";
+    InvalidCommand = "CNR209", Error, "invalid-command";
+    InvalidEnvName = "CNR210", Error, "invalid-env-name";
+    /// A sticky header name the routers that split by header cannot read.
+    StickyNameUnreadable = "CNR211", Error, "sticky-name-unreadable";
+    LiteralCredential = "CNR212", Warning, "literal-credential";
 
     TrafficNotIncreasing = "CNR301", Error, "traffic-not-increasing";
     FinalStageNotFull = "CNR302", Error, "final-stage-not-full";
@@ -82,6 +94,14 @@ codes! {
     WindowLongerThanHold = "CNR409", Warning, "window-longer-than-hold";
     BaselineAtFullTraffic = "CNR410", Warning, "baseline-at-full-traffic";
 
+    /// The `compare { }` section (CNR420-CNR439).
+    InvalidRoutePath = "CNR420", Error, "invalid-route-path";
+    UnknownHttpMethod = "CNR421", Error, "unknown-http-method";
+    InvalidFieldPath = "CNR422", Error, "invalid-field-path";
+    InvalidHeaderName = "CNR423", Error, "invalid-header-name";
+    EndpointShadowed = "CNR424", Warning, "endpoint-shadowed";
+    HeaderComparedAndIgnored = "CNR425", Warning, "header-compared-and-ignored";
+
     /// At the plan's `traffic`, a stage cannot catch its own rollback threshold within its hold.
     UndetectableInHold = "CNR450", Warning, "undetectable-in-hold";
     /// At the plan's `traffic`, a stage cannot show its success criterion within its hold.
@@ -97,12 +117,33 @@ codes! {
     RouterInfraMismatch = "CNR504", Error, "router-infra-mismatch";
     RouterRetired = "CNR505", Warning, "router-retired";
     UnknownLifecycle = "CNR506", Warning, "unknown-lifecycle";
+    EngineInfraMismatch = "CNR510", Error, "engine-infra-mismatch";
+    EngineRouterMismatch = "CNR511", Error, "engine-router-mismatch";
+    FlaggerOneInterval = "CNR512", Warning, "flagger-one-interval";
+    DivergenceWithoutProducer = "CNR513", Warning, "divergence-without-producer";
+    EngineNotSticky = "CNR514", Warning, "engine-not-sticky";
+    WeightNotExpressible = "CNR515", Warning, "weight-not-expressible";
+    InvalidPrometheusUrl = "CNR516", Error, "invalid-prometheus-url";
+    MetricsSourcePerTarget = "CNR517", Error, "metrics-source-per-target";
 
     InfraFallback = "CNR601", Warning, "infra-fallback";
     DetectedConflict = "CNR602", Warning, "detected-conflict";
     CodebaseFileUnreadable = "CNR603", Warning, "codebase-file-unreadable";
     UnmitigatedHazard = "CNR604", Warning, "unmitigated-hazard";
     CodebaseMissing = "CNR605", Warning, "codebase-missing";
+    /// A value read from the codebase is not what its field holds (a port that is not a port,
+    /// a health path with a newline): it was dropped.
+    DetectedValueRejected = "CNR606", Warning, "detected-value-rejected";
+    /// A literal credential in a deployment file (by name or by shape).
+    DetectedCredential = "CNR607", Warning, "detected-credential";
+    /// A plan service that no detected workload is named like.
+    ServiceNotDetected = "CNR608", Warning, "service-not-detected";
+    /// A plan service named like a worker or a shared service, not a Python web workload.
+    ServiceNotPythonWeb = "CNR609", Warning, "service-not-python-web";
+    /// `infra = auto` planned one infrastructure; the codebase deploys on others too.
+    InfraAlternatives = "CNR610", Warning, "infra-alternatives";
+    /// A one-service plan, and several Python web workloads it could be.
+    ServiceAmbiguous = "CNR611", Warning, "service-ambiguous";
 
     MissingForTarget = "CNR701", Error, "missing-for-target";
     AssumedDefault = "CNR702", Warning, "assumed-default";

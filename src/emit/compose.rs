@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::escape::{compose::literal, python, url};
 use super::yaml;
 use crate::ir::{Copy, EnvVar, Ir, ServiceIr};
 use crate::model::Router;
@@ -23,7 +24,18 @@ const KEPT: &[&str] = &[
     "logging",
 ];
 
-pub fn stack(ir: &Ir, router: Router) -> String {
+/// The load balancer config the Compose stack mounts: its own file when a bare-metal target
+/// in the same build writes the usual one (that one points at 127.0.0.1, not at containers).
+pub fn lb_config_name(router: Router, beside_bare_metal: bool) -> &'static str {
+    match (router, beside_bare_metal) {
+        (Router::Nginx, false) => "nginx-canary.conf",
+        (Router::Nginx, true) => "nginx-compose-canary.conf",
+        (_, false) => "haproxy-canary.cfg",
+        (_, true) => "haproxy-compose-canary.cfg",
+    }
+}
+
+pub fn stack(ir: &Ir, router: Router, beside_bare_metal: bool) -> String {
     let mut services = Map::new();
     let mut named_volumes = Map::new();
     for s in &ir.services {
@@ -40,26 +52,23 @@ pub fn stack(ir: &Ir, router: Router) -> String {
         }
     }
     let mut lb_volumes = vec![];
-    let mut ports: Vec<String> = ir
-        .services
-        .iter()
-        .map(|s| format!("{0}:{0}", s.port))
-        .collect();
+    let mut ports: Vec<String> = ir.services.iter().map(|s| publish(ir, s.port)).collect();
+    let file = lb_config_name(router, beside_bare_metal);
     let (image, config) = match router {
         Router::Nginx => (
             "nginx:1.27",
-            "./nginx-canary.conf:/etc/nginx/conf.d/default.conf:ro",
+            format!("./{file}:/etc/nginx/conf.d/default.conf:ro"),
         ),
         _ => (
             "haproxy:2.8",
-            "./haproxy-canary.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro",
+            format!("./{file}:/usr/local/etc/haproxy/haproxy.cfg:ro"),
         ),
     };
     lb_volumes.push(json!(config));
     if router != Router::Nginx {
         lb_volumes.push(json!("haproxy-state:/var/lib/haproxy"));
         named_volumes.insert("haproxy-state".into(), json!({}));
-        ports.push(format!("{0}:{0}", ir.listen.stats_port));
+        ports.push(publish(ir, ir.listen.stats_port));
     }
     let depends: Vec<String> = ir
         .services
@@ -70,6 +79,17 @@ pub fn stack(ir: &Ir, router: Router) -> String {
         "canary-lb".into(),
         json!({ "image": image, "ports": ports, "volumes": lb_volumes, "depends_on": depends, "restart": "unless-stopped" }),
     );
+    let loop_runs = ir.targets.iter().any(|t| {
+        t.infra == crate::model::InfraKind::DockerCompose
+            && t.engine == crate::model::Engine::Canaryc
+    });
+    if loop_runs {
+        let (extra, volumes) = super::engine::compose_loop::services(ir);
+        services.extend(extra);
+        for v in volumes {
+            named_volumes.insert(v, json!({}));
+        }
+    }
     let mut doc = json!({ "services": services });
     if !named_volumes.is_empty() {
         doc["volumes"] = Value::Object(named_volumes);
@@ -79,6 +99,15 @@ pub fn stack(ir: &Ir, router: Router) -> String {
         ir.name,
         yaml::to_string(&doc)
     )
+}
+
+/// `PORT:PORT`, or `ADDRESS:PORT:PORT` when the plan binds the load balancer to an address.
+fn publish(ir: &Ir, port: u16) -> String {
+    match ir.listen.bind.as_deref() {
+        Some(a) if a.contains(':') => format!("[{a}]:{port}:{port}"),
+        Some(a) => format!("{a}:{port}:{port}"),
+        None => format!("{port}:{port}"),
+    }
 }
 
 fn copy_service(s: &ServiceIr, copy: Copy, named_volumes: &mut Map<String, Value>) -> Value {
@@ -95,14 +124,16 @@ fn copy_service(s: &ServiceIr, copy: Copy, named_volumes: &mut Map<String, Value
         Copy::Py2 => s.image_py2.clone(),
         Copy::Py3 => s.image_py3.clone(),
     };
+    // Compose interpolates `$` in every value after parsing the YAML: what canaryc writes is
+    // `$$`-escaped (the team's own values were written for Compose and are kept as they are).
     match image {
         Some(image) => {
-            out.insert("image".into(), json!(image));
+            out.insert("image".into(), json!(literal(&image)));
         }
         None => {
             // The team builds py2 from source: keep doing so, from the codebase.
             let context = s.build_context.clone().unwrap_or_else(|| ".".into());
-            out.insert("build".into(), json!({ "context": context }));
+            out.insert("build".into(), json!({ "context": literal(&context) }));
         }
     }
     let env = match copy {
@@ -141,20 +172,22 @@ fn copy_service(s: &ServiceIr, copy: Copy, named_volumes: &mut Map<String, Value
 
 fn add_env(environment: &mut Map<String, Value>, env: &[EnvVar]) {
     for e in env {
-        environment.insert(e.name.clone(), json!(e.value));
+        environment.insert(e.name.clone(), json!(literal(&e.value)));
     }
 }
 
 /// Python's own HTTP client in each interpreter's spelling: slim images have no curl.
 fn healthcheck(s: &ServiceIr, copy: Copy) -> Value {
+    // The URL is a Python string literal: a quote in the path cannot end it.
+    let url =
+        |path: &str| python::string(&format!("http://127.0.0.1:{}{}", s.port, url::path(path)));
     let probe = match (&s.health, copy) {
-        (Some(path), Copy::Py2) => format!(
-            "import urllib2; urllib2.urlopen('http://127.0.0.1:{}{path}', timeout=3)",
-            s.port
-        ),
+        (Some(path), Copy::Py2) => {
+            format!("import urllib2; urllib2.urlopen({}, timeout=3)", url(path))
+        }
         (Some(path), Copy::Py3) => format!(
-            "import urllib.request; urllib.request.urlopen('http://127.0.0.1:{}{path}', timeout=3)",
-            s.port
+            "import urllib.request; urllib.request.urlopen({}, timeout=3)",
+            url(path)
         ),
         (None, _) => format!(
             "import socket; socket.create_connection(('127.0.0.1', {}), 3)",
@@ -162,7 +195,7 @@ fn healthcheck(s: &ServiceIr, copy: Copy) -> Value {
         ),
     };
     json!({
-        "test": ["CMD", "python", "-c", probe],
+        "test": ["CMD", "python", "-c", literal(&probe)],
         "interval": "10s",
         "timeout": "5s",
         "retries": 3,
@@ -177,7 +210,8 @@ fn rewrite_paths(
     context: Option<&str>,
     named: &mut Map<String, Value>,
 ) {
-    let root = context.unwrap_or(".");
+    let root = literal(context.unwrap_or("."));
+    let root = root.as_ref();
     let reroot = |p: &str| -> String {
         let rest = p.trim_start_matches("./");
         if root == "." {

@@ -31,7 +31,10 @@ fn threshold(ir: &Ir, kind: TriggerKind) -> Option<f64> {
 
 /// A recorded series of the plan for the dashboard's service.
 fn recorded(ir: &Ir, name: &str, more: &str) -> String {
-    format!("{name}{{plan=\"{}\",service=\"$service\"{more}}}", ir.name)
+    format!(
+        "{name}{{plan={},service=\"$service\"{more}}}",
+        super::escape::promql::string(&ir.name)
+    )
 }
 
 struct Panels {
@@ -105,7 +108,7 @@ fn panels_for(src: &Source<'_>, ir: &Ir, panels: &mut Panels) {
                 recorded(
                     ir,
                     "canary:py3_error_ratio:alternative",
-                    &format!(",alert=\"{}\"", t.alert)
+                    &format!(",alert={}", super::escape::promql::string(&t.alert))
                 )
             ),
             "rate the rollback must catch",
@@ -195,7 +198,11 @@ fn panels_for(src: &Source<'_>, ir: &Ir, panels: &mut Panels) {
             target(
                 format!(
                     "max({})",
-                    recorded(ir, name, &format!(",alert=\"{}\"", t.alert))
+                    recorded(
+                        ir,
+                        name,
+                        &format!(",alert={}", super::escape::promql::string(&t.alert))
+                    )
                 ),
                 &t.alert,
                 &((b'A' + (i % 26) as u8) as char).to_string(),

@@ -8,6 +8,7 @@
 //! insertion keeps users on one server. `retry-on` with `option redispatch` retries a failed
 //! idempotent request on the other copy, so a py3 error on a GET does not reach the client.
 
+use super::escape::{haproxy as hap, url};
 use crate::ir::{Copy, Ir};
 use crate::model::StickyBy;
 
@@ -34,6 +35,16 @@ pub fn bind(ir: &Ir, port: u16) -> String {
         None => format!("*:{port}"),
         Some(a) if a.contains(':') => format!("ipv6@{a}:{port}"),
         Some(a) => format!("{a}:{port}"),
+    }
+}
+
+/// In the Compose stack HAProxy listens on every interface of its container (Docker forwards
+/// the published port to it); the plan's `bind` is where the port is published on the host.
+fn listen(ir: &Ir, port: u16, compose: bool) -> String {
+    if compose {
+        format!("*:{port}")
+    } else {
+        bind(ir, port)
     }
 }
 
@@ -90,20 +101,21 @@ pub fn config(ir: &Ir, compose: bool) -> String {
     out.push('\n');
     out.push_str(&format!(
         "frontend stats\n    bind {}\n    http-request use-service prometheus-exporter if {{ path /metrics }}\n    stats enable\n    stats uri /stats\n    stats refresh 10s\n\n",
-        bind(ir, ir.listen.stats_port)
+        listen(ir, ir.listen.stats_port, compose)
     ));
     for s in &ir.services {
         out.push_str(&format!(
             "frontend {name}\n    bind {bind}\n    default_backend {name}\n\n",
             name = s.name,
-            bind = bind(ir, s.port)
+            bind = listen(ir, s.port, compose)
         ));
         out.push_str(&format!("backend {}\n    balance roundrobin\n", s.name));
         // Only idempotent requests are retried on the other copy.
         out.push_str("    http-request disable-l7-retry if !METH_GET\n");
         match &s.health {
             Some(path) => out.push_str(&format!(
-                "    option httpchk GET {path}\n    http-check expect status 200\n"
+                "    option httpchk GET {}\n    http-check expect status 200\n",
+                hap::word(&url::path(path))
             )),
             None => out.push_str("    # no health path known: TCP connect checks\n"),
         }
@@ -112,13 +124,14 @@ pub fn config(ir: &Ir, compose: bool) -> String {
             Some(st) if st.by == StickyBy::Cookie => {
                 out.push_str(&format!(
                     "    cookie {} insert indirect nocache httponly\n",
-                    st.name
+                    hap::word(&st.name)
                 ));
             }
             Some(st) => {
                 out.push_str(&format!(
-                    "    # sticky by header: requests carrying {h} stay on one copy\n    stick-table type string len 64 size 200k expire 24h\n    stick on req.hdr({h})\n",
-                    h = st.name
+                    "    # sticky by header: requests carrying {} stay on one copy\n    stick-table type string len 64 size 200k expire 24h\n    stick on req.hdr({})\n",
+                    hap::comment(&st.name),
+                    hap::fetch_arg(&st.name)
                 ));
             }
             None => {}

@@ -14,9 +14,10 @@
 //! Every expression is aggregated `by (service)`: one rule covers every service of the plan (a
 //! fleet shares one rollback policy), and each alert carries the `service` it is about. Sources
 //! that name services differently (an Ingress, a Deployment, a pod) are mapped onto a `service`
-//! label with `label_replace`.
+//! label with `label_replace`. On Kubernetes the names each copy's requests and pods carry depend
+//! on the engine running the copies; `ir::lower` decides them (`ServiceIr::kube.observed`).
 
-use crate::ir::{Copy, Ir, ServiceIr};
+use crate::ir::{Copy, Ir, PodsIr, ServiceIr};
 use crate::model::{InfraKind, MetricsSource};
 
 /// A metric of one copy: its name, the label matchers for all services, and how to find the
@@ -27,12 +28,12 @@ pub struct Metric {
     /// Label matchers that do not depend on the service (`version="py3"`).
     fixed: Vec<(String, String)>,
     /// Other matchers: label, matcher (`!=""`), and a concrete value for test input.
-    filters: Vec<(&'static str, &'static str, &'static str)>,
+    filters: Vec<(String, String, String)>,
     /// The label that identifies the service, and how its value is built from the service name.
     service_label: &'static str,
     service_value: Naming,
     /// Regex extracting the service name from that label (None: the label is `service` itself).
-    extract: Option<&'static str>,
+    extract: Option<String>,
     copy: Copy,
 }
 
@@ -41,25 +42,48 @@ pub struct Metric {
 enum Naming {
     /// The service name itself.
     Same,
-    /// `NAME-py3`: a Deployment.
+    /// Istio's destination Service for the copy (`ObservedIr::istio_destination`).
+    IstioDestination,
+    /// The Service ingress-nginx's primary Ingress routes to, both copies.
+    IngressService,
+    /// The copy's Deployment (plain files).
     Object,
-    /// `NAME-py3-<hash>-<id>`: a pod, matched by regex.
+    /// The copy's pods, `DEPLOYMENT-<hash>-<id>`, matched by regex.
     Pod,
-    /// `NAME` for py2, `NAME-canary` for py3: the ingress-nginx Ingresses.
-    Ingress,
+    /// The copy's app container (engines).
+    Container,
 }
 
 impl Naming {
-    fn value(self, name: &str, copy: Copy) -> String {
+    fn value(self, s: &ServiceIr, copy: Copy) -> String {
+        let observed = &s.kube.observed;
         match self {
-            Naming::Same => name.to_string(),
-            Naming::Object => format!("{name}-{}", copy.as_str()),
-            Naming::Pod => format!("{name}-{}-.*", copy.as_str()),
-            Naming::Ingress => match copy {
-                Copy::Py2 => name.to_string(),
-                Copy::Py3 => format!("{name}-canary"),
-            },
+            Naming::Same => s.name.clone(),
+            Naming::IstioDestination => observed.istio_destination.get(copy).to_string(),
+            Naming::IngressService => observed.ingress_service.clone(),
+            Naming::Object | Naming::Pod | Naming::Container => {
+                let object = match &observed.pods {
+                    PodsIr::Deployment(d) | PodsIr::Container(d) => d.get(copy).to_string(),
+                };
+                if self == Naming::Pod {
+                    format!("{object}-.*")
+                } else {
+                    object
+                }
+            }
         }
+    }
+
+    /// The regex `label_replace` takes the service name out of this label with: the value
+    /// with the service's own name as the group (every service is named alike).
+    fn extract(self, s: &ServiceIr, copy: Copy) -> String {
+        let value = self.value(s, copy);
+        let rest = value.strip_prefix(s.name.as_str()).unwrap_or("");
+        if self == Naming::Pod {
+            let object = rest.trim_end_matches("-.*");
+            return format!("(.*){}-[^-]+-[^-]+", object.replace('.', "\\."));
+        }
+        format!("(.*){}", rest.replace('.', "\\."))
     }
 }
 
@@ -75,21 +99,21 @@ fn alternatives(values: &[String]) -> String {
 impl Metric {
     /// The selector over every service of the plan, with an optional extra matcher.
     pub fn selector(&self, services: &[&ServiceIr], extra: Option<(&str, &str)>) -> String {
-        let values: Vec<String> = services
+        let mut values: Vec<String> = services
             .iter()
-            .map(|s| self.service_value.value(&s.name, self.copy))
+            .map(|s| self.service_value.value(s, self.copy))
             .collect();
+        values.dedup();
         let regex = self.service_value == Naming::Pod;
         let service = if values.len() == 1 && !regex {
             format!("{}=\"{}\"", self.service_label, values[0])
         } else if regex {
-            let names: Vec<String> = services.iter().map(|s| s.name.clone()).collect();
-            format!(
-                "{}=~\"({})-{}-.*\"",
-                self.service_label,
-                alternatives(&names),
-                self.copy.as_str()
-            )
+            let names: Vec<String> = services
+                .iter()
+                .map(|s| self.service_value.value(s, self.copy))
+                .map(|v| v.trim_end_matches("-.*").to_string())
+                .collect();
+            format!("{}=~\"({})-.*\"", self.service_label, alternatives(&names))
         } else {
             format!("{}=~\"{}\"", self.service_label, alternatives(&values))
         };
@@ -109,14 +133,10 @@ impl Metric {
     /// A promtool input series for one service, with concrete values for `extra` labels.
     pub fn input(&self, service: &ServiceIr, extra: &[(&str, &str)]) -> String {
         let mut labels: Vec<(String, String)> = self.fixed.clone();
-        labels.extend(
-            self.filters
-                .iter()
-                .map(|(k, _, v)| ((*k).to_string(), (*v).to_string())),
-        );
+        labels.extend(self.filters.iter().map(|(k, _, v)| (k.clone(), v.clone())));
         let value = self
             .service_value
-            .value(&service.name, self.copy)
+            .value(service, self.copy)
             .replace(".*", "7d9f8c6b5-x2x4z");
         labels.push((self.service_label.to_string(), value));
         labels.extend(
@@ -130,7 +150,7 @@ impl Metric {
 
     /// `inner` (an instant vector with this metric's labels) with a `service` label added.
     fn with_service(&self, inner: String) -> String {
-        match self.extract {
+        match &self.extract {
             None => inner,
             Some(re) => format!(
                 "label_replace({inner}, \"service\", \"$1\", \"{}\", \"{re}\")",
@@ -181,6 +201,8 @@ pub enum HealthShape {
     Counter,
     /// Prometheus's own `up`.
     Up,
+    /// kube-state-metrics' per-container readiness (1 ready, 0 not).
+    NotReady,
 }
 
 impl<'a> Source<'a> {
@@ -210,6 +232,11 @@ impl<'a> Source<'a> {
         extract: Option<&'static str>,
         copy: Copy,
     ) -> Metric {
+        // Names the IR decides per engine: the service name is the group of the value.
+        let extract = match (value, self.services.first()) {
+            (Naming::Same, _) | (_, None) => extract.map(str::to_string),
+            (naming, Some(s)) => Some(naming.extract(s, copy)),
+        };
         Metric {
             name: name.to_string(),
             fixed: fixed
@@ -226,8 +253,26 @@ impl<'a> Source<'a> {
 
     /// A per-container metric from cAdvisor: skip the pod-level sums (empty `container`).
     fn container(mut m: Metric) -> Metric {
-        m.filters.push(("container", "!=\"\"", "app"));
+        m.filters
+            .push(("container".into(), "!=\"\"".into(), "app".into()));
         m
+    }
+
+    /// Whether each copy's pods are told apart by their app container's name (engines).
+    fn by_container(&self) -> bool {
+        self.services
+            .first()
+            .is_some_and(|s| matches!(s.kube.observed.pods, PodsIr::Container(_)))
+    }
+
+    /// A per-pod metric of one copy: by its app container, or by its pods' names (with the
+    /// pod-level sums, `container=""`, left out).
+    fn pod_metric(&self, name: &str, fixed: &[(&str, &str)], copy: Copy) -> Metric {
+        if self.by_container() {
+            self.metric(name, fixed, "container", Naming::Container, None, copy)
+        } else {
+            Self::container(self.metric(name, fixed, "pod", Naming::Pod, None, copy))
+        }
     }
 
     /// A metric of Istio's standard telemetry, as the destination reports it.
@@ -240,27 +285,33 @@ impl<'a> Source<'a> {
                 ("destination_version", copy.as_str()),
             ],
             "destination_service_name",
-            Naming::Same,
-            Some("(.*)"),
+            Naming::IstioDestination,
+            None,
             copy,
         )
     }
 
-    /// An ingress-nginx metric, by Ingress: py3's is the canary Ingress.
+    /// An ingress-nginx metric, by the Service the primary Ingress routes to: py3's requests
+    /// are the ones sent to the canary's alternative upstream (a non-empty `canary` label).
     fn ingress_nginx(&self, name: &str, copy: Copy) -> Metric {
-        let extract = if copy == Copy::Py3 {
-            "(.*)-canary"
-        } else {
-            "(.*)"
-        };
-        self.metric(
+        let mut m = self.metric(
             name,
             &[("namespace", &self.ir.namespace)],
-            "ingress",
-            Naming::Ingress,
-            Some(extract),
+            "service",
+            Naming::IngressService,
+            None,
             copy,
-        )
+        );
+        let upstream = self
+            .services
+            .first()
+            .map(|s| s.kube.observed.ingress_canary_upstream.clone())
+            .unwrap_or_default();
+        m.filters.push(match copy {
+            Copy::Py3 => ("canary".into(), "!=\"\"".into(), upstream),
+            Copy::Py2 => ("canary".into(), "=\"\"".into(), String::new()),
+        });
+        m
     }
 
     /// The app's own metric, labelled `service` and `version`.
@@ -418,29 +469,20 @@ impl<'a> Source<'a> {
     /// Memory use (and limit, on Kubernetes) of one copy; `None` off Kubernetes without a limit.
     pub fn memory(&self, copy: Copy) -> Option<(Metric, Option<Metric>)> {
         let ns = self.ir.namespace.as_str();
-        let extract = Some(if copy == Copy::Py3 {
-            "(.*)-py3-[^-]+-[^-]+"
-        } else {
-            "(.*)-py2-[^-]+-[^-]+"
-        });
         if self.kubernetes {
+            let mut limit = self.pod_metric(
+                "kube_pod_container_resource_limits",
+                &[("namespace", ns), ("resource", "memory")],
+                copy,
+            );
+            limit.filters.retain(|(k, _, _)| k != "container");
             return Some((
-                Self::container(self.metric(
+                self.pod_metric(
                     "container_memory_working_set_bytes",
                     &[("namespace", ns)],
-                    "pod",
-                    Naming::Pod,
-                    extract,
                     copy,
-                )),
-                Some(self.metric(
-                    "kube_pod_container_resource_limits",
-                    &[("namespace", ns), ("resource", "memory")],
-                    "pod",
-                    Naming::Pod,
-                    extract,
-                    copy,
-                )),
+                ),
+                Some(limit),
             ));
         }
         self.services.first()?.memory_bytes?;
@@ -477,29 +519,20 @@ impl<'a> Source<'a> {
 
     pub fn cpu(&self, copy: Copy) -> (Metric, Option<Metric>) {
         let ns = self.ir.namespace.as_str();
-        let extract = Some(if copy == Copy::Py3 {
-            "(.*)-py3-[^-]+-[^-]+"
-        } else {
-            "(.*)-py2-[^-]+-[^-]+"
-        });
         if self.kubernetes {
+            let mut limit = self.pod_metric(
+                "kube_pod_container_resource_limits",
+                &[("namespace", ns), ("resource", "cpu")],
+                copy,
+            );
+            limit.filters.retain(|(k, _, _)| k != "container");
             return (
-                Self::container(self.metric(
+                self.pod_metric(
                     "container_cpu_usage_seconds_total",
                     &[("namespace", ns)],
-                    "pod",
-                    Naming::Pod,
-                    extract,
                     copy,
-                )),
-                Some(self.metric(
-                    "kube_pod_container_resource_limits",
-                    &[("namespace", ns), ("resource", "cpu")],
-                    "pod",
-                    Naming::Pod,
-                    extract,
-                    copy,
-                )),
+                ),
+                Some(limit),
             );
         }
         (
@@ -538,19 +571,28 @@ impl<'a> Source<'a> {
 
     /// Failing health checks (or unavailable replicas) of one copy.
     pub fn health(&self, copy: Copy) -> (Metric, HealthShape) {
+        if self.kubernetes && self.by_container() {
+            // No Deployment per copy under an engine: the copy's app containers not ready.
+            return (
+                self.metric(
+                    "kube_pod_container_status_ready",
+                    &[("namespace", &self.ir.namespace)],
+                    "container",
+                    Naming::Container,
+                    None,
+                    copy,
+                ),
+                HealthShape::NotReady,
+            );
+        }
         if self.kubernetes {
-            let extract = if copy == Copy::Py3 {
-                "(.*)-py3"
-            } else {
-                "(.*)-py2"
-            };
             return (
                 self.metric(
                     "kube_deployment_status_replicas_unavailable",
                     &[("namespace", &self.ir.namespace)],
                     "deployment",
                     Naming::Object,
-                    Some(extract),
+                    None,
                     copy,
                 ),
                 HealthShape::Gauge,
@@ -592,6 +634,10 @@ impl<'a> Source<'a> {
             HealthShape::Up => format!(
                 "count by (service) ({} == 0)",
                 m.selector(&self.services, None)
+            ),
+            HealthShape::NotReady => format!(
+                "sum by (service) ({})",
+                m.with_service(format!("{} == bool 0", m.selector(&self.services, None)))
             ),
         }
     }

@@ -6,10 +6,12 @@
 //! units, the load balancer, and the automation that rolls back by itself (Prometheus,
 //! Alertmanager and webhook configs, and the scripts they run).
 
-mod automation;
+pub(crate) mod automation;
 mod compose;
+pub mod engine;
+pub mod escape;
 mod grafana;
-mod haproxy;
+pub(crate) mod haproxy;
 mod kubernetes;
 mod markdown;
 pub mod metrics;
@@ -22,7 +24,7 @@ mod systemd;
 pub mod yaml;
 
 use crate::ir::Ir;
-use crate::model::{InfraKind, Router};
+use crate::model::{Engine, InfraKind, Router};
 
 /// One generated file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,22 +54,48 @@ pub fn emit(ir: &Ir) -> Vec<OutputFile> {
             .map(|t| t.router)
     };
 
+    let engine_of = |kind: InfraKind| {
+        ir.targets
+            .iter()
+            .find(|t| t.infra == kind)
+            .map_or(Engine::None, |t| t.engine)
+    };
     if has(InfraKind::Kubernetes) {
-        files.extend(kubernetes::files(
-            ir,
-            router_of(InfraKind::Kubernetes).unwrap_or(Router::Istio),
-        ));
+        let router = router_of(InfraKind::Kubernetes).unwrap_or(Router::Istio);
+        files.extend(match engine_of(InfraKind::Kubernetes) {
+            Engine::ArgoRollouts => engine::argo::files(ir, router),
+            Engine::Flagger => engine::flagger::files(ir, router),
+            Engine::Canaryc | Engine::None => kubernetes::files(ir, router),
+        });
     }
     let lb_router = router_of(InfraKind::BareMetal).or_else(|| router_of(InfraKind::DockerCompose));
     if has(InfraKind::DockerCompose) {
+        let router = router_of(InfraKind::DockerCompose).unwrap_or(Router::Haproxy);
+        let beside = has(InfraKind::BareMetal);
         files.push(file(
             "docker-compose-canary.yml",
             "Docker Compose stack: py2 and py3 copies behind a load balancer",
-            compose::stack(
-                ir,
-                router_of(InfraKind::DockerCompose).unwrap_or(Router::Haproxy),
-            ),
+            compose::stack(ir, router, beside),
         ));
+        // With bare metal in the same build, the stack gets its own load-balancer config
+        // (addresses of containers), never the hosts' (127.0.0.1), and it is always written.
+        if beside {
+            let (purpose, contents) = match router {
+                Router::Nginx => (
+                    "nginx for the Compose stack: split_clients between the py2 and py3 containers",
+                    nginx::config(ir, true),
+                ),
+                _ => (
+                    "HAProxy for the Compose stack: weighted py2/py3 containers, health checks, runtime API",
+                    haproxy::config(ir, true),
+                ),
+            };
+            files.push(file(
+                compose::lb_config_name(router, true),
+                purpose,
+                contents,
+            ));
+        }
     }
     if has(InfraKind::BareMetal) {
         files.extend(systemd::units(ir));
@@ -92,10 +120,12 @@ pub fn emit(ir: &Ir) -> Vec<OutputFile> {
         _ => {}
     }
     if lb_router == Some(Router::Haproxy) {
-        files.extend(automation::files(
-            ir,
-            has(InfraKind::DockerCompose) && !has(InfraKind::BareMetal),
-        ));
+        let compose_only = has(InfraKind::DockerCompose) && !has(InfraKind::BareMetal);
+        files.extend(automation::files(ir, compose_only));
+        files.extend(engine::promote::files(ir, compose_only));
+        if compose_only && engine_of(InfraKind::DockerCompose) == Engine::Canaryc {
+            files.extend(engine::compose_loop::files(ir));
+        }
     }
     files.push(file(
         "prometheus-alerts.yaml",
@@ -114,7 +144,11 @@ pub fn emit(ir: &Ir) -> Vec<OutputFile> {
     ));
     files.push(file(
         "canary-rollback-runbook.md",
-        "manual rollback at each stage, and what the automatic rollback does",
+        if engine::docs::any_automatic(ir) {
+            "manual rollback at each stage, and what the automatic rollback does"
+        } else {
+            "rollback by hand at each stage (this bundle has no engine)"
+        },
         markdown::rollback_runbook(ir),
     ));
     files.sort_by(|a, b| a.name.cmp(&b.name));

@@ -4,6 +4,7 @@
 //! gets the cookie of the copy that served them. Failed idempotent requests are retried on the
 //! other copy with `proxy_next_upstream`.
 
+use super::escape::{nginx as ngx, regex};
 use crate::ir::{Copy, Ir, ServiceIr, fmt};
 use crate::model::StickyBy;
 
@@ -18,6 +19,10 @@ pub fn config(ir: &Ir, compose: bool) -> String {
         ir.name,
         fmt(first)
     );
+    let cookie = ir.sticky.as_ref().filter(|st| st.by == StickyBy::Cookie);
+    if cookie.is_some_and(|st| ngx::needs_dollar(&st.name)) {
+        out.push_str(ngx::DOLLAR_DEFINITION);
+    }
     for s in &ir.services {
         let up = |copy: Copy| format!("{}_{}", s.name.replace('-', "_"), copy.as_str());
         // In Compose the copies are container names that exist only inside the stack's network:
@@ -40,7 +45,7 @@ pub fn config(ir: &Ir, compose: bool) -> String {
             Some(st) if st.by == StickyBy::Header => {
                 format!(
                     "${{http_{}}}",
-                    st.name.to_ascii_lowercase().replace('-', "_")
+                    ngx::variable_suffix(&st.name.to_ascii_lowercase())
                 )
             }
             _ => "${request_id}".to_string(),
@@ -53,10 +58,27 @@ pub fn config(ir: &Ir, compose: bool) -> String {
         let chosen = match ir.sticky.as_ref() {
             Some(st) if st.by == StickyBy::Cookie => {
                 let pinned = var(s, "pinned");
-                out.push_str(&format!(
-                    "map $cookie_{} {pinned} {{\n    py2 py2;\n    py3 py3;\n    default \"\";\n}}\n\n",
-                    st.name
-                ));
+                if ngx::is_variable_suffix(&st.name) {
+                    out.push_str(&format!(
+                        "map $cookie_{} {pinned} {{\n    py2 py2;\n    py3 py3;\n    default \"\";\n}}\n\n",
+                        st.name
+                    ));
+                } else {
+                    // `$cookie_NAME` reads only names of letters, digits and `_`: match the
+                    // Cookie header instead, with the name as a literal in the regex.
+                    let pattern = |copy: Copy| {
+                        ngx::literal_string(&format!(
+                            "~(?:^|;\\s*){}={}(?:;|$)",
+                            regex::literal(&st.name),
+                            copy.as_str()
+                        ))
+                    };
+                    out.push_str(&format!(
+                        "map $http_cookie {pinned} {{\n    {} py2;\n    {} py3;\n    default \"\";\n}}\n\n",
+                        pattern(Copy::Py2),
+                        pattern(Copy::Py3)
+                    ));
+                }
                 out.push_str(&format!(
                     "map {pinned} {} {{\n    \"\" {};\n    default {pinned};\n}}\n\n",
                     var(s, "copy"),
@@ -91,10 +113,10 @@ pub fn config(ir: &Ir, compose: bool) -> String {
                 Some(a) => format!("{a}:{}", s.port),
             },
         ));
-        if let Some(st) = ir.sticky.as_ref().filter(|st| st.by == StickyBy::Cookie) {
+        if let Some(st) = cookie {
             out.push_str(&format!(
                 "        add_header Set-Cookie \"{}={chosen}; Path=/; Max-Age=86400; HttpOnly\" always;\n",
-                st.name
+                ngx::string_body(&st.name)
             ));
         }
         out.push_str("    }\n}\n\n");

@@ -21,11 +21,23 @@ struct File<'a> {
     purpose: &'a str,
 }
 
+/// What canary-plan.json shows instead of a credential's value.
+pub const REDACTED: &str = "[redacted]";
+
 pub fn plan(ir: &Ir, files: &[(String, String)]) -> String {
+    // Credentials stay in the workload's own config; the document says one is there.
+    let mut shown = ir.clone();
+    for s in &mut shown.services {
+        for e in s.env_py2.iter_mut().chain(s.env_py3.iter_mut()) {
+            if e.credential {
+                e.value = REDACTED.to_string();
+            }
+        }
+    }
     let doc = Document {
         format_version: PLAN_FORMAT_VERSION,
         generator: concat!("canaryc ", env!("CARGO_PKG_VERSION")),
-        plan: ir,
+        plan: &shown,
         files: files
             .iter()
             .map(|(n, p)| File {

@@ -85,11 +85,12 @@ fn sequential_rule(ir: &Ir, rules: &Rules<'_>, trigger: &TriggerIr) -> Option<Ru
         annotations: json!({
             "summary": format!("py3 rollback trigger `{}` fired", trigger.text),
             "description": format!(
-                "The py3 copy of the service in this alert's `service` label is worse than the {} canary's rollback trigger allows ({}): over one of the windows from {} to {}, its requests are strong evidence of it (the evidence, minus what that window needs, is above zero; canary:*:margin records it). Alertmanager sends this to the rollback receiver, which moves that service's traffic back to py2; see the rollback runbook to verify.",
+                "The py3 copy of the service in this alert's `service` label is worse than the {} canary's rollback trigger allows ({}): over one of the windows from {} to {}, its requests are strong evidence of it (the evidence, minus what that window needs, is above zero; canary:*:margin records it). {}",
                 ir.name,
                 trigger.text,
                 duration(ir.detection.ladder.rungs.first().map_or(1, |r| r.window_secs)),
                 duration(ir.detection.ladder.top_secs()),
+                super::engine::docs::alert_action(ir),
             ),
             "runbook_url": runbook_url(&alert),
         }),
@@ -140,8 +141,8 @@ fn rule(ir: &Ir, src: &Source<'_>, rules: &Rules<'_>, trigger: &TriggerIr) -> Op
         annotations: json!({
             "summary": format!("py3 rollback trigger `{}` fired", trigger.text),
             "description": format!(
-                "The py3 copy of the service in this alert's `service` label breached the {} canary's rollback trigger ({}). Alertmanager sends this to the rollback receiver, which moves that service's traffic back to py2; see the rollback runbook to verify.",
-                ir.name, trigger.text
+                "The py3 copy of the service in this alert's `service` label breached the {} canary's rollback trigger ({}). {}",
+                ir.name, trigger.text, super::engine::docs::alert_action(ir)
             ),
             "runbook_url": runbook_url(&alert),
         }),
@@ -174,7 +175,7 @@ pub(crate) fn records(ir: &Ir) -> Vec<Record> {
     let sequential = Rules::new(ir);
     let mut all: Vec<Record> = rules(ir).into_iter().flat_map(|(_, r)| r.records).collect();
     for stage in &ir.stages {
-        for check in &stage.checks {
+        for check in &stage.evidence {
             all.extend(sequential.check(stage, check).records);
         }
     }
@@ -280,9 +281,10 @@ fn cases(
             let (bad, good) = match shape {
                 HealthShape::Gauge => (gauge(t + 1.0, steps), gauge(0.0, steps)),
                 HealthShape::Counter => (counter(t + 1.0, steps), counter(0.0, steps)),
-                HealthShape::Up => (gauge(0.0, steps), gauge(1.0, steps)),
+                HealthShape::Up | HealthShape::NotReady => (gauge(0.0, steps), gauge(1.0, steps)),
             };
-            let fires = !(shape == HealthShape::Up && t >= 1.0);
+            // One series counts at most one failing instance.
+            let fires = !(matches!(shape, HealthShape::Up | HealthShape::NotReady) && t >= 1.0);
             out.push(Case {
                 name: "fires when checks fail".into(),
                 series: vec![(series.input(service, &[]), bad)],

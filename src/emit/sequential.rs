@@ -12,8 +12,11 @@
 //! Every recorded series carries the plan's name (`plan="..."`, from the rule's labels), so
 //! several plans can share a Prometheus; every reference to a recorded series selects it.
 
+use super::escape::promql;
 use super::metrics::Source;
-use crate::ir::{CheckIr, CheckTest, Copy, Ir, LatencyBound, LatencyTestIr, StageIr, TriggerIr};
+use crate::ir::{
+    Copy, EvidenceIr, EvidenceTest, Ir, LatencyBound, LatencyTestIr, StageIr, TriggerIr,
+};
 use crate::stats::binomial::ONE_MINUS_FLOOR;
 use crate::stats::effect::Effect;
 use crate::stats::evaluate::deflation;
@@ -104,8 +107,13 @@ impl<'a> Rules<'a> {
 
     /// A recorded series of this plan, with more matchers.
     pub fn series(&self, name: &str, matchers: &[(&str, &str)]) -> String {
-        let mut m = vec![format!("plan=\"{}\"", self.ir.name)];
-        m.extend(matchers.iter().map(|(k, v)| format!("{k}=\"{v}\"")));
+        // Label values through the PromQL escaper (ARCHITECTURE.md, "Threat model").
+        let mut m = vec![format!("plan={}", promql::string(&self.ir.name))];
+        m.extend(
+            matchers
+                .iter()
+                .map(|(k, v)| format!("{k}={}", promql::string(v))),
+        );
         format!("{name}{{{}}}", m.join(","))
     }
 
@@ -131,7 +139,7 @@ impl<'a> Rules<'a> {
             .iter()
             .map(|r| r.window_secs)
             .collect();
-        for c in self.ir.stages.iter().flat_map(|s| &s.checks) {
+        for c in self.ir.stages.iter().flat_map(|s| &s.evidence) {
             if !w.contains(&c.window_secs) {
                 w.push(c.window_secs);
             }
@@ -558,7 +566,7 @@ impl<'a> Rules<'a> {
 
     /// A stage's success criterion: `stats::binomial::evidence_better` of py3's counts over the
     /// criterion's window against its bound, minus the evidence a pass needs.
-    pub fn check(&self, stage: &StageIr, check: &CheckIr) -> Test {
+    pub fn check(&self, stage: &StageIr, check: &EvidenceIr) -> Test {
         let w = range(check.window_secs);
         let labels = [
             ("stage", stage.name.as_str()),
@@ -566,10 +574,10 @@ impl<'a> Rules<'a> {
         ];
         let relative = matches!(
             check.test,
-            CheckTest::ErrorRate(Effect::Above(_) | Effect::Times(_))
+            EvidenceTest::ErrorRate(Effect::Above(_) | Effect::Times(_))
         );
         let (mut records, n, r, bound) = match check.test {
-            CheckTest::ErrorRate(effect) => {
+            EvidenceTest::ErrorRate(effect) => {
                 let p0 = self.series("canary:py2_error_ratio:baseline", &[]);
                 let n = self.series("canary:py3_requests:increase", &[("window", &w)]);
                 let bound = match effect {
@@ -586,7 +594,7 @@ impl<'a> Rules<'a> {
                     bound,
                 )
             }
-            CheckTest::Latency(t) => {
+            EvidenceTest::Latency(t) => {
                 let label = Self::bound_label(&t);
                 let n = self.series("canary:py3_latency_requests:increase", &[("window", &w)]);
                 (

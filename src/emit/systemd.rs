@@ -2,20 +2,25 @@
 //! virtualenv with its runtime environment, and the hardening a web service can take without
 //! knowing its file layout.
 
+use super::escape::systemd as sd;
 use super::{OutputFile, file};
 use crate::ir::{Copy, Ir, ServiceIr};
 
-/// The command with the service's port replaced by the copy's (`--bind 0.0.0.0:6543` →
-/// `--bind 127.0.0.1:6544`): both copies share the host, HAProxy takes the public port.
-pub fn command_for(s: &ServiceIr, copy: Copy) -> Option<String> {
+/// The command's words with the service's port replaced by the copy's (`--bind 0.0.0.0:6543`
+/// → `--bind 127.0.0.1:6544`): both copies share the host, HAProxy takes the public port.
+pub fn command_for(s: &ServiceIr, copy: Copy) -> Option<Vec<String>> {
     let (command, port) = match copy {
         Copy::Py2 => (s.command_py2.as_ref()?, s.port_py2),
         Copy::Py3 => (s.command_py3.as_ref()?, s.port_py3),
     };
     let from = format!(":{}", s.port);
     let mut replaced = false;
-    let mut words: Vec<String> = command
-        .split_whitespace()
+    // The checker rejects commands that do not split (CNR209); one from elsewhere splits on
+    // spaces, and each word is escaped either way.
+    let split = crate::check::strings::split_words(command)
+        .unwrap_or_else(|_| command.split_whitespace().map(str::to_string).collect());
+    let mut words: Vec<String> = split
+        .into_iter()
         .map(|w| match w.strip_suffix(&from) {
             Some(prefix) => {
                 replaced = true;
@@ -28,21 +33,34 @@ pub fn command_for(s: &ServiceIr, copy: Copy) -> Option<String> {
                 };
                 format!("{flag}{host}:{port}")
             }
-            None => w.to_string(),
+            None => w,
         })
         .collect();
+    // `--port 6543` / `--port=6543` (waitress, mod_wsgi-express, uvicorn): the copy's port.
+    let service_port = s.port.to_string();
+    for i in 0..words.len() {
+        if words[i] == format!("--port={service_port}") {
+            words[i] = format!("--port={port}");
+            replaced = true;
+        } else if words[i] == "--port" && words.get(i + 1) == Some(&service_port) {
+            words[i + 1] = port.to_string();
+            replaced = true;
+        }
+    }
     // gunicorn without a bind of the service's port: give it the copy's.
     let program = words
         .first()
         .map(|p| p.rsplit('/').next().unwrap_or(p).to_string());
     if !replaced
         && program.as_deref() == Some("gunicorn")
-        && !command.contains("--bind")
-        && !command.contains(" -b ")
+        && !words
+            .iter()
+            .any(|w| w == "--bind" || w == "-b" || w.starts_with("--bind="))
     {
-        words.insert(1, format!("--bind 127.0.0.1:{port}"));
+        words.insert(1, "--bind".to_string());
+        words.insert(2, format!("127.0.0.1:{port}"));
     }
-    Some(words.join(" "))
+    Some(words)
 }
 
 fn unit_name(ir: &Ir, s: &ServiceIr, copy: Copy) -> String {
@@ -80,7 +98,7 @@ pub fn units(ir: &Ir) -> Vec<OutputFile> {
     out
 }
 
-fn unit(ir: &Ir, s: &ServiceIr, copy: Copy, command: &str) -> String {
+fn unit(ir: &Ir, s: &ServiceIr, copy: Copy, command: &[String]) -> String {
     let (port, env) = match copy {
         Copy::Py2 => (s.port_py2, &s.env_py2),
         Copy::Py3 => (s.port_py3, &s.env_py3),
@@ -96,21 +114,17 @@ fn unit(ir: &Ir, s: &ServiceIr, copy: Copy, command: &str) -> String {
             Copy::Py3 => &ir.python_to,
         },
     );
-    out.push_str(&format!(
-        "User={}\nGroup={}\n",
-        s.user.as_deref().unwrap_or(&s.name),
-        s.user.as_deref().unwrap_or(&s.name)
-    ));
-    out.push_str(&format!("WorkingDirectory={}\n", s.workdir));
+    let user = sd::raw(s.user.as_deref().unwrap_or(&s.name));
+    out.push_str(&format!("User={user}\nGroup={user}\n"));
+    out.push_str(&format!("WorkingDirectory={}\n", sd::raw(&s.workdir)));
     out.push_str(&format!("Environment=PORT={port}\n"));
     for e in env {
         out.push_str(&format!(
-            "Environment=\"{}={}\"\n",
-            e.name,
-            e.value.replace('"', "\\\"")
+            "Environment={}\n",
+            sd::assignment(&e.name, &e.value)
         ));
     }
-    out.push_str(&format!("ExecStart={command}\n"));
+    out.push_str(&format!("ExecStart={}\n", sd::exec_line(command)));
     out.push_str(
         "Restart=on-failure\nRestartSec=2s\nTimeoutStopSec=30s\nKillMode=mixed\n\n\
          # Hardening that does not depend on where the app writes.\n\

@@ -5,7 +5,7 @@
 
 use pest::error::{ErrorVariant, InputLocation};
 
-use super::parser::Rule;
+use super::grammar::Rule;
 use crate::diag::{Code, Diagnostic};
 use crate::source::{FileId, Span};
 
@@ -86,7 +86,6 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::ratio_base => "`py2` or `baseline`",
         Rule::string | Rule::string_inner => "a string",
         Rule::value
-        | Rule::arrow
         | Rule::date
         | Rule::duration
         | Rule::size

@@ -1,8 +1,47 @@
-//! From text to syntax tree: the pest grammar (`grammar/canary.pest`), the span-carrying AST
-//! and the conversion of pest errors into diagnostics.
+//! From text to syntax: the pest grammar (`grammar/canary.pest`) produces the tokens, `parser`
+//! builds the lossless syntax tree (`tree`) from them, `lower` turns the tree into the
+//! span-carrying AST (`ast`); `error` describes pest's errors in words.
+//!
+//! Dependencies go one way: `grammar` <- `error` <- `parser` -> `tree` -> `lower` -> `ast`.
 
 pub mod ast;
 mod error;
+mod grammar;
+mod lower;
 mod parser;
+mod reparse;
+pub mod tree;
 
-pub use parser::parse;
+pub use reparse::reparse;
+
+use crate::diag::Diagnostic;
+use crate::source::FileId;
+
+/// A parsed file: the lossless tree, the AST lowered from it, and the syntax errors (CNR001)
+/// and meaningless literals (CNR002) found, in document order.
+#[derive(Debug, Clone)]
+pub struct Parse {
+    pub tree: tree::SyntaxTree,
+    pub ast: ast::File,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Parses one file into its tree and AST. Never panics, does no I/O; on a syntax error the AST
+/// holds the items that did parse and the tree holds the rest as error nodes.
+pub fn parse_file(file: FileId, text: &str) -> Parse {
+    let (tree, mut diagnostics) = parser::parse(file, text);
+    let (ast, literals) = lower::lower(file, tree.root());
+    diagnostics.extend(literals);
+    crate::diag::sort(&mut diagnostics);
+    Parse {
+        tree,
+        ast,
+        diagnostics,
+    }
+}
+
+/// The AST of one file and its diagnostics (see [`parse_file`]).
+pub fn parse(file: FileId, text: &str) -> (ast::File, Vec<Diagnostic>) {
+    let parse = parse_file(file, text);
+    (parse.ast, parse.diagnostics)
+}

@@ -71,3 +71,17 @@ pub fn code_blocks(markdown: &str, lang: &str) -> Vec<String> {
     }
     blocks
 }
+
+/// Copies a directory tree (files and directories; nothing else is expected in fixtures).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}

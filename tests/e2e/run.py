@@ -12,7 +12,9 @@ Alertmanager and the webhook, and set py3's weight to 0 through HAProxy's runtim
 must see no errors (HAProxy retries idempotent requests on py2).
 
 Scenario 2 (healthy): the harness advances two stages with canary-set-weight.sh, exactly as the
-runbook says, and no rollback happens.
+runbook says, and no rollback happens. Then it forges calls to the rollback webhook (no token, a
+wrong token, the right token with a service name that smuggles HAProxy admin commands): every one
+is refused and HAProxy's servers are unchanged.
 
 Usage: tests/e2e/run.py [--canaryc PATH]   (as root: it installs into /etc/canaryc and /run/haproxy
 as the runbook does, and removes them afterwards). Every port is on 127.0.0.1, chosen free at run
@@ -23,6 +25,8 @@ import glob
 import json
 import os
 import re
+import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -38,7 +42,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 EXAMPLE = os.path.join(ROOT, "examples", "e2e-wsgi")
 NAME = "wsgi-shop"
 INSTALL_DIR = "/etc/canaryc/" + NAME
-DEADLINE = time.time() + 290  # the whole run, both scenarios
+PROMOTE_STATE_DIR = "/var/lib/canaryc/" + NAME  # where canary-promote.json keeps the stage reached
+DEADLINE = time.time() + 410  # the whole run, all three scenarios
 
 results = []  # (ok, what)
 
@@ -130,6 +135,16 @@ class Processes:
         with open(os.path.join(self.workdir, name + ".log")) as fh:
             return fh.read()
 
+    def stop_one(self, name):
+        for entry in list(self.procs):
+            n, p, log = entry
+            if n == name:
+                if p.poll() is None:
+                    os.killpg(p.pid, signal.SIGTERM)
+                p.wait(timeout=10)
+                log.close()
+                self.procs.remove(entry)
+
     def stop(self):
         for _, p, _ in self.procs:
             if p.poll() is None:
@@ -150,6 +165,15 @@ class Processes:
         self.procs = []
 
 
+def systemd_words(value):
+    """A systemd command line or assignment list split into words: quotes, C escapes, and
+    `$$`/`%%` back to `$`/`%` (what canaryc's escaper writes; no specifiers are used)."""
+    words = []
+    for word in shlex.split(value, posix=True):
+        words.append(word.replace("$$", "$").replace("%%", "%"))
+    return words
+
+
 def unit(path):
     """ExecStart and Environment of a systemd unit, as systemd would run it."""
     env, exec_start = {}, None
@@ -157,11 +181,11 @@ def unit(path):
         for line in fh:
             line = line.strip()
             if line.startswith("Environment="):
-                value = line[len("Environment="):].strip('"')
-                k, _, v = value.partition("=")
-                env[k] = v
+                for assignment in systemd_words(line[len("Environment="):]):
+                    k, _, v = assignment.partition("=")
+                    env[k] = v
             elif line.startswith("ExecStart="):
-                exec_start = line[len("ExecStart="):].split()
+                exec_start = systemd_words(line[len("ExecStart="):])
     return exec_start, env
 
 
@@ -259,8 +283,9 @@ def firing_alerts(prom_port):
     return [a for a in json.loads(body)["data"]["alerts"] if a["state"] == "firing"]
 
 
-def setup(canaryc, workdir, procs):
-    """Build the bundle with free ports, install it as the runbook says, start every part."""
+def setup(canaryc, workdir, procs, hold=None):
+    """Build the bundle with free ports, install it as the runbook says, start every part.
+    `hold` (e.g. "15s") shortens every stage's hold, for the promote scenario."""
     port = free_block(3)
     stats, am, hook, prom = (free_port({port, port + 1, port + 2}) for _ in range(4))
     py2, py3 = interpreter("2.7.*"), interpreter("3.12.*")
@@ -271,6 +296,9 @@ def setup(canaryc, workdir, procs):
     plan = re.sub(r'(?m)^const py2_command\s*=.*$', 'const py2_command = "%s %s"' % (py2, app), plan)
     plan = re.sub(r'(?m)^const py3_command\s*=.*$', 'const py3_command = "%s %s"' % (py3, app), plan)
     plan = plan.replace('codebase = "."', 'codebase = "%s"' % EXAMPLE)
+    plan = re.sub(r'(?m)^const prometheus\s*=.*$', 'const prometheus   = "http://127.0.0.1:%d"' % prom, plan)
+    if hold:
+        plan = re.sub(r"(?m)^(\s*hold\s*=\s*)\S+$", r"\g<1>" + hold, plan)
     with open(os.path.join(workdir, "canary.plan"), "w") as fh:
         fh.write(plan)
     out = os.path.join(workdir, "out")
@@ -281,15 +309,22 @@ def setup(canaryc, workdir, procs):
 
     # Install as the runbook says: scripts into the install directory, HAProxy's run and state dirs.
     os.makedirs(INSTALL_DIR, exist_ok=True)
-    for script in ("canary-rollback.sh", "canary-set-weight.sh"):
+    for script in ("canary-rollback.sh", "canary-set-weight.sh", "canary-promote.json"):
         shutil.copy(os.path.join(out, script), INSTALL_DIR)
         os.chmod(os.path.join(INSTALL_DIR, script), 0o755)
+    # The rollback token, as the runbook makes it: Alertmanager sends it, the script checks it.
+    token = secrets.token_hex(32)
+    token_file = os.path.join(INSTALL_DIR, "webhook-token")
+    fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token)
     os.makedirs("/run/haproxy", exist_ok=True)
     os.makedirs("/var/lib/haproxy", exist_ok=True)
     state = "/var/lib/haproxy/%s-server-state" % NAME
     if os.path.exists(state):
         os.remove(state)
     sock = "/run/haproxy/%s-admin.sock" % NAME
+    shutil.rmtree(PROMOTE_STATE_DIR, ignore_errors=True)
 
     for copy in ("py2", "py3"):
         argv, env = unit(os.path.join(out, "systemd-%s.service" % copy))
@@ -304,13 +339,17 @@ def setup(canaryc, workdir, procs):
     procs.start("alertmanager", ["prometheus-alertmanager", "--config.file=" + os.path.join(out, "alertmanager.yml"),
                                  "--storage.path=" + os.path.join(workdir, "alertmanager"),
                                  "--web.listen-address=127.0.0.1:%d" % am, "--cluster.listen-address="])
+    # canaryc on the webhook's PATH, as the runbook installs it: canary-rollback.sh then rolls
+    # back through `canaryc rollback`, under promote's lock, and records it in promote's state.
+    path = os.path.dirname(canaryc) + os.pathsep + os.environ.get("PATH", "")
     procs.start("webhook", ["webhook", "-hooks", os.path.join(out, "webhook-hooks.yaml"), "-ip", "127.0.0.1",
-                            "-port", str(hook), "-verbose"])
+                            "-port", str(hook), "-verbose"], env=dict(os.environ, PATH=path))
     wait_for("Prometheus", lambda: http_get("http://127.0.0.1:%d/-/ready" % prom)[0] == 200)
     wait_for("Alertmanager", lambda: http_get("http://127.0.0.1:%d/-/ready" % am)[0] == 200)
     wait_for("the webhook", lambda: http_get("http://127.0.0.1:%d/hooks/none" % hook)[0] is not None)
     wait_for("rules loaded", lambda: "CanaryPy3ErrorRate" in http_get("http://127.0.0.1:%d/api/v1/rules" % prom)[1])
-    return {"port": port, "prom": prom, "sock": sock, "out": out}
+    return {"port": port, "prom": prom, "sock": sock, "out": out, "hook": hook, "token": token,
+            "haproxy_cfg": os.path.join(out, "haproxy-canary.cfg")}
 
 
 def share_ok(served, expected_pct, what):
@@ -363,7 +402,16 @@ def scenario_fault(canaryc):
         with open("/var/lib/haproxy/%s-server-state" % NAME) as fh:
             check(re.search(r"\b%s\b.*\bpy3\b" % NAME, fh.read()), "the rollback is saved in the server-state file")
         check(served_after == 0, "requests py3 served in the 15 s after weight 0: %d" % served_after)
+        try:
+            with open(os.path.join(PROMOTE_STATE_DIR, "promote-state.json")) as fh:
+                recorded = json.load(fh).get("rolled_back")
+        except (OSError, ValueError):
+            recorded = None
+        check(recorded is not None, "canary-rollback.sh ran `canaryc rollback`, which recorded the rollback for promote: %s" % recorded)
         check(client_errors == 0, "client-visible errors: %d of %d requests (HAProxy retried py3's 500s on py2)" % (client_errors, total))
+        code, outcome = promote(canaryc)
+        check(code == 1 and outcome.get("status") == "rolled-back",
+              "after the rollback promote refuses to move py3: exit %d, %s" % (code, outcome.get("status")))
     finally:
         procs.stop()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -389,10 +437,128 @@ def scenario_healthy(canaryc):
         check(not firing_alerts(env["prom"]), "no alert fired")
         state = weights(env["sock"])
         check(state.get("py3", (0, 0))[0] > 0 and state["py3"][1] & 1 == 0, "no rollback: py3 still takes traffic %s" % (state,))
+        forged_calls_are_refused(env)
         check("rolled back" not in procs.log("webhook"), "the webhook never ran a rollback")
     finally:
         procs.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def promote(canaryc, *extra):
+    """One run of `canaryc promote`, as the systemd timer runs it: (exit code, JSON outcome)."""
+    done = subprocess.run([canaryc, "promote", "--config", os.path.join(INSTALL_DIR, "canary-promote.json"),
+                           "--format", "json"] + list(extra), capture_output=True, text=True, timeout=60)
+    try:
+        outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        outcome = {"status": "error", "stderr": done.stderr.strip()}
+    return done.returncode, outcome
+
+
+def scenario_promote(canaryc):
+    print("\n== scenario 3: canaryc promote ramps a healthy py3 up by itself and stops at the approval gate", flush=True)
+    workdir = tempfile.mkdtemp(prefix="canaryc-e2e-promote-")
+    procs = Processes(workdir)
+    hold = 15
+    try:
+        env = setup(canaryc, workdir, procs, hold="%ds" % hold)
+        base = "http://127.0.0.1:%d" % env["port"]
+        with Load(base, 50, ["/"]) as load:
+            code, first = promote(canaryc)
+            check(code == 0 and first.get("status") == "started" and first.get("stage") == "canary-10pct",
+                  "promote starts the first stage: %s" % first)
+            code, held = promote(canaryc)
+            check(code == 0 and held.get("status") == "holding",
+                  "before the hold elapses promote holds (%s s left)" % held.get("remaining_secs"))
+            # The timer: promote every 2 s, until the gate.
+            seen, advanced_at, started = [], {}, time.time()
+            restart_errors = 0  # requests refused while HAProxy was down for the restart (a hard stop, not a reload)
+            while time.time() - started < 6 * hold and left() > 40:
+                code, outcome = promote(canaryc)
+                seen.append(outcome.get("status"))
+                if outcome.get("status") == "advanced":
+                    advanced_at[outcome["to"]] = time.time() - started
+                    print("     promote: %s -> %s after %.0f s" % (outcome["from"], outcome["to"], time.time() - started), flush=True)
+                    if outcome["to"] == "canary-50pct":
+                        # A reload in the middle of the ramp-up: HAProxy restarts from its config and
+                        # the server-state file promote saved.
+                        errors_before = load.snapshot()[1]
+                        procs.stop_one("haproxy")
+                        procs.start("haproxy", ["haproxy", "-db", "-f", env["haproxy_cfg"]])
+                        wait_for("HAProxy back", lambda: weights(env["sock"]).get("py3") is not None)
+                        time.sleep(1)
+                        restart_errors = load.snapshot()[1] - errors_before
+                        w = weights(env["sock"])
+                        check(w["py3"][0] == 128, "after an HAProxy restart py3 keeps the 50%% stage's weight: %s" % (w,))
+                if outcome.get("status") == "waiting-approval":
+                    break
+                time.sleep(2)
+            advanced = sorted(advanced_at, key=advanced_at.get)
+            check(advanced == ["canary-50pct", "full-cutover"],
+                  "promote advanced two stages by itself: %s (at %s s)" % (advanced, ", ".join("%.0f" % advanced_at[a] for a in advanced)))
+            check(all(advanced_at[a] >= hold * (i + 1) for i, a in enumerate(advanced)),
+                  "no stage moved on before its %d s hold" % hold)
+            check(seen and seen[-1] == "waiting-approval", "full-cutover passed its criteria and waits for approval")
+            time.sleep(3)
+            code, waiting = promote(canaryc)
+            check(code == 0 and waiting.get("status") == "waiting-approval" and waiting.get("approval") == "stakeholder sign-off",
+                  "without --approve it stays at the gate: %s" % waiting.get("status"))
+            with open(os.path.join(PROMOTE_STATE_DIR, "promote-state.json")) as fh:
+                state = json.load(fh)
+            check(state["stage"] == 2 and not state["done"], "the stage reached is persisted: %s" % state)
+            code, approved = promote(canaryc, "--approve")
+            check(code == 0 and approved.get("status") == "done", "with --approve the last stage completes: %s" % approved)
+            served, errors, total = load.snapshot()
+        w = weights(env["sock"])
+        check(w.get("py3", (0,))[0] == 256 and w.get("py2", (1,))[0] == 0, "py3 serves everything: %s" % (w,))
+        check(errors - restart_errors == 0,
+              "client-visible errors during the ramp-up: %d of %d (and %d refused while HAProxy was stopped for the restart)"
+              % (errors - restart_errors, total, restart_errors))
+        check(not firing_alerts(env["prom"]), "no rollback alert fired")
+    finally:
+        procs.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def post_hook(env, payload, authorization=None):
+    """POST an Alertmanager-shaped payload to the rollback webhook: (status, body)."""
+    url = "http://127.0.0.1:%d/hooks/canary-rollback-%s" % (env["hook"], NAME)
+    headers = {"Content-Type": "application/json"}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return r.status, r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode("utf-8", "replace")
+
+
+def servers(sock):
+    """{server: (address, weight, admin_state)} of the plan's backend."""
+    out = {}
+    for line in haproxy_cmd(sock, "show servers state " + NAME).splitlines():
+        parts = line.split()
+        if len(parts) > 8 and parts[1] == NAME:
+            out[parts[3]] = (parts[4], int(parts[7]), int(parts[6]))
+    return out
+
+
+def forged_calls_are_refused(env):
+    """D12: only Alertmanager, with the token, can roll back, and only a service it knows."""
+    before = servers(env["sock"])
+    smuggled = NAME + "/py3 addr 203.0.113.9 port 80; set server " + NAME
+    alert = lambda service: {"status": "firing", "commonLabels": {"service": service, "canary": "rollback"}}
+    status, body = post_hook(env, alert(NAME))
+    check(status == 403, "forged webhook call without a token: HTTP %s (%s)" % (status, body.strip()[:60]))
+    status, body = post_hook(env, alert(NAME), "Bearer " + secrets.token_hex(32))
+    check(status >= 400 and "refused" in body, "forged webhook call with a wrong token: HTTP %s, %s" % (status, body.strip()[:80]))
+    status, body = post_hook(env, alert(smuggled), "Bearer " + env["token"])
+    check(status >= 400 and "refusing unknown service" in body,
+          "the right token with a service that smuggles admin commands: HTTP %s, %s" % (status, body.strip()[:80]))
+    after = servers(env["sock"])
+    check(after == before, "HAProxy's servers are unchanged by the forged calls: %s" % (after,))
+    check(all(addr == "127.0.0.1" for addr, _, _ in after.values()), "no server points anywhere but 127.0.0.1")
 
 
 def main():
@@ -403,16 +569,18 @@ def main():
     for tool in ("haproxy", "prometheus", "prometheus-alertmanager", "webhook", "socat"):
         if not shutil.which(tool):
             sys.exit("e2e: %s is not installed (see docs/e2e.md)" % tool)
-    signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError("e2e run over 5 minutes")))
-    signal.alarm(300)
+    signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError("e2e run over 7 minutes")))
+    signal.alarm(420)
     try:
         scenario_fault(args.canaryc)
         scenario_healthy(args.canaryc)
+        scenario_promote(args.canaryc)
     except Exception as error:  # a harness failure is a test failure, reported as one
         check(False, "harness: %s" % error)
     finally:
         signal.alarm(0)
         shutil.rmtree(INSTALL_DIR, ignore_errors=True)
+        shutil.rmtree(PROMOTE_STATE_DIR, ignore_errors=True)
     passed = sum(1 for ok, _ in results if ok)
     failed = len(results) - passed
     print("\n%d passed, %d failed" % (passed, failed))

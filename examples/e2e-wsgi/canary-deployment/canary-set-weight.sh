@@ -7,13 +7,32 @@ STATE_FILE="${HAPROXY_STATE_FILE:-/var/lib/haproxy/wsgi-shop-server-state}"
 SERVICES=(wsgi-shop)
 
 # One command to HAProxy's runtime API; fails loudly if HAProxy says anything but nothing.
+# The API runs each `;`- or newline-separated part as a command: refuse those outright.
 hap() {
   local reply
+  case "$1" in
+    *';'* | *$'\n'* | *$'\r'*)
+      echo "refusing to send HAProxy more than one command: $(printf '%q' "$1")" >&2
+      return 1
+      ;;
+  esac
   reply=$(printf '%s\n' "$1" | socat stdio "unix-connect:$SOCKET")
   if [ -n "$reply" ]; then
     echo "haproxy: $1: $reply" >&2
     return 1
   fi
+}
+
+# Only the services this bundle was built for; anything else is refused, not passed on.
+known_service() {
+  local s
+  for s in "${SERVICES[@]}"; do
+    if [ "$s" = "$1" ]; then
+      return 0
+    fi
+  done
+  echo "$0: refusing unknown service $(printf '%q' "$1"); this bundle knows: ${SERVICES[*]}" >&2
+  return 1
 }
 
 # Runtime changes are lost on reload unless saved for load-server-state-from-file.
@@ -41,6 +60,7 @@ py3=$(awk -v p="$percent" 'BEGIN { w = int(p * 256 / 100 + 0.5); if (p > 0 && w 
 py2=$(( 256 - py3 ))
 targets=("${SERVICES[@]}")
 if [ $# -gt 1 ]; then
+  known_service "$2" || exit 2
   targets=("$2")
 fi
 for service in "${targets[@]}"; do

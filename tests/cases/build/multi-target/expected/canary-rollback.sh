@@ -7,13 +7,32 @@ STATE_FILE="${HAPROXY_STATE_FILE:-/var/lib/haproxy/billing-server-state}"
 SERVICES=(billing)
 
 # One command to HAProxy's runtime API; fails loudly if HAProxy says anything but nothing.
+# The API runs each `;`- or newline-separated part as a command: refuse those outright.
 hap() {
   local reply
+  case "$1" in
+    *';'* | *$'\n'* | *$'\r'*)
+      echo "refusing to send HAProxy more than one command: $(printf '%q' "$1")" >&2
+      return 1
+      ;;
+  esac
   reply=$(printf '%s\n' "$1" | socat stdio "unix-connect:$SOCKET")
   if [ -n "$reply" ]; then
     echo "haproxy: $1: $reply" >&2
     return 1
   fi
+}
+
+# Only the services this bundle was built for; anything else is refused, not passed on.
+known_service() {
+  local s
+  for s in "${SERVICES[@]}"; do
+    if [ "$s" = "$1" ]; then
+      return 0
+    fi
+  done
+  echo "$0: refusing unknown service $(printf '%q' "$1"); this bundle knows: ${SERVICES[*]}" >&2
+  return 1
 }
 
 # Runtime changes are lost on reload unless saved for load-server-state-from-file.
@@ -25,9 +44,35 @@ save_state() {
 # Usage: canary-rollback.sh [SERVICE]   (all services without one)
 # Sends every request back to py2: py3 gets weight 0 and maintenance, so even users pinned to
 # py3 by cookie are redispatched to py2. Safe to run twice.
+#
+# The webhook daemon runs it as `canary-rollback.sh --from-webhook` with the request's
+# Authorization header and the alert's service label in the environment: the header must
+# carry the token Alertmanager sends, from /etc/canaryc/billing/webhook-token, or nothing happens.
+if [ "${1:-}" = --from-webhook ]; then
+  refuse() {
+    echo "canary-rollback.sh: refused: $1" >&2
+    exit 3
+  }
+  token_file="${CANARY_TOKEN_FILE:-/etc/canaryc/billing/webhook-token}"
+  expected=$(cat "$token_file" 2>/dev/null) || refuse "cannot read $token_file"
+  [ -n "$expected" ] || refuse "$token_file is empty"
+  # Compare digests, so the time taken says nothing about the token.
+  given=$(printf '%s' "${CANARY_AUTHORIZATION:-}" | sha256sum)
+  wanted=$(printf 'Bearer %s' "$expected" | sha256sum)
+  [ "$given" = "$wanted" ] || refuse "the request does not carry the rollback token"
+  set -- "${CANARY_SERVICE:-}"
+fi
 targets=("${SERVICES[@]}")
 if [ $# -gt 0 ] && [ -n "$1" ]; then
+  known_service "$1" || exit 2
   targets=("$1")
+fi
+PROMOTE_CONFIG="${CANARY_PROMOTE_CONFIG:-/etc/canaryc/billing/canary-promote.json}"
+if command -v canaryc >/dev/null 2>&1 && [ -f "$PROMOTE_CONFIG" ]; then
+  for service in "${targets[@]}"; do
+    canaryc rollback --config "$PROMOTE_CONFIG" "$service"
+  done
+  exit 0
 fi
 for service in "${targets[@]}"; do
   hap "set server $service/py2 state ready"

@@ -1,0 +1,794 @@
+//! Argo Rollouts: the Kubernetes default engine.
+//!
+//! Design (docs/engines.md, and the runbook): the Rollout carries a pod template cloned from
+//! the team's Deployment (the same clone the plain files use: env, secret references, probes,
+//! resources; `version: py2|py3` labels for the metrics; the app container named per copy so
+//! the pod metrics can tell the copies apart), not a `workloadRef`. A cloned template keeps the
+//! bundle self-contained and checkable, and lets py3 differ from py2 by more than the image.
+//! `k8s-rollout.yaml` holds the Rollout on py2 (its first revision becomes stable at once, with
+//! no steps); `k8s-rollout-py3-NAME.patch` is the merge patch to the py3 template that starts
+//! the canary; `k8s-rollout-routing.yaml` holds the router's objects, applied once the Rollout's
+//! pods are Ready: until then its stable subset or Service would select no pod at all.
+//!
+//! Steps, per stage (canary-systems.md §2.1): `setWeight`, `pause: {duration: HOLD}`, then an
+//! inline `analysis` of the stage's success criteria before the next weight, and `pause: {}` at
+//! an approval gate. A criterion that does not hold leaves the analysis Inconclusive, which
+//! pauses the Rollout for a person (§2.3); the rollback triggers run as background analysis for
+//! the whole rollout, and any breach fails it, which aborts: all traffic back to py2 (§2.4).
+//!
+//! Routing: Istio subset-level (a VirtualService route Argo re-weights, on the team's Gateway
+//! and hosts; DestinationRule subsets it pins to pod-template hashes), ingress-nginx
+//! (`stableIngress`: the team's Ingress; Argo creates the canary Ingress), Gateway API through
+//! the argoproj-labs plugin (the team's HTTPRoute; registered in the controller's
+//! `argo-rollouts-config` ConfigMap, with the RBAC it needs).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::analysis::{self, Query};
+use super::{Meta, document};
+use crate::emit::{OutputFile, file, kubernetes, prometheus::duration, yaml};
+use crate::ir::{Copy, Ir, ServiceIr, StageIr, prometheus_url};
+use crate::model::{InfraKind, Router};
+
+const API: &str = "argoproj.io/v1alpha1";
+/// The Gateway API plugin, as the controller's ConfigMap names it.
+pub const GATEWAY_PLUGIN: &str = "argoproj-labs/gatewayAPI";
+/// Release of argoproj-labs/rollouts-plugin-trafficrouter-gatewayapi the ConfigMap loads.
+pub const GATEWAY_PLUGIN_VERSION: &str = "v0.5.0";
+/// The label that ties pods, Services and subsets to their Rollout (and keeps the Rollout's
+/// selector off the team's current Deployment's pods).
+pub(crate) const ROLLOUT_LABEL: &str = "rollout";
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Rollout {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: Meta,
+    spec: RolloutSpec,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RolloutSpec {
+    replicas: u32,
+    revision_history_limit: u32,
+    selector: Selector,
+    /// The pod template, cloned from the team's Deployment: its shape is theirs.
+    template: Value,
+    progress_deadline_seconds: u32,
+    /// A py3 whose pods never become ready aborts instead of waiting forever.
+    progress_deadline_abort: bool,
+    strategy: Strategy,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Selector {
+    match_labels: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct Strategy {
+    canary: Canary,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Canary {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    canary_service: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stable_service: Option<String>,
+    /// 0: after an abort the canary's pods keep running with no traffic, for inspection
+    /// (Argo's default scales them down after 30 s; docs/features/specification.md).
+    abort_scale_down_delay_seconds: u32,
+    traffic_routing: TrafficRouting,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    analysis: Option<Analysis>,
+    steps: Vec<Step>,
+}
+
+#[derive(Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct TrafficRouting {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    istio: Option<Istio>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nginx: Option<Nginx>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plugins: Option<BTreeMap<&'static str, GatewayPlugin>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_traffic_weight: Option<u32>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Istio {
+    virtual_service: IstioVirtualService,
+    destination_rule: IstioDestinationRule,
+}
+
+#[derive(Serialize)]
+struct IstioVirtualService {
+    name: String,
+    routes: Vec<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IstioDestinationRule {
+    name: String,
+    canary_subset_name: &'static str,
+    stable_subset_name: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Nginx {
+    stable_ingress: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GatewayPlugin {
+    #[serde(rename = "httpRoute")]
+    http_route: String,
+    namespace: String,
+}
+
+#[derive(Serialize)]
+struct Analysis {
+    templates: Vec<TemplateRef>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TemplateRef {
+    template_name: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+enum Step {
+    SetWeight(u32),
+    Pause(Pause),
+    Analysis(Analysis),
+}
+
+#[derive(Serialize, Default)]
+struct Pause {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AnalysisTemplate {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: Meta,
+    spec: AnalysisSpec,
+}
+
+#[derive(Serialize)]
+struct AnalysisSpec {
+    metrics: Vec<AnalysisMetric>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AnalysisMetric {
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interval: Option<String>,
+    success_condition: String,
+    failure_condition: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failure_limit: Option<u32>,
+    /// A Prometheus outage within the budget is retried, not an Error that aborts.
+    consecutive_error_limit: u32,
+    provider: Provider,
+}
+
+#[derive(Serialize)]
+struct Provider {
+    prometheus: PrometheusProvider,
+}
+
+#[derive(Serialize)]
+struct PrometheusProvider {
+    address: String,
+    query: String,
+    /// Seconds.
+    timeout: u64,
+}
+
+/// Typed Kubernetes objects around the Rollout, kept small: what canaryc decides.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Service {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: Meta,
+    spec: ServiceSpec,
+}
+
+#[derive(Serialize)]
+struct ServiceSpec {
+    selector: BTreeMap<String, String>,
+    ports: Vec<ServicePort>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ServicePort {
+    name: &'static str,
+    port: u16,
+    target_port: u16,
+    protocol: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Autoscaler {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: Meta,
+    spec: AutoscalerSpec,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AutoscalerSpec {
+    scale_target_ref: TargetRef,
+    min_replicas: u32,
+    max_replicas: u32,
+    metrics: Vec<Value>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct TargetRef {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub name: String,
+}
+
+/// A Service in front of the Rollout's pods on the team's Service port, forwarding to the
+/// container port.
+fn service_object(ir: &Ir, name: String, s: &ServiceIr) -> Service {
+    Service {
+        api_version: "v1",
+        kind: "Service",
+        metadata: Meta::new(name, &ir.namespace).label("app", &s.name),
+        spec: ServiceSpec {
+            selector: selector(s),
+            ports: vec![ServicePort {
+                name: "http",
+                port: s.kube.service_port,
+                target_port: s.port,
+                protocol: "TCP",
+            }],
+        },
+    }
+}
+
+/// The Rollout's selector: the team's Deployment's, without `version` (both templates must
+/// match), plus the Rollout's own label.
+fn selector(s: &ServiceIr) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    labels.insert("app".to_string(), s.name.clone());
+    labels.insert(ROLLOUT_LABEL.to_string(), s.name.clone());
+    labels
+}
+
+/// The pod template of one copy: the engines' clone, with the Rollout's label.
+fn template(ir: &Ir, s: &ServiceIr, copy: Copy) -> Value {
+    let mut template = super::pod_template(ir, s, copy);
+    if let Some(Value::Object(labels)) = template.pointer_mut("/metadata/labels") {
+        labels.insert(ROLLOUT_LABEL.to_string(), Value::String(s.name.clone()));
+    }
+    template
+}
+
+/// Team selector labels other than `version`, from the cloned Deployment.
+fn team_selector(ir: &Ir, s: &ServiceIr) -> BTreeMap<String, String> {
+    let deployment = kubernetes::deployment(ir, s, Copy::Py2);
+    let mut labels: BTreeMap<String, String> = deployment
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| k.as_str() != "version")
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    labels.extend(selector(s));
+    labels
+}
+
+/// Weights total for this router: Argo's `setWeight` counts out of 100, or out of
+/// `maxTrafficWeight` where the router honours it. NGINX does; the Gateway API plugin does
+/// not (it sets the stable weight to `100 - desiredWeight`, pkg/plugin/httproute.go, v0.5.0 to
+/// v0.15.0), nor does Istio (canary-systems.md §2.1; CNR515).
+pub(crate) fn weight_total(ir: &Ir, router: Router) -> u32 {
+    let fine = ir.stages.iter().any(|s| s.traffic.fract() != 0.0);
+    if fine && router == Router::NginxIngress {
+        1000
+    } else {
+        100
+    }
+}
+
+pub fn stage_template_name(s: &ServiceIr, stage: &StageIr) -> String {
+    format!("{}-{}", s.name, stage.name)
+}
+
+pub fn rollback_template_name(s: &ServiceIr) -> String {
+    format!("{}-rollback", s.name)
+}
+
+fn steps(ir: &Ir, s: &ServiceIr, total: u32) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for stage in &ir.stages {
+        let (_, weight) = crate::ir::weights(stage.traffic, total);
+        steps.push(Step::SetWeight(weight));
+        steps.push(Step::Pause(Pause {
+            duration: Some(duration((stage.hold_hours * 3600.0).round() as u64)),
+        }));
+        if !analysis::stage_checks(ir, s, stage).is_empty() {
+            steps.push(Step::Analysis(Analysis {
+                templates: vec![TemplateRef {
+                    template_name: stage_template_name(s, stage),
+                }],
+            }));
+        }
+        if stage.approval.is_some() {
+            steps.push(Step::Pause(Pause::default()));
+        }
+    }
+    steps
+}
+
+/// The router's part of the Rollout, and its stable and canary Services (Istio splits one
+/// host into subsets instead).
+fn traffic_routing(ir: &Ir, s: &ServiceIr, router: Router) -> (TrafficRouting, bool) {
+    let mut routing = TrafficRouting::default();
+    let services = match router {
+        Router::Istio => {
+            routing.istio = Some(Istio {
+                virtual_service: IstioVirtualService {
+                    name: s.kube.virtual_service.clone(),
+                    routes: vec!["primary".into()],
+                },
+                destination_rule: IstioDestinationRule {
+                    name: s.name.clone(),
+                    canary_subset_name: "canary",
+                    stable_subset_name: "stable",
+                },
+            });
+            false
+        }
+        Router::NginxIngress => {
+            routing.nginx = Some(Nginx {
+                stable_ingress: super::team_ingress_name(s),
+            });
+            true
+        }
+        _ => {
+            let mut plugins = BTreeMap::new();
+            plugins.insert(
+                GATEWAY_PLUGIN,
+                GatewayPlugin {
+                    http_route: route_name(ir, s),
+                    namespace: ir.namespace.clone(),
+                },
+            );
+            routing.plugins = Some(plugins);
+            true
+        }
+    };
+    let total = weight_total(ir, router);
+    if total != 100 {
+        routing.max_traffic_weight = Some(total);
+    }
+    (routing, services)
+}
+
+fn rollout(ir: &Ir, s: &ServiceIr, router: Router, copy: Copy) -> Rollout {
+    let triggers = analysis::rollback_triggers(ir, s);
+    let (traffic_routing, services) = traffic_routing(ir, s, router);
+    Rollout {
+        api_version: API,
+        kind: "Rollout",
+        metadata: Meta::new(s.name.clone(), &ir.namespace).label("app", &s.name),
+        spec: RolloutSpec {
+            replicas: s.replicas,
+            revision_history_limit: 3,
+            selector: Selector {
+                match_labels: team_selector(ir, s),
+            },
+            template: template(ir, s, copy),
+            // Argo's default: ten minutes for py3's pods to become ready (cold imports). Not
+            // measured while a step pauses (docs/features/specification.md).
+            progress_deadline_seconds: 600,
+            progress_deadline_abort: true,
+            strategy: Strategy {
+                canary: Canary {
+                    canary_service: services.then(|| canary_name(s)),
+                    stable_service: services.then(|| stable_name(s)),
+                    abort_scale_down_delay_seconds: 0,
+                    traffic_routing,
+                    analysis: (!triggers.is_empty()).then(|| Analysis {
+                        templates: vec![TemplateRef {
+                            template_name: rollback_template_name(s),
+                        }],
+                    }),
+                    steps: steps(ir, s, weight_total(ir, router)),
+                },
+            },
+        },
+    }
+}
+
+fn stable_name(s: &ServiceIr) -> String {
+    format!("{}-stable", s.name)
+}
+
+fn canary_name(s: &ServiceIr) -> String {
+    format!("{}-canary", s.name)
+}
+
+/// How often the background analysis measures the triggers: every scrape, between 10s and 1m.
+pub(crate) fn trigger_interval(ir: &Ir) -> String {
+    duration(ir.metrics.scrape_interval_secs.clamp(10, 60))
+}
+
+fn metric(
+    address: &str,
+    q: &Query,
+    interval: Option<String>,
+    success: String,
+    failure: String,
+) -> AnalysisMetric {
+    AnalysisMetric {
+        name: q.name.clone(),
+        failure_limit: interval.as_ref().map(|_| 0),
+        interval,
+        success_condition: success,
+        failure_condition: failure,
+        consecutive_error_limit: analysis::consecutive_error_limit(),
+        provider: Provider {
+            prometheus: PrometheusProvider {
+                address: address.to_string(),
+                query: q.promql.clone(),
+                timeout: q.timeout_secs,
+            },
+        },
+    }
+}
+
+fn analysis_templates(ir: &Ir, s: &ServiceIr) -> Vec<AnalysisTemplate> {
+    let address = prometheus_url(ir, InfraKind::Kubernetes);
+    let template = |name: String, metrics: Vec<AnalysisMetric>| AnalysisTemplate {
+        api_version: API,
+        kind: "AnalysisTemplate",
+        metadata: Meta::new(name, &ir.namespace).label("app", &s.name),
+        spec: AnalysisSpec { metrics },
+    };
+    let mut out = Vec::new();
+    let triggers = analysis::rollback_triggers(ir, s);
+    if !triggers.is_empty() {
+        let metrics = triggers
+            .iter()
+            .map(|q| {
+                let interval = Some(trigger_interval(ir));
+                metric(&address, q, interval, q.argo_no_breach(), q.argo_breach())
+            })
+            .collect();
+        out.push(template(rollback_template_name(s), metrics));
+    }
+    for stage in &ir.stages {
+        let checks = analysis::stage_checks(ir, s, stage);
+        if checks.is_empty() {
+            continue;
+        }
+        // A criterion that does not hold is Inconclusive, never Failed: the Rollout pauses
+        // for a person instead of rolling back a py3 that breached no trigger.
+        let metrics = checks
+            .iter()
+            .map(|q| metric(&address, q, None, q.argo_success(), "false".into()))
+            .collect();
+        out.push(template(stage_template_name(s, stage), metrics));
+    }
+    out
+}
+
+fn autoscaler(ir: &Ir, s: &ServiceIr) -> Autoscaler {
+    let (min, max) = s
+        .k8s_autoscaler
+        .unwrap_or((s.replicas, (s.replicas * 3).max(3)));
+    Autoscaler {
+        api_version: "autoscaling/v2",
+        kind: "HorizontalPodAutoscaler",
+        metadata: Meta::new(s.name.clone(), &ir.namespace).label("app", &s.name),
+        spec: AutoscalerSpec {
+            scale_target_ref: TargetRef {
+                api_version: API,
+                kind: "Rollout",
+                name: s.name.clone(),
+            },
+            min_replicas: min.max(1),
+            max_replicas: max.max(min.max(1)),
+            metrics: vec![
+                serde_json::json!({ "type": "Resource", "resource": { "name": "cpu", "target": { "type": "Utilization", "averageUtilization": 70 } } }),
+            ],
+        },
+    }
+}
+
+/// A Kubernetes object: its kind, metadata and spec, in the order `kubectl` shows them.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Object<S: Serialize> {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: Meta,
+    spec: S,
+}
+
+#[derive(Serialize)]
+struct DestinationRuleSpec {
+    host: String,
+    subsets: Vec<Subset>,
+}
+
+#[derive(Serialize)]
+struct Subset {
+    name: &'static str,
+    labels: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct VirtualServiceSpec {
+    hosts: Vec<String>,
+    /// The team's Gateway and `mesh`; none means `mesh` only (the sidecars).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    gateways: Vec<String>,
+    http: Vec<HttpRoute>,
+}
+
+#[derive(Serialize)]
+struct HttpRoute {
+    name: &'static str,
+    route: Vec<WeightedDestination>,
+    retries: Retries,
+}
+
+#[derive(Serialize)]
+struct WeightedDestination {
+    destination: Destination,
+    weight: u32,
+}
+
+#[derive(Serialize)]
+struct Destination {
+    host: String,
+    subset: &'static str,
+    /// The port of the Service named by `host` (Istio's `Destination.port`), not the
+    /// container's.
+    port: PortNumber,
+}
+
+#[derive(Serialize)]
+struct PortNumber {
+    number: u16,
+}
+
+/// Retry only what py3 never received: a refused connection or a stream the server refused
+/// (HTTP/2 REFUSED_STREAM: not processed, safe to retry; envoyproxy/envoy#68). Never a 5xx
+/// py3 answered (`gateway-error`) or a reset after sending (`reset`): on a ledger, a 504 after
+/// a processed POST would be a duplicated write.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Retries {
+    attempts: u32,
+    retry_on: &'static str,
+}
+
+/// Istio: the DestinationRule's subsets and the VirtualService Argo re-weights.
+fn istio_routing(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
+    let subset = |name| Subset {
+        name,
+        labels: selector(s),
+    };
+    let destination = |subset, weight| WeightedDestination {
+        destination: Destination {
+            host: s.kube.service.clone(),
+            subset,
+            port: PortNumber {
+                number: s.kube.service_port,
+            },
+        },
+        weight,
+    };
+    vec![
+        document(&Object {
+            api_version: "networking.istio.io/v1beta1",
+            kind: "DestinationRule",
+            metadata: Meta::new(s.name.clone(), &ir.namespace),
+            spec: DestinationRuleSpec {
+                host: s.kube.service.clone(),
+                subsets: vec![subset("stable"), subset("canary")],
+            },
+        }),
+        document(&Object {
+            api_version: "networking.istio.io/v1beta1",
+            kind: "VirtualService",
+            metadata: Meta::new(s.kube.virtual_service.clone(), &ir.namespace),
+            spec: VirtualServiceSpec {
+                hosts: s.kube.hosts.clone(),
+                gateways: s.kube.gateways.clone(),
+                http: vec![HttpRoute {
+                    name: "primary",
+                    route: vec![destination("stable", 100), destination("canary", 0)],
+                    retries: Retries {
+                        attempts: 2,
+                        retry_on: "connect-failure,refused-stream",
+                    },
+                }],
+            },
+        }),
+    ]
+}
+
+/// The HTTPRoute the plugin re-weights: the team's, or one named after the service.
+fn route_name(ir: &Ir, s: &ServiceIr) -> String {
+    super::team_route(ir, s, &[])
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .map_or_else(|| s.name.clone(), str::to_string)
+}
+
+/// The Services the Rollout's pods need before any routing: the apex host Istio splits (when
+/// the team has none), or the stable and canary Services NGINX and the plugin route to.
+fn services(ir: &Ir, s: &ServiceIr, router: Router) -> Vec<Value> {
+    match router {
+        Router::Istio if s.k8s_has_service => Vec::new(),
+        Router::Istio => vec![document(&service_object(ir, s.name.clone(), s))],
+        _ => vec![
+            document(&service_object(ir, stable_name(s), s)),
+            document(&service_object(ir, canary_name(s), s)),
+        ],
+    }
+}
+
+/// The router's objects for one service, in the shape Argo expects to find and manage.
+fn routing(ir: &Ir, s: &ServiceIr, router: Router) -> Vec<Value> {
+    match router {
+        Router::Istio => istio_routing(ir, s),
+        // The team's Ingress, to the stable Service: Argo clones it into the canary Ingress
+        // and sets its `canary-weight`.
+        Router::NginxIngress => vec![super::team_ingress(ir, s, &stable_name(s))],
+        _ => {
+            let backend = |name: String, weight: u32| serde_json::json!({ "name": name, "port": s.kube.service_port, "weight": weight });
+            vec![super::team_route(
+                ir,
+                s,
+                &[backend(stable_name(s), 100), backend(canary_name(s), 0)],
+            )]
+        }
+    }
+}
+
+/// The controller's plugin registration: created, never applied over the team's ConfigMap
+/// (`kubectl create` refuses when one exists; the runbook says to add the entry then).
+fn gateway_plugin_config() -> Value {
+    let location = format!(
+        "https://github.com/argoproj-labs/rollouts-plugin-trafficrouter-gatewayapi/releases/download/{GATEWAY_PLUGIN_VERSION}/gatewayapi-plugin-linux-amd64"
+    );
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": { "name": "argo-rollouts-config", "namespace": "argo-rollouts" },
+        "data": { "trafficRouterPlugins": format!("- name: \"{GATEWAY_PLUGIN}\"\n  location: \"{location}\"\n") }
+    })
+}
+
+/// The RBAC the Gateway API plugin needs: HTTPRoutes to edit, Services to read
+/// (rollouts-plugin-trafficrouter-gatewayapi docs/installation.md, "Permissions").
+fn gateway_plugin_rbac() -> Vec<Value> {
+    vec![
+        serde_json::json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": { "name": "argo-rollouts-gateway-api" },
+            "rules": [
+                { "apiGroups": [""], "resources": ["services"], "verbs": ["get"] },
+                {
+                    "apiGroups": ["gateway.networking.k8s.io"],
+                    "resources": ["httproutes"],
+                    "verbs": ["get", "list", "watch", "update", "patch"]
+                }
+            ]
+        }),
+        serde_json::json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": { "name": "argo-rollouts-gateway-api" },
+            "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "argo-rollouts-gateway-api" },
+            "subjects": [ { "kind": "ServiceAccount", "name": "argo-rollouts", "namespace": "argo-rollouts" } ]
+        }),
+    ]
+}
+
+/// The patch file that starts the canary of `s`, and the command the runbook gives for it.
+pub(crate) fn patch_file(s: &ServiceIr) -> String {
+    format!("k8s-rollout-py3-{}.patch", s.name)
+}
+
+pub(crate) fn patch_command(ir: &Ir, s: &ServiceIr) -> String {
+    format!(
+        "kubectl -n {} patch rollout {} --type merge --patch-file {}",
+        ir.namespace,
+        s.name,
+        patch_file(s)
+    )
+}
+
+pub fn files(ir: &Ir, router: Router) -> Vec<OutputFile> {
+    let mut stable = Vec::new();
+    let mut routes = Vec::new();
+    let mut out = Vec::new();
+    for s in &ir.services {
+        stable.extend(services(ir, s, router));
+        stable.extend(analysis_templates(ir, s).iter().map(document));
+        let py2 = document(&rollout(ir, s, router, Copy::Py2));
+        let py3 = document(&rollout(ir, s, router, Copy::Py3));
+        out.push(super::canary_patch(
+            ir,
+            s,
+            patch_file(s),
+            &patch_command(ir, s),
+            &py2,
+            &py3,
+        ));
+        stable.push(py2);
+        stable.push(document(&autoscaler(ir, s)));
+        routes.extend(routing(ir, s, router));
+    }
+    out.push(file(
+        "k8s-rollout.yaml",
+        "Argo Rollouts: the Rollout on py2 (stable), its Services, AnalysisTemplates for the rollback triggers and each stage's criteria",
+        kubernetes::header(ir, &stable),
+    ));
+    out.push(file(
+        "k8s-rollout-routing.yaml",
+        "Argo Rollouts: the router's objects the Rollout manages, applied once its pods are Ready",
+        kubernetes::header(ir, &routes),
+    ));
+    if router == Router::GatewayApi {
+        out.push(file(
+            "k8s-argo-rollouts-config.yaml",
+            "Argo Rollouts controller: the Gateway API traffic-router plugin's registration (kubectl create, never apply over yours)",
+            format!(
+                "# The Argo Rollouts controller loads the Gateway API plugin from this ConfigMap (restart it after creating).\n# `kubectl create -f` it: if the controller already has an argo-rollouts-config, add this entry to its trafficRouterPlugins instead.\n{}",
+                yaml::documents(&[gateway_plugin_config()])
+            ),
+        ));
+        out.push(file(
+            "k8s-argo-rollouts-rbac.yaml",
+            "Argo Rollouts controller: the RBAC the Gateway API plugin needs",
+            format!(
+                "# What the Gateway API plugin needs on top of the controller's own permissions.\n{}",
+                yaml::documents(&gateway_plugin_rbac())
+            ),
+        ));
+    }
+    out
+}

@@ -1,0 +1,458 @@
+//! Kubernetes facts the routing objects and the metric queries need, decided once here rather
+//! than in each emitter: the team's Service clients address (its name and port), the Ingress
+//! or HTTPRoute that reaches it, the Istio Gateway and hosts it is served on, and how the
+//! monitoring tells py2 from py3 under the engine that runs the copies.
+
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{Copy, Target};
+use crate::detect::Detection;
+use crate::detect::facts::{K8sLinks, K8sObject, Workload};
+use crate::model::{Engine, InfraKind, MetricsSource, Router};
+
+/// A name per copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct PerCopy {
+    pub py2: String,
+    pub py3: String,
+}
+
+impl PerCopy {
+    pub fn get(&self, copy: Copy) -> &str {
+        match copy {
+            Copy::Py2 => &self.py2,
+            Copy::Py3 => &self.py3,
+        }
+    }
+
+    fn suffixed(name: &str, py2: &str, py3: &str) -> PerCopy {
+        PerCopy {
+            py2: format!("{name}{py2}"),
+            py3: format!("{name}{py3}"),
+        }
+    }
+}
+
+/// How one copy's pods are found in kube-state-metrics and cAdvisor series.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PodsIr {
+    /// Each copy is its own Deployment (the plain files): `NAME-py3`, pods `NAME-py3-<hash>-<id>`.
+    Deployment(PerCopy),
+    /// Both copies' pods are named after one object (an Argo Rollout's ReplicaSets are
+    /// `NAME-<hash>`; Flagger's target and primary differ only by a suffix that the target's
+    /// own name lacks), so the app container is named per copy instead: `NAME-py2`, `NAME-py3`.
+    /// cAdvisor and kube-state-metrics label every container series with it, no relabelling or
+    /// label allowlist needed.
+    Container(PerCopy),
+}
+
+/// The labels each copy's requests and pods carry on Kubernetes, by engine. Every query the
+/// bundle runs (alerts, dashboard, the engines' analyses) selects through these.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ObservedIr {
+    /// Istio's `destination_service_name`: the host each copy's requests are routed to. The
+    /// plain files and Argo Rollouts split one host into subsets (`NAME`); Flagger routes to
+    /// its `NAME-primary` and `NAME-canary` Services (fluxcd/flagger pkg/router/istio.go).
+    pub istio_destination: PerCopy,
+    /// ingress-nginx: the Service the primary Ingress routes to. A canary Ingress adds no
+    /// location of its own: its backend is an alternative upstream of the primary's, so both
+    /// copies' requests carry the primary's `ingress` and `service` labels, and py3's a
+    /// non-empty `canary` label (the alternative upstream, `NAMESPACE-SERVICE-PORT`)
+    /// (kubernetes/ingress-nginx rootfs/etc/nginx/lua/monitor.lua, balancer.lua; Flagger's
+    /// NGINX queries select `canary!=""` the same way).
+    pub ingress_service: String,
+    /// The upstream py3's requests name in `canary`: the canary Service, namespace and port.
+    pub ingress_canary_upstream: String,
+    pub pods: PodsIr,
+}
+
+/// Where Kubernetes clients reach one service and how the team routes to it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct KubeIr {
+    /// The Service clients address: the team's of the service's name, or one canaryc creates.
+    pub service: String,
+    /// Its port: what Istio destinations, Ingress backends and HTTPRoute backendRefs name.
+    /// The container port (`ServiceIr::port`) is its target port.
+    pub service_port: u16,
+    /// Istio: the VirtualService canaryc writes (the team's own name when they have one, so
+    /// applying replaces it instead of racing it), the Gateways it is bound to (`mesh` among
+    /// them when a Gateway is named) and the hosts it answers for.
+    pub virtual_service: String,
+    pub gateways: Vec<String>,
+    pub hosts: Vec<String>,
+    pub observed: ObservedIr,
+}
+
+/// The team's objects one service's routing is cloned from.
+#[derive(Debug, Clone, Default)]
+pub struct TeamRouting {
+    /// The Ingress that routes to the service.
+    pub ingress: Option<Value>,
+    /// The HTTPRoute that routes to the service (or the only one, for its Gateway and hosts).
+    pub route: Option<Value>,
+}
+
+impl KubeIr {
+    /// A service with no Kubernetes target: names as canaryc would create them.
+    pub fn plain(name: &str, port: u16, namespace: &str) -> KubeIr {
+        KubeIr {
+            service: name.to_string(),
+            service_port: port,
+            virtual_service: name.to_string(),
+            gateways: Vec::new(),
+            hosts: vec![name.to_string()],
+            observed: observed(Engine::None, name, namespace, port, port),
+        }
+    }
+}
+
+/// The engine running the copies on Kubernetes, if a target is Kubernetes.
+pub fn kubernetes_engine(targets: &[Target]) -> Option<Engine> {
+    targets
+        .iter()
+        .find(|t| t.infra == InfraKind::Kubernetes)
+        .map(|t| t.engine)
+}
+
+/// The labels each copy carries under `engine` (`None` and `Canaryc`: the plain files).
+/// `service_port` is the port of the Services canaryc or Flagger create for the engine;
+/// the plain files' per-copy Services listen on the container port.
+pub fn observed(
+    engine: Engine,
+    name: &str,
+    namespace: &str,
+    service_port: u16,
+    container_port: u16,
+) -> ObservedIr {
+    let same = PerCopy::suffixed(name, "", "");
+    match engine {
+        Engine::ArgoRollouts => ObservedIr {
+            istio_destination: same,
+            ingress_service: format!("{name}-stable"),
+            ingress_canary_upstream: format!("{namespace}-{name}-canary-{service_port}"),
+            pods: PodsIr::Container(PerCopy::suffixed(name, "-py2", "-py3")),
+        },
+        Engine::Flagger => ObservedIr {
+            istio_destination: PerCopy::suffixed(name, "-primary", "-canary"),
+            ingress_service: name.to_string(),
+            ingress_canary_upstream: format!("{namespace}-{name}-canary-{service_port}"),
+            pods: PodsIr::Container(PerCopy::suffixed(name, "-py2", "-py3")),
+        },
+        Engine::Canaryc | Engine::None => ObservedIr {
+            istio_destination: same,
+            ingress_service: format!("{name}-py2"),
+            ingress_canary_upstream: format!("{namespace}-{name}-py3-{container_port}"),
+            pods: PodsIr::Deployment(PerCopy::suffixed(name, "-py2", "-py3")),
+        },
+    }
+}
+
+/// What the monitoring of a target running `router` can read. The app's own metrics exist on
+/// every target; the router's only where that router runs.
+pub fn produces(router: Router, source: MetricsSource) -> bool {
+    match source {
+        MetricsSource::Istio => router == Router::Istio,
+        MetricsSource::NginxIngress => router == Router::NginxIngress,
+        MetricsSource::Haproxy => router == Router::Haproxy,
+        MetricsSource::App | MetricsSource::Auto => true,
+    }
+}
+
+/// The metrics source that follows a router.
+pub fn source_of(router: Router) -> MetricsSource {
+    match router {
+        Router::Istio => MetricsSource::Istio,
+        Router::NginxIngress => MetricsSource::NginxIngress,
+        Router::Haproxy => MetricsSource::Haproxy,
+        Router::GatewayApi | Router::Nginx => MetricsSource::App,
+    }
+}
+
+fn spec_str<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+    v.pointer(pointer).and_then(Value::as_str)
+}
+
+fn array<'a>(v: &'a Value, pointer: &str) -> impl Iterator<Item = &'a Value> {
+    v.pointer(pointer)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+}
+
+/// Whether an Istio or Kubernetes host names `service` in `namespace` (`ledger`,
+/// `ledger.payments`, `ledger.payments.svc.cluster.local`).
+fn names_service(host: &str, service: &str, namespace: &str) -> bool {
+    host == service
+        || host == format!("{service}.{namespace}")
+        || host.starts_with(&format!("{service}.{namespace}.svc"))
+}
+
+/// Whether an Ingress sends any path to `service`.
+pub fn ingress_routes_to(ingress: &Value, service: &str) -> bool {
+    array(ingress, "/spec/rules")
+        .flat_map(|r| array(r, "/http/paths"))
+        .chain(ingress.pointer("/spec/defaultBackend"))
+        .any(|p| {
+            spec_str(p, "/backend/service/name") == Some(service)
+                || spec_str(p, "/service/name") == Some(service)
+        })
+}
+
+/// Whether an HTTPRoute has a backendRef to `service` (a core Service, the default kind).
+pub fn route_routes_to(route: &Value, service: &str) -> bool {
+    array(route, "/spec/rules")
+        .flat_map(|r| array(r, "/backendRefs"))
+        .any(|b| is_service_ref(b, service))
+}
+
+/// A backendRef to the core Service `service`.
+pub fn is_service_ref(backend: &Value, service: &str) -> bool {
+    let kind = spec_str(backend, "/kind").unwrap_or("Service");
+    let group = spec_str(backend, "/group").unwrap_or("");
+    kind == "Service" && group.is_empty() && spec_str(backend, "/name") == Some(service)
+}
+
+/// The port of the team's Service that forwards to the container port `port` (by number or
+/// by the container port's name), or its only port.
+fn service_port(service: &Value, port: u16, port_names: &[String]) -> Option<u16> {
+    let ports: Vec<&Value> = array(service, "/spec/ports").collect();
+    let number = |p: &Value| {
+        p.get("port")
+            .and_then(Value::as_u64)
+            .and_then(|n| u16::try_from(n).ok())
+    };
+    let targets_container = |p: &&&Value| match p.get("targetPort") {
+        Some(Value::Number(n)) => n.as_u64() == Some(u64::from(port)),
+        Some(Value::String(name)) => port_names.contains(name),
+        // No targetPort: the Service's port is the container's.
+        _ => number(p) == Some(port),
+    };
+    ports
+        .iter()
+        .find(targets_container)
+        .or_else(|| (ports.len() == 1).then(|| &ports[0]))
+        .and_then(|p| number(p))
+}
+
+/// The container port's names in the team's Deployment (`http` for 8000).
+fn container_port_names(deployment: Option<&Value>, port: u16) -> Vec<String> {
+    deployment
+        .into_iter()
+        .flat_map(|d| array(d, "/spec/template/spec/containers"))
+        .flat_map(|c| array(c, "/ports"))
+        .filter(|p| p.get("containerPort").and_then(Value::as_u64) == Some(u64::from(port)))
+        .filter_map(|p| p.get("name").and_then(Value::as_str).map(str::to_string))
+        .collect()
+}
+
+/// The port an Ingress or HTTPRoute backend names for `service`.
+fn backend_port(ingress: Option<&Value>, route: Option<&Value>, service: &str) -> Option<u16> {
+    let to_u16 = |v: Option<&Value>| {
+        v.and_then(Value::as_u64)
+            .and_then(|n| u16::try_from(n).ok())
+    };
+    let from_ingress = ingress.and_then(|i| {
+        array(i, "/spec/rules")
+            .flat_map(|r| array(r, "/http/paths"))
+            .filter(|p| spec_str(p, "/backend/service/name") == Some(service))
+            .find_map(|p| to_u16(p.pointer("/backend/service/port/number")))
+    });
+    from_ingress.or_else(|| {
+        route.and_then(|r| {
+            array(r, "/spec/rules")
+                .flat_map(|r| array(r, "/backendRefs"))
+                .filter(|b| is_service_ref(b, service))
+                .find_map(|b| to_u16(b.get("port")))
+        })
+    })
+}
+
+/// Istio: the team's VirtualService for the service, or the Gateway it is served through.
+fn istio_route(
+    objects: &[K8sObject],
+    service: &str,
+    namespace: &str,
+) -> (Option<String>, Vec<String>, Vec<String>) {
+    let manifests = |kind: &'static str| {
+        objects
+            .iter()
+            .filter(move |o| o.kind == kind)
+            .filter_map(|o| o.manifest.as_ref().map(|m| (o, m)))
+    };
+    let strings = |v: &Value, pointer: &str| -> Vec<String> {
+        array(v, pointer)
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect()
+    };
+    let theirs = manifests("VirtualService").find(|(_, m)| {
+        array(m, "/spec/http")
+            .flat_map(|h| array(h, "/route"))
+            .filter_map(|d| spec_str(d, "/destination/host"))
+            .any(|h| names_service(h, service, namespace))
+    });
+    if let Some((o, m)) = theirs {
+        let mut gateways = strings(m, "/spec/gateways");
+        let mut hosts = strings(m, "/spec/hosts");
+        // In-mesh clients split too: the service's own host through the sidecars.
+        if !gateways.is_empty() && !gateways.iter().any(|g| g == "mesh") {
+            gateways.push("mesh".into());
+        }
+        if !hosts.iter().any(|h| names_service(h, service, namespace)) {
+            hosts.push(service.to_string());
+        }
+        return (Some(o.name.clone()), gateways, hosts);
+    }
+    let gateways: Vec<_> = manifests("Gateway").collect();
+    let chosen = gateways
+        .iter()
+        .find(|(o, _)| o.name == service)
+        .or_else(|| (gateways.len() == 1).then(|| &gateways[0]));
+    let Some((o, m)) = chosen else {
+        return (None, Vec::new(), vec![service.to_string()]);
+    };
+    let reference = match o.namespace.as_deref() {
+        Some(ns) if ns != namespace => format!("{ns}/{}", o.name),
+        _ => o.name.clone(),
+    };
+    let mut hosts: Vec<String> = array(m, "/spec/servers")
+        .flat_map(|s| array(s, "/hosts"))
+        .filter_map(Value::as_str)
+        // `namespace/host` in a Gateway; a bare `*` would capture every host on the Gateway.
+        .map(|h| h.rsplit('/').next().unwrap_or(h).to_string())
+        .filter(|h| h != "*")
+        .collect();
+    hosts.dedup();
+    hosts.push(service.to_string());
+    (None, vec![reference, "mesh".into()], hosts)
+}
+
+/// The Kubernetes facts of one service. `deployment` is the team's Deployment manifest.
+pub fn lower(
+    name: &str,
+    port: u16,
+    namespace: &str,
+    engine: Engine,
+    workload: Option<&Workload>,
+    detection: Option<&Detection>,
+    single_service: bool,
+) -> (KubeIr, TeamRouting) {
+    // The team's Deployment, and what the link pass found it behind.
+    let deployment = workload.and_then(|w| w.manifest.as_ref());
+    let links = workload.map(|w| &w.k8s);
+    let Some(k8s) = detection.map(|d| &d.kubernetes) else {
+        let kube = KubeIr {
+            observed: observed(engine, name, namespace, port, port),
+            ..KubeIr::plain(name, port, namespace)
+        };
+        return (kube, TeamRouting::default());
+    };
+    // The team's Service of the same name: the one clients address, that an engine's routing
+    // keeps as the host (a differently named Service gets an apex of the service's name).
+    // The link pass found them by selector and backend (detect/link.rs); by name otherwise.
+    let linked = |kind: fn(&K8sLinks) -> Option<&String>| links.and_then(kind);
+    let team_service = linked(|l| l.service.as_ref())
+        .and_then(|n| k8s.services.iter().find(|s| &s.name == n))
+        .or_else(|| k8s.services.iter().find(|s| s.name == name));
+    let service = name.to_string();
+    let ingress = linked(|l| l.ingress.as_ref())
+        .and_then(|n| k8s.ingresses.iter().find(|i| &i.name == n))
+        .and_then(|i| i.manifest.as_ref())
+        .or_else(|| {
+            k8s.ingresses
+                .iter()
+                .filter_map(|i| i.manifest.as_ref())
+                .find(|m| ingress_routes_to(m, &service))
+        })
+        .cloned();
+    let route = linked(|l| l.route.as_ref())
+        .and_then(|n| k8s.routes.iter().find(|r| &r.name == n))
+        .and_then(|r| r.manifest.as_ref())
+        .or_else(|| {
+            k8s.routes
+                .iter()
+                .filter(|r| r.kind == "HTTPRoute")
+                .filter_map(|r| r.manifest.as_ref())
+                .find(|m| route_routes_to(m, &service))
+        })
+        .or_else(|| {
+            // A route that names no backend of ours still says which Gateway and hosts.
+            (single_service && k8s.routes.len() == 1)
+                .then(|| k8s.routes[0].manifest.as_ref())
+                .flatten()
+        })
+        .cloned();
+    let names = container_port_names(deployment, port);
+    let service_port = team_service
+        .and_then(|s| s.manifest.as_ref())
+        .and_then(|m| service_port(m, port, &names))
+        .or_else(|| backend_port(ingress.as_ref(), route.as_ref(), &service))
+        .unwrap_or(port);
+    let (virtual_service, gateways, hosts) = istio_route(&k8s.istio_objects, name, namespace);
+    let kube = KubeIr {
+        service,
+        service_port,
+        virtual_service: virtual_service.unwrap_or_else(|| name.to_string()),
+        gateways,
+        hosts,
+        observed: observed(engine, name, namespace, service_port, port),
+    };
+    (kube, TeamRouting { ingress, route })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_services_port_is_the_one_forwarding_to_the_container() {
+        let svc = json!({ "spec": { "ports": [
+            { "name": "metrics", "port": 9100, "targetPort": 9100 },
+            { "name": "http", "port": 80, "targetPort": "http" }
+        ] } });
+        assert_eq!(service_port(&svc, 8000, &["http".into()]), Some(80));
+        assert_eq!(service_port(&svc, 9100, &[]), Some(9100));
+        let one = json!({ "spec": { "ports": [ { "port": 443, "targetPort": "web" } ] } });
+        assert_eq!(service_port(&one, 8000, &[]), Some(443));
+    }
+
+    #[test]
+    fn a_gateway_gives_the_virtual_service_its_hosts_and_mesh() {
+        let gw = K8sObject {
+            kind: "Gateway".into(),
+            name: "edge".into(),
+            namespace: Some("istio-system".into()),
+            evidence: crate::detect::facts::Evidence::new("g.yaml", 1),
+            replicas: None,
+            targets: Vec::new(),
+            manifest: Some(
+                json!({ "spec": { "servers": [ { "hosts": ["*/ledger.example.com", "*"] } ] } }),
+            ),
+        };
+        let (vs, gateways, hosts) = istio_route(&[gw], "ledger", "payments");
+        assert_eq!(vs, None);
+        assert_eq!(gateways, vec!["istio-system/edge", "mesh"]);
+        assert_eq!(hosts, vec!["ledger.example.com", "ledger"]);
+    }
+
+    #[test]
+    fn the_observed_names_follow_the_engine() {
+        let argo = observed(Engine::ArgoRollouts, "shop", "web", 80, 8000);
+        assert_eq!(argo.istio_destination.get(Copy::Py3), "shop");
+        assert_eq!(argo.ingress_service, "shop-stable");
+        assert_eq!(argo.ingress_canary_upstream, "web-shop-canary-80");
+        let flagger = observed(Engine::Flagger, "shop", "web", 80, 8000);
+        assert_eq!(flagger.istio_destination.get(Copy::Py2), "shop-primary");
+        assert_eq!(flagger.ingress_service, "shop");
+        let plain = observed(Engine::None, "shop", "web", 80, 8000);
+        assert_eq!(
+            plain.pods,
+            PodsIr::Deployment(PerCopy::suffixed("shop", "-py2", "-py3"))
+        );
+        assert_eq!(plain.ingress_canary_upstream, "web-shop-py3-8000");
+    }
+}
