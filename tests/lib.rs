@@ -10,6 +10,7 @@ mod detect;
 mod detection;
 mod engine_docs;
 mod engine_objects;
+mod engine_sequential;
 mod engine_verdicts;
 mod engines;
 mod explain;

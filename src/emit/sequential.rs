@@ -38,6 +38,10 @@ pub struct Test {
     pub records: Vec<Record>,
     /// PromQL: per service, the largest margin of the test's evidence over what it needs.
     pub margin: String,
+    /// The recorded series `margin` reads, and its labels besides `plan`: what an engine's
+    /// analysis selects for one service (`Rules::margin_of`).
+    pub margin_record: String,
+    pub margin_labels: Vec<(String, String)>,
 }
 
 impl Test {
@@ -115,6 +119,22 @@ impl<'a> Rules<'a> {
                 .map(|(k, v)| format!("{k}={}", promql::string(v))),
         );
         format!("{name}{{{}}}", m.join(","))
+    }
+
+    /// What an engine's analysis (Argo Rollouts, Flagger, `canaryc promote`) queries for one
+    /// service: the test's recorded margin, one sample `by (service)` (none while py3 has no
+    /// data, or when these rules are not loaded into the Prometheus it asks).
+    pub fn margin_of(&self, test: &Test, service: &str) -> String {
+        let mut matchers: Vec<(&str, &str)> = test
+            .margin_labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        matchers.push(("service", service));
+        format!(
+            "max by (service) ({})",
+            self.series(&test.margin_record, &matchers)
+        )
     }
 
     fn record(&self, name: &str, labels: &[(&str, &str)], expr: String) -> Record {
@@ -351,6 +371,8 @@ impl<'a> Rules<'a> {
                 "max by (plan, service) ({})",
                 self.series(margin_name, &[("alert", alert)])
             ),
+            margin_record: margin_name.to_string(),
+            margin_labels: vec![("alert".to_string(), alert.to_string())],
         })
     }
 
@@ -556,6 +578,8 @@ impl<'a> Rules<'a> {
                 "max by (plan, service) ({})",
                 self.series(margin_name, &[("alert", alert)])
             ),
+            margin_record: margin_name.to_string(),
+            margin_labels: vec![("alert".to_string(), alert.to_string())],
         })
     }
 
@@ -648,6 +672,11 @@ impl<'a> Rules<'a> {
                 "max by (plan, service) ({})",
                 self.series(margin_name, &labels)
             ),
+            margin_record: margin_name.to_string(),
+            margin_labels: labels
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect(),
         }
     }
 }
