@@ -15,6 +15,8 @@ use crate::diag::{Code, Diagnostic};
 use crate::model::{
     self, Criterion, Engine, InfraKind, MetricsSource, Plan, Router, StickyBy, Threshold,
 };
+use crate::stats::effect::Effect;
+use crate::stats::ladder::{Ladder, PASS_EVIDENCE, TOP_SECS};
 use crate::syntax::ast::CmpOp;
 
 pub mod compare;
@@ -49,6 +51,8 @@ pub struct Ir {
     pub detected: DetectedIr,
     /// Total of all holds, in hours.
     pub total_hours: u64,
+    /// The sequential tests' parameters, and the time-to-detect preview.
+    pub detection: DetectionIr,
     /// Whether the bundle runs a response comparator (the producer of the divergence metric) on
     /// at least one target: the plan has a `compare` section and a target can place one
     /// (`ServiceIr::compare`). Without one, divergence triggers and criteria are left out (CNR513).
@@ -58,6 +62,57 @@ pub struct Ir {
     /// next to the outputs.
     #[serde(skip)]
     pub plan_file: Option<String>,
+}
+
+/// What the error-rate and latency tests need beyond their triggers: the ladder of windows and
+/// the evidence each rung needs (src/stats/ladder.rs), the evidence a criterion needs, the
+/// latency histogram's bucket bounds, and the preview when the plan states its traffic.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct DetectionIr {
+    pub ladder: Ladder,
+    /// Nats of evidence a success criterion needs (95% confidence).
+    pub pass_evidence: f64,
+    /// Bucket bounds a latency test may count slow requests above, in the histogram's unit.
+    pub latency_buckets: Vec<f64>,
+    /// Seconds per unit of those bounds (0.001 for Istio's milliseconds).
+    pub latency_unit_secs: f64,
+    pub preview: Option<crate::check::detection::Preview>,
+}
+
+/// Where a latency test counts slow requests.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum LatencyBound {
+    /// The largest bucket bound at or below this multiple of py2's quantile (and above it).
+    TimesPy2(f64),
+    /// The smallest bucket bound at or above this many seconds.
+    AtLeastSecs(f64),
+}
+
+/// A latency test: the quantile, and where slow starts.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, JsonSchema)]
+pub struct LatencyTestIr {
+    pub quantile: f64,
+    pub bound: LatencyBound,
+}
+
+/// A success criterion the rules can judge: evidence that py3 is not worse than a bound.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct EvidenceIr {
+    /// `error_rate < 0.5%`, as the plan says it.
+    pub text: String,
+    pub test: EvidenceTest,
+    /// The window the evidence is counted over: the hold, at most a day.
+    pub window_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EvidenceTest {
+    /// py3's failure rate below the effect's alternative (py2's + 0.5 points, ...).
+    ErrorRate(Effect),
+    /// Fewer than `1 - quantile` of py3's requests slower than the bound.
+    Latency(LatencyTestIr),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
@@ -219,6 +274,9 @@ pub struct StageIr {
     pub approval: Option<String>,
     /// The criteria, typed, for the engines that judge them (Argo analysis, `canaryc promote`).
     pub checks: Vec<CheckIr>,
+    /// The criteria the sequential recording rules judge, with the same statistics as the
+    /// triggers (error rate and latency; the other metrics have no evidence rule).
+    pub evidence: Vec<EvidenceIr>,
 }
 
 /// The metric a stage's success criterion measures on py3.
@@ -308,7 +366,19 @@ pub struct TriggerIr {
     /// Percent, ratio, milliseconds or count, by kind.
     pub threshold: f64,
     pub quantile: Option<f64>,
-    pub window_secs: u64,
+    /// The `for` window; error-rate and latency triggers are sequential and ignore it.
+    pub window_secs: Option<u64>,
+    /// For an error-rate trigger: what its threshold means (relative, absolute, ratio).
+    pub effect: Option<Effect>,
+    /// For a latency trigger: the share of slow requests it tests.
+    pub latency: Option<LatencyTestIr>,
+}
+
+impl TriggerIr {
+    /// Error-rate and latency triggers are sequential tests, not thresholds held for a window.
+    pub fn is_sequential(&self) -> bool {
+        self.effect.is_some() || self.latency.is_some()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -495,7 +565,18 @@ pub fn lower(
         .iter()
         .map(|s| {
             let hold_hours = s.hold.value as f64 / 3_600_000.0;
+            let window_secs = (s.hold.value / 1000).clamp(1, TOP_SECS);
             let stage = StageIr {
+                evidence: s
+                    .criteria
+                    .iter()
+                    .flat_map(evidence)
+                    .map(|(text, test)| EvidenceIr {
+                        text,
+                        test,
+                        window_secs,
+                    })
+                    .collect(),
                 name: s.name.value.clone(),
                 traffic: s.traffic.value,
                 hold_hours,
@@ -564,10 +645,127 @@ pub fn lower(
         hazards,
         detected: detected(plan, detection),
         total_hours: (at.round()) as u64,
+        detection: DetectionIr {
+            ladder: Ladder::new(
+                (plan.monitor.scrape_interval.value / 1000).max(1),
+                plan.longest_hold_secs(),
+            ),
+            pass_evidence: PASS_EVIDENCE,
+            latency_buckets: source.latency_buckets().to_vec(),
+            latency_unit_secs: source.latency_unit_secs(),
+            preview: crate::check::detection::preview(plan),
+        },
         comparator,
         plan_file: None,
     };
+    between_buckets(plan, source, &mut diagnostics);
     (ir, diagnostics)
+}
+
+/// CNR452: an absolute latency threshold the histogram cannot count at.
+fn between_buckets(plan: &Plan, source: MetricsSource, diagnostics: &mut Vec<Diagnostic>) {
+    let unit = source.latency_unit_secs();
+    let buckets = source.latency_buckets();
+    let thresholds = plan
+        .rollback
+        .iter()
+        .filter(|t| t.metric.value == model::Metric::Latency)
+        .map(|t| t.threshold)
+        .chain(plan.schedule.stages.iter().flat_map(|s| {
+            s.criteria.iter().filter_map(|c| match c {
+                Criterion::Compare {
+                    metric, threshold, ..
+                } if metric.value == model::Metric::Latency => Some(*threshold),
+                _ => None,
+            })
+        }));
+    let mut seen: Vec<u64> = Vec::new();
+    for threshold in thresholds {
+        let Threshold::Millis(ms) = threshold.value else {
+            continue;
+        };
+        let at = ms as f64 / 1000.0 / unit;
+        if buckets.iter().any(|b| (b - at).abs() <= 1e-9 * at.max(1.0)) || seen.contains(&ms) {
+            continue;
+        }
+        seen.push(ms);
+        let next = buckets.iter().copied().find(|b| *b > at);
+        let shown = |b: f64| format!("{}ms", fmt(b * unit * 1000.0));
+        let message = match next {
+            Some(b) => format!(
+                "{ms}ms is between the latency histogram's buckets: canaryc tests requests slower than {}",
+                shown(b)
+            ),
+            None => format!(
+                "{ms}ms is above the latency histogram's largest bucket: nothing can be tested"
+            ),
+        };
+        let below = buckets.iter().copied().rfind(|b| *b < at);
+        diagnostics.push(
+            Diagnostic::new(Code::LatencyBetweenBuckets, threshold.span, message)
+                .label("not a bucket bound")
+                .help(format!(
+                    "histograms count only at their bounds{}; use one of them, or a ratio of py2 (`2x py2`)",
+                    match (below, next) {
+                        (Some(a), Some(b)) => format!(": the nearest are {} and {}", shown(a), shown(b)),
+                        (None, Some(b)) => format!(": the nearest is {}", shown(b)),
+                        (Some(a), None) => format!(": the largest is {}", shown(a)),
+                        (None, None) => String::new(),
+                    }
+                )),
+        );
+    }
+}
+
+/// The evidence tests a criterion becomes: `all metrics within 10%` is two.
+fn evidence(c: &Criterion) -> Vec<(String, EvidenceTest)> {
+    match c {
+        Criterion::Compare {
+            metric,
+            quantile,
+            threshold,
+            ..
+        } => {
+            let text = criterion_text(c).unwrap_or_default();
+            match metric.value {
+                model::Metric::ErrorRate => crate::check::detection::error_effect(threshold.value)
+                    .map(|e| vec![(text, EvidenceTest::ErrorRate(e))])
+                    .unwrap_or_default(),
+                model::Metric::Latency => {
+                    let bound = match threshold.value {
+                        Threshold::Millis(ms) => LatencyBound::AtLeastSecs(ms as f64 / 1000.0),
+                        Threshold::RatioOfPy2(r) => LatencyBound::TimesPy2(r),
+                        _ => return Vec::new(),
+                    };
+                    vec![(
+                        text,
+                        EvidenceTest::Latency(LatencyTestIr {
+                            quantile: quantile.map_or(0.99, |q| q.as_fraction()),
+                            bound,
+                        }),
+                    )]
+                }
+                _ => Vec::new(),
+            }
+        }
+        Criterion::WithinBaseline(t) => {
+            let factor = 1.0 + t.value / 100.0;
+            vec![
+                (
+                    format!("error_rate within {}% of py2", fmt(t.value)),
+                    EvidenceTest::ErrorRate(Effect::Times(factor)),
+                ),
+                (
+                    format!("latency p99 within {}% of py2", fmt(t.value)),
+                    EvidenceTest::Latency(LatencyTestIr {
+                        quantile: 0.99,
+                        bound: LatencyBound::TimesPy2(factor),
+                    }),
+                ),
+            ]
+        }
+        Criterion::Approval(_) => Vec::new(),
+    }
 }
 
 /// One metrics source serves every target: the alerts and each engine's queries read it. A
@@ -817,6 +1015,7 @@ fn criterion_text(c: &Criterion) -> Option<String> {
 pub fn threshold_text(t: Threshold) -> String {
     match t {
         Threshold::Percent(p) => format!("{}%", fmt(p)),
+        Threshold::AbsolutePercent(p) => format!("absolute({}%)", fmt(p)),
         Threshold::RatioOfPy2(r) => format!("{}x py2", fmt(r)),
         Threshold::Millis(ms) => format!("{ms}ms"),
         Threshold::Count(n) => fmt(n),
@@ -855,18 +1054,37 @@ fn trigger(t: &model::Trigger) -> TriggerIr {
         CmpOp::Gt => ">",
         CmpOp::Ge => ">=",
     };
+    let effect = match t.metric.value {
+        M::ErrorRate => crate::check::detection::error_effect(t.threshold.value),
+        _ => None,
+    };
+    let latency = match (t.metric.value, t.threshold.value) {
+        (M::Latency, Threshold::Millis(ms)) => Some(LatencyBound::AtLeastSecs(ms as f64 / 1000.0)),
+        (M::Latency, Threshold::RatioOfPy2(r)) => Some(LatencyBound::TimesPy2(r)),
+        _ => None,
+    }
+    .map(|bound| LatencyTestIr {
+        quantile: quantile.unwrap_or(0.99),
+        bound,
+    });
+    let mut text = format!(
+        "{} {op} {}",
+        crate::check::metric_text(t.metric.value, t.quantile),
+        threshold_text(t.threshold.value),
+    );
+    // A sequential trigger ignores its window: the text says what the rules test.
+    if let Some(w) = t.window.filter(|_| !t.metric.value.is_sequential()) {
+        text.push_str(&format!(" for {}", crate::check::duration_text(w.value)));
+    }
     TriggerIr {
         kind,
         alert,
-        text: format!(
-            "{} {op} {} for {}",
-            crate::check::metric_text(t.metric.value, t.quantile),
-            threshold_text(t.threshold.value),
-            crate::check::duration_text(t.window.value)
-        ),
+        text,
         threshold: t.threshold.value.magnitude(),
         quantile,
-        window_secs: (t.window.value / 1000).max(1),
+        window_secs: t.window.map(|w| (w.value / 1000).max(1)),
+        effect,
+        latency,
     }
 }
 

@@ -18,6 +18,7 @@ pub mod lsp;
 pub mod model;
 pub mod promote;
 pub mod source;
+pub mod stats;
 pub mod stdlib;
 pub mod syntax;
 pub mod synth;

@@ -24,8 +24,44 @@ pub struct Plan {
     pub rollback: Vec<Trigger>,
     pub schedule: Schedule,
     pub monitor: Monitor,
+    /// Requests per second each service expects (`traffic = 40/s`), for the time-to-detect
+    /// preview; a service's own `traffic` wins.
+    pub traffic: Option<Spanned<f64>>,
+    /// py2's failure rate in percent (`py2_error_rate = 0.1%`), for the preview; 0.1% if unset.
+    pub py2_error_rate: Option<Spanned<f64>>,
     /// The `compare { }` section, when the plan has one (`canaryc compare` reads it).
     pub compare: Option<Compare>,
+}
+
+/// py2's failure rate the preview assumes when the plan does not say (percent).
+pub const DEFAULT_PY2_ERROR_RATE: f64 = 0.1;
+
+impl Plan {
+    /// The traffic and py2 failure rate (percent) the preview works from, for one service.
+    pub fn expected(&self, service: &Service) -> (Option<f64>, f64) {
+        let traffic = service
+            .traffic
+            .as_ref()
+            .or(self.traffic.as_ref())
+            .map(|t| t.value);
+        let rate = service
+            .py2_error_rate
+            .as_ref()
+            .or(self.py2_error_rate.as_ref())
+            .map_or(DEFAULT_PY2_ERROR_RATE, |r| r.value);
+        (traffic, rate)
+    }
+
+    /// The longest stage hold, in seconds: what the rungs' thresholds are calibrated against.
+    pub fn longest_hold_secs(&self) -> u64 {
+        self.schedule
+            .stages
+            .iter()
+            .map(|s| s.hold.value / 1000)
+            .max()
+            .unwrap_or(1)
+            .max(1)
+    }
 }
 
 /// A Python version as written: `3.11` is major 3, minor 11 (never the float 3.11).
@@ -228,6 +264,10 @@ pub struct Service {
     pub env_py3: Vec<(Spanned<String>, Spanned<String>)>,
     /// Extra environment for both copies.
     pub env: Vec<(Spanned<String>, Spanned<String>)>,
+    /// Requests per second to this service, for the preview.
+    pub traffic: Option<Spanned<f64>>,
+    /// py2's failure rate for this service, percent, for the preview.
+    pub py2_error_rate: Option<Spanned<f64>>,
     /// The detected workload this service canaries, set by the link pass when the plan is
     /// merged with its codebase (`detect::link`): lowering clones what it reads from there.
     pub workload: Option<crate::detect::facts::WorkloadId>,
@@ -298,8 +338,11 @@ impl Metric {
 /// The threshold a condition compares against, typed by the metric.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Threshold {
-    /// Percent: error rate, memory/CPU of the limit, share of diverging responses.
+    /// Percent: error rate (relative: points above py2's), memory/CPU of the limit, share of
+    /// diverging responses.
     Percent(f64),
+    /// `absolute(1%)`: an error rate py3 must stay under whatever py2 does.
+    AbsolutePercent(f64),
     /// A multiple of py2's value of the same metric.
     RatioOfPy2(f64),
     /// An absolute latency.
@@ -312,7 +355,10 @@ impl Threshold {
     /// The number compared, for like-with-like comparisons between criteria and triggers.
     pub fn magnitude(self) -> f64 {
         match self {
-            Threshold::Percent(v) | Threshold::RatioOfPy2(v) | Threshold::Count(v) => v,
+            Threshold::Percent(v)
+            | Threshold::AbsolutePercent(v)
+            | Threshold::RatioOfPy2(v)
+            | Threshold::Count(v) => v,
             Threshold::Millis(ms) => ms as f64,
         }
     }
@@ -328,8 +374,17 @@ pub struct Trigger {
     pub quantile: Option<Quantile>,
     pub op: CmpOp,
     pub threshold: Spanned<Threshold>,
-    /// Milliseconds the condition must hold before rolling back.
-    pub window: Spanned<u64>,
+    /// Milliseconds the condition must hold before rolling back. Error-rate and latency
+    /// triggers are sequential tests that need none (and ignore one).
+    pub window: Option<Spanned<u64>>,
+}
+
+impl Metric {
+    /// Whether triggers and criteria on this metric are sequential binomial tests (fire on
+    /// evidence, no window) rather than thresholds held for a window.
+    pub fn is_sequential(self) -> bool {
+        matches!(self, Metric::ErrorRate | Metric::Latency)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -376,6 +431,35 @@ pub enum MetricsSource {
 impl MetricsSource {
     pub const NAMES: &'static [&'static str] =
         &["auto", "istio", "nginx-ingress", "haproxy", "app"];
+
+    /// The latency histogram's default bucket bounds, in its unit ([`Self::latency_unit_secs`]):
+    /// the only places a latency test can count slow requests at. Istio's
+    /// `istio_request_duration_milliseconds` (the proxy's defaults, up to ten minutes);
+    /// ingress-nginx's `request_duration_seconds` (the Go client's `DefBuckets`); the app's own
+    /// (Python prometheus_client's defaults, a superset of Go's). HAProxy has no histograms
+    /// (shared/reference/canary-systems.md §4.4): latency comes from the app's.
+    pub fn latency_buckets(self) -> &'static [f64] {
+        match self {
+            MetricsSource::Istio => &[
+                0.5, 1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0,
+                10000.0, 30000.0, 60000.0, 300000.0, 600000.0,
+            ],
+            MetricsSource::NginxIngress => &[
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ],
+            MetricsSource::Haproxy | MetricsSource::App | MetricsSource::Auto => &[
+                0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+            ],
+        }
+    }
+
+    /// Seconds per unit of the latency histogram's buckets.
+    pub fn latency_unit_secs(self) -> f64 {
+        match self {
+            MetricsSource::Istio => 0.001,
+            _ => 1.0,
+        }
+    }
 
     pub fn parse(name: &str) -> Option<MetricsSource> {
         Some(match name {

@@ -582,7 +582,7 @@ pub fn plan(detection: &Detection, choices: &Choices) -> Draft {
     }
     let _ = writeln!(
         o,
-        "\n  # Roll back when py3 answers with server errors more often than this for five minutes\n  # (`--rollback-threshold`); the other default triggers stay as they are.\n  rollback = defaults {{ error_rate > {}% for 5m }}",
+        "\n  # Roll back when py3's server errors are this many points above py2's (`--rollback-threshold`;\n  # a sequential test, caught as soon as py3's requests show it); the other default triggers stay.\n  rollback = defaults {{ error_rate > {}% }}",
         crate::ir::fmt(choices.rollback_threshold)
     );
     let _ = writeln!(o, "\n  schedule = {schedule}\n}}");

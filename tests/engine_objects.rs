@@ -443,8 +443,16 @@ fn a_target_is_never_judged_on_another_targets_metrics() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let promote =
         std::fs::read_to_string(dir.join("canary-deployment/canary-promote.json")).unwrap();
+    // Its criteria are sequential tests: promote reads their recorded evidence, which the
+    // rules count from the app's metrics.
     assert!(
-        promote.contains("http_requests_total") && !promote.contains("istio_"),
+        promote.contains("canary:stage_evidence:margin") && !promote.contains("istio_"),
         "{promote}"
+    );
+    let rules =
+        std::fs::read_to_string(dir.join("canary-deployment/prometheus-alerts.yaml")).unwrap();
+    assert!(
+        rules.contains("http_requests_total") && !rules.contains("istio_"),
+        "{rules}"
     );
 }

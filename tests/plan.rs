@@ -103,7 +103,7 @@ fn defaults_are_the_seeds() {
     let plan = plan_text(&dir);
     assert!(plan.contains("python = 2.7 -> 3.11"), "{plan}");
     assert!(plan.contains("infra = auto"));
-    assert!(plan.contains("error_rate > 1% for 5m"));
+    assert!(plan.contains("error_rate > 1% }"));
     assert!(plan.contains("schedule = standard"));
     assert!(
         plan.contains("plan ledger {"),
@@ -144,7 +144,7 @@ fn every_flag_changes_the_plan() {
     let plan = plan_text(&dir.join("out"));
     assert!(plan.contains("2.7 -> 3.13"));
     assert!(plan.contains("infra = bare-metal"));
-    assert!(plan.contains("error_rate > 0.5% for 5m"));
+    assert!(plan.contains("error_rate > 0.5% }"));
     assert!(plan.contains("use std.schedules.cautious") && plan.contains("schedule = cautious"));
     assert!(
         dir.join("out/systemd-py3.service").is_file(),

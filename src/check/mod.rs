@@ -11,6 +11,7 @@
 //! shape, criteria against triggers, router capabilities, Python lifecycle).
 
 mod compare;
+pub mod detection;
 pub mod engine;
 mod entries;
 mod lifecycle;

@@ -73,6 +73,7 @@ impl<'a> Checker<'a> {
         let start = fields
             .get("start")
             .and_then(|a| self.date(&a.value, schema::PLAN.must("start")));
+        let (traffic, py2_error_rate) = self.expected_traffic(&fields);
 
         let mut services: Vec<Service> = Vec::new();
         // The first service of each name, so that a duplicate is found without comparing every
@@ -133,7 +134,7 @@ impl<'a> Checker<'a> {
             self.check_lifecycle(python, start);
         }
 
-        Some(Plan {
+        let plan = Plan {
             name,
             description,
             namespace,
@@ -146,8 +147,66 @@ impl<'a> Checker<'a> {
             rollback,
             schedule: schedule?,
             monitor,
+            traffic,
+            py2_error_rate,
             compare,
-        })
+        };
+        self.detection_against_holds(&plan);
+        Some(plan)
+    }
+
+    /// `traffic = 40/s` and `py2_error_rate = 0.1%`, on the plan or a service.
+    fn expected_traffic(
+        &mut self,
+        fields: &Entries<'a>,
+    ) -> (Option<Spanned<f64>>, Option<Spanned<f64>>) {
+        let traffic = fields.get("traffic").and_then(|a| {
+            let value = self.resolve(&a.value);
+            match value.value {
+                ValueKind::Rate(r) if r.is_finite() && r > 0.0 => Some(Spanned::new(r, a.value.span)),
+                ValueKind::Rate(_) => {
+                    self.report(
+                        Diagnostic::new(Code::ValueOutOfRange, a.value.span, "a traffic of no requests")
+                            .label("must be above 0/s")
+                            .help("the requests per second the service usually serves, e.g. `traffic = 40/s`"),
+                    );
+                    None
+                }
+                ValueKind::Number { ref text, .. } => {
+                    let text = text.clone();
+                    self.report(
+                        Diagnostic::new(Code::TypeMismatch, a.value.span, "expected a rate, found a number")
+                            .label("requests per what?")
+                            .help(format!("add a unit: `{text}/s`, `{text}/m` or `{text}/h`")),
+                    );
+                    None
+                }
+                _ => {
+                    self.mismatch(&a.value, Ty::Rate, "traffic = 40/s");
+                    None
+                }
+            }
+        });
+        let py2_error_rate = fields
+            .get("py2_error_rate")
+            .and_then(|a| self.percent(&a.value, schema::PLAN.must("py2_error_rate")))
+            .and_then(|p| {
+                if p.value > 0.0 && p.value < 100.0 {
+                    Some(p)
+                } else {
+                    self.report(
+                        Diagnostic::new(
+                            Code::ValueOutOfRange,
+                            p.span,
+                            "py2 cannot fail never or always",
+                        )
+                        .label("must be above 0% and below 100%")
+                        .help("py2's usual share of 5xx responses, e.g. `py2_error_rate = 0.1%`"),
+                    );
+                    None
+                }
+            });
+        (traffic, py2_error_rate)
     }
 
     /// Kubernetes object names must be DNS-1123 labels: they become Deployment, Service and
@@ -497,6 +556,7 @@ impl<'a> Checker<'a> {
             }
             Some(path)
         });
+        (service.traffic, service.py2_error_rate) = self.expected_traffic(&fields);
         service.replicas = fields.get("replicas").and_then(|a| {
             let n = self.int(&a.value, schema::SERVICE.must("replicas"), 1, 10_000)?;
             Some(n.map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
@@ -904,18 +964,20 @@ impl<'a> Checker<'a> {
         let Some(shortest) = schedule.stages.iter().min_by_key(|s| s.hold.value) else {
             return;
         };
-        for trigger in triggers
+        for (trigger, window) in triggers
             .iter()
-            .filter(|t| t.window.value > shortest.hold.value)
+            .filter_map(|t| t.window.map(|w| (t, w)))
+            // Sequential triggers ignore their window: CNR450 judges them by their evidence.
+            .filter(|(t, w)| !t.metric.value.is_sequential() && w.value > shortest.hold.value)
         {
             self.report(
                 Diagnostic::new(
                     Code::WindowLongerThanHold,
-                    trigger.window.span,
+                    window.span,
                     format!(
                         "the {} trigger needs {} of bad data, but stage `{}` holds only {}",
                         metric_name(trigger.metric.value, trigger.quantile),
-                        fmt_duration(trigger.window.value),
+                        fmt_duration(window.value),
                         shortest.name.value,
                         fmt_duration(shortest.hold.value)
                     ),
@@ -962,6 +1024,7 @@ impl<'a> Checker<'a> {
 fn show(threshold: Threshold) -> String {
     match threshold {
         Threshold::Percent(p) => format!("{}%", fmt_number(p)),
+        Threshold::AbsolutePercent(p) => format!("absolute({}%)", fmt_number(p)),
         Threshold::RatioOfPy2(r) => format!("{}x py2", fmt_number(r)),
         Threshold::Millis(ms) => fmt_duration(ms),
         Threshold::Count(n) => fmt_number(n),

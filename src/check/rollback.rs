@@ -151,8 +151,14 @@ impl<'a> Checker<'a> {
                 return None;
             }
         };
+        let sequential = comparison
+            .as_ref()
+            .is_some_and(|c| c.metric.value.is_sequential());
         let window = match &condition.window {
-            Some(w) => self.window(w),
+            Some(w) => Some(self.window(w)),
+            // Error-rate and latency triggers are sequential tests: they fire on evidence, at
+            // whatever window it appears in, and need no `for`.
+            None if sequential => None,
             None => {
                 self.report(
                     Diagnostic::new(
@@ -161,12 +167,17 @@ impl<'a> Checker<'a> {
                         "a rollback trigger needs a window",
                     )
                     .label("how long must this hold before rolling back?")
-                    .help("add `for` and a duration, e.g. `error_rate > 1% for 5m`: without it one bad scrape rolls back"),
+                    .help("add `for` and a duration, e.g. `memory > 90% for 10m`: without it one bad scrape rolls back"),
                 );
-                None
+                Some(None)
             }
         };
-        let (comparison, window) = (comparison?, window?);
+        let comparison = comparison?;
+        let window = match window {
+            Some(Some(w)) => Some(w),
+            Some(None) => return None,
+            None => None,
+        };
         Some(Trigger {
             metric: comparison.metric,
             quantile: comparison.quantile,
@@ -334,7 +345,7 @@ impl<'a> Checker<'a> {
                 return None;
             }
         }
-        let threshold = self.threshold(metric.value, value)?;
+        let threshold = self.threshold(metric.value, value, role)?;
         Some(Comparison {
             metric,
             quantile: quantile.map(|q| q.value),
@@ -343,7 +354,12 @@ impl<'a> Checker<'a> {
         })
     }
 
-    fn threshold(&mut self, metric: Metric, value: &Value) -> Option<Spanned<Threshold>> {
+    fn threshold(
+        &mut self,
+        metric: Metric,
+        value: &Value,
+        role: Role,
+    ) -> Option<Spanned<Threshold>> {
         let resolved = self.resolve(value).value.clone();
         let spanned = |t| Some(Spanned::new(t, value.span));
         let percent_field = schema::Field {
@@ -354,6 +370,27 @@ impl<'a> Checker<'a> {
             example: "error_rate > 1%",
         };
         match (metric, &resolved) {
+            // `absolute(1%)`: an error rate py3 must stay under whatever py2's is.
+            (Metric::ErrorRate, ValueKind::Call { name, args }) if name.value == "absolute" => {
+                let [arg] = args.as_slice() else {
+                    self.report(
+                        Diagnostic::new(
+                            Code::TypeMismatch,
+                            value.span,
+                            "absolute() takes one percentage",
+                        )
+                        .label("expected one argument")
+                        .help("e.g. `error_rate > absolute(1%)`: py3 above 1% whatever py2's rate"),
+                    );
+                    return None;
+                };
+                let p = self.percent(&arg.value, &percent_field)?;
+                spanned(Threshold::AbsolutePercent(p.value))
+            }
+            (Metric::ErrorRate, ValueKind::Ratio { factor, .. }) => {
+                self.ratio_above_one(*factor, value, role)?;
+                spanned(Threshold::RatioOfPy2(*factor))
+            }
             (Metric::ErrorRate | Metric::Memory | Metric::Cpu | Metric::Divergence, _) => {
                 let p = self.percent(value, &percent_field)?;
                 spanned(Threshold::Percent(p.value))
@@ -371,6 +408,9 @@ impl<'a> Checker<'a> {
                         .help("e.g. `2x py2`: twice py2's value"),
                     );
                     return None;
+                }
+                if metric == Metric::Latency {
+                    self.ratio_above_one(*factor, value, role)?;
                 }
                 spanned(Threshold::RatioOfPy2(*factor))
             }
@@ -415,6 +455,27 @@ impl<'a> Checker<'a> {
                 None
             }
         }
+    }
+
+    /// A trigger on a multiple of py2's error rate or latency must name a multiple above one:
+    /// `0.5x py2` would roll back a py3 *better* than py2.
+    fn ratio_above_one(&mut self, factor: f64, value: &Value, role: Role) -> Option<()> {
+        if role == Role::Trigger && !(factor.is_finite() && factor > 1.0) {
+            self.report(
+                Diagnostic::new(
+                    Code::ValueOutOfRange,
+                    value.span,
+                    format!(
+                        "a trigger at {}x py2 fires on a py3 no worse than py2",
+                        fmt_number(factor)
+                    ),
+                )
+                .label("must be above 1x")
+                .help("e.g. `error_rate > 2x py2`: py3 failing at least twice as often as py2"),
+            );
+            return None;
+        }
+        Some(())
     }
 
     /// Resolves `schedule = NAME` or `rollback = NAME` to its definition.

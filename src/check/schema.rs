@@ -11,6 +11,8 @@ pub enum Ty {
     String,
     Date,
     Size,
+    /// `40/s`: requests per second (or per minute, hour).
+    Rate,
     /// `2.7 -> 3.11`
     PythonPair,
     /// `kubernetes(router: istio)`, `auto`, or a list of them.
@@ -40,6 +42,7 @@ impl Ty {
             Ty::String => "a string",
             Ty::Date => "a date",
             Ty::Size => "a size",
+            Ty::Rate => "a rate",
             Ty::PythonPair => "a version pair",
             Ty::Infra => "an infrastructure target",
             Ty::Sticky => "a stickiness rule",
@@ -115,6 +118,20 @@ const DESCRIPTION: Field = field(
     "description = \"why this exists\"",
 );
 
+const TRAFFIC: Field = field(
+    "traffic",
+    Ty::Rate,
+    "Requests per second each service expects (`40/s`, `600/m`). With it, `canaryc check` and the runbook say how long each stage takes to catch a regression, and warn where a stage cannot.",
+    "traffic = 40/s",
+);
+
+const PY2_ERROR_RATE: Field = field(
+    "py2_error_rate",
+    Ty::Percent,
+    "py2's usual share of 5xx responses, for the time-to-detect preview (0.1% if unset). The rules themselves measure it.",
+    "py2_error_rate = 0.1%",
+);
+
 pub const TOP_LEVEL: &[&str] = &["plan", "schedule", "rollback"];
 
 pub const PLAN: BlockSpec = BlockSpec {
@@ -164,6 +181,8 @@ pub const PLAN: BlockSpec = BlockSpec {
             "Named rollback triggers, optionally with overrides. Defaults to std.rollback.defaults.",
             "rollback = defaults { error_rate > 2% for 5m }",
         ),
+        TRAFFIC,
+        PY2_ERROR_RATE,
     ],
     blocks: &[
         "service", "route", "rollback", "schedule", "monitor", "compare",
@@ -208,6 +227,8 @@ pub const SERVICE: BlockSpec = BlockSpec {
             doc: "Command line of the py2 or py3 copy (bare metal).",
             example: "command py3 = \"/srv/ledger/venv3/bin/gunicorn ledger.wsgi\"",
         },
+        TRAFFIC,
+        PY2_ERROR_RATE,
     ],
     blocks: &["resources", "env"],
     conditions: false,
@@ -276,7 +297,7 @@ pub const MONITOR: BlockSpec = BlockSpec {
         field(
             "min_requests",
             Ty::Int,
-            "Requests py3 must serve in a window before its error rate can trigger a rollback.",
+            "Compared responses needed before the divergence trigger can fire. (Error-rate and latency triggers are sequential tests and need no minimum: their evidence grows with the requests.)",
             "min_requests = 100",
         ),
         field(
@@ -462,7 +483,7 @@ pub const SUCCESS: BlockSpec = BlockSpec {
 
 pub const ROLLBACK: BlockSpec = BlockSpec {
     keyword: "rollback",
-    doc: "Conditions that send all traffic back to py2 automatically, each with a window: `error_rate > 1% for 5m`.",
+    doc: "Conditions that send all traffic back to py2 automatically: `error_rate > 1%` (a sequential test: py3 at least 1 point above py2), `memory > 90% for 10m` (a window for the others).",
     fields: &[],
     blocks: &[],
     conditions: true,
@@ -479,12 +500,12 @@ pub struct MetricSpec {
 pub const METRICS: &[MetricSpec] = &[
     MetricSpec {
         name: "error_rate",
-        doc: "Share of py3 responses that are server errors (5xx).",
-        accepts: "a percentage (`1%`)",
+        doc: "Share of py3 responses that are server errors (5xx). `1%` means 1 point above py2's rate, `absolute(1%)` means 1% whatever py2 does, `2x py2` twice py2's.",
+        accepts: "a percentage (`1%`), `absolute(1%)` or a ratio of py2 (`2x py2`)",
     },
     MetricSpec {
         name: "latency",
-        doc: "Response time at a quantile (`latency p99`), absolute or as a multiple of py2's.",
+        doc: "Response time at a quantile (`latency p99`), as a multiple of py2's or absolute; tested as the share of py3's requests slower than a histogram bucket.",
         accepts: "a ratio of py2 (`2x py2`) or a duration (`500ms`)",
     },
     MetricSpec {

@@ -38,13 +38,24 @@ enum Format {
 pub(crate) fn run(args: &Args, env: &Env) -> u8 {
     let mut sources = SourceMap::new();
     let mut diagnostics: Vec<Diagnostic> = Vec::new();
+    let mut previews = String::new();
     // A file that cannot be read at all is a usage error (exit 2), but the other files are still
     // checked and reported: one bad path in `plans/*.plan` never hides the rest. A file that is
     // read but is not UTF-8 is a diagnostic of its own (CNR003) like any other.
     let mut unreadable = 0;
     for path in &args.files {
         match super::load::load(path, env, &mut sources, !args.no_detect) {
-            Ok(loaded) => diagnostics.extend(loaded.diagnostics),
+            Ok(loaded) => {
+                diagnostics.extend(loaded.diagnostics);
+                // With `traffic` in the plan: how soon each stage catches what (issue 13).
+                if let Some(p) = loaded
+                    .plan
+                    .as_ref()
+                    .and_then(crate::check::detection::preview)
+                {
+                    previews.push_str(&crate::check::detection::render(&p));
+                }
+            }
             Err(message) => {
                 unreadable += 1;
                 print_stderr(&format!("error: {message}\n"));
@@ -57,6 +68,7 @@ pub(crate) fn run(args: &Args, env: &Env) -> u8 {
     match args.format {
         Format::Human => {
             print_stderr(&render::human(&diagnostics, &sources, env.style, 100));
+            print_stderr(&previews);
             print_stderr(&summary(args.files.len(), unreadable, errors, warnings));
         }
         Format::Short => print_stdout(&render::short(&diagnostics, &sources)),

@@ -104,6 +104,15 @@ codes! {
     /// A target of a plan with a `compare` section that cannot run the comparator.
     ComparatorNotWired = "CNR426", Warning, "comparator-not-wired";
 
+    /// At the plan's `traffic`, a stage cannot catch its own rollback threshold within its hold.
+    UndetectableInHold = "CNR450", Warning, "undetectable-in-hold";
+    /// At the plan's `traffic`, a stage cannot show its success criterion within its hold.
+    UnprovableInHold = "CNR451", Warning, "unprovable-in-hold";
+    /// An absolute latency threshold falls between the histogram's buckets.
+    LatencyBetweenBuckets = "CNR452", Warning, "latency-between-buckets";
+    /// An error-rate trigger smaller than the thresholds' calibration covers.
+    ThresholdBelowCalibration = "CNR453", Warning, "threshold-below-calibration";
+
     PythonEndOfLife = "CNR501", Warning, "python-end-of-life";
     PythonEndOfLifeSoon = "CNR502", Warning, "python-end-of-life-soon";
     StickyUnsupported = "CNR503", Error, "sticky-unsupported";

@@ -20,10 +20,21 @@ fn target(expr: String, legend: &str, ref_id: &str) -> Value {
 }
 
 fn threshold(ir: &Ir, kind: TriggerKind) -> Option<f64> {
-    ir.triggers
-        .iter()
-        .find(|t| t.kind == kind)
-        .map(|t| t.threshold)
+    let t = ir.triggers.iter().find(|t| t.kind == kind)?;
+    match t.effect {
+        // Relative to py2: the line moves with py2's rate, so it is a series, not a line.
+        Some(crate::stats::effect::Effect::AtLeast(bound)) => Some(bound * 100.0),
+        Some(_) => None,
+        None => Some(t.threshold),
+    }
+}
+
+/// A recorded series of the plan for the dashboard's service.
+fn recorded(ir: &Ir, name: &str, more: &str) -> String {
+    format!(
+        "{name}{{plan={},service=\"$service\"{more}}}",
+        super::escape::promql::string(&ir.name)
+    )
 }
 
 struct Panels {
@@ -85,12 +96,31 @@ fn panels_for(src: &Source<'_>, ir: &Ir, panels: &mut Panels) {
         None,
         "Requests each copy serves.",
     );
+    let mut errors = both(&|c| src.error_percent(c, RATE));
+    let error_trigger = ir
+        .triggers
+        .iter()
+        .find(|t| t.kind == TriggerKind::ErrorRate && t.effect.is_some());
+    if let Some(t) = error_trigger {
+        errors.push(target(
+            format!(
+                "{} * 100",
+                recorded(
+                    ir,
+                    "canary:py3_error_ratio:alternative",
+                    &format!(",alert={}", super::escape::promql::string(&t.alert))
+                )
+            ),
+            "rate the rollback must catch",
+            "C",
+        ));
+    }
     panels.add(
         "Server errors (%)",
         "percent",
-        both(&|c| src.error_percent(c, RATE)),
+        errors,
         threshold(ir, TriggerKind::ErrorRate),
-        "5xx responses as a share of requests; the red line is the rollback threshold.",
+        "5xx responses as a share of requests, and the rate the rollback trigger is built to catch (py2's day plus the threshold, for a relative one).",
     );
     panels.add(
         "Latency p50 and p99 (ms)",
@@ -154,6 +184,51 @@ fn panels_for(src: &Source<'_>, ir: &Ir, panels: &mut Panels) {
         threshold(ir, TriggerKind::HealthFailures),
         "Unavailable replicas or failed checks per copy.",
     );
+    let margins: Vec<Value> = ir
+        .triggers
+        .iter()
+        .filter(|t| t.is_sequential())
+        .enumerate()
+        .map(|(i, t)| {
+            let name = if t.latency.is_some() {
+                "canary:py3_latency_slow_ratio:margin"
+            } else {
+                "canary:py3_error_ratio:margin"
+            };
+            target(
+                format!(
+                    "max({})",
+                    recorded(
+                        ir,
+                        name,
+                        &format!(",alert={}", super::escape::promql::string(&t.alert))
+                    )
+                ),
+                &t.alert,
+                &((b'A' + (i % 26) as u8) as char).to_string(),
+            )
+        })
+        .collect();
+    if !margins.is_empty() {
+        panels.add(
+            "Rollback evidence (rolls back above 0)",
+            "none",
+            margins,
+            Some(0.0),
+            "For each sequential trigger, the best window's evidence that py3 is worse than the trigger allows, minus what that window needs (nats). Above zero the alert fires.",
+        );
+        panels.add(
+            "Stage evidence (moves on at 0 and above)",
+            "none",
+            vec![target(
+                format!("max by (stage, criterion) ({})", recorded(ir, "canary:stage_evidence:margin", "")),
+                "__auto",
+                "A",
+            )],
+            Some(0.0),
+            "For each stage's criteria, the evidence that py3 is not worse than the criterion allows, minus what a pass needs (95% confidence). A stage has passed when all of its lines are at or above zero.",
+        );
+    }
     panels.add(
         "Diverging responses (%)",
         "percent",

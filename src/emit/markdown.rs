@@ -251,11 +251,8 @@ pub fn plan(ir: &Ir, files: &[(String, String)]) -> String {
     for t in &ir.triggers {
         let _ = writeln!(o, "| `{}` | {} |", alert_name(t), t.text);
     }
-    let _ = writeln!(
-        o,
-        "\nError-rate, latency and divergence alerts wait until py3 has served {} requests in the window: a 1% canary with three requests pages nobody. `prometheus-alerts.test.yaml` proves each alert fires above its threshold and stays silent below it: `promtool test rules prometheus-alerts.test.yaml`.\n\nLoad the rules with `promtool check rules prometheus-alerts.yaml` and add the file to Prometheus's `rule_files`. Import `monitoring-dashboard.json` into Grafana (Dashboards → New → Import) and pick the Prometheus datasource.\n",
-        ir.metrics.min_requests
-    );
+    o.push_str(&statistics_section(ir));
+    o.push_str(&time_to_detect_section(ir));
 
     o.push_str(&super::compare_docs::plan_section(ir));
 
@@ -784,10 +781,8 @@ pub fn rollback_runbook(ir: &Ir) -> String {
         let _ = writeln!(o, "### {name}\n");
         let _ = writeln!(
             o,
-            "Fires when `{}` holds for {} on a service's py3 copy (rates over {}). Roll back (above), then look for the cause: {}\n",
-            t.text,
-            duration(t.window_secs),
-            duration(super::prometheus::rate_window(ir, t)),
+            "{} Roll back (above), then look for the cause: {}\n",
+            alert_fires_when(ir, t),
             cause(t.kind)
         );
     }
@@ -820,4 +815,126 @@ fn cause(kind: crate::ir::TriggerKind) -> &'static str {
             "the split itself: the router's weights, or py3 instances dropping out of the load balancer."
         }
     }
+}
+
+// The sequential tests and the time-to-detect preview (issue 13). Self-contained: the
+// statistics are decided in the IR (src/stats/, `ir.detection`); these only render them.
+
+/// When an alert fires, for its runbook section.
+fn alert_fires_when(ir: &Ir, t: &crate::ir::TriggerIr) -> String {
+    if t.is_sequential() {
+        let what = if t.latency.is_some() {
+            "slow requests (above the histogram bucket the rules choose from py2's latency)"
+        } else {
+            "failures"
+        };
+        let (first, top) = ladder_span(ir);
+        return format!(
+            "Fires when a service's py3 {what} are strong evidence that `{}` holds: over any window from {first} to {top}, the evidence (`canary:*:margin` in the recording rules) exceeds what that window needs. There is no `for:` and no traffic minimum: a total failure is caught within a scrape and an evaluation, a small regression once enough requests show it. The alert stays firing while the failures that fired it are inside its windows (up to {top}): before restarting the stage with a fixed py3, wait for it to resolve or silence it in Alertmanager, or the rollback runs again.",
+            t.text,
+        );
+    }
+    format!(
+        "Fires when `{}` holds for {} on a service's py3 copy (rates over {}).",
+        t.text,
+        duration(t.window_secs.unwrap_or(0)),
+        duration(super::prometheus::rate_window(ir, t)),
+    )
+}
+
+/// The shortest and longest window of the ladder.
+fn ladder_span(ir: &Ir) -> (String, String) {
+    let ladder = &ir.detection.ladder;
+    let first = ladder.rungs.first().map_or(1, |r| r.window_secs);
+    (duration(first), duration(ladder.top_secs()))
+}
+
+/// How the error-rate and latency triggers and the criteria decide, for `canary-plan.md`.
+fn statistics_section(ir: &Ir) -> String {
+    let mut o = String::new();
+    let (first, top) = ladder_span(ir);
+    if ir.triggers.iter().any(|t| t.is_sequential()) {
+        let _ = writeln!(
+            o,
+            "\nError-rate and latency triggers are sequential tests, not thresholds held for a window. Over {} windows from {} to {}, the recording rules compare py3's failures (or requests slower than a histogram bucket) with py2's rate over the last day, and weigh the evidence that py3 is worse by at least the trigger's threshold (`error_rate > 1%` means 1 point above py2's rate; see the language reference). The alert fires as soon as any window's evidence is enough for that window; the thresholds keep rollbacks of a healthy py3 to at most 1% of stages. There is no traffic minimum and no `for:`: little traffic means slow evidence, not no alert.",
+            ir.detection.ladder.rungs.len(),
+            first,
+            top,
+        );
+    }
+    if ir
+        .triggers
+        .iter()
+        .any(|t| t.kind == crate::ir::TriggerKind::Divergence)
+    {
+        let _ = writeln!(
+            o,
+            "\nThe divergence alert waits until {} responses have been compared in its window.",
+            ir.metrics.min_requests
+        );
+    }
+    if ir.stages.iter().any(|s| !s.evidence.is_empty()) {
+        o.push_str("\nA stage's criteria are judged on the same counts: move on only when `canary:stage_evidence:margin{stage=\"STAGE\"}` is at or above 0 for every criterion of the stage (95% confidence that py3 is not worse than the criterion allows, over the hold, at most a day). A quiet stage has no evidence and does not pass.\n");
+    }
+    o.push_str("\n`prometheus-alerts.test.yaml` proves, with `promtool test rules prometheus-alerts.test.yaml`, that a planted regression fires when the rules' reference evaluator says and that healthy seeded days never do, and that each other alert fires above its threshold and stays silent below it.\n\nLoad the rules with `promtool check rules prometheus-alerts.yaml` and add the file to Prometheus's `rule_files`. Import `monitoring-dashboard.json` into Grafana (Dashboards → New → Import) and pick the Prometheus datasource.\n\n");
+    o
+}
+
+/// The time-to-detect preview, when the plan states its traffic.
+fn time_to_detect_section(ir: &Ir) -> String {
+    use crate::check::detection::{approx, count_text, percent_text, rate_text};
+    let Some(p) = &ir.detection.preview else {
+        return String::new();
+    };
+    let mut o = String::from("## Time to detect\n\n");
+    let _ = writeln!(
+        o,
+        "At the plan's {} for `{}` (py2 failing {} of requests), median times from a regression's start to the rollback alert, and the failed requests py3 serves first. The simulator (benches/detection.rs) agrees with these within 25%.\n",
+        rate_text(p.traffic),
+        p.service,
+        percent_text(p.py2_error_rate)
+    );
+    o.push_str("| stage | py3 traffic | hold | trigger | regression | caught | failed (or slow) requests first |\n|---|---|---|---|---|---|---|\n");
+    for st in &p.stages {
+        for c in &st.catches {
+            let (caught, failed) = match c.detection {
+                Some(d) if d.secs <= st.hold_secs as f64 => (approx(d.secs), count_text(d.failed)),
+                Some(d) => (
+                    format!("not within the hold ({})", approx(d.secs)),
+                    "-".into(),
+                ),
+                None => ("not within a day's window".into(), "-".into()),
+            };
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | `{}` | {} | {caught} | {failed} |",
+                st.stage,
+                rate_text(st.py3_rate),
+                hours(st.hold_secs as f64 / 3600.0),
+                c.trigger,
+                c.regression
+            );
+        }
+    }
+    let proofs: Vec<_> = p
+        .stages
+        .iter()
+        .flat_map(|s| s.proofs.iter().map(move |x| (s, x)))
+        .collect();
+    if !proofs.is_empty() {
+        o.push_str("\nA healthy py3 (failing as often as py2) shows its stage's criteria after:\n\n| stage | criterion | evidence after |\n|---|---|---|\n");
+        for (st, pr) in proofs {
+            let after = match pr.secs {
+                Some(s) if s <= st.hold_secs as f64 => approx(s),
+                _ if pr.requests.is_finite() => format!(
+                    "not within the hold: needs ~{} requests",
+                    count_text(pr.requests)
+                ),
+                _ => "never".into(),
+            };
+            let _ = writeln!(o, "| {} | `{}` | {after} |", st.stage, pr.criterion);
+        }
+    }
+    o.push('\n');
+    o
 }

@@ -416,7 +416,13 @@ impl<'a> Source<'a> {
     }
 
     /// `f` over requests, plus retried requests where the source counts those apart.
-    fn attempts(&self, copy: Copy, extra: Option<(&str, &str)>, f: &str, window: &str) -> String {
+    pub fn attempts(
+        &self,
+        copy: Copy,
+        extra: Option<(&str, &str)>,
+        f: &str,
+        window: &str,
+    ) -> String {
         let served = self
             .requests(copy)
             .sum_by_service(&self.services, extra, f, Some(window), "");

@@ -20,6 +20,8 @@ pub mod metrics;
 mod nginx;
 pub mod plan_json;
 pub mod prometheus;
+mod rule_tests;
+pub mod sequential;
 mod systemd;
 pub mod yaml;
 

@@ -2,16 +2,25 @@
 //!
 //! One alert per rollback trigger and service. Each carries `canary: rollback`, which the
 //! Alertmanager route sends to the rollback receiver, a severity, a summary and a `runbook_url`
-//! into the rollback runbook. Error-rate, latency and divergence alerts have a minimum-traffic
-//! guard: a 1% canary that served three requests, one of them a 500, must not page anyone
-//! (flagger#1035/#1689 in shared/reference/canary-systems.md).
+//! into the rollback runbook.
 //!
-//! The test file holds `promtool test rules` cases proving that each alert fires above its
-//! threshold and stays silent below it (and, for guarded alerts, silent on too little traffic).
+//! Error-rate and latency triggers are sequential tests (src/stats/, emit/sequential.rs): the
+//! group starts with the recording rules that count requests over the ladder of windows and
+//! weigh the evidence, and their alerts fire on `margin > 0` with no `for:` and no traffic
+//! guard: the evidence itself says when there is enough. The stages' success criteria are
+//! recording rules too (`canary:stage_evidence:margin`, passed at `>= 0`). The other triggers
+//! are thresholds held for their window (`for:`); divergence keeps a minimum of compared
+//! responses (flagger#1035/#1689 in shared/reference/canary-systems.md).
+//!
+//! The test file holds `promtool test rules` cases: for sequential triggers, a planted
+//! regression that fires exactly when the reference evaluator says and healthy seeded random
+//! days that never do (emit/rule_tests.rs); for the others, firing above the threshold and
+//! silence below it.
 
 use serde_json::{Value, json};
 
-use super::metrics::{HealthShape, Metric, Source};
+use super::metrics::{HealthShape, Source};
+use super::sequential::{Record, Rules};
 use super::yaml;
 use crate::ir::{Copy, Ir, ServiceIr, TriggerIr, TriggerKind, fmt};
 
@@ -19,7 +28,10 @@ use crate::ir::{Copy, Ir, ServiceIr, TriggerIr, TriggerKind, fmt};
 /// rate() always has samples; a minute at the default 15s) and five minutes.
 pub fn rate_window(ir: &Ir, trigger: &TriggerIr) -> u64 {
     let floor = ir.metrics.scrape_interval_secs * 4;
-    trigger.window_secs.clamp(floor, 300.max(floor))
+    trigger
+        .window_secs
+        .unwrap_or(floor)
+        .clamp(floor, 300.max(floor))
 }
 
 pub fn duration(secs: u64) -> String {
@@ -41,46 +53,64 @@ pub fn alert_name(trigger: &TriggerIr) -> String {
     trigger.alert.clone()
 }
 
-struct Rule {
-    alert: String,
-    expr: String,
-    labels: Value,
-    annotations: Value,
-    window: u64,
+pub(crate) struct Rule {
+    pub alert: String,
+    pub expr: String,
+    pub labels: Value,
+    pub annotations: Value,
+    /// The `for:` window; `None` for sequential tests.
+    pub window: Option<u64>,
+    pub records: Vec<Record>,
 }
 
-fn rule(ir: &Ir, src: &Source<'_>, trigger: &TriggerIr) -> Option<Rule> {
+fn labels(ir: &Ir, trigger: &TriggerIr) -> Value {
+    json!({
+        "severity": "critical",
+        "canary": "rollback",
+        "plan": ir.name,
+        "trigger": trigger.kind.as_str(),
+    })
+}
+
+fn runbook_url(alert: &str) -> String {
+    format!("canary-rollback-runbook.md#{}", alert.to_lowercase())
+}
+
+/// The alert of a sequential trigger: the test's `fires_when`, nothing added.
+fn sequential_rule(ir: &Ir, rules: &Rules<'_>, trigger: &TriggerIr) -> Option<Rule> {
+    let test = rules.trigger(trigger)?;
+    let alert = alert_name(trigger);
+    Some(Rule {
+        labels: labels(ir, trigger),
+        annotations: json!({
+            "summary": format!("py3 rollback trigger `{}` fired", trigger.text),
+            "description": format!(
+                "The py3 copy of the service in this alert's `service` label is worse than the {} canary's rollback trigger allows ({}): over one of the windows from {} to {}, its requests are strong evidence of it (the evidence, minus what that window needs, is above zero; canary:*:margin records it). {}",
+                ir.name,
+                trigger.text,
+                duration(ir.detection.ladder.rungs.first().map_or(1, |r| r.window_secs)),
+                duration(ir.detection.ladder.top_secs()),
+                super::engine::docs::alert_action(ir),
+            ),
+            "runbook_url": runbook_url(&alert),
+        }),
+        expr: test.fires_when(),
+        alert,
+        window: None,
+        records: test.records,
+    })
+}
+
+fn rule(ir: &Ir, src: &Source<'_>, rules: &Rules<'_>, trigger: &TriggerIr) -> Option<Rule> {
+    if trigger.is_sequential() {
+        return sequential_rule(ir, rules, trigger);
+    }
     let w = duration(rate_window(ir, trigger));
-    let guard = || {
-        format!(
-            "{} >= {}",
-            src.request_increase(Copy::Py3, &w),
-            ir.metrics.min_requests
-        )
-    };
     let t = fmt(trigger.threshold);
     let expr = match trigger.kind {
-        TriggerKind::ErrorRate => format!(
-            "({}) > {t}\nand on(service) {}",
-            src.error_percent(Copy::Py3, &w),
-            guard()
-        ),
-        TriggerKind::LatencyRatio => {
-            let q = trigger.quantile.unwrap_or(0.99);
-            format!(
-                "{} > {t} * {}\nand on(service) {}",
-                src.quantile_ms(Copy::Py3, q, &w),
-                src.quantile_ms(Copy::Py2, q, &w),
-                guard()
-            )
-        }
-        TriggerKind::LatencyAbsolute => {
-            let q = trigger.quantile.unwrap_or(0.99);
-            format!(
-                "{} > {t}\nand on(service) {}",
-                src.quantile_ms(Copy::Py3, q, &w),
-                guard()
-            )
+        // Sequential: handled above.
+        TriggerKind::ErrorRate | TriggerKind::LatencyRatio | TriggerKind::LatencyAbsolute => {
+            return None;
         }
         TriggerKind::HealthFailures => format!("{} > {t}", src.health_failures(Copy::Py3, &w)),
         TriggerKind::Memory => format!("{} > {t}", src.memory_percent(Copy::Py3)?),
@@ -107,45 +137,67 @@ fn rule(ir: &Ir, src: &Source<'_>, trigger: &TriggerIr) -> Option<Rule> {
     };
     let alert = alert_name(trigger);
     Some(Rule {
-        labels: json!({
-            "severity": "critical",
-            "canary": "rollback",
-            "plan": ir.name,
-            "trigger": trigger.kind.as_str(),
-        }),
+        labels: labels(ir, trigger),
         annotations: json!({
             "summary": format!("py3 rollback trigger `{}` fired", trigger.text),
             "description": format!(
                 "The py3 copy of the service in this alert's `service` label breached the {} canary's rollback trigger ({}). {}",
                 ir.name, trigger.text, super::engine::docs::alert_action(ir)
             ),
-            "runbook_url": format!("canary-rollback-runbook.md#{}", alert.to_lowercase()),
+            "runbook_url": runbook_url(&alert),
         }),
         alert,
         expr,
         window: trigger.window_secs,
+        records: Vec::new(),
     })
 }
 
-fn rules(ir: &Ir) -> Vec<(&TriggerIr, Rule)> {
+/// The alerts, one per trigger. Two sequential triggers with one alert name (CNR408 warns of
+/// the duplicate) would record the same series: the first is kept.
+pub(crate) fn rules(ir: &Ir) -> Vec<(&TriggerIr, Rule)> {
     let src = Source::new(ir);
-    ir.triggers
-        .iter()
-        .filter_map(|t| rule(ir, &src, t).map(|r| (t, r)))
-        .collect()
+    let sequential = Rules::new(ir);
+    let mut out: Vec<(&TriggerIr, Rule)> = Vec::new();
+    for t in &ir.triggers {
+        if t.is_sequential() && out.iter().any(|(o, _)| o.alert == t.alert) {
+            continue;
+        }
+        if let Some(r) = rule(ir, &src, &sequential, t) {
+            out.push((t, r));
+        }
+    }
+    out
+}
+
+/// Every recording rule: the triggers', then the stages' criteria, each written once.
+pub(crate) fn records(ir: &Ir) -> Vec<Record> {
+    let sequential = Rules::new(ir);
+    let mut all: Vec<Record> = rules(ir).into_iter().flat_map(|(_, r)| r.records).collect();
+    for stage in &ir.stages {
+        for check in &stage.evidence {
+            all.extend(sequential.check(stage, check).records);
+        }
+    }
+    let mut out: Vec<Record> = Vec::new();
+    for r in all {
+        if !out.iter().any(|o| o.name == r.name && o.labels == r.labels) {
+            out.push(r);
+        }
+    }
+    out
 }
 
 pub fn alerts(ir: &Ir) -> String {
-    let rules: Vec<Value> = rules(ir)
+    let mut group: Vec<Value> = records(ir)
         .into_iter()
-        .map(|(_, r)| {
-            json!({
-                "alert": r.alert,
-                "expr": r.expr,
-                "for": duration(r.window),
-                "labels": r.labels,
-                "annotations": r.annotations,
-            })
+        .map(|r| {
+            let mut labels = serde_json::Map::new();
+            labels.insert("plan".into(), json!(ir.name));
+            for (k, v) in r.labels {
+                labels.insert(k, json!(v));
+            }
+            json!({ "record": r.name, "expr": r.expr, "labels": labels })
         })
         .chain(super::comparator_alerts::rules(ir).into_iter().map(|r| {
             json!({
@@ -157,7 +209,19 @@ pub fn alerts(ir: &Ir) -> String {
             })
         }))
         .collect();
-    let doc = json!({ "groups": [ { "name": group_name(ir), "rules": rules } ] });
+    group.extend(rules(ir).into_iter().map(|(_, r)| {
+        let mut rule = json!({
+            "alert": r.alert,
+            "expr": r.expr,
+            "labels": r.labels,
+            "annotations": r.annotations,
+        });
+        if let Some(w) = r.window {
+            rule["for"] = json!(duration(w));
+        }
+        rule
+    }));
+    let doc = json!({ "groups": [ { "name": group_name(ir), "rules": group } ] });
     format!(
         "# Rollback alerts for the {} canary (Python {} -> {}): one rule per trigger, for every service.\n# Generated by canaryc from canary.plan; change the plan and rebuild rather than editing.\n{}",
         ir.name,
@@ -185,28 +249,6 @@ fn counter(per_step: f64, steps: u64) -> String {
 
 fn gauge(value: f64, steps: u64) -> String {
     format!("{}x{steps}", fmt(value))
-}
-
-/// Histogram buckets of one service where every observation falls at or below `upper`.
-fn histogram(
-    m: &Metric,
-    service: &ServiceIr,
-    bounds: &[f64],
-    upper: f64,
-    per_step: f64,
-    steps: u64,
-) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for b in bounds {
-        let le = fmt(*b);
-        let count = if *b >= upper { per_step } else { 0.0 };
-        out.push((m.input(service, &[("le", &le)]), counter(count, steps)));
-    }
-    out.push((
-        m.input(service, &[("le", "+Inf")]),
-        counter(per_step, steps),
-    ));
-    out
 }
 
 fn cases(
@@ -241,64 +283,8 @@ fn cases(
         }
     };
     match trigger.kind {
-        TriggerKind::ErrorRate => {
-            if t < 100.0 {
-                let bad = (volume * (t * 2.0).min(100.0) / 100.0).ceil().max(1.0);
-                out.push(Case {
-                    name: "fires above the threshold".into(),
-                    series: requests(src, Copy::Py3, volume - bad.min(volume), bad),
-                    fires: true,
-                });
-            }
-            let bad = (volume * t / 200.0).floor();
-            out.push(Case {
-                name: "silent below the threshold".into(),
-                series: requests(src, Copy::Py3, volume - bad, bad),
-                fires: false,
-            });
-            if min > 1.0 {
-                // Every request fails, but half of min_requests in the window is too few to judge.
-                let trickle = min / 2.0 / rate_steps as f64;
-                out.push(Case {
-                    name: "silent on too little traffic".into(),
-                    series: requests(src, Copy::Py3, 0.0, trickle),
-                    fires: false,
-                });
-            }
-        }
-        TriggerKind::LatencyRatio | TriggerKind::LatencyAbsolute => {
-            let (py2, unit) = src.latency(Copy::Py2);
-            let (py3, _) = src.latency(Copy::Py3);
-            // Bucket bounds in the histogram's unit, around the threshold.
-            let fast_ms = if trigger.kind == TriggerKind::LatencyAbsolute {
-                t / 4.0
-            } else {
-                100.0
-            };
-            let slow_ms = if trigger.kind == TriggerKind::LatencyAbsolute {
-                t * 4.0
-            } else {
-                100.0 * (t * 4.0).max(2.0)
-            };
-            let to_unit = |ms: f64| ms / 1000.0 / unit;
-            let bounds = [to_unit(fast_ms), to_unit(fast_ms * 2.0), to_unit(slow_ms)];
-            let with_traffic = |py3_upper: f64| {
-                let mut series = requests(src, Copy::Py3, volume, 0.0);
-                series.extend(histogram(&py2, service, &bounds, bounds[0], volume, steps));
-                series.extend(histogram(&py3, service, &bounds, py3_upper, volume, steps));
-                series
-            };
-            out.push(Case {
-                name: "fires above the threshold".into(),
-                series: with_traffic(bounds[2]),
-                fires: true,
-            });
-            out.push(Case {
-                name: "silent below the threshold".into(),
-                series: with_traffic(bounds[0]),
-                fires: false,
-            });
-        }
+        // Sequential: emit/rule_tests.rs.
+        TriggerKind::ErrorRate | TriggerKind::LatencyRatio | TriggerKind::LatencyAbsolute => {}
         TriggerKind::HealthFailures => {
             let (series, shape) = src.health(Copy::Py3);
             let (bad, good) = match shape {
@@ -482,9 +468,30 @@ pub fn tests(ir: &Ir) -> String {
     let Some(service) = ir.services.first() else {
         return String::new();
     };
-    for (trigger, rule) in rules(ir) {
-        let warmup = rate_window(ir, trigger) + trigger.window_secs;
-        let eval = warmup + 120;
+    let every = super::rule_tests::evaluation_interval(ir);
+    let all = rules(ir);
+    let sequential: Vec<&Rule> = all
+        .iter()
+        .filter(|(t, _)| t.is_sequential())
+        .map(|(_, r)| r)
+        .collect();
+    for (trigger, rule) in &all {
+        if trigger.is_sequential() {
+            tests.extend(super::rule_tests::planted(ir, trigger, rule, service));
+        }
+    }
+    tests.extend(super::rule_tests::healthy_days(
+        ir,
+        &all,
+        &sequential,
+        service,
+    ));
+    for (trigger, rule) in all.iter().filter(|(t, _)| !t.is_sequential()) {
+        let trigger = *trigger;
+        // Conditions hold from the first evaluation with a full rate window; `for:` counts
+        // evaluations from there.
+        let warmup = rate_window(ir, trigger) + trigger.window_secs.unwrap_or(0);
+        let eval = (warmup + 120).div_ceil(every) * every + every;
         let steps = eval / step(ir) + 4;
         for case in cases(ir, &src, service, trigger, steps) {
             let input: Vec<Value> = case
@@ -536,11 +543,11 @@ pub fn tests(ir: &Ir) -> String {
     }
     let doc = json!({
         "rule_files": ["prometheus-alerts.yaml"],
-        "evaluation_interval": duration(step(ir)),
+        "evaluation_interval": duration(super::rule_tests::evaluation_interval(ir)),
         "tests": tests,
     });
     format!(
-        "# promtool test rules prometheus-alerts.test.yaml\n# Each rollback alert fires above its threshold and stays silent below it.\n{}",
+        "# promtool test rules prometheus-alerts.test.yaml\n# Sequential triggers: a planted regression fires when the reference evaluator says, healthy days never do.\n# Other triggers: each alert fires above its threshold and stays silent below it.\n{}",
         yaml::to_string(&doc)
     )
 }

@@ -120,6 +120,7 @@ fn is_word(kind: K) -> bool {
             | K::Duration
             | K::Size
             | K::Percent
+            | K::Rate
             | K::RatioFactor
             | K::RatioBase
             | K::Number

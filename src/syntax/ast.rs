@@ -148,6 +148,8 @@ pub enum ValueKind {
     },
     /// `0.5%`, stored as the number before the sign (0.5).
     Percent(f64),
+    /// `40/s`, `600/m`: per second.
+    Rate(f64),
     /// `90s`, `1h30m`: milliseconds.
     Duration(u64),
     /// `2x py2`.
@@ -182,6 +184,7 @@ impl ValueKind {
         match self {
             ValueKind::Number { .. } => "a number",
             ValueKind::Percent(_) => "a percentage",
+            ValueKind::Rate(_) => "a rate",
             ValueKind::Duration(_) => "a duration",
             ValueKind::Ratio { .. } => "a ratio",
             ValueKind::Size(_) => "a size",

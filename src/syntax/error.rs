@@ -90,6 +90,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         | Rule::duration
         | Rule::size
         | Rule::percent
+        | Rule::rate
         | Rule::ratio
         | Rule::ratio_factor
         | Rule::number

@@ -298,6 +298,15 @@ impl Lowerer {
                 }
             },
             K::Percent => ValueKind::Percent(parse_f64(&text[..text.len() - 1])),
+            K::Rate => {
+                let (number, unit) = text.split_once('/').unwrap_or((text, "s"));
+                let per = match unit {
+                    "m" => 60.0,
+                    "h" => 3600.0,
+                    _ => 1.0,
+                };
+                ValueKind::Rate(parse_f64(number) / per)
+            }
             K::Ratio => {
                 let mut factor = 0.0;
                 let mut base = None;

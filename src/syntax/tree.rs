@@ -58,6 +58,8 @@ pub enum SyntaxKind {
     Duration,
     Size,
     Percent,
+    /// `40/s`: a request rate.
+    Rate,
     RatioFactor,
     RatioBase,
     Number,
@@ -124,6 +126,7 @@ impl SyntaxKind {
             Rule::duration => K::Duration,
             Rule::size => K::Size,
             Rule::percent => K::Percent,
+            Rule::rate => K::Rate,
             Rule::ratio_factor => K::RatioFactor,
             Rule::ratio_base => K::RatioBase,
             Rule::number => K::Number,

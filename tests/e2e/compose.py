@@ -39,7 +39,10 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 EXAMPLE = os.path.join(ROOT, "examples", "e2e-compose")
 APP = os.path.join(ROOT, "examples", "e2e-wsgi", "app.py")
 PROJECT = "canaryc-e2e"
-HOLD = 20  # seconds, every stage
+# seconds, every stage. The criteria are sequential tests (tests/e2e/run.py, scenario 3): the
+# 10% stage passes `error_rate < 1%` only after about 280 of py3's requests, 360 in 45 s at the
+# ramp-up's 80 requests a second.
+HOLD = 45
 check = e2e.check
 
 
@@ -197,7 +200,7 @@ def scenario_healthy(canaryc, env):
     stack, base = up(env)
     try:
         seen, changes, t0 = [], [], time.time()
-        with e2e.Load(base, 40, ["/"]) as load:
+        with e2e.Load(base, 80, ["/"]) as load:
             last = None
             while time.time() - t0 < 8 * HOLD + 60 and e2e.left() > 30:
                 code, status = stack.promote("--status")

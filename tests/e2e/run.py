@@ -459,11 +459,15 @@ def scenario_promote(canaryc):
     print("\n== scenario 3: canaryc promote ramps a healthy py3 up by itself and stops at the approval gate", flush=True)
     workdir = tempfile.mkdtemp(prefix="canaryc-e2e-promote-")
     procs = Processes(workdir)
-    hold = 15
+    # The stages' criteria are sequential tests: a stage moves on only once py3's requests in
+    # its hold show `error_rate < 1%` (about 280 requests with no failure against py2's rate plus
+    # one point, ln 20 nats of evidence). At 80 requests a second the 10% stage gets about 360
+    # in 45 s; at 15 s it would never pass, rightly.
+    hold = 45
     try:
         env = setup(canaryc, workdir, procs, hold="%ds" % hold)
         base = "http://127.0.0.1:%d" % env["port"]
-        with Load(base, 50, ["/"]) as load:
+        with Load(base, 80, ["/"]) as load:
             code, first = promote(canaryc)
             check(code == 0 and first.get("status") == "started" and first.get("stage") == "canary-10pct",
                   "promote starts the first stage: %s" % first)

@@ -1,21 +1,31 @@
 //! The one seam between the engines and the metric layer.
 //!
 //! Every query an engine runs (Argo Rollouts' AnalysisTemplates, Flagger's MetricTemplates,
-//! `canaryc promote` through `canary-promote.json`) is built here, from the same functions of
-//! `super::super::metrics` that build the alerts, so an analysis and an alert cannot disagree on
-//! what "py3's error rate" is. The metric layer is being rewritten into sequential tests (one
-//! function per test yielding PromQL); when it lands, this file is the only one that changes.
+//! `canaryc promote` through `canary-promote.json`) is built here, from the same functions that
+//! build the alerts, so an analysis and an alert cannot disagree on what "py3 is worse" means.
 //!
-//! A query returns one sample per service (`sum by (service)`), or none when py3 has served too
-//! few requests to judge (the same minimum-traffic guard as the alerts). A condition says what
-//! the sample must satisfy; "no sample" is never a pass.
+//! Error-rate and latency triggers, and error-rate and latency criteria, are sequential tests
+//! (`super::super::sequential`): the engine reads the margin the bundle's recording rules record
+//! (`canary:py3_error_ratio:margin`, `canary:py3_latency_slow_ratio:margin`,
+//! `canary:stage_evidence:margin`), the very series the alert decides on. Those series exist only
+//! in a Prometheus that loads `prometheus-alerts.yaml`: the runbooks say so (engine/docs.rs).
+//! A trigger breaches on a margin above 0; a criterion passes on a margin at or above 0, which
+//! needs enough requests to show py3 is not worse, so a quiet stage never passes for lack of
+//! evidence. The other triggers and criteria (health, memory, CPU, request rate) are thresholds
+//! over `super::super::metrics`, as the alerts are.
+//!
+//! A query returns one sample per service (`by (service)`), or none when there is nothing to
+//! judge (no recorded margin yet, or too few requests for a threshold query). A condition says
+//! what the sample must satisfy; "no sample" is never a pass.
 
 use serde::Serialize;
 
 use super::super::metrics::Source;
 use super::super::prometheus::{duration, rate_window};
+use super::super::sequential::{Rules, Test};
 use crate::ir::{
-    CheckIr, CheckMetric, Condition, Copy, Ir, Op, ServiceIr, StageIr, TriggerKind, fmt,
+    CheckIr, CheckMetric, Condition, Copy, EvidenceIr, EvidenceTest, Ir, Op, ServiceIr, StageIr,
+    TriggerKind, fmt,
 };
 
 /// How long the engines ride out a Prometheus they cannot query before giving up: ten
@@ -122,9 +132,20 @@ pub fn stage_checks(ir: &Ir, service: &ServiceIr, stage: &StageIr) -> Vec<Query>
     let src = source(ir, service);
     let w = duration(check_window(ir, stage));
     let baseline = baseline_window(ir, stage);
+    let rules = Rules::new(ir);
+    let mut used = vec![false; stage.evidence.len()];
     let mut out: Vec<Query> = Vec::new();
     for check in &stage.checks {
-        let Some(query) = check_query(ir, &src, check, &w, baseline.as_deref()) else {
+        let query = match evidence_of(stage, check, &mut used) {
+            Some(evidence) => Some(evidence_query(
+                &rules,
+                &rules.check(stage, evidence),
+                service,
+                check,
+            )),
+            None => check_query(ir, &src, check, &w, baseline.as_deref()),
+        };
+        let Some(query) = query else {
             continue;
         };
         let mut name = metric_name(&check.text);
@@ -134,6 +155,40 @@ pub fn stage_checks(ir: &Ir, service: &ServiceIr, stage: &StageIr) -> Vec<Query>
         out.push(Query { name, ..query });
     }
     out
+}
+
+/// The sequential test that judges `check`, if the recording rules have one: the stage's first
+/// unused evidence of the same criterion and metric (`all metrics within 10%` is one of each).
+fn evidence_of<'a>(
+    stage: &'a StageIr,
+    check: &CheckIr,
+    used: &mut [bool],
+) -> Option<&'a EvidenceIr> {
+    let position = stage.evidence.iter().enumerate().position(|(i, e)| {
+        !used[i]
+            && e.text == check.text
+            && matches!(
+                (check.metric, e.test),
+                (CheckMetric::ErrorRate, EvidenceTest::ErrorRate(_))
+                    | (CheckMetric::Latency, EvidenceTest::Latency(_))
+            )
+    })?;
+    used[position] = true;
+    Some(&stage.evidence[position])
+}
+
+/// A criterion judged by its recorded evidence: it passes once the margin is at least 0.
+fn evidence_query(rules: &Rules<'_>, test: &Test, service: &ServiceIr, check: &CheckIr) -> Query {
+    Query {
+        name: String::new(),
+        text: check.text.clone(),
+        promql: rules.margin_of(test, &service.name),
+        condition: Condition {
+            op: Op::Ge,
+            threshold: 0.0,
+        },
+        timeout_secs: STAGE_TIMEOUT_SECS,
+    }
 }
 
 /// Where a stage at 100% finds py2's values: py2 serves nothing during it, so a criterion
@@ -229,12 +284,37 @@ fn check_query(
     })
 }
 
-/// The rollback triggers of one service, each as a query whose sample breaches when the
-/// trigger's condition has held for its whole window (the alert's `for:`).
+/// The rollback triggers of one service, each as a query whose sample breaches when the alert
+/// would fire: a sequential test's margin above 0, or a threshold held for its whole window
+/// (the alert's `for:`).
 pub fn rollback_triggers(ir: &Ir, service: &ServiceIr) -> Vec<Query> {
     let src = source(ir, service);
-    let mut queries = Vec::new();
+    let rules = Rules::new(ir);
+    let mut queries: Vec<Query> = Vec::new();
+    let mut alerts: Vec<&str> = Vec::new();
     for trigger in &ir.triggers {
+        if trigger.is_sequential() {
+            // Two triggers with one alert record one margin (CNR408): the first is judged, as
+            // in the alerts (prometheus::rules).
+            if alerts.contains(&trigger.alert.as_str()) {
+                continue;
+            }
+            alerts.push(trigger.alert.as_str());
+            let Some(test) = rules.trigger(trigger) else {
+                continue;
+            };
+            queries.push(Query {
+                name: metric_name(trigger.kind.as_str()),
+                text: trigger.text.clone(),
+                promql: rules.margin_of(&test, &service.name),
+                condition: Condition {
+                    op: Op::Gt,
+                    threshold: 0.0,
+                },
+                timeout_secs: TRIGGER_TIMEOUT_SECS,
+            });
+            continue;
+        }
         let w = duration(rate_window(ir, trigger));
         let q = trigger.quantile.unwrap_or(0.99);
         let t = trigger.threshold;
@@ -283,7 +363,12 @@ pub fn rollback_triggers(ir: &Ir, service: &ServiceIr) -> Vec<Query> {
         let step = duration(ir.metrics.scrape_interval_secs);
         let held = format!(
             "{over}(({value})[{}:{step}])",
-            duration(trigger.window_secs.max(ir.metrics.scrape_interval_secs))
+            duration(
+                trigger
+                    .window_secs
+                    .unwrap_or(0)
+                    .max(ir.metrics.scrape_interval_secs)
+            )
         );
         let promql = if guarded {
             format!("{held}\nand on(service) {}", guard(ir, &src, &w))

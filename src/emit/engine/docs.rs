@@ -11,7 +11,7 @@ use super::analysis::{OUTAGE_BUDGET_SECS, STAGE_TIMEOUT_SECS, consecutive_error_
 use super::argo::{ROLLOUT_LABEL, rollback_template_name, trigger_interval};
 use super::flagger;
 use crate::emit::prometheus::duration;
-use crate::ir::{Ir, ServiceIr, StageIr, Target, fmt};
+use crate::ir::{Ir, ServiceIr, StageIr, Target, TriggerKind, fmt};
 use crate::model::{Engine, InfraKind, Router, StickyBy};
 
 pub fn engine_name(engine: Engine) -> &'static str {
@@ -181,15 +181,66 @@ fn argo_automatic(ir: &Ir) -> String {
         .map(|s| format!("`{}`", rollback_template_name(s)))
         .collect();
     format!(
-        "Argo Rollouts runs the AnalysisTemplate {} in the background for the whole rollout: one metric per rollback trigger ({}), measured every {} on the Prometheus at {}. A measurement that breaches fails the analysis and the Rollout aborts: the canary weight goes to 0, all traffic is back on py2 (the stable ReplicaSet) and the Rollout is `Degraded`; py3's pods keep running with no traffic (`abortScaleDownDelaySeconds: 0`) for inspection. A trigger with nothing to judge is no breach: py3 below {} requests in the window, or, at 100%, a comparison with py2, which then serves nothing (the absolute triggers still apply). If Prometheus cannot be queried, each measurement is retried every 10s for {} (`consecutiveErrorLimit: {}`); a longer outage errors the analysis and Argo aborts the Rollout, the safe side: `kubectl argo rollouts retry rollout NAME` once Prometheus is back. A py3 whose pods never become ready when a step scales them up aborts too (`progressDeadlineAbort`; Argo measures no progress while a step pauses, so during a hold it is the health trigger that catches failing pods). Before each next `setWeight`, the stage's own AnalysisTemplate judges its success criteria over its hold (Prometheus has {} to answer; a criterion relative to py2 at 100% compares with py2 over the stage before); a criterion that does not hold leaves the analysis Inconclusive and the Rollout paused for a person (`kubectl argo rollouts promote` to move on anyway, `abort` to roll back).\n",
+        "Argo Rollouts runs the AnalysisTemplate {} in the background for the whole rollout: one metric per rollback trigger ({}), measured every {} on the Prometheus at {}. A measurement that breaches fails the analysis and the Rollout aborts: the canary weight goes to 0, all traffic is back on py2 (the stable ReplicaSet) and the Rollout is `Degraded`; py3's pods keep running with no traffic (`abortScaleDownDelaySeconds: 0`) for inspection. {}A trigger with nothing to judge is no breach: a sequential test with no margin recorded yet (py3 has served nothing){}, or, at 100%, a threshold relative to py2, which then serves nothing (the sequential tests keep py2's last day as their baseline, and the absolute triggers still apply). If Prometheus cannot be queried, each measurement is retried every 10s for {} (`consecutiveErrorLimit: {}`); a longer outage errors the analysis and Argo aborts the Rollout, the safe side: `kubectl argo rollouts retry rollout NAME` once Prometheus is back. A py3 whose pods never become ready when a step scales them up aborts too (`progressDeadlineAbort`; Argo measures no progress while a step pauses, so during a hold it is the health trigger that catches failing pods). Before each next `setWeight`, the stage's own AnalysisTemplate judges its success criteria over its hold (Prometheus has {} to answer; a criterion relative to py2 at 100% compares with py2 over the stage before); a criterion that does not hold leaves the analysis Inconclusive and the Rollout paused for a person (`kubectl argo rollouts promote` to move on anyway, `abort` to roll back).\n",
         templates.join(", "),
         triggers.join(", "),
         trigger_interval(ir),
         crate::ir::prometheus_url(ir, InfraKind::Kubernetes),
-        ir.metrics.min_requests,
+        recorded_rules(ir, "AnalysisTemplates"),
+        guarded_triggers(ir),
         duration(OUTAGE_BUDGET_SECS),
         consecutive_error_limit(),
         duration(STAGE_TIMEOUT_SECS),
+    )
+}
+
+/// The recorded margins the engine's analyses read (`emit/engine/analysis.rs`).
+pub fn recorded_margins(ir: &Ir) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if ir.triggers.iter().any(|t| t.effect.is_some()) {
+        out.push("canary:py3_error_ratio:margin");
+    }
+    if ir.triggers.iter().any(|t| t.latency.is_some()) {
+        out.push("canary:py3_latency_slow_ratio:margin");
+    }
+    if ir.stages.iter().any(|s| !s.evidence.is_empty()) {
+        out.push("canary:stage_evidence:margin");
+    }
+    out
+}
+
+/// The minimum-traffic guard, for an error-rate or latency trigger that is a threshold rather
+/// than a sequential test (analysis.rs guards only those).
+fn guarded_triggers(ir: &Ir) -> String {
+    let guarded = ir.triggers.iter().any(|t| {
+        !t.is_sequential()
+            && matches!(
+                t.kind,
+                TriggerKind::ErrorRate | TriggerKind::LatencyRatio | TriggerKind::LatencyAbsolute
+            )
+    });
+    if guarded {
+        format!(
+            ", a threshold on py3's error rate or latency below {} requests in the window",
+            ir.metrics.min_requests
+        )
+    } else {
+        String::new()
+    }
+}
+
+/// Where the engine's sequential tests come from, and what happens without them: the analyses
+/// read series only the bundle's recording rules produce.
+fn recorded_rules(ir: &Ir, analyses: &str) -> String {
+    let margins = recorded_margins(ir);
+    if margins.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = margins.iter().map(|m| format!("`{m}`")).collect();
+    format!(
+        "The error-rate and latency triggers and criteria are the sequential tests of `prometheus-alerts.yaml`: the {analyses} query the margins its recording rules record ({}), the series its alerts decide on, so those rules must be loaded into the Prometheus at {}, the one the {analyses} query (its `rule_files`, or a PrometheusRule with the rules' group for the Prometheus Operator). Without them these triggers find nothing to judge and never roll back, and no criterion they judge ever passes. ",
+        names.join(", "),
+        crate::ir::prometheus_url(ir, InfraKind::Kubernetes),
     )
 }
 
@@ -201,9 +252,10 @@ fn flagger_automatic(ir: &Ir) -> String {
         .collect();
     let every = duration(flagger::interval(ir));
     format!(
-        "Flagger checks one MetricTemplate per rollback trigger ({}) every analysis interval ({every}) while the canary runs, and rolls back after {} failed checks (`threshold`): all traffic to the primary (py2), the py3 target scaled to 0. Flagger counts a query Prometheus could not answer as a failed check and adds failed checks up over the whole canary, so a few minutes of Prometheus outage are ridden out, and a real breach rolls back {} intervals after its trigger's window. What Flagger cannot express, plainly: it has one interval for every step and no per-stage hold, so each stage is held by its gate (`confirm-traffic-increase` to the flagger-loadtester at {}), which a person opens after the stage's hold and closes once the weight moved; it judges every step by the same checks, so the stages' own success criteria are the person's to check before opening the gate; approval is opening that gate. Its last step is the promotion: py3 becomes the primary, py2 stops, and from then on the rollback webhook does nothing. Use `engine: argo-rollouts` for per-stage holds and criteria judged by the engine.\n",
+        "Flagger checks one MetricTemplate per rollback trigger ({}) every analysis interval ({every}) while the canary runs, and rolls back after {} failed checks (`threshold`): all traffic to the primary (py2), the py3 target scaled to 0. {}Flagger counts a query Prometheus could not answer as a failed check and adds failed checks up over the whole canary, so a few minutes of Prometheus outage are ridden out, and a real breach rolls back {} intervals after its trigger's window. What Flagger cannot express, plainly: it has one interval for every step and no per-stage hold, so each stage is held by its gate (`confirm-traffic-increase` to the flagger-loadtester at {}), which a person opens after the stage's hold and closes once the weight moved; it judges every step by the same checks, so the stages' own success criteria are the person's to check before opening the gate; approval is opening that gate. Its last step is the promotion: py3 becomes the primary, py2 stops, and from then on the rollback webhook does nothing. Use `engine: argo-rollouts` for per-stage holds and criteria judged by the engine.\n",
         triggers.join(", "),
         flagger::THRESHOLD,
+        recorded_rules(ir, "MetricTemplates"),
         flagger::THRESHOLD,
         flagger::gate_url(ir),
     )
@@ -327,7 +379,10 @@ fn argo_steps(ir: &Ir, t: Target) -> Vec<(String, Vec<String>)> {
     ];
     create.extend(each(&|s| pods_ready(ir, s)));
     steps.push((
-        "Load the alerts into Prometheus, then create the Rollout on py2 with its Services and AnalysisTemplates (its first revision is stable at once, without steps), and wait for its pods to be Ready. Nothing routes to them yet, so nothing fails while they start:".to_string(),
+        format!(
+            "Load `prometheus-alerts.yaml` (alerts and the recording rules the AnalysisTemplates query) into the Prometheus at {}, then create the Rollout on py2 with its Services and AnalysisTemplates (its first revision is stable at once, without steps), and wait for its pods to be Ready. Nothing routes to them yet, so nothing fails while they start:",
+            crate::ir::prometheus_url(ir, InfraKind::Kubernetes)
+        ),
         create,
     ));
     let mut route = vec!["kubectl apply -f k8s-rollout-routing.yaml".to_string()];
@@ -461,7 +516,8 @@ fn flagger_steps(ir: &Ir) -> Vec<(String, Vec<String>)> {
         ),
         (
             format!(
-                "Load the alerts into Prometheus, then create the target Deployment on py2, the MetricTemplates and the Canary; Flagger copies the target to `-primary`, which serves everything (it acts once per interval, {}):",
+                "Load `prometheus-alerts.yaml` (alerts and the recording rules the MetricTemplates query) into the Prometheus at {}, then create the target Deployment on py2, the MetricTemplates and the Canary; Flagger copies the target to `-primary`, which serves everything (it acts once per interval, {}):",
+                crate::ir::prometheus_url(ir, InfraKind::Kubernetes),
                 duration(flagger::interval(ir))
             ),
             {
