@@ -515,7 +515,11 @@ pub fn tests(ir: &Ir) -> String {
         }
     }
     // The comparator's own health alerts (not rollback triggers).
-    let eval = super::comparator_alerts::eval_secs();
+    // promtool evaluates the rules only every `evaluation_interval` (up to 15 minutes for the
+    // sequential rules' long holds): an alert pending since the first evaluation with data
+    // fires one `for` later, on an evaluation, so the check waits for that evaluation.
+    let every = super::rule_tests::evaluation_interval(ir).max(1);
+    let eval = (super::comparator_alerts::eval_secs() + every).div_ceil(every) * every;
     let health = super::comparator_alerts::rules(ir);
     for (name, alert, series, fires) in
         super::comparator_alerts::cases(ir, step(ir), eval / step(ir) + 4)
