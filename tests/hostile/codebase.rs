@@ -70,21 +70,12 @@ enum Variant<'a> {
     NoFile,
 }
 
-/// Whether Compose reads a reference (`$NAME`, `${...}`) in `value`; `$$` is a literal `$`.
+/// Whether Compose reads a reference (`$NAME`, `${...}`) in `value`, as the structure reader
+/// counts them (`$$` is a literal `$`).
 fn compose_reference(value: &str) -> bool {
-    let chars: Vec<char> = value.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        if chars[i] == '$' {
-            match chars.get(i + 1) {
-                Some('$') => i += 1,
-                Some(c) if *c == '{' || c.is_ascii_alphabetic() || *c == '_' => return true,
-                _ => {}
-            }
-        }
-        i += 1;
-    }
-    false
+    let mut atoms = Vec::new();
+    let _ = super::structure::interpolate(value, "${", &mut atoms, "reference");
+    !atoms.is_empty()
 }
 
 impl Plant {

@@ -128,7 +128,7 @@ fn yaml(name: &str, text: &str) -> Result<Vec<String>, String> {
 
 /// `$$` is a literal `$`; a `$` starting a reference (`$NAME`, or `open` such as `${` or
 /// `$(`) is a structural atom.
-fn interpolate(
+pub(super) fn interpolate(
     value: &str,
     open: &str,
     atoms: &mut Vec<String>,
