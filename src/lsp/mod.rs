@@ -42,9 +42,10 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::check::Options;
+use crate::compile;
 use crate::date::Date;
 use crate::detect::Detection;
-use crate::source::FileId;
+use crate::source::{FileId, SourceFile, SourceMap};
 use crate::syntax::Parse;
 use position::Lines;
 use transport::{Incoming, code};
@@ -573,15 +574,22 @@ impl<W: Write> Server<W> {
             .path
             .as_ref()
             .map_or_else(|| uri.to_string(), |p| p.display().to_string());
-        let (mut sources, checked) = analysis::check(&name, &doc.parse, &self.options);
-        let mut diagnostics = checked.diagnostics;
-        if let (Some(plan), Some((dir, detection))) = (&checked.plan, &doc.detection) {
-            let loader = |rel: &str| std::fs::read_to_string(dir.join(rel)).ok();
-            let prefix = dir.display().to_string();
-            let mut merger = crate::detect::merge::Merger::new(&mut sources, &loader, &prefix);
-            merger.merge(plan, detection);
-            diagnostics.extend(merger.diagnostics);
-        }
+        let mut sources = SourceMap::new();
+        let root = sources.add_file(SourceFile::new(&name, doc.text()));
+        let options = compile::Options {
+            check: self.options,
+            emit: None,
+        };
+        let mut codebase = Detected(doc.detection.as_ref());
+        let parsed = compile::Sources {
+            map: &mut sources,
+            root,
+            parsed: Some(&doc.parse),
+        };
+        let diagnostics = match compile::compile(parsed, &mut codebase, &options) {
+            Ok(outputs) => outputs.diagnostics,
+            Err(failed) => failed.diagnostics,
+        };
         let stdlib = &mut self.stdlib;
         let mut uri_of_file = |name: &str| -> Option<Uri> {
             if name.starts_with("<std>/") {
@@ -610,6 +618,27 @@ impl<W: Write> Server<W> {
                 false
             }
         }
+    }
+}
+
+/// The document's codebase for [`compile::compile`]: the last detection the worker thread
+/// finished (none yet: the plan is checked with only what it says).
+struct Detected<'a>(Option<&'a (PathBuf, Detection)>);
+
+impl compile::Codebase for Detected<'_> {
+    fn locate(&self, codebase: &str) -> String {
+        codebase.to_string()
+    }
+
+    fn detect(
+        &mut self,
+        _codebase: &crate::source::Spanned<String>,
+    ) -> Result<Option<compile::Detected<'_>>, crate::diag::Diagnostic> {
+        Ok(self.0.map(|(dir, detection)| compile::Detected {
+            detection,
+            name: dir.display().to_string(),
+            read: Box::new(move |rel: &str| std::fs::read_to_string(dir.join(rel)).ok()),
+        }))
     }
 }
 
