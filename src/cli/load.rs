@@ -322,3 +322,47 @@ fn codebase_missing(span: Span, dir: &Path) -> Diagnostic {
         "`codebase` is relative to the plan file; without it canaryc uses only what the plan says",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codebase(value: &str) -> Spanned<String> {
+        Spanned::new(value.to_string(), Span::default())
+    }
+
+    /// `canaryc plan` walks its codebase once: the plan it wrote is compiled with that walk.
+    #[test]
+    fn a_codebase_walked_already_is_not_walked_again() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("app.py"), "print 'hi'\n").unwrap();
+        // A walk of this directory would see one file; the planted count shows it was reused.
+        let walked = Detection {
+            stats: crate::detect::facts::Stats {
+                files_seen: 12_345,
+                files_read: 0,
+            },
+            ..Detection::default()
+        };
+        let mut disk = Disk::new(dir.path(), true).walked(&walked);
+        let found = disk.detect(&codebase(".")).ok().flatten().unwrap();
+        assert_eq!(found.detection.stats.files_seen, 12_345);
+        // Without a walk to reuse, the directory is walked.
+        let mut disk = Disk::new(dir.path(), true);
+        let found = disk.detect(&codebase(".")).ok().flatten().unwrap();
+        assert_eq!(found.detection.stats.files_seen, 1);
+        assert_eq!((found.read)("app.py").as_deref(), Some("print 'hi'\n"));
+    }
+
+    #[test]
+    fn a_root_a_missing_directory_and_no_detect_are_not_walked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut disk = Disk::new(dir.path(), true);
+        let root = disk.detect(&codebase("/")).err().unwrap();
+        assert_eq!(root.code, Code::CodebaseIsRoot);
+        let missing = disk.detect(&codebase("nowhere")).err().unwrap();
+        assert_eq!(missing.code, Code::CodebaseMissing);
+        let mut off = Disk::new(dir.path(), false);
+        assert!(off.detect(&codebase(".")).unwrap().is_none());
+    }
+}
