@@ -35,7 +35,10 @@ pub trait Codebase {
     /// The detection of the directory the checked plan names. `Ok(None)`: not read (`check
     /// --no-detect`, a document that is not a file); `Err`: why not, as a diagnostic (CNR010 a
     /// root, CNR605 not a directory), and the plan is compiled with only what it says.
-    fn detect(&mut self, codebase: &Spanned<String>) -> Result<Option<Detected<'_>>, Diagnostic>;
+    fn detect(
+        &mut self,
+        codebase: &Spanned<String>,
+    ) -> Result<Option<Detected<'_>>, Box<Diagnostic>>;
 }
 
 /// A codebase as detected by the front end.
@@ -44,8 +47,11 @@ pub struct Detected<'a> {
     /// How diagnostics name the codebase's files: this, `/`, the file's path in it.
     pub name: String,
     /// A codebase file's text by its path in the codebase, for diagnostics' excerpts.
-    pub read: Box<dyn Fn(&str) -> Option<String> + 'a>,
+    pub read: ReadFile<'a>,
 }
+
+/// Reads a codebase file by its path in the codebase (the front end's I/O, handed in).
+pub type ReadFile<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
 
 /// How far to go, and what the stages need from outside.
 #[derive(Debug, Clone)]
@@ -125,7 +131,7 @@ pub fn compile(
     let detected = match plan.codebase.as_ref().map(|c| codebase.detect(c)) {
         None | Some(Ok(None)) => None,
         Some(Err(why)) => {
-            diagnostics.push(why);
+            diagnostics.push(*why);
             crate::diag::sort(&mut diagnostics);
             None
         }

@@ -143,23 +143,28 @@ impl Codebase for Disk<'_> {
         super::build::relative_to(&self.base.join(codebase), output)
     }
 
-    fn detect(&mut self, codebase: &Spanned<String>) -> Result<Option<Detected<'_>>, Diagnostic> {
+    fn detect(
+        &mut self,
+        codebase: &Spanned<String>,
+    ) -> Result<Option<Detected<'_>>, Box<Diagnostic>> {
         if !self.detect {
             return Ok(None);
         }
         let dir = codebase_dir(&self.base, &codebase.value);
         // `/` (or `../..` up to it) would walk every mounted file system in the foreground.
         if dir.canonicalize().is_ok_and(|d| d.parent().is_none()) {
-            return Err(codebase_is_root(codebase.span, &dir));
+            return Err(Box::new(codebase_is_root(codebase.span, &dir)));
         }
         if !dir.is_dir() {
-            return Err(codebase_missing(codebase.span, &dir));
+            return Err(Box::new(codebase_missing(codebase.span, &dir)));
         }
         let detection: &Detection = match self.walked {
             Some(walked) => walked,
             None => self.detection.insert(
                 crate::detect::detect(&dir, &Limits::default())
-                    .map_err(|err| codebase_missing(codebase.span, &dir).note(err.to_string()))?,
+                    .map_err(|err| {
+                        Box::new(codebase_missing(codebase.span, &dir).note(err.to_string()))
+                    })?,
             ),
         };
         self.dir = dir;

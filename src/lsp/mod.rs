@@ -642,7 +642,7 @@ impl compile::Codebase for Detected<'_> {
     fn detect(
         &mut self,
         _codebase: &crate::source::Spanned<String>,
-    ) -> Result<Option<compile::Detected<'_>>, crate::diag::Diagnostic> {
+    ) -> Result<Option<compile::Detected<'_>>, Box<crate::diag::Diagnostic>> {
         Ok(self.0.map(|(dir, detection)| compile::Detected {
             detection,
             name: dir.display().to_string(),
