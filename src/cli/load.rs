@@ -160,12 +160,14 @@ impl Codebase for Disk<'_> {
         }
         let detection: &Detection = match self.walked {
             Some(walked) => walked,
-            None => self.detection.insert(
-                crate::detect::detect(&dir, &Limits::default())
-                    .map_err(|err| {
-                        Box::new(codebase_missing(codebase.span, &dir).note(err.to_string()))
-                    })?,
-            ),
+            None => {
+                self.detection
+                    .insert(
+                        crate::detect::detect(&dir, &Limits::default()).map_err(|err| {
+                            Box::new(codebase_missing(codebase.span, &dir).note(err.to_string()))
+                        })?,
+                    )
+            }
         };
         self.dir = dir;
         let dir = &self.dir;
