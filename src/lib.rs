@@ -8,6 +8,7 @@ extern crate alloc;
 pub mod check;
 pub mod cli;
 pub mod compare;
+pub mod compile;
 pub mod date;
 pub mod detect;
 pub mod diag;

@@ -127,3 +127,122 @@ fn help_teaches_with_examples_and_exits_zero() {
     assert_eq!(version.status.code(), Some(0));
     assert!(stdout(&version).starts_with("canaryc "));
 }
+
+/// Every failure is said once, on stderr, as `error: ...`, with the exit code of its kind
+/// (cli::Error): unusable input and refused outputs 2, failed writes and problems found 1.
+#[test]
+fn each_error_is_reported_once_with_its_exit_code() {
+    let dir = scratch(
+        "errors",
+        &[
+            ("clean.plan", CLEAN),
+            ("broken.plan", BROKEN),
+            ("a-file", "x"),
+        ],
+    );
+    let cases: &[(&[&str], i32, &str)] = &[
+        (
+            &["check", "missing.plan", "clean.plan"],
+            2,
+            "error: cannot read missing.plan: No such file or directory (os error 2)\n\
+             check failed: 2 files (1 could not be read), 0 errors, 0 warnings\n",
+        ),
+        (
+            &["explain", "CNR9999"],
+            2,
+            "error: no diagnostic code `CNR9999`; `canaryc explain --list` shows every code\n",
+        ),
+        (
+            &["detect", "no-such-dir"],
+            2,
+            "error: no-such-dir is not a directory; give the path of the service's code\n",
+        ),
+        (
+            &["fmt", "missing.plan"],
+            2,
+            "error: cannot read missing.plan: No such file or directory (os error 2)\n",
+        ),
+        (&["build", "clean.plan", "--output", "a-file"], 2, "error: "),
+    ];
+    for (args, code, expected) in cases {
+        let out = canaryc(&dir, args);
+        assert_eq!(out.status.code(), Some(*code), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.starts_with(expected), "{args:?}: {err}");
+        assert_eq!(
+            err.matches("error: ").count(),
+            1,
+            "{args:?}: said once: {err}"
+        );
+    }
+    // Problems found: the diagnostics, then the closing line, not an `error:`.
+    let out = canaryc(&dir, &["build", "broken.plan", "--output", "out"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).ends_with("build failed: 1 errors, 0 warnings; nothing written\n"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.join("out").exists());
+}
+
+/// Flag values are read by clap's value parsers: clap names the flag and the value, ours says
+/// why, and nothing runs (exit 2).
+#[test]
+fn bad_flag_values_are_usage_errors_that_name_the_flag() {
+    let dir = scratch("flags", &[]);
+    let codebase = repo().join("tests/fixtures/compose");
+    let codebase = codebase.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                "plan",
+                codebase,
+                "--output",
+                "out",
+                "--target-version",
+                "2.7",
+            ],
+            "error: invalid value '2.7' for '--target-version <VERSION>': not a Python 3 \
+             release: use 3.9, 3.11, 3.12, 3.13 or a later 3.x\n",
+        ),
+        (
+            &[
+                "plan",
+                codebase,
+                "--output",
+                "out",
+                "--target-version",
+                "3.5",
+            ],
+            "error: invalid value '3.5' for '--target-version <VERSION>': older than any \
+             Python canaryc plans for: use 3.6 or later\n",
+        ),
+        (
+            &[
+                "plan",
+                codebase,
+                "--output",
+                "out",
+                "--rollback-threshold",
+                "0",
+            ],
+            "error: invalid value '0' for '--rollback-threshold <PERCENT>': outside (0, 100]: \
+             it is the error-rate percentage that rolls py3 back\n",
+        ),
+        (
+            &["promote", "--every", "0s"],
+            "error: invalid value '0s' for '--every <DURATION>': the interval must be above zero\n",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = canaryc(&dir, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).starts_with(expected),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(!dir.join("out").exists(), "{args:?} wrote something");
+    }
+}

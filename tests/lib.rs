@@ -29,3 +29,4 @@ mod plan;
 mod promote_lock;
 mod stdlib_and_examples;
 mod syntax_tree;
+mod tidy;

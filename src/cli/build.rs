@@ -7,9 +7,11 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::output::{self, MARKER, WriteError};
-use super::{Env, exit, print_stderr, print_stdout};
-use crate::diag::{Diagnostic, render};
+use super::load::{Compiled, Disk, plan_dir};
+use super::output::{self, MARKER};
+use super::{Env, Error, print_stderr, print_stdout};
+use crate::compile::{Built, Emit, Outputs};
+use crate::diag::render;
 use crate::emit::OutputFile;
 use crate::ir::{Ir, day_at, fmt};
 use crate::source::SourceMap;
@@ -37,7 +39,7 @@ pub(crate) struct Args {
     deny_warnings: bool,
 }
 
-pub(crate) fn run(args: &Args, env: &Env) -> u8 {
+pub(crate) fn run(args: &Args, env: &Env) -> Result<(), Error> {
     let output = args.output.clone().unwrap_or_else(|| {
         args.plan
             .parent()
@@ -49,39 +51,42 @@ pub(crate) fn run(args: &Args, env: &Env) -> u8 {
         // Finish or undo an interrupted earlier build first, so that even a build that fails
         // below leaves the directory whole; and refuse an output that cannot be written before
         // doing any work.
-        if let Err(e) = output::recover(&output) {
-            return write_failed(e);
-        }
+        output::recover(&output)?;
     }
     let mut sources = SourceMap::new();
-    let built = match compile(&args.plan, &output, env, &mut sources) {
-        Ok(built) => built,
-        Err(message) => {
-            print_stderr(&format!("error: {message}\n"));
-            return exit::USAGE;
-        }
+    let compiled = compile(&args.plan, &output, env, &mut sources)?;
+    let diagnostics = match &compiled {
+        Ok(outputs) => &outputs.diagnostics,
+        Err(failed) => &failed.diagnostics,
     };
-    let errors = built.diagnostics.iter().filter(|d| d.is_error()).count();
-    let warnings = built.diagnostics.len() - errors;
-    if !built.diagnostics.is_empty() {
-        print_stderr(&render::human(&built.diagnostics, &sources, env.style, 100));
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = diagnostics.len() - errors;
+    if !diagnostics.is_empty() {
+        print_stderr(&render::human(diagnostics, &sources, env.style, 100));
     }
-    let codebase = built.codebase.clone();
-    let Some((ir, files)) = built.output else {
-        print_stderr(&format!(
-            "build failed: {errors} errors, {warnings} warnings; nothing written\n"
-        ));
-        return exit::PROBLEMS;
+    let Ok(Outputs {
+        plan,
+        built: Some(Built { ir, files }),
+        ..
+    }) = compiled
+    else {
+        return Err(Error::Problems(Some(format!(
+            "build failed: {errors} errors, {warnings} warnings; nothing written"
+        ))));
     };
     if args.deny_warnings && warnings > 0 {
-        print_stderr(&format!(
-            "build failed: {warnings} warnings with --deny-warnings; nothing written\n"
-        ));
-        return exit::PROBLEMS;
+        return Err(Error::Problems(Some(format!(
+            "build failed: {warnings} warnings with --deny-warnings; nothing written"
+        ))));
     }
     if args.check {
         return check_drift(&output, &files);
     }
+    // The directory the plan's `codebase` names, if it names one: never wiped by a write.
+    let codebase = plan
+        .codebase
+        .as_ref()
+        .map(|c| super::load::codebase_dir(plan_dir(&args.plan), &c.value));
     let request = output::Request {
         output: &output,
         files: &files,
@@ -89,65 +94,45 @@ pub(crate) fn run(args: &Args, env: &Env) -> u8 {
         codebase: codebase.as_deref(),
         plan_dir: Some(plan_dir(&args.plan)),
     };
-    match output::write(&request) {
-        Ok(()) => {
-            print_stdout(&summary(&ir, &files, &output, warnings));
-            exit::OK
-        }
-        Err(e) => write_failed(e),
-    }
+    output::write(&request)?;
+    print_stdout(&summary(&ir, &files, &output, warnings));
+    Ok(())
 }
 
-fn write_failed(error: WriteError) -> u8 {
-    match error {
-        WriteError::Usage(message) => {
-            print_stderr(&format!("error: {message}\n"));
-            exit::USAGE
-        }
-        // The message says what became of the previous outputs.
-        WriteError::Io(message) => {
-            print_stderr(&format!("error: {message}\n"));
-            exit::PROBLEMS
-        }
-    }
-}
-
-fn plan_dir(plan: &Path) -> &Path {
-    plan.parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-}
-
-pub(crate) struct Built {
-    pub output: Option<(Ir, Vec<OutputFile>)>,
-    pub diagnostics: Vec<Diagnostic>,
-    /// The directory the plan's `codebase` names, if it names one: never wiped by a write.
-    pub codebase: Option<PathBuf>,
-}
-
-/// Check, detect, merge, lower, emit. `Err` is a usage error (the plan cannot be read).
-pub(crate) fn compile(
+/// Reads, checks, detects, merges, lowers, emits (`crate::compile`); with the plan itself
+/// among the files when it lives in the output directory. `Err` is a usage error (the plan
+/// cannot be read).
+fn compile(
     plan: &Path,
     output: &Path,
     env: &Env,
     sources: &mut SourceMap,
-) -> Result<Built, String> {
-    let loaded = super::load::load(plan, env, sources, true)?;
-    let mut built = lower_and_emit(loaded, plan_dir(plan), output, plan);
+) -> Result<Compiled, Error> {
+    let mut codebase = Disk::new(plan_dir(plan), true).building(output);
+    let emit = Emit {
+        plan_file: relative_to(plan, output),
+    };
+    let mut compiled = super::load::compile(plan, env, sources, &mut codebase, Some(emit))?;
     // A plan kept inside its own output directory is part of it: keep it across rebuilds.
-    if let (Some((_, files)), Some(name)) = (built.output.as_mut(), plan_inside(plan, output)) {
-        if !files.iter().any(|f| f.name == name) {
+    if let (
+        Ok(Outputs {
+            built: Some(built), ..
+        }),
+        Some(name),
+    ) = (compiled.as_mut(), plan_inside(plan, output))
+    {
+        if !built.files.iter().any(|f| f.name == name) {
             // Byte for byte (a byte-order mark included): it is the user's file, not a rendering.
             let contents = super::load::read_plan_exact(plan)?;
-            files.push(OutputFile {
+            built.files.push(OutputFile {
                 name,
                 contents,
                 purpose: "the plan these files were built from".into(),
             });
-            files.sort_by(|a, b| a.name.cmp(&b.name));
+            built.files.sort_by(|a, b| a.name.cmp(&b.name));
         }
     }
-    Ok(built)
+    Ok(compiled)
 }
 
 /// The plan's file name, if it lives directly in `output`.
@@ -158,53 +143,6 @@ fn plan_inside(plan: &Path, output: &Path) -> Option<String> {
     };
     same.then(|| plan.file_name().map(|n| n.to_string_lossy().into_owned()))
         .flatten()
-}
-
-/// Lowers a loaded plan (codebase relative to `base`) and emits its files for `output`.
-pub(crate) fn lower_and_emit(
-    loaded: super::load::Loaded,
-    base: &Path,
-    output: &Path,
-    plan_file: &Path,
-) -> Built {
-    let mut diagnostics = loaded.diagnostics;
-    let codebase = loaded
-        .plan
-        .as_ref()
-        .and_then(|p| p.codebase.as_ref())
-        .map(|c| super::load::codebase_dir(base, &c.value));
-    let Some(merged) = loaded
-        .plan
-        .filter(|_| !diagnostics.iter().any(Diagnostic::is_error))
-    else {
-        return Built {
-            output: None,
-            diagnostics,
-            codebase,
-        };
-    };
-    let build_context = merged
-        .codebase
-        .as_ref()
-        .map(|c| relative_to(&base.join(&c.value), output));
-    let (mut ir, mut lowering) =
-        crate::ir::lower(&merged, loaded.detection.as_ref(), build_context.as_deref());
-    ir.plan_file = Some(relative_to(plan_file, output));
-    diagnostics.append(&mut lowering);
-    crate::diag::sort(&mut diagnostics);
-    if diagnostics.iter().any(Diagnostic::is_error) {
-        return Built {
-            output: None,
-            diagnostics,
-            codebase,
-        };
-    }
-    let files = crate::emit::emit(&ir);
-    Built {
-        output: Some((ir, files)),
-        diagnostics,
-        codebase,
-    }
 }
 
 /// `target` as seen from `from` (both relative to the current directory), with `/`.
@@ -229,7 +167,7 @@ pub(crate) fn relative_to(target: &Path, from: &Path) -> String {
     }
 }
 
-fn check_drift(output: &Path, files: &[OutputFile]) -> u8 {
+fn check_drift(output: &Path, files: &[OutputFile]) -> Result<(), Error> {
     let mut drift = String::new();
     let mut changed = 0;
     for f in files {
@@ -264,14 +202,13 @@ fn check_drift(output: &Path, files: &[OutputFile]) -> u8 {
             output.display(),
             files.len()
         ));
-        exit::OK
+        Ok(())
     } else {
         print_stdout(&drift);
-        print_stderr(&format!(
-            "{}: {changed} files differ from a fresh build; run canaryc build\n",
+        Err(Error::Problems(Some(format!(
+            "{}: {changed} files differ from a fresh build; run canaryc build",
             output.display()
-        ));
-        exit::PROBLEMS
+        ))))
     }
 }
 

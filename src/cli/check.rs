@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::ValueEnum;
 
-use super::{Env, exit, print_stderr, print_stdout};
+use super::load::Disk;
+use super::{Env, Error, exit, print_stderr, print_stdout};
 use crate::diag::{Diagnostic, render};
 use crate::source::SourceMap;
 
@@ -35,7 +36,7 @@ enum Format {
     Json,
 }
 
-pub(crate) fn run(args: &Args, env: &Env) -> u8 {
+pub(crate) fn run(args: &Args, env: &Env) -> Result<(), Error> {
     let mut sources = SourceMap::new();
     let mut diagnostics: Vec<Diagnostic> = Vec::new();
     let mut previews = String::new();
@@ -44,21 +45,22 @@ pub(crate) fn run(args: &Args, env: &Env) -> u8 {
     // read but is not UTF-8 is a diagnostic of its own (CNR003) like any other.
     let mut unreadable = 0;
     for path in &args.files {
-        match super::load::load(path, env, &mut sources, !args.no_detect) {
-            Ok(loaded) => {
-                diagnostics.extend(loaded.diagnostics);
+        let mut codebase = Disk::new(super::load::plan_dir(path), !args.no_detect);
+        match super::load::compile(path, env, &mut sources, &mut codebase, None) {
+            Ok(compiled) => {
+                let (plan, found) = match compiled {
+                    Ok(outputs) => (Some(outputs.plan), outputs.diagnostics),
+                    Err(failed) => (failed.plan.map(|p| *p), failed.diagnostics),
+                };
+                diagnostics.extend(found);
                 // With `traffic` in the plan: how soon each stage catches what (issue 13).
-                if let Some(p) = loaded
-                    .plan
-                    .as_ref()
-                    .and_then(crate::check::detection::preview)
-                {
+                if let Some(p) = plan.as_ref().and_then(crate::check::detection::preview) {
                     previews.push_str(&crate::check::detection::render(&p));
                 }
             }
-            Err(message) => {
+            Err(error) => {
                 unreadable += 1;
-                print_stderr(&format!("error: {message}\n"));
+                super::error::report(&error);
             }
         }
     }
@@ -75,11 +77,12 @@ pub(crate) fn run(args: &Args, env: &Env) -> u8 {
         Format::Json => print_stdout(&render::json(&diagnostics, &sources)),
     }
     if unreadable > 0 {
-        exit::USAGE
+        // Each said why, above.
+        Err(Error::Reported(exit::USAGE))
     } else if errors > 0 || (args.deny_warnings && warnings > 0) {
-        exit::PROBLEMS
+        Err(Error::Problems(None))
     } else {
-        exit::OK
+        Ok(())
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::ValueEnum;
 
-use super::{Env, exit, print_stderr, print_stdout};
+use super::{Env, Error, print_stdout};
 use crate::detect::facts::{Detection, Environment, Evidence, Fact, HazardLevel, WorkloadId};
 use crate::detect::walk::Limits;
 
@@ -25,29 +25,20 @@ enum Format {
     Json,
 }
 
-pub(crate) fn run(args: &Args, _env: &Env) -> u8 {
+pub(crate) fn run(args: &Args, _env: &Env) -> Result<(), Error> {
     if !args.codebase.is_dir() {
-        print_stderr(&format!(
-            "error: {} is not a directory; give the path of the service's code\n",
+        return Err(Error::Usage(format!(
+            "{} is not a directory; give the path of the service's code",
             args.codebase.display()
-        ));
-        return exit::USAGE;
+        )));
     }
-    let detection = match crate::detect::detect(&args.codebase, &Limits::default()) {
-        Ok(d) => d,
-        Err(err) => {
-            print_stderr(&format!(
-                "error: cannot read {}: {err}\n",
-                args.codebase.display()
-            ));
-            return exit::USAGE;
-        }
-    };
+    let detection = crate::detect::detect(&args.codebase, &Limits::default())
+        .map_err(|err| Error::Read(format!("cannot read {}: {err}", args.codebase.display())))?;
     match args.format {
         Format::Json => print_stdout(&json(&detection)),
         Format::Human => print_stdout(&human(&detection, &args.codebase.display().to_string())),
     }
-    exit::OK
+    Ok(())
 }
 
 fn at(e: &Evidence) -> String {

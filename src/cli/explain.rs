@@ -1,6 +1,6 @@
 //! `canaryc explain CODE`: the long form of a diagnostic.
 
-use super::{Env, exit, print_stderr, print_stdout};
+use super::{Env, Error, print_stdout};
 use crate::diag::{Code, did_you_mean};
 
 #[derive(Debug, clap::Args)]
@@ -14,7 +14,7 @@ pub(crate) struct Args {
     list: bool,
 }
 
-pub(crate) fn run(args: &Args, _env: &Env) -> u8 {
+pub(crate) fn run(args: &Args, _env: &Env) -> Result<(), Error> {
     if args.list {
         let mut out = String::new();
         for code in Code::ALL {
@@ -26,20 +26,19 @@ pub(crate) fn run(args: &Args, _env: &Env) -> u8 {
             ));
         }
         print_stdout(&out);
-        return exit::OK;
+        return Ok(());
     }
     let text = args.code.as_deref().unwrap_or_default();
     match Code::parse(text) {
         Some(code) => {
             print_stdout(code.explanation());
-            exit::OK
+            Ok(())
         }
         None => {
             let names = Code::ALL.iter().map(|c| c.slug());
             let hint = did_you_mean(text, names)
                 .unwrap_or_else(|| "`canaryc explain --list` shows every code".into());
-            print_stderr(&format!("error: no diagnostic code `{text}`; {hint}\n"));
-            exit::USAGE
+            Err(Error::Usage(format!("no diagnostic code `{text}`; {hint}")))
         }
     }
 }

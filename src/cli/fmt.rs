@@ -3,7 +3,7 @@
 use std::io::Read as _;
 use std::path::PathBuf;
 
-use super::{Env, exit, print_stderr, print_stdout};
+use super::{Env, Error, print_stderr, print_stdout};
 use crate::diag::render;
 use crate::source::SourceMap;
 
@@ -18,7 +18,7 @@ pub(crate) struct Args {
     check: bool,
 }
 
-pub(crate) fn run(args: &Args, env: &Env) -> u8 {
+pub(crate) fn run(args: &Args, env: &Env) -> Result<(), Error> {
     let mut changed = Vec::new();
     let mut failed = false;
     for path in &args.files {
@@ -26,18 +26,11 @@ pub(crate) fn run(args: &Args, env: &Env) -> u8 {
         let text = if stdin {
             let mut text = String::new();
             if std::io::stdin().read_to_string(&mut text).is_err() {
-                print_stderr("error: standard input is not UTF-8 text\n");
-                return exit::USAGE;
+                return Err(Error::Usage("standard input is not UTF-8 text".into()));
             }
             text
         } else {
-            match super::load::read_plan(path) {
-                Ok(t) => t,
-                Err(message) => {
-                    print_stderr(&format!("error: {message}\n"));
-                    return exit::USAGE;
-                }
-            }
+            super::load::read_plan(path)?
         };
         match crate::fmt::format(&text) {
             Ok(formatted) => {
@@ -57,8 +50,10 @@ pub(crate) fn run(args: &Args, env: &Env) -> u8 {
                             .and_then(|()| std::fs::rename(&tmp, path))
                         {
                             let _ = std::fs::remove_file(&tmp);
-                            print_stderr(&format!("error: cannot write {}: {e}\n", path.display()));
-                            return exit::PROBLEMS;
+                            return Err(Error::Write(format!(
+                                "cannot write {}: {e}",
+                                path.display()
+                            )));
                         }
                     }
                 }
@@ -77,8 +72,8 @@ pub(crate) fn run(args: &Args, env: &Env) -> u8 {
         }
     }
     if failed || (args.check && !changed.is_empty()) {
-        exit::PROBLEMS
+        Err(Error::Problems(None))
     } else {
-        exit::OK
+        Ok(())
     }
 }

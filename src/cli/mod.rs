@@ -5,6 +5,7 @@ mod build;
 mod check;
 mod compare;
 mod detect;
+mod error;
 mod explain;
 mod fmt;
 mod load;
@@ -20,6 +21,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::date::Date;
 use crate::diag::render::Style;
+pub(crate) use error::Error;
 
 /// Exit codes, as documented in the README.
 pub mod exit {
@@ -155,19 +157,25 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
         }
     };
     let env = Env::from_process(cli.color);
-    let code = match cli.command {
+    let result = match cli.command {
         Command::Build(args) => build::run(&args, &env),
         Command::Plan(args) => plan::run(&args, &env),
         Command::Check(args) => check::run(&args, &env),
-        Command::Compare(args) => compare::run(&args, &env),
+        Command::Compare(args) => Error::from_code(compare::run(&args, &env)),
         Command::Detect(args) => detect::run(&args, &env),
         Command::Explain(args) => explain::run(&args, &env),
         Command::Fmt(args) => fmt::run(&args, &env),
-        Command::Promote(args) => promote::run(&args),
-        Command::Rollback(args) => promote::run_rollback(&args),
-        Command::Lsp => crate::lsp::run(env.today),
+        Command::Promote(args) => Error::from_code(promote::run(&args)),
+        Command::Rollback(args) => Error::from_code(promote::run_rollback(&args)),
+        Command::Lsp => Error::from_code(crate::lsp::run(env.today)),
     };
-    ExitCode::from(code)
+    match result {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(error) => {
+            error::report(&error);
+            ExitCode::from(error.code())
+        }
+    }
 }
 
 /// What the commands learn from the process environment, read once, here.

@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 
-use super::build::{lower_and_emit, relative_to, summary};
-use super::output::{self, WriteError};
-use super::{Env, exit, print_stderr, print_stdout};
+use super::build::{relative_to, summary};
+use super::load::Disk;
+use super::output;
+use super::{Env, Error, print_stderr, print_stdout};
+use crate::compile::{Built, Emit};
 use crate::detect::facts::InfraKind as Detected;
 use crate::detect::walk::Limits;
 use crate::diag::render;
@@ -24,8 +26,8 @@ pub(crate) struct Args {
     codebase_path: PathBuf,
 
     /// The Python 3 release to move to (3.9, 3.11, 3.12, 3.13, or a later 3.x).
-    #[arg(long, default_value = "3.11", value_name = "VERSION")]
-    target_version: String,
+    #[arg(long, default_value = "3.11", value_name = "VERSION", value_parser = target_version)]
+    target_version: PyVersion,
 
     /// Where it runs; auto decides from what the codebase holds.
     #[arg(long, value_enum, default_value_t = Infra::Auto)]
@@ -40,9 +42,10 @@ pub(crate) struct Args {
         long,
         default_value = "1.0",
         value_name = "PERCENT",
-        allow_negative_numbers = true
+        allow_negative_numbers = true,
+        value_parser = threshold
     )]
-    rollback_threshold: String,
+    rollback_threshold: f64,
 
     /// The stdlib schedule to follow.
     #[arg(long, value_enum, default_value_t = Schedule::Standard)]
@@ -71,18 +74,10 @@ enum Schedule {
     Fast,
 }
 
-fn usage(message: &str) -> u8 {
-    print_stderr(&format!("error: {message}\n"));
-    exit::USAGE
-}
-
-/// `3.11` → 3.11; anything that is not a Python 3 release canaryc can plan for is refused.
+/// `3.11` -> 3.11; anything that is not a Python 3 release canaryc can plan for is refused
+/// (clap names the flag and the value: `invalid value '2.7' for '--target-version <VERSION>'`).
 fn target_version(text: &str) -> Result<PyVersion, String> {
-    let bad = || {
-        format!(
-            "--target-version {text:?} is not a Python 3 release: use 3.9, 3.11, 3.12, 3.13 or a later 3.x"
-        )
-    };
+    let bad = || "not a Python 3 release: use 3.9, 3.11, 3.12, 3.13 or a later 3.x".to_string();
     let (major, minor) = text.trim().split_once('.').ok_or_else(bad)?;
     let (major, minor): (u32, u32) = (
         major.parse().map_err(|_| bad())?,
@@ -93,60 +88,49 @@ fn target_version(text: &str) -> Result<PyVersion, String> {
     }
     if minor < crate::check::OLDEST_TARGET.minor {
         return Err(format!(
-            "--target-version {text} is older than any Python canaryc plans for: use 3.{} or later",
+            "older than any Python canaryc plans for: use 3.{} or later",
             crate::check::OLDEST_TARGET.minor
         ));
     }
     Ok(PyVersion { major, minor })
 }
 
+/// The error-rate percentage that rolls py3 back, in (0, 100]; `1%` is read as 1.
 fn threshold(text: &str) -> Result<f64, String> {
     let value: f64 = text
         .trim()
         .trim_end_matches('%')
         .parse()
-        .map_err(|_| format!("--rollback-threshold {text:?} is not a number"))?;
+        .map_err(|_| "not a number: give a percentage such as 1 or 0.5".to_string())?;
     if !(value > 0.0 && value <= 100.0) {
-        return Err(format!(
-            "--rollback-threshold {text} is outside (0, 100]: it is the error-rate percentage that rolls py3 back"
-        ));
+        return Err(
+            "outside (0, 100]: it is the error-rate percentage that rolls py3 back".to_string(),
+        );
     }
     Ok(value)
 }
 
-pub(crate) fn run(args: &Args, env: &Env) -> u8 {
-    // Every argument is checked before anything is read or written.
+pub(crate) fn run(args: &Args, env: &Env) -> Result<(), Error> {
+    // Every argument is checked before anything is read or written (the flags' values by clap).
     if !args.codebase_path.is_dir() {
-        return usage(&format!(
+        return Err(Error::Usage(format!(
             "{} is not a directory; give the path of the service's code",
             args.codebase_path.display()
-        ));
+        )));
     }
-    let target = match target_version(&args.target_version) {
-        Ok(v) => v,
-        Err(m) => return usage(&m),
-    };
-    let rollback_threshold = match threshold(&args.rollback_threshold) {
-        Ok(t) => t,
-        Err(m) => return usage(&m),
-    };
+    let target = args.target_version;
+    let rollback_threshold = args.rollback_threshold;
     let output = args.output.clone().unwrap_or_else(|| PathBuf::from("."));
     if output.exists() && !output.is_dir() {
-        return usage(&format!(
+        return Err(Error::Usage(format!(
             "--output {} is a file, not a directory",
             output.display()
-        ));
+        )));
     }
 
-    let detection = match crate::detect::detect(&args.codebase_path, &Limits::default()) {
-        Ok(d) => d,
-        Err(e) => {
-            return usage(&format!(
-                "cannot read {}: {e}",
-                args.codebase_path.display()
-            ));
-        }
-    };
+    // The one walk of the codebase: the plan is written from it, and compiled with it.
+    let detection = crate::detect::detect(&args.codebase_path, &Limits::default())
+        .map_err(|e| Error::Read(format!("cannot read {}: {e}", args.codebase_path.display())))?;
     let infra = match args.infra_type {
         Infra::Auto => InfraKind::Auto,
         Infra::Kubernetes => InfraKind::Kubernetes,
@@ -189,37 +173,33 @@ pub(crate) fn run(args: &Args, env: &Env) -> u8 {
     let plan_name = output.join("canary.plan").display().to_string();
     // The plan's codebase is relative to the output directory, where the plan will live.
     let base = super::normalize(&output);
-    let built = if draft.unresolved.is_empty() {
-        let loaded = super::load::load_text(
+    let mut codebase = Disk::new(&base, true).building(&output).walked(&detection);
+    let compiled = draft.unresolved.is_empty().then(|| {
+        let emit = Emit {
+            plan_file: relative_to(&output.join("canary.plan"), &output),
+        };
+        super::load::load_text(
             &plan_name,
             plan_text.clone(),
-            &base,
             env,
             &mut sources,
-            true,
-        );
-        Some(lower_and_emit(
-            loaded,
-            &base,
-            &output,
-            &output.join("canary.plan"),
-        ))
-    } else {
-        None
-    };
-    let errors = built
-        .as_ref()
-        .map_or(0, |b| b.diagnostics.iter().filter(|d| d.is_error()).count());
-    if let Some(b) = built.as_ref().filter(|b| !b.diagnostics.is_empty()) {
-        print_stderr(&render::human(&b.diagnostics, &sources, env.style, 100));
-    }
+            &mut codebase,
+            Some(emit),
+        )
+    });
     // A plan that cannot build yet is still written, alone: the draft to finish by hand.
-    let (ir, mut files, diagnostics) = match built {
-        Some(b) => match b.output {
-            Some((ir, files)) => (Some(ir), files, b.diagnostics),
-            None => (None, Vec::new(), b.diagnostics),
-        },
-        None => (None, Vec::new(), Vec::new()),
+    let (built, diagnostics) = match compiled {
+        Some(Ok(outputs)) => (outputs.built, outputs.diagnostics),
+        Some(Err(failed)) => (None, failed.diagnostics),
+        None => (None, Vec::new()),
+    };
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    if !diagnostics.is_empty() {
+        print_stderr(&render::human(&diagnostics, &sources, env.style, 100));
+    }
+    let (ir, mut files) = match built {
+        Some(Built { ir, files }) => (Some(ir), files),
+        None => (None, Vec::new()),
     };
     files.push(plan_file);
     files.sort_by(|a, b| a.name.cmp(&b.name));
@@ -231,15 +211,7 @@ pub(crate) fn run(args: &Args, env: &Env) -> u8 {
         codebase: Some(&args.codebase_path),
         plan_dir: None,
     };
-    match output::write(&request) {
-        Ok(()) => {}
-        Err(WriteError::Usage(m)) => return usage(&m),
-        Err(WriteError::Io(m)) => {
-            print_stderr(&format!("error: {m}\n"));
-            return exit::PROBLEMS;
-        }
-    }
-
+    output::write(&request)?;
     let mut text = String::new();
     let _ = writeln!(
         text,
@@ -344,7 +316,7 @@ pub(crate) fn run(args: &Args, env: &Env) -> u8 {
             );
         }
         print_stdout(&text);
-        return exit::PROBLEMS;
+        return Err(Error::Problems(None));
     };
     text.push('\n');
     text.push_str(&summary(&ir, &files, &output, 0));
@@ -386,5 +358,5 @@ pub(crate) fn run(args: &Args, env: &Env) -> u8 {
         Path::new(&plan_name).display()
     );
     print_stdout(&text);
-    exit::OK
+    Ok(())
 }

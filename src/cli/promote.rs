@@ -24,13 +24,13 @@ use crate::promote::state::{RolledBack, State};
 use crate::promote::{haproxy, http};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     Human,
     Json,
 }
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The bundle's canary-promote.json.
     #[arg(long, default_value = "canary-promote.json", value_name = "FILE")]
     config: PathBuf,
@@ -56,7 +56,7 @@ pub struct Args {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct RollbackArgs {
+pub(crate) struct RollbackArgs {
     /// The service to roll back; every service of the plan without one.
     service: Option<String>,
     #[arg(long, default_value = "canary-promote.json", value_name = "FILE")]

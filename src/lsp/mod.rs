@@ -27,24 +27,31 @@ use std::str::FromStr;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
 use std::time::{Duration, Instant};
 
+use lsp_types::notification::{
+    DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument, DidSaveTextDocument, Exit,
+    Notification, PublishDiagnostics, ShowMessage,
+};
+use lsp_types::request::{
+    CodeActionRequest, Completion, Formatting, GotoDefinition, HoverRequest, Initialize, Request,
+    Shutdown,
+};
 use lsp_types::{
-    CodeAction, CodeActionKind, CodeActionOrCommand, CodeActionParams,
-    CodeActionProviderCapability, CompletionOptions, CompletionParams, CompletionResponse,
-    DidChangeTextDocumentParams, DidCloseTextDocumentParams, DidOpenTextDocumentParams,
-    DidSaveTextDocumentParams, DocumentFormattingParams, GotoDefinitionParams,
-    GotoDefinitionResponse, Hover, HoverContents, HoverParams, HoverProviderCapability,
-    InitializeResult, Location, MarkupContent, MarkupKind, MessageType, OneOf,
-    PositionEncodingKind, PublishDiagnosticsParams, SaveOptions, ServerCapabilities, ServerInfo,
-    ShowMessageParams, TextDocumentSyncCapability, TextDocumentSyncKind, TextDocumentSyncOptions,
-    TextDocumentSyncSaveOptions, TextEdit, Uri, WorkspaceEdit,
+    CodeAction, CodeActionKind, CodeActionOrCommand, CodeActionProviderCapability,
+    CompletionOptions, CompletionResponse, DidChangeTextDocumentParams, DidCloseTextDocumentParams,
+    DidOpenTextDocumentParams, GotoDefinitionResponse, Hover, HoverContents,
+    HoverProviderCapability, InitializeResult, Location, MarkupContent, MarkupKind, MessageType,
+    OneOf, PositionEncodingKind, PublishDiagnosticsParams, SaveOptions, ServerCapabilities,
+    ServerInfo, ShowMessageParams, TextDocumentSyncCapability, TextDocumentSyncKind,
+    TextDocumentSyncOptions, TextDocumentSyncSaveOptions, TextEdit, Uri, WorkspaceEdit,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::check::Options;
+use crate::compile;
 use crate::date::Date;
 use crate::detect::Detection;
-use crate::source::FileId;
+use crate::source::{FileId, SourceFile, SourceMap};
 use crate::syntax::Parse;
 use position::Lines;
 use transport::{Incoming, code};
@@ -265,7 +272,7 @@ impl<W: Write> Server<W> {
 
     fn request(&mut self, method: &str, params: Value) -> Result<Value, (i32, String)> {
         match (self.state, method) {
-            (State::Uninitialized, "initialize") => {
+            (State::Uninitialized, INITIALIZE) => {
                 self.state = State::Running;
                 Ok(to_value(initialize_result()))
             }
@@ -277,16 +284,16 @@ impl<W: Write> Server<W> {
                 code::INVALID_REQUEST,
                 "the server is shut down: only `exit` is expected".into(),
             )),
-            (State::Running, "initialize") => Err((
+            (State::Running, INITIALIZE) => Err((
                 code::INVALID_REQUEST,
                 "the server is already initialized".into(),
             )),
-            (State::Running, "shutdown") => {
+            (State::Running, SHUTDOWN) => {
                 self.state = State::ShutDown;
                 Ok(Value::Null)
             }
-            (State::Running, "textDocument/hover") => {
-                let p: HoverParams = params_of(params)?;
+            (State::Running, HOVER) => {
+                let p: <HoverRequest as Request>::Params = params_of(params)?;
                 let p = p.text_document_position_params;
                 Ok(self.on_document(&p.text_document.uri, |doc, lines| {
                     let offset = lines.offset(p.position);
@@ -301,16 +308,16 @@ impl<W: Write> Server<W> {
                     )
                 }))
             }
-            (State::Running, "textDocument/completion") => {
-                let p: CompletionParams = params_of(params)?;
+            (State::Running, COMPLETION) => {
+                let p: <Completion as Request>::Params = params_of(params)?;
                 let p = p.text_document_position;
                 Ok(self.on_document(&p.text_document.uri, |doc, lines| {
                     let items = analysis::completion(&doc.parse, lines.offset(p.position));
                     to_value(CompletionResponse::Array(items))
                 }))
             }
-            (State::Running, "textDocument/definition") => {
-                let p: GotoDefinitionParams = params_of(params)?;
+            (State::Running, DEFINITION) => {
+                let p: <GotoDefinition as Request>::Params = params_of(params)?;
                 let p = p.text_document_position_params;
                 let Some(doc) = self.documents.get(p.text_document.uri.as_str()) else {
                     return Ok(Value::Null);
@@ -335,8 +342,8 @@ impl<W: Write> Server<W> {
                 };
                 Ok(to_value(location.map(GotoDefinitionResponse::Scalar)))
             }
-            (State::Running, "textDocument/formatting") => {
-                let p: DocumentFormattingParams = params_of(params)?;
+            (State::Running, FORMATTING) => {
+                let p: <Formatting as Request>::Params = params_of(params)?;
                 Ok(self.on_document(&p.text_document.uri, |doc, lines| {
                     let edits = match crate::fmt::format(doc.text()) {
                         Ok(formatted) if formatted != doc.text() => vec![TextEdit {
@@ -348,8 +355,8 @@ impl<W: Write> Server<W> {
                     to_value(edits)
                 }))
             }
-            (State::Running, "textDocument/codeAction") => {
-                let p: CodeActionParams = params_of(params)?;
+            (State::Running, CODE_ACTION) => {
+                let p: <CodeActionRequest as Request>::Params = params_of(params)?;
                 let options = self.options;
                 Ok(self.on_document(&p.text_document.uri, |doc, lines| {
                     let (from, to) = lines.offsets(p.range);
@@ -395,22 +402,24 @@ impl<W: Write> Server<W> {
     }
 
     fn notification(&mut self, method: &str, params: Value) -> Option<u8> {
-        if method == "exit" {
+        if method == <Exit as Notification>::METHOD {
             return Some(if self.state == State::ShutDown { 0 } else { 1 });
         }
         if self.state != State::Running {
             return None;
         }
         let handled = match method {
-            "textDocument/didOpen" => params_of(params).map(|p| self.did_open(p)),
-            "textDocument/didChange" => params_of(params).map(|p| self.did_change(p)),
-            "textDocument/didSave" => params_of(params).map(|p: DidSaveTextDocumentParams| {
-                self.detect(p.text_document.uri.as_str());
-                if let Some(doc) = self.documents.get_mut(p.text_document.uri.as_str()) {
-                    doc.due = Some(Instant::now());
-                }
-            }),
-            "textDocument/didClose" => params_of(params).map(|p| self.did_close(p)),
+            DID_OPEN => params_of(params).map(|p| self.did_open(p)),
+            DID_CHANGE => params_of(params).map(|p| self.did_change(p)),
+            DID_SAVE => {
+                params_of(params).map(|p: <DidSaveTextDocument as Notification>::Params| {
+                    self.detect(p.text_document.uri.as_str());
+                    if let Some(doc) = self.documents.get_mut(p.text_document.uri.as_str()) {
+                        doc.due = Some(Instant::now());
+                    }
+                })
+            }
+            DID_CLOSE => params_of(params).map(|p| self.did_close(p)),
             // `initialized`, `$/cancelRequest` (every request is answered at once), and
             // notifications canaryc has no use for.
             _ => Ok(()),
@@ -480,7 +489,7 @@ impl<W: Write> Server<W> {
             diagnostics: Vec::new(),
             version: None,
         };
-        self.send_notification("textDocument/publishDiagnostics", to_value(params));
+        self.notify::<PublishDiagnostics>(params);
     }
 
     /// Starts detecting the codebase the plan names, if it names one, replacing any detection
@@ -539,7 +548,7 @@ impl<W: Write> Server<W> {
                 typ: MessageType::WARNING,
                 message,
             };
-            self.send_notification("window/showMessage", to_value(params));
+            self.notify::<ShowMessage>(params);
         }
     }
 
@@ -560,7 +569,7 @@ impl<W: Write> Server<W> {
             if let Some(doc) = self.documents.get_mut(&uri) {
                 doc.due = None;
             }
-            if !self.send_notification("textDocument/publishDiagnostics", to_value(params)) {
+            if !self.notify::<PublishDiagnostics>(params) {
                 return Some(1);
             }
         }
@@ -573,15 +582,22 @@ impl<W: Write> Server<W> {
             .path
             .as_ref()
             .map_or_else(|| uri.to_string(), |p| p.display().to_string());
-        let (mut sources, checked) = analysis::check(&name, &doc.parse, &self.options);
-        let mut diagnostics = checked.diagnostics;
-        if let (Some(plan), Some((dir, detection))) = (&checked.plan, &doc.detection) {
-            let loader = |rel: &str| std::fs::read_to_string(dir.join(rel)).ok();
-            let prefix = dir.display().to_string();
-            let mut merger = crate::detect::merge::Merger::new(&mut sources, &loader, &prefix);
-            merger.merge(plan, detection);
-            diagnostics.extend(merger.diagnostics);
-        }
+        let mut sources = SourceMap::new();
+        let root = sources.add_file(SourceFile::new(&name, doc.text()));
+        let options = compile::Options {
+            check: self.options,
+            emit: None,
+        };
+        let mut codebase = Detected(doc.detection.as_ref());
+        let parsed = compile::Sources {
+            map: &mut sources,
+            root,
+            parsed: Some(&doc.parse),
+        };
+        let diagnostics = match compile::compile(parsed, &mut codebase, &options) {
+            Ok(outputs) => outputs.diagnostics,
+            Err(failed) => failed.diagnostics,
+        };
         let stdlib = &mut self.stdlib;
         let mut uri_of_file = |name: &str| -> Option<Uri> {
             if name.starts_with("<std>/") {
@@ -602,8 +618,9 @@ impl<W: Write> Server<W> {
     }
 
     /// Sends a notification; false when the client cannot be written to.
-    fn send_notification(&mut self, method: &str, params: Value) -> bool {
-        match transport::write(&mut self.out, &transport::notification(method, params)) {
+    fn notify<N: Notification>(&mut self, params: N::Params) -> bool {
+        let message = transport::notification(N::METHOD, to_value(params));
+        match transport::write(&mut self.out, &message) {
             Ok(()) => true,
             Err(err) => {
                 eprintln!("canaryc lsp: cannot write to the client: {err}");
@@ -612,6 +629,41 @@ impl<W: Write> Server<W> {
         }
     }
 }
+
+/// The document's codebase for [`compile::compile`]: the last detection the worker thread
+/// finished (none yet: the plan is checked with only what it says).
+struct Detected<'a>(Option<&'a (PathBuf, Detection)>);
+
+impl compile::Codebase for Detected<'_> {
+    fn locate(&self, codebase: &str) -> String {
+        codebase.to_string()
+    }
+
+    fn detect(
+        &mut self,
+        _codebase: &crate::source::Spanned<String>,
+    ) -> Result<Option<compile::Detected<'_>>, Box<crate::diag::Diagnostic>> {
+        Ok(self.0.map(|(dir, detection)| compile::Detected {
+            detection,
+            name: dir.display().to_string(),
+            read: Box::new(move |rel: &str| std::fs::read_to_string(dir.join(rel)).ok()),
+        }))
+    }
+}
+
+// The methods this server handles, by their `lsp-types` names: each method's name and its params'
+// type come from one definition, so they cannot disagree.
+const INITIALIZE: &str = <Initialize as Request>::METHOD;
+const SHUTDOWN: &str = <Shutdown as Request>::METHOD;
+const HOVER: &str = <HoverRequest as Request>::METHOD;
+const COMPLETION: &str = <Completion as Request>::METHOD;
+const DEFINITION: &str = <GotoDefinition as Request>::METHOD;
+const FORMATTING: &str = <Formatting as Request>::METHOD;
+const CODE_ACTION: &str = <CodeActionRequest as Request>::METHOD;
+const DID_OPEN: &str = <DidOpenTextDocument as Notification>::METHOD;
+const DID_CHANGE: &str = <DidChangeTextDocument as Notification>::METHOD;
+const DID_SAVE: &str = <DidSaveTextDocument as Notification>::METHOD;
+const DID_CLOSE: &str = <DidCloseTextDocument as Notification>::METHOD;
 
 fn initialize_result() -> InitializeResult {
     InitializeResult {
