@@ -21,6 +21,7 @@ as the runbook does, and removes them afterwards). Every port is on 127.0.0.1, c
 time; every process is started here and stopped here; the run ends by itself within 5 minutes.
 """
 import argparse
+import collections
 import glob
 import json
 import os
@@ -216,6 +217,7 @@ class Load:
         self.lock = threading.Lock()
         self.served = {"py2": 0, "py3": 0}
         self.errors = 0
+        self.error_kinds = collections.Counter()
         self.requests = 0
         self.thread = threading.Thread(target=self.run, daemon=True)
 
@@ -225,11 +227,15 @@ class Load:
             self.requests += 1
             if status != 200:
                 self.errors += 1
+                # What failed (a status, or the client's exception), so a failed run says
+                # whether the canary broke requests or the machine starved the client.
+                self.error_kinds[str(status) if status else body[:60]] += 1
                 return
             try:
                 self.served[json.loads(body)["served_by"]] += 1
             except (ValueError, KeyError):
                 self.errors += 1
+                self.error_kinds["unparsable body"] += 1
 
     def run(self):
         i = 0
