@@ -86,7 +86,7 @@ fn prometheus(ir: &Ir) -> String {
             }));
         }
         if let Some(c) = &s.compare {
-            if let Some(t) = c.target(crate::model::InfraKind::BareMetal) {
+            if let Some(t) = c.target(crate::ir::InfraKind::BareMetal) {
                 scrape.push(comparator_scrape(c, t));
             }
         }
@@ -234,7 +234,7 @@ fn rollback_script(ir: &Ir) -> String {
     // With canaryc's engine, the same rollback through `canaryc rollback`: it takes the lock
     // `canaryc promote` applies under, so a promote run cannot undo it, and records it.
     let promote = ir.targets.iter().any(|t| {
-        t.engine == crate::model::Engine::Canaryc && t.infra == crate::model::InfraKind::BareMetal
+        t.engine == crate::ir::Engine::Canaryc && t.infra == crate::ir::InfraKind::BareMetal
     });
     let through_canaryc = if promote {
         format!(

@@ -6,8 +6,8 @@
 use std::fmt::Write as _;
 
 use super::escape::markdown as md;
+use crate::ir::InfraKind;
 use crate::ir::{ComparatorIr, ComparatorTarget, Ir, Placement, ServiceIr};
-use crate::model::InfraKind;
 
 fn compared(ir: &Ir) -> Vec<(&ServiceIr, &ComparatorIr)> {
     if !ir.comparator {

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use super::escape::{compose::literal, python, url};
 use super::yaml;
 use crate::ir::{ComparatorIr, ComparatorTarget, Copy, EnvVar, Ir, ServiceIr};
-use crate::model::{InfraKind, Router};
+use crate::ir::{InfraKind, Router};
 
 /// Keys of the team's service definition the copies keep.
 const KEPT: &[&str] = &[
@@ -87,8 +87,7 @@ pub fn stack(ir: &Ir, router: Router, beside_bare_metal: bool) -> String {
         json!({ "image": image, "ports": ports, "volumes": lb_volumes, "depends_on": depends, "restart": "unless-stopped" }),
     );
     let loop_runs = ir.targets.iter().any(|t| {
-        t.infra == crate::model::InfraKind::DockerCompose
-            && t.engine == crate::model::Engine::Canaryc
+        t.infra == crate::ir::InfraKind::DockerCompose && t.engine == crate::ir::Engine::Canaryc
     });
     if loop_runs {
         let (extra, volumes) = super::engine::compose_loop::services(ir);
@@ -291,4 +290,39 @@ fn rewrite_paths(
         }
         _ => {}
     }
+}
+
+// The commands a person runs against the Compose stack's HAProxy, for the runbooks.
+
+/// Sets one stage's weights: the config's weights, then a reload.
+pub(super) fn split_commands(t: &crate::ir::Target, stage: &crate::ir::StageIr) -> Vec<String> {
+    let (w2, w3) = t.weights(stage);
+    vec![format!(
+        "sed -i -e 's/^\\(    server py2 .* weight \\)[0-9]*/\\1{w2}/' -e 's/^\\(    server py3 .* weight \\)[0-9]*/\\1{w3}/' haproxy-canary.cfg && docker compose -f docker-compose-canary.yml kill -s HUP canary-lb"
+    )]
+}
+
+/// Stops py3, per service: the load balancer's health checks send its share to py2.
+pub(super) fn rollback_commands(ir: &Ir) -> Vec<String> {
+    ir.services
+        .iter()
+        .map(|s| {
+            format!(
+                "docker compose -f docker-compose-canary.yml stop {}",
+                s.object(Copy::Py3)
+            )
+        })
+        .collect()
+}
+
+pub(super) fn verify_commands(ir: &Ir) -> Vec<String> {
+    ir.services
+        .iter()
+        .map(|s| {
+            format!(
+                "docker compose -f docker-compose-canary.yml ps {}",
+                s.object(Copy::Py3)
+            )
+        })
+        .collect()
 }

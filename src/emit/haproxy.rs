@@ -9,11 +9,11 @@
 //! idempotent request on the other copy, so a py3 error on a GET does not reach the client.
 
 use super::escape::{haproxy as hap, url};
+use crate::ir::StickyBy;
 use crate::ir::{Copy, Ir};
-use crate::model::StickyBy;
 
 /// Weights are out of this total (HAProxy's maximum server weight).
-pub const WEIGHT_TOTAL: u32 = 256;
+pub const WEIGHT_TOTAL: u32 = crate::ir::HAPROXY_WEIGHT_TOTAL;
 
 /// The admin socket. On a host it lives in /run/haproxy (Debian's package creates it); in the
 /// Compose stack in /var/lib/haproxy, which the official image owns and a volume keeps.
@@ -150,4 +150,38 @@ pub fn config(ir: &Ir, compose: bool) -> String {
         out.push('\n');
     }
     out
+}
+
+// The commands a person runs against HAProxy on a host, for the runbooks: the scripts the
+// automation installs (automation.rs) and the runtime API.
+
+/// Sets one stage's weights for every service.
+pub(super) fn split_commands(ir: &Ir, stage: &crate::ir::StageIr) -> Vec<String> {
+    vec![format!(
+        "sudo {}/canary-set-weight.sh {}",
+        super::automation::install_dir(ir),
+        crate::ir::fmt(stage.traffic)
+    )]
+}
+
+/// Sends everything back to py2, per service.
+pub(super) fn rollback_commands(ir: &Ir) -> Vec<String> {
+    let dir = super::automation::install_dir(ir);
+    ir.services
+        .iter()
+        .map(|s| format!("sudo {dir}/canary-rollback.sh {}", s.name))
+        .collect()
+}
+
+pub(super) fn verify_commands(ir: &Ir) -> Vec<String> {
+    ir.services
+        .iter()
+        .map(|s| {
+            format!(
+                "echo 'show servers state {}' | sudo socat stdio unix-connect:{}   # py3: weight 0, admin state maint",
+                s.name,
+                socket(ir, false)
+            )
+        })
+        .collect()
 }

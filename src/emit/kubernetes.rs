@@ -8,10 +8,12 @@ use serde_json::{Map, Value, json};
 
 use super::escape::{kubernetes::literal, regex};
 use super::{OutputFile, file, yaml};
-use crate::ir::{ComparatorIr, ComparatorTarget, Copy, EnvVar, Ir, Placement, ServiceIr, weights};
-use crate::model::{InfraKind, Router, StickyBy};
+use crate::ir::{
+    ComparatorIr, ComparatorTarget, Copy, EnvVar, InfraKind, Ir, Placement, Router, ServiceIr,
+    StickyBy, Target,
+};
 
-pub fn files(ir: &Ir, router: Router) -> Vec<OutputFile> {
+pub fn files(ir: &Ir, t: &Target) -> Vec<OutputFile> {
     let mut out = Vec::new();
     for copy in [Copy::Py2, Copy::Py3] {
         let docs: Vec<Value> = ir
@@ -34,9 +36,9 @@ pub fn files(ir: &Ir, router: Router) -> Vec<OutputFile> {
             header(ir, &docs),
         ));
     }
-    match router {
+    match t.router {
         Router::Istio => {
-            let docs: Vec<Value> = ir.services.iter().flat_map(|s| istio(ir, s)).collect();
+            let docs: Vec<Value> = ir.services.iter().flat_map(|s| istio(ir, t, s)).collect();
             out.push(file(
                 "k8s-virtual-service.yaml",
                 "Istio VirtualService (first stage's weights) and DestinationRule with py2/py3 subsets",
@@ -44,7 +46,11 @@ pub fn files(ir: &Ir, router: Router) -> Vec<OutputFile> {
             ));
         }
         Router::NginxIngress => {
-            let docs: Vec<Value> = ir.services.iter().flat_map(|s| ingresses(ir, s)).collect();
+            let docs: Vec<Value> = ir
+                .services
+                .iter()
+                .flat_map(|s| ingresses(ir, t, s))
+                .collect();
             out.push(file(
                 "k8s-ingress.yaml",
                 "ingress-nginx primary and canary Ingresses (canary-weight annotations)",
@@ -52,7 +58,11 @@ pub fn files(ir: &Ir, router: Router) -> Vec<OutputFile> {
             ));
         }
         Router::GatewayApi => {
-            let docs: Vec<Value> = ir.services.iter().flat_map(|s| http_route(ir, s)).collect();
+            let docs: Vec<Value> = ir
+                .services
+                .iter()
+                .flat_map(|s| http_route(ir, t, s))
+                .collect();
             out.push(file(
                 "k8s-httproute.yaml",
                 "Gateway API HTTPRoute with weighted py2/py3 backendRefs",
@@ -427,19 +437,6 @@ fn autoscaler(ir: &Ir, s: &ServiceIr, copy: Copy) -> Value {
     })
 }
 
-/// Weights total: 100, or 1000 when a stage asks for a fraction of a percent.
-fn total(ir: &Ir) -> u32 {
-    if ir.stages.iter().any(|s| s.traffic.fract() != 0.0) {
-        1000
-    } else {
-        100
-    }
-}
-
-fn first_weights(ir: &Ir) -> (u32, u32) {
-    weights(ir.stages.first().map_or(0.0, |s| s.traffic), total(ir))
-}
-
 fn apex_service(ir: &Ir, s: &ServiceIr) -> Value {
     json!({
         "apiVersion": "v1",
@@ -465,8 +462,8 @@ fn cookie_regex(name: &str, copy: Copy) -> String {
     )
 }
 
-fn istio(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
-    let (w2, w3) = first_weights(ir);
+fn istio(ir: &Ir, t: &Target, s: &ServiceIr) -> Vec<Value> {
+    let (w2, w3) = t.first_weights(ir);
     let dest = |copy: Copy, weight: Option<u32>| {
         // The port of the Service the host names (Istio's Destination.port), not the container's.
         let mut d = json!({ "destination": { "host": s.name, "subset": copy.as_str(), "port": { "number": s.kube.service_port } } });
@@ -560,8 +557,8 @@ fn mirrored(http: Vec<Value>, s: &ServiceIr, c: &ComparatorIr, t: &ComparatorTar
     out
 }
 
-fn ingresses(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
-    let (_, w3) = first_weights(ir);
+fn ingresses(ir: &Ir, t: &Target, s: &ServiceIr) -> Vec<Value> {
+    let (_, w3) = t.first_weights(ir);
     // Host, paths and TLS from the team's Ingress; the paths to this service point at the copy
     // (the canary Ingress has only those).
     let spec = |copy: Copy| -> Value {
@@ -598,7 +595,7 @@ fn ingresses(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
     );
     canary.insert(
         "nginx.ingress.kubernetes.io/canary-weight-total".into(),
-        json!(total(ir).to_string()),
+        json!(t.weight_total.to_string()),
     );
     let mut primary_meta =
         json!({ "name": s.name, "namespace": ir.namespace, "labels": { "app": s.name } });
@@ -616,8 +613,8 @@ fn ingresses(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
     ]
 }
 
-fn http_route(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
-    let (w2, w3) = first_weights(ir);
+fn http_route(ir: &Ir, t: &Target, s: &ServiceIr) -> Vec<Value> {
+    let (w2, w3) = t.first_weights(ir);
     let team = s.k8s_route.as_ref();
     let parent_refs = team
         .and_then(|r| r.pointer("/spec/parentRefs").cloned())
@@ -649,4 +646,80 @@ fn http_route(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
         "metadata": { "name": s.name, "namespace": ir.namespace, "labels": { "app": s.name } },
         "spec": spec
     })]
+}
+
+// The commands a person runs against the plain files' router, for the runbooks: they patch
+// exactly the objects and routes this file writes (`KubeIr::plain`).
+
+/// Sets one stage's weights, per service.
+pub(super) fn split_commands(ir: &Ir, t: &Target, stage: &crate::ir::StageIr) -> Vec<String> {
+    let ns = &ir.namespace;
+    let (w2, w3) = t.weights(stage);
+    ir.services
+        .iter()
+        .map(|s| {
+            let plain = &s.kube.plain;
+            let (name, route) = (&plain.name, plain.split_route);
+            match t.router {
+                Router::Istio => format!(
+                    "kubectl -n {ns} patch virtualservice {name} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/spec/http/{route}/route/0/weight\",\"value\":{w2}}},{{\"op\":\"replace\",\"path\":\"/spec/http/{route}/route/1/weight\",\"value\":{w3}}}]'"
+                ),
+                Router::NginxIngress => format!(
+                    "kubectl -n {ns} annotate ingress {} nginx.ingress.kubernetes.io/canary-weight={w3} --overwrite",
+                    plain.canary_ingress
+                ),
+                _ => format!(
+                    "kubectl -n {ns} patch httproute {name} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/spec/rules/{route}/backendRefs/0/weight\",\"value\":{w2}}},{{\"op\":\"replace\",\"path\":\"/spec/rules/{route}/backendRefs/1/weight\",\"value\":{w3}}}]'"
+                ),
+            }
+        })
+        .collect()
+}
+
+/// Sends everything back to py2, per service.
+pub(super) fn rollback_commands(ir: &Ir, t: &Target) -> Vec<String> {
+    let ns = &ir.namespace;
+    ir.services
+        .iter()
+        .map(|s| {
+            let name = &s.kube.plain.name;
+            match t.router {
+                Router::Istio => format!(
+                    "kubectl -n {ns} patch virtualservice {name} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/spec/http\",\"value\":[{{\"name\":\"rollback\",\"route\":[{{\"destination\":{{\"host\":\"{name}\",\"subset\":\"py2\",\"port\":{{\"number\":{port}}}}}}}]}}]}}]'",
+                    port = s.kube.service_port
+                ),
+                Router::NginxIngress => {
+                    format!("kubectl -n {ns} delete ingress {}", s.kube.plain.canary_ingress)
+                }
+                _ => format!(
+                    "kubectl -n {ns} patch httproute {name} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/spec/rules\",\"value\":[{{\"backendRefs\":[{{\"name\":\"{}\",\"port\":{}}}]}}]}}]'",
+                    s.object(Copy::Py2),
+                    s.port
+                ),
+            }
+        })
+        .collect()
+}
+
+/// Shows where traffic goes, per service.
+pub(super) fn verify_commands(ir: &Ir, t: &Target) -> Vec<String> {
+    let ns = &ir.namespace;
+    ir.services
+        .iter()
+        .map(|s| {
+            let name = &s.kube.plain.name;
+            match t.router {
+                Router::Istio => {
+                    format!(
+                        "kubectl -n {ns} get virtualservice {name} -o jsonpath='{{.spec.http}}'"
+                    )
+                }
+                Router::NginxIngress => format!(
+                    "kubectl -n {ns} get ingress {}   # NotFound: no canary traffic",
+                    s.kube.plain.canary_ingress
+                ),
+                _ => format!("kubectl -n {ns} get httproute {name} -o jsonpath='{{.spec.rules}}'"),
+            }
+        })
+        .collect()
 }

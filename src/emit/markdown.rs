@@ -12,11 +12,11 @@ use super::automation::{install_dir, token_file};
 use super::engine::docs as engine_docs;
 use super::escape::markdown as md;
 use super::escape::shell;
-use super::haproxy::{WEIGHT_TOTAL, socket};
+use super::haproxy::socket;
 use super::prometheus::{alert_name, duration};
 use super::systemd::installed_name;
-use crate::ir::{Copy, Ir, ServiceIr, StageIr, Target, day_at, fmt, weights};
-use crate::model::{InfraKind, MetricsSource, Router, StickyBy};
+use crate::ir::{Copy, Ir, ServiceIr, Target, day_at, fmt};
+use crate::ir::{InfraKind, MetricsSource, Router};
 
 fn router_name(router: Router) -> &'static str {
     match router {
@@ -32,7 +32,7 @@ fn infra_name(kind: InfraKind) -> &'static str {
     match kind {
         InfraKind::Kubernetes => "Kubernetes",
         InfraKind::DockerCompose => "Docker Compose",
-        InfraKind::BareMetal | InfraKind::Auto => "bare metal (systemd)",
+        InfraKind::BareMetal => "bare metal (systemd)",
     }
 }
 
@@ -59,13 +59,6 @@ fn days_total(ir: &Ir) -> String {
     )
 }
 
-fn compose(ir: &Ir) -> bool {
-    ir.targets
-        .iter()
-        .any(|t| t.infra == InfraKind::DockerCompose)
-        && !ir.targets.iter().any(|t| t.infra == InfraKind::BareMetal)
-}
-
 fn source_name(source: MetricsSource) -> &'static str {
     match source {
         MetricsSource::Istio => {
@@ -77,7 +70,7 @@ fn source_name(source: MetricsSource) -> &'static str {
         MetricsSource::Haproxy => {
             "HAProxy's Prometheus exporter (`haproxy_server_http_responses_total` by server) for traffic and errors, and the app's own `http_request_duration_seconds` histograms for latency (HAProxy keeps only averages of the last 1024 requests)"
         }
-        MetricsSource::App | MetricsSource::Auto => {
+        MetricsSource::App => {
             "the service's own metrics (`http_requests_total{service,version,status}`, `http_request_duration_seconds_bucket{service,version,le}`)"
         }
     }
@@ -85,11 +78,7 @@ fn source_name(source: MetricsSource) -> &'static str {
 
 pub fn plan(ir: &Ir, files: &[(String, String)]) -> String {
     let mut o = String::new();
-    let primary = ir.targets.first().copied().unwrap_or(Target {
-        infra: InfraKind::BareMetal,
-        router: Router::Haproxy,
-        engine: crate::model::Engine::Canaryc,
-    });
+    let primary = ir.primary;
     let _ = writeln!(
         o,
         "# Canary plan: {} (Python {} → {})\n",
@@ -299,84 +288,6 @@ fn id(s: &ServiceIr, copy: Copy) -> String {
     format!("{}_{}", s.name.replace('-', "_"), copy.as_str())
 }
 
-fn split_command(ir: &Ir, t: Target, st: &StageIr) -> Vec<String> {
-    let ns = &ir.namespace;
-    let mut out = Vec::new();
-    for s in &ir.services {
-        match (t.infra, t.router) {
-            (InfraKind::Kubernetes, Router::Istio) => {
-                let total = if ir.stages.iter().any(|s| s.traffic.fract() != 0.0) {
-                    1000
-                } else {
-                    100
-                };
-                let (w2, w3) = weights(st.traffic, total);
-                let route = if ir.sticky.as_ref().is_some_and(|x| x.by == StickyBy::Cookie) {
-                    2
-                } else {
-                    0
-                };
-                out.push(format!(
-                    "kubectl -n {ns} patch virtualservice {} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/spec/http/{route}/route/0/weight\",\"value\":{w2}}},{{\"op\":\"replace\",\"path\":\"/spec/http/{route}/route/1/weight\",\"value\":{w3}}}]'",
-                    s.name
-                ));
-            }
-            (InfraKind::Kubernetes, Router::NginxIngress) => {
-                let total = if ir.stages.iter().any(|s| s.traffic.fract() != 0.0) {
-                    1000
-                } else {
-                    100
-                };
-                let (_, w3) = weights(st.traffic, total);
-                out.push(format!(
-                    "kubectl -n {ns} annotate ingress {}-canary nginx.ingress.kubernetes.io/canary-weight={w3} --overwrite",
-                    s.name
-                ));
-            }
-            (InfraKind::Kubernetes, _) => {
-                let total = if ir.stages.iter().any(|s| s.traffic.fract() != 0.0) {
-                    1000
-                } else {
-                    100
-                };
-                let (w2, w3) = weights(st.traffic, total);
-                let rule = if ir.sticky.as_ref().is_some_and(|x| x.by == StickyBy::Cookie) {
-                    2
-                } else {
-                    0
-                };
-                out.push(format!(
-                    "kubectl -n {ns} patch httproute {} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/spec/rules/{rule}/backendRefs/0/weight\",\"value\":{w2}}},{{\"op\":\"replace\",\"path\":\"/spec/rules/{rule}/backendRefs/1/weight\",\"value\":{w3}}}]'",
-                    s.name
-                ));
-            }
-            (_, Router::Nginx) => {
-                out.push(format!(
-                    "sudo sed -i 's/^    [0-9.]*% py3;/    {}% py3;/' /etc/nginx/conf.d/nginx-canary.conf && sudo nginx -t && sudo nginx -s reload",
-                    fmt(st.traffic)
-                ));
-                break;
-            }
-            (InfraKind::DockerCompose, _) if compose(ir) => {
-                let (w2, w3) = weights(st.traffic, WEIGHT_TOTAL);
-                out.push(format!(
-                    "sed -i -e 's/^\\(    server py2 .* weight \\)[0-9]*/\\1{w2}/' -e 's/^\\(    server py3 .* weight \\)[0-9]*/\\1{w3}/' haproxy-canary.cfg && docker compose -f docker-compose-canary.yml kill -s HUP canary-lb"
-                ));
-                break;
-            }
-            _ => {
-                out.push(format!(
-                    "sudo {}/canary-set-weight.sh {}",
-                    install_dir(ir),
-                    fmt(st.traffic)
-                ));
-                break;
-            }
-        }
-    }
-    out
-}
-
 fn steps(o: &mut String, ir: &Ir, t: Target) {
     let ns = &ir.namespace;
     let mut n = 0;
@@ -494,7 +405,7 @@ fn steps(o: &mut String, ir: &Ir, t: Target) {
                 ],
             );
         }
-        InfraKind::BareMetal | InfraKind::Auto => {
+        InfraKind::BareMetal => {
             let dir = install_dir(ir);
             let mut cmds = Vec::new();
             for s in &ir.services {
@@ -573,7 +484,7 @@ fn steps(o: &mut String, ir: &Ir, t: Target) {
     for (title, commands) in engine_docs::loop_steps(ir, t) {
         step(o, &title, &commands);
     }
-    let automatic = t.engine == crate::model::Engine::Canaryc;
+    let automatic = t.engine == crate::ir::Engine::Canaryc;
     for st in &ir.stages {
         let mut title = format!(
             "Stage {}: py3 at {}% for {}.",
@@ -590,7 +501,7 @@ fn steps(o: &mut String, ir: &Ir, t: Target) {
         if automatic {
             title.push_str(" `canaryc promote` sets this split by itself; by hand:");
         }
-        step(o, &title, &split_command(ir, t, st));
+        step(o, &title, &super::split_commands(ir, &t, st));
     }
     step(
         o,
@@ -600,38 +511,7 @@ fn steps(o: &mut String, ir: &Ir, t: Target) {
 }
 
 fn rollback_commands(ir: &Ir, t: Target) -> Vec<String> {
-    if let Some(commands) = engine_docs::rollback_commands(ir, t) {
-        return commands;
-    }
-    let ns = &ir.namespace;
-    let mut out = Vec::new();
-    for s in &ir.services {
-        match (t.infra, t.router) {
-            (InfraKind::Kubernetes, Router::Istio) => out.push(format!(
-                "kubectl -n {ns} patch virtualservice {name} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/spec/http\",\"value\":[{{\"name\":\"rollback\",\"route\":[{{\"destination\":{{\"host\":\"{name}\",\"subset\":\"py2\",\"port\":{{\"number\":{port}}}}}}}]}}]}}]'",
-                name = s.name,
-                port = s.kube.service_port
-            )),
-            (InfraKind::Kubernetes, Router::NginxIngress) => out.push(format!("kubectl -n {ns} delete ingress {}-canary", s.name)),
-            (InfraKind::Kubernetes, _) => out.push(format!(
-                "kubectl -n {ns} patch httproute {} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/spec/rules\",\"value\":[{{\"backendRefs\":[{{\"name\":\"{}\",\"port\":{}}}]}}]}}]'",
-                s.name,
-                s.object(Copy::Py2),
-                s.port
-            )),
-            (InfraKind::DockerCompose, _) if compose(ir) => {
-                out.push(format!("docker compose -f docker-compose-canary.yml stop {}", s.object(Copy::Py3)));
-            }
-            (_, Router::Nginx) => {
-                out.push("sudo sed -i -e 's/^    [0-9.]*% py3;/    0% py3;/' -e 's/^    py3 py3;/    py3 py2;/' /etc/nginx/conf.d/nginx-canary.conf && sudo nginx -t && sudo nginx -s reload".into());
-                break;
-            }
-            _ => {
-                out.push(format!("sudo {}/canary-rollback.sh {}", install_dir(ir), s.name));
-            }
-        }
-    }
-    out
+    engine_docs::rollback_commands(ir, t).unwrap_or_else(|| super::rollback_commands(ir, &t))
 }
 
 pub fn rollback_runbook(ir: &Ir) -> String {
@@ -648,11 +528,7 @@ pub fn rollback_runbook(ir: &Ir) -> String {
     } else {
         "## No automatic rollback\n\n"
     });
-    let primary = ir.targets.first().copied().unwrap_or(Target {
-        infra: InfraKind::BareMetal,
-        router: Router::Haproxy,
-        engine: crate::model::Engine::Canaryc,
-    });
+    let primary = ir.primary;
     let _ = writeln!(
         o,
         "Prometheus evaluates the rules in `prometheus-alerts.yaml`. When one fires, it carries `canary=\"rollback\"` and `plan=\"{}\"`. ",
@@ -661,7 +537,7 @@ pub fn rollback_runbook(ir: &Ir) -> String {
     for t in ir
         .targets
         .iter()
-        .filter(|t| !(t.infra == InfraKind::BareMetal && t.engine == crate::model::Engine::Canaryc))
+        .filter(|t| !(t.infra == InfraKind::BareMetal && t.engine == crate::ir::Engine::Canaryc))
     {
         if ir.targets.len() > 1 {
             let _ = write!(o, "{}: ", infra_name(t.infra));
@@ -672,7 +548,7 @@ pub fn rollback_runbook(ir: &Ir) -> String {
     let bare_loop = ir
         .targets
         .iter()
-        .any(|t| t.infra == InfraKind::BareMetal && t.engine == crate::model::Engine::Canaryc);
+        .any(|t| t.infra == InfraKind::BareMetal && t.engine == crate::ir::Engine::Canaryc);
     match primary.infra {
         _ if bare_loop => {
             let _ = writeln!(
@@ -728,48 +604,8 @@ pub fn rollback_runbook(ir: &Ir) -> String {
             o.push_str("```\n\n");
             continue;
         }
-        for s in &ir.services {
-            match (t.infra, t.router) {
-                (InfraKind::Kubernetes, Router::Istio) => {
-                    let _ = writeln!(
-                        o,
-                        "kubectl -n {} get virtualservice {} -o jsonpath='{{.spec.http}}'",
-                        ir.namespace, s.name
-                    );
-                }
-                (InfraKind::Kubernetes, Router::NginxIngress) => {
-                    let _ = writeln!(
-                        o,
-                        "kubectl -n {} get ingress {}-canary   # NotFound: no canary traffic",
-                        ir.namespace, s.name
-                    );
-                }
-                (InfraKind::Kubernetes, _) => {
-                    let _ = writeln!(
-                        o,
-                        "kubectl -n {} get httproute {} -o jsonpath='{{.spec.rules}}'",
-                        ir.namespace, s.name
-                    );
-                }
-                (InfraKind::DockerCompose, _) if compose(ir) => {
-                    let _ = writeln!(
-                        o,
-                        "docker compose -f docker-compose-canary.yml ps {}",
-                        s.object(Copy::Py3)
-                    );
-                }
-                (_, Router::Nginx) => {
-                    let _ = writeln!(o, "grep -n 'py3' /etc/nginx/conf.d/nginx-canary.conf");
-                }
-                _ => {
-                    let _ = writeln!(
-                        o,
-                        "echo 'show servers state {}' | sudo socat stdio unix-connect:{}   # py3: weight 0, admin state maint",
-                        s.name,
-                        socket(ir, false)
-                    );
-                }
-            }
+        for c in super::verify_commands(ir, t) {
+            let _ = writeln!(o, "{c}");
         }
         o.push_str("```\n\n");
     }

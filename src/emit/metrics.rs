@@ -18,7 +18,7 @@
 //! on the engine running the copies; `ir::lower` decides them (`ServiceIr::kube.observed`).
 
 use crate::ir::{Copy, Ir, PodsIr, ServiceIr};
-use crate::model::{InfraKind, MetricsSource};
+use crate::ir::{InfraKind, MetricsSource};
 
 /// A metric of one copy: its name, the label matchers for all services, and how to find the
 /// service in its labels.
@@ -344,7 +344,7 @@ impl<'a> Source<'a> {
                 Some("(.*)"),
                 copy,
             ),
-            MetricsSource::App | MetricsSource::Auto => self.app("http_requests_total", copy),
+            MetricsSource::App => self.app("http_requests_total", copy),
         }
     }
 
@@ -368,7 +368,7 @@ impl<'a> Source<'a> {
                 error: "5xx",
                 ok: "2xx",
             },
-            MetricsSource::App | MetricsSource::Auto => ErrorLabel {
+            MetricsSource::App => ErrorLabel {
                 label: "status",
                 matcher: "=~\"5..\"",
                 error: "500",
@@ -392,7 +392,7 @@ impl<'a> Source<'a> {
                 1.0,
             ),
             // HAProxy has no histograms: the app's own.
-            MetricsSource::Haproxy | MetricsSource::App | MetricsSource::Auto => {
+            MetricsSource::Haproxy | MetricsSource::App => {
                 (self.app("http_request_duration_seconds_bucket", copy), 1.0)
             }
         }

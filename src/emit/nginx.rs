@@ -5,8 +5,8 @@
 //! other copy with `proxy_next_upstream`.
 
 use super::escape::{nginx as ngx, regex};
+use crate::ir::StickyBy;
 use crate::ir::{Copy, Ir, ServiceIr, fmt};
-use crate::model::StickyBy;
 
 fn var(s: &ServiceIr, what: &str) -> String {
     format!("${}_{what}", s.name.replace('-', "_"))
@@ -122,4 +122,27 @@ pub fn config(ir: &Ir, compose: bool) -> String {
         out.push_str("    }\n}\n\n");
     }
     out
+}
+
+// The commands a person runs against nginx, for the runbooks: one config serves every service.
+
+/// Sets one stage's share.
+pub(super) fn split_commands(stage: &crate::ir::StageIr) -> Vec<String> {
+    vec![format!(
+        "sudo sed -i 's/^    [0-9.]*% py3;/    {}% py3;/' /etc/nginx/conf.d/nginx-canary.conf && sudo nginx -t && sudo nginx -s reload",
+        fmt(stage.traffic)
+    )]
+}
+
+/// Sends everything, pinned users included, back to py2.
+pub(super) fn rollback_commands() -> Vec<String> {
+    vec!["sudo sed -i -e 's/^    [0-9.]*% py3;/    0% py3;/' -e 's/^    py3 py3;/    py3 py2;/' /etc/nginx/conf.d/nginx-canary.conf && sudo nginx -t && sudo nginx -s reload".into()]
+}
+
+/// The split, once per service (the one config holds them all).
+pub(super) fn verify_commands(ir: &Ir) -> Vec<String> {
+    ir.services
+        .iter()
+        .map(|_| "grep -n 'py3' /etc/nginx/conf.d/nginx-canary.conf".to_string())
+        .collect()
 }

@@ -124,7 +124,7 @@ fn comparator_units(ir: &Ir, s: &ServiceIr) -> Vec<OutputFile> {
     let Some(c) = &s.compare else {
         return Vec::new();
     };
-    let Some(t) = c.target(crate::model::InfraKind::BareMetal) else {
+    let Some(t) = c.target(crate::ir::InfraKind::BareMetal) else {
         return Vec::new();
     };
     let Some(py2) = s.command_py2.as_deref() else {

@@ -21,7 +21,7 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::model::{Engine, InfraKind, Router};
+use super::{Engine, InfraKind, Router};
 
 use super::{Copy, Target};
 
@@ -131,7 +131,7 @@ pub fn lower(
                 candidate: format!("http://{}:{port}", object(Copy::Py3)),
                 scrape: format!("{compare}:{ADMIN_PORT}"),
             },
-            InfraKind::BareMetal | InfraKind::Auto => ComparatorTarget {
+            InfraKind::BareMetal => ComparatorTarget {
                 infra: t.infra,
                 placement: Placement::InFrontOfPy2,
                 listen: format!("127.0.0.1:{host_port}"),

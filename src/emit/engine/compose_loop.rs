@@ -194,8 +194,7 @@ pub fn dockerfile_file(ir: &Ir) -> OutputFile {
         .iter()
         .any(|s| crate::emit::compose::comparator(s).is_some());
     let looping = ir.targets.iter().any(|t| {
-        t.infra == crate::model::InfraKind::DockerCompose
-            && t.engine == crate::model::Engine::Canaryc
+        t.infra == crate::ir::InfraKind::DockerCompose && t.engine == crate::ir::Engine::Canaryc
     });
     let users = match (looping, comparator) {
         (true, true) => "the canary-rollback and canary-promote services and the comparator",

@@ -11,8 +11,8 @@ use super::analysis::{OUTAGE_BUDGET_SECS, STAGE_TIMEOUT_SECS, consecutive_error_
 use super::argo::{ROLLOUT_LABEL, rollback_template_name, trigger_interval};
 use super::flagger;
 use crate::emit::prometheus::duration;
+use crate::ir::{Engine, InfraKind, Router, StickyBy};
 use crate::ir::{Ir, ServiceIr, StageIr, Target, TriggerKind, fmt};
-use crate::model::{Engine, InfraKind, Router, StickyBy};
 
 pub fn engine_name(engine: Engine) -> &'static str {
     match engine {
@@ -29,7 +29,7 @@ fn infra_short(kind: InfraKind) -> &'static str {
     match kind {
         InfraKind::Kubernetes => "Kubernetes",
         InfraKind::DockerCompose => "Docker Compose",
-        InfraKind::BareMetal | InfraKind::Auto => "bare metal",
+        InfraKind::BareMetal => "bare metal",
     }
 }
 

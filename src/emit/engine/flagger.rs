@@ -24,7 +24,7 @@ use super::argo::TargetRef;
 use super::{Meta, document};
 use crate::emit::{OutputFile, file, kubernetes};
 use crate::ir::{Copy, Ir, Op, ServiceIr, prometheus_url};
-use crate::model::{Engine, InfraKind, Router, StickyBy};
+use crate::ir::{Engine, InfraKind, Router, StickyBy};
 
 const API: &str = "flagger.app/v1beta1";
 

@@ -5,8 +5,8 @@
 use super::analysis;
 use crate::emit::haproxy::{WEIGHT_TOTAL, socket, state_file};
 use crate::emit::{OutputFile, file};
+use crate::ir::{Engine, InfraKind};
 use crate::ir::{Ir, prometheus_url};
-use crate::model::{Engine, InfraKind};
 use crate::promote::config::{Check, Config, FORMAT_VERSION, Haproxy, Stage};
 
 /// Where promote keeps the stage reached: on the host, or in the Compose stack's volume.
