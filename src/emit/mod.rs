@@ -18,6 +18,7 @@ mod kubernetes;
 mod markdown;
 pub mod metrics;
 mod nginx;
+mod objects;
 pub mod plan_json;
 pub mod prometheus;
 mod rule_tests;
