@@ -248,18 +248,18 @@ pub struct ServiceIr {
 }
 
 impl ServiceIr {
-    pub fn object(&self, copy: Copy) -> String {
+    pub fn object(&self, copy: Interpreter) -> String {
         format!("{}-{}", self.name, copy.as_str())
     }
 
     /// Where a load balancer reaches a copy: its container in Compose, its own port on a host.
-    pub fn address(&self, copy: Copy, compose: bool) -> String {
+    pub fn address(&self, copy: Interpreter, compose: bool) -> String {
         if compose {
             format!("{}:{}", self.object(copy), self.port)
         } else {
             let port = match copy {
-                Copy::Py2 => self.port_py2,
-                Copy::Py3 => self.port_py3,
+                Interpreter::Py2 => self.port_py2,
+                Interpreter::Py3 => self.port_py3,
             };
             format!("127.0.0.1:{port}")
         }
@@ -280,36 +280,37 @@ impl ServiceIr {
 
     /// The container the load balancer sends a copy's share to in Compose: py2's goes to the
     /// comparator when it sits in front of py2 (it listens on the service's port too).
-    pub fn lb_host(&self, copy: Copy) -> String {
+    pub fn lb_host(&self, copy: Interpreter) -> String {
         match self.front(true) {
-            Some(c) if copy == Copy::Py2 => c.name.clone(),
+            Some(c) if copy == Interpreter::Py2 => c.name.clone(),
             _ => self.object(copy),
         }
     }
 
     /// Where the load balancer sends a copy's share: `address`, except py2's when a comparator
     /// sits in front of it.
-    pub fn lb_address(&self, copy: Copy, compose: bool) -> String {
+    pub fn lb_address(&self, copy: Interpreter, compose: bool) -> String {
         match self.front(compose) {
-            Some(c) if copy == Copy::Py2 && compose => format!("{}:{}", c.name, self.port),
-            Some(c) if copy == Copy::Py2 => format!("127.0.0.1:{}", c.host_port),
+            Some(c) if copy == Interpreter::Py2 && compose => format!("{}:{}", c.name, self.port),
+            Some(c) if copy == Interpreter::Py2 => format!("127.0.0.1:{}", c.host_port),
             _ => self.address(copy, compose),
         }
     }
 }
 
+/// Which of the two copies of a service: the one on Python 2 or the one on Python 3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum Copy {
+pub enum Interpreter {
     Py2,
     Py3,
 }
 
-impl Copy {
+impl Interpreter {
     pub fn as_str(self) -> &'static str {
         match self {
-            Copy::Py2 => "py2",
-            Copy::Py3 => "py3",
+            Interpreter::Py2 => "py2",
+            Interpreter::Py3 => "py3",
         }
     }
 }
@@ -1093,9 +1094,7 @@ pub fn threshold_text(t: Threshold) -> String {
 }
 
 /// A number as a person writes it: `1`, `0.5`.
-pub fn fmt(n: f64) -> String {
-    crate::check::number_text(n)
-}
+pub use crate::check::number_text as fmt;
 
 fn trigger(t: &model::Trigger) -> TriggerIr {
     use model::Metric as M;

@@ -15,7 +15,7 @@ use serde_json::json;
 use super::escape::shell;
 use super::haproxy::{WEIGHT_TOTAL, socket, state_file};
 use super::{OutputFile, file, yaml};
-use crate::ir::{Copy, Ir};
+use crate::ir::{Interpreter, Ir};
 
 /// Where the runbook installs these files on the host.
 pub fn install_dir(ir: &Ir) -> String {
@@ -69,8 +69,8 @@ fn prometheus(ir: &Ir) -> String {
         "static_configs": [ { "targets": [format!("127.0.0.1:{}", ir.listen.stats_port)] } ]
     })];
     for s in &ir.services {
-        for copy in [Copy::Py2, Copy::Py3] {
-            let port = if copy == Copy::Py2 {
+        for copy in [Interpreter::Py2, Interpreter::Py3] {
+            let port = if copy == Interpreter::Py2 {
                 s.port_py2
             } else {
                 s.port_py3

@@ -10,7 +10,7 @@
 
 use super::escape::{haproxy as hap, url};
 use crate::ir::StickyBy;
-use crate::ir::{Copy, Ir};
+use crate::ir::{Interpreter, Ir};
 
 /// Weights are out of this total (HAProxy's maximum server weight).
 pub const WEIGHT_TOTAL: u32 = crate::ir::HAPROXY_WEIGHT_TOTAL;
@@ -136,7 +136,7 @@ pub fn config(ir: &Ir, compose: bool) -> String {
             }
             None => {}
         }
-        for (copy, weight) in [(Copy::Py2, w2), (Copy::Py3, w3)] {
+        for (copy, weight) in [(Interpreter::Py2, w2), (Interpreter::Py3, w3)] {
             let cookie = match sticky {
                 Some(st) if st.by == StickyBy::Cookie => format!(" cookie {}", copy.as_str()),
                 _ => String::new(),

@@ -13,13 +13,13 @@ use super::escape::{kubernetes::literal, regex};
 use super::objects::*;
 use super::{OutputFile, file, yaml};
 use crate::ir::{
-    ComparatorIr, ComparatorTarget, Copy, EnvVar, InfraKind, Ir, Placement, Router, ServiceIr,
-    StickyBy, Target,
+    ComparatorIr, ComparatorTarget, EnvVar, InfraKind, Interpreter, Ir, Placement, Router,
+    ServiceIr, StickyBy, Target,
 };
 
 pub fn files(ir: &Ir, t: &Target) -> Vec<OutputFile> {
     let mut out = Vec::new();
-    for copy in [Copy::Py2, Copy::Py3] {
+    for copy in [Interpreter::Py2, Interpreter::Py3] {
         let docs: Vec<Value> = ir
             .services
             .iter()
@@ -34,8 +34,8 @@ pub fn files(ir: &Ir, t: &Target) -> Vec<OutputFile> {
         out.push(file(
             format!("k8s-deployment-{}.yaml", copy.as_str()),
             match copy {
-                Copy::Py2 => "Kubernetes: the py2 copy (Deployment, Service, HPA), cloned from the current Deployment",
-                Copy::Py3 => "Kubernetes: the py3 copy (Deployment, Service, HPA) with its image and runtime settings",
+                Interpreter::Py2 => "Kubernetes: the py2 copy (Deployment, Service, HPA), cloned from the current Deployment",
+                Interpreter::Py3 => "Kubernetes: the py3 copy (Deployment, Service, HPA) with its image and runtime settings",
             },
             header(ir, &docs),
         ));
@@ -108,7 +108,7 @@ pub(crate) fn plan_config_map(c: &ComparatorIr) -> String {
 /// neither the py2 Service nor the py2 subset selects it) and its Service; the comparator's
 /// Deployment and Service.
 fn comparator(ir: &Ir, s: &ServiceIr, c: &ComparatorIr, t: &ComparatorTarget) -> Vec<Value> {
-    let mut secondary = deployment(ir, s, Copy::Py2);
+    let mut secondary = deployment(ir, s, Interpreter::Py2);
     let secondary_labels = app_labels(s, "py2-secondary");
     with_object(&mut secondary, &["metadata"], |m| {
         m.insert("name".into(), json!(c.secondary));
@@ -277,7 +277,7 @@ fn app_labels(s: &ServiceIr, version: &str) -> Labels {
         .collect()
 }
 
-fn labels(s: &ServiceIr, copy: Copy) -> Labels {
+fn labels(s: &ServiceIr, copy: Interpreter) -> Labels {
     app_labels(s, copy.as_str())
 }
 
@@ -287,10 +287,10 @@ fn app_only(ir: &Ir, name: impl Into<String>, s: &ServiceIr) -> Meta {
 }
 
 /// Replicas for a copy at the first stage: py3 gets its share of py2's count, at least one.
-fn replicas(ir: &Ir, s: &ServiceIr, copy: Copy) -> u32 {
+fn replicas(ir: &Ir, s: &ServiceIr, copy: Interpreter) -> u32 {
     match copy {
-        Copy::Py2 => s.replicas,
-        Copy::Py3 => {
+        Interpreter::Py2 => s.replicas,
+        Interpreter::Py3 => {
             let share = ir.stages.first().map_or(1.0, |st| st.traffic / 100.0);
             ((f64::from(s.replicas) * share).ceil() as u32).max(1)
         }
@@ -320,7 +320,7 @@ pub(super) fn strip_server_fields(meta: &mut Map<String, Value>) {
 
 /// A copy's Deployment: the team's, cloned (a `Value`: canaryc keeps every field it does not
 /// set), or a minimal one.
-pub(super) fn deployment(ir: &Ir, s: &ServiceIr, copy: Copy) -> Value {
+pub(super) fn deployment(ir: &Ir, s: &ServiceIr, copy: Interpreter) -> Value {
     let mut d = s.k8s_deployment.clone().unwrap_or_else(|| {
         json!({
             "apiVersion": "apps/v1",
@@ -360,8 +360,8 @@ pub(super) fn deployment(ir: &Ir, s: &ServiceIr, copy: Copy) -> Value {
         m.insert("replicas".into(), json!(replicas(ir, s, copy)));
     });
     let env = match copy {
-        Copy::Py2 => &s.env_py2,
-        Copy::Py3 => &s.env_py3,
+        Interpreter::Py2 => &s.env_py2,
+        Interpreter::Py3 => &s.env_py3,
     };
     with_object(&mut d, &["spec", "template", "spec"], |pod| {
         let containers = pod.entry("containers").or_insert_with(|| json!([]));
@@ -378,10 +378,10 @@ pub(super) fn deployment(ir: &Ir, s: &ServiceIr, copy: Copy) -> Value {
 }
 
 /// The app container: image, port, environment, resources, probes.
-fn container(c: &mut Map<String, Value>, s: &ServiceIr, copy: Copy, env: &[EnvVar]) {
+fn container(c: &mut Map<String, Value>, s: &ServiceIr, copy: Interpreter, env: &[EnvVar]) {
     let image = match copy {
-        Copy::Py2 => s.image_py2.clone(),
-        Copy::Py3 => s.image_py3.clone(),
+        Interpreter::Py2 => s.image_py2.clone(),
+        Interpreter::Py3 => s.image_py3.clone(),
     };
     if let Some(image) = image {
         c.insert("image".into(), json!(image));
@@ -477,7 +477,7 @@ fn with_object(value: &mut Value, path: &[&str], edit: impl FnOnce(&mut Map<Stri
     }
 }
 
-fn service(ir: &Ir, s: &ServiceIr, copy: Copy) -> Value {
+fn service(ir: &Ir, s: &ServiceIr, copy: Interpreter) -> Value {
     let mut meta = Meta::new(s.object(copy), &ir.namespace);
     meta.labels = labels(s, copy);
     document(&Object::new(
@@ -491,13 +491,13 @@ fn service(ir: &Ir, s: &ServiceIr, copy: Copy) -> Value {
     ))
 }
 
-fn autoscaler(ir: &Ir, s: &ServiceIr, copy: Copy) -> Value {
+fn autoscaler(ir: &Ir, s: &ServiceIr, copy: Interpreter) -> Value {
     let (min, max) = s
         .k8s_autoscaler
         .unwrap_or((s.replicas, (s.replicas * 3).max(3)));
     let min = match copy {
-        Copy::Py2 => min.max(1),
-        Copy::Py3 => 1,
+        Interpreter::Py2 => min.max(1),
+        Interpreter::Py3 => 1,
     };
     let mut meta = Meta::new(s.object(copy), &ir.namespace);
     meta.labels = labels(s, copy);
@@ -531,12 +531,12 @@ fn apex_service(ir: &Ir, s: &ServiceIr) -> Value {
     ))
 }
 
-fn set_cookie(name: &str, copy: Copy) -> String {
+fn set_cookie(name: &str, copy: Interpreter) -> String {
     format!("{name}={}; Path=/; Max-Age=86400; HttpOnly", copy.as_str())
 }
 
 /// A regex on the Cookie header matching `NAME=VALUE` anywhere in it.
-fn cookie_regex(name: &str, copy: Copy) -> String {
+fn cookie_regex(name: &str, copy: Interpreter) -> String {
     format!(
         "^(.*;\\s*)?{}={}(;.*)?$",
         regex::literal(name),
@@ -554,7 +554,7 @@ fn cookie(ir: &Ir) -> Option<&str> {
 
 fn istio(ir: &Ir, t: &Target, s: &ServiceIr) -> Vec<Value> {
     let (w2, w3) = t.first_weights(ir);
-    let dest = |copy: Copy, weight: Option<u32>| IstioDestination {
+    let dest = |copy: Interpreter, weight: Option<u32>| IstioDestination {
         // The port of the Service the host names (Istio's Destination.port), not the container's.
         destination: Destination {
             host: s.name.clone(),
@@ -586,7 +586,7 @@ fn istio(ir: &Ir, t: &Target, s: &ServiceIr) -> Vec<Value> {
     let mut http = Vec::new();
     if let Some(name) = cookie(ir) {
         // Users already pinned by the cookie stay where they are (Flagger's session affinity).
-        for copy in [Copy::Py3, Copy::Py2] {
+        for copy in [Interpreter::Py3, Interpreter::Py2] {
             let pinned = IstioMatch {
                 headers: [(
                     "cookie",
@@ -607,7 +607,10 @@ fn istio(ir: &Ir, t: &Target, s: &ServiceIr) -> Vec<Value> {
     http.push(route(
         "canary-split".into(),
         Vec::new(),
-        vec![dest(Copy::Py2, Some(w2)), dest(Copy::Py3, Some(w3))],
+        vec![
+            dest(Interpreter::Py2, Some(w2)),
+            dest(Interpreter::Py3, Some(w3)),
+        ],
     ));
     if let Some((c, t)) = mirror_target(s) {
         http = mirrored(http, s, c, t);
@@ -686,11 +689,12 @@ fn ingresses(ir: &Ir, t: &Target, s: &ServiceIr) -> Vec<Value> {
     let (_, w3) = t.first_weights(ir);
     // Host, paths and TLS from the team's Ingress; the paths to this service point at the copy
     // (the canary Ingress has only those).
-    let spec = |copy: Copy| -> Value {
-        let mut spec = super::engine::ingress_spec(s, &s.object(copy), s.port, copy == Copy::Py3);
+    let spec = |copy: Interpreter| -> Value {
+        let mut spec =
+            super::engine::ingress_spec(s, &s.object(copy), s.port, copy == Interpreter::Py3);
         if let Some(obj) = spec.as_object_mut() {
             obj.insert("ingressClassName".into(), json!("nginx"));
-            if copy == Copy::Py3 {
+            if copy == Interpreter::Py3 {
                 // The canary Ingress must not redefine TLS: the primary's certificate serves both.
                 obj.remove("tls");
             }
@@ -722,8 +726,8 @@ fn ingresses(ir: &Ir, t: &Target, s: &ServiceIr) -> Vec<Value> {
     let ingress =
         |meta, spec| document(&Object::new("networking.k8s.io/v1", "Ingress", meta, spec));
     vec![
-        ingress(primary, spec(Copy::Py2)),
-        ingress(canary_meta, spec(Copy::Py3)),
+        ingress(primary, spec(Interpreter::Py2)),
+        ingress(canary_meta, spec(Interpreter::Py3)),
     ]
 }
 
@@ -737,7 +741,7 @@ fn http_route(ir: &Ir, t: &Target, s: &ServiceIr) -> Vec<Value> {
                 name: format!("{}-gateway", ir.name),
             }])
         });
-    let backend = |copy: Copy, weight: Option<u32>, pin: bool| BackendRef {
+    let backend = |copy: Interpreter, weight: Option<u32>, pin: bool| BackendRef {
         name: s.object(copy),
         port: s.port,
         weight,
@@ -757,7 +761,7 @@ fn http_route(ir: &Ir, t: &Target, s: &ServiceIr) -> Vec<Value> {
     };
     let mut rules = Vec::new();
     if let Some(name) = cookie(ir) {
-        for copy in [Copy::Py3, Copy::Py2] {
+        for copy in [Interpreter::Py3, Interpreter::Py2] {
             rules.push(HttpRouteRule {
                 matches: vec![HttpRouteMatch {
                     headers: vec![HeaderMatch {
@@ -773,8 +777,8 @@ fn http_route(ir: &Ir, t: &Target, s: &ServiceIr) -> Vec<Value> {
     rules.push(HttpRouteRule {
         matches: Vec::new(),
         backend_refs: vec![
-            backend(Copy::Py2, Some(w2), false),
-            backend(Copy::Py3, Some(w3), false),
+            backend(Interpreter::Py2, Some(w2), false),
+            backend(Interpreter::Py3, Some(w3), false),
         ],
     });
     vec![document(&Object::new(
@@ -834,7 +838,7 @@ pub(super) fn rollback_commands(ir: &Ir, t: &Target) -> Vec<String> {
                 }
                 _ => format!(
                     "kubectl -n {ns} patch httproute {name} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/spec/rules\",\"value\":[{{\"backendRefs\":[{{\"name\":\"{}\",\"port\":{}}}]}}]}}]'",
-                    s.object(Copy::Py2),
+                    s.object(Interpreter::Py2),
                     s.port
                 ),
             }

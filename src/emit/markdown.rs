@@ -15,8 +15,8 @@ use super::escape::shell;
 use super::haproxy::socket;
 use super::prometheus::{alert_name, duration};
 use super::systemd::installed_name;
-use crate::ir::{Copy, Ir, ServiceIr, Target, day_at, fmt};
 use crate::ir::{InfraKind, MetricsSource, Router};
+use crate::ir::{Interpreter, Ir, ServiceIr, Target, day_at, fmt};
 
 fn router_name(router: Router) -> &'static str {
     match router {
@@ -116,20 +116,20 @@ pub fn plan(ir: &Ir, files: &[(String, String)]) -> String {
             o,
             "  router -->|{}%| {}[\"{} · Python {}\"]",
             fmt(100.0 - first),
-            id(s, Copy::Py2),
-            s.object(Copy::Py2),
+            id(s, Interpreter::Py2),
+            s.object(Interpreter::Py2),
             ir.python_from
         );
         let _ = writeln!(
             o,
             "  router -->|{}%| {}[\"{} · Python {}\"]",
             fmt(first),
-            id(s, Copy::Py3),
-            s.object(Copy::Py3),
+            id(s, Interpreter::Py3),
+            s.object(Interpreter::Py3),
             ir.python_to
         );
-        let _ = writeln!(o, "  {} --> prom[(Prometheus)]", id(s, Copy::Py2));
-        let _ = writeln!(o, "  {} --> prom", id(s, Copy::Py3));
+        let _ = writeln!(o, "  {} --> prom[(Prometheus)]", id(s, Interpreter::Py2));
+        let _ = writeln!(o, "  {} --> prom", id(s, Interpreter::Py3));
     }
     o.push_str(&engine_docs::diagram(ir));
     o.push_str("```\n\n");
@@ -284,7 +284,7 @@ pub fn plan(ir: &Ir, files: &[(String, String)]) -> String {
     o
 }
 
-fn id(s: &ServiceIr, copy: Copy) -> String {
+fn id(s: &ServiceIr, copy: Interpreter) -> String {
     format!("{}_{}", s.name.replace('-', "_"), copy.as_str())
 }
 
@@ -349,7 +349,7 @@ fn steps(o: &mut String, ir: &Ir, t: Target) {
                     "kubectl apply -f k8s-deployment-py2.yaml".into(),
                     format!(
                         "kubectl -n {ns} rollout status deployment/{} --timeout=10m",
-                        ir.services[0].object(Copy::Py2)
+                        ir.services[0].object(Interpreter::Py2)
                     ),
                 ],
             );
@@ -365,7 +365,7 @@ fn steps(o: &mut String, ir: &Ir, t: Target) {
                     "kubectl apply -f k8s-deployment-py3.yaml".into(),
                     format!(
                         "kubectl -n {ns} rollout status deployment/{} --timeout=10m",
-                        ir.services[0].object(Copy::Py3)
+                        ir.services[0].object(Interpreter::Py3)
                     ),
                 ],
             );
@@ -433,7 +433,7 @@ fn steps(o: &mut String, ir: &Ir, t: Target) {
             );
             let mut install = vec![format!("sudo install -d {dir}")];
             for s in &ir.services {
-                for copy in [Copy::Py2, Copy::Py3] {
+                for copy in [Interpreter::Py2, Interpreter::Py3] {
                     let generated = if ir.services.len() == 1 {
                         format!("systemd-{}.service", copy.as_str())
                     } else {
@@ -449,8 +449,8 @@ fn steps(o: &mut String, ir: &Ir, t: Target) {
             for s in &ir.services {
                 install.push(format!(
                     "sudo systemctl enable --now {} {}",
-                    installed_name(s, Copy::Py2),
-                    installed_name(s, Copy::Py3)
+                    installed_name(s, Interpreter::Py2),
+                    installed_name(s, Interpreter::Py3)
                 ));
             }
             step(

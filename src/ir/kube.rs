@@ -7,8 +7,8 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Copy, Target};
 use super::{Engine, InfraKind, MetricsSource, Router};
+use super::{Interpreter, Target};
 use crate::detect::Detection;
 use crate::detect::facts::{K8sLinks, K8sObject, Workload};
 
@@ -20,10 +20,10 @@ pub struct PerCopy {
 }
 
 impl PerCopy {
-    pub fn get(&self, copy: Copy) -> &str {
+    pub fn get(&self, copy: Interpreter) -> &str {
         match copy {
-            Copy::Py2 => &self.py2,
-            Copy::Py3 => &self.py3,
+            Interpreter::Py2 => &self.py2,
+            Interpreter::Py3 => &self.py3,
         }
     }
 
@@ -478,11 +478,14 @@ mod tests {
     #[test]
     fn the_observed_names_follow_the_engine() {
         let argo = observed(Engine::ArgoRollouts, "shop", "web", 80, 8000);
-        assert_eq!(argo.istio_destination.get(Copy::Py3), "shop");
+        assert_eq!(argo.istio_destination.get(Interpreter::Py3), "shop");
         assert_eq!(argo.ingress_service, "shop-stable");
         assert_eq!(argo.ingress_canary_upstream, "web-shop-canary-80");
         let flagger = observed(Engine::Flagger, "shop", "web", 80, 8000);
-        assert_eq!(flagger.istio_destination.get(Copy::Py2), "shop-primary");
+        assert_eq!(
+            flagger.istio_destination.get(Interpreter::Py2),
+            "shop-primary"
+        );
         assert_eq!(flagger.ingress_service, "shop");
         let plain = observed(Engine::None, "shop", "web", 80, 8000);
         assert_eq!(

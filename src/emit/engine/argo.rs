@@ -30,8 +30,8 @@ use serde_json::Value;
 use super::analysis::{self, Query};
 use super::{Meta, document};
 use crate::emit::{OutputFile, file, kubernetes, prometheus::duration, yaml};
-use crate::ir::{Copy, Ir, ServiceIr, StageIr, prometheus_url};
 use crate::ir::{InfraKind, Router, Target};
+use crate::ir::{Interpreter, Ir, ServiceIr, StageIr, prometheus_url};
 
 const API: &str = "argoproj.io/v1alpha1";
 /// The Gateway API plugin, as the controller's ConfigMap names it.
@@ -287,7 +287,7 @@ fn selector(s: &ServiceIr) -> BTreeMap<String, String> {
 }
 
 /// The pod template of one copy: the engines' clone, with the Rollout's label.
-fn template(ir: &Ir, s: &ServiceIr, copy: Copy) -> Value {
+fn template(ir: &Ir, s: &ServiceIr, copy: Interpreter) -> Value {
     let mut template = super::pod_template(ir, s, copy);
     if let Some(Value::Object(labels)) = template.pointer_mut("/metadata/labels") {
         labels.insert(ROLLOUT_LABEL.to_string(), Value::String(s.name.clone()));
@@ -297,7 +297,7 @@ fn template(ir: &Ir, s: &ServiceIr, copy: Copy) -> Value {
 
 /// Team selector labels other than `version`, from the cloned Deployment.
 fn team_selector(ir: &Ir, s: &ServiceIr) -> BTreeMap<String, String> {
-    let deployment = kubernetes::deployment(ir, s, Copy::Py2);
+    let deployment = kubernetes::deployment(ir, s, Interpreter::Py2);
     let mut labels: BTreeMap<String, String> = deployment
         .pointer("/spec/selector/matchLabels")
         .and_then(Value::as_object)
@@ -387,7 +387,7 @@ fn traffic_routing(ir: &Ir, s: &ServiceIr, t: &Target) -> (TrafficRouting, bool)
     (routing, services)
 }
 
-fn rollout(ir: &Ir, s: &ServiceIr, t: &Target, copy: Copy) -> Rollout {
+fn rollout(ir: &Ir, s: &ServiceIr, t: &Target, copy: Interpreter) -> Rollout {
     let triggers = analysis::rollback_triggers(ir, s);
     let (traffic_routing, services) = traffic_routing(ir, s, t);
     Rollout {
@@ -736,8 +736,8 @@ pub fn files(ir: &Ir, t: &Target) -> Vec<OutputFile> {
     for s in &ir.services {
         stable.extend(services(ir, s, router));
         stable.extend(analysis_templates(ir, s).iter().map(document));
-        let py2 = document(&rollout(ir, s, t, Copy::Py2));
-        let py3 = document(&rollout(ir, s, t, Copy::Py3));
+        let py2 = document(&rollout(ir, s, t, Interpreter::Py2));
+        let py3 = document(&rollout(ir, s, t, Interpreter::Py3));
         out.push(super::canary_patch(
             ir,
             s,
