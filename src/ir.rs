@@ -74,11 +74,57 @@ pub struct Ir {
     /// containers (`NAME-py2:PORT`) and is driven inside the stack, not on a host.
     #[serde(skip)]
     pub compose_only: bool,
+    /// Where canaryc's files and HAProxy's runtime state live on a host and in the stack.
+    #[serde(skip)]
+    pub host: HostIr,
     /// The plan, relative to the output directory: the Compose comparator mounts it (its
     /// `compare` section). Set by the CLI, which knows where both are; `None` is `canary.plan`
     /// next to the outputs.
     #[serde(skip)]
     pub plan_file: Option<String>,
+}
+
+/// The paths the load balancer, the rollback automation and `canaryc promote` share, decided
+/// once so the configs, scripts and runbooks cannot disagree.
+#[derive(Debug, Clone, Default)]
+pub struct HostIr {
+    /// Where the runbook installs the automation's files on a host.
+    pub install_dir: String,
+    /// The token Alertmanager sends and the rollback script checks; the runbook creates it.
+    pub token_file: String,
+    /// HAProxy's admin socket on a host: /run/haproxy, which Debian's package creates.
+    pub socket: String,
+    /// In the Compose stack: /var/lib/haproxy, which the official image owns and a volume keeps.
+    pub compose_socket: String,
+    /// HAProxy's saved server state, so a reload keeps a rollback.
+    pub state_file: String,
+    /// Where `canaryc promote` keeps the stage reached, on a host and in the stack's volume.
+    pub promote_state: String,
+    pub compose_promote_state: String,
+}
+
+impl HostIr {
+    fn new(plan: &str) -> HostIr {
+        let install_dir = format!("/etc/canaryc/{plan}");
+        HostIr {
+            token_file: format!("{install_dir}/webhook-token"),
+            install_dir,
+            socket: format!("/run/haproxy/{plan}-admin.sock"),
+            compose_socket: format!("/var/lib/haproxy/{plan}-admin.sock"),
+            state_file: format!("/var/lib/haproxy/{plan}-server-state"),
+            promote_state: format!("/var/lib/canaryc/{plan}/promote-state.json"),
+            compose_promote_state: "/var/lib/canaryc/promote-state.json".into(),
+        }
+    }
+
+    /// The admin socket on a host or in the Compose stack.
+    pub fn socket(&self, compose: bool) -> &str {
+        if compose {
+            &self.compose_socket
+        } else {
+            &self.socket
+        }
+    }
 }
 
 /// What the error-rate and latency tests need beyond their triggers: the ladder of windows and
@@ -222,6 +268,13 @@ pub struct ServiceIr {
     /// On Kubernetes: the Service clients address and its port, the Istio Gateway and hosts,
     /// and the labels that tell the copies apart under the target's engine.
     pub kube: KubeIr,
+    /// On bare metal: each copy's systemd unit as the bundle names the file
+    /// (`systemd-py2.service`, or `systemd-NAME-py2.service` beside other services) and as it
+    /// is installed on the host (`NAME-py2.service`).
+    #[serde(skip)]
+    pub unit_files: PerCopy,
+    #[serde(skip)]
+    pub units: PerCopy,
     /// The team's own Deployment (or Compose service, Ingress), to clone.
     #[serde(skip)]
     pub k8s_deployment: Option<serde_json::Value>,
@@ -722,6 +775,7 @@ pub fn lower(
         primary,
         balancer,
         compose_only,
+        host: HostIr::new(&plan.name.value),
         plan_file: None,
     };
     between_buckets(plan, source, &mut diagnostics);
@@ -1344,7 +1398,17 @@ fn service(
             format!("canaryc:{}", env!("CARGO_PKG_VERSION")),
         )
     });
+    let unit_files = PerCopy {
+        py2: unit_file(&name, plan.services.len(), Interpreter::Py2),
+        py3: unit_file(&name, plan.services.len(), Interpreter::Py3),
+    };
+    let units = PerCopy {
+        py2: format!("{name}-py2.service"),
+        py3: format!("{name}-py3.service"),
+    };
     ServiceIr {
+        unit_files,
+        units,
         port,
         port_py2,
         port_py3,
@@ -1376,6 +1440,15 @@ fn service(
         compose_dependencies,
         build_context: build_context.map(str::to_string),
         name,
+    }
+}
+
+/// The unit file a copy gets in the bundle: `systemd-py2.service` for a plan's only service.
+fn unit_file(name: &str, services: usize, copy: Interpreter) -> String {
+    if services == 1 {
+        format!("systemd-{}.service", copy.as_str())
+    } else {
+        format!("systemd-{name}-{}.service", copy.as_str())
     }
 }
 

@@ -55,7 +55,7 @@ fn placement(ir: &Ir, s: &ServiceIr, c: &ComparatorIr, t: &ComparatorTarget) -> 
             secondary = t.secondary,
             name = c.name,
             secondary_name = c.secondary,
-            dir = super::automation::install_dir(ir),
+            dir = ir.host.install_dir,
             admin = t.admin,
         ),
     }

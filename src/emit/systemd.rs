@@ -68,19 +68,6 @@ fn command_on_port(s: &ServiceIr, command: &str, port: u16) -> Vec<String> {
     words
 }
 
-fn unit_name(ir: &Ir, s: &ServiceIr, copy: Interpreter) -> String {
-    if ir.services.len() == 1 {
-        format!("systemd-{}.service", copy.as_str())
-    } else {
-        format!("systemd-{}-{}.service", s.name, copy.as_str())
-    }
-}
-
-/// The name the unit is installed under on the host.
-pub fn installed_name(s: &ServiceIr, copy: Interpreter) -> String {
-    format!("{}.service", s.object(copy))
-}
-
 pub fn units(ir: &Ir) -> Vec<OutputFile> {
     let mut out = Vec::new();
     for s in &ir.services {
@@ -89,7 +76,7 @@ pub fn units(ir: &Ir) -> Vec<OutputFile> {
                 continue;
             };
             out.push(file(
-                unit_name(ir, s, copy),
+                s.unit_files.get(copy).to_string(),
                 match copy {
                     Interpreter::Py2 => "systemd unit: the py2 copy on its own port",
                     Interpreter::Py3 => {
@@ -143,7 +130,7 @@ fn comparator_units(ir: &Ir, s: &ServiceIr) -> Vec<OutputFile> {
             what: "second py2 copy, called only by the comparator".into(),
         },
     );
-    let plan = format!("{}/canary.plan", super::automation::install_dir(ir));
+    let plan = format!("{}/canary.plan", ir.host.install_dir);
     let words: Vec<String> = [
         "/usr/local/bin/canaryc",
         "compare",
@@ -213,7 +200,7 @@ fn unit(ir: &Ir, s: &ServiceIr, copy: Interpreter, command: &[String]) -> String
             Interpreter::Py2 => s.port_py2,
             Interpreter::Py3 => s.port_py3,
         },
-        installed: installed_name(s, copy),
+        installed: s.units.get(copy).to_string(),
         what: format!("canary copy {}", copy.as_str()),
     };
     unit_as(ir, s, copy, command, &role)

@@ -3,8 +3,6 @@
 
 use super::doc::Doc;
 use super::{alert_fires_when, cause, engine_docs, infra_name, md};
-use crate::emit::automation::{install_dir, token_file};
-use crate::emit::haproxy::socket;
 use crate::emit::prometheus::alert_name;
 use crate::ir::{Engine, InfraKind, Ir, Target, fmt};
 
@@ -59,9 +57,9 @@ fn automatic(d: &mut Doc, ir: &Ir) {
     if ir.targets.iter().any(bare_loop) {
         d.paragraph(format!(
             "Alertmanager (`alertmanager.yml`) routes it to the `canary-rollback` receiver, a webhook on 127.0.0.1:{port} served by the `webhook` daemon (`webhook-hooks.yaml`), which runs `{dir}/canary-rollback.sh` for the alert's service. The receiver is authenticated: Alertmanager sends the token in `{token}` as a bearer token, the webhook daemon refuses a request without one, and the script refuses one whose token does not match, or that names a service this bundle was not built for. The script tells HAProxy over its admin socket ({sock}) to set py3's weight to 0 and put it in maintenance (so users pinned to py3 by cookie are redispatched to py2 too), gives py2 the full weight, and saves the server state so a reload keeps the rollback. In-flight idempotent requests that fail on py3 are retried on py2 (`retry-on`, `option redispatch`).",
-            dir = install_dir(ir),
-            token = token_file(ir),
-            sock = socket(ir, false),
+            dir = ir.host.install_dir,
+            token = ir.host.token_file,
+            sock = ir.host.socket,
             port = ir.listen.webhook_port
         ));
     }

@@ -6,9 +6,7 @@ use std::fmt::Write as _;
 
 use super::doc::Doc;
 use super::{engine_docs, hours, md};
-use crate::emit::automation::{install_dir, token_file};
 use crate::emit::escape::shell;
-use crate::emit::systemd::installed_name;
 use crate::ir::{Engine, InfraKind, Interpreter, Ir, Router, Target, fmt};
 
 /// Numbers the steps: `N. title`, and the commands in a code block under it.
@@ -176,7 +174,7 @@ fn compose(o: &mut Doc, step: &mut impl FnMut(&mut Doc, &str, &[String])) {
 }
 
 fn bare_metal(o: &mut Doc, ir: &Ir, t: Target, step: &mut impl FnMut(&mut Doc, &str, &[String])) {
-    let dir = install_dir(ir);
+    let dir = &ir.host.install_dir;
     let mut cmds = Vec::new();
     for s in &ir.services {
         let venv = s
@@ -204,14 +202,10 @@ fn bare_metal(o: &mut Doc, ir: &Ir, t: Target, step: &mut impl FnMut(&mut Doc, &
     let mut install = vec![format!("sudo install -d {dir}")];
     for s in &ir.services {
         for copy in [Interpreter::Py2, Interpreter::Py3] {
-            let generated = if ir.services.len() == 1 {
-                format!("systemd-{}.service", copy.as_str())
-            } else {
-                format!("systemd-{}-{}.service", s.name, copy.as_str())
-            };
             install.push(format!(
-                "sudo install -m 0644 {generated} /etc/systemd/system/{}",
-                installed_name(s, copy)
+                "sudo install -m 0644 {} /etc/systemd/system/{}",
+                s.unit_files.get(copy),
+                s.units.get(copy)
             ));
         }
     }
@@ -219,8 +213,7 @@ fn bare_metal(o: &mut Doc, ir: &Ir, t: Target, step: &mut impl FnMut(&mut Doc, &
     for s in &ir.services {
         install.push(format!(
             "sudo systemctl enable --now {} {}",
-            installed_name(s, Interpreter::Py2),
-            installed_name(s, Interpreter::Py3)
+            s.units.py2, s.units.py3
         ));
     }
     step(
@@ -237,8 +230,8 @@ fn bare_metal(o: &mut Doc, ir: &Ir, t: Target, step: &mut impl FnMut(&mut Doc, &
             "sudo apt-get install -y socat prometheus prometheus-alertmanager webhook".into(),
             // The token Alertmanager sends and canary-rollback.sh checks (Debian's
             // Alertmanager runs as `prometheus`).
-            format!("sudo install -m 0640 -o root -g prometheus /dev/null {}", shell::word(&token_file(ir))),
-            format!("od -An -N32 -tx1 /dev/urandom | tr -d ' \\n' | sudo tee {} > /dev/null", shell::word(&token_file(ir))),
+            format!("sudo install -m 0640 -o root -g prometheus /dev/null {}", shell::word(&ir.host.token_file)),
+            format!("od -An -N32 -tx1 /dev/urandom | tr -d ' \\n' | sudo tee {} > /dev/null", shell::word(&ir.host.token_file)),
             format!("prometheus --config.file={dir}/prometheus.yml   # or merge its jobs and rule_files into yours"),
             format!("prometheus-alertmanager --config.file={dir}/alertmanager.yml --web.listen-address=127.0.0.1:{}", ir.listen.alertmanager_port),
             format!("sudo webhook -hooks {dir}/webhook-hooks.yaml -ip 127.0.0.1 -port {}", ir.listen.webhook_port),
