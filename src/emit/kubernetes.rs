@@ -477,9 +477,15 @@ fn with_object(value: &mut Value, path: &[&str], edit: impl FnOnce(&mut Map<Stri
     }
 }
 
-fn service(ir: &Ir, s: &ServiceIr, copy: Interpreter) -> Value {
+/// A copy's object: `NAME-py2` with `app` and `version` labels.
+fn copy_meta(ir: &Ir, s: &ServiceIr, copy: Interpreter) -> Meta {
     let mut meta = Meta::new(s.object(copy), &ir.namespace);
     meta.labels = labels(s, copy);
+    meta
+}
+
+fn service(ir: &Ir, s: &ServiceIr, copy: Interpreter) -> Value {
+    let meta = copy_meta(ir, s, copy);
     document(&Object::new(
         "v1",
         "Service",
@@ -499,8 +505,7 @@ fn autoscaler(ir: &Ir, s: &ServiceIr, copy: Interpreter) -> Value {
         Interpreter::Py2 => min.max(1),
         Interpreter::Py3 => 1,
     };
-    let mut meta = Meta::new(s.object(copy), &ir.namespace);
-    meta.labels = labels(s, copy);
+    let meta = copy_meta(ir, s, copy);
     document(&Object::new(
         "autoscaling/v2",
         "HorizontalPodAutoscaler",

@@ -36,16 +36,7 @@ pub(super) fn cutover(o: &mut Doc, ir: &Ir, t: Target) {
         .filter_map(|s| s.image_py3.as_deref().map(|i| md::text(i).into_owned()))
         .collect();
     if let Some(engine_steps) = engine_docs::kubernetes_steps(ir, t) {
-        if !py3_images.is_empty() {
-            step(
-                o,
-                &format!(
-                    "Check the py3 image is pushed and starts: {}.",
-                    py3_images.join(", ")
-                ),
-                &[],
-            );
-        }
+        check_images(o, &mut step, &py3_images);
         for (title, commands) in engine_steps {
             step(o, &title, &commands);
         }
@@ -98,16 +89,7 @@ fn kubernetes(
     py3_images: &[String],
 ) {
     let ns = &ir.namespace;
-    if !py3_images.is_empty() {
-        step(
-            o,
-            &format!(
-                "Check the py3 image is pushed and starts: {}.",
-                py3_images.join(", ")
-            ),
-            &[],
-        );
-    }
+    check_images(o, step, py3_images);
     step(
         o,
         "Deploy the py2 copy (a clone of today's Deployment, labelled `version: py2`) and wait for it:",
@@ -244,6 +226,20 @@ fn bare_metal(o: &mut Doc, ir: &Ir, t: Target, step: &mut impl FnMut(&mut Doc, &
                 "sudo install -m 0644 nginx-canary.conf /etc/nginx/conf.d/nginx-canary.conf".into(),
                 "sudo nginx -t && sudo nginx -s reload".into(),
             ],
+        );
+    }
+}
+
+/// The first step on Kubernetes: the py3 images exist and start.
+fn check_images(o: &mut Doc, step: &mut impl FnMut(&mut Doc, &str, &[String]), images: &[String]) {
+    if !images.is_empty() {
+        step(
+            o,
+            &format!(
+                "Check the py3 image is pushed and starts: {}.",
+                images.join(", ")
+            ),
+            &[],
         );
     }
 }
