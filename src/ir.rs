@@ -12,9 +12,7 @@ use crate::date::Date;
 use crate::detect::Detection;
 use crate::detect::facts::{HazardLevel, InfraKind as DetectedInfra, Workload, WorkloadKind};
 use crate::diag::{Code, Diagnostic};
-use crate::model::{
-    self, Criterion, Engine, InfraKind, MetricsSource, Plan, Router, StickyBy, Threshold,
-};
+use crate::model::{self, Criterion, Plan, Threshold};
 use crate::stats::effect::Effect;
 use crate::stats::ladder::{Ladder, PASS_EVIDENCE, TOP_SECS};
 use crate::syntax::ast::CmpOp;
@@ -22,11 +20,18 @@ use crate::syntax::ast::CmpOp;
 pub mod compare;
 mod condition;
 mod kube;
+mod target;
 
 pub use compare::{ComparatorIr, ComparatorTarget, Placement};
 pub use condition::{Condition, Op};
 
-pub use kube::{KubeIr, ObservedIr, PerCopy, PodsIr, is_service_ref, route_routes_to};
+pub use kube::{
+    KubeIr, ObservedIr, PerCopy, PlainRoutingIr, PodsIr, is_service_ref, route_routes_to,
+};
+pub use target::{Engine, InfraKind, MetricsSource, Router, StickyBy};
+
+/// HAProxy's maximum server weight: the HAProxy targets' weights are out of it.
+pub const HAPROXY_WEIGHT_TOTAL: u32 = 256;
 
 /// Bumped when a field of `canary-plan.json` changes meaning or disappears.
 pub const PLAN_FORMAT_VERSION: u32 = 1;
@@ -57,11 +62,69 @@ pub struct Ir {
     /// at least one target: the plan has a `compare` section and a target can place one
     /// (`ServiceIr::compare`). Without one, divergence triggers and criteria are left out (CNR513).
     pub comparator: bool,
+    /// The target the documents lead with (the diagram's router): the plan's first, or bare
+    /// metal behind HAProxy when the plan names none.
+    #[serde(skip)]
+    pub primary: Target,
+    /// The load balancer canaryc writes for the Compose and bare-metal targets (bare metal's
+    /// router first), if either is there.
+    #[serde(skip)]
+    pub balancer: Option<Router>,
+    /// The Compose stack is the only target behind that load balancer: it addresses
+    /// containers (`NAME-py2:PORT`) and is driven inside the stack, not on a host.
+    #[serde(skip)]
+    pub compose_only: bool,
+    /// Where canaryc's files and HAProxy's runtime state live on a host and in the stack.
+    #[serde(skip)]
+    pub host: HostIr,
     /// The plan, relative to the output directory: the Compose comparator mounts it (its
     /// `compare` section). Set by the CLI, which knows where both are; `None` is `canary.plan`
     /// next to the outputs.
     #[serde(skip)]
     pub plan_file: Option<String>,
+}
+
+/// The paths the load balancer, the rollback automation and `canaryc promote` share, decided
+/// once so the configs, scripts and runbooks cannot disagree.
+#[derive(Debug, Clone, Default)]
+pub struct HostIr {
+    /// Where the runbook installs the automation's files on a host.
+    pub install_dir: String,
+    /// The token Alertmanager sends and the rollback script checks; the runbook creates it.
+    pub token_file: String,
+    /// HAProxy's admin socket on a host: /run/haproxy, which Debian's package creates.
+    pub socket: String,
+    /// In the Compose stack: /var/lib/haproxy, which the official image owns and a volume keeps.
+    pub compose_socket: String,
+    /// HAProxy's saved server state, so a reload keeps a rollback.
+    pub state_file: String,
+    /// Where `canaryc promote` keeps the stage reached, on a host and in the stack's volume.
+    pub promote_state: String,
+    pub compose_promote_state: String,
+}
+
+impl HostIr {
+    fn new(plan: &str) -> HostIr {
+        let install_dir = format!("/etc/canaryc/{plan}");
+        HostIr {
+            token_file: format!("{install_dir}/webhook-token"),
+            install_dir,
+            socket: format!("/run/haproxy/{plan}-admin.sock"),
+            compose_socket: format!("/var/lib/haproxy/{plan}-admin.sock"),
+            state_file: format!("/var/lib/haproxy/{plan}-server-state"),
+            promote_state: format!("/var/lib/canaryc/{plan}/promote-state.json"),
+            compose_promote_state: "/var/lib/canaryc/promote-state.json".into(),
+        }
+    }
+
+    /// The admin socket on a host or in the Compose stack.
+    pub fn socket(&self, compose: bool) -> &str {
+        if compose {
+            &self.compose_socket
+        } else {
+            &self.socket
+        }
+    }
 }
 
 /// What the error-rate and latency tests need beyond their triggers: the ladder of windows and
@@ -121,6 +184,41 @@ pub struct Target {
     pub router: Router,
     /// What rolls back and ramps up by itself; `none` means a person does.
     pub engine: Engine,
+    /// What py3's share is counted out of on this target's router (`weight_total`).
+    #[serde(skip)]
+    pub weight_total: u32,
+}
+
+impl Target {
+    /// A stage's (py2, py3) weights on this target's router.
+    pub fn weights(&self, stage: &StageIr) -> (u32, u32) {
+        weights(stage.traffic, self.weight_total)
+    }
+
+    /// The weights the router's files start at: the first stage's.
+    pub fn first_weights(&self, ir: &Ir) -> (u32, u32) {
+        weights(
+            ir.stages.first().map_or(0.0, |s| s.traffic),
+            self.weight_total,
+        )
+    }
+}
+
+/// What a target's router counts weights out of. Kubernetes routers count out of 100, or 1000
+/// when a stage asks for a fraction of a percent and the router honours it: the plain files'
+/// VirtualService, HTTPRoute and canary Ingress do; under Argo Rollouts only ingress-nginx
+/// honours `maxTrafficWeight` (the Gateway API plugin sets the stable weight to
+/// `100 - desiredWeight`, pkg/plugin/httproute.go, v0.5.0 to v0.15.0; Istio neither,
+/// canary-systems.md §2.1; CNR515); Flagger's `stepWeights` are percents. HAProxy's weights are
+/// out of its maximum server weight; nginx's `split_clients` takes percents.
+fn weight_total(infra: InfraKind, router: Router, engine: Engine, fine: bool) -> u32 {
+    match (infra, router, engine) {
+        (InfraKind::Kubernetes, Router::NginxIngress, Engine::ArgoRollouts) if fine => 1000,
+        (InfraKind::Kubernetes, _, Engine::ArgoRollouts | Engine::Flagger) => 100,
+        (InfraKind::Kubernetes, _, _) if fine => 1000,
+        (_, Router::Haproxy, _) => HAPROXY_WEIGHT_TOTAL,
+        _ => 100,
+    }
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -170,6 +268,13 @@ pub struct ServiceIr {
     /// On Kubernetes: the Service clients address and its port, the Istio Gateway and hosts,
     /// and the labels that tell the copies apart under the target's engine.
     pub kube: KubeIr,
+    /// On bare metal: each copy's systemd unit as the bundle names the file
+    /// (`systemd-py2.service`, or `systemd-NAME-py2.service` beside other services) and as it
+    /// is installed on the host (`NAME-py2.service`).
+    #[serde(skip)]
+    pub unit_files: PerCopy,
+    #[serde(skip)]
+    pub units: PerCopy,
     /// The team's own Deployment (or Compose service, Ingress), to clone.
     #[serde(skip)]
     pub k8s_deployment: Option<serde_json::Value>,
@@ -196,18 +301,18 @@ pub struct ServiceIr {
 }
 
 impl ServiceIr {
-    pub fn object(&self, copy: Copy) -> String {
+    pub fn object(&self, copy: Interpreter) -> String {
         format!("{}-{}", self.name, copy.as_str())
     }
 
     /// Where a load balancer reaches a copy: its container in Compose, its own port on a host.
-    pub fn address(&self, copy: Copy, compose: bool) -> String {
+    pub fn address(&self, copy: Interpreter, compose: bool) -> String {
         if compose {
             format!("{}:{}", self.object(copy), self.port)
         } else {
             let port = match copy {
-                Copy::Py2 => self.port_py2,
-                Copy::Py3 => self.port_py3,
+                Interpreter::Py2 => self.port_py2,
+                Interpreter::Py3 => self.port_py3,
             };
             format!("127.0.0.1:{port}")
         }
@@ -228,36 +333,37 @@ impl ServiceIr {
 
     /// The container the load balancer sends a copy's share to in Compose: py2's goes to the
     /// comparator when it sits in front of py2 (it listens on the service's port too).
-    pub fn lb_host(&self, copy: Copy) -> String {
+    pub fn lb_host(&self, copy: Interpreter) -> String {
         match self.front(true) {
-            Some(c) if copy == Copy::Py2 => c.name.clone(),
+            Some(c) if copy == Interpreter::Py2 => c.name.clone(),
             _ => self.object(copy),
         }
     }
 
     /// Where the load balancer sends a copy's share: `address`, except py2's when a comparator
     /// sits in front of it.
-    pub fn lb_address(&self, copy: Copy, compose: bool) -> String {
+    pub fn lb_address(&self, copy: Interpreter, compose: bool) -> String {
         match self.front(compose) {
-            Some(c) if copy == Copy::Py2 && compose => format!("{}:{}", c.name, self.port),
-            Some(c) if copy == Copy::Py2 => format!("127.0.0.1:{}", c.host_port),
+            Some(c) if copy == Interpreter::Py2 && compose => format!("{}:{}", c.name, self.port),
+            Some(c) if copy == Interpreter::Py2 => format!("127.0.0.1:{}", c.host_port),
             _ => self.address(copy, compose),
         }
     }
 }
 
+/// Which of the two copies of a service: the one on Python 2 or the one on Python 3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum Copy {
+pub enum Interpreter {
     Py2,
     Py3,
 }
 
-impl Copy {
+impl Interpreter {
     pub fn as_str(self) -> &'static str {
         match self {
-            Copy::Py2 => "py2",
-            Copy::Py3 => "py3",
+            Interpreter::Py2 => "py2",
+            Interpreter::Py3 => "py3",
         }
     }
 }
@@ -427,33 +533,37 @@ pub fn lower(
     build_context: Option<&str>,
 ) -> (Ir, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
+    let fine = plan
+        .schedule
+        .stages
+        .iter()
+        .any(|s| s.traffic.value.fract() != 0.0);
     let targets: Vec<Target> = plan
         .infra
         .iter()
         .map(|t| {
-            // `auto` left unresolved (no codebase) is bare metal, as with nothing detected.
-            let infra = if t.kind == InfraKind::Auto {
-                InfraKind::BareMetal
-            } else {
-                t.kind
-            };
-            let router = t.router.unwrap_or_else(|| infra.routers()[0]);
+            let infra = InfraKind::resolve(t.kind);
+            let router = t
+                .router
+                .map_or_else(|| infra.default_router(), Router::from);
             let engine = t.engine.unwrap_or_else(|| {
                 let chosen = default_engine(infra, router, detection);
                 // The plan did not name it: say what canaryc's choice cannot express.
                 diagnostics.extend(crate::check::engine::warnings(
                     chosen,
-                    router,
+                    router.into(),
                     plan.name.span,
                     Some(&plan.schedule),
                     plan.route.sticky.as_ref(),
                 ));
                 chosen
             });
+            let engine = Engine::from(engine);
             Target {
                 infra,
                 router,
                 engine,
+                weight_total: weight_total(infra, router, engine, fine),
             }
         })
         .collect();
@@ -461,7 +571,15 @@ pub fn lower(
         infra: InfraKind::BareMetal,
         router: Router::Haproxy,
         engine: Engine::Canaryc,
+        weight_total: HAPROXY_WEIGHT_TOTAL,
     });
+    let target_of = |kind: InfraKind| targets.iter().find(|t| t.infra == kind);
+    // Bare metal's load balancer serves the Compose stack too when both are targets.
+    let balancer = target_of(InfraKind::BareMetal)
+        .or_else(|| target_of(InfraKind::DockerCompose))
+        .map(|t| t.router);
+    let compose_only =
+        target_of(InfraKind::DockerCompose).is_some() && target_of(InfraKind::BareMetal).is_none();
     // A `compare { }` section says the team runs `canaryc compare`, the producer of the
     // divergence metric; without one, nothing in the bundle emits it.
     let placed: Vec<&Target> = match &plan.compare {
@@ -602,10 +720,8 @@ pub fn lower(
             stage
         })
         .collect();
-    let source = match plan.monitor.source.value {
-        MetricsSource::Auto => kube::source_of(primary.router),
-        other => other,
-    };
+    let source = MetricsSource::stated(plan.monitor.source.value)
+        .unwrap_or_else(|| kube::source_of(primary.router));
     metrics_source_per_target(plan, &targets, source, &mut diagnostics);
     let ir = Ir {
         name: plan.name.value.clone(),
@@ -627,7 +743,7 @@ pub fn lower(
             .map(trigger)
             .collect(),
         sticky: plan.route.sticky.as_ref().map(|s| StickyIr {
-            by: s.by,
+            by: s.by.into(),
             name: s.name.clone(),
         }),
         metrics: MetricsIr {
@@ -656,6 +772,10 @@ pub fn lower(
             preview: crate::check::detection::preview(plan),
         },
         comparator,
+        primary,
+        balancer,
+        compose_only,
+        host: HostIr::new(&plan.name.value),
         plan_file: None,
     };
     between_buckets(plan, source, &mut diagnostics);
@@ -777,7 +897,7 @@ fn metrics_source_per_target(
     source: MetricsSource,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
-    let explicit = plan.monitor.source.value != MetricsSource::Auto;
+    let explicit = MetricsSource::stated(plan.monitor.source.value).is_some();
     for (spanned, target) in plan.infra.iter().zip(targets) {
         if kube::produces(target.router, source) {
             continue;
@@ -873,10 +993,10 @@ fn detected(plan: &Plan, detection: Option<&Detection>) -> DetectedIr {
             let linked: Vec<crate::detect::facts::WorkloadId> =
                 plan.services.iter().filter_map(|s| s.workload).collect();
             let infra = plan.infra.first().and_then(|t| match t.kind {
-                InfraKind::Kubernetes => Some(DetectedInfra::Kubernetes),
-                InfraKind::DockerCompose => Some(DetectedInfra::DockerCompose),
-                InfraKind::BareMetal => Some(DetectedInfra::BareMetal),
-                InfraKind::Auto => None,
+                model::InfraKind::Kubernetes => Some(DetectedInfra::Kubernetes),
+                model::InfraKind::DockerCompose => Some(DetectedInfra::DockerCompose),
+                model::InfraKind::BareMetal => Some(DetectedInfra::BareMetal),
+                model::InfraKind::Auto => None,
             });
             let workers = crate::detect::link::choose(d, infra).workers;
             linked
@@ -892,7 +1012,12 @@ fn detected(plan: &Plan, detection: Option<&Detection>) -> DetectedIr {
 /// The engine a target gets when the plan names none. Kubernetes: Argo Rollouts (per-stage
 /// holds, canary-systems.md §8), or Flagger when the codebase already runs it. Compose and bare
 /// metal: canaryc's own loop, which needs HAProxy's runtime API; nginx has none.
-fn default_engine(infra: InfraKind, router: Router, detection: Option<&Detection>) -> Engine {
+fn default_engine(
+    infra: InfraKind,
+    router: Router,
+    detection: Option<&Detection>,
+) -> model::Engine {
+    use model::Engine;
     match infra {
         InfraKind::Kubernetes => {
             let runs_flagger = detection.is_some_and(|d| {
@@ -922,7 +1047,7 @@ pub fn prometheus_url(ir: &Ir, infra: InfraKind) -> String {
     match infra {
         InfraKind::Kubernetes => "http://prometheus.monitoring.svc:9090".into(),
         InfraKind::DockerCompose => "http://prometheus:9090".into(),
-        InfraKind::BareMetal | InfraKind::Auto => "http://127.0.0.1:9090".into(),
+        InfraKind::BareMetal => "http://127.0.0.1:9090".into(),
     }
 }
 
@@ -1023,9 +1148,7 @@ pub fn threshold_text(t: Threshold) -> String {
 }
 
 /// A number as a person writes it: `1`, `0.5`.
-pub fn fmt(n: f64) -> String {
-    crate::check::number_text(n)
-}
+pub use crate::check::number_text as fmt;
 
 fn trigger(t: &model::Trigger) -> TriggerIr {
     use model::Metric as M;
@@ -1240,6 +1363,10 @@ fn service(
         k8s_workload,
         detection.filter(|_| k8s),
         plan.services.len() == 1,
+        plan.route
+            .sticky
+            .as_ref()
+            .is_some_and(|st| st.by == model::StickyBy::Cookie),
     );
     let k8s_route = team.route;
     let gateway_api = targets
@@ -1271,7 +1398,17 @@ fn service(
             format!("canaryc:{}", env!("CARGO_PKG_VERSION")),
         )
     });
+    let unit_files = PerCopy {
+        py2: unit_file(&name, plan.services.len(), Interpreter::Py2),
+        py3: unit_file(&name, plan.services.len(), Interpreter::Py3),
+    };
+    let units = PerCopy {
+        py2: format!("{name}-py2.service"),
+        py3: format!("{name}-py3.service"),
+    };
     ServiceIr {
+        unit_files,
+        units,
         port,
         port_py2,
         port_py3,
@@ -1303,6 +1440,15 @@ fn service(
         compose_dependencies,
         build_context: build_context.map(str::to_string),
         name,
+    }
+}
+
+/// The unit file a copy gets in the bundle: `systemd-py2.service` for a plan's only service.
+fn unit_file(name: &str, services: usize, copy: Interpreter) -> String {
+    if services == 1 {
+        format!("systemd-{}.service", copy.as_str())
+    } else {
+        format!("systemd-{name}-{}.service", copy.as_str())
     }
 }
 

@@ -351,6 +351,20 @@ pub enum Threshold {
     Count(f64),
 }
 
+/// As plans write it: `1%`, `absolute(1%)`, `2x py2`, `500ms`, `3`.
+impl std::fmt::Display for Threshold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::check::{duration_text, number_text};
+        match *self {
+            Threshold::Percent(p) => write!(f, "{}%", number_text(p)),
+            Threshold::AbsolutePercent(p) => write!(f, "absolute({}%)", number_text(p)),
+            Threshold::RatioOfPy2(r) => write!(f, "{}x py2", number_text(r)),
+            Threshold::Millis(ms) => f.write_str(&duration_text(ms)),
+            Threshold::Count(n) => f.write_str(&number_text(n)),
+        }
+    }
+}
+
 impl Threshold {
     /// The number compared, for like-with-like comparisons between criteria and triggers.
     pub fn magnitude(self) -> f64 {

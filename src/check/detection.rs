@@ -114,13 +114,7 @@ pub fn percent_text(fraction: f64) -> String {
 
 fn trigger_text(t: &Trigger) -> String {
     let op = if t.op.is_upper_bound() { "<" } else { ">" };
-    let threshold = match t.threshold.value {
-        Threshold::Percent(p) => format!("{}%", super::number_text(p)),
-        Threshold::AbsolutePercent(p) => format!("absolute({}%)", super::number_text(p)),
-        Threshold::RatioOfPy2(r) => format!("{}x py2", super::number_text(r)),
-        Threshold::Millis(ms) => fmt_duration(ms),
-        Threshold::Count(n) => super::number_text(n),
-    };
+    let threshold = t.threshold.value;
     format!(
         "{} {op} {threshold}",
         metric_name(t.metric.value, t.quantile)

@@ -42,9 +42,7 @@ pub fn metric_text(
 }
 
 /// `1`, `0.5`, `2.25`: a number as plans write it.
-pub fn number_text(n: f64) -> String {
-    value::fmt_number(n)
-}
+pub use value::fmt_number as number_text;
 
 /// `5m`, `24h`, `1h30m`: a duration in milliseconds as plans write it.
 pub fn duration_text(ms: u64) -> String {

@@ -1022,11 +1022,5 @@ impl<'a> Checker<'a> {
 }
 
 fn show(threshold: Threshold) -> String {
-    match threshold {
-        Threshold::Percent(p) => format!("{}%", fmt_number(p)),
-        Threshold::AbsolutePercent(p) => format!("absolute({}%)", fmt_number(p)),
-        Threshold::RatioOfPy2(r) => format!("{}x py2", fmt_number(r)),
-        Threshold::Millis(ms) => fmt_duration(ms),
-        Threshold::Count(n) => fmt_number(n),
-    }
+    threshold.to_string()
 }

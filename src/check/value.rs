@@ -220,7 +220,7 @@ impl<'a> Checker<'a> {
 }
 
 /// `0.5`, `1`, `2.25`: numbers as a person writes them.
-pub(crate) fn fmt_number(n: f64) -> String {
+pub fn fmt_number(n: f64) -> String {
     if n.fract() == 0.0 && n.abs() < 1e15 {
         format!("{}", n as i64)
     } else {

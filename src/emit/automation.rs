@@ -13,19 +13,9 @@
 use serde_json::json;
 
 use super::escape::shell;
-use super::haproxy::{WEIGHT_TOTAL, socket, state_file};
+use super::haproxy::WEIGHT_TOTAL;
 use super::{OutputFile, file, yaml};
-use crate::ir::{Copy, Ir};
-
-/// Where the runbook installs these files on the host.
-pub fn install_dir(ir: &Ir) -> String {
-    format!("/etc/canaryc/{}", ir.name)
-}
-
-/// The token Alertmanager sends and the rollback script checks; the runbook creates it.
-pub fn token_file(ir: &Ir) -> String {
-    format!("{}/webhook-token", install_dir(ir))
-}
+use crate::ir::{Interpreter, Ir};
 
 /// What the webhook daemon accepts as an Authorization header before running anything.
 const BEARER_SHAPE: &str = "^Bearer [A-Za-z0-9._~+/=-]{32,}$";
@@ -69,8 +59,8 @@ fn prometheus(ir: &Ir) -> String {
         "static_configs": [ { "targets": [format!("127.0.0.1:{}", ir.listen.stats_port)] } ]
     })];
     for s in &ir.services {
-        for copy in [Copy::Py2, Copy::Py3] {
-            let port = if copy == Copy::Py2 {
+        for copy in [Interpreter::Py2, Interpreter::Py3] {
+            let port = if copy == Interpreter::Py2 {
                 s.port_py2
             } else {
                 s.port_py3
@@ -86,7 +76,7 @@ fn prometheus(ir: &Ir) -> String {
             }));
         }
         if let Some(c) = &s.compare {
-            if let Some(t) = c.target(crate::model::InfraKind::BareMetal) {
+            if let Some(t) = c.target(crate::ir::InfraKind::BareMetal) {
                 scrape.push(comparator_scrape(c, t));
             }
         }
@@ -128,7 +118,7 @@ fn alertmanager(ir: &Ir) -> String {
     format!(
         "# Alertmanager for the {} canary. canary-notify has no integrations: add your pager or chat there.\n{}",
         ir.name,
-        yaml::to_string(&alertmanager_routes(ir, &url, Some(&token_file(ir))))
+        yaml::to_string(&alertmanager_routes(ir, &url, Some(&ir.host.token_file)))
     )
 }
 
@@ -167,7 +157,7 @@ pub(crate) fn alertmanager_routes(
 }
 
 fn hooks(ir: &Ir) -> String {
-    let dir = install_dir(ir);
+    let dir = &ir.host.install_dir;
     // The token and the service reach the script in its environment, not its arguments (which
     // `ps` shows); the script checks the token against its file and the service against its list.
     let doc = json!([ {
@@ -223,8 +213,8 @@ fn script_header(ir: &Ir) -> String {
          # Runtime changes are lost on reload unless saved for load-server-state-from-file.\n\
          save_state() {{\n  printf 'show servers state\\n' | socat stdio \"unix-connect:$SOCKET\" > \"$STATE_FILE.tmp\"\n  mv \"$STATE_FILE.tmp\" \"$STATE_FILE\"\n}}\n\n",
         name = ir.name,
-        socket = overridable("HAPROXY_SOCKET", &socket(ir, false)),
-        state = overridable("HAPROXY_STATE_FILE", &state_file(ir)),
+        socket = overridable("HAPROXY_SOCKET", &ir.host.socket),
+        state = overridable("HAPROXY_STATE_FILE", &ir.host.state_file),
         services = services.join(" "),
     )
 }
@@ -234,14 +224,14 @@ fn rollback_script(ir: &Ir) -> String {
     // With canaryc's engine, the same rollback through `canaryc rollback`: it takes the lock
     // `canaryc promote` applies under, so a promote run cannot undo it, and records it.
     let promote = ir.targets.iter().any(|t| {
-        t.engine == crate::model::Engine::Canaryc && t.infra == crate::model::InfraKind::BareMetal
+        t.engine == crate::ir::Engine::Canaryc && t.infra == crate::ir::InfraKind::BareMetal
     });
     let through_canaryc = if promote {
         format!(
             "PROMOTE_CONFIG=\"${{CANARY_PROMOTE_CONFIG:-{}/canary-promote.json}}\"\n\
              if command -v canaryc >/dev/null 2>&1 && [ -f \"$PROMOTE_CONFIG\" ]; then\n\
              \x20 for service in \"${{targets[@]}}\"; do\n    canaryc rollback --config \"$PROMOTE_CONFIG\" \"$service\"\n  done\n  exit 0\nfi\n",
-            install_dir(ir)
+            ir.host.install_dir
         )
     } else {
         String::new()
@@ -275,8 +265,8 @@ fn rollback_script(ir: &Ir) -> String {
          \x20 hap \"set server $service/py3 state maint\"\n\
          \x20 echo \"$(date -u +%Y-%m-%dT%H:%M:%SZ) rolled back $service: py3 weight 0, maintenance\"\n\
          done\nsave_state\n",
-        token = token_file(ir),
-        token_default = overridable("CANARY_TOKEN_FILE", &token_file(ir)),
+        token = ir.host.token_file,
+        token_default = overridable("CANARY_TOKEN_FILE", &ir.host.token_file),
     ));
     out
 }

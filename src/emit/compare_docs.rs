@@ -6,8 +6,8 @@
 use std::fmt::Write as _;
 
 use super::escape::markdown as md;
+use crate::ir::InfraKind;
 use crate::ir::{ComparatorIr, ComparatorTarget, Ir, Placement, ServiceIr};
-use crate::model::InfraKind;
 
 fn compared(ir: &Ir) -> Vec<(&ServiceIr, &ComparatorIr)> {
     if !ir.comparator {
@@ -26,8 +26,8 @@ fn placement(ir: &Ir, s: &ServiceIr, c: &ComparatorIr, t: &ComparatorTarget) -> 
         (InfraKind::DockerCompose, _) => format!(
             "- Docker Compose: `{name}` in `docker-compose-canary.yml` is canary-lb's py2 server. Clients get py2's (`{py2}`) answers through it; it mirrors GET, HEAD and OPTIONS (and the methods the plan's endpoints allow) to `{secondary}`, a second py2 copy nothing else calls, and to `{py3}`. It mounts the plan (`{plan}`) for its `compare` section. Its image `{image}` is built from `Dockerfile.canaryc`. The stack's Prometheus scrapes its admin port (job `{name}`, `{scrape}`) when the bundle runs canaryc's loop; otherwise scrape it from yours.",
             name = c.name,
-            py2 = s.object(crate::ir::Copy::Py2),
-            py3 = s.object(crate::ir::Copy::Py3),
+            py2 = s.object(crate::ir::Interpreter::Py2),
+            py3 = s.object(crate::ir::Interpreter::Py3),
             secondary = c.secondary,
             plan = md::text(ir.plan_file.as_deref().unwrap_or("canary.plan")),
             image = c.image,
@@ -38,8 +38,8 @@ fn placement(ir: &Ir, s: &ServiceIr, c: &ComparatorIr, t: &ComparatorTarget) -> 
             name = c.name,
             secondary = c.secondary,
             pct = crate::ir::fmt(percent),
-            py2 = s.object(crate::ir::Copy::Py2),
-            py3 = s.object(crate::ir::Copy::Py3),
+            py2 = s.object(crate::ir::Interpreter::Py2),
+            py3 = s.object(crate::ir::Interpreter::Py3),
             host = s.name,
             image = c.image,
             ns = ir.namespace,
@@ -55,7 +55,7 @@ fn placement(ir: &Ir, s: &ServiceIr, c: &ComparatorIr, t: &ComparatorTarget) -> 
             secondary = t.secondary,
             name = c.name,
             secondary_name = c.secondary,
-            dir = super::automation::install_dir(ir),
+            dir = ir.host.install_dir,
             admin = t.admin,
         ),
     }

@@ -6,8 +6,8 @@ use serde_json::{Map, Value, json};
 
 use super::escape::{compose::literal, python, url};
 use super::yaml;
-use crate::ir::{ComparatorIr, ComparatorTarget, Copy, EnvVar, Ir, ServiceIr};
-use crate::model::{InfraKind, Router};
+use crate::ir::{ComparatorIr, ComparatorTarget, EnvVar, Interpreter, Ir, ServiceIr};
+use crate::ir::{InfraKind, Router};
 
 /// Keys of the team's service definition the copies keep.
 const KEPT: &[&str] = &[
@@ -39,12 +39,12 @@ pub fn stack(ir: &Ir, router: Router, beside_bare_metal: bool) -> String {
     let mut services = Map::new();
     let mut named_volumes = Map::new();
     for s in &ir.services {
-        for copy in [Copy::Py2, Copy::Py3] {
+        for copy in [Interpreter::Py2, Interpreter::Py3] {
             services.insert(s.object(copy), copy_service(s, copy, &mut named_volumes));
         }
         if let Some((c, t)) = comparator(s) {
             // The second py2 copy: py2's definition, called only by the comparator.
-            let mut secondary = copy_service(s, Copy::Py2, &mut named_volumes);
+            let mut secondary = copy_service(s, Interpreter::Py2, &mut named_volumes);
             secondary["labels"]["canary.copy"] = json!("py2-secondary");
             services.insert(c.secondary.clone(), secondary);
             services.insert(c.name.clone(), comparator_service(ir, s, c, t));
@@ -80,15 +80,14 @@ pub fn stack(ir: &Ir, router: Router, beside_bare_metal: bool) -> String {
     let depends: Vec<String> = ir
         .services
         .iter()
-        .flat_map(|s| [s.lb_host(Copy::Py2), s.object(Copy::Py3)])
+        .flat_map(|s| [s.lb_host(Interpreter::Py2), s.object(Interpreter::Py3)])
         .collect();
     services.insert(
         "canary-lb".into(),
         json!({ "image": image, "ports": ports, "volumes": lb_volumes, "depends_on": depends, "restart": "unless-stopped" }),
     );
     let loop_runs = ir.targets.iter().any(|t| {
-        t.infra == crate::model::InfraKind::DockerCompose
-            && t.engine == crate::model::Engine::Canaryc
+        t.infra == crate::ir::InfraKind::DockerCompose && t.engine == crate::ir::Engine::Canaryc
     });
     if loop_runs {
         let (extra, volumes) = super::engine::compose_loop::services(ir);
@@ -141,7 +140,7 @@ fn comparator_service(ir: &Ir, s: &ServiceIr, c: &ComparatorIr, t: &ComparatorTa
         "expose": [ s.port.to_string() ],
         // The admin port on loopback only: the report holds sample bodies.
         "ports": [ format!("127.0.0.1:{}:{}", c.host_admin_port, crate::ir::compare::ADMIN_PORT) ],
-        "depends_on": [ s.object(Copy::Py2), c.secondary, s.object(Copy::Py3) ],
+        "depends_on": [ s.object(Interpreter::Py2), c.secondary, s.object(Interpreter::Py3) ],
         // SIGTERM lets comparisons in flight finish (`--grace`, 10s).
         "stop_grace_period": "15s",
         "init": true,
@@ -159,7 +158,7 @@ fn publish(ir: &Ir, port: u16) -> String {
     }
 }
 
-fn copy_service(s: &ServiceIr, copy: Copy, named_volumes: &mut Map<String, Value>) -> Value {
+fn copy_service(s: &ServiceIr, copy: Interpreter, named_volumes: &mut Map<String, Value>) -> Value {
     let mut out = Map::new();
     if let Some(Value::Object(team)) = &s.compose_service {
         for key in KEPT {
@@ -170,8 +169,8 @@ fn copy_service(s: &ServiceIr, copy: Copy, named_volumes: &mut Map<String, Value
     }
     rewrite_paths(&mut out, s.build_context.as_deref(), named_volumes);
     let image = match copy {
-        Copy::Py2 => s.image_py2.clone(),
-        Copy::Py3 => s.image_py3.clone(),
+        Interpreter::Py2 => s.image_py2.clone(),
+        Interpreter::Py3 => s.image_py3.clone(),
     };
     // Compose interpolates `$` in every value after parsing the YAML: what canaryc writes is
     // `$$`-escaped (the team's own values were written for Compose and are kept as they are).
@@ -186,8 +185,8 @@ fn copy_service(s: &ServiceIr, copy: Copy, named_volumes: &mut Map<String, Value
         }
     }
     let env = match copy {
-        Copy::Py2 => &s.env_py2,
-        Copy::Py3 => &s.env_py3,
+        Interpreter::Py2 => &s.env_py2,
+        Interpreter::Py3 => &s.env_py3,
     };
     let mut environment = match out.remove("environment") {
         Some(Value::Object(map)) => map,
@@ -226,15 +225,15 @@ fn add_env(environment: &mut Map<String, Value>, env: &[EnvVar]) {
 }
 
 /// Python's own HTTP client in each interpreter's spelling: slim images have no curl.
-fn healthcheck(s: &ServiceIr, copy: Copy) -> Value {
+fn healthcheck(s: &ServiceIr, copy: Interpreter) -> Value {
     // The URL is a Python string literal: a quote in the path cannot end it.
     let url =
         |path: &str| python::string(&format!("http://127.0.0.1:{}{}", s.port, url::path(path)));
     let probe = match (&s.health, copy) {
-        (Some(path), Copy::Py2) => {
+        (Some(path), Interpreter::Py2) => {
             format!("import urllib2; urllib2.urlopen({}, timeout=3)", url(path))
         }
-        (Some(path), Copy::Py3) => format!(
+        (Some(path), Interpreter::Py3) => format!(
             "import urllib.request; urllib.request.urlopen({}, timeout=3)",
             url(path)
         ),
@@ -291,4 +290,39 @@ fn rewrite_paths(
         }
         _ => {}
     }
+}
+
+// The commands a person runs against the Compose stack's HAProxy, for the runbooks.
+
+/// Sets one stage's weights: the config's weights, then a reload.
+pub(super) fn split_commands(t: &crate::ir::Target, stage: &crate::ir::StageIr) -> Vec<String> {
+    let (w2, w3) = t.weights(stage);
+    vec![format!(
+        "sed -i -e 's/^\\(    server py2 .* weight \\)[0-9]*/\\1{w2}/' -e 's/^\\(    server py3 .* weight \\)[0-9]*/\\1{w3}/' haproxy-canary.cfg && docker compose -f docker-compose-canary.yml kill -s HUP canary-lb"
+    )]
+}
+
+/// Stops py3, per service: the load balancer's health checks send its share to py2.
+pub(super) fn rollback_commands(ir: &Ir) -> Vec<String> {
+    ir.services
+        .iter()
+        .map(|s| {
+            format!(
+                "docker compose -f docker-compose-canary.yml stop {}",
+                s.object(Interpreter::Py3)
+            )
+        })
+        .collect()
+}
+
+pub(super) fn verify_commands(ir: &Ir) -> Vec<String> {
+    ir.services
+        .iter()
+        .map(|s| {
+            format!(
+                "docker compose -f docker-compose-canary.yml ps {}",
+                s.object(Interpreter::Py3)
+            )
+        })
+        .collect()
 }

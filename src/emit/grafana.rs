@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use super::metrics::Source;
-use crate::ir::{Copy, Ir, TriggerKind};
+use crate::ir::{Interpreter as Copy, Ir, TriggerKind};
 
 const RATE: &str = "$__rate_interval";
 

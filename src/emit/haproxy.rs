@@ -9,25 +9,11 @@
 //! idempotent request on the other copy, so a py3 error on a GET does not reach the client.
 
 use super::escape::{haproxy as hap, url};
-use crate::ir::{Copy, Ir};
-use crate::model::StickyBy;
+use crate::ir::StickyBy;
+use crate::ir::{Interpreter, Ir};
 
 /// Weights are out of this total (HAProxy's maximum server weight).
-pub const WEIGHT_TOTAL: u32 = 256;
-
-/// The admin socket. On a host it lives in /run/haproxy (Debian's package creates it); in the
-/// Compose stack in /var/lib/haproxy, which the official image owns and a volume keeps.
-pub fn socket(ir: &Ir, compose: bool) -> String {
-    if compose {
-        format!("/var/lib/haproxy/{}-admin.sock", ir.name)
-    } else {
-        format!("/run/haproxy/{}-admin.sock", ir.name)
-    }
-}
-
-pub fn state_file(ir: &Ir) -> String {
-    format!("/var/lib/haproxy/{}-server-state", ir.name)
-}
+pub const WEIGHT_TOTAL: u32 = crate::ir::HAPROXY_WEIGHT_TOTAL;
 
 /// `ADDRESS:PORT` for a `bind` line: all interfaces unless the plan names an address.
 pub fn bind(ir: &Ir, port: u16) -> String {
@@ -57,8 +43,8 @@ pub fn config(ir: &Ir, compose: bool) -> String {
          # run `echo 'show servers state' | socat stdio unix-connect:{sock} > {state}` before a reload.\n\n",
         name = ir.name,
         first = crate::ir::fmt(ir.stages.first().map_or(0.0, |s| s.traffic)),
-        sock = socket(ir, compose),
-        state = state_file(ir),
+        sock = ir.host.socket(compose),
+        state = ir.host.state_file,
     );
     // Weights are whole numbers out of 256: say so where a stage cannot be hit exactly.
     for stage in &ir.stages {
@@ -84,8 +70,8 @@ pub fn config(ir: &Ir, compose: bool) -> String {
     }
     out.push_str(&format!(
         "    stats socket {} mode 660 level admin expose-fd listeners\n    stats timeout 30s\n    server-state-file {}\n    maxconn 4096\n\n",
-        socket(ir, compose),
-        state_file(ir)
+        ir.host.socket(compose),
+        ir.host.state_file
     ));
     out.push_str(
         "defaults\n    mode http\n    log global\n    option httplog\n    option dontlognull\n    option forwardfor\n    \
@@ -136,7 +122,7 @@ pub fn config(ir: &Ir, compose: bool) -> String {
             }
             None => {}
         }
-        for (copy, weight) in [(Copy::Py2, w2), (Copy::Py3, w3)] {
+        for (copy, weight) in [(Interpreter::Py2, w2), (Interpreter::Py3, w3)] {
             let cookie = match sticky {
                 Some(st) if st.by == StickyBy::Cookie => format!(" cookie {}", copy.as_str()),
                 _ => String::new(),
@@ -150,4 +136,38 @@ pub fn config(ir: &Ir, compose: bool) -> String {
         out.push('\n');
     }
     out
+}
+
+// The commands a person runs against HAProxy on a host, for the runbooks: the scripts the
+// automation installs (automation.rs) and the runtime API.
+
+/// Sets one stage's weights for every service.
+pub(super) fn split_commands(ir: &Ir, stage: &crate::ir::StageIr) -> Vec<String> {
+    vec![format!(
+        "sudo {}/canary-set-weight.sh {}",
+        ir.host.install_dir,
+        crate::ir::fmt(stage.traffic)
+    )]
+}
+
+/// Sends everything back to py2, per service.
+pub(super) fn rollback_commands(ir: &Ir) -> Vec<String> {
+    let dir = &ir.host.install_dir;
+    ir.services
+        .iter()
+        .map(|s| format!("sudo {dir}/canary-rollback.sh {}", s.name))
+        .collect()
+}
+
+pub(super) fn verify_commands(ir: &Ir) -> Vec<String> {
+    ir.services
+        .iter()
+        .map(|s| {
+            format!(
+                "echo 'show servers state {}' | sudo socat stdio unix-connect:{}   # py3: weight 0, admin state maint",
+                s.name,
+                ir.host.socket
+            )
+        })
+        .collect()
 }

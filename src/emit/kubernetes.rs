@@ -4,16 +4,22 @@
 //! image and runtime environment), plus the router's objects: Istio VirtualService and
 //! DestinationRule, ingress-nginx primary and canary Ingresses, or a Gateway API HTTPRoute.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value, json};
 
+use super::engine::{Meta, document};
 use super::escape::{kubernetes::literal, regex};
+use super::objects::*;
 use super::{OutputFile, file, yaml};
-use crate::ir::{ComparatorIr, ComparatorTarget, Copy, EnvVar, Ir, Placement, ServiceIr, weights};
-use crate::model::{InfraKind, Router, StickyBy};
+use crate::ir::{
+    ComparatorIr, ComparatorTarget, EnvVar, InfraKind, Interpreter, Ir, Placement, Router,
+    ServiceIr, StickyBy, Target,
+};
 
-pub fn files(ir: &Ir, router: Router) -> Vec<OutputFile> {
+pub fn files(ir: &Ir, t: &Target) -> Vec<OutputFile> {
     let mut out = Vec::new();
-    for copy in [Copy::Py2, Copy::Py3] {
+    for copy in [Interpreter::Py2, Interpreter::Py3] {
         let docs: Vec<Value> = ir
             .services
             .iter()
@@ -28,15 +34,15 @@ pub fn files(ir: &Ir, router: Router) -> Vec<OutputFile> {
         out.push(file(
             format!("k8s-deployment-{}.yaml", copy.as_str()),
             match copy {
-                Copy::Py2 => "Kubernetes: the py2 copy (Deployment, Service, HPA), cloned from the current Deployment",
-                Copy::Py3 => "Kubernetes: the py3 copy (Deployment, Service, HPA) with its image and runtime settings",
+                Interpreter::Py2 => "Kubernetes: the py2 copy (Deployment, Service, HPA), cloned from the current Deployment",
+                Interpreter::Py3 => "Kubernetes: the py3 copy (Deployment, Service, HPA) with its image and runtime settings",
             },
             header(ir, &docs),
         ));
     }
-    match router {
+    match t.router {
         Router::Istio => {
-            let docs: Vec<Value> = ir.services.iter().flat_map(|s| istio(ir, s)).collect();
+            let docs: Vec<Value> = ir.services.iter().flat_map(|s| istio(ir, t, s)).collect();
             out.push(file(
                 "k8s-virtual-service.yaml",
                 "Istio VirtualService (first stage's weights) and DestinationRule with py2/py3 subsets",
@@ -44,7 +50,11 @@ pub fn files(ir: &Ir, router: Router) -> Vec<OutputFile> {
             ));
         }
         Router::NginxIngress => {
-            let docs: Vec<Value> = ir.services.iter().flat_map(|s| ingresses(ir, s)).collect();
+            let docs: Vec<Value> = ir
+                .services
+                .iter()
+                .flat_map(|s| ingresses(ir, t, s))
+                .collect();
             out.push(file(
                 "k8s-ingress.yaml",
                 "ingress-nginx primary and canary Ingresses (canary-weight annotations)",
@@ -52,7 +62,11 @@ pub fn files(ir: &Ir, router: Router) -> Vec<OutputFile> {
             ));
         }
         Router::GatewayApi => {
-            let docs: Vec<Value> = ir.services.iter().flat_map(|s| http_route(ir, s)).collect();
+            let docs: Vec<Value> = ir
+                .services
+                .iter()
+                .flat_map(|s| http_route(ir, t, s))
+                .collect();
             out.push(file(
                 "k8s-httproute.yaml",
                 "Gateway API HTTPRoute with weighted py2/py3 backendRefs",
@@ -94,38 +108,40 @@ pub(crate) fn plan_config_map(c: &ComparatorIr) -> String {
 /// neither the py2 Service nor the py2 subset selects it) and its Service; the comparator's
 /// Deployment and Service.
 fn comparator(ir: &Ir, s: &ServiceIr, c: &ComparatorIr, t: &ComparatorTarget) -> Vec<Value> {
-    let mut secondary = deployment(ir, s, Copy::Py2);
-    let secondary_labels = {
-        let mut m = Map::new();
-        m.insert("app".into(), json!(s.name));
-        m.insert("version".into(), json!("py2-secondary"));
-        m
-    };
-    secondary["metadata"]["name"] = json!(c.secondary);
+    let mut secondary = deployment(ir, s, Interpreter::Py2);
+    let secondary_labels = app_labels(s, "py2-secondary");
+    with_object(&mut secondary, &["metadata"], |m| {
+        m.insert("name".into(), json!(c.secondary));
+    });
     for path in [
         &["metadata", "labels"][..],
         &["spec", "selector", "matchLabels"],
         &["spec", "template", "metadata", "labels"],
     ] {
-        object_at(&mut secondary, path).extend(secondary_labels.clone());
+        with_object(&mut secondary, path, |m| {
+            m.extend(secondary_labels.iter().map(|(k, v)| (k.clone(), json!(v))));
+        });
     }
     // One pod is enough to learn what py2 disagrees with itself on.
-    secondary["spec"]["replicas"] = json!(1);
-    let service_for = |name: &str, labels: &Map<String, Value>, ports: Value| {
-        json!({
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": { "name": name, "namespace": ir.namespace, "labels": labels },
-            "spec": { "selector": labels, "ports": ports }
-        })
+    with_object(&mut secondary, &["spec"], |m| {
+        m.insert("replicas".into(), json!(1));
+    });
+    let service_for = |name: &str, labels: &Labels, ports: Vec<ServicePort>| {
+        let mut meta = Meta::new(name, &ir.namespace);
+        meta.labels = labels.clone();
+        document(&Object::new(
+            "v1",
+            "Service",
+            meta,
+            ServiceSpec {
+                selector: labels.clone(),
+                ports,
+            },
+        ))
     };
-    let http =
-        json!([ { "name": "http", "port": s.port, "targetPort": s.port, "protocol": "TCP" } ]);
-    let mut compare_labels = Map::new();
-    compare_labels.insert("app".into(), json!(s.name));
-    compare_labels.insert("version".into(), json!("comparator"));
+    let compare_labels = app_labels(s, "comparator");
     let admin = crate::ir::compare::ADMIN_PORT;
-    let args: Vec<Value> = [
+    let args = [
         "compare",
         "--listen",
         &t.listen,
@@ -143,60 +159,103 @@ fn comparator(ir: &Ir, s: &ServiceIr, c: &ComparatorIr, t: &ComparatorTarget) ->
         &s.name,
     ]
     .iter()
-    .map(|a| json!(literal(a)))
+    .map(|a| literal(a).into_owned())
     .collect();
-    let comparator = json!({
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": { "name": c.name, "namespace": ir.namespace, "labels": compare_labels },
-        "spec": {
+    let health = |failure_threshold| Probe {
+        http_get: Some(HttpGet {
+            path: "/healthz".into(),
+            port: admin,
+        }),
+        tcp_socket: None,
+        initial_delay_seconds: None,
+        period_seconds: 10,
+        failure_threshold,
+    };
+    let container_port = |name, port| ContainerPort {
+        name: Some(name),
+        container_port: port,
+        protocol: "TCP",
+    };
+    let mut meta = Meta::new(c.name.clone(), &ir.namespace);
+    meta.labels = compare_labels.clone();
+    let comparator = Object::new(
+        "apps/v1",
+        "Deployment",
+        meta,
+        DeploymentSpec {
             // One comparator: the noise it learns is per process.
-            "replicas": 1,
-            "selector": { "matchLabels": compare_labels },
-            "template": {
-                "metadata": {
-                    "labels": compare_labels,
-                    "annotations": {
-                        "prometheus.io/scrape": "true",
-                        "prometheus.io/port": admin.to_string(),
-                        "prometheus.io/path": "/metrics"
-                    }
+            replicas: 1,
+            selector: Selector {
+                match_labels: compare_labels.clone(),
+            },
+            template: PodTemplate {
+                metadata: PodMeta {
+                    labels: compare_labels.clone(),
+                    annotations: [
+                        ("prometheus.io/scrape", "true".to_string()),
+                        ("prometheus.io/port", admin.to_string()),
+                        ("prometheus.io/path", "/metrics".to_string()),
+                    ]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
                 },
-                "spec": {
+                spec: PodSpec {
                     // SIGTERM lets the comparisons in flight finish (`--grace`, 10s).
-                    "terminationGracePeriodSeconds": 15,
-                    "containers": [ {
-                        "name": "compare",
-                        "image": c.image,
-                        "command": ["canaryc"],
-                        "args": args,
-                        "ports": [
-                            { "name": "http", "containerPort": s.port, "protocol": "TCP" },
-                            { "name": "metrics", "containerPort": admin, "protocol": "TCP" }
+                    termination_grace_period_seconds: 15,
+                    containers: vec![Container {
+                        name: "compare",
+                        image: c.image.clone(),
+                        command: vec!["canaryc"],
+                        args,
+                        ports: vec![
+                            container_port("http", s.port),
+                            container_port("metrics", admin),
                         ],
-                        "readinessProbe": { "httpGet": { "path": "/healthz", "port": admin }, "periodSeconds": 10 },
-                        "livenessProbe": { "httpGet": { "path": "/healthz", "port": admin }, "periodSeconds": 10, "failureThreshold": 3 },
-                        "resources": {
-                            "requests": { "cpu": "100m", "memory": "64Mi" },
-                            "limits": { "memory": "256Mi" }
+                        readiness_probe: health(None),
+                        liveness_probe: health(Some(3)),
+                        resources: Resources {
+                            requests: [("cpu", "100m".into()), ("memory", "64Mi".into())].into(),
+                            limits: [("memory", "256Mi".into())].into(),
                         },
-                        "securityContext": { "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true, "runAsNonRoot": true, "runAsUser": 65534 },
-                        "volumeMounts": [ { "name": "plan", "mountPath": "/etc/canaryc", "readOnly": true } ]
-                    } ],
-                    "volumes": [ { "name": "plan", "configMap": { "name": plan_config_map(c) } } ]
-                }
-            }
-        }
-    });
-    let compare_ports = json!([
-        { "name": "http", "port": s.port, "targetPort": s.port, "protocol": "TCP" },
-        { "name": "http-metrics", "port": admin, "targetPort": admin, "protocol": "TCP" }
-    ]);
+                        security_context: SecurityContext {
+                            allow_privilege_escalation: false,
+                            read_only_root_filesystem: true,
+                            run_as_non_root: true,
+                            run_as_user: 65534,
+                        },
+                        volume_mounts: vec![VolumeMount {
+                            name: "plan",
+                            mount_path: "/etc/canaryc",
+                            read_only: true,
+                        }],
+                    }],
+                    volumes: vec![Volume {
+                        name: "plan",
+                        config_map: NameRef {
+                            name: plan_config_map(c),
+                        },
+                    }],
+                },
+            },
+        },
+    );
     vec![
         secondary,
-        service_for(&c.secondary, &secondary_labels, http),
-        comparator,
-        service_for(&c.name, &compare_labels, compare_ports),
+        service_for(
+            &c.secondary,
+            &secondary_labels,
+            vec![ServicePort::tcp("http", s.port)],
+        ),
+        document(&comparator),
+        service_for(
+            &c.name,
+            &compare_labels,
+            vec![
+                ServicePort::tcp("http", s.port),
+                ServicePort::tcp("http-metrics", admin),
+            ],
+        ),
     ]
 }
 
@@ -210,29 +269,32 @@ pub(super) fn header(ir: &Ir, docs: &[Value]) -> String {
     )
 }
 
-fn labels(s: &ServiceIr, copy: Copy) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("app".into(), json!(s.name));
-    m.insert("version".into(), json!(copy.as_str()));
-    m
+/// `app: NAME`, `version: VERSION`.
+fn app_labels(s: &ServiceIr, version: &str) -> Labels {
+    [("app", s.name.as_str()), ("version", version)]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn labels(s: &ServiceIr, copy: Interpreter) -> Labels {
+    app_labels(s, copy.as_str())
+}
+
+/// `app: NAME`: what the apex Service, the Ingresses and the HTTPRoute carry.
+fn app_only(ir: &Ir, name: impl Into<String>, s: &ServiceIr) -> Meta {
+    Meta::new(name, &ir.namespace).label("app", &s.name)
 }
 
 /// Replicas for a copy at the first stage: py3 gets its share of py2's count, at least one.
-fn replicas(ir: &Ir, s: &ServiceIr, copy: Copy) -> u32 {
+fn replicas(ir: &Ir, s: &ServiceIr, copy: Interpreter) -> u32 {
     match copy {
-        Copy::Py2 => s.replicas,
-        Copy::Py3 => {
+        Interpreter::Py2 => s.replicas,
+        Interpreter::Py3 => {
             let share = ir.stages.first().map_or(1.0, |st| st.traffic / 100.0);
             ((f64::from(s.replicas) * share).ceil() as u32).max(1)
         }
     }
-}
-
-fn env_list(vars: &[EnvVar]) -> Vec<Value> {
-    vars.iter()
-        // Kubernetes expands `$(VAR)` in env values: the plan's values are literal.
-        .map(|e| json!({ "name": e.name, "value": literal(&e.value) }))
-        .collect()
 }
 
 /// Metadata the API server owns, which never belongs in a manifest of the team's object.
@@ -256,7 +318,9 @@ pub(super) fn strip_server_fields(meta: &mut Map<String, Value>) {
     }
 }
 
-pub(super) fn deployment(ir: &Ir, s: &ServiceIr, copy: Copy) -> Value {
+/// A copy's Deployment: the team's, cloned (a `Value`: canaryc keeps every field it does not
+/// set), or a minimal one.
+pub(super) fn deployment(ir: &Ir, s: &ServiceIr, copy: Interpreter) -> Value {
     let mut d = s.k8s_deployment.clone().unwrap_or_else(|| {
         json!({
             "apiVersion": "apps/v1",
@@ -265,8 +329,9 @@ pub(super) fn deployment(ir: &Ir, s: &ServiceIr, copy: Copy) -> Value {
             "spec": { "selector": { "matchLabels": {} }, "template": { "metadata": {}, "spec": { "containers": [ { "name": s.name } ] } } }
         })
     });
-    // Fields the API server owns never belong in a manifest.
-    if let Some(obj) = d.as_object_mut() {
+    let labels = || labels(s, copy).into_iter().map(|(k, v)| (k, json!(v)));
+    with_object(&mut d, &[], |obj| {
+        // Fields the API server owns never belong in a manifest.
         obj.remove("status");
         // Deployments left the beta groups in Kubernetes 1.16: a clone of an old manifest
         // moves to apps/v1 (its required selector is set below).
@@ -278,39 +343,45 @@ pub(super) fn deployment(ir: &Ir, s: &ServiceIr, copy: Copy) -> Value {
         {
             obj.insert("apiVersion".into(), json!("apps/v1"));
         }
-    }
-    let name = s.object(copy);
-    let meta = object_at(&mut d, &["metadata"]);
-    strip_server_fields(meta);
-    meta.insert("name".into(), json!(name));
-    meta.insert("namespace".into(), json!(ir.namespace));
-    let meta_labels = object_at(&mut d, &["metadata", "labels"]);
-    meta_labels.extend(labels(s, copy));
-    object_at(&mut d, &["spec", "selector", "matchLabels"]).extend(labels(s, copy));
-    object_at(&mut d, &["spec", "template", "metadata", "labels"]).extend(labels(s, copy));
-    object_at(&mut d, &["spec"]).insert("replicas".into(), json!(replicas(ir, s, copy)));
+    });
+    with_object(&mut d, &["metadata"], |meta| {
+        strip_server_fields(meta);
+        meta.insert("name".into(), json!(s.object(copy)));
+        meta.insert("namespace".into(), json!(ir.namespace));
+    });
+    with_object(&mut d, &["metadata", "labels"], |m| m.extend(labels()));
+    with_object(&mut d, &["spec", "selector", "matchLabels"], |m| {
+        m.extend(labels());
+    });
+    with_object(&mut d, &["spec", "template", "metadata", "labels"], |m| {
+        m.extend(labels());
+    });
+    with_object(&mut d, &["spec"], |m| {
+        m.insert("replicas".into(), json!(replicas(ir, s, copy)));
+    });
     let env = match copy {
-        Copy::Py2 => &s.env_py2,
-        Copy::Py3 => &s.env_py3,
+        Interpreter::Py2 => &s.env_py2,
+        Interpreter::Py3 => &s.env_py3,
     };
-    let pod = object_at(&mut d, &["spec", "template", "spec"]);
-    let containers = pod.entry("containers").or_insert_with(|| json!([]));
-    if let Some(list) = containers.as_array_mut() {
-        if list.is_empty() {
-            list.push(json!({ "name": s.name }));
+    with_object(&mut d, &["spec", "template", "spec"], |pod| {
+        let containers = pod.entry("containers").or_insert_with(|| json!([]));
+        if let Some(list) = containers.as_array_mut() {
+            if list.is_empty() {
+                list.push(json!({ "name": s.name }));
+            }
+            if let Some(Value::Object(c)) = list.first_mut() {
+                container(c, s, copy, env);
+            }
         }
-        if let Some(Value::Object(c)) = list.first_mut() {
-            container(c, s, copy, env);
-        }
-    }
+    });
     d
 }
 
 /// The app container: image, port, environment, resources, probes.
-fn container(c: &mut Map<String, Value>, s: &ServiceIr, copy: Copy, env: &[EnvVar]) {
+fn container(c: &mut Map<String, Value>, s: &ServiceIr, copy: Interpreter, env: &[EnvVar]) {
     let image = match copy {
-        Copy::Py2 => s.image_py2.clone(),
-        Copy::Py3 => s.image_py3.clone(),
+        Interpreter::Py2 => s.image_py2.clone(),
+        Interpreter::Py3 => s.image_py3.clone(),
     };
     if let Some(image) = image {
         c.insert("image".into(), json!(image));
@@ -323,11 +394,11 @@ fn container(c: &mut Map<String, Value>, s: &ServiceIr, copy: Copy, env: &[EnvVa
         let ports = c.entry("ports").or_insert_with(|| json!([]));
         if let Some(list) = ports.as_array_mut() {
             let named = list.iter().any(|p| p.get("name") == Some(&json!("http")));
-            let mut port = json!({ "containerPort": s.port, "protocol": "TCP" });
-            if !named {
-                port["name"] = json!("http");
-            }
-            list.push(port);
+            list.push(document(&ContainerPort {
+                name: (!named).then_some("http"),
+                container_port: s.port,
+                protocol: "TCP",
+            }));
         }
     }
     // Environment: the team's entries, with ours replacing any of the same name.
@@ -337,34 +408,46 @@ fn container(c: &mut Map<String, Value>, s: &ServiceIr, copy: Copy, env: &[EnvVa
             let name = e.get("name").and_then(Value::as_str).unwrap_or("");
             env.iter().all(|ours| ours.name != name)
         });
-        list.extend(env_list(env));
+        // Kubernetes expands `$(VAR)` in env values: the plan's values are literal.
+        list.extend(env.iter().map(|e| {
+            document(&EnvEntry {
+                name: e.name.clone(),
+                value: literal(&e.value).into_owned(),
+            })
+        }));
     }
     if s.cpu_millis.is_some() || s.memory_bytes.is_some() {
-        let mut amounts = Map::new();
+        let mut amounts = BTreeMap::new();
         if let Some(cpu) = s.cpu_millis {
-            amounts.insert("cpu".into(), json!(format!("{cpu}m")));
+            amounts.insert("cpu", format!("{cpu}m"));
         }
         if let Some(mem) = s.memory_bytes {
-            amounts.insert("memory".into(), json!(memory(mem)));
+            amounts.insert("memory", memory(mem));
         }
-        c.insert(
-            "resources".into(),
-            json!({ "requests": amounts, "limits": amounts }),
-        );
+        let resources = Resources {
+            requests: amounts.clone(),
+            limits: amounts,
+        };
+        c.insert("resources".into(), document(&resources));
     }
-    let probe = match &s.health {
-        Some(path) => {
-            json!({ "httpGet": { "path": path, "port": s.port }, "periodSeconds": 10, "failureThreshold": 3 })
-        }
-        None => {
-            json!({ "tcpSocket": { "port": s.port }, "periodSeconds": 10, "failureThreshold": 3 })
-        }
+    let probe = Probe {
+        http_get: s.health.as_ref().map(|path| HttpGet {
+            path: path.clone(),
+            port: s.port,
+        }),
+        tcp_socket: s.health.is_none().then_some(TcpSocket { port: s.port }),
+        initial_delay_seconds: None,
+        period_seconds: 10,
+        failure_threshold: Some(3),
     };
     // py3 imports cold (no .pyc yet on a fresh image): give readiness room to start.
-    let mut readiness = probe.clone();
-    readiness["initialDelaySeconds"] = json!(5);
-    c.entry("readinessProbe").or_insert(readiness);
-    c.entry("livenessProbe").or_insert(probe);
+    let readiness = Probe {
+        initial_delay_seconds: Some(5),
+        ..probe.clone()
+    };
+    c.entry("readinessProbe")
+        .or_insert_with(|| document(&readiness));
+    c.entry("livenessProbe").or_insert_with(|| document(&probe));
 }
 
 /// `512Mi` for exact binary sizes, plain bytes otherwise.
@@ -377,87 +460,88 @@ fn memory(bytes: u64) -> String {
     bytes.to_string()
 }
 
-fn object_at<'v>(value: &'v mut Value, path: &[&str]) -> &'v mut Map<String, Value> {
-    let mut current = value;
-    for key in path {
-        if !current.is_object() {
-            *current = json!({});
+/// Runs `edit` on the object at `path` in a team's manifest, making each step an object
+/// where it is not one (a manifest that says `metadata: null` still gets its name).
+fn with_object(value: &mut Value, path: &[&str], edit: impl FnOnce(&mut Map<String, Value>)) {
+    if !value.is_object() {
+        *value = json!({});
+    }
+    if let Value::Object(map) = value {
+        match path.split_first() {
+            None => edit(map),
+            Some((key, rest)) => {
+                let child = map.entry(*key).or_insert_with(|| json!({}));
+                with_object(child, rest, edit);
+            }
         }
-        current = current
-            .as_object_mut()
-            .map(|m| m.entry((*key).to_string()).or_insert_with(|| json!({})))
-            .expect("an object, made one above");
     }
-    if !current.is_object() {
-        *current = json!({});
-    }
-    current.as_object_mut().expect("an object, made one above")
 }
 
-fn service(ir: &Ir, s: &ServiceIr, copy: Copy) -> Value {
-    json!({
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": { "name": s.object(copy), "namespace": ir.namespace, "labels": labels(s, copy) },
-        "spec": {
-            "selector": labels(s, copy),
-            "ports": [ { "name": "http", "port": s.port, "targetPort": s.port, "protocol": "TCP" } ]
-        }
-    })
+/// A copy's object: `NAME-py2` with `app` and `version` labels.
+fn copy_meta(ir: &Ir, s: &ServiceIr, copy: Interpreter) -> Meta {
+    let mut meta = Meta::new(s.object(copy), &ir.namespace);
+    meta.labels = labels(s, copy);
+    meta
 }
 
-fn autoscaler(ir: &Ir, s: &ServiceIr, copy: Copy) -> Value {
+fn service(ir: &Ir, s: &ServiceIr, copy: Interpreter) -> Value {
+    let meta = copy_meta(ir, s, copy);
+    document(&Object::new(
+        "v1",
+        "Service",
+        meta,
+        ServiceSpec {
+            selector: labels(s, copy),
+            ports: vec![ServicePort::tcp("http", s.port)],
+        },
+    ))
+}
+
+fn autoscaler(ir: &Ir, s: &ServiceIr, copy: Interpreter) -> Value {
     let (min, max) = s
         .k8s_autoscaler
         .unwrap_or((s.replicas, (s.replicas * 3).max(3)));
     let min = match copy {
-        Copy::Py2 => min.max(1),
-        Copy::Py3 => 1,
+        Interpreter::Py2 => min.max(1),
+        Interpreter::Py3 => 1,
     };
-    json!({
-        "apiVersion": "autoscaling/v2",
-        "kind": "HorizontalPodAutoscaler",
-        "metadata": { "name": s.object(copy), "namespace": ir.namespace, "labels": labels(s, copy) },
-        "spec": {
-            "scaleTargetRef": { "apiVersion": "apps/v1", "kind": "Deployment", "name": s.object(copy) },
-            "minReplicas": min,
-            "maxReplicas": max.max(min),
-            "metrics": [ { "type": "Resource", "resource": { "name": "cpu", "target": { "type": "Utilization", "averageUtilization": 70 } } } ]
-        }
-    })
-}
-
-/// Weights total: 100, or 1000 when a stage asks for a fraction of a percent.
-fn total(ir: &Ir) -> u32 {
-    if ir.stages.iter().any(|s| s.traffic.fract() != 0.0) {
-        1000
-    } else {
-        100
-    }
-}
-
-fn first_weights(ir: &Ir) -> (u32, u32) {
-    weights(ir.stages.first().map_or(0.0, |s| s.traffic), total(ir))
+    let meta = copy_meta(ir, s, copy);
+    document(&Object::new(
+        "autoscaling/v2",
+        "HorizontalPodAutoscaler",
+        meta,
+        AutoscalerSpec {
+            scale_target_ref: TargetRef {
+                api_version: "apps/v1",
+                kind: "Deployment",
+                name: s.object(copy),
+            },
+            min_replicas: min,
+            max_replicas: max.max(min),
+            metrics: vec![AutoscalerMetric::cpu()],
+        },
+    ))
 }
 
 fn apex_service(ir: &Ir, s: &ServiceIr) -> Value {
-    json!({
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": { "name": s.name, "namespace": ir.namespace, "labels": { "app": s.name } },
-        "spec": {
-            "selector": { "app": s.name },
-            "ports": [ { "name": "http", "port": s.port, "targetPort": s.port, "protocol": "TCP" } ]
-        }
-    })
+    let app: Labels = [("app".to_string(), s.name.clone())].into();
+    document(&Object::new(
+        "v1",
+        "Service",
+        app_only(ir, s.name.clone(), s),
+        ServiceSpec {
+            selector: app,
+            ports: vec![ServicePort::tcp("http", s.port)],
+        },
+    ))
 }
 
-fn set_cookie(name: &str, copy: Copy) -> String {
+fn set_cookie(name: &str, copy: Interpreter) -> String {
     format!("{name}={}; Path=/; Max-Age=86400; HttpOnly", copy.as_str())
 }
 
 /// A regex on the Cookie header matching `NAME=VALUE` anywhere in it.
-fn cookie_regex(name: &str, copy: Copy) -> String {
+fn cookie_regex(name: &str, copy: Interpreter) -> String {
     format!(
         "^(.*;\\s*)?{}={}(;.*)?$",
         regex::literal(name),
@@ -465,38 +549,74 @@ fn cookie_regex(name: &str, copy: Copy) -> String {
     )
 }
 
-fn istio(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
-    let (w2, w3) = first_weights(ir);
-    let dest = |copy: Copy, weight: Option<u32>| {
+/// The sticky cookie's name, when routing is sticky by cookie.
+fn cookie(ir: &Ir) -> Option<&str> {
+    ir.sticky
+        .as_ref()
+        .filter(|st| st.by == StickyBy::Cookie)
+        .map(|st| st.name.as_str())
+}
+
+fn istio(ir: &Ir, t: &Target, s: &ServiceIr) -> Vec<Value> {
+    let (w2, w3) = t.first_weights(ir);
+    let dest = |copy: Interpreter, weight: Option<u32>| IstioDestination {
         // The port of the Service the host names (Istio's Destination.port), not the container's.
-        let mut d = json!({ "destination": { "host": s.name, "subset": copy.as_str(), "port": { "number": s.kube.service_port } } });
-        if let Some(w) = weight {
-            d["weight"] = json!(w);
-        }
-        if let Some(sticky) = ir.sticky.as_ref().filter(|st| st.by == StickyBy::Cookie) {
-            d["headers"] =
-                json!({ "response": { "add": { "Set-Cookie": set_cookie(&sticky.name, copy) } } });
-        }
-        d
+        destination: Destination {
+            host: s.name.clone(),
+            subset: copy.as_str(),
+            port: PortNumber {
+                number: s.kube.service_port,
+            },
+        },
+        weight,
+        headers: cookie(ir).map(|name| IstioHeaders {
+            response: AddHeaders {
+                add: [("Set-Cookie", set_cookie(name, copy))].into(),
+            },
+        }),
     };
-    let retries = json!({ "attempts": 2, "perTryTimeout": "5s", "retryOn": "gateway-error,connect-failure,refused-stream" });
+    let retries = IstioRetries {
+        attempts: 2,
+        per_try_timeout: "5s",
+        retry_on: "gateway-error,connect-failure,refused-stream",
+    };
+    let route = |name: String, matches: Vec<IstioMatch>, route: Vec<IstioDestination>| IstioRoute {
+        name,
+        matches,
+        route,
+        retries: retries.clone(),
+        mirror: None,
+        mirror_percentage: None,
+    };
     let mut http = Vec::new();
-    if let Some(sticky) = ir.sticky.as_ref().filter(|st| st.by == StickyBy::Cookie) {
+    if let Some(name) = cookie(ir) {
         // Users already pinned by the cookie stay where they are (Flagger's session affinity).
-        for copy in [Copy::Py3, Copy::Py2] {
-            http.push(json!({
-                "name": format!("pinned-{}", copy.as_str()),
-                "match": [ { "headers": { "cookie": { "regex": cookie_regex(&sticky.name, copy) } } } ],
-                "route": [ dest(copy, None) ],
-                "retries": retries,
-            }));
+        for copy in [Interpreter::Py3, Interpreter::Py2] {
+            let pinned = IstioMatch {
+                headers: [(
+                    "cookie",
+                    Regex {
+                        regex: cookie_regex(name, copy),
+                    },
+                )]
+                .into(),
+                method: None,
+            };
+            http.push(route(
+                format!("pinned-{}", copy.as_str()),
+                vec![pinned],
+                vec![dest(copy, None)],
+            ));
         }
     }
-    http.push(json!({
-        "name": "canary-split",
-        "route": [ dest(Copy::Py2, Some(w2)), dest(Copy::Py3, Some(w3)) ],
-        "retries": retries,
-    }));
+    http.push(route(
+        "canary-split".into(),
+        Vec::new(),
+        vec![
+            dest(Interpreter::Py2, Some(w2)),
+            dest(Interpreter::Py3, Some(w3)),
+        ],
+    ));
     if let Some((c, t)) = mirror_target(s) {
         http = mirrored(http, s, c, t);
     }
@@ -504,24 +624,28 @@ fn istio(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
     if !s.k8s_has_service {
         docs.push(apex_service(ir, s));
     }
-    docs.push(json!({
-        "apiVersion": "networking.istio.io/v1beta1",
-        "kind": "DestinationRule",
-        "metadata": { "name": s.name, "namespace": ir.namespace },
-        "spec": {
-            "host": s.name,
-            "subsets": [
-                { "name": "py2", "labels": { "version": "py2" } },
-                { "name": "py3", "labels": { "version": "py3" } }
-            ]
-        }
-    }));
-    docs.push(json!({
-        "apiVersion": "networking.istio.io/v1beta1",
-        "kind": "VirtualService",
-        "metadata": { "name": s.name, "namespace": ir.namespace },
-        "spec": { "hosts": [ s.name ], "http": http }
-    }));
+    let subset = |name: &'static str| Subset {
+        name,
+        labels: [("version".to_string(), name.to_string())].into(),
+    };
+    docs.push(document(&Object::new(
+        "networking.istio.io/v1beta1",
+        "DestinationRule",
+        Meta::new(s.name.clone(), &ir.namespace),
+        DestinationRuleSpec {
+            host: s.name.clone(),
+            subsets: vec![subset("py2"), subset("py3")],
+        },
+    )));
+    docs.push(document(&Object::new(
+        "networking.istio.io/v1beta1",
+        "VirtualService",
+        Meta::new(s.name.clone(), &ir.namespace),
+        VirtualServiceSpec {
+            hosts: vec![s.name.clone()],
+            http,
+        },
+    )));
     docs
 }
 
@@ -529,124 +653,223 @@ fn istio(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
 /// comparator. Envoy's mirror is fire-and-forget (shared/reference/py2-py3-runtime.md §5): the
 /// client never waits for it. Only safe methods: the comparator sends what it receives to py2
 /// again as its primary, so a mirrored write would run twice on py2.
-fn mirrored(http: Vec<Value>, s: &ServiceIr, c: &ComparatorIr, t: &ComparatorTarget) -> Vec<Value> {
+fn mirrored(
+    http: Vec<IstioRoute>,
+    s: &ServiceIr,
+    c: &ComparatorIr,
+    t: &ComparatorTarget,
+) -> Vec<IstioRoute> {
     let percent = match t.placement {
         Placement::Mirror { percent } => percent,
         Placement::InFrontOfPy2 => 100.0,
     };
-    let methods = json!({ "regex": c.methods.join("|") });
+    let methods = Regex {
+        regex: c.methods.join("|"),
+    };
     let mut out = Vec::new();
     for rule in http {
-        let mut twin = rule.clone();
-        let name = twin["name"].as_str().unwrap_or("route").to_string();
-        twin["name"] = json!(format!("{name}-compared"));
-        let matches = match twin.get("match").and_then(Value::as_array) {
-            Some(list) => list
-                .iter()
-                .map(|m| {
-                    let mut m = m.clone();
-                    m["method"] = methods.clone();
-                    m
-                })
-                .collect(),
-            None => vec![json!({ "method": methods })],
-        };
-        twin["match"] = Value::Array(matches);
-        twin["mirror"] = json!({ "host": c.name, "port": { "number": s.port } });
-        twin["mirrorPercentage"] = json!({ "value": percent });
-        out.push(twin);
+        let mut matches = rule.matches.clone();
+        if matches.is_empty() {
+            matches.push(IstioMatch::default());
+        }
+        for m in &mut matches {
+            m.method = Some(methods.clone());
+        }
+        out.push(IstioRoute {
+            name: format!("{}-compared", rule.name),
+            matches,
+            mirror: Some(IstioMirror {
+                host: c.name.clone(),
+                port: PortNumber { number: s.port },
+            }),
+            mirror_percentage: Some(Percentage { value: percent }),
+            ..rule.clone()
+        });
         out.push(rule);
     }
     out
 }
 
-fn ingresses(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
-    let (_, w3) = first_weights(ir);
+fn ingresses(ir: &Ir, t: &Target, s: &ServiceIr) -> Vec<Value> {
+    let (_, w3) = t.first_weights(ir);
     // Host, paths and TLS from the team's Ingress; the paths to this service point at the copy
     // (the canary Ingress has only those).
-    let spec = |copy: Copy| -> Value {
-        let mut spec = super::engine::ingress_spec(s, &s.object(copy), s.port, copy == Copy::Py3);
+    let spec = |copy: Interpreter| -> Value {
+        let mut spec =
+            super::engine::ingress_spec(s, &s.object(copy), s.port, copy == Interpreter::Py3);
         if let Some(obj) = spec.as_object_mut() {
             obj.insert("ingressClassName".into(), json!("nginx"));
-            if copy == Copy::Py3 {
+            if copy == Interpreter::Py3 {
                 // The canary Ingress must not redefine TLS: the primary's certificate serves both.
                 obj.remove("tls");
             }
         }
         spec
     };
-    let mut common = Map::new();
-    if let Some(sticky) = ir.sticky.as_ref().filter(|st| st.by == StickyBy::Cookie) {
-        common.insert(
-            "nginx.ingress.kubernetes.io/affinity".into(),
-            json!("cookie"),
-        );
-        common.insert(
-            "nginx.ingress.kubernetes.io/session-cookie-name".into(),
-            json!(sticky.name),
-        );
-        common.insert(
-            "nginx.ingress.kubernetes.io/affinity-canary-behavior".into(),
-            json!("sticky"),
-        );
+    let mut common = Labels::new();
+    if let Some(name) = cookie(ir) {
+        for (key, value) in [
+            ("affinity", "cookie"),
+            ("session-cookie-name", name),
+            ("affinity-canary-behavior", "sticky"),
+        ] {
+            common.insert(format!("nginx.ingress.kubernetes.io/{key}"), value.into());
+        }
     }
     let mut canary = common.clone();
-    canary.insert("nginx.ingress.kubernetes.io/canary".into(), json!("true"));
-    canary.insert(
-        "nginx.ingress.kubernetes.io/canary-weight".into(),
-        json!(w3.to_string()),
-    );
-    canary.insert(
-        "nginx.ingress.kubernetes.io/canary-weight-total".into(),
-        json!(total(ir).to_string()),
-    );
-    let mut primary_meta =
-        json!({ "name": s.name, "namespace": ir.namespace, "labels": { "app": s.name } });
-    if !common.is_empty() {
-        primary_meta["annotations"] = Value::Object(common);
+    for (key, value) in [
+        ("canary", "true".to_string()),
+        ("canary-weight", w3.to_string()),
+        ("canary-weight-total", t.weight_total.to_string()),
+    ] {
+        canary.insert(format!("nginx.ingress.kubernetes.io/{key}"), value);
     }
+    let mut primary = app_only(ir, s.kube.plain.name.clone(), s);
+    primary.annotations = common;
+    let mut canary_meta = app_only(ir, s.kube.plain.canary_ingress.clone(), s);
+    canary_meta.annotations = canary;
+    let ingress =
+        |meta, spec| document(&Object::new("networking.k8s.io/v1", "Ingress", meta, spec));
     vec![
-        json!({ "apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": primary_meta, "spec": spec(Copy::Py2) }),
-        json!({
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "Ingress",
-            "metadata": { "name": format!("{}-canary", s.name), "namespace": ir.namespace, "labels": { "app": s.name }, "annotations": canary },
-            "spec": spec(Copy::Py3)
-        }),
+        ingress(primary, spec(Interpreter::Py2)),
+        ingress(canary_meta, spec(Interpreter::Py3)),
     ]
 }
 
-fn http_route(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
-    let (w2, w3) = first_weights(ir);
+fn http_route(ir: &Ir, t: &Target, s: &ServiceIr) -> Vec<Value> {
+    let (w2, w3) = t.first_weights(ir);
     let team = s.k8s_route.as_ref();
     let parent_refs = team
         .and_then(|r| r.pointer("/spec/parentRefs").cloned())
-        .unwrap_or_else(|| json!([ { "name": format!("{}-gateway", ir.name) } ]));
-    let backend = |copy: Copy, weight: u32| {
-        let mut b = json!({ "name": s.object(copy), "port": s.port, "weight": weight });
-        if let Some(sticky) = ir.sticky.as_ref().filter(|st| st.by == StickyBy::Cookie) {
-            b["filters"] = json!([ { "type": "ResponseHeaderModifier", "responseHeaderModifier": { "add": [ { "name": "Set-Cookie", "value": set_cookie(&sticky.name, copy) } ] } } ]);
-        }
-        b
+        .unwrap_or_else(|| {
+            document(&[NameRef {
+                name: format!("{}-gateway", ir.name),
+            }])
+        });
+    let backend = |copy: Interpreter, weight: Option<u32>, pin: bool| BackendRef {
+        name: s.object(copy),
+        port: s.port,
+        weight,
+        filters: cookie(ir)
+            .filter(|_| !pin)
+            .map(|name| RouteFilter {
+                kind: "ResponseHeaderModifier",
+                response_header_modifier: HeaderModifier {
+                    add: vec![Header {
+                        name: "Set-Cookie",
+                        value: set_cookie(name, copy),
+                    }],
+                },
+            })
+            .into_iter()
+            .collect(),
     };
     let mut rules = Vec::new();
-    if let Some(sticky) = ir.sticky.as_ref().filter(|st| st.by == StickyBy::Cookie) {
-        for copy in [Copy::Py3, Copy::Py2] {
-            rules.push(json!({
-                "matches": [ { "headers": [ { "type": "RegularExpression", "name": "Cookie", "value": cookie_regex(&sticky.name, copy) } ] } ],
-                "backendRefs": [ { "name": s.object(copy), "port": s.port } ]
-            }));
+    if let Some(name) = cookie(ir) {
+        for copy in [Interpreter::Py3, Interpreter::Py2] {
+            rules.push(HttpRouteRule {
+                matches: vec![HttpRouteMatch {
+                    headers: vec![HeaderMatch {
+                        kind: "RegularExpression",
+                        name: "Cookie",
+                        value: cookie_regex(name, copy),
+                    }],
+                }],
+                backend_refs: vec![backend(copy, None, true)],
+            });
         }
     }
-    rules.push(json!({ "backendRefs": [ backend(Copy::Py2, w2), backend(Copy::Py3, w3) ] }));
-    let mut spec = json!({ "parentRefs": parent_refs, "rules": rules });
-    if let Some(hosts) = team.and_then(|r| r.pointer("/spec/hostnames").cloned()) {
-        spec["hostnames"] = hosts;
-    }
-    vec![json!({
-        "apiVersion": "gateway.networking.k8s.io/v1",
-        "kind": "HTTPRoute",
-        "metadata": { "name": s.name, "namespace": ir.namespace, "labels": { "app": s.name } },
-        "spec": spec
-    })]
+    rules.push(HttpRouteRule {
+        matches: Vec::new(),
+        backend_refs: vec![
+            backend(Interpreter::Py2, Some(w2), false),
+            backend(Interpreter::Py3, Some(w3), false),
+        ],
+    });
+    vec![document(&Object::new(
+        "gateway.networking.k8s.io/v1",
+        "HTTPRoute",
+        app_only(ir, s.kube.plain.name.clone(), s),
+        HttpRouteSpec {
+            parent_refs,
+            rules,
+            hostnames: team.and_then(|r| r.pointer("/spec/hostnames").cloned()),
+        },
+    ))]
+}
+
+// The commands a person runs against the plain files' router, for the runbooks: they patch
+// exactly the objects and routes this file writes (`KubeIr::plain`).
+
+/// Sets one stage's weights, per service.
+pub(super) fn split_commands(ir: &Ir, t: &Target, stage: &crate::ir::StageIr) -> Vec<String> {
+    let ns = &ir.namespace;
+    let (w2, w3) = t.weights(stage);
+    ir.services
+        .iter()
+        .map(|s| {
+            let plain = &s.kube.plain;
+            let (name, route) = (&plain.name, plain.split_route);
+            match t.router {
+                Router::Istio => format!(
+                    "kubectl -n {ns} patch virtualservice {name} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/spec/http/{route}/route/0/weight\",\"value\":{w2}}},{{\"op\":\"replace\",\"path\":\"/spec/http/{route}/route/1/weight\",\"value\":{w3}}}]'"
+                ),
+                Router::NginxIngress => format!(
+                    "kubectl -n {ns} annotate ingress {} nginx.ingress.kubernetes.io/canary-weight={w3} --overwrite",
+                    plain.canary_ingress
+                ),
+                _ => format!(
+                    "kubectl -n {ns} patch httproute {name} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/spec/rules/{route}/backendRefs/0/weight\",\"value\":{w2}}},{{\"op\":\"replace\",\"path\":\"/spec/rules/{route}/backendRefs/1/weight\",\"value\":{w3}}}]'"
+                ),
+            }
+        })
+        .collect()
+}
+
+/// Sends everything back to py2, per service.
+pub(super) fn rollback_commands(ir: &Ir, t: &Target) -> Vec<String> {
+    let ns = &ir.namespace;
+    ir.services
+        .iter()
+        .map(|s| {
+            let name = &s.kube.plain.name;
+            match t.router {
+                Router::Istio => format!(
+                    "kubectl -n {ns} patch virtualservice {name} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/spec/http\",\"value\":[{{\"name\":\"rollback\",\"route\":[{{\"destination\":{{\"host\":\"{name}\",\"subset\":\"py2\",\"port\":{{\"number\":{port}}}}}}}]}}]}}]'",
+                    port = s.kube.service_port
+                ),
+                Router::NginxIngress => {
+                    format!("kubectl -n {ns} delete ingress {}", s.kube.plain.canary_ingress)
+                }
+                _ => format!(
+                    "kubectl -n {ns} patch httproute {name} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/spec/rules\",\"value\":[{{\"backendRefs\":[{{\"name\":\"{}\",\"port\":{}}}]}}]}}]'",
+                    s.object(Interpreter::Py2),
+                    s.port
+                ),
+            }
+        })
+        .collect()
+}
+
+/// Shows where traffic goes, per service.
+pub(super) fn verify_commands(ir: &Ir, t: &Target) -> Vec<String> {
+    let ns = &ir.namespace;
+    ir.services
+        .iter()
+        .map(|s| {
+            let name = &s.kube.plain.name;
+            match t.router {
+                Router::Istio => {
+                    format!(
+                        "kubectl -n {ns} get virtualservice {name} -o jsonpath='{{.spec.http}}'"
+                    )
+                }
+                Router::NginxIngress => format!(
+                    "kubectl -n {ns} get ingress {}   # NotFound: no canary traffic",
+                    s.kube.plain.canary_ingress
+                ),
+                _ => format!("kubectl -n {ns} get httproute {name} -o jsonpath='{{.spec.rules}}'"),
+            }
+        })
+        .collect()
 }

@@ -17,8 +17,8 @@
 //! label with `label_replace`. On Kubernetes the names each copy's requests and pods carry depend
 //! on the engine running the copies; `ir::lower` decides them (`ServiceIr::kube.observed`).
 
-use crate::ir::{Copy, Ir, PodsIr, ServiceIr};
-use crate::model::{InfraKind, MetricsSource};
+use crate::ir::{InfraKind, MetricsSource};
+use crate::ir::{Interpreter, Ir, PodsIr, ServiceIr};
 
 /// A metric of one copy: its name, the label matchers for all services, and how to find the
 /// service in its labels.
@@ -34,7 +34,7 @@ pub struct Metric {
     service_value: Naming,
     /// Regex extracting the service name from that label (None: the label is `service` itself).
     extract: Option<String>,
-    copy: Copy,
+    copy: Interpreter,
 }
 
 /// How a source names a service's copy in the label that identifies it.
@@ -55,7 +55,7 @@ enum Naming {
 }
 
 impl Naming {
-    fn value(self, s: &ServiceIr, copy: Copy) -> String {
+    fn value(self, s: &ServiceIr, copy: Interpreter) -> String {
         let observed = &s.kube.observed;
         match self {
             Naming::Same => s.name.clone(),
@@ -76,7 +76,7 @@ impl Naming {
 
     /// The regex `label_replace` takes the service name out of this label with: the value
     /// with the service's own name as the group (every service is named alike).
-    fn extract(self, s: &ServiceIr, copy: Copy) -> String {
+    fn extract(self, s: &ServiceIr, copy: Interpreter) -> String {
         let value = self.value(s, copy);
         let rest = value.strip_prefix(s.name.as_str()).unwrap_or("");
         if self == Naming::Pod {
@@ -233,7 +233,7 @@ impl<'a> Source<'a> {
         label: &'static str,
         value: Naming,
         extract: Option<&'static str>,
-        copy: Copy,
+        copy: Interpreter,
     ) -> Metric {
         // Names the IR decides per engine: the service name is the group of the value.
         let extract = match (value, self.services.first()) {
@@ -270,7 +270,7 @@ impl<'a> Source<'a> {
 
     /// A per-pod metric of one copy: by its app container, or by its pods' names (with the
     /// pod-level sums, `container=""`, left out).
-    fn pod_metric(&self, name: &str, fixed: &[(&str, &str)], copy: Copy) -> Metric {
+    fn pod_metric(&self, name: &str, fixed: &[(&str, &str)], copy: Interpreter) -> Metric {
         if self.by_container() {
             self.metric(name, fixed, "container", Naming::Container, None, copy)
         } else {
@@ -279,7 +279,7 @@ impl<'a> Source<'a> {
     }
 
     /// A metric of Istio's standard telemetry, as the destination reports it.
-    fn istio(&self, name: &str, copy: Copy) -> Metric {
+    fn istio(&self, name: &str, copy: Interpreter) -> Metric {
         self.metric(
             name,
             &[
@@ -296,7 +296,7 @@ impl<'a> Source<'a> {
 
     /// An ingress-nginx metric, by the Service the primary Ingress routes to: py3's requests
     /// are the ones sent to the canary's alternative upstream (a non-empty `canary` label).
-    fn ingress_nginx(&self, name: &str, copy: Copy) -> Metric {
+    fn ingress_nginx(&self, name: &str, copy: Interpreter) -> Metric {
         let mut m = self.metric(
             name,
             &[("namespace", &self.ir.namespace)],
@@ -311,14 +311,14 @@ impl<'a> Source<'a> {
             .map(|s| s.kube.observed.ingress_canary_upstream.clone())
             .unwrap_or_default();
         m.filters.push(match copy {
-            Copy::Py3 => ("canary".into(), "!=\"\"".into(), upstream),
-            Copy::Py2 => ("canary".into(), "=\"\"".into(), String::new()),
+            Interpreter::Py3 => ("canary".into(), "!=\"\"".into(), upstream),
+            Interpreter::Py2 => ("canary".into(), "=\"\"".into(), String::new()),
         });
         m
     }
 
     /// The app's own metric, labelled `service` and `version`.
-    fn app(&self, name: &str, copy: Copy) -> Metric {
+    fn app(&self, name: &str, copy: Interpreter) -> Metric {
         self.metric(
             name,
             &[("version", copy.as_str())],
@@ -330,7 +330,7 @@ impl<'a> Source<'a> {
     }
 
     /// The request counter of one copy (all responses).
-    pub fn requests(&self, copy: Copy) -> Metric {
+    pub fn requests(&self, copy: Interpreter) -> Metric {
         match self.kind {
             MetricsSource::Istio => self.istio("istio_requests_total", copy),
             MetricsSource::NginxIngress => {
@@ -344,7 +344,7 @@ impl<'a> Source<'a> {
                 Some("(.*)"),
                 copy,
             ),
-            MetricsSource::App | MetricsSource::Auto => self.app("http_requests_total", copy),
+            MetricsSource::App => self.app("http_requests_total", copy),
         }
     }
 
@@ -368,7 +368,7 @@ impl<'a> Source<'a> {
                 error: "5xx",
                 ok: "2xx",
             },
-            MetricsSource::App | MetricsSource::Auto => ErrorLabel {
+            MetricsSource::App => ErrorLabel {
                 label: "status",
                 matcher: "=~\"5..\"",
                 error: "500",
@@ -378,7 +378,7 @@ impl<'a> Source<'a> {
     }
 
     /// The latency histogram of one copy and the unit of its buckets (seconds per unit).
-    pub fn latency(&self, copy: Copy) -> (Metric, f64) {
+    pub fn latency(&self, copy: Interpreter) -> (Metric, f64) {
         match self.kind {
             MetricsSource::Istio => (
                 self.istio("istio_request_duration_milliseconds_bucket", copy),
@@ -392,7 +392,7 @@ impl<'a> Source<'a> {
                 1.0,
             ),
             // HAProxy has no histograms: the app's own.
-            MetricsSource::Haproxy | MetricsSource::App | MetricsSource::Auto => {
+            MetricsSource::Haproxy | MetricsSource::App => {
                 (self.app("http_request_duration_seconds_bucket", copy), 1.0)
             }
         }
@@ -402,7 +402,7 @@ impl<'a> Source<'a> {
     /// HAProxy's count of requests it retried away from a server. With `retry-on`, a 500 that
     /// HAProxy retries on the other copy is counted here, not in the server's 5xx responses:
     /// without it, py3's errors would be invisible exactly when retries hide them from clients.
-    pub fn retries(&self, copy: Copy) -> Option<Metric> {
+    pub fn retries(&self, copy: Interpreter) -> Option<Metric> {
         (self.kind == MetricsSource::Haproxy).then(|| {
             self.metric(
                 "haproxy_server_retry_warnings_total",
@@ -418,7 +418,7 @@ impl<'a> Source<'a> {
     /// `f` over requests, plus retried requests where the source counts those apart.
     pub fn attempts(
         &self,
-        copy: Copy,
+        copy: Interpreter,
         extra: Option<(&str, &str)>,
         f: &str,
         window: &str,
@@ -436,16 +436,16 @@ impl<'a> Source<'a> {
     }
 
     /// Requests per second of one copy, by service.
-    pub fn request_rate(&self, copy: Copy, window: &str) -> String {
+    pub fn request_rate(&self, copy: Interpreter, window: &str) -> String {
         self.attempts(copy, None, "rate", window)
     }
 
-    pub fn request_increase(&self, copy: Copy, window: &str) -> String {
+    pub fn request_increase(&self, copy: Interpreter, window: &str) -> String {
         self.attempts(copy, None, "increase", window)
     }
 
     /// Server errors as a percentage of requests (retried failures included), by service.
-    pub fn error_percent(&self, copy: Copy, window: &str) -> String {
+    pub fn error_percent(&self, copy: Interpreter, window: &str) -> String {
         let e = self.error_label();
         format!(
             "{} / {} * 100",
@@ -455,7 +455,7 @@ impl<'a> Source<'a> {
     }
 
     /// A latency quantile in milliseconds, by service.
-    pub fn quantile_ms(&self, copy: Copy, q: f64, window: &str) -> String {
+    pub fn quantile_ms(&self, copy: Interpreter, q: f64, window: &str) -> String {
         let (m, unit) = self.latency(copy);
         let hist = format!(
             "histogram_quantile({q}, {})",
@@ -470,7 +470,7 @@ impl<'a> Source<'a> {
     }
 
     /// Memory use (and limit, on Kubernetes) of one copy; `None` off Kubernetes without a limit.
-    pub fn memory(&self, copy: Copy) -> Option<(Metric, Option<Metric>)> {
+    pub fn memory(&self, copy: Interpreter) -> Option<(Metric, Option<Metric>)> {
         let ns = self.ir.namespace.as_str();
         if self.kubernetes {
             let mut limit = self.pod_metric(
@@ -502,7 +502,7 @@ impl<'a> Source<'a> {
         ))
     }
 
-    pub fn memory_percent(&self, copy: Copy) -> Option<String> {
+    pub fn memory_percent(&self, copy: Interpreter) -> Option<String> {
         let (usage, limit) = self.memory(copy)?;
         let used = usage.sum_by_service(&self.services, None, "", None, "");
         Some(match limit {
@@ -520,7 +520,7 @@ impl<'a> Source<'a> {
         })
     }
 
-    pub fn cpu(&self, copy: Copy) -> (Metric, Option<Metric>) {
+    pub fn cpu(&self, copy: Interpreter) -> (Metric, Option<Metric>) {
         let ns = self.ir.namespace.as_str();
         if self.kubernetes {
             let mut limit = self.pod_metric(
@@ -552,7 +552,7 @@ impl<'a> Source<'a> {
     }
 
     /// CPU use as a percentage of the limit (of the plan's cores, or one core, off Kubernetes).
-    pub fn cpu_percent(&self, copy: Copy, window: &str) -> String {
+    pub fn cpu_percent(&self, copy: Interpreter, window: &str) -> String {
         let (usage, limit) = self.cpu(copy);
         let used = usage.sum_by_service(&self.services, None, "rate", Some(window), "");
         match limit {
@@ -573,7 +573,7 @@ impl<'a> Source<'a> {
     }
 
     /// Failing health checks (or unavailable replicas) of one copy.
-    pub fn health(&self, copy: Copy) -> (Metric, HealthShape) {
+    pub fn health(&self, copy: Interpreter) -> (Metric, HealthShape) {
         if self.kubernetes && self.by_container() {
             // No Deployment per copy under an engine: the copy's app containers not ready.
             return (
@@ -627,7 +627,7 @@ impl<'a> Source<'a> {
         }
     }
 
-    pub fn health_failures(&self, copy: Copy, window: &str) -> String {
+    pub fn health_failures(&self, copy: Interpreter, window: &str) -> String {
         let (m, shape) = self.health(copy);
         match shape {
             HealthShape::Gauge => m.sum_by_service(&self.services, None, "", None, ""),
@@ -653,7 +653,7 @@ impl<'a> Source<'a> {
             "service",
             Naming::Same,
             None,
-            Copy::Py3,
+            Interpreter::Py3,
         )
     }
 

@@ -18,6 +18,7 @@ mod kubernetes;
 mod markdown;
 pub mod metrics;
 mod nginx;
+mod objects;
 pub mod plan_json;
 pub mod prometheus;
 mod rule_tests;
@@ -25,8 +26,7 @@ pub mod sequential;
 mod systemd;
 pub mod yaml;
 
-use crate::ir::Ir;
-use crate::model::{Engine, InfraKind, Router};
+use crate::ir::{Engine, InfraKind, Ir, Router, StageIr, Target};
 
 /// One generated file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,44 +45,60 @@ fn file(name: impl Into<String>, purpose: &str, contents: String) -> OutputFile 
     }
 }
 
+/// The commands that set a stage's split on a target's router by hand, from the router's own
+/// backend: the runbooks only assemble them.
+pub(crate) fn split_commands(ir: &Ir, t: &Target, stage: &StageIr) -> Vec<String> {
+    match (t.infra, t.router) {
+        (InfraKind::Kubernetes, _) => kubernetes::split_commands(ir, t, stage),
+        (_, Router::Nginx) => nginx::split_commands(stage),
+        (InfraKind::DockerCompose, _) if ir.compose_only => compose::split_commands(t, stage),
+        _ => haproxy::split_commands(ir, stage),
+    }
+}
+
+/// The commands that send a target's traffic back to py2 by hand.
+pub(crate) fn rollback_commands(ir: &Ir, t: &Target) -> Vec<String> {
+    match (t.infra, t.router) {
+        (InfraKind::Kubernetes, _) => kubernetes::rollback_commands(ir, t),
+        (InfraKind::DockerCompose, _) if ir.compose_only => compose::rollback_commands(ir),
+        (_, Router::Nginx) => nginx::rollback_commands(),
+        _ => haproxy::rollback_commands(ir),
+    }
+}
+
+/// The commands that show where a target's router sends traffic.
+pub(crate) fn verify_commands(ir: &Ir, t: &Target) -> Vec<String> {
+    match (t.infra, t.router) {
+        (InfraKind::Kubernetes, _) => kubernetes::verify_commands(ir, t),
+        (InfraKind::DockerCompose, _) if ir.compose_only => compose::verify_commands(ir),
+        (_, Router::Nginx) => nginx::verify_commands(ir),
+        _ => haproxy::verify_commands(ir),
+    }
+}
+
 /// Every file the IR calls for, sorted by name.
 pub fn emit(ir: &Ir) -> Vec<OutputFile> {
     let mut files = Vec::new();
-    let has = |kind: InfraKind| ir.targets.iter().any(|t| t.infra == kind);
-    let router_of = |kind: InfraKind| {
-        ir.targets
-            .iter()
-            .find(|t| t.infra == kind)
-            .map(|t| t.router)
-    };
-
-    let engine_of = |kind: InfraKind| {
-        ir.targets
-            .iter()
-            .find(|t| t.infra == kind)
-            .map_or(Engine::None, |t| t.engine)
-    };
-    if has(InfraKind::Kubernetes) {
-        let router = router_of(InfraKind::Kubernetes).unwrap_or(Router::Istio);
-        files.extend(match engine_of(InfraKind::Kubernetes) {
-            Engine::ArgoRollouts => engine::argo::files(ir, router),
-            Engine::Flagger => engine::flagger::files(ir, router),
-            Engine::Canaryc | Engine::None => kubernetes::files(ir, router),
+    let target = |kind: InfraKind| ir.targets.iter().find(|t| t.infra == kind);
+    let has = |kind: InfraKind| target(kind).is_some();
+    if let Some(t) = target(InfraKind::Kubernetes) {
+        files.extend(match t.engine {
+            Engine::ArgoRollouts => engine::argo::files(ir, t),
+            Engine::Flagger => engine::flagger::files(ir, t.router),
+            Engine::Canaryc | Engine::None => kubernetes::files(ir, t),
         });
     }
-    let lb_router = router_of(InfraKind::BareMetal).or_else(|| router_of(InfraKind::DockerCompose));
-    if has(InfraKind::DockerCompose) {
-        let router = router_of(InfraKind::DockerCompose).unwrap_or(Router::Haproxy);
+    if let Some(t) = target(InfraKind::DockerCompose) {
         let beside = has(InfraKind::BareMetal);
         files.push(file(
             "docker-compose-canary.yml",
             "Docker Compose stack: py2 and py3 copies behind a load balancer",
-            compose::stack(ir, router, beside),
+            compose::stack(ir, t.router, beside),
         ));
         // With bare metal in the same build, the stack gets its own load-balancer config
         // (addresses of containers), never the hosts' (127.0.0.1), and it is always written.
         if beside {
-            let (purpose, contents) = match router {
+            let (purpose, contents) = match t.router {
                 Router::Nginx => (
                     "nginx for the Compose stack: split_clients between the py2 and py3 containers",
                     nginx::config(ir, true),
@@ -93,7 +109,7 @@ pub fn emit(ir: &Ir) -> Vec<OutputFile> {
                 ),
             };
             files.push(file(
-                compose::lb_config_name(router, true),
+                compose::lb_config_name(t.router, true),
                 purpose,
                 contents,
             ));
@@ -102,30 +118,25 @@ pub fn emit(ir: &Ir) -> Vec<OutputFile> {
     if has(InfraKind::BareMetal) {
         files.extend(systemd::units(ir));
     }
-    match lb_router {
+    match ir.balancer {
         Some(Router::Haproxy) => files.push(file(
             "haproxy-canary.cfg",
             "HAProxy: weighted py2/py3 servers, health checks, runtime API, Prometheus exporter",
-            haproxy::config(
-                ir,
-                has(InfraKind::DockerCompose) && !has(InfraKind::BareMetal),
-            ),
+            haproxy::config(ir, ir.compose_only),
         )),
         Some(Router::Nginx) => files.push(file(
             "nginx-canary.conf",
             "nginx: split_clients traffic split between py2 and py3",
-            nginx::config(
-                ir,
-                has(InfraKind::DockerCompose) && !has(InfraKind::BareMetal),
-            ),
+            nginx::config(ir, ir.compose_only),
         )),
         _ => {}
     }
-    if lb_router == Some(Router::Haproxy) {
-        let compose_only = has(InfraKind::DockerCompose) && !has(InfraKind::BareMetal);
-        files.extend(automation::files(ir, compose_only));
-        files.extend(engine::promote::files(ir, compose_only));
-        if compose_only && engine_of(InfraKind::DockerCompose) == Engine::Canaryc {
+    if ir.balancer == Some(Router::Haproxy) {
+        files.extend(automation::files(ir, ir.compose_only));
+        files.extend(engine::promote::files(ir, ir.compose_only));
+        let compose_loop =
+            target(InfraKind::DockerCompose).is_some_and(|t| t.engine == Engine::Canaryc);
+        if ir.compose_only && compose_loop {
             files.extend(engine::compose_loop::files(ir));
         }
     }

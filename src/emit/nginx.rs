@@ -5,8 +5,8 @@
 //! other copy with `proxy_next_upstream`.
 
 use super::escape::{nginx as ngx, regex};
-use crate::ir::{Copy, Ir, ServiceIr, fmt};
-use crate::model::StickyBy;
+use crate::ir::StickyBy;
+use crate::ir::{Interpreter, Ir, ServiceIr, fmt};
 
 fn var(s: &ServiceIr, what: &str) -> String {
     format!("${}_{what}", s.name.replace('-', "_"))
@@ -24,15 +24,18 @@ pub fn config(ir: &Ir, compose: bool) -> String {
         out.push_str(ngx::DOLLAR_DEFINITION);
     }
     for s in &ir.services {
-        let up = |copy: Copy| format!("{}_{}", s.name.replace('-', "_"), copy.as_str());
+        let up = |copy: Interpreter| format!("{}_{}", s.name.replace('-', "_"), copy.as_str());
         // In Compose the copies are container names that exist only inside the stack's network:
         // resolve them per request through Docker's DNS instead of at startup. (Without
         // upstream groups there is no retry on the other copy; HAProxy, the default, has one.)
-        for copy in [Copy::Py2, Copy::Py3].into_iter().filter(|_| !compose) {
-            let other = if copy == Copy::Py2 {
-                Copy::Py3
+        for copy in [Interpreter::Py2, Interpreter::Py3]
+            .into_iter()
+            .filter(|_| !compose)
+        {
+            let other = if copy == Interpreter::Py2 {
+                Interpreter::Py3
             } else {
-                Copy::Py2
+                Interpreter::Py2
             };
             out.push_str(&format!(
                 "upstream {} {{\n    server {} max_fails=3 fail_timeout=10s;\n    # retried here when this copy fails an idempotent request\n    server {} backup;\n}}\n\n",
@@ -66,7 +69,7 @@ pub fn config(ir: &Ir, compose: bool) -> String {
                 } else {
                     // `$cookie_NAME` reads only names of letters, digits and `_`: match the
                     // Cookie header instead, with the name as a literal in the regex.
-                    let pattern = |copy: Copy| {
+                    let pattern = |copy: Interpreter| {
                         ngx::literal_string(&format!(
                             "~(?:^|;\\s*){}={}(?:;|$)",
                             regex::literal(&st.name),
@@ -75,8 +78,8 @@ pub fn config(ir: &Ir, compose: bool) -> String {
                     };
                     out.push_str(&format!(
                         "map $http_cookie {pinned} {{\n    {} py2;\n    {} py3;\n    default \"\";\n}}\n\n",
-                        pattern(Copy::Py2),
-                        pattern(Copy::Py3)
+                        pattern(Interpreter::Py2),
+                        pattern(Interpreter::Py3)
                     ));
                 }
                 out.push_str(&format!(
@@ -92,9 +95,9 @@ pub fn config(ir: &Ir, compose: bool) -> String {
             let host = var(s, "host");
             out.push_str(&format!(
                 "map {chosen} {host} {{\n    py2 {};\n    py3 {};\n    default {};\n}}\n\n",
-                s.lb_host(Copy::Py2),
-                s.lb_host(Copy::Py3),
-                s.lb_host(Copy::Py2)
+                s.lb_host(Interpreter::Py2),
+                s.lb_host(Interpreter::Py3),
+                s.lb_host(Interpreter::Py2)
             ));
             format!("{host}:{}", s.port)
         } else {
@@ -122,4 +125,27 @@ pub fn config(ir: &Ir, compose: bool) -> String {
         out.push_str("    }\n}\n\n");
     }
     out
+}
+
+// The commands a person runs against nginx, for the runbooks: one config serves every service.
+
+/// Sets one stage's share.
+pub(super) fn split_commands(stage: &crate::ir::StageIr) -> Vec<String> {
+    vec![format!(
+        "sudo sed -i 's/^    [0-9.]*% py3;/    {}% py3;/' /etc/nginx/conf.d/nginx-canary.conf && sudo nginx -t && sudo nginx -s reload",
+        fmt(stage.traffic)
+    )]
+}
+
+/// Sends everything, pinned users included, back to py2.
+pub(super) fn rollback_commands() -> Vec<String> {
+    vec!["sudo sed -i -e 's/^    [0-9.]*% py3;/    0% py3;/' -e 's/^    py3 py3;/    py3 py2;/' /etc/nginx/conf.d/nginx-canary.conf && sudo nginx -t && sudo nginx -s reload".into()]
+}
+
+/// The split, once per service (the one config holds them all).
+pub(super) fn verify_commands(ir: &Ir) -> Vec<String> {
+    ir.services
+        .iter()
+        .map(|_| "grep -n 'py3' /etc/nginx/conf.d/nginx-canary.conf".to_string())
+        .collect()
 }

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use super::metrics::{HealthShape, Source};
 use super::sequential::{Record, Rules};
 use super::yaml;
-use crate::ir::{Copy, Ir, ServiceIr, TriggerIr, TriggerKind, fmt};
+use crate::ir::{Interpreter as Copy, Ir, ServiceIr, TriggerIr, TriggerKind, fmt};
 
 /// The window rates are taken over: the trigger's, kept between four scrape intervals (so that
 /// rate() always has samples; a minute at the default 15s) and five minutes.

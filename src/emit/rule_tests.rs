@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::metrics::{Metric, Source};
 use super::prometheus::{Rule, duration};
-use crate::ir::{Copy, Ir, LatencyBound, ServiceIr, TriggerIr};
+use crate::ir::{Interpreter as Copy, Ir, LatencyBound, ServiceIr, TriggerIr};
 use crate::stats::effect::Effect;
 use crate::stats::evaluate::{
     BoundChoice, ErrorRule, Histogram, LadderTest, LatencyRule, Requests,

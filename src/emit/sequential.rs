@@ -15,7 +15,8 @@
 use super::escape::promql;
 use super::metrics::Source;
 use crate::ir::{
-    Copy, EvidenceIr, EvidenceTest, Ir, LatencyBound, LatencyTestIr, StageIr, TriggerIr,
+    EvidenceIr, EvidenceTest, Interpreter as Copy, Ir, LatencyBound, LatencyTestIr, StageIr,
+    TriggerIr,
 };
 use crate::stats::binomial::ONE_MINUS_FLOOR;
 use crate::stats::effect::Effect;

@@ -21,9 +21,9 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::model::{Engine, InfraKind, Router};
+use super::{Engine, InfraKind, Router};
 
-use super::{Copy, Target};
+use super::{Interpreter, Target};
 
 /// The comparator's admin port (`/metrics`, `/report`): the port `canaryc compare` defaults to.
 pub const ADMIN_PORT: u16 = 9464;
@@ -107,7 +107,7 @@ pub fn lower(
     targets: &[Target],
     image: String,
 ) -> ComparatorIr {
-    let object = |copy: Copy| format!("{name}-{}", copy.as_str());
+    let object = |copy: Interpreter| format!("{name}-{}", copy.as_str());
     let secondary = format!("{name}-py2-secondary");
     let compare = format!("{name}-compare");
     let host_port = port.saturating_add(3);
@@ -126,12 +126,12 @@ pub fn lower(
                 },
                 listen: format!(":{port}"),
                 admin: format!(":{ADMIN_PORT}"),
-                primary: format!("http://{}:{port}", object(Copy::Py2)),
+                primary: format!("http://{}:{port}", object(Interpreter::Py2)),
                 secondary: format!("http://{secondary}:{port}"),
-                candidate: format!("http://{}:{port}", object(Copy::Py3)),
+                candidate: format!("http://{}:{port}", object(Interpreter::Py3)),
                 scrape: format!("{compare}:{ADMIN_PORT}"),
             },
-            InfraKind::BareMetal | InfraKind::Auto => ComparatorTarget {
+            InfraKind::BareMetal => ComparatorTarget {
                 infra: t.infra,
                 placement: Placement::InFrontOfPy2,
                 listen: format!("127.0.0.1:{host_port}"),

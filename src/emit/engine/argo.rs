@@ -30,8 +30,8 @@ use serde_json::Value;
 use super::analysis::{self, Query};
 use super::{Meta, document};
 use crate::emit::{OutputFile, file, kubernetes, prometheus::duration, yaml};
-use crate::ir::{Copy, Ir, ServiceIr, StageIr, prometheus_url};
-use crate::model::{InfraKind, Router};
+use crate::ir::{InfraKind, Router, Target};
+use crate::ir::{Interpreter, Ir, ServiceIr, StageIr, prometheus_url};
 
 const API: &str = "argoproj.io/v1alpha1";
 /// The Gateway API plugin, as the controller's ConfigMap names it.
@@ -287,7 +287,7 @@ fn selector(s: &ServiceIr) -> BTreeMap<String, String> {
 }
 
 /// The pod template of one copy: the engines' clone, with the Rollout's label.
-fn template(ir: &Ir, s: &ServiceIr, copy: Copy) -> Value {
+fn template(ir: &Ir, s: &ServiceIr, copy: Interpreter) -> Value {
     let mut template = super::pod_template(ir, s, copy);
     if let Some(Value::Object(labels)) = template.pointer_mut("/metadata/labels") {
         labels.insert(ROLLOUT_LABEL.to_string(), Value::String(s.name.clone()));
@@ -297,7 +297,7 @@ fn template(ir: &Ir, s: &ServiceIr, copy: Copy) -> Value {
 
 /// Team selector labels other than `version`, from the cloned Deployment.
 fn team_selector(ir: &Ir, s: &ServiceIr) -> BTreeMap<String, String> {
-    let deployment = kubernetes::deployment(ir, s, Copy::Py2);
+    let deployment = kubernetes::deployment(ir, s, Interpreter::Py2);
     let mut labels: BTreeMap<String, String> = deployment
         .pointer("/spec/selector/matchLabels")
         .and_then(Value::as_object)
@@ -312,19 +312,6 @@ fn team_selector(ir: &Ir, s: &ServiceIr) -> BTreeMap<String, String> {
     labels
 }
 
-/// Weights total for this router: Argo's `setWeight` counts out of 100, or out of
-/// `maxTrafficWeight` where the router honours it. NGINX does; the Gateway API plugin does
-/// not (it sets the stable weight to `100 - desiredWeight`, pkg/plugin/httproute.go, v0.5.0 to
-/// v0.15.0), nor does Istio (canary-systems.md §2.1; CNR515).
-pub(crate) fn weight_total(ir: &Ir, router: Router) -> u32 {
-    let fine = ir.stages.iter().any(|s| s.traffic.fract() != 0.0);
-    if fine && router == Router::NginxIngress {
-        1000
-    } else {
-        100
-    }
-}
-
 pub fn stage_template_name(s: &ServiceIr, stage: &StageIr) -> String {
     format!("{}-{}", s.name, stage.name)
 }
@@ -333,10 +320,10 @@ pub fn rollback_template_name(s: &ServiceIr) -> String {
     format!("{}-rollback", s.name)
 }
 
-fn steps(ir: &Ir, s: &ServiceIr, total: u32) -> Vec<Step> {
+fn steps(ir: &Ir, s: &ServiceIr, t: &Target) -> Vec<Step> {
     let mut steps = Vec::new();
     for stage in &ir.stages {
-        let (_, weight) = crate::ir::weights(stage.traffic, total);
+        let (_, weight) = t.weights(stage);
         steps.push(Step::SetWeight(weight));
         steps.push(Step::Pause(Pause {
             duration: Some(duration((stage.hold_hours * 3600.0).round() as u64)),
@@ -357,9 +344,9 @@ fn steps(ir: &Ir, s: &ServiceIr, total: u32) -> Vec<Step> {
 
 /// The router's part of the Rollout, and its stable and canary Services (Istio splits one
 /// host into subsets instead).
-fn traffic_routing(ir: &Ir, s: &ServiceIr, router: Router) -> (TrafficRouting, bool) {
+fn traffic_routing(ir: &Ir, s: &ServiceIr, t: &Target) -> (TrafficRouting, bool) {
     let mut routing = TrafficRouting::default();
-    let services = match router {
+    let services = match t.router {
         Router::Istio => {
             routing.istio = Some(Istio {
                 virtual_service: IstioVirtualService {
@@ -393,16 +380,16 @@ fn traffic_routing(ir: &Ir, s: &ServiceIr, router: Router) -> (TrafficRouting, b
             true
         }
     };
-    let total = weight_total(ir, router);
-    if total != 100 {
-        routing.max_traffic_weight = Some(total);
+    // `maxTrafficWeight`: where the router honours a total other than 100 (ir.rs, `weight_total`).
+    if t.weight_total != 100 {
+        routing.max_traffic_weight = Some(t.weight_total);
     }
     (routing, services)
 }
 
-fn rollout(ir: &Ir, s: &ServiceIr, router: Router, copy: Copy) -> Rollout {
+fn rollout(ir: &Ir, s: &ServiceIr, t: &Target, copy: Interpreter) -> Rollout {
     let triggers = analysis::rollback_triggers(ir, s);
-    let (traffic_routing, services) = traffic_routing(ir, s, router);
+    let (traffic_routing, services) = traffic_routing(ir, s, t);
     Rollout {
         api_version: API,
         kind: "Rollout",
@@ -429,7 +416,7 @@ fn rollout(ir: &Ir, s: &ServiceIr, router: Router, copy: Copy) -> Rollout {
                             template_name: rollback_template_name(s),
                         }],
                     }),
-                    steps: steps(ir, s, weight_total(ir, router)),
+                    steps: steps(ir, s, t),
                 },
             },
         },
@@ -741,15 +728,16 @@ pub(crate) fn patch_command(ir: &Ir, s: &ServiceIr) -> String {
     )
 }
 
-pub fn files(ir: &Ir, router: Router) -> Vec<OutputFile> {
+pub fn files(ir: &Ir, t: &Target) -> Vec<OutputFile> {
+    let router = t.router;
     let mut stable = Vec::new();
     let mut routes = Vec::new();
     let mut out = Vec::new();
     for s in &ir.services {
         stable.extend(services(ir, s, router));
         stable.extend(analysis_templates(ir, s).iter().map(document));
-        let py2 = document(&rollout(ir, s, router, Copy::Py2));
-        let py3 = document(&rollout(ir, s, router, Copy::Py3));
+        let py2 = document(&rollout(ir, s, t, Interpreter::Py2));
+        let py3 = document(&rollout(ir, s, t, Interpreter::Py3));
         out.push(super::canary_patch(
             ir,
             s,

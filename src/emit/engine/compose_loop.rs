@@ -8,7 +8,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::emit::{OutputFile, file, prometheus::duration, yaml};
-use crate::ir::{Copy, Ir};
+use crate::ir::{Interpreter, Ir};
 
 pub const PROMETHEUS_IMAGE: &str = "prom/prometheus:v2.53.1";
 pub const ALERTMANAGER_IMAGE: &str = "prom/alertmanager:v0.27.0";
@@ -89,7 +89,7 @@ fn prometheus(ir: &Ir) -> String {
         "static_configs": [ { "targets": [format!("canary-lb:{}", ir.listen.stats_port)] } ]
     })];
     for s in &ir.services {
-        for copy in [Copy::Py2, Copy::Py3] {
+        for copy in [Interpreter::Py2, Interpreter::Py3] {
             scrape.push(json!({
                 "job_name": s.object(copy),
                 "honor_labels": true,
@@ -194,8 +194,7 @@ pub fn dockerfile_file(ir: &Ir) -> OutputFile {
         .iter()
         .any(|s| crate::emit::compose::comparator(s).is_some());
     let looping = ir.targets.iter().any(|t| {
-        t.infra == crate::model::InfraKind::DockerCompose
-            && t.engine == crate::model::Engine::Canaryc
+        t.infra == crate::ir::InfraKind::DockerCompose && t.engine == crate::ir::Engine::Canaryc
     });
     let users = match (looping, comparator) {
         (true, true) => "the canary-rollback and canary-promote services and the comparator",

@@ -11,8 +11,8 @@ use super::analysis::{OUTAGE_BUDGET_SECS, STAGE_TIMEOUT_SECS, consecutive_error_
 use super::argo::{ROLLOUT_LABEL, rollback_template_name, trigger_interval};
 use super::flagger;
 use crate::emit::prometheus::duration;
+use crate::ir::{Engine, InfraKind, Router, StickyBy};
 use crate::ir::{Ir, ServiceIr, StageIr, Target, TriggerKind, fmt};
-use crate::model::{Engine, InfraKind, Router, StickyBy};
 
 pub fn engine_name(engine: Engine) -> &'static str {
     match engine {
@@ -29,7 +29,7 @@ fn infra_short(kind: InfraKind) -> &'static str {
     match kind {
         InfraKind::Kubernetes => "Kubernetes",
         InfraKind::DockerCompose => "Docker Compose",
-        InfraKind::BareMetal | InfraKind::Auto => "bare metal",
+        InfraKind::BareMetal => "bare metal",
     }
 }
 
@@ -605,7 +605,7 @@ pub fn loop_steps(ir: &Ir, t: Target) -> Vec<(String, Vec<String>)> {
             ),
         ],
         _ => {
-            let dir = crate::emit::automation::install_dir(ir);
+            let dir = &ir.host.install_dir;
             vec![(
                 format!("Install `canaryc promote` on a timer: every minute it moves py3 to the next stage once the hold has elapsed and the stage's criteria hold on Prometheus.{gate_text} To see where it is, and to approve at a gate once it waits there:"),
                 vec![
@@ -685,7 +685,7 @@ pub fn verify(ir: &Ir, t: Target) -> Option<Vec<String>> {
             } else {
                 format!(
                     "sudo canaryc promote --config {}/canary-promote.json --status",
-                    crate::emit::automation::install_dir(ir)
+                    ir.host.install_dir
                 )
             };
             (t.infra == InfraKind::DockerCompose).then(|| vec![config])

@@ -23,8 +23,8 @@ use super::analysis::{self, Query};
 use super::argo::TargetRef;
 use super::{Meta, document};
 use crate::emit::{OutputFile, file, kubernetes};
-use crate::ir::{Copy, Ir, Op, ServiceIr, prometheus_url};
-use crate::model::{Engine, InfraKind, Router, StickyBy};
+use crate::ir::{Engine, InfraKind, Router, StickyBy};
+use crate::ir::{Interpreter, Ir, Op, ServiceIr, prometheus_url};
 
 const API: &str = "flagger.app/v1beta1";
 
@@ -214,7 +214,7 @@ fn range_and_query(q: &Query) -> (ThresholdRange, String) {
 /// The target Deployment of one copy: the team's clone, named for the service, its selector
 /// without `version` (a Deployment's selector cannot change when py3's template arrives), the
 /// app container named per copy.
-fn target(ir: &Ir, s: &ServiceIr, copy: Copy) -> Value {
+fn target(ir: &Ir, s: &ServiceIr, copy: Interpreter) -> Value {
     let mut d = kubernetes::deployment(ir, s, copy);
     d["metadata"]["name"] = Value::String(s.name.clone());
     if let Some(Value::Object(labels)) = d.pointer_mut("/metadata/labels") {
@@ -373,14 +373,14 @@ pub fn files(ir: &Ir, router: Router) -> Vec<OutputFile> {
     let mut out = Vec::new();
     for s in &ir.services {
         let triggers = analysis::rollback_triggers(ir, s);
-        let py2 = target(ir, s, Copy::Py2);
+        let py2 = target(ir, s, Interpreter::Py2);
         out.push(super::canary_patch(
             ir,
             s,
             patch_file(s),
             &patch_command(ir, s),
             &py2,
-            &target(ir, s, Copy::Py3),
+            &target(ir, s, Interpreter::Py3),
         ));
         stable.push(py2);
         if router == Router::NginxIngress {

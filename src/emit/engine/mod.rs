@@ -27,7 +27,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::emit::{OutputFile, file, kubernetes, yaml};
-use crate::ir::{Copy, Ir, PodsIr, ServiceIr};
+use crate::ir::{Interpreter, Ir, PodsIr, ServiceIr};
 
 /// The part of Kubernetes' ObjectMeta canaryc writes.
 #[derive(Debug, Clone, Serialize)]
@@ -67,7 +67,7 @@ pub fn document<T: Serialize>(object: &T) -> serde_json::Value {
 /// references, probes, resources; `version: py2|py3`), with the app container named per copy
 /// (`ObservedIr::pods`): an engine's two copies share one pod-name prefix, so the monitoring
 /// tells them apart by container. References to the container by name move with it.
-pub(crate) fn pod_template(ir: &Ir, s: &ServiceIr, copy: Copy) -> Value {
+pub(crate) fn pod_template(ir: &Ir, s: &ServiceIr, copy: Interpreter) -> Value {
     let deployment = kubernetes::deployment(ir, s, copy);
     let mut template = deployment
         .pointer("/spec/template")
