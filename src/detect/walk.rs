@@ -650,53 +650,50 @@ mod fast {
         let name_of = |&(s, e, _): &(usize, usize, FileType)| {
             CStr::from_bytes_with_nul(&names[s..e]).unwrap_or_default()
         };
-        let has = |wanted: &str| {
-            scratch
-                .entries
-                .iter()
-                .find(|e| name_of(e).to_bytes() == wanted.as_bytes())
-        };
+        // The entries that change how the directory is read, found in one pass.
+        let (mut ignore_file, mut git_ignore, mut git_dir) = (false, false, false);
+        let mut markers: Vec<&(usize, usize, FileType)> = Vec::new();
+        for e in &scratch.entries {
+            match name_of(e).to_bytes() {
+                b".ignore" => ignore_file = true,
+                b".gitignore" => git_ignore = true,
+                b".git" => git_dir = true,
+                name if SKIP_MARKERS.iter().any(|m| m.as_bytes() == name) => markers.push(e),
+                _ => {}
+            }
+        }
         // A virtualenv or canaryc's own output (the root is always read).
         if job.depth > 0 {
-            for marker in SKIP_MARKERS {
-                if let Some(e) = has(marker) {
-                    let is_file = match e.2 {
-                        FileType::RegularFile => true,
-                        FileType::Directory => false,
-                        // Through a link, as `Path::is_file` does.
-                        _ => rustix::fs::statat(&fd, name_of(e), AtFlags::empty()).is_ok_and(|s| {
-                            FileType::from_raw_mode(s.st_mode) == FileType::RegularFile
-                        }),
-                    };
-                    if is_file {
-                        return Vec::new();
-                    }
+            for e in markers {
+                let is_file = match e.2 {
+                    FileType::RegularFile => true,
+                    FileType::Directory => false,
+                    // Through a link, as `Path::is_file` does.
+                    _ => rustix::fs::statat(&fd, name_of(e), AtFlags::empty())
+                        .is_ok_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::RegularFile),
+                };
+                if is_file {
+                    return Vec::new();
                 }
             }
         }
-        let ignores =
-            if has(".ignore").is_some() || has(".gitignore").is_some() || has(".git").is_some() {
-                Some(Arc::new(Ignores {
-                    parent: job.ignores.clone(),
-                    ignore: if has(".ignore").is_some() {
-                        gitignore(&job.path, ".ignore")
-                    } else {
-                        Gitignore::empty()
-                    },
-                    git_ignore: if has(".gitignore").is_some() {
-                        gitignore(&job.path, ".gitignore")
-                    } else {
-                        Gitignore::empty()
-                    },
-                    git_exclude: if has(".git").is_some() {
-                        gitignore(&job.path, ".git/info/exclude")
-                    } else {
-                        Gitignore::empty()
-                    },
-                }))
+        let read = |present: bool, file: &str| {
+            if present {
+                gitignore(&job.path, file)
             } else {
-                job.ignores.clone()
-            };
+                Gitignore::empty()
+            }
+        };
+        let ignores = if ignore_file || git_ignore || git_dir {
+            Some(Arc::new(Ignores {
+                parent: job.ignores.clone(),
+                ignore: read(ignore_file, ".ignore"),
+                git_ignore: read(git_ignore, ".gitignore"),
+                git_exclude: read(git_dir, ".git/info/exclude"),
+            }))
+        } else {
+            job.ignores.clone()
+        };
         let fd = Arc::new(fd);
         let mut children = Vec::new();
         for e in &scratch.entries {
@@ -728,11 +725,13 @@ mod fast {
                 continue;
             }
             let rel = || {
-                if job.rel.is_empty() {
-                    name.to_string()
-                } else {
-                    format!("{}/{name}", job.rel)
+                let mut rel = String::with_capacity(job.rel.len() + 1 + name.len());
+                if !job.rel.is_empty() {
+                    rel.push_str(&job.rel);
+                    rel.push('/');
                 }
+                rel.push_str(&name);
+                rel
             };
             match kind {
                 FileType::Symlink => {
