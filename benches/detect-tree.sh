@@ -37,29 +37,26 @@ echo "$tree: $(find "$tree" -type f | wc -l) files (find), $(rg --files "$tree" 
 "$BIN" detect "$tree" --format json | python3 -c 'import json,sys; d=json.load(sys.stdin); print("detect:", d["stats"], len(d["workloads"]), "workloads")'
 bash -c "$find_cmd"; bash -c "$rg_cmd"; bash -c "$detect_cmd"
 
-# One timed run: "wall cpu" in seconds.
-timed() {
-  local out
-  out=$( { /usr/bin/time -f "%e %U %S" bash -c "$1" ; } 2>&1 >/dev/null | tail -1)
-  awk '{ printf "%.3f %.3f\n", $1, $2 + $3 }' <<<"$out"
-}
-results=$(mktemp)
-for _ in $(seq "$rounds"); do
-  read -r fw fc < <(timed "$find_cmd")
-  read -r rw rc < <(timed "$rg_cmd")
-  read -r dw dc < <(timed "$detect_cmd")
-  echo "$fw $fc $rw $rc $dw $dc" >> "$results"
-done
-python3 - "$results" <<'PY'
-import statistics, sys
-rows = [list(map(float, l.split())) for l in open(sys.argv[1])]
-med = lambda i: statistics.median(r[i] for r in rows)
-ratio = lambda a, b: statistics.median(r[a] / r[b] for r in rows if r[b] > 0)
-print(f"{len(rows)} interleaved rounds, medians")
-print(f"| command | wall s | cpu s | wall / find | cpu / find |")
-print(f"|---|---|---|---|---|")
-print(f"| find -type f | {med(0):.3f} | {med(1):.3f} | 1 | 1 |")
-print(f"| rg --files | {med(2):.3f} | {med(3):.3f} | {ratio(2, 0):.2f}x | {ratio(3, 1):.2f}x |")
-print(f"| canaryc detect | {med(4):.3f} | {med(5):.3f} | {ratio(4, 0):.2f}x | {ratio(5, 1):.2f}x |")
+# Rounds of (find, rg, detect), each a whole `bash -c` process: wall from perf_counter, CPU
+# (user + system, microsecond resolution) from the children's rusage.
+python3 - "$rounds" "$find_cmd" "$rg_cmd" "$detect_cmd" <<'PY'
+import resource, statistics, subprocess, sys, time
+rounds, cmds = int(sys.argv[1]), sys.argv[2:]
+names = ["find -type f", "rg --files", "canaryc detect"]
+def timed(cmd):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(["bash", "-c", cmd], check=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+rows = [[timed(c) for c in cmds] for _ in range(rounds)]
+med = lambda i, k: statistics.median(r[i][k] for r in rows)
+ratio = lambda i, k: statistics.median(r[i][k] / r[0][k] for r in rows)
+print(f"{rounds} interleaved rounds, medians")
+print("| command | wall ms | cpu ms | wall / find | cpu / find |")
+print("|---|---|---|---|---|")
+for i, name in enumerate(names):
+    print(f"| {name} | {med(i, 0) * 1e3:.0f} | {med(i, 1) * 1e3:.0f} | {ratio(i, 0):.2f}x | {ratio(i, 1):.2f}x |")
 PY
-rm -f "$results"
