@@ -1,28 +1,83 @@
 #!/usr/bin/env bash
-# canaryc building every output for a 1,000-service plan, side by side with jrsonnet rendering
-# shared/bench/jsonnet/fleet.jsonnet (4 files per service) for the same fleet.
-# Target: canaryc under 0.35 s and 100 MB peak, and faster than jrsonnet.
+# canaryc building every output for an N-service plan, side by side with the floor and a peer,
+# every one writing into a FRESH directory each run (removed before the run, outside the
+# timing), so none of them pays for, or saves on, what the previous run left (issue 15: the old
+# script let jrsonnet overwrite its previous 4,000 files, an I/O wait per file).
 #
-# Usage: benches/fleet.sh [SERVICES=1000]   (needs hyperfine; jrsonnet via
-#        cargo install jrsonnet --version 0.5.0-pre98 --locked)
+#   canaryc build     the whole process: parse, check, lower, emit, write through the crash-safe
+#                     output transaction (fsync per file, directory swap)
+#   floor             benches/write_floor.rs: the same bytes, the same files, already in memory,
+#                     one open/write/close each (no fsync)
+#   floor --sync      the same with an fsync per file and of the directory, as canaryc does
+#   cp -r             copying canaryc's output directory
+#   jrsonnet          shared/bench/jsonnet/fleet.jsonnet, 4 files per service (fewer files and
+#                     bytes than canaryc writes; shown with its own counts)
+#
+# The commands run in rounds, interleaved, and the ratios quoted are medians of per-round
+# ratios to canaryc (the machine is shared and noisy). Peak RSS is measured once per command
+# with /usr/bin/time. Targets (issue 15): canaryc <= 5x the floor, >= 4x faster than jrsonnet;
+# 10,000 services linear in time and peak memory <= 2x the bytes written.
+#
+# Usage: benches/fleet.sh [SERVICES=1000] [ROUNDS=7]
+#        BIN=/path/to/canaryc benches/fleet.sh ...      (another build, e.g. the one before)
+#        (jrsonnet: cargo install jrsonnet --version 0.5.0-pre98 --locked; skipped if absent)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-1000}"
+rounds="${2:-7}"
 work="${TMPDIR:-/tmp}/canaryc-fleet-$n"
-peer="$(cd ../shared/bench/jsonnet && pwd)"
-mkdir -p "$work"
+peer="$(cd ../shared/bench/jsonnet 2>/dev/null && pwd || echo /work/shared/bench/jsonnet)"
+mkdir -p "$work" target/release
 python3 benches/make_fleet_plan.py "$n" > "$work/fleet.plan"
-cargo build --release --quiet
-bin="$(pwd)/target/release/canaryc"
-"$bin" build "$work/fleet.plan" --output "$work/out" > /dev/null
-echo "canaryc: $(ls "$work/out" | wc -l) files, $(du -sh "$work/out" | cut -f1)"
-echo "peak memory (max RSS):"
-/usr/bin/time -f "  canaryc  %M KB  %e s" "$bin" build "$work/fleet.plan" --output "$work/out" > /dev/null
-cmds=("$bin build $work/fleet.plan --output $work/out")
-if command -v jrsonnet > /dev/null; then
-  mkdir -p "$work/peer"
-  /usr/bin/time -f "  jrsonnet %M KB  %e s" jrsonnet -m "$work/peer" --ext-str "n=$n" "$peer/fleet.jsonnet" > /dev/null
-  echo "jrsonnet: $(ls "$work/peer" | wc -l) files, $(du -sh "$work/peer" | cut -f1)"
-  cmds+=("jrsonnet -m $work/peer --ext-str n=$n $peer/fleet.jsonnet")
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+  BIN=target/release/canaryc
 fi
-hyperfine --warmup 2 --runs 10 "${cmds[@]}"
+bin="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
+floor=target/release/write_floor
+[ "$floor" -nt benches/write_floor.rs ] || rustc -O --edition 2021 benches/write_floor.rs -o "$floor"
+rm -rf "$work/ref"
+"$bin" build "$work/fleet.plan" --output "$work/ref" > /dev/null
+echo "canaryc: $(find "$work/ref" -type f | wc -l) files, $(du -sb "$work/ref" | cut -f1) bytes"
+
+names=("canaryc build" "floor" "floor --sync" "cp -r")
+prepares=("rm -rf $work/o1" "rm -rf $work/o2" "rm -rf $work/o3" "rm -rf $work/o4")
+cmds=("$bin build $work/fleet.plan --output $work/o1 > /dev/null"
+      "$floor $work/ref $work/o2 2> /dev/null"
+      "$floor $work/ref $work/o3 --sync 2> /dev/null"
+      "cp -r $work/ref $work/o4")
+if command -v jrsonnet > /dev/null; then
+  names+=("jrsonnet")
+  prepares+=("rm -rf $work/o5 && mkdir $work/o5")
+  cmds+=("jrsonnet -m $work/o5 --ext-str n=$n $peer/fleet.jsonnet > /dev/null")
+  rm -rf "$work/o5" && mkdir "$work/o5"
+  jrsonnet -m "$work/o5" --ext-str "n=$n" "$peer/fleet.jsonnet" > /dev/null
+  echo "jrsonnet: $(find "$work/o5" -type f | wc -l) files, $(du -sb "$work/o5" | cut -f1) bytes"
+fi
+echo "peak RSS (one run each, fresh directory):"
+for i in "${!cmds[@]}"; do
+  bash -c "${prepares[$i]}"
+  /usr/bin/time -f "  %M KB  %e s  ${names[$i]}" bash -c "${cmds[$i]}"
+done 2>&1 | grep KB
+python3 - "$rounds" "${#cmds[@]}" "${names[@]}" "${prepares[@]}" "${cmds[@]}" <<'PY'
+import resource, statistics, subprocess, sys, time
+rounds, k = int(sys.argv[1]), int(sys.argv[2])
+names, prepares, cmds = sys.argv[3:3 + k], sys.argv[3 + k:3 + 2 * k], sys.argv[3 + 2 * k:]
+def timed(prepare, cmd):
+    subprocess.run(["bash", "-c", prepare], check=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(["bash", "-c", cmd], check=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+rows = [[timed(p, c) for p, c in zip(prepares, cmds)] for _ in range(rounds)]
+med = lambda i, j: statistics.median(r[i][j] for r in rows)
+ratio = lambda i, j: statistics.median(r[0][j] / r[i][j] for r in rows if r[i][j] > 0)
+print(f"{rounds} interleaved rounds, medians; ratio = canaryc / command (per round)")
+print("| command | wall ms | cpu ms | canaryc wall / this | canaryc cpu / this |")
+print("|---|---|---|---|---|")
+for i, name in enumerate(names):
+    print(f"| {name} | {med(i, 0) * 1e3:.0f} | {med(i, 1) * 1e3:.0f} | {ratio(i, 0):.2f}x | {ratio(i, 1):.2f}x |")
+PY
+rm -rf "$work"/o[1-5]

@@ -669,6 +669,22 @@ impl<'a> Rules<'a> {
         ));
         Test {
             records,
+            ..self.check_margin(stage, check)
+        }
+    }
+
+    /// What an engine's analysis reads of [`Rules::check`]'s test: the margin series, without
+    /// the recording rules, which only the rules file needs (issue 15: building them, with
+    /// selectors naming every service, for each service's analysis made a build quadratic in
+    /// services).
+    pub fn check_margin(&self, stage: &StageIr, check: &EvidenceIr) -> Test {
+        let labels = [
+            ("stage", stage.name.as_str()),
+            ("criterion", check.text.as_str()),
+        ];
+        let margin_name = "canary:stage_evidence:margin";
+        Test {
+            records: Vec::new(),
             margin: format!(
                 "max by (plan, service) ({})",
                 self.series(margin_name, &labels)

@@ -139,7 +139,7 @@ pub fn stage_checks(ir: &Ir, service: &ServiceIr, stage: &StageIr) -> Vec<Query>
         let query = match evidence_of(stage, check, &mut used) {
             Some(evidence) => Some(evidence_query(
                 &rules,
-                &rules.check(stage, evidence),
+                &rules.check_margin(stage, evidence),
                 service,
                 check,
             )),

@@ -1,0 +1,63 @@
+//! The physical floor of `canaryc build`: writing the same bytes, as the same files, into a
+//! fresh directory, and nothing else (issue 15).
+//!
+//! Usage: write_floor SRC DEST [--sync]
+//!
+//! SRC is a directory canaryc built (the files to write, read into memory before anything is
+//! written, as canaryc has them in memory before it writes). DEST must not exist: it is
+//! created and every file is written into it with one `open(O_CREAT|O_EXCL)`, one `write` and
+//! one `close`. With `--sync`, each file is `fsync`ed and the directory too, as canaryc's
+//! transaction does (txn.rs: `sync_all` per file, then the directory), so the durable floor
+//! can be quoted beside the plain one. Prints the write phase's own time on stderr; run it as a
+//! whole process (benches/fleet.sh) to compare it with canaryc's whole process.
+//!
+//! Build: rustc -O --edition 2021 benches/write_floor.rs -o target/release/write_floor
+use std::io::Write;
+use std::time::Instant;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 3 {
+        eprintln!("usage: write_floor SRC DEST [--sync]");
+        std::process::exit(2);
+    }
+    let sync = args.iter().any(|a| a == "--sync");
+    let mut files: Vec<(std::ffi::OsString, Vec<u8>)> = std::fs::read_dir(&args[1])
+        .expect("SRC readable")
+        .map(|e| {
+            let e = e.expect("entry");
+            (
+                e.file_name(),
+                std::fs::read(e.path()).expect("file readable"),
+            )
+        })
+        .collect();
+    files.sort();
+    let bytes: usize = files.iter().map(|(_, b)| b.len()).sum();
+    let start = Instant::now();
+    let dest = std::path::Path::new(&args[2]);
+    std::fs::create_dir(dest).expect("DEST must not exist");
+    for (name, contents) in &files {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(dest.join(name))
+            .expect("create");
+        f.write_all(contents).expect("write");
+        if sync {
+            f.sync_all().expect("fsync");
+        }
+    }
+    if sync {
+        std::fs::File::open(dest)
+            .and_then(|d| d.sync_all())
+            .expect("fsync dir");
+    }
+    eprintln!(
+        "write_floor: {} files, {} bytes, {:.1} ms{}",
+        files.len(),
+        bytes,
+        start.elapsed().as_secs_f64() * 1e3,
+        if sync { " (fsync each)" } else { "" }
+    );
+}
