@@ -1268,6 +1268,7 @@ fn service(
             port_py3,
             index,
             targets,
+            plan.compare.as_ref().map_or(100.0, |c| c.sample.value),
             format!("canaryc:{}", env!("CARGO_PKG_VERSION")),
         )
     });

@@ -142,7 +142,8 @@ fn comparator(ir: &Ir, s: &ServiceIr, c: &ComparatorIr, t: &ComparatorTarget) ->
         "--service",
         &s.name,
     ]
-    .iter()
+    .into_iter()
+    .chain(t.sample_flag.iter().flat_map(|p| ["--sample", p.as_str()]))
     .map(|a| json!(literal(a)))
     .collect();
     let comparator = json!({
