@@ -19,6 +19,10 @@
 //! requests of a closed-loop load of 8 clients. Paths include unique words, so the endpoint table
 //! is pushed past its bound too.
 //!
+//! With CANARYC_BENCH_BASELINE=PATH (another build of canaryc, e.g. main's), that build runs
+//! beside this one, in the same rounds and against the same copies: a before/after on the same
+//! machine at the same moment.
+//!
 //! Environment: CANARYC_PY2 and CANARYC_PY3 (default: pyenv's 2.7.18 and newest 3.x),
 //! CANARYC_BENCH_PAIRS (rounds, default 3000), CANARYC_BENCH_RATE (requests per second, default 200),
 //! CANARYC_BENCH_REQUESTS (rss, default 100000).
@@ -97,7 +101,30 @@ fn start_compare(
     candidate: &str,
     extra: &[&str],
 ) -> (Proc, SocketAddr, SocketAddr) {
-    let child = Command::new(env!("CARGO_BIN_EXE_canaryc"))
+    start_compare_with(
+        Path::new(env!("CARGO_BIN_EXE_canaryc")),
+        primary,
+        secondary,
+        candidate,
+        extra,
+    )
+}
+
+/// The baseline build, when CANARYC_BENCH_BASELINE names one.
+fn baseline() -> Option<PathBuf> {
+    std::env::var_os("CANARYC_BENCH_BASELINE")
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+}
+
+fn start_compare_with(
+    bin: &Path,
+    primary: &str,
+    secondary: &str,
+    candidate: &str,
+    extra: &[&str],
+) -> (Proc, SocketAddr, SocketAddr) {
+    let child = Command::new(bin)
         .args([
             "compare",
             "--listen",
@@ -366,6 +393,12 @@ fn latency(py2: &Path, py3: &Path) {
     } else {
         println!("  (no haproxy: the peer column is left out)");
     }
+    let before =
+        baseline().map(|bin| start_compare_with(&bin, &primary, &secondary, &candidate, &[]));
+    if let Some((_, at, _)) = &before {
+        targets.push(*at);
+        names.push("baseline");
+    }
     let paths = [
         "/items/123",
         "/round?x=2.5",
@@ -426,6 +459,10 @@ fn latency(py2: &Path, py3: &Path) {
     let haproxy2 = start_haproxy(backend, &dir);
     let mut targets = vec![backend, proxy2];
     if let Some((_, at)) = &haproxy2 {
+        targets.push(*at);
+    }
+    let before2 = baseline().map(|bin| start_compare_with(&bin, &url, &url, &url, &[]));
+    if let Some((_, at, _)) = &before2 {
         targets.push(*at);
     }
     rotate(&targets, 100, rate, &["/items/123"]);

@@ -1395,6 +1395,7 @@ fn service(
             port_py3,
             index,
             targets,
+            plan.compare.as_ref().map_or(100.0, |c| c.sample.value),
             format!("canaryc:{}", env!("CARGO_PKG_VERSION")),
         )
     });

@@ -545,6 +545,9 @@ pub struct Compare {
     pub max_buffered: Spanned<u64>,
     /// Endpoints tracked separately; the rest are counted together as `other`.
     pub max_endpoints: Spanned<u32>,
+    /// The share of mirrorable requests compared, in percent (100 by default): the Istio
+    /// mirror's `mirrorPercentage`, and the comparator's own sampling in front of py2.
+    pub sample: Spanned<f64>,
     /// Diffy's thresholds, in percent (shared/reference/canary-systems.md §7).
     pub relative_threshold: Spanned<f64>,
     pub absolute_threshold: Spanned<f64>,
@@ -613,6 +616,7 @@ impl Default for Compare {
             max_body: at(1 << 20),
             max_buffered: at(64 << 20),
             max_endpoints: at(200),
+            sample: at(100.0),
             relative_threshold: at(20.0),
             absolute_threshold: at(0.03),
             numbers: at(NumberMatch::Strict),

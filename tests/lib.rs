@@ -6,6 +6,8 @@ mod cli;
 mod codebase_root;
 mod common;
 mod compare;
+mod compare_ports;
+mod compare_truth;
 mod compare_wiring;
 mod detect;
 mod detection;

@@ -96,6 +96,23 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+        if let Some(a) = fields.get("sample") {
+            if let Some(p) = self.percent(&a.value, spec.must("sample")) {
+                if p.value > 0.0 {
+                    compare.sample = p;
+                } else {
+                    self.report(
+                        Diagnostic::new(
+                            Code::ValueOutOfRange,
+                            p.span,
+                            "a comparator that samples 0% compares nothing",
+                        )
+                        .label("must be above 0%")
+                        .help("remove the `compare { }` section to run no comparator, or sample a share, e.g. `sample = 10%`"),
+                    );
+                }
+            }
+        }
         if let Some(a) = fields.get("numbers") {
             if let Some(n) = self.name_of(
                 &a.value,
@@ -386,5 +403,189 @@ impl<'a> Checker<'a> {
                 );
             }
         }
+    }
+}
+
+/// What else listens on a port of the comparator's target.
+struct Taken {
+    port: u16,
+    what: String,
+    span: crate::source::Span,
+}
+
+/// The port a service is planned on; the IR assumes 8000 when neither the plan nor detection says.
+fn planned_port(s: &crate::model::Service) -> (u16, crate::source::Span) {
+    s.port
+        .as_ref()
+        .map_or((8000, s.name.span), |p| (p.value, p.span))
+}
+
+impl Checker<'_> {
+    /// CNR427: the ports the build gives the comparator (src/ir/compare.rs, `host_ports`) must
+    /// not be ports something else of the bundle listens on, or one of the two fails to start,
+    /// or the load balancer sends a copy's share to the wrong process.
+    pub(crate) fn comparator_ports(&mut self, plan: &crate::model::Plan) {
+        use crate::ir::compare::{ADMIN_PORT, host_ports};
+        use crate::model::{Engine, InfraKind, Router};
+        if plan.compare.is_none() {
+            return;
+        }
+        let monitor = &plan.monitor;
+        for target in &plan.infra {
+            let t = &target.value;
+            let host = match t.kind {
+                InfraKind::BareMetal => true,
+                InfraKind::DockerCompose => false,
+                InfraKind::Kubernetes => {
+                    // Only Istio with no engine runs one (CNR426 otherwise): in the pod, the
+                    // proxy listens on the service's port and the admin listener on 9464.
+                    let places = t.router.is_none_or(|r| r == Router::Istio)
+                        && t.engine.is_none_or(|e| e == Engine::None);
+                    if places {
+                        for s in &plan.services {
+                            let (port, span) = planned_port(s);
+                            if port == ADMIN_PORT {
+                                self.port_collision(
+                                    span,
+                                    format!("the comparator of `{}` listens on the service's port {port}, which is also its admin port", s.name.value),
+                                    None,
+                                    "in the comparator's pod, the proxy takes the service's port and /metrics takes 9464",
+                                );
+                            }
+                        }
+                    }
+                    continue;
+                }
+                InfraKind::Auto => continue,
+            };
+            // What listens on the machine (bare metal) or is published on it (Compose).
+            let mut taken: Vec<Taken> = Vec::new();
+            let mut push = |port: u16, what: String, span| taken.push(Taken { port, what, span });
+            for s in &plan.services {
+                let (port, span) = planned_port(s);
+                let name = &s.name.value;
+                push(port, format!("the port of `{name}`"), span);
+                if host {
+                    push(
+                        port.saturating_add(1),
+                        format!("py2's port of `{name}`"),
+                        span,
+                    );
+                    push(
+                        port.saturating_add(2),
+                        format!("py3's port of `{name}`"),
+                        span,
+                    );
+                }
+            }
+            if t.router != Some(Router::Nginx) || !host {
+                push(
+                    monitor.stats_port.value,
+                    "HAProxy's stats and exporter port (`stats_port`)".into(),
+                    monitor.stats_port.span,
+                );
+            }
+            if host {
+                push(
+                    monitor.alertmanager_port.value,
+                    "Alertmanager's port (`alertmanager_port`)".into(),
+                    monitor.alertmanager_port.span,
+                );
+                push(
+                    monitor.webhook_port.value,
+                    "the rollback webhook's port (`webhook_port`)".into(),
+                    monitor.webhook_port.span,
+                );
+            }
+            if monitor.prometheus.is_none() {
+                push(
+                    9090,
+                    "Prometheus's port".into(),
+                    crate::source::Span::default(),
+                );
+            }
+            let place = if host {
+                "on the host"
+            } else {
+                "published on the Compose host"
+            };
+            // Every comparator's own ports, by service, to check each against the others'.
+            let mut comparators: Vec<(usize, Taken)> = Vec::new();
+            for (index, s) in plan.services.iter().enumerate() {
+                let (port, span) = planned_port(s);
+                let ports = host_ports(port, index);
+                let name = &s.name.value;
+                if host {
+                    comparators.push((
+                        index,
+                        Taken {
+                            port: ports.proxy,
+                            what: format!("the comparator of `{name}`"),
+                            span,
+                        },
+                    ));
+                    comparators.push((
+                        index,
+                        Taken {
+                            port: ports.secondary,
+                            what: format!("the second py2 copy of `{name}`"),
+                            span,
+                        },
+                    ));
+                }
+                comparators.push((
+                    index,
+                    Taken {
+                        port: ports.admin,
+                        what: format!("the admin port of `{name}`'s comparator"),
+                        span,
+                    },
+                ));
+            }
+            for (index, s) in plan.services.iter().enumerate() {
+                let (port, span) = planned_port(s);
+                let ports = host_ports(port, index);
+                let mut own: Vec<(u16, &str)> =
+                    vec![(ports.admin, "admin port (/metrics, /report)")];
+                if host {
+                    own.push((ports.proxy, "proxy port"));
+                    own.push((ports.secondary, "second py2 copy's port"));
+                }
+                let others = comparators
+                    .iter()
+                    .filter(|(i, _)| *i != index)
+                    .map(|(_, t)| t);
+                let against: Vec<&Taken> = taken.iter().chain(others).collect();
+                for (mine, role) in own {
+                    if let Some(clash) = against.iter().find(|t| t.port == mine) {
+                        let message = format!(
+                            "the comparator of `{}` would take port {mine} {place} (its {role}), which is {}",
+                            s.name.value, clash.what
+                        );
+                        let secondary = (clash.span != span && clash.span != Default::default())
+                            .then_some(clash.span);
+                        self.port_collision(span, message, secondary, "the build derives the comparator's ports from the service's: port + 3 for its proxy, + 4 for the second py2 copy, and 9464 plus the service's position for /metrics");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    fn port_collision(
+        &mut self,
+        span: crate::source::Span,
+        message: String,
+        other: Option<crate::source::Span>,
+        note: &str,
+    ) {
+        let mut d = Diagnostic::new(Code::ComparatorPortCollision, span, message)
+            .label("the comparator's port comes from here")
+            .help("move the service's port, or the monitor port it meets (`monitor { stats_port = ... }`), so that every port of the bundle is different")
+            .note(note);
+        if let Some(other) = other {
+            d = d.secondary(other, "also here");
+        }
+        self.report(d);
     }
 }

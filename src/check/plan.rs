@@ -152,6 +152,7 @@ impl<'a> Checker<'a> {
             compare,
         };
         self.detection_against_holds(&plan);
+        self.comparator_ports(&plan);
         Some(plan)
     }
 

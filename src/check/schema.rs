@@ -390,6 +390,12 @@ pub const COMPARE: BlockSpec = BlockSpec {
             "max_endpoints = 200",
         ),
         field(
+            "sample",
+            Ty::Percent,
+            "The share of safe requests compared (100% by default): Istio's mirrorPercentage, and the comparator's own sampling in front of py2. Lower it when py3's and the second py2 copy's extra load matters more than detection speed.",
+            "sample = 10%",
+        ),
+        field(
             "relative_threshold",
             Ty::Percent,
             "Diffy's relative threshold (20% by default): how much more often py3 must differ from py2 than py2 differs from itself.",

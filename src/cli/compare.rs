@@ -51,6 +51,11 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N")]
     concurrency: Option<u32>,
 
+    /// The share of mirrorable requests compared, in percent, e.g. 10 (every tenth)
+    /// [default: the plan's `sample`, or 100].
+    #[arg(long, value_name = "PERCENT", value_parser = parse_sample)]
+    sample: Option<f64>,
+
     /// How long the secondary and the candidate may take to answer, e.g. 5s or 800ms
     /// [default: plan, or 5s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -194,6 +199,9 @@ pub(crate) fn run(args: &Args, env: &Env) -> u8 {
     if let Some(n) = args.concurrency {
         compare.concurrency = Spanned::new(n.max(1), Default::default());
     }
+    if let Some(p) = args.sample {
+        compare.sample = Spanned::new(p, Default::default());
+    }
     if let Some(t) = args.timeout {
         compare.timeout = Spanned::new(
             u64::try_from(t.as_millis()).unwrap_or(u64::MAX),
@@ -256,6 +264,14 @@ fn startup_message(config: &Config) -> String {
             extra.join(", ")
         )
     };
+    let methods = if c.sample.value < 100.0 {
+        format!(
+            "{}% of {methods}",
+            crate::check::number_text(c.sample.value)
+        )
+    } else {
+        methods
+    };
     format!(
         "  primary {} (clients are answered from it)\n  mirroring {methods} to secondary {} and candidate {}\n  queue {}, concurrency {}, timeout {}ms, metrics labelled service=\"{}\"\n",
         config.primary.url,
@@ -266,6 +282,22 @@ fn startup_message(config: &Config) -> String {
         c.timeout.value,
         config.service
     )
+}
+
+/// `--sample 10` or `--sample 10%`: above 0, at most 100.
+fn parse_sample(text: &str) -> Result<f64, String> {
+    let p: f64 = text
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("`{text}` is not a percentage (e.g. 10 or 10%)"))?;
+    if p > 0.0 && p <= 100.0 {
+        Ok(p)
+    } else {
+        Err(format!(
+            "`{text}`: the share compared must be above 0 and at most 100"
+        ))
+    }
 }
 
 #[cfg(test)]

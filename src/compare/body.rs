@@ -5,26 +5,43 @@
 //! never waits for the copy, and the copy is abandoned, never the client, when it would pass
 //! `max_body` or the memory bound. Once complete, the copy is compacted into a buffer of its
 //! own (a memcpy of the body), so what waits in the queue is what the budget counted.
+//!
+//! The comparison is queued only when py2's response has ended, and from a task of its own
+//! ([`defer`]): on the proxy's single-threaded runtime that task runs after the connection's
+//! poll has written the response's last bytes, so waking the comparator's thread (and the
+//! second py2 copy and py3 it calls) never competes with the client's response for a CPU.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
-use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
-use tokio::sync::oneshot;
-
 use super::budget::Reservation;
 use super::diff::Captured;
 use super::metrics::DropReason;
+use super::mirror::Pending;
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
 
-/// How py2's side of a comparison ended, sent from the client's path to the comparison.
+/// How py2's side of a comparison ended.
 #[derive(Debug)]
 pub enum PrimaryOutcome {
     Complete(Captured, Reservation),
     Dropped(DropReason),
     /// py2 did not answer.
     Failed,
+}
+
+/// Hands py2's outcome to the comparison after the client's response has been written: a task
+/// spawned on the proxy's runtime (one thread) runs once the connection's current poll, which
+/// writes and flushes the response, has returned. Outside a runtime (never on the proxy's
+/// path), at once.
+pub fn defer(pending: Pending, outcome: PrimaryOutcome) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => {
+            handle.spawn(async move { pending.complete(outcome) });
+        }
+        Err(_) => pending.complete(outcome),
+    }
 }
 
 #[derive(Debug)]
@@ -100,7 +117,7 @@ pub struct Capture {
     size: usize,
     limit: usize,
     reservation: Reservation,
-    tx: oneshot::Sender<PrimaryOutcome>,
+    pending: Pending,
 }
 
 impl Capture {
@@ -108,7 +125,7 @@ impl Capture {
         head: Captured,
         limit: usize,
         reservation: Reservation,
-        tx: oneshot::Sender<PrimaryOutcome>,
+        pending: Pending,
     ) -> Capture {
         Capture {
             head,
@@ -116,7 +133,7 @@ impl Capture {
             size: 0,
             limit,
             reservation,
-            tx,
+            pending,
         }
     }
 
@@ -143,13 +160,14 @@ impl Capture {
         }
         let body = Bytes::from(all);
         let head = Captured { body, ..self.head };
-        let _ = self
-            .tx
-            .send(PrimaryOutcome::Complete(head, self.reservation));
+        defer(
+            self.pending,
+            PrimaryOutcome::Complete(head, self.reservation),
+        );
     }
 
     fn abandon(self, reason: DropReason) {
-        let _ = self.tx.send(PrimaryOutcome::Dropped(reason));
+        defer(self.pending, PrimaryOutcome::Dropped(reason));
     }
 }
 

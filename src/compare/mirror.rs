@@ -14,7 +14,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request};
 use http_body_util::{BodyExt, Limited};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{Semaphore, mpsc};
 
 use super::body::{PrimaryOutcome, ProxyBody};
 use super::budget::Reservation;
@@ -29,14 +30,67 @@ use super::{Client, Shared, Upstream};
 /// example, skip sending e-mail). Both copies get the same value, so it is never a difference.
 pub const MIRROR_HEADER: &str = "x-canaryc-mirror";
 
-/// One mirrored request, queued for comparison.
+/// One mirrored request and py2's complete response, queued for comparison.
 #[derive(Debug)]
 pub struct Job {
     pub endpoint: Endpoint,
     pub request: Mirrored,
     /// Holds the request body's bytes against the memory bound until the comparison ends.
     pub reservation: Reservation,
-    pub primary: oneshot::Receiver<PrimaryOutcome>,
+    pub primary: Captured,
+    /// Holds py2's response body against the memory bound.
+    pub primary_reservation: Reservation,
+}
+
+/// A mirrored request whose py2 response is still on its way to the client. Nothing is queued
+/// (and the comparator's thread is not woken) until py2's side ends: see `body::defer`.
+pub struct Pending {
+    pub endpoint: Endpoint,
+    pub request: Mirrored,
+    pub reservation: Reservation,
+    pub shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pending {
+    /// Queues the comparison, or counts why there is none. Never waits.
+    pub fn complete(self, outcome: PrimaryOutcome) {
+        let Pending {
+            endpoint,
+            request,
+            reservation,
+            shared,
+        } = self;
+        match outcome {
+            PrimaryOutcome::Complete(primary, primary_reservation) => {
+                shared.pending.fetch_add(1, Ordering::Relaxed);
+                let job = Job {
+                    endpoint,
+                    request,
+                    reservation,
+                    primary,
+                    primary_reservation,
+                };
+                if let Err(e) = shared.queue.try_send(job) {
+                    shared.pending.fetch_sub(1, Ordering::Relaxed);
+                    let (reason, job) = match e {
+                        TrySendError::Full(job) => (DropReason::QueueFull, job),
+                        TrySendError::Closed(job) => (DropReason::Shutdown, job),
+                    };
+                    shared.drop_comparison(&job.endpoint.name, reason);
+                }
+            }
+            PrimaryOutcome::Dropped(reason) => shared.drop_comparison(&endpoint.name, reason),
+            PrimaryOutcome::Failed => shared.record(&endpoint.name, Outcome::Error),
+        }
+    }
 }
 
 /// The request as forwarded to py2 (hop-by-hop headers removed), to send again.
@@ -68,25 +122,18 @@ pub async fn run(mut queue: mpsc::Receiver<Job>, shared: Arc<Shared>, client: Cl
 }
 
 async fn compare(job: Job, shared: &Shared, client: &Client) {
+    // The copies are asked once py2 has answered the client (the job is queued only then), not
+    // at the same time: on a host they share, they would compete with py2 for the CPU while
+    // the client waits.
     let Job {
         endpoint,
         request: job,
         reservation: _request_bytes,
         primary,
+        primary_reservation: _held,
     } = job;
     let timeout = shared.timeout;
     let name = &endpoint.name;
-    // The copies are asked once py2 has answered the client, not at the same time: on a host
-    // they share, they would compete with py2 for the CPU while the client waits. py2's
-    // response streams at py2's pace, so it gets longer than the copies.
-    let primary_wait = timeout.max(Duration::from_secs(60));
-    let primary = match tokio::time::timeout(primary_wait, primary).await {
-        Ok(Ok(PrimaryOutcome::Complete(captured, reservation))) => (captured, reservation),
-        Ok(Ok(PrimaryOutcome::Dropped(reason))) => return shared.drop_comparison(name, reason),
-        // The client's path ended without a word: the connection went away.
-        Ok(Err(_)) => return shared.drop_comparison(name, DropReason::Incomplete),
-        Ok(Ok(PrimaryOutcome::Failed)) | Err(_) => return shared.record(name, Outcome::Error),
-    };
     let (secondary, candidate) = tokio::join!(
         send(client, &shared.secondary, &job, timeout, shared.max_body),
         send(client, &shared.candidate, &job, timeout, shared.max_body),
@@ -102,7 +149,6 @@ async fn compare(job: Job, shared: &Shared, client: &Client) {
         debug_assert!(failed);
         return shared.record(name, Outcome::Error);
     };
-    let (primary, _held) = primary;
     let rules = shared.rules.diff_rules(endpoint.rule);
     let (pb, sb, cb) = (
         Body::parse(&primary),

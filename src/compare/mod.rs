@@ -29,6 +29,7 @@ pub mod report;
 pub mod route;
 pub mod rules;
 pub mod sample;
+pub mod sampling;
 pub mod stats;
 
 use std::net::SocketAddr;
@@ -123,6 +124,8 @@ pub struct Shared {
     pub candidate: Upstream,
     pub namer: endpoint::Namer,
     pub rules: rules::RuleTable,
+    /// The share of mirrorable requests compared.
+    pub sampler: sampling::Sampler,
     pub stats: Mutex<Stats>,
     pub counters: Counters,
     pub budget: Arc<budget::Budget>,
@@ -206,6 +209,7 @@ pub fn serve(config: Config, ready: impl FnOnce(Bound)) -> Result<[u64; 5], Stri
         candidate: config.candidate.clone(),
         namer: endpoint::Namer::new(&compare.endpoints),
         rules: rules::RuleTable::new(compare),
+        sampler: sampling::Sampler::new(compare.sample.value),
         stats: Mutex::new(Stats::new(
             noise::Thresholds {
                 relative: compare.relative_threshold.value,

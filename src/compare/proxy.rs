@@ -1,36 +1,40 @@
 //! The client's path: every request goes to py2 (the primary) and py2's response goes back
 //! unchanged, streamed as py2 sends it. Mirroring adds to this path only what cannot be avoided:
-//! reading a mirrored request's body first (GET, HEAD and OPTIONS rarely have one), and a
-//! non-blocking `try_send` to the queue. Nothing here waits for the other copies.
+//! reading a mirrored request's body first (GET, HEAD and OPTIONS rarely have one) and keeping
+//! a copy of py2's response as it streams. The comparison is queued after the response is
+//! written (`body::defer`), so nothing here wakes the comparator's thread or waits for the
+//! other copies.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use super::body::{Capture, PrimaryOutcome, ProxyBody, Tee, defer};
+use super::budget::Reservation;
+use super::diff::Captured;
+use super::headers::is_hop_by_hop;
+use super::metrics::DropReason;
+use super::mirror::{Mirrored, Pending};
+use super::{Client, Shared};
 use bytes::{Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, HeaderName};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Version};
 use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::oneshot;
-
-use super::body::{Capture, PrimaryOutcome, ProxyBody, Tee};
-use super::budget::Reservation;
-use super::diff::Captured;
-use super::headers::is_hop_by_hop;
-use super::metrics::DropReason;
-use super::mirror::{Job, Mirrored};
-use super::{Client, Shared};
 
 /// Removes the headers that describe one connection (RFC 9110 §7.6.1).
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let connection = headers
-        .get(CONNECTION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let connection = headers.get(CONNECTION).and_then(|v| v.to_str().ok());
+    // Most requests and responses have none: no allocation for them.
+    if !headers
+        .keys()
+        .any(|n| is_hop_by_hop(n.as_str(), connection))
+    {
+        return;
+    }
+    let connection = connection.map(str::to_string);
     let hop: Vec<HeaderName> = headers
         .keys()
         .filter(|n| is_hop_by_hop(n.as_str(), connection.as_deref()))
@@ -149,47 +153,36 @@ pub async fn handle(
     let endpoint = shared
         .namer
         .endpoint(parts.method.as_str(), &path_and_query);
-    let mirrored = shared.rules.mirrors(&parts.method, endpoint.rule);
+    let mirrored = shared.rules.mirrors(&parts.method, endpoint.rule) && shared.sampler.take();
     shared.counters.request(mirrored);
     strip_hop_by_hop(&mut parts.headers);
     forwarded_for(&mut parts.headers, peer);
 
-    let (upstream_body, capture) = if mirrored {
+    let (upstream_body, pending) = if mirrored {
         let (upstream_body, prepared) = read_body(body, &parts.headers, &shared).await;
-        let capture = match prepared {
+        let pending = match prepared {
             Prepared::Dropped(reason) => {
                 shared.drop_comparison(&endpoint.name, reason);
                 None
             }
-            Prepared::Read(bytes, reservation) => {
-                let (tx, rx) = oneshot::channel();
-                let job = Job {
-                    endpoint: endpoint.clone(),
-                    request: Mirrored {
-                        method: parts.method.clone(),
-                        path_and_query: path_and_query.clone(),
-                        headers: compact(&parts.headers),
-                        body: bytes,
-                    },
-                    reservation,
-                    primary: rx,
-                };
-                shared.pending.fetch_add(1, Ordering::Relaxed);
-                match shared.queue.try_send(job) {
-                    Ok(()) => Some(tx),
-                    Err(e) => {
-                        shared.pending.fetch_sub(1, Ordering::Relaxed);
-                        let reason = match e {
-                            TrySendError::Full(_) => DropReason::QueueFull,
-                            TrySendError::Closed(_) => DropReason::Shutdown,
-                        };
-                        shared.drop_comparison(&endpoint.name, reason);
-                        None
-                    }
-                }
+            // A full queue now will most likely be full when py2 answers: no copy is kept.
+            Prepared::Read(..) if shared.queue.capacity() == 0 => {
+                shared.drop_comparison(&endpoint.name, DropReason::QueueFull);
+                None
             }
+            Prepared::Read(bytes, reservation) => Some(Pending {
+                endpoint: endpoint.clone(),
+                request: Mirrored {
+                    method: parts.method.clone(),
+                    path_and_query: path_and_query.clone(),
+                    headers: compact(&parts.headers),
+                    body: bytes,
+                },
+                reservation,
+                shared: shared.clone(),
+            }),
         };
-        (upstream_body, capture)
+        (upstream_body, pending)
     } else {
         (ProxyBody::Stream(body), None)
     };
@@ -201,7 +194,7 @@ pub async fn handle(
         Ok(response) => {
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);
-            let capture = capture.map(|tx| {
+            let capture = pending.map(|pending| {
                 let head = Captured {
                     status: parts.status.as_u16(),
                     headers: parts
@@ -216,7 +209,12 @@ pub async fn handle(
                         .collect(),
                     body: Bytes::new(),
                 };
-                Capture::new(head, shared.max_body, Reservation::new(&shared.budget), tx)
+                Capture::new(
+                    head,
+                    shared.max_body,
+                    Reservation::new(&shared.budget),
+                    pending,
+                )
             });
             parts.version = client_version;
             let body = ProxyBody::Tee(Box::new(Tee {
@@ -230,8 +228,8 @@ pub async fn handle(
                 .counters
                 .primary_errors
                 .fetch_add(1, Ordering::Relaxed);
-            if let Some(tx) = capture {
-                let _ = tx.send(PrimaryOutcome::Failed);
+            if let Some(pending) = pending {
+                defer(pending, PrimaryOutcome::Failed);
             }
             let mut response = Response::new(ProxyBody::full(format!(
                 "canaryc compare: py2 ({}) did not answer: {e}\n",

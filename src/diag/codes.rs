@@ -103,6 +103,8 @@ codes! {
     HeaderComparedAndIgnored = "CNR425", Warning, "header-compared-and-ignored";
     /// A target of a plan with a `compare` section that cannot run the comparator.
     ComparatorNotWired = "CNR426", Warning, "comparator-not-wired";
+    /// A port of the comparator is also a port of a service, a copy or the bundle's monitoring.
+    ComparatorPortCollision = "CNR427", Error, "comparator-port-collision";
 
     /// At the plan's `traffic`, a stage cannot catch its own rollback threshold within its hold.
     UndetectableInHold = "CNR450", Warning, "undetectable-in-hold";

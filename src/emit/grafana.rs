@@ -1,7 +1,7 @@
 //! `monitoring-dashboard.json`: an importable Grafana dashboard with a Prometheus datasource
 //! variable and, per service, py2 and py3 side by side: requests, error percentage, p50/p99
-//! latency, the traffic split, memory and CPU, health and response divergence. Thresholds are
-//! drawn at the rollback values.
+//! latency, the traffic split, memory and CPU, health and, when the bundle runs `canaryc compare`,
+//! response divergence. Thresholds are drawn at the rollback values.
 
 use serde_json::{Value, json};
 
@@ -229,13 +229,17 @@ fn panels_for(src: &Source<'_>, ir: &Ir, panels: &mut Panels) {
             "For each stage's criteria, the evidence that py3 is not worse than the criterion allows, minus what a pass needs (95% confidence). A stage has passed when all of its lines are at or above zero.",
         );
     }
-    panels.add(
-        "Diverging responses (%)",
-        "percent",
-        vec![target(src.divergence_percent(RATE), "diverged", "A")],
-        threshold(ir, TriggerKind::Divergence),
-        "Share of compared responses where py3 answered differently from py2 (needs a response comparator exporting canary_compared_responses_total).",
-    );
+    // Only where `canaryc compare` runs: without it nothing exports the series, and an empty
+    // panel would read as "no divergence".
+    if ir.comparator {
+        panels.add(
+            "Diverging responses (%)",
+            "percent",
+            vec![target(src.divergence_percent(RATE), "diverged", "A")],
+            threshold(ir, TriggerKind::Divergence),
+            "Share of compared responses where py3 answered differently from py2, from canaryc compare (canary_compared_responses_total on its admin /metrics); its /report names the endpoints and fields.",
+        );
+    }
 }
 
 pub fn dashboard(ir: &Ir) -> String {

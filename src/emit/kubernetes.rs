@@ -158,7 +158,8 @@ fn comparator(ir: &Ir, s: &ServiceIr, c: &ComparatorIr, t: &ComparatorTarget) ->
         "--service",
         &s.name,
     ]
-    .iter()
+    .into_iter()
+    .chain(t.sample_flag.iter().flat_map(|p| ["--sample", p.as_str()]))
     .map(|a| literal(a).into_owned())
     .collect();
     let health = |failure_threshold| Probe {

@@ -28,6 +28,26 @@ use super::{Interpreter, Target};
 /// The comparator's admin port (`/metrics`, `/report`): the port `canaryc compare` defaults to.
 pub const ADMIN_PORT: u16 = 9464;
 
+/// Where a service's comparator listens on a host (bare metal), beside the copies at `port + 1`
+/// (py2) and `port + 2` (py3): its proxy at `port + 3`, the second py2 copy at `port + 4`, and
+/// its admin listener at `ADMIN_PORT + index`. In containers and pods it listens on `port`
+/// and `ADMIN_PORT`, and only the admin port is published (Compose, on loopback). The checker
+/// reads the same numbers for CNR427.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostPorts {
+    pub proxy: u16,
+    pub secondary: u16,
+    pub admin: u16,
+}
+
+pub fn host_ports(port: u16, index: usize) -> HostPorts {
+    HostPorts {
+        proxy: port.saturating_add(3),
+        secondary: port.saturating_add(4),
+        admin: ADMIN_PORT.saturating_add(u16::try_from(index).unwrap_or(u16::MAX)),
+    }
+}
+
 /// The comparator of one service.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ComparatorIr {
@@ -62,6 +82,11 @@ pub struct ComparatorTarget {
     pub candidate: String,
     /// Where Prometheus scrapes `/metrics` (HOST:PORT).
     pub scrape: String,
+    /// `--sample`, when the comparator's own sampling must differ from the plan's `sample`
+    /// (which it reads with `--plan`): behind an Istio mirror that already sends only that
+    /// share, it compares all it gets (`100`), or the plan's share would apply twice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample_flag: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, JsonSchema)]
@@ -97,7 +122,10 @@ pub fn unsupported(target: &Target) -> Option<String> {
 
 /// The comparator of service `name` (listening on `port` in containers, the copies on
 /// `port_py2`/`port_py3` on hosts), for the targets that can run one. `index` is the service's
-/// position in the plan, for the admin port on a shared host.
+/// position in the plan, for the admin port on a shared host. `sample` is the plan's share
+/// compared, in percent: the router's `mirrorPercentage` where a router mirrors, the
+/// comparator's own sampling (read from the plan) where it sits in front of py2.
+#[allow(clippy::too_many_arguments)]
 pub fn lower(
     name: &str,
     port: u16,
@@ -105,14 +133,17 @@ pub fn lower(
     port_py3: u16,
     index: usize,
     targets: &[Target],
+    sample: f64,
     image: String,
 ) -> ComparatorIr {
     let object = |copy: Interpreter| format!("{name}-{}", copy.as_str());
     let secondary = format!("{name}-py2-secondary");
     let compare = format!("{name}-compare");
-    let host_port = port.saturating_add(3);
-    let host_secondary_port = port.saturating_add(4);
-    let host_admin_port = ADMIN_PORT.saturating_add(u16::try_from(index).unwrap_or(u16::MAX));
+    let HostPorts {
+        proxy: host_port,
+        secondary: host_secondary_port,
+        admin: host_admin_port,
+    } = host_ports(port, index);
     let targets = targets
         .iter()
         .filter(|t| unsupported(t).is_none())
@@ -120,7 +151,7 @@ pub fn lower(
             InfraKind::Kubernetes | InfraKind::DockerCompose => ComparatorTarget {
                 infra: t.infra,
                 placement: if t.infra == InfraKind::Kubernetes {
-                    Placement::Mirror { percent: 100.0 }
+                    Placement::Mirror { percent: sample }
                 } else {
                     Placement::InFrontOfPy2
                 },
@@ -130,6 +161,8 @@ pub fn lower(
                 secondary: format!("http://{secondary}:{port}"),
                 candidate: format!("http://{}:{port}", object(Interpreter::Py3)),
                 scrape: format!("{compare}:{ADMIN_PORT}"),
+                sample_flag: (t.infra == InfraKind::Kubernetes && sample < 100.0)
+                    .then(|| "100".to_string()),
             },
             InfraKind::BareMetal => ComparatorTarget {
                 infra: t.infra,
@@ -140,6 +173,7 @@ pub fn lower(
                 secondary: format!("http://127.0.0.1:{host_secondary_port}"),
                 candidate: format!("http://127.0.0.1:{port_py3}"),
                 scrape: format!("127.0.0.1:{host_admin_port}"),
+                sample_flag: None,
             },
         })
         .collect();
