@@ -812,9 +812,27 @@ pub(super) fn split_commands(ir: &Ir, t: &Target, stage: &crate::ir::StageIr) ->
             let plain = &s.kube.plain;
             let (name, route) = (&plain.name, plain.split_route);
             match t.router {
-                Router::Istio => format!(
-                    "kubectl -n {ns} patch virtualservice {name} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/spec/http/{route}/route/0/weight\",\"value\":{w2}}},{{\"op\":\"replace\",\"path\":\"/spec/http/{route}/route/1/weight\",\"value\":{w3}}}]'"
-                ),
+                Router::Istio => {
+                    // With the comparator each route is preceded by its mirroring twin
+                    // (`mirrored`), which carries the same split: patch both.
+                    let routes = if mirror_target(s).is_some() {
+                        vec![2 * route, 2 * route + 1]
+                    } else {
+                        vec![route]
+                    };
+                    let ops: Vec<String> = routes
+                        .iter()
+                        .flat_map(|r| {
+                            [(0, w2), (1, w3)].map(|(d, w)| {
+                                format!("{{\"op\":\"replace\",\"path\":\"/spec/http/{r}/route/{d}/weight\",\"value\":{w}}}")
+                            })
+                        })
+                        .collect();
+                    format!(
+                        "kubectl -n {ns} patch virtualservice {name} --type=json -p '[{}]'",
+                        ops.join(",")
+                    )
+                }
                 Router::NginxIngress => format!(
                     "kubectl -n {ns} annotate ingress {} nginx.ingress.kubernetes.io/canary-weight={w3} --overwrite",
                     plain.canary_ingress

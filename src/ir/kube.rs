@@ -99,10 +99,8 @@ pub struct PlainRoutingIr {
     pub canary_ingress: String,
     /// The index, in the VirtualService's `http` list and the HTTPRoute's `rules`, of the
     /// weighted split: after the two cookie-pinned routes when routing is sticky by cookie.
-    ///
-    /// Known gap, kept so the build stays byte-identical: with the response comparator Istio
-    /// mirrors through a `-compared` twin before each route, so the split is at 5 (or 1), not
-    /// 2 (or 0), and the runbook's weight patch names a pinned route.
+    /// With the response comparator Istio mirrors through a `-compared` twin before each route,
+    /// and the runbook's weight patch names both (`emit::kubernetes::split_commands`).
     pub split_route: usize,
 }
 
