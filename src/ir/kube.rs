@@ -219,6 +219,13 @@ fn names_service(host: &str, service: &str, namespace: &str) -> bool {
         || host.starts_with(&format!("{service}.{namespace}.svc"))
 }
 
+/// Istio's `host.Name.Matches` for a wildcard host against the service's short name: `*`
+/// matches every host, `*.suffix` every host ending `.suffix`. Exact names are `names_service`.
+fn istio_host_matches(host: &str, service: &str) -> bool {
+    host.strip_prefix('*')
+        .is_some_and(|suffix| service.ends_with(suffix))
+}
+
 /// Whether an Ingress sends any path to `service`.
 pub fn ingress_routes_to(ingress: &Value, service: &str) -> bool {
     array(ingress, "/spec/rules")
@@ -326,12 +333,19 @@ fn istio_route(
     if let Some((o, m)) = theirs {
         let mut gateways = strings(m, "/spec/gateways");
         let mut hosts = strings(m, "/spec/hosts");
-        // In-mesh clients split too: the service's own host through the sidecars.
-        if !gateways.is_empty() && !gateways.iter().any(|g| g == "mesh") {
-            gateways.push("mesh".into());
-        }
-        if !hosts.iter().any(|h| names_service(h, service, namespace)) {
-            hosts.push(service.to_string());
+        // A host that already matches the service's (`*`, `*.svc.cluster.local`) must stay
+        // alone: istiod refuses "duplicate hosts in virtual service" (`host.Name.Matches`), and
+        // refuses the host `*` on a VirtualService bound to the mesh (pkg/config/validation,
+        // `validateVirtualService`). Such a VirtualService stays on the team's gateways.
+        let covered = hosts.iter().any(|h| istio_host_matches(h, service));
+        if !covered {
+            // In-mesh clients split too: the service's own host through the sidecars.
+            if !gateways.is_empty() && !gateways.iter().any(|g| g == "mesh") {
+                gateways.push("mesh".into());
+            }
+            if !hosts.iter().any(|h| names_service(h, service, namespace)) {
+                hosts.push(service.to_string());
+            }
         }
         return (Some(o.name.clone()), gateways, hosts);
     }
@@ -452,6 +466,28 @@ mod tests {
         assert_eq!(service_port(&svc, 9100, &[]), Some(9100));
         let one = json!({ "spec": { "ports": [ { "port": 443, "targetPort": "web" } ] } });
         assert_eq!(service_port(&one, 8000, &[]), Some(443));
+    }
+
+    #[test]
+    fn a_wildcard_virtual_service_keeps_its_hosts_and_gateways() {
+        let vs = K8sObject {
+            kind: "VirtualService".into(),
+            name: "bookshop".into(),
+            namespace: None,
+            evidence: crate::detect::facts::Evidence::new("vs.yaml", 1),
+            replicas: None,
+            targets: Vec::new(),
+            manifest: Some(json!({ "spec": {
+                "hosts": ["*"],
+                "gateways": ["bookshop-gateway"],
+                "http": [ { "route": [ { "destination": { "host": "storefront" } } ] } ],
+            } })),
+        };
+        let (name, gateways, hosts) = istio_route(&[vs], "storefront", "default");
+        assert_eq!(name.as_deref(), Some("bookshop"));
+        // Adding `mesh` or `storefront` here is what istiod refuses.
+        assert_eq!(gateways, vec!["bookshop-gateway"]);
+        assert_eq!(hosts, vec!["*"]);
     }
 
     #[test]
