@@ -12,9 +12,9 @@ use serde_json::{Value, json};
 use crate::common::TODAY;
 
 /// How long a test waits for any one message before calling the server stuck.
-pub const PATIENCE: Duration = Duration::from_secs(20);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(20);
 
-pub struct Client {
+pub(crate) struct Client {
     child: Child,
     stdin: Option<ChildStdin>,
     messages: Receiver<Value>,
@@ -26,7 +26,7 @@ pub struct Client {
 
 impl Client {
     /// The server, started but not initialized.
-    pub fn spawn() -> Client {
+    pub(crate) fn spawn() -> Client {
         let mut child = Command::new(env!("CARGO_BIN_EXE_canaryc"))
             .arg("lsp")
             .env("CANARYC_TODAY", TODAY)
@@ -92,7 +92,7 @@ impl Client {
     }
 
     /// The server, initialized.
-    pub fn start() -> Client {
+    pub(crate) fn start() -> Client {
         let mut client = Client::spawn();
         let init = client.request(
             "initialize",
@@ -103,28 +103,28 @@ impl Client {
         client
     }
 
-    pub fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
 
-    pub fn send_raw(&mut self, bytes: &[u8]) {
+    pub(crate) fn send_raw(&mut self, bytes: &[u8]) {
         let stdin = self.stdin.as_mut().expect("stdin open");
         stdin.write_all(bytes).expect("the server reads");
         stdin.flush().expect("the server reads");
     }
 
-    pub fn send(&mut self, message: &Value) {
+    pub(crate) fn send(&mut self, message: &Value) {
         let body = message.to_string();
         let frame = format!("Content-Length: {}\r\n\r\n{body}", body.len());
         self.send_raw(frame.as_bytes());
     }
 
-    pub fn notify(&mut self, method: &str, params: Value) {
+    pub(crate) fn notify(&mut self, method: &str, params: Value) {
         self.send(&json!({ "jsonrpc": "2.0", "method": method, "params": params }));
     }
 
     /// Sends a request and returns its id.
-    pub fn send_request(&mut self, method: &str, params: Value) -> u64 {
+    pub(crate) fn send_request(&mut self, method: &str, params: Value) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
         self.send(&json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }));
@@ -132,7 +132,7 @@ impl Client {
     }
 
     /// The next message, or `None` after `timeout`.
-    pub fn next(&mut self, timeout: Duration) -> Option<Value> {
+    pub(crate) fn next(&mut self, timeout: Duration) -> Option<Value> {
         match self.messages.recv_timeout(timeout) {
             Ok(message) => Some(message),
             Err(RecvTimeoutError::Timeout) => None,
@@ -141,7 +141,7 @@ impl Client {
     }
 
     /// Waits for the first message that `wanted` accepts; the others go to the backlog.
-    pub fn wait_for(
+    pub(crate) fn wait_for(
         &mut self,
         timeout: Duration,
         wanted: impl Fn(&Value) -> bool,
@@ -158,7 +158,7 @@ impl Client {
     }
 
     /// The whole response to a request (result or error).
-    pub fn call(&mut self, method: &str, params: Value) -> Value {
+    pub(crate) fn call(&mut self, method: &str, params: Value) -> Value {
         let id = self.send_request(method, params);
         self.response(id, PATIENCE).unwrap_or_else(|| {
             panic!(
@@ -168,21 +168,21 @@ impl Client {
         })
     }
 
-    pub fn response(&mut self, id: u64, timeout: Duration) -> Option<Value> {
+    pub(crate) fn response(&mut self, id: u64, timeout: Duration) -> Option<Value> {
         self.wait_for(timeout, |m| {
             m["id"] == json!(id) && m.get("method").is_none()
         })
     }
 
     /// The result of a request that must succeed.
-    pub fn request(&mut self, method: &str, params: Value) -> Value {
+    pub(crate) fn request(&mut self, method: &str, params: Value) -> Value {
         let response = self.call(method, params);
         assert!(response.get("error").is_none(), "{method}: {response}");
         response["result"].clone()
     }
 
     /// The next diagnostics published for `uri` (the whole params: uri, version, diagnostics).
-    pub fn published(&mut self, uri: &str) -> Value {
+    pub(crate) fn published(&mut self, uri: &str) -> Value {
         self.wait_for(PATIENCE, |m| {
             m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == uri
         })
@@ -190,7 +190,7 @@ impl Client {
             .clone()
     }
 
-    pub fn diagnostics(&mut self, uri: &str) -> Vec<Value> {
+    pub(crate) fn diagnostics(&mut self, uri: &str) -> Vec<Value> {
         self.published(uri)["diagnostics"]
             .as_array()
             .expect("a list")
@@ -198,12 +198,12 @@ impl Client {
     }
 
     /// Closes the server's input and waits for it to exit.
-    pub fn close_and_wait(&mut self) -> ExitStatus {
+    pub(crate) fn close_and_wait(&mut self) -> ExitStatus {
         self.stdin = None;
         self.wait()
     }
 
-    pub fn wait(&mut self) -> ExitStatus {
+    pub(crate) fn wait(&mut self) -> ExitStatus {
         let deadline = Instant::now() + PATIENCE;
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
@@ -215,7 +215,7 @@ impl Client {
     }
 
     /// `shutdown`, then `exit`: the server must exit 0.
-    pub fn shutdown(mut self) {
+    pub(crate) fn shutdown(mut self) {
         let result = self.request("shutdown", Value::Null);
         assert!(result.is_null());
         self.notify("exit", Value::Null);
@@ -233,25 +233,25 @@ impl Drop for Client {
 }
 
 /// Opens `text` at `uri` (version 1).
-pub fn open(client: &mut Client, uri: &str, text: &str) {
+pub(crate) fn open(client: &mut Client, uri: &str, text: &str) {
     client.notify(
         "textDocument/didOpen",
         json!({ "textDocument": { "uri": uri, "languageId": "canary-plan", "version": 1, "text": text } }),
     );
 }
 
-pub fn change(client: &mut Client, uri: &str, version: i64, text: &str) {
+pub(crate) fn change(client: &mut Client, uri: &str, version: i64, text: &str) {
     client.notify(
         "textDocument/didChange",
         json!({ "textDocument": { "uri": uri, "version": version }, "contentChanges": [ { "text": text } ] }),
     );
 }
 
-pub fn at(uri: &str, line: u64, character: u64) -> Value {
+pub(crate) fn at(uri: &str, line: u64, character: u64) -> Value {
     json!({ "textDocument": { "uri": uri }, "position": { "line": line, "character": character } })
 }
 
-pub fn codes(diagnostics: &[Value]) -> Vec<String> {
+pub(crate) fn codes(diagnostics: &[Value]) -> Vec<String> {
     diagnostics
         .iter()
         .map(|d| d["code"].as_str().unwrap_or("").to_string())

@@ -5,7 +5,7 @@ use super::facts::{Credential, Detection, Evidence, IacFinding};
 use super::validate;
 use super::yaml::Doc;
 
-pub fn config(path: &str, out: &mut Detection) {
+pub(super) fn config(path: &str, out: &mut Detection) {
     out.iac.push(IacFinding {
         tool: "ansible".into(),
         what: "configuration".into(),
@@ -14,7 +14,7 @@ pub fn config(path: &str, out: &mut Detection) {
 }
 
 /// Returns whether the file was Ansible.
-pub fn analyze(path: &str, docs: &[Doc<'_>], out: &mut Detection) -> bool {
+pub(super) fn analyze(path: &str, docs: &[Doc<'_>], out: &mut Detection) -> bool {
     let in_role =
         path.contains("roles/") && (path.contains("/tasks/") || path.contains("/handlers/"));
     let playbook = docs.iter().any(|d| {
@@ -41,13 +41,13 @@ pub fn analyze(path: &str, docs: &[Doc<'_>], out: &mut Detection) -> bool {
 
 /// Whether a YAML file holds variables Ansible gives to templates: a role's `defaults/` or
 /// `vars/`, or the inventory's `group_vars/`.
-pub fn is_vars_file(path: &str) -> bool {
+pub(super) fn is_vars_file(path: &str) -> bool {
     let p = format!("/{path}");
     p.contains("/defaults/") || p.contains("/vars/") || p.contains("/group_vars/")
 }
 
 /// Where a variables file applies: its role's directory, or everywhere (`""`) for group_vars.
-pub fn vars_scope(path: &str) -> String {
+pub(super) fn vars_scope(path: &str) -> String {
     let p = format!("/{path}");
     for marker in ["/defaults/", "/vars/"] {
         if let Some(i) = p.find(marker) {
@@ -58,7 +58,7 @@ pub fn vars_scope(path: &str) -> String {
 }
 
 /// The role directory a template belongs to (`roles/app` for `roles/app/templates/x.j2`).
-pub fn template_scope(path: &str) -> String {
+pub(super) fn template_scope(path: &str) -> String {
     let p = format!("/{path}");
     p.find("/templates/")
         .map(|i| p[1..i.max(1)].to_string())
@@ -67,7 +67,7 @@ pub fn template_scope(path: &str) -> String {
 
 /// Literal credentials among a vars file's top-level variables (`db_password: hunter2`): a
 /// Jinja reference (`"{{ vault_db_password }}"`) or a `!vault` value is not one.
-pub fn credentials(path: &str, docs: &[Doc<'_>], out: &mut Detection) {
+pub(super) fn credentials(path: &str, docs: &[Doc<'_>], out: &mut Detection) {
     for doc in docs {
         let Some(map) = doc.value.as_object() else {
             continue;
@@ -94,7 +94,7 @@ pub fn credentials(path: &str, docs: &[Doc<'_>], out: &mut Detection) {
 }
 
 /// Top-level scalar variables of a vars file.
-pub fn vars(docs: &[Doc<'_>]) -> Vec<(String, String)> {
+pub(super) fn vars(docs: &[Doc<'_>]) -> Vec<(String, String)> {
     docs.iter()
         .filter_map(|d| d.value.as_object())
         .flat_map(|m| {

@@ -13,7 +13,7 @@ use super::facts::{ComposeService, Detection, EnvVar, Evidence, ImageBuild, Warn
 use super::yaml::{Doc, scalar, str_at};
 use super::{dir_of, dockerfile, join_path, validate};
 
-pub fn is_compose_file(name: &str) -> bool {
+pub(super) fn is_compose_file(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     (lower.starts_with("docker-compose")
         || lower.starts_with("compose")
@@ -81,10 +81,10 @@ fn dev_file(path: &str, text: &str) -> Option<String> {
 }
 
 /// Interpolation values: the `.env` next to the compose file (read by the walk) and defaults.
-pub type DotEnv = BTreeMap<String, String>;
+pub(super) type DotEnv = BTreeMap<String, String>;
 
 /// Reads a `.env` file: `NAME=value` lines.
-pub fn dotenv(text: &str) -> DotEnv {
+pub(super) fn dotenv(text: &str) -> DotEnv {
     text.lines()
         .filter_map(|l| {
             let l = l.trim();
@@ -125,7 +125,7 @@ fn extended(name: &str, services: &serde_json::Map<String, Value>, depth: usize)
     merged
 }
 
-pub fn analyze(path: &str, text: &str, docs: &[Doc<'_>], env: &DotEnv, out: &mut Detection) {
+pub(super) fn analyze(path: &str, text: &str, docs: &[Doc<'_>], env: &DotEnv, out: &mut Detection) {
     let Some(doc) = docs.first() else { return };
     let Some(services) = doc.value.get("services").and_then(Value::as_object) else {
         out.warnings.push(Warning::unreadable(
@@ -459,7 +459,7 @@ pub fn analyze(path: &str, text: &str, docs: &[Doc<'_>], env: &DotEnv, out: &mut
 /// (`docker compose up` reads both): each override service takes what it does not say
 /// (image, build, command, ports ...) from the base service of the same name. The base alone
 /// is what production runs; the override variant stays marked as development.
-pub fn apply_overrides(services: &mut [ComposeService]) {
+pub(super) fn apply_overrides(services: &mut [ComposeService]) {
     let bases: Vec<ComposeService> = services
         .iter()
         .filter(|s| {

@@ -5,7 +5,7 @@
 use super::facts::{Detection, Dockerfile, Evidence, Fact, Stage};
 use super::validate;
 
-pub fn is_dockerfile(name: &str) -> bool {
+pub(super) fn is_dockerfile(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     lower == "dockerfile" || lower.starts_with("dockerfile.") || lower.ends_with(".dockerfile")
 }
@@ -63,7 +63,7 @@ const OTHER_BASES: &[(&str, &str)] = &[
 ];
 
 /// The other language (or service) an image is, from its name without registry and tag.
-pub fn other_language(image: &str) -> Option<&'static str> {
+pub(super) fn other_language(image: &str) -> Option<&'static str> {
     let lower = image.to_ascii_lowercase();
     let repo = lower.split(['@']).next().unwrap_or("");
     let repo = match repo.rsplit_once(':') {
@@ -95,7 +95,7 @@ fn repository_of(image: &str) -> &str {
 }
 
 /// Python major version an image name says: `python:2.7-slim` is 2, `python:3.6` is 3.
-pub fn python_of_image(image: &str) -> Option<u8> {
+pub(super) fn python_of_image(image: &str) -> Option<u8> {
     let lower = image.to_ascii_lowercase();
     if PYTHON2_BASES.iter().any(|b| lower.starts_with(b)) {
         return Some(2);
@@ -192,7 +192,7 @@ fn python_of_run(run: &str) -> (bool, Option<u8>) {
 }
 
 /// The interpreter a command starts: `python3 app.py` is 3, `python2` 2, `python` unknown.
-pub fn python_of_command(command: &str) -> Option<u8> {
+pub(super) fn python_of_command(command: &str) -> Option<u8> {
     command.split_whitespace().find_map(|w| {
         let base = w.rsplit('/').next().unwrap_or(w);
         if base.starts_with("python3") || base == "pip3" {
@@ -207,7 +207,7 @@ pub fn python_of_command(command: &str) -> Option<u8> {
 
 /// `${NAME:-default}`, `${NAME-default}`, `${NAME}` and `$NAME` with the values in `args`; an
 /// unknown variable without a default is left as written.
-pub fn substitute(text: &str, args: &dyn Fn(&str) -> Option<String>) -> String {
+pub(super) fn substitute(text: &str, args: &dyn Fn(&str) -> Option<String>) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find('$') {
@@ -267,7 +267,7 @@ struct StageBuilder {
     args: Vec<(String, Option<String>)>,
 }
 
-pub fn analyze(path: &str, text: &str, out: &mut Detection) {
+pub(super) fn analyze(path: &str, text: &str, out: &mut Detection) {
     let mut global_args: Vec<(String, Option<String>)> = Vec::new();
     let mut stages: Vec<StageBuilder> = Vec::new();
     for (i, line) in logical_lines(text) {
@@ -493,7 +493,10 @@ pub fn analyze(path: &str, text: &str, out: &mut Detection) {
 }
 
 /// ENTRYPOINT and CMD as the one command line a container runs.
-pub fn join(entrypoint: Option<&Fact<String>>, cmd: Option<&Fact<String>>) -> Option<Fact<String>> {
+pub(super) fn join(
+    entrypoint: Option<&Fact<String>>,
+    cmd: Option<&Fact<String>>,
+) -> Option<Fact<String>> {
     match (entrypoint, cmd) {
         (Some(e), Some(c)) => Some(Fact {
             value: format!("{} {}", e.value, c.value),
@@ -533,7 +536,7 @@ fn logical_lines(text: &str) -> Vec<(usize, String)> {
 }
 
 /// `["gunicorn", "-b", ":8000", "app:app"]` to `gunicorn -b :8000 app:app`.
-pub fn shell_form(rest: &str) -> String {
+pub(super) fn shell_form(rest: &str) -> String {
     match serde_json::from_str::<Vec<String>>(rest) {
         // Each word quoted, so the line splits back into the same words (a word with a space
         // or a quote stays one word; see check::strings::split_words).

@@ -15,7 +15,7 @@ use super::facts::{Evidence, Hazard, HazardLevel};
 
 /// Evidence gathered across files, turned into hazards once everything is read.
 #[derive(Debug, Default)]
-pub struct Signals {
+pub(super) struct Signals {
     pub pickle: Vec<Evidence>,
     pub shared_cache: Vec<Evidence>,
     pub session_pickle: Vec<Evidence>,
@@ -104,7 +104,7 @@ fn lines_matching(path: &str, text: &str, pattern: &Regex, out: &mut Vec<Evidenc
 }
 
 impl Signals {
-    pub fn python_file(&mut self, path: &str, text: &str) {
+    pub(super) fn python_file(&mut self, path: &str, text: &str) {
         // Substring gates first: the regexes run only on files that could match.
         if text.contains("ickle") {
             lines_matching(path, text, &PICKLE, &mut self.pickle);
@@ -137,7 +137,7 @@ impl Signals {
         }
     }
 
-    pub fn requirements(&mut self, path: &str, text: &str) {
+    pub(super) fn requirements(&mut self, path: &str, text: &str) {
         for (i, raw) in text.lines().enumerate() {
             let line = raw.split('#').next().unwrap_or("").trim();
             if line.is_empty() || line.starts_with('-') {
@@ -172,7 +172,7 @@ impl Signals {
     }
 
     /// A server command seen in a Procfile, unit, supervisord program or Dockerfile.
-    pub fn command(&mut self, command: &str, evidence: Evidence) {
+    pub(super) fn command(&mut self, command: &str, evidence: Evidence) {
         if command
             .split_whitespace()
             .any(|w| w.rsplit('/').next().is_some_and(|b| b == "uwsgi"))
@@ -181,7 +181,7 @@ impl Signals {
         }
     }
 
-    pub fn apache_config(&mut self, path: &str, text: &str) {
+    pub(super) fn apache_config(&mut self, path: &str, text: &str) {
         for (i, line) in text.lines().enumerate() {
             let t = line.trim_start();
             if t.starts_with("WSGIDaemonProcess")
@@ -195,7 +195,7 @@ impl Signals {
     }
 
     /// The hazards, sorted by level then id, each with at most ten pieces of evidence.
-    pub fn into_hazards(mut self, shared_state_services: &[Evidence]) -> Vec<Hazard> {
+    pub(super) fn into_hazards(mut self, shared_state_services: &[Evidence]) -> Vec<Hazard> {
         let mut hazards = Vec::new();
         let mut push = |id, level, title: String, mitigation: &str, mut evidence: Vec<Evidence>| {
             if evidence.is_empty() {

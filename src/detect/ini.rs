@@ -1,14 +1,14 @@
 //! A forgiving INI reader shared by the supervisord and systemd detectors: sections, `key=value`
 //! with line numbers, continuation lines (indented) appended to the previous value.
 
-pub struct Section<'t> {
+pub(super) struct Section<'t> {
     pub name: &'t str,
     pub line: usize,
     pub entries: Vec<(&'t str, String, usize)>,
 }
 
 impl Section<'_> {
-    pub fn get(&self, key: &str) -> Option<&str> {
+    pub(super) fn get(&self, key: &str) -> Option<&str> {
         self.entries
             .iter()
             .rev()
@@ -16,14 +16,14 @@ impl Section<'_> {
             .map(|(_, v, _)| v.as_str())
     }
 
-    pub fn all(&self, key: &str) -> impl Iterator<Item = &str> {
+    pub(super) fn all(&self, key: &str) -> impl Iterator<Item = &str> {
         self.entries
             .iter()
             .filter(move |(k, _, _)| k.eq_ignore_ascii_case(key))
             .map(|(_, v, _)| v.as_str())
     }
 
-    pub fn line_of(&self, key: &str) -> usize {
+    pub(super) fn line_of(&self, key: &str) -> usize {
         self.entries
             .iter()
             .find(|(k, _, _)| k.eq_ignore_ascii_case(key))
@@ -31,7 +31,7 @@ impl Section<'_> {
     }
 }
 
-pub fn sections(text: &str) -> Vec<Section<'_>> {
+pub(super) fn sections(text: &str) -> Vec<Section<'_>> {
     let mut out: Vec<Section<'_>> = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();

@@ -20,7 +20,7 @@ use super::yaml::{self, Doc, scalar, str_at};
 use super::{dir_of, join_path, validate};
 
 /// Whether a YAML file is a Helm template (under a chart's `templates/`): not YAML until rendered.
-pub fn is_helm_template(path: &str, chart_dirs: &[String]) -> bool {
+pub(super) fn is_helm_template(path: &str, chart_dirs: &[String]) -> bool {
     chart_dirs.iter().any(|chart| {
         let prefix = if chart == "." {
             "templates/".to_string()
@@ -33,7 +33,7 @@ pub fn is_helm_template(path: &str, chart_dirs: &[String]) -> bool {
 
 /// Whether a file name is a templated manifest: `x.yaml.j2`, `x.yml.tmpl`, `x.yaml.tpl`.
 /// Called for every file of a codebase: no allocation.
-pub fn is_template_name(name: &str) -> bool {
+pub(super) fn is_template_name(name: &str) -> bool {
     const TEMPLATE: [&str; 8] = [
         ".j2",
         ".jinja",
@@ -59,7 +59,7 @@ pub fn is_template_name(name: &str) -> bool {
 }
 
 /// Records a `Chart.yaml`.
-pub fn chart(path: &str, text: &str, out: &mut Detection) {
+pub(super) fn chart(path: &str, text: &str, out: &mut Detection) {
     let (docs, warnings) = yaml::documents(path, text);
     out.warnings.extend(warnings);
     let name = docs
@@ -77,7 +77,7 @@ fn foreign(api: &str) -> bool {
 }
 
 /// Looks at the manifests of one YAML file. Returns whether any document was a manifest.
-pub fn manifests(path: &str, docs: &[Doc<'_>], out: &mut Detection) -> bool {
+pub(super) fn manifests(path: &str, docs: &[Doc<'_>], out: &mut Detection) -> bool {
     let mut any = false;
     let file_name = path.rsplit('/').next().unwrap_or(path);
     if matches!(
@@ -523,7 +523,7 @@ fn ingress(name: &str, namespace: Option<String>, value: &Value, evidence: Evide
 }
 
 /// A chart's `values.yaml`: the image it deploys (`image.repository` and `image.tag`).
-pub fn chart_values(path: &str, docs: &[Doc<'_>], out: &mut Detection) {
+pub(super) fn chart_values(path: &str, docs: &[Doc<'_>], out: &mut Detection) {
     let Some(doc) = docs.first() else { return };
     for (keys, key) in [
         (&["service", "targetPort"][..], "targetPort"),
@@ -610,7 +610,7 @@ static TEMPLATE_FIELD: LazyLock<Regex> = LazyLock::new(|| {
 
 /// A templated manifest, read line by line: the kinds it declares, and for a workload its
 /// literal name, image, ports and probe path (templated values are left out).
-pub fn template(path: &str, text: &str, chart: Option<&str>, out: &mut Detection) {
+pub(super) fn template(path: &str, text: &str, chart: Option<&str>, out: &mut Detection) {
     let mut any = false;
     // Documents and the line each starts at.
     let mut chunks: Vec<(usize, String)> = vec![(1, String::new())];

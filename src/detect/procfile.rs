@@ -3,7 +3,7 @@
 use super::facts::{Detection, Evidence, ProcessFacts, ProcessSource};
 use super::validate;
 
-pub fn analyze(path: &str, text: &str, out: &mut Detection) {
+pub(super) fn analyze(path: &str, text: &str, out: &mut Detection) {
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.starts_with('#') {

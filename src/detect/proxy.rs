@@ -4,13 +4,13 @@
 
 use super::facts::{Detection, Evidence, Fact, ProxyConfig, RouterKind};
 
-pub fn analyze(path: &str, text: &str, out: &mut Detection) {
+pub(super) fn analyze(path: &str, text: &str, out: &mut Detection) {
     let name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
     analyze_as(path, &name, text, out);
 }
 
 /// As [`analyze`], for text whose file is named `name` (a heredoc in a script).
-pub fn analyze_as(path: &str, name: &str, text: &str, out: &mut Detection) {
+pub(super) fn analyze_as(path: &str, name: &str, text: &str, out: &mut Detection) {
     let haproxy_sections = text.lines().any(|l| {
         ["frontend ", "backend ", "listen "]
             .iter()

@@ -13,7 +13,7 @@ use super::validate;
 
 /// Facts found in one file, before they are attributed to a service.
 #[derive(Debug, Default, Clone)]
-pub struct PyFacts {
+pub(super) struct PyFacts {
     pub framework: Option<Fact<String>>,
     pub entrypoint: Option<Fact<String>>,
     pub server: Option<Fact<String>>,
@@ -26,7 +26,7 @@ pub struct PyFacts {
 
 impl PyFacts {
     /// Keeps the facts already known; fills the gaps from `other`.
-    pub fn fill_from(&mut self, other: PyFacts) {
+    pub(super) fn fill_from(&mut self, other: PyFacts) {
         self.framework = self.framework.take().or(other.framework);
         self.entrypoint = self.entrypoint.take().or(other.entrypoint);
         self.server = self.server.take().or(other.server);
@@ -115,7 +115,7 @@ fn mentions(text: &str, words: &[&str]) -> bool {
     words.iter().any(|w| text.contains(w))
 }
 
-pub fn python_file(path: &str, text: &str, service_dir: &str) -> PyFacts {
+pub(super) fn python_file(path: &str, text: &str, service_dir: &str) -> PyFacts {
     let mut facts = PyFacts::default();
     let imports = text.contains("import");
     let frameworks = imports && mentions(text, &["django", "flask", "pyramid", "tornado"])
@@ -233,7 +233,7 @@ pub fn python_file(path: &str, text: &str, service_dir: &str) -> PyFacts {
 
 /// Whether a command runs a Python program canaryc recognises (a WSGI server, a worker,
 /// `python x.py`).
-pub fn command_runs_python(command: &str) -> bool {
+pub(super) fn command_runs_python(command: &str) -> bool {
     super::command::runs_python(&super::command::unwrap(command))
 }
 

@@ -12,14 +12,14 @@ use super::facts::{Detection, Evidence, Fact, ServerConfig, ServerKind};
 use super::{ini, validate};
 
 /// Variables a template refers to (`{{ keystone_service_port }}`), from Ansible defaults.
-pub type Vars<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub(super) type Vars<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 static TEMPLATE_VAR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(\|[^}]*)?\}\}").expect("valid regex")
 });
 
 /// `{{ name }}` replaced by the variable's value, as often as it resolves (nested defaults).
-pub fn render(text: &str, vars: Vars<'_>) -> String {
+pub(super) fn render(text: &str, vars: Vars<'_>) -> String {
     let mut out = text.to_string();
     for _ in 0..4 {
         if !out.contains("{{") {
@@ -47,7 +47,7 @@ fn port_at(raw: &str, evidence: &Evidence, what: &str, out: &mut Detection) -> O
 }
 
 /// A paste ini (`[server:main]`, `[app:main]`); `%(name)s` resolved from `[DEFAULT]`.
-pub fn paste(path: &str, text: &str, out: &mut Detection) {
+pub(super) fn paste(path: &str, text: &str, out: &mut Detection) {
     let sections = ini::sections(text);
     let defaults: Vec<(&str, String)> = sections
         .iter()
@@ -131,7 +131,7 @@ static GETENV_DEFAULT: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// Whether a Python file is a gunicorn config: a top-level `bind =` next to other settings.
-pub fn is_gunicorn_config(path: &str, text: &str) -> bool {
+pub(super) fn is_gunicorn_config(path: &str, text: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
     text.contains("bind")
         && BIND.is_match(text)
@@ -142,7 +142,7 @@ pub fn is_gunicorn_config(path: &str, text: &str) -> bool {
 }
 
 /// A gunicorn config file: the port in `bind = ...`, or the default of `getenv('PORT', N)`.
-pub fn gunicorn(path: &str, text: &str, out: &mut Detection) {
+pub(super) fn gunicorn(path: &str, text: &str, out: &mut Detection) {
     let Some(c) = BIND.captures(text) else { return };
     let m = c.get(1).expect("group 1");
     let line = text[..m.start()].matches('\n').count() + 1;
@@ -166,7 +166,7 @@ pub fn gunicorn(path: &str, text: &str, out: &mut Detection) {
 }
 
 /// uWSGI ini files: `http = :8000`, `module = app:app`.
-pub fn uwsgi(path: &str, text: &str, vars: Vars<'_>, out: &mut Detection) {
+pub(super) fn uwsgi(path: &str, text: &str, vars: Vars<'_>, out: &mut Detection) {
     for s in ini::sections(text).iter().filter(|s| s.name == "uwsgi") {
         let mut port = None;
         let mut entrypoint = None;
@@ -201,13 +201,13 @@ pub fn uwsgi(path: &str, text: &str, vars: Vars<'_>, out: &mut Detection) {
 }
 
 /// Whether an Apache config runs a WSGI application.
-pub fn is_mod_wsgi(text: &str) -> bool {
+pub(super) fn is_mod_wsgi(text: &str) -> bool {
     text.contains("WSGIScriptAlias") || text.contains("WSGIDaemonProcess")
 }
 
 /// Apache virtual hosts with `WSGIScriptAlias`: one server each, named after its
 /// `WSGIDaemonProcess` (or `WSGIProcessGroup`, `ServerName`), on the `<VirtualHost>`'s port.
-pub fn mod_wsgi(path: &str, text: &str, vars: Vars<'_>, out: &mut Detection) {
+pub(super) fn mod_wsgi(path: &str, text: &str, vars: Vars<'_>, out: &mut Detection) {
     let rendered = render(text, vars);
     let mut listen: Option<(String, usize)> = None;
     let mut host: Option<(String, usize)> = None;

@@ -11,7 +11,7 @@ use super::facts::{Detection, Evidence, Fact, ImageBuild, Script, ScriptCommand}
 use super::{command, dir_of, dockerfile, join_path, validate};
 
 /// Whether a file name is a script worth reading.
-pub fn is_script(name: &str) -> bool {
+pub(super) fn is_script(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     lower.ends_with(".sh") || lower.contains("entrypoint") || lower.starts_with("run-")
 }
@@ -29,7 +29,7 @@ fn heredoc_word(after: &str) -> &str {
 /// A heredoc a script writes to a file (`cat > /etc/haproxy/haproxy.cfg <<EOF`): the config it
 /// installs, kept at the script's line numbers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Heredoc {
+pub(super) struct Heredoc {
     /// The file name written (`haproxy.cfg`), from the redirection.
     pub target: String,
     /// The script's text with every line outside the heredoc's body blanked, so a config
@@ -38,7 +38,7 @@ pub struct Heredoc {
 }
 
 /// The heredocs of a script that are written to files.
-pub fn heredocs(text: &str) -> Vec<Heredoc> {
+pub(super) fn heredocs(text: &str) -> Vec<Heredoc> {
     let mut out = Vec::new();
     let lines: Vec<&str> = text.lines().collect();
     let mut i = 0;
@@ -184,7 +184,7 @@ fn defaults(text: &str) -> String {
     dockerfile::substitute(text, &|_| None)
 }
 
-pub fn analyze(path: &str, text: &str, out: &mut Detection) {
+pub(super) fn analyze(path: &str, text: &str, out: &mut Detection) {
     let lines = lines(text);
     // Shell functions: `name() {` ... `}` and their last command.
     let mut functions: BTreeMap<String, Fact<String>> = BTreeMap::new();

@@ -4,11 +4,11 @@ use super::facts::{Detection, EnvVar, Evidence, ProcessFacts, ProcessSource};
 use super::{ini, validate};
 
 /// Any INI-like file with a `[program:...]` section is a supervisord config.
-pub fn looks_like(text: &str) -> bool {
+pub(super) fn looks_like(text: &str) -> bool {
     text.contains("[program:")
 }
 
-pub fn analyze(path: &str, text: &str, out: &mut Detection) {
+pub(super) fn analyze(path: &str, text: &str, out: &mut Detection) {
     for section in ini::sections(text) {
         let Some(name) = section.name.strip_prefix("program:") else {
             continue;

@@ -3,7 +3,7 @@
 use super::facts::{Detection, EnvVar, Evidence, ProcessFacts, ProcessSource};
 use super::{ini, validate};
 
-pub fn analyze(path: &str, text: &str, out: &mut Detection) {
+pub(super) fn analyze(path: &str, text: &str, out: &mut Detection) {
     let sections = ini::sections(text);
     let Some(service) = sections.iter().find(|s| s.name == "Service") else {
         return;

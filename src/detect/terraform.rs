@@ -31,7 +31,7 @@ const RELEVANT: &[&str] = &[
     "route53_record",
 ];
 
-pub fn analyze(path: &str, text: &str, out: &mut Detection) {
+pub(super) fn analyze(path: &str, text: &str, out: &mut Detection) {
     for captures in RESOURCE.captures_iter(text) {
         let (Some(kind), Some(name)) = (captures.get(1), captures.get(2)) else {
             continue;

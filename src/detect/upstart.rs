@@ -5,14 +5,14 @@ use super::facts::{Detection, Evidence, ProcessFacts, ProcessSource};
 use super::validate;
 
 /// Whether a `.conf` file is an Upstart job: `start on`/`respawn` with `exec` or `script`.
-pub fn looks_like(path: &str, text: &str) -> bool {
+pub(super) fn looks_like(path: &str, text: &str) -> bool {
     let in_init_dir = path.contains("upstart/") || path.contains("init/");
     let stanza = |w: &str| text.lines().any(|l| l.trim_start().starts_with(w));
     (stanza("start on") || stanza("respawn") || (in_init_dir && stanza("description")))
         && (stanza("exec ") || stanza("script"))
 }
 
-pub fn analyze(path: &str, text: &str, out: &mut Detection) {
+pub(super) fn analyze(path: &str, text: &str, out: &mut Detection) {
     let mut command: Option<(String, usize)> = None;
     let mut in_script = false;
     let mut user = None;

@@ -104,7 +104,7 @@ fn kind_of(k8s: &str) -> WorkloadKind {
 }
 
 /// The repository of an image reference: `registry:5000/team/app:2.7@sha256:x` → `registry:5000/team/app`.
-pub fn repository(image: &str) -> &str {
+pub(super) fn repository(image: &str) -> &str {
     let no_digest = image.split('@').next().unwrap_or(image);
     match no_digest.rsplit_once(':') {
         Some((repo, tag)) if !tag.contains('/') => repo,
@@ -113,7 +113,7 @@ pub fn repository(image: &str) -> &str {
 }
 
 /// The code directory a path belongs to: the deepest code directory containing it.
-pub fn code_dir_of<'d>(path: &str, dirs: &'d [String]) -> Option<&'d str> {
+pub(super) fn code_dir_of<'d>(path: &str, dirs: &'d [String]) -> Option<&'d str> {
     let mut dir = path;
     loop {
         if let Ok(i) = dirs.binary_search_by(|d| d.as_str().cmp(dir)) {
@@ -369,7 +369,12 @@ impl Ctx<'_> {
 }
 
 /// Builds the workload graph into `out.workloads`.
-pub fn build(out: &mut Detection, code: &[CodeFacts], code_dirs: Vec<String>, root_name: &str) {
+pub(super) fn build(
+    out: &mut Detection,
+    code: &[CodeFacts],
+    code_dirs: Vec<String>,
+    root_name: &str,
+) {
     let ctx = Ctx {
         out,
         code,

@@ -13,7 +13,7 @@ const MAX_ALIASES: usize = 100;
 
 /// One YAML document of a file, as a JSON value (tags dropped, keys stringified).
 #[derive(Debug, Clone)]
-pub struct Doc<'t> {
+pub(super) struct Doc<'t> {
     pub value: serde_json::Value,
     /// 1-based line of the document's first line in the file.
     pub line: usize,
@@ -23,7 +23,7 @@ pub struct Doc<'t> {
 impl Doc<'_> {
     /// The file line of the first line in this document containing `needle`, or the
     /// document's first line.
-    pub fn line_of(&self, needle: &str) -> usize {
+    pub(super) fn line_of(&self, needle: &str) -> usize {
         self.text
             .lines()
             .position(|l| l.contains(needle))
@@ -34,7 +34,7 @@ impl Doc<'_> {
 impl Doc<'_> {
     /// The file line of the first line that starts (after indentation) with the key `key:`,
     /// searching from the first line containing `after` (when given); else the document's first.
-    pub fn line_of_key(&self, key: &str, after: Option<&str>) -> usize {
+    pub(super) fn line_of_key(&self, key: &str, after: Option<&str>) -> usize {
         let start = after
             .and_then(|a| self.text.lines().position(|l| l.contains(a)))
             .unwrap_or(0);
@@ -77,7 +77,7 @@ static ALIAS: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?m)(?:^|[\s\[{,:-])\*[A-Za-z0-9_.-]+").expect("valid regex"));
 
 /// Parses every document of a YAML file. Documents that fail are reported and skipped.
-pub fn documents<'t>(path: &str, text: &'t str) -> (Vec<Doc<'t>>, Vec<Warning>) {
+pub(super) fn documents<'t>(path: &str, text: &'t str) -> (Vec<Doc<'t>>, Vec<Warning>) {
     let mut docs = Vec::new();
     let mut warnings = Vec::new();
     for (line, chunk) in split_documents(text) {
@@ -207,17 +207,20 @@ fn to_json(value: serde_yaml::Value) -> serde_json::Value {
 }
 
 /// `value[a][b]...` as a string, if it is one.
-pub fn str_at<'v>(value: &'v serde_json::Value, path: &[&str]) -> Option<&'v str> {
+pub(super) fn str_at<'v>(value: &'v serde_json::Value, path: &[&str]) -> Option<&'v str> {
     get(value, path)?.as_str()
 }
 
-pub fn get<'v>(value: &'v serde_json::Value, path: &[&str]) -> Option<&'v serde_json::Value> {
+pub(super) fn get<'v>(
+    value: &'v serde_json::Value,
+    path: &[&str],
+) -> Option<&'v serde_json::Value> {
     path.iter().try_fold(value, |v, key| v.get(*key))
 }
 
 /// A command as one shell line: a list (`["gunicorn", "-b", ":8000"]`) joined, each word
 /// quoted where it must be (`command::join`); a string as written.
-pub fn command_line(value: &serde_json::Value) -> Option<String> {
+pub(super) fn command_line(value: &serde_json::Value) -> Option<String> {
     match value {
         serde_json::Value::Array(items) => Some(super::command::join(
             &items.iter().filter_map(scalar).collect::<Vec<_>>(),
@@ -227,7 +230,7 @@ pub fn command_line(value: &serde_json::Value) -> Option<String> {
 }
 
 /// Scalars as text: `8000` and `"8000"` alike.
-pub fn scalar(value: &serde_json::Value) -> Option<String> {
+pub(super) fn scalar(value: &serde_json::Value) -> Option<String> {
     match value {
         serde_json::Value::String(s) => Some(s.clone()),
         serde_json::Value::Number(n) => Some(n.to_string()),

@@ -20,7 +20,7 @@ use crate::ir::{Interpreter, Ir};
 /// What the webhook daemon accepts as an Authorization header before running anything.
 const BEARER_SHAPE: &str = "^Bearer [A-Za-z0-9._~+/=-]{32,}$";
 
-pub fn files(ir: &Ir, compose: bool) -> Vec<OutputFile> {
+pub(crate) fn files(ir: &Ir, compose: bool) -> Vec<OutputFile> {
     if compose {
         return Vec::new();
     }

@@ -13,11 +13,11 @@ use crate::ir::Ir;
 
 /// Error share above which the comparator is called blind: at 10% the divergence share it
 /// reports is computed on a sample that leaves out what py3 or the second py2 copy failed.
-pub const ERROR_PERCENT: f64 = 10.0;
+pub(super) const ERROR_PERCENT: f64 = 10.0;
 const WINDOW_SECS: u64 = 300;
 const FOR_SECS: u64 = 600;
 
-pub struct HealthRule {
+pub(super) struct HealthRule {
     pub alert: &'static str,
     pub expr: String,
     pub for_secs: u64,
@@ -33,7 +33,7 @@ fn services(ir: &Ir) -> Vec<&crate::ir::ServiceIr> {
         .collect()
 }
 
-pub fn rules(ir: &Ir) -> Vec<HealthRule> {
+pub(super) fn rules(ir: &Ir) -> Vec<HealthRule> {
     let compared = services(ir);
     if !ir.comparator || compared.is_empty() {
         return Vec::new();
@@ -104,10 +104,10 @@ pub fn rules(ir: &Ir) -> Vec<HealthRule> {
 }
 
 /// One promtool case: its name, the alert it tests, the input series, whether the alert fires.
-pub type HealthCase = (String, &'static str, Vec<(String, String)>, bool);
+pub(super) type HealthCase = (String, &'static str, Vec<(String, String)>, bool);
 
 /// promtool cases for `rules`' alerts.
-pub fn cases(ir: &Ir, step_secs: u64, steps: u64) -> Vec<HealthCase> {
+pub(super) fn cases(ir: &Ir, step_secs: u64, steps: u64) -> Vec<HealthCase> {
     let compared = services(ir);
     let Some(service) = compared.first() else {
         return Vec::new();
@@ -168,6 +168,6 @@ pub fn cases(ir: &Ir, step_secs: u64, steps: u64) -> Vec<HealthCase> {
 }
 
 /// The evaluation time for the health cases: the window plus `for`, with room.
-pub fn eval_secs() -> u64 {
+pub(super) fn eval_secs() -> u64 {
     WINDOW_SECS + FOR_SECS + 120
 }

@@ -62,7 +62,7 @@ fn placement(ir: &Ir, s: &ServiceIr, c: &ComparatorIr, t: &ComparatorTarget) -> 
 }
 
 /// `## Response comparator` for canary-plan.md, or nothing without a comparator.
-pub fn plan_section(ir: &Ir) -> String {
+pub(super) fn plan_section(ir: &Ir) -> String {
     let services = compared(ir);
     if services.is_empty() {
         return String::new();
@@ -114,7 +114,7 @@ fn reading(ir: &Ir, services: &[(&ServiceIr, &ComparatorIr)]) -> String {
 }
 
 /// The rollback runbook's part: what to do when the divergence alert fires.
-pub fn runbook_section(ir: &Ir) -> String {
+pub(super) fn runbook_section(ir: &Ir) -> String {
     let services = compared(ir);
     if services.is_empty() {
         return String::new();

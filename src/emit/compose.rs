@@ -26,7 +26,7 @@ const KEPT: &[&str] = &[
 
 /// The load balancer config the Compose stack mounts: its own file when a bare-metal target
 /// in the same build writes the usual one (that one points at 127.0.0.1, not at containers).
-pub fn lb_config_name(router: Router, beside_bare_metal: bool) -> &'static str {
+pub(crate) fn lb_config_name(router: Router, beside_bare_metal: bool) -> &'static str {
     match (router, beside_bare_metal) {
         (Router::Nginx, false) => "nginx-canary.conf",
         (Router::Nginx, true) => "nginx-compose-canary.conf",
@@ -35,7 +35,7 @@ pub fn lb_config_name(router: Router, beside_bare_metal: bool) -> &'static str {
     }
 }
 
-pub fn stack(ir: &Ir, router: Router, beside_bare_metal: bool) -> String {
+pub(crate) fn stack(ir: &Ir, router: Router, beside_bare_metal: bool) -> String {
     let mut services = Map::new();
     let mut named_volumes = Map::new();
     for s in &ir.services {
@@ -108,7 +108,7 @@ pub fn stack(ir: &Ir, router: Router, beside_bare_metal: bool) -> String {
 }
 
 /// The comparator in front of this service's py2 in the Compose stack, if any.
-pub fn comparator(s: &ServiceIr) -> Option<(&ComparatorIr, &ComparatorTarget)> {
+pub(crate) fn comparator(s: &ServiceIr) -> Option<(&ComparatorIr, &ComparatorTarget)> {
     let c = s.compare.as_ref()?;
     Some((c, c.target(InfraKind::DockerCompose)?))
 }

@@ -242,7 +242,7 @@ fn panels_for(src: &Source<'_>, ir: &Ir, panels: &mut Panels) {
     }
 }
 
-pub fn dashboard(ir: &Ir) -> String {
+pub(super) fn dashboard(ir: &Ir) -> String {
     let mut panels = Panels {
         list: Vec::new(),
         next_id: 1,

@@ -13,10 +13,10 @@ use crate::ir::StickyBy;
 use crate::ir::{Interpreter, Ir};
 
 /// Weights are out of this total (HAProxy's maximum server weight).
-pub const WEIGHT_TOTAL: u32 = crate::ir::HAPROXY_WEIGHT_TOTAL;
+pub(crate) const WEIGHT_TOTAL: u32 = crate::ir::HAPROXY_WEIGHT_TOTAL;
 
 /// `ADDRESS:PORT` for a `bind` line: all interfaces unless the plan names an address.
-pub fn bind(ir: &Ir, port: u16) -> String {
+pub(crate) fn bind(ir: &Ir, port: u16) -> String {
     match ir.listen.bind.as_deref() {
         None => format!("*:{port}"),
         Some(a) if a.contains(':') => format!("ipv6@{a}:{port}"),
@@ -34,7 +34,7 @@ fn listen(ir: &Ir, port: u16, compose: bool) -> String {
     }
 }
 
-pub fn config(ir: &Ir, compose: bool) -> String {
+pub(crate) fn config(ir: &Ir, compose: bool) -> String {
     let (w2, w3) = crate::ir::weights(ir.stages.first().map_or(0.0, |s| s.traffic), WEIGHT_TOTAL);
     let mut out = format!(
         "# HAProxy for the {name} canary: py2 and py3 side by side, py3 at {first}% to start.\n\

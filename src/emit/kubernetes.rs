@@ -17,7 +17,7 @@ use crate::ir::{
     ServiceIr, StickyBy, Target,
 };
 
-pub fn files(ir: &Ir, t: &Target) -> Vec<OutputFile> {
+pub(super) fn files(ir: &Ir, t: &Target) -> Vec<OutputFile> {
     let mut out = Vec::new();
     for copy in [Interpreter::Py2, Interpreter::Py3] {
         let docs: Vec<Value> = ir

@@ -27,7 +27,12 @@ pub(crate) struct Object<S> {
 }
 
 impl<S> Object<S> {
-    pub fn new(api_version: &'static str, kind: &'static str, metadata: Meta, spec: S) -> Self {
+    pub(super) fn new(
+        api_version: &'static str,
+        kind: &'static str,
+        metadata: Meta,
+        spec: S,
+    ) -> Self {
         Object {
             api_version,
             kind,
@@ -57,7 +62,7 @@ pub(crate) struct ServicePort {
 }
 
 impl ServicePort {
-    pub fn tcp(name: &'static str, port: u16) -> ServicePort {
+    pub(super) fn tcp(name: &'static str, port: u16) -> ServicePort {
         ServicePort {
             name,
             port,
@@ -107,7 +112,7 @@ pub(crate) struct Utilization {
 
 impl AutoscalerMetric {
     /// Scale on CPU at 70% of requests.
-    pub fn cpu() -> AutoscalerMetric {
+    pub(super) fn cpu() -> AutoscalerMetric {
         AutoscalerMetric {
             kind: "Resource",
             resource: ResourceMetric {

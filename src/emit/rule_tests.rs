@@ -27,7 +27,7 @@ use crate::stats::random::Rng;
 /// interval if longer). The rules do not depend on it; promtool's test storage is slow over
 /// the ladder's day-long windows, and a day evaluated every 15 s would make each build's tests
 /// take many minutes.
-pub fn evaluation_interval(ir: &Ir) -> u64 {
+pub(super) fn evaluation_interval(ir: &Ir) -> u64 {
     900.max(ir.metrics.scrape_interval_secs)
 }
 
@@ -272,7 +272,12 @@ fn alert_expectation(rule: &Rule, service: &ServiceIr) -> Value {
 }
 
 /// The planted regression of one sequential trigger.
-pub fn planted(ir: &Ir, trigger: &TriggerIr, rule: &Rule, service: &ServiceIr) -> Vec<Value> {
+pub(super) fn planted(
+    ir: &Ir,
+    trigger: &TriggerIr,
+    rule: &Rule,
+    service: &ServiceIr,
+) -> Vec<Value> {
     let src = Source::new(ir);
     let every = evaluation_interval(ir);
     let latency_bounds = trigger.latency.and_then(|l| test_bounds(ir, l.bound));
@@ -343,7 +348,7 @@ pub fn planted(ir: &Ir, trigger: &TriggerIr, rule: &Rule, service: &ServiceIr) -
 /// Healthy days, shared by every sequential trigger: every minute py2 serves 1000 requests (one
 /// fails) and py3 30, failing and slow at py2's rates, at random; no sequential alert may fire
 /// at any evaluation of the day.
-pub fn healthy_days(
+pub(super) fn healthy_days(
     ir: &Ir,
     all: &[(&TriggerIr, Rule)],
     sequential: &[&Rule],

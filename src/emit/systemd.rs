@@ -8,7 +8,7 @@ use crate::ir::{Interpreter, Ir, ServiceIr};
 
 /// The command's words with the service's port replaced by the copy's (`--bind 0.0.0.0:6543`
 /// → `--bind 127.0.0.1:6544`): both copies share the host, HAProxy takes the public port.
-pub fn command_for(s: &ServiceIr, copy: Interpreter) -> Option<Vec<String>> {
+pub(super) fn command_for(s: &ServiceIr, copy: Interpreter) -> Option<Vec<String>> {
     let (command, port) = match copy {
         Interpreter::Py2 => (s.command_py2.as_ref()?, s.port_py2),
         Interpreter::Py3 => (s.command_py3.as_ref()?, s.port_py3),
@@ -68,7 +68,7 @@ fn command_on_port(s: &ServiceIr, command: &str, port: u16) -> Vec<String> {
     words
 }
 
-pub fn units(ir: &Ir) -> Vec<OutputFile> {
+pub(super) fn units(ir: &Ir) -> Vec<OutputFile> {
     let mut out = Vec::new();
     for s in &ir.services {
         for copy in [Interpreter::Py2, Interpreter::Py3] {
@@ -92,7 +92,7 @@ pub fn units(ir: &Ir) -> Vec<OutputFile> {
 }
 
 /// The generated file of a comparator unit, and of its second py2 copy's.
-pub fn comparator_unit_names(ir: &Ir, s: &ServiceIr) -> (String, String) {
+pub(super) fn comparator_unit_names(ir: &Ir, s: &ServiceIr) -> (String, String) {
     if ir.services.len() == 1 {
         (
             "canary-compare.service".into(),

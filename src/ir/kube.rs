@@ -116,7 +116,7 @@ impl PlainRoutingIr {
 
 /// The team's objects one service's routing is cloned from.
 #[derive(Debug, Clone, Default)]
-pub struct TeamRouting {
+pub(super) struct TeamRouting {
     /// The Ingress that routes to the service.
     pub ingress: Option<Value>,
     /// The HTTPRoute that routes to the service (or the only one, for its Gateway and hosts).
@@ -139,7 +139,7 @@ impl KubeIr {
 }
 
 /// The engine running the copies on Kubernetes, if a target is Kubernetes.
-pub fn kubernetes_engine(targets: &[Target]) -> Option<Engine> {
+pub(super) fn kubernetes_engine(targets: &[Target]) -> Option<Engine> {
     targets
         .iter()
         .find(|t| t.infra == InfraKind::Kubernetes)
@@ -149,7 +149,7 @@ pub fn kubernetes_engine(targets: &[Target]) -> Option<Engine> {
 /// The labels each copy carries under `engine` (`None` and `Canaryc`: the plain files).
 /// `service_port` is the port of the Services canaryc or Flagger create for the engine;
 /// the plain files' per-copy Services listen on the container port.
-pub fn observed(
+pub(super) fn observed(
     engine: Engine,
     name: &str,
     namespace: &str,
@@ -181,7 +181,7 @@ pub fn observed(
 
 /// What the monitoring of a target running `router` can read. The app's own metrics exist on
 /// every target; the router's only where that router runs.
-pub fn produces(router: Router, source: MetricsSource) -> bool {
+pub(super) fn produces(router: Router, source: MetricsSource) -> bool {
     match source {
         MetricsSource::Istio => router == Router::Istio,
         MetricsSource::NginxIngress => router == Router::NginxIngress,
@@ -191,7 +191,7 @@ pub fn produces(router: Router, source: MetricsSource) -> bool {
 }
 
 /// The metrics source that follows a router.
-pub fn source_of(router: Router) -> MetricsSource {
+pub(super) fn source_of(router: Router) -> MetricsSource {
     match router {
         Router::Istio => MetricsSource::Istio,
         Router::NginxIngress => MetricsSource::NginxIngress,
@@ -227,7 +227,7 @@ fn istio_host_matches(host: &str, service: &str) -> bool {
 }
 
 /// Whether an Ingress sends any path to `service`.
-pub fn ingress_routes_to(ingress: &Value, service: &str) -> bool {
+pub(super) fn ingress_routes_to(ingress: &Value, service: &str) -> bool {
     array(ingress, "/spec/rules")
         .flat_map(|r| array(r, "/http/paths"))
         .chain(ingress.pointer("/spec/defaultBackend"))
@@ -376,7 +376,7 @@ fn istio_route(
 /// The Kubernetes facts of one service. `deployment` is the team's Deployment manifest;
 /// `pinned`, whether routing is sticky by cookie (pinned routes before the split).
 #[allow(clippy::too_many_arguments)]
-pub fn lower(
+pub(super) fn lower(
     name: &str,
     port: u16,
     namespace: &str,

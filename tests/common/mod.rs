@@ -8,14 +8,14 @@ use canaryc::date::Date;
 use canaryc::source::SourceMap;
 
 /// The date every test pretends is today, so end-of-life warnings do not drift.
-pub const TODAY: &str = "2026-11-27";
+pub(crate) const TODAY: &str = "2026-11-27";
 
-pub fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// The real binary, with the date pinned and colour off, run in `dir`.
-pub fn canaryc(dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn canaryc(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_canaryc"))
         .args(args)
         .current_dir(dir)
@@ -26,16 +26,16 @@ pub fn canaryc(dir: &Path, args: &[&str]) -> Output {
         .expect("the canaryc binary runs")
 }
 
-pub fn stdout(output: &Output) -> String {
+pub(crate) fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-pub fn stderr(output: &Output) -> String {
+pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// Checks `text` as a file named `name`, in-process.
-pub fn check_text(name: &str, text: &str) -> (Analysis, SourceMap) {
+pub(crate) fn check_text(name: &str, text: &str) -> (Analysis, SourceMap) {
     let mut sources = SourceMap::new();
     let root = sources.add(name, text);
     let options = Options {
@@ -46,7 +46,7 @@ pub fn check_text(name: &str, text: &str) -> (Analysis, SourceMap) {
 }
 
 /// The fenced code blocks of a Markdown text tagged with `lang`.
-pub fn code_blocks(markdown: &str, lang: &str) -> Vec<String> {
+pub(crate) fn code_blocks(markdown: &str, lang: &str) -> Vec<String> {
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;
     for line in markdown.lines() {
@@ -73,7 +73,7 @@ pub fn code_blocks(markdown: &str, lang: &str) -> Vec<String> {
 }
 
 /// Copies a directory tree (files and directories; nothing else is expected in fixtures).
-pub fn copy_tree(from: &Path, to: &Path) {
+pub(crate) fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();

@@ -29,7 +29,7 @@ use serde_json::json;
 use super::{Rng, Structure, cases, difference, planted, structure_of};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Plant {
+pub(crate) enum Plant {
     K8sProbePath,
     K8sImage,
     K8sEnvValue,
@@ -45,7 +45,7 @@ pub enum Plant {
     DirectoryName,
 }
 
-pub const PLANTS: &[Plant] = &[
+pub(crate) const PLANTS: &[Plant] = &[
     Plant::K8sProbePath,
     Plant::K8sImage,
     Plant::K8sEnvValue,
@@ -358,7 +358,7 @@ fn build(plan_text: &str, codebase: &Path) -> Result<Vec<OutputFile>, String> {
 }
 
 #[derive(Default)]
-pub struct Tally {
+pub(crate) struct Tally {
     pub cases: usize,
     pub kept: usize,
     pub dropped: usize,
@@ -375,7 +375,7 @@ fn scratch(tag: &str) -> PathBuf {
     ))
 }
 
-pub fn run(n: usize, seed: u64) -> Tally {
+pub(crate) fn run(n: usize, seed: u64) -> Tally {
     let mut rng = Rng::new(seed);
     let mut tally = Tally::default();
     let dir = scratch("case");

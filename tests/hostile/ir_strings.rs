@@ -152,12 +152,12 @@ fn benign_like(slot: Slot, hostile: &str) -> String {
 }
 
 #[derive(Default)]
-pub struct Tally {
+pub(crate) struct Tally {
     pub cases: usize,
     pub failures: Vec<String>,
 }
 
-pub fn run(n: usize, seed: u64) -> Tally {
+pub(crate) fn run(n: usize, seed: u64) -> Tally {
     let bases: Vec<Ir> = TEMPLATES.iter().map(|(_, t)| base_ir(t)).collect();
     let mut rng = Rng::new(seed);
     let mut tally = Tally::default();

@@ -17,20 +17,20 @@
 //! of cases of each (default small for `cargo test`); `CANARYC_HOSTILE_VALIDATE` runs a sample
 //! of accepted cases through `validate-outputs` too.
 
-pub mod codebase;
-pub mod ir_strings;
-pub mod plan_strings;
-pub mod structure;
+pub(crate) mod codebase;
+pub(crate) mod ir_strings;
+pub(crate) mod plan_strings;
+pub(crate) mod structure;
 
 use std::collections::BTreeMap;
 
 use canaryc::emit::OutputFile;
 
-pub const SA: &str = "Qz7Ka";
-pub const SB: &str = "aKz7Q";
+pub(crate) const SA: &str = "Qz7Ka";
+pub(crate) const SB: &str = "aKz7Q";
 
 /// Cases for one harness: `CANARYC_HOSTILE_CASES`, or `default`.
-pub fn cases(default: usize) -> usize {
+pub(crate) fn cases(default: usize) -> usize {
     std::env::var("CANARYC_HOSTILE_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -38,7 +38,7 @@ pub fn cases(default: usize) -> usize {
 }
 
 /// Hand-picked hostile values: each breaks some output language if written as it is.
-pub const CORPUS: &[&str] = &[
+pub(crate) const CORPUS: &[&str] = &[
     "\n",
     "\r\n",
     "\0",
@@ -147,14 +147,14 @@ const ALPHABET: &[char] = &[
 ];
 
 /// A small deterministic generator (xorshift64*), so a failure names its case.
-pub struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -163,13 +163,13 @@ impl Rng {
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    pub fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 
     /// A hostile value: from the corpus, random characters, or a corpus value inside random
     /// ones.
-    pub fn hostile(&mut self) -> String {
+    pub(crate) fn hostile(&mut self) -> String {
         match self.below(4) {
             0 => CORPUS[self.below(CORPUS.len())].to_string(),
             1 => {
@@ -192,15 +192,15 @@ impl Rng {
 }
 
 /// The value planted between the sentinels.
-pub fn planted(value: &str) -> String {
+pub(crate) fn planted(value: &str) -> String {
     format!("{SA}{value}{SB}")
 }
 
 /// Every output file read back into atoms, by file name.
-pub type Structure = BTreeMap<String, Vec<String>>;
+pub(crate) type Structure = BTreeMap<String, Vec<String>>;
 
 /// Reads every file; an error names the file and what broke.
-pub fn structure_of(files: &[OutputFile]) -> Result<Structure, String> {
+pub(crate) fn structure_of(files: &[OutputFile]) -> Result<Structure, String> {
     let mut out = BTreeMap::new();
     for f in files {
         let atoms =
@@ -211,7 +211,7 @@ pub fn structure_of(files: &[OutputFile]) -> Result<Structure, String> {
 }
 
 /// The first difference between two structures, for a failure message.
-pub fn difference(expected: &Structure, got: &Structure) -> Option<String> {
+pub(crate) fn difference(expected: &Structure, got: &Structure) -> Option<String> {
     if expected.keys().ne(got.keys()) {
         return Some(format!(
             "different files: {:?} vs {:?}",
@@ -240,7 +240,7 @@ pub fn difference(expected: &Structure, got: &Structure) -> Option<String> {
 }
 
 /// Writes files into `dir` (for the validators).
-pub fn write_files(dir: &std::path::Path, files: &[OutputFile]) {
+pub(crate) fn write_files(dir: &std::path::Path, files: &[OutputFile]) {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).unwrap();
     for f in files {
@@ -249,7 +249,7 @@ pub fn write_files(dir: &std::path::Path, files: &[OutputFile]) {
 }
 
 /// Runs the shared validators over `dir`: Ok, or their failing lines.
-pub fn validate(dir: &std::path::Path) -> Result<(), String> {
+pub(crate) fn validate(dir: &std::path::Path) -> Result<(), String> {
     let tool = crate::common::repo().join("../shared/tools/validate-outputs");
     let tool = if tool.exists() {
         tool
@@ -274,7 +274,7 @@ pub fn validate(dir: &std::path::Path) -> Result<(), String> {
 
 /// Placeholder-looking text the validators' placeholder scan rejects by design (`{{ x }}`,
 /// `TODO`): a plan may legitimately carry it, so such values are not sent to the validators.
-pub fn looks_like_placeholder(value: &str) -> bool {
+pub(crate) fn looks_like_placeholder(value: &str) -> bool {
     let upper = value.to_ascii_uppercase();
     value.contains("{{")
         || [
@@ -291,7 +291,7 @@ pub fn looks_like_placeholder(value: &str) -> bool {
 }
 
 /// Fails with the first few failures, if there are any.
-pub fn assert_none_failed(cases: usize, failures: &[String]) {
+pub(crate) fn assert_none_failed(cases: usize, failures: &[String]) {
     assert!(
         failures.is_empty(),
         "{} of {cases} cases failed; first ones:\n{}",

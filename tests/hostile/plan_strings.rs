@@ -16,7 +16,7 @@ use crate::common::check_text;
 
 /// The plan fields that hold strings, and how each is written into a template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Field {
+pub(crate) enum Field {
     Description,
     Health,
     ImagePy2,
@@ -36,7 +36,7 @@ pub enum Field {
     Codebase,
 }
 
-pub const FIELDS: &[Field] = &[
+pub(crate) const FIELDS: &[Field] = &[
     Field::Description,
     Field::Health,
     Field::ImagePy2,
@@ -93,7 +93,7 @@ impl Field {
 
     /// A benign value that takes the same path through the emitters as `hostile` does (a
     /// cookie name nginx cannot read as `$cookie_NAME`, a credential-shaped value).
-    pub fn benign_like(self, hostile: &str) -> String {
+    pub(crate) fn benign_like(self, hostile: &str) -> String {
         match self {
             Field::Cookie | Field::Header if hostile.contains('$') => "b$b".into(),
             Field::Cookie | Field::Header
@@ -118,7 +118,7 @@ impl Field {
 
 /// A plan string literal holding exactly `value` (the grammar's escapes: `\"`, `\\`, `\n`,
 /// `\t`; every other character as it is).
-pub fn string(value: &str) -> String {
+pub(crate) fn string(value: &str) -> String {
     let mut out = String::from("\"");
     for c in value.chars() {
         match c {
@@ -134,7 +134,7 @@ pub fn string(value: &str) -> String {
 }
 
 /// Template plans, one per infrastructure and router, with every string field a placeholder.
-pub const TEMPLATES: &[(&str, &str)] = &[
+pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     (
         "bare-metal-haproxy",
         "plan shop {\n  description = @desc@\n  codebase = @codebase@\n  python = 2.7 -> 3.12\n  infra = bare-metal(router: haproxy)\n  service {\n    port = 8000\n    health = @health@\n    command py2 = @cmd2@\n    command py3 = @cmd3@\n    env { @envname@ = @envval@ }\n    env py3 { EXTRA = @env3val@ }\n  }\n  route { sticky = cookie(@cookie@) }\n  schedule {\n    stage canary-5pct { traffic = 5% hold = 2h success when { approval @approval@ } }\n    stage full { traffic = 100% hold = 2h }\n  }\n}\n",
@@ -171,7 +171,11 @@ pub const TEMPLATES: &[(&str, &str)] = &[
 
 /// The template with `field` set to `value` and every other field benign; the byte range of
 /// the field's literal.
-pub fn instantiate(template: &str, field: Field, value: &str) -> (String, Option<(usize, usize)>) {
+pub(crate) fn instantiate(
+    template: &str,
+    field: Field,
+    value: &str,
+) -> (String, Option<(usize, usize)>) {
     let mut text = template.to_string();
     for f in FIELDS.iter().filter(|f| **f != field) {
         let literal = if *f == Field::Codebase {
@@ -202,13 +206,13 @@ const STRING_CODES: &[Code] = &[
     Code::StickyNameUnreadable,
 ];
 
-pub enum Outcome {
+pub(crate) enum Outcome {
     Rejected,
     Built(Vec<OutputFile>),
 }
 
 /// Checks and builds a plan text in-process, as `canaryc build` does without a codebase.
-pub fn build(text: &str, range: Option<(usize, usize)>) -> Result<Outcome, String> {
+pub(crate) fn build(text: &str, range: Option<(usize, usize)>) -> Result<Outcome, String> {
     let (analysis, _) = check_text("hostile.plan", text);
     let errors: Vec<_> = analysis
         .diagnostics
@@ -243,7 +247,7 @@ pub fn build(text: &str, range: Option<(usize, usize)>) -> Result<Outcome, Strin
 }
 
 #[derive(Default)]
-pub struct Tally {
+pub(crate) struct Tally {
     pub cases: usize,
     pub rejected: usize,
     pub built: usize,
@@ -254,7 +258,7 @@ pub struct Tally {
 
 /// Runs `n` cases from `seed`; with `validate`, every `validate`-th built case also goes
 /// through validate-outputs.
-pub fn run(n: usize, seed: u64, validate: Option<usize>) -> Tally {
+pub(crate) fn run(n: usize, seed: u64, validate: Option<usize>) -> Tally {
     let mut rng = Rng::new(seed);
     let mut tally = Tally::default();
     let mut baselines: HashMap<(usize, Field, String), Structure> = HashMap::new();
@@ -354,7 +358,7 @@ pub fn run(n: usize, seed: u64, validate: Option<usize>) -> Tally {
     tally
 }
 
-pub fn report(what: &str, tally: &Tally) {
+pub(crate) fn report(what: &str, tally: &Tally) {
     eprintln!(
         "{what}: {} cases, {} rejected by the checker at the field, {} built, {} structural changes; {} validated, {} validator failures",
         tally.cases,

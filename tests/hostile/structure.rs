@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::{SA, SB};
 
 /// The atoms of `text`, read as the language its file name says.
-pub fn read(name: &str, text: &str) -> Result<Vec<String>, String> {
+pub(crate) fn read(name: &str, text: &str) -> Result<Vec<String>, String> {
     // A `.patch` is a Kubernetes merge patch: YAML.
     let raw = if name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".patch") {
         yaml(name, text)?
@@ -63,7 +63,7 @@ fn dockerfile(text: &str) -> Vec<String> {
 
 /// The atom with the text between each sentinel pair replaced; an unpaired sentinel is an
 /// error.
-pub fn normalize(atom: &str) -> Result<String, String> {
+pub(crate) fn normalize(atom: &str) -> Result<String, String> {
     // Some outputs lowercase a value (nginx's `$http_` variables): their sentinels too.
     let once = normalize_pair(atom, SA, SB)?;
     normalize_pair(&once, &SA.to_lowercase(), &SB.to_lowercase())
@@ -727,7 +727,7 @@ fn nginx_variables(arg: &str, atoms: &mut Vec<String>) -> String {
 
 /// Bash's view of a script: words (quotes removed), operators, newlines, and command
 /// substitutions (their inside read the same way).
-pub fn shell(text: &str) -> Result<Vec<String>, String> {
+pub(crate) fn shell(text: &str) -> Result<Vec<String>, String> {
     let chars: Vec<char> = text.chars().collect();
     let mut atoms = Vec::new();
     let end = shell_into(&chars, 0, None, &mut atoms)?;

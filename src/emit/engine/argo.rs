@@ -35,9 +35,9 @@ use crate::ir::{Interpreter, Ir, ServiceIr, StageIr, prometheus_url};
 
 const API: &str = "argoproj.io/v1alpha1";
 /// The Gateway API plugin, as the controller's ConfigMap names it.
-pub const GATEWAY_PLUGIN: &str = "argoproj-labs/gatewayAPI";
+pub(crate) const GATEWAY_PLUGIN: &str = "argoproj-labs/gatewayAPI";
 /// Release of argoproj-labs/rollouts-plugin-trafficrouter-gatewayapi the ConfigMap loads.
-pub const GATEWAY_PLUGIN_VERSION: &str = "v0.5.0";
+pub(crate) const GATEWAY_PLUGIN_VERSION: &str = "v0.5.0";
 /// The label that ties pods, Services and subsets to their Rollout (and keeps the Rollout's
 /// selector off the team's current Deployment's pods).
 pub(crate) const ROLLOUT_LABEL: &str = "rollout";
@@ -312,11 +312,11 @@ fn team_selector(ir: &Ir, s: &ServiceIr) -> BTreeMap<String, String> {
     labels
 }
 
-pub fn stage_template_name(s: &ServiceIr, stage: &StageIr) -> String {
+pub(crate) fn stage_template_name(s: &ServiceIr, stage: &StageIr) -> String {
     format!("{}-{}", s.name, stage.name)
 }
 
-pub fn rollback_template_name(s: &ServiceIr) -> String {
+pub(crate) fn rollback_template_name(s: &ServiceIr) -> String {
     format!("{}-rollback", s.name)
 }
 
@@ -728,7 +728,7 @@ pub(crate) fn patch_command(ir: &Ir, s: &ServiceIr) -> String {
     )
 }
 
-pub fn files(ir: &Ir, t: &Target) -> Vec<OutputFile> {
+pub(crate) fn files(ir: &Ir, t: &Target) -> Vec<OutputFile> {
     let router = t.router;
     let mut stable = Vec::new();
     let mut routes = Vec::new();

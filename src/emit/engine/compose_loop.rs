@@ -10,15 +10,15 @@ use serde_json::{Map, Value, json};
 use crate::emit::{OutputFile, file, prometheus::duration, yaml};
 use crate::ir::{Interpreter, Ir};
 
-pub const PROMETHEUS_IMAGE: &str = "prom/prometheus:v2.53.1";
-pub const ALERTMANAGER_IMAGE: &str = "prom/alertmanager:v0.27.0";
+pub(crate) const PROMETHEUS_IMAGE: &str = "prom/prometheus:v2.53.1";
+pub(crate) const ALERTMANAGER_IMAGE: &str = "prom/alertmanager:v0.27.0";
 /// canaryc and the webhook daemon, built from `Dockerfile.canaryc`.
-pub fn canaryc_image() -> String {
+pub(crate) fn canaryc_image() -> String {
     format!("canaryc:{}", env!("CARGO_PKG_VERSION"))
 }
 /// How often `canary-promote` tries the next stage: every minute, or a quarter of the shortest
 /// hold when holds are shorter (test plans), at least every 5s.
-pub fn promote_every(ir: &Ir) -> u64 {
+pub(crate) fn promote_every(ir: &Ir) -> u64 {
     let shortest = ir
         .stages
         .iter()
@@ -30,7 +30,7 @@ pub fn promote_every(ir: &Ir) -> u64 {
 const CONFIG_DIR: &str = "/etc/canaryc";
 
 /// The services the loop adds to `docker-compose-canary.yml`, and its named volumes.
-pub fn services(ir: &Ir) -> (Map<String, Value>, Vec<String>) {
+pub(crate) fn services(ir: &Ir) -> (Map<String, Value>, Vec<String>) {
     let mut out = Map::new();
     let bundle = |name: &str| json!(format!("./{name}:{CONFIG_DIR}/{name}:ro"));
     out.insert(
@@ -165,7 +165,7 @@ fn dockerfile(users: &str) -> String {
     )
 }
 
-pub fn files(ir: &Ir) -> Vec<OutputFile> {
+pub(crate) fn files(ir: &Ir) -> Vec<OutputFile> {
     vec![
         file(
             "compose-prometheus.yml",
@@ -188,7 +188,7 @@ pub fn files(ir: &Ir) -> Vec<OutputFile> {
 
 /// `Dockerfile.canaryc`: the image of canary-rollback, canary-promote and the comparator,
 /// whichever of them the stack runs.
-pub fn dockerfile_file(ir: &Ir) -> OutputFile {
+pub(crate) fn dockerfile_file(ir: &Ir) -> OutputFile {
     let comparator = ir
         .services
         .iter()

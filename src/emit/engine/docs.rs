@@ -14,7 +14,7 @@ use crate::emit::prometheus::duration;
 use crate::ir::{Engine, InfraKind, Router, StickyBy};
 use crate::ir::{Ir, ServiceIr, StageIr, Target, TriggerKind, fmt};
 
-pub fn engine_name(engine: Engine) -> &'static str {
+pub(crate) fn engine_name(engine: Engine) -> &'static str {
     match engine {
         Engine::ArgoRollouts => "Argo Rollouts",
         Engine::Flagger => "Flagger",
@@ -42,7 +42,7 @@ fn flagger_target(ir: &Ir) -> bool {
 }
 
 /// The summary's sentence on who moves traffic, per target.
-pub fn summary(ir: &Ir) -> String {
+pub(crate) fn summary(ir: &Ir) -> String {
     let parts: Vec<String> = ir
         .targets
         .iter()
@@ -70,7 +70,7 @@ pub fn summary(ir: &Ir) -> String {
 }
 
 /// The diagram's lines after Prometheus: who acts on what it sees.
-pub fn diagram(ir: &Ir) -> String {
+pub(crate) fn diagram(ir: &Ir) -> String {
     let mut o = String::new();
     for (i, t) in ir.targets.iter().enumerate() {
         match t.engine {
@@ -105,7 +105,7 @@ pub fn diagram(ir: &Ir) -> String {
 
 /// Whether routing is sticky on every target, and if not, where and why not: the sentence
 /// the plan's hazards section gives after the table.
-pub fn sticky(ir: &Ir) -> Option<String> {
+pub(crate) fn sticky(ir: &Ir) -> Option<String> {
     let sticky = ir.sticky.as_ref()?;
     let by = match sticky.by {
         StickyBy::Cookie => format!(
@@ -142,14 +142,14 @@ pub fn sticky(ir: &Ir) -> Option<String> {
 }
 
 /// The ramp-up table's caveat for engines that cannot hold or judge a stage by themselves.
-pub fn ramp_note(ir: &Ir) -> Option<String> {
+pub(crate) fn ramp_note(ir: &Ir) -> Option<String> {
     flagger_target(ir).then(|| {
         "On Kubernetes, Flagger does not hold a stage or judge its criteria: it waits at its stage gate until a person opens it, so each hold above lasts as long as the gate stays closed, and the person checks the stage's criteria (dashboard, `prometheus-alerts.yaml`'s queries) before opening it. Flagger's last step is its promotion: py3 becomes the primary and py2 stops running, so the last stage is held on py3 alone.\n".to_string()
     })
 }
 
 /// The rollback runbook's first sentence: what a rollback leaves running, per engine.
-pub fn rollback_intro(ir: &Ir) -> String {
+pub(crate) fn rollback_intro(ir: &Ir) -> String {
     let mut o = "Rolling back sends every request to the py2 copy. ".to_string();
     if flagger_target(ir) {
         o.push_str("On Kubernetes Flagger scales the py3 target to 0 when it rolls back: fix the build and apply it again. Everywhere else py3 keeps running with no traffic, so it can be inspected, fixed and brought back at the stage it left. ");
@@ -161,7 +161,7 @@ pub fn rollback_intro(ir: &Ir) -> String {
 }
 
 /// A note on the manual-rollback table's row for `stage`, where an engine changes it.
-pub fn stage_rollback_note(ir: &Ir, stage: &StageIr) -> String {
+pub(crate) fn stage_rollback_note(ir: &Ir, stage: &StageIr) -> String {
     if flagger_target(ir) && stage.traffic >= 100.0 {
         " (Kubernetes with Flagger: after its promotion py2 no longer runs and the rollback gate does nothing; deploy py2 again, below)".to_string()
     } else {
@@ -195,7 +195,7 @@ fn argo_automatic(ir: &Ir) -> String {
 }
 
 /// The recorded margins the engine's analyses read (`emit/engine/analysis.rs`).
-pub fn recorded_margins(ir: &Ir) -> Vec<&'static str> {
+pub(crate) fn recorded_margins(ir: &Ir) -> Vec<&'static str> {
     let mut out = Vec::new();
     if ir.triggers.iter().any(|t| t.effect.is_some()) {
         out.push("canary:py3_error_ratio:margin");
@@ -262,7 +262,7 @@ fn flagger_automatic(ir: &Ir) -> String {
 }
 
 /// What rolls back on one target, for the rollback runbook.
-pub fn automatic(ir: &Ir, t: Target) -> String {
+pub(crate) fn automatic(ir: &Ir, t: Target) -> String {
     match t.engine {
         Engine::ArgoRollouts => argo_automatic(ir),
         Engine::Flagger => flagger_automatic(ir),
@@ -280,7 +280,7 @@ pub fn automatic(ir: &Ir, t: Target) -> String {
 }
 
 /// The manual rollback commands an engine-driven target uses instead of editing the router.
-pub fn rollback_commands(ir: &Ir, t: Target) -> Option<Vec<String>> {
+pub(crate) fn rollback_commands(ir: &Ir, t: Target) -> Option<Vec<String>> {
     let ns = &ir.namespace;
     match t.engine {
         Engine::ArgoRollouts => Some(
@@ -318,7 +318,7 @@ pub fn rollback_commands(ir: &Ir, t: Target) -> Option<Vec<String>> {
 }
 
 /// After Flagger's promotion, how py2 comes back: the same target, with the py2 template.
-pub fn after_promotion(ir: &Ir) -> Option<String> {
+pub(crate) fn after_promotion(ir: &Ir) -> Option<String> {
     if !flagger_target(ir) {
         return None;
     }
@@ -560,7 +560,7 @@ fn flagger_steps(ir: &Ir) -> Vec<(String, Vec<String>)> {
 }
 
 /// Cutover steps for a Kubernetes target driven by an engine: `(title, commands)`.
-pub fn kubernetes_steps(ir: &Ir, t: Target) -> Option<Vec<(String, Vec<String>)>> {
+pub(crate) fn kubernetes_steps(ir: &Ir, t: Target) -> Option<Vec<(String, Vec<String>)>> {
     match t.engine {
         Engine::ArgoRollouts => Some(argo_steps(ir, t)),
         Engine::Flagger => Some(flagger_steps(ir)),
@@ -569,7 +569,7 @@ pub fn kubernetes_steps(ir: &Ir, t: Target) -> Option<Vec<(String, Vec<String>)>
 }
 
 /// Steps for canaryc's loop, before the stages.
-pub fn loop_steps(ir: &Ir, t: Target) -> Vec<(String, Vec<String>)> {
+pub(crate) fn loop_steps(ir: &Ir, t: Target) -> Vec<(String, Vec<String>)> {
     if t.engine != Engine::Canaryc {
         return Vec::new();
     }
@@ -622,7 +622,7 @@ pub fn loop_steps(ir: &Ir, t: Target) -> Vec<(String, Vec<String>)> {
 }
 
 /// What happens to an alert, for its description: only what the bundle really does.
-pub fn alert_action(ir: &Ir) -> String {
+pub(crate) fn alert_action(ir: &Ir) -> String {
     let parts: Vec<String> = ir
         .targets
         .iter()
@@ -644,12 +644,12 @@ pub fn alert_action(ir: &Ir) -> String {
 }
 
 /// Whether any target rolls back by itself.
-pub fn any_automatic(ir: &Ir) -> bool {
+pub(crate) fn any_automatic(ir: &Ir) -> bool {
     ir.targets.iter().any(|t| t.engine.automatic())
 }
 
 /// How the copies run, for the architecture's caption.
-pub fn copies(ir: &Ir) -> String {
+pub(crate) fn copies(ir: &Ir) -> String {
     let kubernetes = ir
         .targets
         .iter()
@@ -664,7 +664,7 @@ pub fn copies(ir: &Ir) -> String {
 }
 
 /// Verification commands for an engine-driven target.
-pub fn verify(ir: &Ir, t: Target) -> Option<Vec<String>> {
+pub(crate) fn verify(ir: &Ir, t: Target) -> Option<Vec<String>> {
     let ns = &ir.namespace;
     match t.engine {
         Engine::ArgoRollouts => Some(
@@ -695,7 +695,7 @@ pub fn verify(ir: &Ir, t: Target) -> Option<Vec<String>> {
 }
 
 /// The last step after a rollback: how each engine restarts the stage.
-pub fn restart(ir: &Ir) -> String {
+pub(crate) fn restart(ir: &Ir) -> String {
     let ns = &ir.namespace;
     let parts: Vec<String> = ir
         .targets

@@ -33,7 +33,7 @@ const API: &str = "flagger.app/v1beta1";
 /// (scheduler.go: `FailedChecks+1`, compared `>= threshold`): at 1, one Prometheus blip in a
 /// three-week canary would roll a healthy py3 back. Five intervals ride out a few minutes of
 /// outage; a real breach rolls back five intervals after its trigger's window.
-pub const THRESHOLD: u32 = 5;
+pub(crate) const THRESHOLD: u32 = 5;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -152,7 +152,7 @@ struct MetricProvider {
 
 /// One short interval for every step (Flagger's default, a minute; the shortest hold when a
 /// test plan's holds are shorter, at least Flagger's floor of 10 s): holds are gates.
-pub fn interval(ir: &Ir) -> u64 {
+pub(crate) fn interval(ir: &Ir) -> u64 {
     ir.stages
         .iter()
         .map(|s| (s.hold_hours * 3600.0).round() as u64)
@@ -162,7 +162,7 @@ pub fn interval(ir: &Ir) -> u64 {
 }
 
 /// A duration as Flagger's schema takes it: minutes or seconds only (`1440m`, not `24h`).
-pub fn flagger_duration(secs: u64) -> String {
+pub(crate) fn flagger_duration(secs: u64) -> String {
     if secs % 60 == 0 {
         format!("{}m", secs / 60)
     } else {
@@ -171,12 +171,12 @@ pub fn flagger_duration(secs: u64) -> String {
 }
 
 /// The flagger-loadtester's gate that holds each stage until a person opens it.
-pub fn gate_url(ir: &Ir) -> String {
+pub(crate) fn gate_url(ir: &Ir) -> String {
     format!("http://flagger-loadtester.{}/gate/check", ir.namespace)
 }
 
 /// A loadtester call from inside its pod (`gate/open`, `gate/close`, `rollback/open` ...).
-pub fn loadtester(ir: &Ir, s: &ServiceIr, path: &str) -> String {
+pub(crate) fn loadtester(ir: &Ir, s: &ServiceIr, path: &str) -> String {
     format!(
         "kubectl -n {ns} exec deploy/flagger-loadtester -- curl -s -d '{{\"name\":\"{}\",\"namespace\":\"{ns}\"}}' http://localhost:8080/{path}",
         s.name,
@@ -367,7 +367,7 @@ pub(crate) fn patch_command(ir: &Ir, s: &ServiceIr) -> String {
     )
 }
 
-pub fn files(ir: &Ir, router: Router) -> Vec<OutputFile> {
+pub(crate) fn files(ir: &Ir, router: Router) -> Vec<OutputFile> {
     let address = prometheus_url(ir, InfraKind::Kubernetes);
     let mut stable = Vec::new();
     let mut out = Vec::new();

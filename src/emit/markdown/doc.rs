@@ -12,47 +12,50 @@ pub(super) struct Doc {
 }
 
 impl Doc {
-    pub fn new() -> Doc {
+    pub(super) fn new() -> Doc {
         Doc::default()
     }
 
-    pub fn finish(self) -> String {
+    pub(super) fn finish(self) -> String {
         self.out
     }
 
     /// Text as it is, for what the engines' and the comparator's docs already wrote.
-    pub fn raw(&mut self, text: &str) -> &mut Doc {
+    pub(super) fn raw(&mut self, text: &str) -> &mut Doc {
         self.out.push_str(text);
         self
     }
 
     /// One line.
-    pub fn line(&mut self, text: impl AsRef<str>) -> &mut Doc {
+    pub(super) fn line(&mut self, text: impl AsRef<str>) -> &mut Doc {
         self.out.push_str(text.as_ref());
         self.out.push('\n');
         self
     }
 
     /// An empty line.
-    pub fn blank(&mut self) -> &mut Doc {
+    pub(super) fn blank(&mut self) -> &mut Doc {
         self.out.push('\n');
         self
     }
 
     /// `## Title` and the blank line after it.
-    pub fn heading(&mut self, level: usize, title: impl AsRef<str>) -> &mut Doc {
+    pub(super) fn heading(&mut self, level: usize, title: impl AsRef<str>) -> &mut Doc {
         self.out.push_str(&"#".repeat(level));
         self.out.push(' ');
         self.line(title).blank()
     }
 
     /// A paragraph and the blank line after it.
-    pub fn paragraph(&mut self, text: impl AsRef<str>) -> &mut Doc {
+    pub(super) fn paragraph(&mut self, text: impl AsRef<str>) -> &mut Doc {
         self.line(text).blank()
     }
 
     /// A bulleted list, then a blank line.
-    pub fn bullets<S: AsRef<str>>(&mut self, items: impl IntoIterator<Item = S>) -> &mut Doc {
+    pub(super) fn bullets<S: AsRef<str>>(
+        &mut self,
+        items: impl IntoIterator<Item = S>,
+    ) -> &mut Doc {
         for item in items {
             self.out.push_str("- ");
             self.line(item);
@@ -61,7 +64,7 @@ impl Doc {
     }
 
     /// A table's header and separator; rows follow with `row`.
-    pub fn table_header(&mut self, columns: &[&str]) -> &mut Doc {
+    pub(super) fn table_header(&mut self, columns: &[&str]) -> &mut Doc {
         self.row(columns);
         self.out.push('|');
         for _ in columns {
@@ -71,7 +74,7 @@ impl Doc {
     }
 
     /// A table row: each cell with its `|` escaped.
-    pub fn row<S: AsRef<str>>(&mut self, cells: &[S]) -> &mut Doc {
+    pub(super) fn row<S: AsRef<str>>(&mut self, cells: &[S]) -> &mut Doc {
         self.out.push('|');
         for c in cells {
             self.out.push(' ');
@@ -83,7 +86,12 @@ impl Doc {
 
     /// A fenced code block, each line prefixed by `indent` (a list item's code is indented
     /// under it).
-    pub fn code_block<S: AsRef<str>>(&mut self, indent: &str, lang: &str, lines: &[S]) -> &mut Doc {
+    pub(super) fn code_block<S: AsRef<str>>(
+        &mut self,
+        indent: &str,
+        lang: &str,
+        lines: &[S],
+    ) -> &mut Doc {
         let fence = md::fence(lines);
         self.out.push_str(&format!("{indent}{fence}{lang}\n"));
         for l in lines {

@@ -12,8 +12,8 @@ mod plan;
 mod rollback;
 mod steps;
 
-pub use plan::plan;
-pub use rollback::rollback_runbook;
+pub(super) use plan::plan;
+pub(super) use rollback::rollback_runbook;
 
 use super::engine::docs as engine_docs;
 use super::escape::markdown as md;

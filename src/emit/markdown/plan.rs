@@ -10,7 +10,7 @@ use super::{
 use crate::emit::prometheus::alert_name;
 use crate::ir::{Interpreter, Ir, ServiceIr, day_at, fmt};
 
-pub fn plan(ir: &Ir, files: &[(String, String)]) -> String {
+pub(crate) fn plan(ir: &Ir, files: &[(String, String)]) -> String {
     let mut d = Doc::new();
     intro(&mut d, ir);
     architecture(&mut d, ir);

@@ -6,7 +6,7 @@ use super::{alert_fires_when, cause, engine_docs, infra_name, md};
 use crate::emit::prometheus::alert_name;
 use crate::ir::{Engine, InfraKind, Ir, Target, fmt};
 
-pub fn rollback_runbook(ir: &Ir) -> String {
+pub(crate) fn rollback_runbook(ir: &Ir) -> String {
     let mut d = Doc::new();
     d.heading(
         1,
