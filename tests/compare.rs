@@ -132,6 +132,11 @@ struct Comparator {
     stderr: Arc<Mutex<String>>,
 }
 
+/// An address that refuses every connection, for as long as the test runs. A port taken from
+/// the ephemeral range and released can be bound again by a test running beside this one (CI
+/// saw a "dead" py3 answer); tests here bind only ephemeral ports, and nothing listens on port 1.
+const REFUSED: &str = "http://127.0.0.1:1";
+
 fn start_compare(args: &[&str]) -> Comparator {
     let mut child = Command::new(env!("CARGO_BIN_EXE_canaryc"))
         .arg("compare")
@@ -794,9 +799,7 @@ fn a_py3_that_refuses_connections_is_an_error_not_a_client_failure() {
     };
     let primary = start_app(&py.py2, false);
     let secondary = start_app(&py.py2, false);
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
+    let dead = REFUSED.to_string();
     let c = start_compare(&[
         "--primary",
         &primary.url,
@@ -825,9 +828,7 @@ fn a_py3_that_refuses_connections_is_an_error_not_a_client_failure() {
 
 #[test]
 fn a_dead_primary_is_a_502_for_the_client() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
+    let dead = REFUSED.to_string();
     let c = start_compare(&[
         "--primary",
         &dead,
