@@ -333,8 +333,9 @@ fn istio_route(
     if let Some((o, m)) = theirs {
         let mut gateways = strings(m, "/spec/gateways");
         let mut hosts = strings(m, "/spec/hosts");
-        // A host that already matches the service's (`*`, `*.svc.cluster.local`) must stay
-        // alone: istiod refuses "duplicate hosts in virtual service" (`host.Name.Matches`), and
+        // A host that already matches the service's name (`*`, or `*.suffix` it ends with) must
+        // stay alone: istiod refuses "duplicate hosts in virtual service" (`host.Name.Matches`
+        // on the hosts as written), and
         // refuses the host `*` on a VirtualService bound to the mesh (pkg/config/validation,
         // `validateVirtualService`). Such a VirtualService stays on the team's gateways.
         let covered = hosts.iter().any(|h| istio_host_matches(h, service));
