@@ -140,7 +140,9 @@ fn write_atomically(path: &str, text: &str) -> Result<(), String> {
 }
 
 /// The lock promote and rollback take around applying a change; released when dropped.
-struct Lock(#[allow(dead_code)] std::fs::File);
+struct Lock {
+    _held: std::fs::File,
+}
 
 /// How long a run waits for the other to finish applying (seconds: it holds the lock only to
 /// re-check and send a few commands).
@@ -171,7 +173,7 @@ fn lock(config: &Config) -> Result<Lock, String> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Ok(Lock(file))
+    Ok(Lock { _held: file })
 }
 
 /// One command to HAProxy's runtime API: a unix socket path, or HOST:PORT.
