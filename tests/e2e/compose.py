@@ -231,7 +231,7 @@ def scenario_healthy(canaryc, env):
             code, approved = stack.promote("--approve")
             check(code == 0 and approved.get("status") == "done", "with --approve the last stage completes: %s" % approved)
             served, errors, total = load.snapshot()
-        check(errors == 0, "client-visible errors during the ramp-up: %d of %d requests" % (errors, total))
+        check(errors == 0, "client-visible errors during the ramp-up: %d of %d requests%s" % (errors, total, load.kinds()))
         firing = [a["labels"]["alertname"] for a in json.loads(e2e.http_get(
             "http://127.0.0.1:%d/api/v1/alerts" % env["prom"])[1])["data"]["alerts"] if a["state"] == "firing"]
         check(not firing, "no rollback alert fired: %s" % firing)
@@ -267,7 +267,7 @@ def scenario_fault(canaryc, env):
         if ok:
             check(rolled_back < 90, "time from the first /report request to py3 weight 0: %.1f s" % rolled_back)
         check(after["py3"] - before["py3"] == 0, "requests py3 served in the 10 s after weight 0: %d" % (after["py3"] - before["py3"]))
-        check(errors == 0, "client-visible errors: %d of %d requests (HAProxy retried py3's 500s on py2)" % (errors, total))
+        check(errors == 0, "client-visible errors: %d of %d requests (HAProxy retried py3's 500s on py2)%s" % (errors, total, load.kinds()))
         receiver = stack.compose("logs", "--no-color", "canary-rollback", timeout=60).stdout
         check("rolled back wsgi-shop" in receiver, "the receiver ran `canaryc rollback wsgi-shop`")
         code, status = stack.promote()

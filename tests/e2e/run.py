@@ -261,6 +261,11 @@ class Load:
         with self.lock:
             return dict(self.served), self.errors, self.requests
 
+    def kinds(self):
+        """What the failed requests were, e.g. ` ({'timed out': 2})`, or nothing when none failed."""
+        with self.lock:
+            return " (%s)" % dict(self.error_kinds) if self.error_kinds else ""
+
 
 def app_requests(port):
     """Requests the app copy counted (all statuses), from its own /metrics."""
@@ -414,7 +419,7 @@ def scenario_fault(canaryc):
         except (OSError, ValueError):
             recorded = None
         check(recorded is not None, "canary-rollback.sh ran `canaryc rollback`, which recorded the rollback for promote: %s" % recorded)
-        check(client_errors == 0, "client-visible errors: %d of %d requests (HAProxy retried py3's 500s on py2)" % (client_errors, total))
+        check(client_errors == 0, "client-visible errors: %d of %d requests (HAProxy retried py3's 500s on py2)%s" % (client_errors, total, load.kinds()))
         code, outcome = promote(canaryc)
         check(code == 1 and outcome.get("status") == "rolled-back",
               "after the rollback promote refuses to move py3: exit %d, %s" % (code, outcome.get("status")))
@@ -522,8 +527,8 @@ def scenario_promote(canaryc):
         w = weights(env["sock"])
         check(w.get("py3", (0,))[0] == 256 and w.get("py2", (1,))[0] == 0, "py3 serves everything: %s" % (w,))
         check(errors - restart_errors == 0,
-              "client-visible errors during the ramp-up: %d of %d (and %d refused while HAProxy was stopped for the restart)"
-              % (errors - restart_errors, total, restart_errors))
+              "client-visible errors during the ramp-up: %d of %d (and %d refused while HAProxy was stopped for the restart)%s"
+              % (errors - restart_errors, total, restart_errors, load.kinds()))
         check(not firing_alerts(env["prom"]), "no rollback alert fired")
     finally:
         procs.stop()
