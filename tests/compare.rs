@@ -20,9 +20,9 @@ use crate::common::{canaryc, repo, stderr};
 // ---------------------------------------------------------------------------------------------
 // Interpreters and processes
 
-struct Pythons {
-    py2: PathBuf,
-    py3: PathBuf,
+pub(super) struct Pythons {
+    pub(super) py2: PathBuf,
+    pub(super) py3: PathBuf,
 }
 
 fn pyenv() -> PathBuf {
@@ -53,7 +53,7 @@ fn pythons() -> Option<Pythons> {
 }
 
 /// The interpreters, or `None` with a message (a failure under CI, which has them).
-fn need_pythons(test: &str) -> Option<Pythons> {
+pub(super) fn need_pythons(test: &str) -> Option<Pythons> {
     let found = pythons();
     if found.is_none() {
         assert!(
@@ -67,7 +67,7 @@ fn need_pythons(test: &str) -> Option<Pythons> {
     found
 }
 
-fn promtool() -> Option<PathBuf> {
+pub(super) fn promtool() -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|p| p.join("promtool"))
@@ -84,7 +84,7 @@ fn promtool() -> Option<PathBuf> {
 }
 
 /// A child process killed when dropped.
-struct Proc(Child);
+pub(super) struct Proc(pub(super) Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -189,16 +189,22 @@ fn start_compare(args: &[&str]) -> Comparator {
 // ---------------------------------------------------------------------------------------------
 // A minimal HTTP/1.0 client (test code: the comparator itself speaks through hyper)
 
-struct Reply {
-    status: u16,
+pub(super) struct Reply {
+    pub(super) status: u16,
     /// Lower-case names.
-    headers: Vec<(String, String)>,
+    pub(super) headers: Vec<(String, String)>,
     /// Names as sent, in order.
-    names: Vec<String>,
-    body: String,
+    pub(super) names: Vec<String>,
+    pub(super) body: String,
 }
 
-fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+pub(super) fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Reply {
     let mut stream = TcpStream::connect(addr).expect("connects");
     let mut request = format!("{method} {path} HTTP/1.0\r\nHost: shop.test\r\n");
     for (k, v) in headers {
@@ -245,13 +251,16 @@ fn scrape(c: &Comparator) -> BTreeMap<String, f64> {
         .collect()
 }
 
-fn metric(samples: &BTreeMap<String, f64>, key: &str) -> f64 {
+pub(super) fn metric(samples: &BTreeMap<String, f64>, key: &str) -> f64 {
     *samples
         .get(key)
         .unwrap_or_else(|| panic!("no {key} in /metrics"))
 }
 
-fn results(samples: &BTreeMap<String, f64>, service: &str) -> BTreeMap<&'static str, f64> {
+pub(super) fn results(
+    samples: &BTreeMap<String, f64>,
+    service: &str,
+) -> BTreeMap<&'static str, f64> {
     ["same", "diverged", "noise", "error", "dropped"]
         .into_iter()
         .map(|r| {
@@ -300,7 +309,7 @@ fn sigterm(c: &mut Comparator) -> (Option<i32>, String) {
 
 /// One request of a round: method, path, headers, body, whether it is mirrored, and what only
 /// py2's answer contains.
-type Call = (
+pub(super) type Call = (
     &'static str,
     &'static str,
     &'static [(&'static str, &'static str)],
@@ -309,7 +318,7 @@ type Call = (
     &'static str,
 );
 
-const PY2: &str = "\"python\": \"2.7.18\"";
+pub(super) const PY2: &str = "\"python\": \"2.7.18\"";
 
 const SECRET_HEADERS: &[(&str, &str)] = &[
     ("Authorization", "Bearer s3cret-bearer"),
@@ -317,7 +326,7 @@ const SECRET_HEADERS: &[(&str, &str)] = &[
 ];
 
 /// Every route of the app, planted divergences and not.
-const ROUND: &[Call] = &[
+pub(super) const ROUND: &[Call] = &[
     (
         "GET",
         "/round?x=2.5",
@@ -377,7 +386,7 @@ const HEALTHY_ROUND: &[Call] = &[
 ];
 
 /// The divergences planted in tests/compare/app.py, as (endpoint, field).
-const PLANTED: &[(&str, &str)] = &[
+pub(super) const PLANTED: &[(&str, &str)] = &[
     ("GET /divide", "$.result"),
     ("GET /round", "$.value"),
     ("GET /sorted", "status"),
@@ -391,8 +400,8 @@ const PLANTED: &[(&str, &str)] = &[
 
 /// The evaluation interval the plan's rules use (the default scrape interval), and how many
 /// scrapes it takes for the divergence alert (`for 10m`, rates over 5m) to be judged.
-const INTERVAL_SECS: usize = 15;
-const SCRAPES: usize = 70;
+pub(super) const INTERVAL_SECS: usize = 15;
+pub(super) const SCRAPES: usize = 70;
 
 /// Sends `rounds` rounds, scraping after each once its comparisons are done: the real series
 /// of `canary_compared_responses_total`, one sample per evaluation interval.
@@ -454,7 +463,7 @@ fn divergence_rule(dir: &Path) -> serde_yaml::Value {
 }
 
 /// A promtool test case on the captured series: the alert fires, or stays silent.
-fn promtool_case(
+pub(super) fn promtool_case(
     name: &str,
     series: &BTreeMap<String, Vec<f64>>,
     rule: &serde_yaml::Value,
@@ -491,7 +500,7 @@ fn promtool_case(
     })
 }
 
-fn temp_dir(name: &str) -> PathBuf {
+pub(super) fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("canaryc-compare-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
