@@ -424,22 +424,9 @@ fn start_haproxy(backend: SocketAddr, dir: &Path) -> Option<(Proc, SocketAddr)> 
         ),
     )
     .ok()?;
-    let child = Command::new(bin)
-        .args(["-f", cfg.to_str()?, "-db"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let child = Proc(child);
-    let at: SocketAddr = format!("127.0.0.1:{port}").parse().ok()?;
-    let start = Instant::now();
-    while TcpStream::connect(at).is_err() {
-        if start.elapsed() > Duration::from_secs(5) {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some((child, at))
+    let mut cmd = Command::new(bin);
+    cmd.args(["-f", cfg.to_str()?, "-db"]);
+    spawn_peer(cmd, port)
 }
 
 fn scrape(admin: SocketAddr) -> String {
@@ -493,15 +480,21 @@ fn start_nginx(backend: SocketAddr, dir: &Path) -> Option<(Proc, SocketAddr)> {
         ),
     )
     .ok()?;
-    let child = Command::new(bin)
-        .args([
-            "-p",
-            root.to_str()?,
-            "-c",
-            "nginx.conf",
-            "-g",
-            "daemon off;",
-        ])
+    let mut cmd = Command::new(bin);
+    cmd.args([
+        "-p",
+        root.to_str()?,
+        "-c",
+        "nginx.conf",
+        "-g",
+        "daemon off;",
+    ]);
+    spawn_peer(cmd, port)
+}
+
+/// Starts a reference proxy and waits until it accepts on `port`.
+fn spawn_peer(mut cmd: Command, port: u16) -> Option<(Proc, SocketAddr)> {
+    let child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -68,17 +68,27 @@ pub(super) fn need_pythons(test: &str) -> Option<Pythons> {
 }
 
 pub(super) fn promtool() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("promtool"))
-            .find(|p| p.is_file())
-    });
+    need_tool(
+        "promtool",
+        "shared/tools/install-validators",
+        "the promtool half",
+    )
+}
+
+/// `name` on PATH or in /usr/sbin, or `None` with a message saying `what` is skipped (a
+/// failure under CI, which has it: `how` says where it comes from).
+pub(super) fn need_tool(name: &str, how: &str, what: &str) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).collect())
+        .unwrap_or_default();
+    dirs.push("/usr/sbin".into());
+    let found = dirs.iter().map(|d| d.join(name)).find(|p| p.is_file());
     if found.is_none() {
         assert!(
             std::env::var_os("CI").is_none(),
-            "CI must have promtool (shared/tools/install-validators)"
+            "CI must have {name} ({how})"
         );
-        eprintln!("SKIPPED the promtool half: promtool is not on PATH");
+        eprintln!("SKIPPED {what}: {name} is not on PATH");
     }
     found
 }
@@ -240,7 +250,12 @@ pub(super) fn http(
 
 /// Samples of the comparator's /metrics: `name{labels}` -> value.
 fn scrape(c: &Comparator) -> BTreeMap<String, f64> {
-    let reply = http(c.admin, "GET", "/metrics", &[], "");
+    scrape_at(c.admin)
+}
+
+/// Samples of /metrics on an admin listener.
+pub(super) fn scrape_at(admin: SocketAddr) -> BTreeMap<String, f64> {
+    let reply = http(admin, "GET", "/metrics", &[], "");
     assert_eq!(reply.status, 200);
     reply
         .body
@@ -398,6 +413,28 @@ pub(super) const PLANTED: &[(&str, &str)] = &[
     ("GET /token", "body:line 3"),
 ];
 
+/// The /report's diverging fields are exactly those planted in tests/compare/app.py.
+pub(super) fn assert_reports_exactly_the_planted(report: &serde_json::Value) {
+    let found: BTreeSet<(String, String)> = report["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| {
+            let name = e["endpoint"].as_str().unwrap().to_string();
+            e["diverging_fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |f| (name.clone(), f.as_str().unwrap().to_string()))
+        })
+        .collect();
+    let planted: BTreeSet<(String, String)> = PLANTED
+        .iter()
+        .map(|(e, f)| ((*e).to_string(), (*f).to_string()))
+        .collect();
+    assert_eq!(found, planted, "divergences reported vs planted");
+}
+
 /// The evaluation interval the plan's rules use (the default scrape interval), and how many
 /// scrapes it takes for the divergence alert (`for 10m`, rates over 5m) to be judged.
 pub(super) const INTERVAL_SECS: usize = 15;
@@ -500,6 +537,26 @@ pub(super) fn promtool_case(
     })
 }
 
+/// Writes `tests` into `dir` and runs `promtool test rules` on it: every case must pass.
+pub(super) fn promtool_passes(promtool: &Path, dir: &Path, tests: &serde_json::Value) {
+    std::fs::write(
+        dir.join("compare.test.yaml"),
+        serde_yaml::to_string(tests).unwrap(),
+    )
+    .unwrap();
+    let out = Command::new(promtool)
+        .args(["test", "rules", "compare.test.yaml"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool test rules:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 pub(super) fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("canaryc-compare-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -562,24 +619,7 @@ fn finds_exactly_the_planted_divergences_and_the_alert_fires_on_its_series() {
     let reply = http(c.admin, "GET", "/report", &[], "");
     assert_eq!(reply.status, 200);
     let report: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
-    let found: BTreeSet<(String, String)> = report["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|e| {
-            let name = e["endpoint"].as_str().unwrap().to_string();
-            e["diverging_fields"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(move |f| (name.clone(), f.as_str().unwrap().to_string()))
-        })
-        .collect();
-    let planted: BTreeSet<(String, String)> = PLANTED
-        .iter()
-        .map(|(e, f)| ((*e).to_string(), (*f).to_string()))
-        .collect();
-    assert_eq!(found, planted, "divergences reported vs planted");
+    assert_reports_exactly_the_planted(&report);
 
     let endpoint = |name: &str| {
         report["endpoints"]
@@ -706,22 +746,7 @@ fn finds_exactly_the_planted_divergences_and_the_alert_fires_on_its_series() {
             promtool_case("py3 on the routes where it behaves", &healthy_series, &rule, false),
         ],
     });
-    std::fs::write(
-        dir.join("compare.test.yaml"),
-        serde_yaml::to_string(&tests).unwrap(),
-    )
-    .unwrap();
-    let out = Command::new(promtool)
-        .args(["test", "rules", "compare.test.yaml"])
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "promtool test rules:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    promtool_passes(&promtool, &dir, &tests);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

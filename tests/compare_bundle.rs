@@ -20,18 +20,18 @@
 //! Needs the interpreters, HAProxy and promtool; without them it says so and passes, except
 //! under CI=true. It takes a few seconds (70 rounds of 12 requests).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::{canaryc, repo, stderr};
 use crate::compare::{
-    INTERVAL_SECS, PLANTED, Proc, ROUND, SCRAPES, http, need_pythons, promtool, promtool_case,
-    results, temp_dir,
+    INTERVAL_SECS, Proc, ROUND, SCRAPES, assert_reports_exactly_the_planted, http, need_pythons,
+    need_tool, promtool, promtool_case, promtool_passes, results, scrape_at, temp_dir,
 };
 
 /// A systemd unit's ExecStart words and Environment= assignments, in order.
@@ -183,25 +183,6 @@ fn wait_listening(at: SocketAddr, what: &str) {
     }
 }
 
-fn haproxy() -> Option<PathBuf> {
-    let found = [
-        "/usr/sbin/haproxy",
-        "/usr/bin/haproxy",
-        "/usr/local/sbin/haproxy",
-    ]
-    .into_iter()
-    .map(PathBuf::from)
-    .find(|p| p.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have HAProxy (the loopback e2e uses it)"
-        );
-        eprintln!("SKIPPED compare bundle test: no haproxy");
-    }
-    found
-}
-
 /// `show stat` columns of each server of `backend`: `stot` (requests sent to it), `wredis`
 /// (requests taken from it and redispatched to another after a retryable error).
 fn haproxy_sent(socket: &Path, backend: &str, column: &str) -> BTreeMap<String, f64> {
@@ -225,18 +206,6 @@ fn haproxy_sent(socket: &Path, backend: &str, column: &str) -> BTreeMap<String, 
         .collect()
 }
 
-fn scrape(admin: SocketAddr) -> BTreeMap<String, f64> {
-    let reply = http(admin, "GET", "/metrics", &[], "");
-    assert_eq!(reply.status, 200);
-    reply
-        .body
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| l.rsplit_once(' '))
-        .map(|(k, v)| (k.to_string(), v.parse().unwrap()))
-        .collect()
-}
-
 fn proxied(s: &BTreeMap<String, f64>, mirrored: bool) -> f64 {
     s.get(&format!(
         "canary_compare_requests_total{{service=\"web\",mirrored=\"{mirrored}\"}}"
@@ -250,7 +219,10 @@ fn a_generated_bare_metal_bundle_runs_the_comparator_and_it_reports_the_planted_
     let Some(py) = need_pythons("compare bundle test") else {
         return;
     };
-    let Some(haproxy) = haproxy() else { return };
+    let Some(haproxy) = need_tool("haproxy", "the loopback e2e uses it", "compare bundle test")
+    else {
+        return;
+    };
     let dir = temp_dir("bundle");
     let port = free_block(5);
     let stats = free_port();
@@ -414,7 +386,7 @@ fn a_generated_bare_metal_bundle_runs_the_comparator_and_it_reports_the_planted_
         }
         let start = Instant::now();
         let samples = loop {
-            let s = scrape(admin);
+            let s = scrape_at(admin);
             if results(&s, "web").values().sum::<f64>() >= proxied(&s, true) {
                 break s;
             }
@@ -430,7 +402,7 @@ fn a_generated_bare_metal_bundle_runs_the_comparator_and_it_reports_the_planted_
     }
 
     // Every request HAProxy gave its py2 server went through the comparator; the rest to py3.
-    let samples = scrape(admin);
+    let samples = scrape_at(admin);
     let through = proxied(&samples, true) + proxied(&samples, false);
     let by_server = haproxy_sent(&socket, "web", "stot");
     let redispatched: f64 = haproxy_sent(&socket, "web", "wredis").values().sum();
@@ -461,23 +433,8 @@ fn a_generated_bare_metal_bundle_runs_the_comparator_and_it_reports_the_planted_
     let report = http(admin, "GET", "/report", &[], "");
     assert_eq!(report.status, 200);
     let report: serde_json::Value = serde_json::from_str(&report.body).unwrap();
+    assert_reports_exactly_the_planted(&report);
     let endpoints = report["endpoints"].as_array().unwrap();
-    let found: BTreeSet<(String, String)> = endpoints
-        .iter()
-        .flat_map(|e| {
-            let name = e["endpoint"].as_str().unwrap().to_string();
-            e["diverging_fields"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(move |f| (name.clone(), f.as_str().unwrap().to_string()))
-        })
-        .collect();
-    let planted: BTreeSet<(String, String)> = PLANTED
-        .iter()
-        .map(|(e, f)| ((*e).to_string(), (*f).to_string()))
-        .collect();
-    assert_eq!(found, planted, "divergences reported vs planted");
     let items = endpoints
         .iter()
         .find(|e| e["endpoint"] == "GET /items/{id}")
@@ -512,22 +469,7 @@ fn a_generated_bare_metal_bundle_runs_the_comparator_and_it_reports_the_planted_
             "evaluation_interval": format!("{INTERVAL_SECS}s"),
             "tests": [promtool_case("the bundle's comparator, through HAProxy", &series, &rule, true)],
         });
-        std::fs::write(
-            dir.join("bundle.test.yaml"),
-            serde_yaml::to_string(&tests).unwrap(),
-        )
-        .unwrap();
-        let run = Command::new(promtool)
-            .args(["test", "rules", "bundle.test.yaml"])
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            run.status.success(),
-            "promtool test rules:\n{}\n{}",
-            String::from_utf8_lossy(&run.stdout),
-            String::from_utf8_lossy(&run.stderr)
-        );
+        promtool_passes(&promtool, &dir, &tests);
     }
 
     // SIGTERM, as systemd stops it (KillSignal=SIGTERM): a clean exit with the final counts.
