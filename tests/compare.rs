@@ -20,9 +20,9 @@ use crate::common::{canaryc, repo, stderr};
 // ---------------------------------------------------------------------------------------------
 // Interpreters and processes
 
-struct Pythons {
-    py2: PathBuf,
-    py3: PathBuf,
+pub(super) struct Pythons {
+    pub(super) py2: PathBuf,
+    pub(super) py3: PathBuf,
 }
 
 fn pyenv() -> PathBuf {
@@ -53,7 +53,7 @@ fn pythons() -> Option<Pythons> {
 }
 
 /// The interpreters, or `None` with a message (a failure under CI, which has them).
-fn need_pythons(test: &str) -> Option<Pythons> {
+pub(super) fn need_pythons(test: &str) -> Option<Pythons> {
     let found = pythons();
     if found.is_none() {
         assert!(
@@ -67,24 +67,34 @@ fn need_pythons(test: &str) -> Option<Pythons> {
     found
 }
 
-fn promtool() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("promtool"))
-            .find(|p| p.is_file())
-    });
+pub(super) fn promtool() -> Option<PathBuf> {
+    need_tool(
+        "promtool",
+        "shared/tools/install-validators",
+        "the promtool half",
+    )
+}
+
+/// `name` on PATH or in /usr/sbin, or `None` with a message saying `what` is skipped (a
+/// failure under CI, which has it: `how` says where it comes from).
+pub(super) fn need_tool(name: &str, how: &str, what: &str) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).collect())
+        .unwrap_or_default();
+    dirs.push("/usr/sbin".into());
+    let found = dirs.iter().map(|d| d.join(name)).find(|p| p.is_file());
     if found.is_none() {
         assert!(
             std::env::var_os("CI").is_none(),
-            "CI must have promtool (shared/tools/install-validators)"
+            "CI must have {name} ({how})"
         );
-        eprintln!("SKIPPED the promtool half: promtool is not on PATH");
+        eprintln!("SKIPPED {what}: {name} is not on PATH");
     }
     found
 }
 
 /// A child process killed when dropped.
-struct Proc(Child);
+pub(super) struct Proc(pub(super) Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -189,16 +199,22 @@ fn start_compare(args: &[&str]) -> Comparator {
 // ---------------------------------------------------------------------------------------------
 // A minimal HTTP/1.0 client (test code: the comparator itself speaks through hyper)
 
-struct Reply {
-    status: u16,
+pub(super) struct Reply {
+    pub(super) status: u16,
     /// Lower-case names.
-    headers: Vec<(String, String)>,
+    pub(super) headers: Vec<(String, String)>,
     /// Names as sent, in order.
-    names: Vec<String>,
-    body: String,
+    pub(super) names: Vec<String>,
+    pub(super) body: String,
 }
 
-fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+pub(super) fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Reply {
     let mut stream = TcpStream::connect(addr).expect("connects");
     let mut request = format!("{method} {path} HTTP/1.0\r\nHost: shop.test\r\n");
     for (k, v) in headers {
@@ -234,7 +250,12 @@ fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], bo
 
 /// Samples of the comparator's /metrics: `name{labels}` -> value.
 fn scrape(c: &Comparator) -> BTreeMap<String, f64> {
-    let reply = http(c.admin, "GET", "/metrics", &[], "");
+    scrape_at(c.admin)
+}
+
+/// Samples of /metrics on an admin listener.
+pub(super) fn scrape_at(admin: SocketAddr) -> BTreeMap<String, f64> {
+    let reply = http(admin, "GET", "/metrics", &[], "");
     assert_eq!(reply.status, 200);
     reply
         .body
@@ -245,13 +266,16 @@ fn scrape(c: &Comparator) -> BTreeMap<String, f64> {
         .collect()
 }
 
-fn metric(samples: &BTreeMap<String, f64>, key: &str) -> f64 {
+pub(super) fn metric(samples: &BTreeMap<String, f64>, key: &str) -> f64 {
     *samples
         .get(key)
         .unwrap_or_else(|| panic!("no {key} in /metrics"))
 }
 
-fn results(samples: &BTreeMap<String, f64>, service: &str) -> BTreeMap<&'static str, f64> {
+pub(super) fn results(
+    samples: &BTreeMap<String, f64>,
+    service: &str,
+) -> BTreeMap<&'static str, f64> {
     ["same", "diverged", "noise", "error", "dropped"]
         .into_iter()
         .map(|r| {
@@ -300,7 +324,7 @@ fn sigterm(c: &mut Comparator) -> (Option<i32>, String) {
 
 /// One request of a round: method, path, headers, body, whether it is mirrored, and what only
 /// py2's answer contains.
-type Call = (
+pub(super) type Call = (
     &'static str,
     &'static str,
     &'static [(&'static str, &'static str)],
@@ -309,7 +333,7 @@ type Call = (
     &'static str,
 );
 
-const PY2: &str = "\"python\": \"2.7.18\"";
+pub(super) const PY2: &str = "\"python\": \"2.7.18\"";
 
 const SECRET_HEADERS: &[(&str, &str)] = &[
     ("Authorization", "Bearer s3cret-bearer"),
@@ -317,7 +341,7 @@ const SECRET_HEADERS: &[(&str, &str)] = &[
 ];
 
 /// Every route of the app, planted divergences and not.
-const ROUND: &[Call] = &[
+pub(super) const ROUND: &[Call] = &[
     (
         "GET",
         "/round?x=2.5",
@@ -377,7 +401,7 @@ const HEALTHY_ROUND: &[Call] = &[
 ];
 
 /// The divergences planted in tests/compare/app.py, as (endpoint, field).
-const PLANTED: &[(&str, &str)] = &[
+pub(super) const PLANTED: &[(&str, &str)] = &[
     ("GET /divide", "$.result"),
     ("GET /round", "$.value"),
     ("GET /sorted", "status"),
@@ -389,10 +413,32 @@ const PLANTED: &[(&str, &str)] = &[
     ("GET /token", "body:line 3"),
 ];
 
+/// The /report's diverging fields are exactly those planted in tests/compare/app.py.
+pub(super) fn assert_reports_exactly_the_planted(report: &serde_json::Value) {
+    let found: BTreeSet<(String, String)> = report["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| {
+            let name = e["endpoint"].as_str().unwrap().to_string();
+            e["diverging_fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |f| (name.clone(), f.as_str().unwrap().to_string()))
+        })
+        .collect();
+    let planted: BTreeSet<(String, String)> = PLANTED
+        .iter()
+        .map(|(e, f)| ((*e).to_string(), (*f).to_string()))
+        .collect();
+    assert_eq!(found, planted, "divergences reported vs planted");
+}
+
 /// The evaluation interval the plan's rules use (the default scrape interval), and how many
 /// scrapes it takes for the divergence alert (`for 10m`, rates over 5m) to be judged.
-const INTERVAL_SECS: usize = 15;
-const SCRAPES: usize = 70;
+pub(super) const INTERVAL_SECS: usize = 15;
+pub(super) const SCRAPES: usize = 70;
 
 /// Sends `rounds` rounds, scraping after each once its comparisons are done: the real series
 /// of `canary_compared_responses_total`, one sample per evaluation interval.
@@ -454,7 +500,7 @@ fn divergence_rule(dir: &Path) -> serde_yaml::Value {
 }
 
 /// A promtool test case on the captured series: the alert fires, or stays silent.
-fn promtool_case(
+pub(super) fn promtool_case(
     name: &str,
     series: &BTreeMap<String, Vec<f64>>,
     rule: &serde_yaml::Value,
@@ -491,7 +537,27 @@ fn promtool_case(
     })
 }
 
-fn temp_dir(name: &str) -> PathBuf {
+/// Writes `tests` into `dir` and runs `promtool test rules` on it: every case must pass.
+pub(super) fn promtool_passes(promtool: &Path, dir: &Path, tests: &serde_json::Value) {
+    std::fs::write(
+        dir.join("compare.test.yaml"),
+        serde_yaml::to_string(tests).unwrap(),
+    )
+    .unwrap();
+    let out = Command::new(promtool)
+        .args(["test", "rules", "compare.test.yaml"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool test rules:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub(super) fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("canaryc-compare-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -553,24 +619,7 @@ fn finds_exactly_the_planted_divergences_and_the_alert_fires_on_its_series() {
     let reply = http(c.admin, "GET", "/report", &[], "");
     assert_eq!(reply.status, 200);
     let report: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
-    let found: BTreeSet<(String, String)> = report["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|e| {
-            let name = e["endpoint"].as_str().unwrap().to_string();
-            e["diverging_fields"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(move |f| (name.clone(), f.as_str().unwrap().to_string()))
-        })
-        .collect();
-    let planted: BTreeSet<(String, String)> = PLANTED
-        .iter()
-        .map(|(e, f)| ((*e).to_string(), (*f).to_string()))
-        .collect();
-    assert_eq!(found, planted, "divergences reported vs planted");
+    assert_reports_exactly_the_planted(&report);
 
     let endpoint = |name: &str| {
         report["endpoints"]
@@ -697,22 +746,7 @@ fn finds_exactly_the_planted_divergences_and_the_alert_fires_on_its_series() {
             promtool_case("py3 on the routes where it behaves", &healthy_series, &rule, false),
         ],
     });
-    std::fs::write(
-        dir.join("compare.test.yaml"),
-        serde_yaml::to_string(&tests).unwrap(),
-    )
-    .unwrap();
-    let out = Command::new(promtool)
-        .args(["test", "rules", "compare.test.yaml"])
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "promtool test rules:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    promtool_passes(&promtool, &dir, &tests);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -6,6 +6,7 @@ mod cli;
 mod codebase_root;
 mod common;
 mod compare;
+mod compare_bundle;
 mod compare_ports;
 mod compare_truth;
 mod compare_wiring;

@@ -11,7 +11,8 @@
 //! The pure parts (route.rs, field.rs, endpoint.rs, diff.rs, noise.rs, stats.rs, sample.rs,
 //! report.rs, metrics.rs) do no I/O and are unit-tested; proxy.rs, mirror.rs and admin.rs are
 //! the network, on hyper. Two tokio runtimes keep comparisons off the client's thread: the
-//! proxy's and the comparator's, one thread each, so parsing a large JSON body never delays a
+//! proxy's and the comparator's, one thread each, so parsing a large JSON body, or rendering
+//! /metrics and /report (the admin listener runs on the comparator's thread), never delays a
 //! client's request.
 
 pub mod admin;
@@ -248,14 +249,21 @@ pub fn serve(config: Config, ready: impl FnOnce(Bound)) -> Result<[u64; 5], Stri
         let timeout = shared.timeout;
         mirror_runtime.spawn(async move { mirror::run(jobs, shared, client(Some(timeout))).await });
     }
+    // The admin listener on the comparator's thread too: rendering /metrics (a line per
+    // endpoint and result) or /report under the stats lock would otherwise stall every
+    // client's request on the proxy's one thread for as long as a scrape takes.
+    let admin_task = {
+        let _guard = mirror_runtime.enter();
+        let admin_listener =
+            tokio::net::TcpListener::from_std(admin_listener).map_err(|e| e.to_string())?;
+        mirror_runtime.spawn(accept_admin(admin_listener, shared.clone()))
+    };
     ready(bound);
 
     proxy_runtime.block_on(async {
         let proxy_listener = tokio::net::TcpListener::from_std(proxy_listener).map_err(|e| e.to_string())?;
-        let admin_listener = tokio::net::TcpListener::from_std(admin_listener).map_err(|e| e.to_string())?;
         let graceful = GracefulShutdown::new();
         let primary_client = client(None);
-        let admin_task = tokio::spawn(accept_admin(admin_listener, shared.clone()));
         let signal = shutdown_signal();
         tokio::pin!(signal);
         loop {
