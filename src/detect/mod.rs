@@ -253,7 +253,7 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
             kubernetes::template(path, text, chart, &mut out);
             continue;
         }
-        if kubernetes::is_template_name(&lower) {
+        if kubernetes::is_template_name(lower) {
             // Rendered with the production values file next to it, when there is one.
             let values = template_values(path, &values_files);
             let rendered = match values {

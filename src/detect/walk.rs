@@ -362,27 +362,20 @@ fn read_into(
             Err(e) => return Err(e),
         }
     }
-    let mut bytes = first.to_vec();
-    bytes.resize(first.len() * 2, 0);
-    let mut len = first.len();
-    loop {
-        if len == bytes.len() {
-            if len as u64 > limit {
-                return Ok(None);
-            }
-            bytes.resize(len * 2, 0);
-        }
-        match file.read(&mut bytes[len..]) {
-            Ok(0) => break,
-            Ok(n) => len += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    if len as u64 > limit {
+    // A larger file: one allocation of its size (a stat, for these only), read into without
+    // zeroing it first, and never more than one byte past the limit.
+    let size = file.metadata().map_or(0, |m| m.len());
+    let cap = size
+        .min(limit.saturating_add(1))
+        .max(first.len() as u64 + 1);
+    let mut bytes =
+        Vec::with_capacity(usize::try_from(cap).unwrap_or(usize::MAX).saturating_add(1));
+    bytes.extend_from_slice(first);
+    let rest = limit.saturating_add(1).saturating_sub(first.len() as u64);
+    file.take(rest).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
         return Ok(None);
     }
-    bytes.truncate(len);
     Ok(Some(bytes))
 }
 
