@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Detection on a generated tree, side by side with `find TREE -type f | wc -l` (the floor:
-# listing the files without reading any) and `rg --files TREE | wc -l` (listing them with
-# gitignore rules, in parallel). Warm cache: each command runs once before timing.
+# Detection on a generated tree, side by side with `find TREE -type f | wc -l` (listing the
+# files without reading any), benches/read_floor.c (the same listing plus one open, read and
+# close of exactly the files detection reads: the floor of what detect does, as `find` reads
+# no file contents) and, when installed, `rg --files TREE | wc -l` (listing with gitignore
+# rules, in parallel). Warm cache: each command runs once before timing.
 # Targets (issues 10 and 15): detect within 1.5x find on the 100,000-file tree, 3x on the
 # Python tree.
 #
@@ -13,6 +15,8 @@
 # Usage: benches/detect-tree.sh [FILES=100000] [ROUNDS=9]
 #        benches/detect-tree.sh python [MODULES=2000] [ROUNDS=9]
 #        BIN=/path/to/canaryc benches/detect-tree.sh ...   (another build, e.g. the one before)
+#        BASE=/path/to/canaryc benches/detect-tree.sh ...  (also time BASE, in the same rounds:
+#                                                          before and after, paired)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = python ]; then
@@ -30,19 +34,30 @@ if [ -z "${BIN:-}" ]; then
   cargo build --release --quiet
   BIN=target/release/canaryc
 fi
-find_cmd="find $tree -type f | wc -l > /dev/null"
-rg_cmd="rg --files $tree | wc -l > /dev/null"
-detect_cmd="$BIN detect $tree --format json | wc -l > /dev/null"
-echo "$tree: $(find "$tree" -type f | wc -l) files (find), $(rg --files "$tree" | wc -l) (rg --files), $(du -sh "$tree" | cut -f1)"
+floor="${TMPDIR:-/tmp}/canaryc-read-floor"
+cc -O2 -o "$floor" benches/read_floor.c
+names=("find -type f" "read floor")
+cmds=("find $tree -type f | wc -l > /dev/null" "$floor $tree > /dev/null")
+if command -v rg > /dev/null; then
+  names+=("rg --files")
+  cmds+=("rg --files $tree | wc -l > /dev/null")
+fi
+if [ -n "${BASE:-}" ]; then
+  names+=("canaryc detect (BASE)")
+  cmds+=("$BASE detect $tree --format json | wc -l > /dev/null")
+fi
+names+=("canaryc detect")
+cmds+=("$BIN detect $tree --format json | wc -l > /dev/null")
+echo "$tree: $(find "$tree" -type f | wc -l) files (find); read floor: $("$floor" "$tree" | awk '{print $1 " listed, " $2 " read, " $3 " bytes"}'); $(du -sh "$tree" | cut -f1)"
 "$BIN" detect "$tree" --format json | python3 -c 'import json,sys; d=json.load(sys.stdin); print("detect:", d["stats"], len(d["workloads"]), "workloads")'
-bash -c "$find_cmd"; bash -c "$rg_cmd"; bash -c "$detect_cmd"
+for c in "${cmds[@]}"; do bash -c "$c"; done
 
-# Rounds of (find, rg, detect), each a whole `bash -c` process: wall from perf_counter, CPU
+# Rounds of every command in turn, each a whole `bash -c` process: wall from perf_counter, CPU
 # (user + system, microsecond resolution) from the children's rusage.
-python3 - "$rounds" "$find_cmd" "$rg_cmd" "$detect_cmd" <<'PY'
+python3 - "$rounds" "${#names[@]}" "${names[@]}" "${cmds[@]}" <<'PY'
 import resource, statistics, subprocess, sys, time
-rounds, cmds = int(sys.argv[1]), sys.argv[2:]
-names = ["find -type f", "rg --files", "canaryc detect"]
+rounds, n = int(sys.argv[1]), int(sys.argv[2])
+names, cmds = sys.argv[3:3 + n], sys.argv[3 + n:]
 def timed(cmd):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
@@ -53,10 +68,10 @@ def timed(cmd):
     return wall, cpu
 rows = [[timed(c) for c in cmds] for _ in range(rounds)]
 med = lambda i, k: statistics.median(r[i][k] for r in rows)
-ratio = lambda i, k: statistics.median(r[i][k] / r[0][k] for r in rows)
-print(f"{rounds} interleaved rounds, medians")
-print("| command | wall ms | cpu ms | wall / find | cpu / find |")
-print("|---|---|---|---|---|")
+ratio = lambda i, j, k: statistics.median(r[i][k] / r[j][k] for r in rows)
+print(f"{rounds} interleaved rounds, medians (ratios: median of the per-round ratios)")
+print("| command | wall ms | cpu ms | wall / find | cpu / find | cpu / read floor |")
+print("|---|---|---|---|---|---|")
 for i, name in enumerate(names):
-    print(f"| {name} | {med(i, 0) * 1e3:.0f} | {med(i, 1) * 1e3:.0f} | {ratio(i, 0):.2f}x | {ratio(i, 1):.2f}x |")
+    print(f"| {name} | {med(i, 0) * 1e3:.0f} | {med(i, 1) * 1e3:.0f} | {ratio(i, 0, 0):.2f}x | {ratio(i, 0, 1):.2f}x | {ratio(i, 1, 1):.2f}x |")
 PY

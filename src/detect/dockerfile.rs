@@ -5,9 +5,14 @@
 use super::facts::{Detection, Dockerfile, Evidence, Fact, Stage};
 use super::validate;
 
+/// Asked of every file detection reads: no allocation.
 pub(super) fn is_dockerfile(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    lower == "dockerfile" || lower.starts_with("dockerfile.") || lower.ends_with(".dockerfile")
+    let b = name.as_bytes();
+    let (prefix, suffix) = (b"dockerfile.", b".dockerfile");
+    name.eq_ignore_ascii_case("dockerfile")
+        || b.get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+        || b.len() >= suffix.len() && b[b.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
 }
 
 /// Base images that are Python 2 without saying `python:2` (vendor bases of the py2 era).

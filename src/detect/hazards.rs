@@ -12,6 +12,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::facts::{Evidence, Hazard, HazardLevel};
+use super::scan::{LineCounter, LineStart, Present};
 
 /// Evidence gathered across files, turned into hazards once everything is read.
 #[derive(Debug, Default)]
@@ -32,11 +33,16 @@ fn re(pattern: &str) -> Regex {
     Regex::new(pattern).expect("valid regex")
 }
 
-static PICKLE: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"(?m)^\s*import\s+cPickle|^\s*from\s+six\.moves\s+import\s+cPickle|\bc?[Pp]ickle\.dumps?\(|\bpickle\.HIGHEST_PROTOCOL|\bPickler\(",
+// (?m)^\s*import\s+cPickle|^\s*from\s+six\.moves\s+import\s+cPickle|\bc?[Pp]ickle\.dumps?\(|\bpickle\.HIGHEST_PROTOCOL|\bPickler\(
+// as its line-start alternatives and the rest, whose matches [`pickle_lines`] merges.
+static PICKLE_IMPORT: LazyLock<LineStart> = LazyLock::new(|| {
+    LineStart::new(
+        r"import\s+cPickle|from\s+six\.moves\s+import\s+cPickle",
+        &[("import", &["cPickle"]), ("from", &["six"])],
     )
 });
+static PICKLE_USE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"\bc?[Pp]ickle\.dumps?\(|\bpickle\.HIGHEST_PROTOCOL|\bPickler\("));
 static SHARED_CACHE: LazyLock<Regex> = LazyLock::new(|| {
     re(
         r"MemcachedCache|PyLibMCCache|PyMemcacheCache|django_redis|redis_cache|RedisCache|memcache\.Client\(|pylibmc\.Client\(|pymemcache|cacheops|flask_caching|flask_session|beaker\.session|\bfrom\s+rq\b",
@@ -52,11 +58,35 @@ static CELERY_PICKLE: LazyLock<Regex> = LazyLock::new(|| {
         r"(?i)(CELERY_TASK_SERIALIZER|CELERY_RESULT_SERIALIZER|CELERY_ACCEPT_CONTENT|task_serializer|result_serializer|accept_content|serializer)\s*[=:]\s*[\[(]?[^\n]*['\x22]pickle['\x22]",
     )
 });
-static REMOVED_MODULES: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"(?m)^\s*(?:import|from)\s+(cgi|cgitb|imghdr|pipes|telnetlib|crypt|uu|xdrlib|nntplib|mailcap|audioop|asyncore|asynchat|smtpd|imp|distutils|lib2to3)\b",
+// (?m)^\s*(?:import|from)\s+(cgi|...)\b
+static REMOVED_MODULES: LazyLock<LineStart> = LazyLock::new(|| {
+    LineStart::new(
+        &format!(r"(?:import|from)\s+({})\b", REMOVED_NAMES.join("|")),
+        &[("import", REMOVED_NAMES), ("from", REMOVED_NAMES)],
     )
 });
+/// The modules, in the pattern's order.
+const REMOVED_NAMES: &[&str] = &[
+    "cgi",
+    "cgitb",
+    "imghdr",
+    "pipes",
+    "telnetlib",
+    "crypt",
+    "uu",
+    "xdrlib",
+    "nntplib",
+    "mailcap",
+    "audioop",
+    "asyncore",
+    "asynchat",
+    "smtpd",
+    "imp",
+    "distutils",
+    "lib2to3",
+];
+/// What the celery pattern needs somewhere: a quoted `pickle`, in any case.
+static QUOTED_PICKLE: LazyLock<Regex> = LazyLock::new(|| re(r#"(?i)['\x22]pickle['\x22]"#));
 
 /// py2-only packages and what replaces them (py2-py3-runtime.md §3.5).
 const PY2_ONLY: &[(&str, &str)] = &[
@@ -93,32 +123,85 @@ const PY2_ONLY: &[(&str, &str)] = &[
     ("gdata", "google-api-python-client"),
 ];
 
-fn lines_matching(path: &str, text: &str, pattern: &Regex, out: &mut Vec<Evidence>) {
-    for m in pattern.find_iter(text) {
-        let line = text[..m.start()].matches('\n').count() + 1;
-        let e = Evidence::new(path, line);
+/// One piece of evidence per line with a match (`matches` in increasing order of start),
+/// lines counted once for the whole file.
+fn push_lines(
+    path: &str,
+    text: &str,
+    matches: impl Iterator<Item = usize>,
+    out: &mut Vec<Evidence>,
+) -> LineCounter {
+    let mut lines = LineCounter::new();
+    for start in matches {
+        let e = Evidence::new(path, lines.line_of(text, start));
         if out.last() != Some(&e) {
             out.push(e);
         }
     }
+    lines
+}
+
+fn lines_matching(path: &str, text: &str, pattern: &Regex, out: &mut Vec<Evidence>) {
+    push_lines(path, text, pattern.find_iter(text).map(|m| m.start()), out);
+}
+
+/// The starts of the matches `find_iter` gives for `(?m)^\s*(?:CORE)`.
+fn line_start_matches<'t>(
+    pattern: &'t LineStart,
+    text: &'t str,
+) -> impl Iterator<Item = usize> + 't {
+    let mut pos = 0;
+    std::iter::from_fn(move || {
+        let (start, end) = pattern.find_at(text, pos)?;
+        pos = end;
+        Some(start)
+    })
+}
+
+/// The starts of the matches `find_iter` gives for the whole pickle pattern: the earlier of the
+/// two parts' next matches each time (they never start at the same byte: one starts at a line
+/// start with `import`, `from` or whitespace, the other with a letter of `pickle`), resuming
+/// after it.
+fn pickle_matches(text: &str) -> impl Iterator<Item = usize> + '_ {
+    let mut pos = 0;
+    let mut import: Option<Option<(usize, usize)>> = None;
+    let mut usage: Option<Option<(usize, usize)>> = None;
+    std::iter::from_fn(move || {
+        // The cached next match of each part, searched again once `pos` has passed its start.
+        if import.is_none_or(|m| m.is_some_and(|(s, _)| s < pos)) {
+            import = Some(PICKLE_IMPORT.find_at(text, pos));
+        }
+        if usage.is_none_or(|m| m.is_some_and(|(s, _)| s < pos)) {
+            usage = Some(PICKLE_USE.find_at(text, pos).map(|m| (m.start(), m.end())));
+        }
+        let next = match (import.flatten(), usage.flatten()) {
+            (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+            (a, b) => a.or(b),
+        }?;
+        pos = next.1;
+        Some(next.0)
+    })
 }
 
 impl Signals {
-    pub(super) fn python_file(&mut self, path: &str, text: &str) {
+    /// `present` is [`super::python::GATES`] scanned over `text`.
+    pub(super) fn python_file(&mut self, path: &str, text: &str, present: &Present<'_>) {
         // Substring gates first: the regexes run only on files that could match.
-        if text.contains("ickle") {
-            lines_matching(path, text, &PICKLE, &mut self.pickle);
-            lines_matching(path, text, &CELERY_PICKLE, &mut self.celery_pickle);
+        if present.has(text, "ickle") {
+            push_lines(path, text, pickle_matches(text), &mut self.pickle);
+            if QUOTED_PICKLE.is_match(text) {
+                lines_matching(path, text, &CELERY_PICKLE, &mut self.celery_pickle);
+            }
         }
         if [
             "Cache", "cache", "memcache", "redis", "rq", "beaker", "session",
         ]
         .iter()
-        .any(|w| text.contains(w))
+        .any(|w| present.has(text, w))
         {
             lines_matching(path, text, &SHARED_CACHE, &mut self.shared_cache);
         }
-        if text.contains("SESSION_") {
+        if present.has(text, "SESSION_") {
             lines_matching(
                 path,
                 text,
@@ -133,7 +216,12 @@ impl Signals {
             );
         }
         if text.contains("import") {
-            lines_matching(path, text, &REMOVED_MODULES, &mut self.removed_modules);
+            push_lines(
+                path,
+                text,
+                line_start_matches(&REMOVED_MODULES, text),
+                &mut self.removed_modules,
+            );
         }
     }
 
@@ -259,5 +347,89 @@ impl Signals {
         push("python2-base-image", HazardLevel::Warning, "a python:2.7 base image: Debian buster is archived, so the py2 image cannot be rebuilt reproducibly".into(), "pin the py2 image by digest and keep a cached copy for the length of the canary", self.python2_image);
         hazards.sort_by(|a, b| (a.level, a.id, &a.evidence).cmp(&(b.level, b.id, &b.evidence)));
         hazards
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The patterns as they were written: one regex each, lines counted from the start.
+    const PICKLE_AS_WRITTEN: &str = r"(?m)^\s*import\s+cPickle|^\s*from\s+six\.moves\s+import\s+cPickle|\bc?[Pp]ickle\.dumps?\(|\bpickle\.HIGHEST_PROTOCOL|\bPickler\(";
+    const REMOVED_AS_WRITTEN: &str = r"(?m)^\s*(?:import|from)\s+(cgi|cgitb|imghdr|pipes|telnetlib|crypt|uu|xdrlib|nntplib|mailcap|audioop|asyncore|asynchat|smtpd|imp|distutils|lib2to3)\b";
+
+    fn as_written(pattern: &str, text: &str) -> Vec<Evidence> {
+        let pattern = Regex::new(pattern).unwrap();
+        let mut out: Vec<Evidence> = Vec::new();
+        for m in pattern.find_iter(text) {
+            let e = Evidence::new("f.py", text[..m.start()].matches('\n').count() + 1);
+            if out.last() != Some(&e) {
+                out.push(e);
+            }
+        }
+        out
+    }
+
+    /// A large generated module with a match on most lines, and the corners of `(?m)^\s*`:
+    /// blank lines above a match, a match split over lines, pickle calls after an import.
+    fn generated(lines: usize) -> String {
+        let pieces = [
+            "import cPickle\n",
+            "\n   \n  import cPickle as p\n",
+            "x = cPickle.dumps(y); z = pickle.loads(w)\n",
+            "import\n  cPickle\n",
+            "from six.moves import cPickle\n",
+            "    from imp import reload\n",
+            "import distutils.core, cgi\n",
+            "data = Pickler(f, pickle.HIGHEST_PROTOCOL)\n",
+            "s = 'import cPickle'\n",
+            "é import cgi\n",
+        ];
+        (0..lines).map(|i| pieces[i % pieces.len()]).collect()
+    }
+
+    #[test]
+    fn pickle_and_removed_modules_match_as_written() {
+        for text in [
+            generated(200),
+            "import\ncPickle.dumps(x)\n".into(),
+            "\n\nimport cgi".into(),
+            String::new(),
+        ] {
+            let mut pickle = Vec::new();
+            push_lines("f.py", &text, pickle_matches(&text), &mut pickle);
+            assert_eq!(pickle, as_written(PICKLE_AS_WRITTEN, &text), "{text:?}");
+            let mut removed = Vec::new();
+            push_lines(
+                "f.py",
+                &text,
+                line_start_matches(&REMOVED_MODULES, &text),
+                &mut removed,
+            );
+            assert_eq!(removed, as_written(REMOVED_AS_WRITTEN, &text), "{text:?}");
+        }
+    }
+
+    /// Never quadratic in lines: on a 100,000-line file with a match on most lines, the line
+    /// numbers cost one pass over the text (counted bytes, not time).
+    #[test]
+    fn line_numbers_cost_one_pass() {
+        let text = generated(100_000);
+        let mut out = Vec::new();
+        let counter = push_lines("f.py", &text, pickle_matches(&text), &mut out);
+        assert!(out.len() > 50_000);
+        assert!(
+            counter.scanned <= text.len(),
+            "{} > {}",
+            counter.scanned,
+            text.len()
+        );
+        let counter = push_lines(
+            "f.py",
+            &text,
+            line_start_matches(&REMOVED_MODULES, &text),
+            &mut Vec::new(),
+        );
+        assert!(counter.scanned <= text.len());
     }
 }

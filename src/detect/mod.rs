@@ -20,6 +20,7 @@ pub mod merge;
 mod procfile;
 mod proxy;
 mod python;
+mod scan;
 mod servers;
 mod shell;
 mod supervisord;
@@ -204,16 +205,29 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
     let mut from_python: BTreeMap<String, PyFacts> = BTreeMap::new();
     let mut framework_from_requirements: BTreeMap<String, Fact<String>> = BTreeMap::new();
 
+    // The code directory of the last file's directory; the facts of the last run of files in
+    // one code directory, merged into `from_python` when the next run starts (in file order, as
+    // merging file by file would).
+    let mut last_code_dir: Option<(&str, &str)> = None;
+    let mut pending: Option<(&str, PyFacts)> = None;
     for file in files {
         let (path, text) = (file.path.as_str(), file.text.as_str());
         let name = file_name(path);
-        let lower = name.to_ascii_lowercase();
-        let plain = untemplated(&lower);
-        // Worked out only for the files that need them: this loop sees every file read.
-        let code_dir = || {
-            workloads::code_dir_of(path, &code_dirs)
-                .unwrap_or(".")
-                .to_string()
+        let (mut buf, mut owned) = ([0u8; 256], String::new());
+        let lower = scan::ascii_lowercase(name, &mut buf, &mut owned);
+        let plain = untemplated(lower);
+        // Worked out only for the files that need them: this loop sees every file read. Files
+        // come sorted by path, so the last directory's answer is usually this one's.
+        let mut code_dir = || {
+            let dir = dir_of(path);
+            match last_code_dir {
+                Some((d, c)) if d == dir => c,
+                _ => {
+                    let c = workloads::code_dir_of(path, &code_dirs).unwrap_or(".");
+                    last_code_dir = Some((dir, c));
+                    c
+                }
+            }
         };
         let lookup = |v: &str| {
             let scope = ansible::template_scope(path);
@@ -239,7 +253,7 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
             kubernetes::template(path, text, chart, &mut out);
             continue;
         }
-        if kubernetes::is_template_name(&lower) {
+        if kubernetes::is_template_name(lower) {
             // Rendered with the production values file next to it, when there is one.
             let values = template_values(path, &values_files);
             let rendered = match values {
@@ -289,10 +303,22 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
         }
         if lower.ends_with(".py") {
             let code_dir = code_dir();
-            let facts = python::python_file(path, text, &code_dir);
-            from_python.entry(code_dir).or_default().fill_from(facts);
-            signals.python_file(path, text);
-            if servers::is_gunicorn_config(path, text) {
+            // The words the scans are gated on, found in one pass over the file.
+            let present = python::GATES.scan(text);
+            let facts = python::python_file(path, text, code_dir, &present);
+            match &mut pending {
+                Some((dir, run)) if *dir == code_dir => run.fill_from(facts),
+                _ => {
+                    if let Some((dir, run)) = pending.replace((code_dir, facts)) {
+                        from_python
+                            .entry(dir.to_string())
+                            .or_default()
+                            .fill_from(run);
+                    }
+                }
+            }
+            signals.python_file(path, text, &present);
+            if present.has(text, "bind") && servers::is_gunicorn_config(path, text) {
                 servers::gunicorn(path, text, &mut out);
             }
             continue;
@@ -314,7 +340,7 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
                     });
                 if let Some(f) = framework {
                     framework_from_requirements
-                        .entry(code_dir.clone())
+                        .entry(code_dir.to_string())
                         .or_insert_with(|| Fact::new(f.to_string(), path, i + 1));
                 }
             }
@@ -369,6 +395,13 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
                 proxy::analyze(path, text, &mut out);
             }
         }
+    }
+
+    if let Some((dir, run)) = pending.take() {
+        from_python
+            .entry(dir.to_string())
+            .or_default()
+            .fill_from(run);
     }
 
     // Python code per directory.

@@ -9,6 +9,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::facts::{Evidence, Fact};
+use super::scan::{Key, LineCounter, LineStart, Present, WordSet};
 use super::validate;
 
 /// Facts found in one file, before they are attributed to a service.
@@ -42,17 +43,46 @@ fn re(pattern: &str) -> Regex {
     Regex::new(pattern).expect("valid regex")
 }
 
-static FRAMEWORK: LazyLock<Vec<(Regex, &str)>> = LazyLock::new(|| {
+/// Patterns `(?m)^\s*CORE`, searched by their keywords (see [`LineStart`]).
+fn line_start(core: &str, keys: &'static [Key]) -> LineStart {
+    LineStart::new(core, keys)
+}
+
+/// `(from|import)\s+NAME`.
+macro_rules! import_of {
+    ($name:literal) => {
+        &[("from", &[$name]), ("import", &[$name])]
+    };
+}
+
+static FRAMEWORK: LazyLock<Vec<(LineStart, &str)>> = LazyLock::new(|| {
     vec![
-        (re(r"(?m)^\s*(from|import)\s+django\b"), "django"),
+        // (?m)^\s*(from|import)\s+django\b
         (
-            re(r"(?m)^\s*from\s+flask\s+import\b|^\s*import\s+flask\b"),
+            line_start(r"(from|import)\s+django\b", import_of!("django")),
+            "django",
+        ),
+        // (?m)^\s*from\s+flask\s+import\b|^\s*import\s+flask\b
+        (
+            line_start(
+                r"from\s+flask\s+import\b|import\s+flask\b",
+                import_of!("flask"),
+            ),
             "flask",
         ),
-        (re(r"(?m)^\s*(from|import)\s+pyramid\b"), "pyramid"),
-        (re(r"(?m)^\s*(from|import)\s+tornado\b"), "tornado"),
         (
-            re(r"(?m)^\s*def\s+application\s*\(\s*environ\s*,\s*start_response"),
+            line_start(r"(from|import)\s+pyramid\b", import_of!("pyramid")),
+            "pyramid",
+        ),
+        (
+            line_start(r"(from|import)\s+tornado\b", import_of!("tornado")),
+            "tornado",
+        ),
+        (
+            line_start(
+                r"def\s+application\s*\(\s*environ\s*,\s*start_response",
+                &[("def", &["application"])],
+            ),
             "wsgi",
         ),
     ]
@@ -63,36 +93,94 @@ static HEALTH: LazyLock<Regex> = LazyLock::new(|| {
         r#"["'](\^?/?(?:healthz?|health-check|healthcheck|status|ping|ready|readyz|livez?|alive)/?\$?)["']"#,
     )
 });
+/// The words a line must mention to be read for a health route.
+const HEALTH_WORDS: [&str; 6] = ["health", "status", "ping", "ready", "live", "alive"];
+static HEALTH_WORD: LazyLock<Regex> = LazyLock::new(|| re(&HEALTH_WORDS.join("|")));
 static ROUTE_CONTEXT: LazyLock<Regex> = LazyLock::new(|| {
     re(r"route\(|path\(|re_path\(|url\(|add_route\(|PATH_INFO|path_info|\(r?['\x22]/")
 });
 static APP_RUN_PORT: LazyLock<Regex> = LazyLock::new(|| re(r"\.run\([^)]*port\s*=\s*(\d{2,5})"));
 static APP_RUN: LazyLock<Regex> = LazyLock::new(|| re(r"(?m)^\s+\w+\.run\([^)]*(host|port|debug)"));
 static GRPC_SERVER: LazyLock<Regex> = LazyLock::new(|| re(r"\bgrpc\.server\("));
-static PY2_SYNTAX: LazyLock<Regex> = LazyLock::new(|| {
-    re(r#"(?m)^\s*print\s+["'\w%]|^\s*except\s+[\w.]+\s*,\s*\w+\s*:|^\s*raise\s+\w+\s*,\s*["']"#)
+// (?m)^\s*print\s+["'\w%]|^\s*except\s+[\w.]+\s*,\s*\w+\s*:|^\s*raise\s+\w+\s*,\s*["']
+static PY2_SYNTAX: LazyLock<LineStart> = LazyLock::new(|| {
+    line_start(
+        r#"print\s+["'\w%]|except\s+[\w.]+\s*,\s*\w+\s*:|raise\s+\w+\s*,\s*["']"#,
+        &[("print", &[]), ("except", &[]), ("raise", &[])],
+    )
 });
 static FLASK_APP: LazyLock<Regex> = LazyLock::new(|| re(r"(?m)^(\w+)\s*=\s*Flask\("));
 static DJANGO_WSGI: LazyLock<Regex> =
     LazyLock::new(|| re(r"(?m)^(\w+)\s*=\s*get_wsgi_application\("));
-static METRICS: LazyLock<Vec<(Regex, &str)>> = LazyLock::new(|| {
+static METRICS: LazyLock<Vec<(LineStart, &str)>> = LazyLock::new(|| {
     vec![
         (
-            re(r"(?m)^\s*(from|import)\s+django_prometheus\b"),
+            line_start(
+                r"(from|import)\s+django_prometheus\b",
+                import_of!("django_prometheus"),
+            ),
             "django-prometheus",
         ),
         (
-            re(r"(?m)^\s*(from|import)\s+prometheus_flask_exporter\b"),
+            line_start(
+                r"(from|import)\s+prometheus_flask_exporter\b",
+                import_of!("prometheus_flask_exporter"),
+            ),
             "prometheus-flask-exporter",
         ),
         (
-            re(r"(?m)^\s*(from|import)\s+prometheus_client\b"),
+            line_start(
+                r"(from|import)\s+prometheus_client\b",
+                import_of!("prometheus_client"),
+            ),
             "prometheus_client",
         ),
-        (re(r"(?m)^\s*(from|import)\s+statsd\b"), "statsd"),
-        (re(r"(?m)^\s*(from|import)\s+datadog\b"), "datadog"),
+        (
+            line_start(r"(from|import)\s+statsd\b", import_of!("statsd")),
+            "statsd",
+        ),
+        (
+            line_start(r"(from|import)\s+datadog\b", import_of!("datadog")),
+            "datadog",
+        ),
     ]
 });
+
+/// The words whose absence rules a Python file out of a search, looked for in one pass (most
+/// files of a large codebase contain none of them, and a `contains` each scanned all of it),
+/// each by a fragment whose first bytes are rare in code (see [`WordSet`]). [`super::hazards`]
+/// and [`super::servers`] gate on them too; `rq` (too short to screen by) is searched for
+/// when asked.
+pub(super) const GATE_WORDS: &[(&str, &str)] = &[
+    ("django", "jango"),
+    ("flask", "flask"),
+    ("pyramid", "yram"),
+    ("tornado", "rnad"),
+    ("start_response", "rt_resp"),
+    ("prometheus", "heus"),
+    ("statsd", "tsd"),
+    ("datadog", "adog"),
+    ("health", "lth"),
+    ("status", "tus"),
+    ("ping", "ping"),
+    ("ready", "eady"),
+    ("live", "live"),
+    ("alive", "live"),
+    (".run(", ".run("),
+    ("Flask(", "Flask("),
+    ("grpc", "grpc"),
+    ("get_wsgi_application", "wsgi_"),
+    ("ickle", "ickle"),
+    ("Cache", "Cache"),
+    ("cache", "cache"),
+    ("memcache", "cache"),
+    ("redis", "edis"),
+    ("beaker", "beak"),
+    ("session", "ssion"),
+    ("SESSION_", "SESSION_"),
+    ("bind", "bind"),
+];
+pub(super) static GATES: LazyLock<WordSet> = LazyLock::new(|| WordSet::new(GATE_WORDS));
 
 fn line_at(text: &str, byte: usize) -> usize {
     text[..byte.min(text.len())].matches('\n').count() + 1
@@ -111,68 +199,53 @@ fn module_of(path: &str, service_dir: &str) -> String {
 
 /// Cheap substring tests that rule a file out before any regex runs: most files of a large
 /// codebase mention no framework, route or metrics library.
-fn mentions(text: &str, words: &[&str]) -> bool {
-    words.iter().any(|w| text.contains(w))
+fn mentions(text: &str, present: &Present<'_>, words: &[&str]) -> bool {
+    words.iter().any(|w| present.has(text, w))
 }
 
-pub(super) fn python_file(path: &str, text: &str, service_dir: &str) -> PyFacts {
+/// `present` is [`GATES`] scanned over `text`.
+pub(super) fn python_file(
+    path: &str,
+    text: &str,
+    service_dir: &str,
+    present: &Present<'_>,
+) -> PyFacts {
     let mut facts = PyFacts::default();
     let imports = text.contains("import");
-    let frameworks = imports && mentions(text, &["django", "flask", "pyramid", "tornado"])
-        || text.contains("start_response");
+    let frameworks = imports && mentions(text, present, &["django", "flask", "pyramid", "tornado"])
+        || present.has(text, "start_response");
     for (pattern, name) in FRAMEWORK.iter().filter(|_| frameworks) {
-        if let Some(m) = pattern.find(text) {
-            facts.framework = Some(Fact::new(
-                (*name).to_string(),
-                path,
-                line_at(text, m.start()),
-            ));
+        if let Some((start, _)) = pattern.find(text) {
+            facts.framework = Some(Fact::new((*name).to_string(), path, line_at(text, start)));
             break;
         }
     }
-    let metrics = imports && mentions(text, &["prometheus", "statsd", "datadog"]);
+    let metrics = imports && mentions(text, present, &["prometheus", "statsd", "datadog"]);
     for (pattern, name) in METRICS.iter().filter(|_| metrics) {
-        if let Some(m) = pattern.find(text) {
-            facts.metrics_library = Some(Fact::new(
-                (*name).to_string(),
-                path,
-                line_at(text, m.start()),
-            ));
+        if let Some((start, _)) = pattern.find(text) {
+            facts.metrics_library =
+                Some(Fact::new((*name).to_string(), path, line_at(text, start)));
             break;
         }
     }
-    let health_words = ["health", "status", "ping", "ready", "live", "alive"];
     // Tests request health paths too; only the application's routes count.
     let name = path.rsplit('/').next().unwrap_or(path);
-    let test_file = format!("/{path}").contains("/tests/")
-        || format!("/{path}").contains("/test/")
+    // `/{path}` contains `/tests/` or `/test/`.
+    let test_file = path.starts_with("tests/")
+        || path.contains("/tests/")
+        || path.starts_with("test/")
+        || path.contains("/test/")
         || name.starts_with("test_")
         || name.ends_with("_test.py")
         || name == "tests.py";
     // Decided once per file: most files of a large codebase mention no health word.
-    let look_for_health = !test_file && mentions(text, &health_words);
-    for (i, line) in text.lines().enumerate().filter(|_| look_for_health) {
-        if !mentions(line, &health_words) || !ROUTE_CONTEXT.is_match(line) {
-            continue;
-        }
-        if let Some(c) = HEALTH.captures(line) {
-            let raw = c.get(1).map_or("", |m| m.as_str());
-            let path_text = format!(
-                "/{}",
-                raw.trim_start_matches('^')
-                    .trim_start_matches('/')
-                    .trim_end_matches('$')
-            );
-            if validate::health_path(&path_text).is_ok() {
-                facts.health = Some(Fact::new(path_text, path, i + 1));
-                break;
-            }
-        }
+    if !test_file && mentions(text, present, &HEALTH_WORDS) {
+        facts.health = health_route(path, text);
     }
-    if text.contains(".run(") {
+    if present.has(text, ".run(") {
         // Flask's built-in server: production for some teams (behind a mesh), development
         // only when the call turns the debugger on.
-        let call = APP_RUN.find(text).filter(|_| text.contains("Flask("));
+        let call = APP_RUN.find(text).filter(|_| present.has(text, "Flask("));
         let debug = call.is_some_and(|m| {
             let rest = &text[m.start()..];
             let end = rest.find(')').unwrap_or(rest.len());
@@ -193,31 +266,35 @@ pub(super) fn python_file(path: &str, text: &str, service_dir: &str) -> PyFacts 
             facts.server = Some(Fact::new(server.into(), path, line_at(text, m.start())));
         }
     }
-    if text.contains("grpc") {
+    if present.has(text, "grpc") {
         if let Some(m) = GRPC_SERVER.find(text) {
             facts.grpc = Some(Evidence::new(path, line_at(text, m.start())));
         }
     }
     if text.contains("print") || text.contains("except") || text.contains("raise") {
-        if let Some(m) = PY2_SYNTAX.find(text) {
-            facts.python2 = Some(Evidence::new(path, line_at(text, m.start())));
+        if let Some((start, _)) = PY2_SYNTAX.find(text) {
+            facts.python2 = Some(Evidence::new(path, line_at(text, start)));
         }
     }
-    let module = module_of(path, service_dir);
-    if let Some(c) = DJANGO_WSGI
-        .captures(text)
-        .filter(|_| text.contains("get_wsgi_application"))
+    let module = || module_of(path, service_dir);
+    // The substring tests first: the regexes have no literal prefix to skip to.
+    if let Some(c) = Some(text)
+        .filter(|t| present.has(t, "get_wsgi_application"))
+        .and_then(|t| DJANGO_WSGI.captures(t))
     {
         let m = c.get(1).expect("group 1");
         facts.entrypoint = Some(Fact::new(
-            format!("{module}:{}", m.as_str()),
+            format!("{}:{}", module(), m.as_str()),
             path,
             line_at(text, m.start()),
         ));
-    } else if let Some(c) = FLASK_APP.captures(text).filter(|_| text.contains("Flask(")) {
+    } else if let Some(c) = Some(text)
+        .filter(|t| present.has(t, "Flask("))
+        .and_then(|t| FLASK_APP.captures(t))
+    {
         let m = c.get(1).expect("group 1");
         facts.entrypoint = Some(Fact::new(
-            format!("{module}:{}", m.as_str()),
+            format!("{}:{}", module(), m.as_str()),
             path,
             line_at(text, m.start()),
         ));
@@ -226,9 +303,53 @@ pub(super) fn python_file(path: &str, text: &str, service_dir: &str) -> PyFacts 
             .framework
             .as_ref()
             .map_or(1, |f| f.evidence.line as usize);
-        facts.entrypoint = Some(Fact::new(format!("{module}:application"), path, line));
+        facts.entrypoint = Some(Fact::new(format!("{}:application", module()), path, line));
     }
     facts
+}
+
+/// The first line, in order, that mentions a health word in a route and names a valid health
+/// path. Only the lines with a health word are looked at, found with one search.
+fn health_route(path: &str, text: &str) -> Option<Fact<String>> {
+    let mut lines = LineCounter::new();
+    // The end of the last line looked at: later words on it are skipped.
+    let mut done = 0;
+    for word in HEALTH_WORD.find_iter(text) {
+        if word.start() < done {
+            continue;
+        }
+        let start = text[..word.start()].rfind('\n').map_or(0, |i| i + 1);
+        let (end, next) = text[word.start()..]
+            .find('\n')
+            .map_or((text.len(), text.len()), |i| {
+                (word.start() + i, word.start() + i + 1)
+            });
+        done = next;
+        // As `str::lines` gives it: without `\n` or `\r\n`.
+        let line = &text[start..end];
+        let line = if end < text.len() {
+            line.strip_suffix('\r').unwrap_or(line)
+        } else {
+            line
+        };
+        if !ROUTE_CONTEXT.is_match(line) {
+            continue;
+        }
+        if let Some(c) = HEALTH.captures(line) {
+            let raw = c.get(1).map_or("", |m| m.as_str());
+            let path_text = format!(
+                "/{}",
+                raw.trim_start_matches('^')
+                    .trim_start_matches('/')
+                    .trim_end_matches('$')
+            );
+            if validate::health_path(&path_text).is_ok() {
+                let line_no = lines.line_of(text, start);
+                return Some(Fact::new(path_text, path, line_no));
+            }
+        }
+    }
+    None
 }
 
 /// Whether a command runs a Python program canaryc recognises (a WSGI server, a worker,
@@ -244,7 +365,7 @@ mod tests {
     #[test]
     fn flask_app_with_health_route() {
         let text = "from flask import Flask\napp = Flask(__name__)\n\n@app.route('/healthz')\ndef health():\n    return 'ok'\n\nif __name__ == '__main__':\n    app.run(host='0.0.0.0', port=5000)\n";
-        let f = python_file("shop/app.py", text, "shop");
+        let f = python_file("shop/app.py", text, "shop", &GATES.scan(text));
         assert_eq!(f.framework.unwrap().value, "flask");
         assert_eq!(f.entrypoint.unwrap().value, "app:app");
         assert_eq!(f.health.as_ref().unwrap().value, "/healthz");
@@ -257,11 +378,87 @@ mod tests {
         let text = "from django.urls import path\nurlpatterns = [\n    path('healthz/', views.health),\n]\n";
         // Django serves `path('healthz/')` at /healthz/ (the slash is part of the route).
         assert_eq!(
-            python_file("ledger/urls.py", text, ".")
+            python_file("ledger/urls.py", text, ".", &GATES.scan(text))
                 .health
                 .unwrap()
                 .value,
             "/healthz/"
         );
+    }
+
+    /// The health route as the loop over every line found it.
+    fn health_as_written(text: &str) -> Option<(String, usize)> {
+        for (i, line) in text.lines().enumerate() {
+            if !HEALTH_WORDS.iter().any(|w| line.contains(w)) || !ROUTE_CONTEXT.is_match(line) {
+                continue;
+            }
+            if let Some(c) = HEALTH.captures(line) {
+                let raw = c.get(1).map_or("", |m| m.as_str());
+                let p = format!(
+                    "/{}",
+                    raw.trim_start_matches('^')
+                        .trim_start_matches('/')
+                        .trim_end_matches('$')
+                );
+                if validate::health_path(&p).is_ok() {
+                    return Some((p, i + 1));
+                }
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn health_route_as_written() {
+        for text in [
+            "x = 'status'\nurl(r'^status/$', v)\n",
+            "# ping\r\npath('ping/', v)\r\npath('alive', v)",
+            "path('healthz', v) # health\npath('ready', v)\n",
+            "route('/x', status=1)\n\nroute('/livez')\r",
+            "path('health check', v)\npath('readyz/', v)\n",
+            "",
+            "alive live ready\n",
+        ] {
+            let ours = health_route("f.py", text).map(|f| (f.value, f.evidence.line as usize));
+            assert_eq!(ours, health_as_written(text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn line_start_patterns_find_as_written() {
+        let texts = [
+            "import os\n\n\n   from django.db import models\n",
+            "print\nfoo = 1\n",
+            "x = 1\n  except ValueError, e:\n",
+            "def application(environ, start_response):\n",
+            "s = 'import flask'\nfrom flask import Flask\n",
+            "\t\n\timport prometheus_client\n",
+        ];
+        let written = [
+            (r"(?m)^\s*(from|import)\s+django\b", &FRAMEWORK[0].0),
+            (
+                r"(?m)^\s*from\s+flask\s+import\b|^\s*import\s+flask\b",
+                &FRAMEWORK[1].0,
+            ),
+            (
+                r"(?m)^\s*def\s+application\s*\(\s*environ\s*,\s*start_response",
+                &FRAMEWORK[4].0,
+            ),
+            (
+                r#"(?m)^\s*print\s+["'\w%]|^\s*except\s+[\w.]+\s*,\s*\w+\s*:|^\s*raise\s+\w+\s*,\s*["']"#,
+                &*PY2_SYNTAX,
+            ),
+            (
+                r"(?m)^\s*(from|import)\s+prometheus_client\b",
+                &METRICS[2].0,
+            ),
+        ];
+        for (pattern, ours) in written {
+            let pattern = Regex::new(pattern).unwrap();
+            for text in texts {
+                let want = pattern.find(text).map(|m| (m.start(), m.end()));
+                assert_eq!(ours.find(text), want, "{pattern} in {text:?}");
+            }
+        }
     }
 }

@@ -75,9 +75,11 @@ const SKIP_DIRS: &[&str] = &[
     ".terraform",
 ];
 
-/// Whether a detector wants to read a file with this name.
+/// Whether a detector wants to read a file with this name. Asked of every file a walk sees: no
+/// allocation for a name that fits the stack buffer.
 pub fn is_candidate(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
+    let (mut buf, mut owned) = ([0u8; 256], String::new());
+    let lower = super::scan::ascii_lowercase(name, &mut buf, &mut owned);
     let ext = lower.rsplit_once('.').map(|(_, e)| e);
     matches!(
         ext,
@@ -121,7 +123,8 @@ pub fn walk(root: &Path, limits: &Limits) -> std::io::Result<Walked> {
 
 /// Sorts what the walk found: the output must not depend on the order threads read files in.
 fn finish(mut walked: Walked) -> Walked {
-    walked.files.sort_by(|a, b| a.path.cmp(&b.path));
+    // Paths are unique: an unstable sort gives the same order, with fewer moves.
+    walked.files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     walked.skipped.sort();
     walked.lossy.sort();
     walked
@@ -323,10 +326,25 @@ fn read_candidate(
 /// The whole file, or `None` when it is longer than `limit`. Two reads for a small file: the
 /// data, then the end.
 fn read_bounded(file: &mut std::fs::File, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
-    use std::io::Read;
-    // Most files fit the stack buffer: one exact allocation, no heap churn (a 16 KiB heap
+    // Most files fit the first buffer: one exact allocation, no heap churn (a 16 KiB heap
     // buffer per file makes a walker thread's arena grow and shrink, an mprotect each time).
-    let mut first = [0u8; 16 * 1024];
+    // The buffer is the thread's, zeroed once, not for every file.
+    thread_local! {
+        static FIRST: std::cell::RefCell<Box<[u8]>> =
+            std::cell::RefCell::new(vec![0u8; 16 * 1024].into_boxed_slice());
+    }
+    FIRST.with(|first| match first.try_borrow_mut() {
+        Ok(mut first) => read_into(file, limit, &mut first),
+        Err(_) => read_into(file, limit, &mut [0u8; 16 * 1024]),
+    })
+}
+
+fn read_into(
+    file: &mut std::fs::File,
+    limit: u64,
+    first: &mut [u8],
+) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
     let mut filled = 0;
     loop {
         match file.read(&mut first[filled..]) {
@@ -344,27 +362,20 @@ fn read_bounded(file: &mut std::fs::File, limit: u64) -> std::io::Result<Option<
             Err(e) => return Err(e),
         }
     }
-    let mut bytes = first.to_vec();
-    bytes.resize(first.len() * 2, 0);
-    let mut len = first.len();
-    loop {
-        if len == bytes.len() {
-            if len as u64 > limit {
-                return Ok(None);
-            }
-            bytes.resize(len * 2, 0);
-        }
-        match file.read(&mut bytes[len..]) {
-            Ok(0) => break,
-            Ok(n) => len += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    if len as u64 > limit {
+    // A larger file: one allocation of its size (a stat, for these only), read into without
+    // zeroing it first, and never more than one byte past the limit.
+    let size = file.metadata().map_or(0, |m| m.len());
+    let cap = size
+        .min(limit.saturating_add(1))
+        .max(first.len() as u64 + 1);
+    let mut bytes =
+        Vec::with_capacity(usize::try_from(cap).unwrap_or(usize::MAX).saturating_add(1));
+    bytes.extend_from_slice(first);
+    let rest = limit.saturating_add(1).saturating_sub(first.len() as u64);
+    file.take(rest).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
         return Ok(None);
     }
-    bytes.truncate(len);
     Ok(Some(bytes))
 }
 
@@ -416,7 +427,7 @@ mod fast {
     use std::mem::MaybeUninit;
     use std::os::unix::ffi::OsStrExt as _;
     use std::path::{Path, PathBuf};
-    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicU64;
     use std::sync::{Arc, Condvar, Mutex};
 
     use ignore::Match;
@@ -492,7 +503,6 @@ mod fast {
         root: &'a Path,
         limits: &'a Limits,
         total: AtomicU64,
-        seen: AtomicUsize,
         queue: Queue,
     }
 
@@ -501,7 +511,6 @@ mod fast {
             root,
             limits,
             total: AtomicU64::new(0),
-            seen: AtomicUsize::new(0),
             queue: Queue {
                 state: Mutex::new((
                     vec![Job {
@@ -527,10 +536,10 @@ mod fast {
                     walked.files.append(&mut found.files);
                     walked.skipped.append(&mut found.skipped);
                     walked.lossy.append(&mut found.lossy);
+                    walked.files_seen += found.files_seen;
                 }
             }
         });
-        walked.files_seen = shared.seen.into_inner();
         walked
     }
 
@@ -752,7 +761,8 @@ mod fast {
                     });
                 }
                 FileType::RegularFile => {
-                    shared.seen.fetch_add(1, Ordering::Relaxed);
+                    // Counted per thread, summed at the end: no shared counter per file.
+                    found.files_seen += 1;
                     if !is_candidate(&name) {
                         continue;
                     }
