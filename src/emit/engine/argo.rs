@@ -30,7 +30,7 @@ use serde_json::Value;
 use super::analysis::{self, Query};
 use super::{Meta, document};
 use crate::emit::{OutputFile, file, kubernetes, prometheus::duration, yaml};
-use crate::ir::{InfraKind, Router, Target};
+use crate::ir::{InfraKind, Router, Target, VsRoute};
 use crate::ir::{Interpreter, Ir, ServiceIr, StageIr, prometheus_url};
 
 const API: &str = "argoproj.io/v1alpha1";
@@ -351,7 +351,7 @@ fn traffic_routing(ir: &Ir, s: &ServiceIr, t: &Target) -> (TrafficRouting, bool)
             routing.istio = Some(Istio {
                 virtual_service: IstioVirtualService {
                     name: s.kube.virtual_service.clone(),
-                    routes: vec!["primary".into()],
+                    routes: split_routes(s),
                 },
                 destination_rule: IstioDestinationRule {
                     name: s.name.clone(),
@@ -547,14 +547,8 @@ struct VirtualServiceSpec {
     /// The team's Gateway and `mesh`; none means `mesh` only (the sidecars).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     gateways: Vec<String>,
-    http: Vec<HttpRoute>,
-}
-
-#[derive(Serialize)]
-struct HttpRoute {
-    name: &'static str,
-    route: Vec<WeightedDestination>,
-    retries: Retries,
+    /// The team's routes (`ServiceRoute::with_destinations`), or canaryc's one route.
+    http: Vec<Value>,
 }
 
 #[derive(Serialize)]
@@ -588,7 +582,28 @@ struct Retries {
     retry_on: &'static str,
 }
 
-/// Istio: the DestinationRule's subsets and the VirtualService Argo re-weights.
+/// The routes of the VirtualService the Rollout re-weights: every route to the service but
+/// those it shares with another service. Argo Rollouts checks only the listed routes
+/// (argoproj/argo-rollouts rollout/trafficrouting/istio/istio.go, `ValidateHTTPRoutes`: each
+/// must exist, "Route '...' is not found", and hold the stable and canary subsets) and patches
+/// only them (`generateVirtualServicePatches`): a route to the subsets left off would stay at
+/// 100/0 for the whole canary. In a listed route it deletes every destination that is neither
+/// subset (`processRoutes`, `toDelete`), so a route shared with another service is left off,
+/// its share of the service on the stable subset (CNR455).
+fn split_routes(s: &ServiceIr) -> Vec<String> {
+    s.kube
+        .http
+        .iter()
+        .filter_map(|r| match r {
+            VsRoute::Service(r) if r.shared_weight.is_none() => Some(r.name.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Istio: the DestinationRule's subsets and the VirtualService Argo re-weights: the team's
+/// routes to other services as they wrote them, in their order, and each route to the service
+/// with its destinations of the service replaced by the stable and canary subsets.
 fn istio_routing(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
     let subset = |name| Subset {
         name,
@@ -604,6 +619,29 @@ fn istio_routing(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
         },
         weight,
     };
+    let retries = Retries {
+        attempts: 2,
+        retry_on: "connect-failure,refused-stream",
+    };
+    let http = s
+        .kube
+        .http
+        .iter()
+        .map(|r| match r {
+            VsRoute::Other(route) => route.clone(),
+            VsRoute::Service(r) => {
+                let ours = match r.shared_weight {
+                    None => vec![destination("stable", 100), destination("canary", 0)],
+                    Some(weight) => vec![destination("stable", weight)],
+                };
+                let ours = ours.iter().map(document).collect();
+                let mut route = r.with_destinations(&s.kube.service, &ir.namespace, ours);
+                // The team's retry policy, if they set one.
+                route.entry("retries").or_insert_with(|| document(&retries));
+                Value::Object(route)
+            }
+        })
+        .collect();
     vec![
         document(&Object {
             api_version: "networking.istio.io/v1beta1",
@@ -621,14 +659,7 @@ fn istio_routing(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
             spec: VirtualServiceSpec {
                 hosts: s.kube.hosts.clone(),
                 gateways: s.kube.gateways.clone(),
-                http: vec![HttpRoute {
-                    name: "primary",
-                    route: vec![destination("stable", 100), destination("canary", 0)],
-                    retries: Retries {
-                        attempts: 2,
-                        retry_on: "connect-failure,refused-stream",
-                    },
-                }],
+                http,
             },
         }),
     ]
