@@ -638,6 +638,47 @@ mod tests {
     }
 
     #[test]
+    fn the_teams_routes_keep_their_order_and_get_unique_names() {
+        let dest =
+            |host: &str, weight: u32| json!({ "destination": { "host": host }, "weight": weight });
+        let vs = json!({ "spec": { "http": [
+            { "name": "primary", "route": [ dest("reviews", 100) ] },
+            { "match": [ { "uri": { "prefix": "/a" } } ], "route": [ dest("shop", 100) ] },
+            { "name": "b", "route": [ dest("shop.web.svc.cluster.local", 100) ] },
+            { "name": "b", "route": [ dest("shop.web", 100) ] },
+            { "name": "mixed", "route": [ dest("shop", 70), dest("legacy", 30) ] },
+        ] } });
+        let routes = team_routes(&vs, "shop", "web");
+        assert!(matches!(&routes[0], VsRoute::Other(r) if r["name"] == "primary"));
+        let ours: Vec<(&str, Option<u32>)> = routes[1..]
+            .iter()
+            .map(|r| match r {
+                VsRoute::Service(r) => (r.name.as_str(), r.shared_weight),
+                VsRoute::Other(r) => panic!("{r}"),
+            })
+            .collect();
+        // `primary` is the team's route to reviews: the first unnamed route is `primary-2`.
+        assert_eq!(
+            ours,
+            [
+                ("primary-2", None),
+                ("b", None),
+                ("primary-3", None),
+                ("mixed", Some(70))
+            ]
+        );
+        let VsRoute::Service(mixed) = &routes[4] else {
+            unreachable!()
+        };
+        let written = mixed.with_destinations("shop", "web", vec![json!({ "ours": true })]);
+        assert_eq!(
+            written["route"],
+            json!([ { "ours": true }, dest("legacy", 30) ])
+        );
+        assert_eq!(written["name"], "mixed");
+    }
+
+    #[test]
     fn a_gateway_gives_the_virtual_service_its_hosts_and_mesh() {
         let gw = K8sObject {
             kind: "Gateway".into(),
