@@ -1272,6 +1272,31 @@ fn istio_route_warnings(
             );
         }
     }
+    let splits = kube.http.iter().any(|r| {
+        matches!(
+            r,
+            VsRoute::Service(ServiceRoute {
+                shared_weight: None,
+                ..
+            })
+        )
+    });
+    if !splits {
+        // Nothing to re-weight: Argo Rollouts would patch (and strip) the one shared route, or
+        // refuse a list of none; the plain files' stages would move no traffic.
+        let mut d = Diagnostic::new(
+            Code::SharedIstioRoute,
+            span,
+            format!(
+                "every route of the VirtualService `{}` to `{name}` is shared with another service: the canary has no route to split",
+                kube.virtual_service
+            ),
+        )
+        .label("no route to split")
+        .help(format!("give `{name}` a route of its own (a `match` on what goes to it), which canaryc splits"));
+        d.severity = crate::diag::Severity::Error;
+        diagnostics.push(d);
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

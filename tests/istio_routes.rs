@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize as _;
 use serde_json::Value;
 
-use crate::common::{canaryc, repo, stderr, stdout};
+use crate::common::{canaryc, copy_tree, repo, stderr, stdout};
 
 fn objects(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap();
@@ -354,4 +354,30 @@ fn flagger_says_it_does_not_share_the_teams_virtual_service() {
     let (out, err) = build("flagger", &bookshop("flagger", ""));
     assert!(err.contains("CNR456"), "{err}");
     let _ = std::fs::remove_dir_all(out.parent().unwrap());
+}
+
+#[test]
+fn a_virtual_service_whose_every_route_to_the_service_is_shared_is_refused() {
+    let dir = std::env::temp_dir().join(format!("canaryc-istio-{}-all-shared", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let codebase = dir.join("codebase");
+    copy_tree(&repo().join("tests/fixtures/istio-shared-route"), &codebase);
+    // Without its last route, `edge` reaches the ledger only through `/export`, shared.
+    let istio = codebase.join("deploy/istio.yaml");
+    let text = std::fs::read_to_string(&istio).unwrap();
+    let cut = text.rfind("    - route:").unwrap();
+    std::fs::write(&istio, &text[..cut]).unwrap();
+    std::fs::write(
+        dir.join("canary.plan"),
+        shared("argo-rollouts").replace("FIXTURES/istio-shared-route", "codebase"),
+    )
+    .unwrap();
+    let out = canaryc(&dir, &["build", "canary.plan", "--output", "out"]);
+    let err = stderr(&out);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("CNR455") && err.contains("no route to split"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }
