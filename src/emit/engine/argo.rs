@@ -29,6 +29,7 @@ use serde_json::Value;
 
 use super::analysis::{self, Query};
 use super::{Meta, document};
+use crate::emit::objects::AutoscalerMetric;
 use crate::emit::{OutputFile, file, kubernetes, prometheus::duration, yaml};
 use crate::ir::{InfraKind, Router, Target, VsRoute};
 use crate::ir::{Interpreter, Ir, ServiceIr, StageIr, prometheus_url};
@@ -247,7 +248,7 @@ struct AutoscalerSpec {
     scale_target_ref: TargetRef,
     min_replicas: u32,
     max_replicas: u32,
-    metrics: Vec<Value>,
+    metrics: Vec<AutoscalerMetric>,
 }
 
 #[derive(Serialize)]
@@ -512,9 +513,7 @@ fn autoscaler(ir: &Ir, s: &ServiceIr) -> Autoscaler {
             },
             min_replicas: min.max(1),
             max_replicas: max.max(min.max(1)),
-            metrics: vec![
-                serde_json::json!({ "type": "Resource", "resource": { "name": "cpu", "target": { "type": "Utilization", "averageUtilization": 70 } } }),
-            ],
+            metrics: vec![AutoscalerMetric::cpu()],
         },
     }
 }
@@ -694,7 +693,13 @@ fn routing(ir: &Ir, s: &ServiceIr, router: Router) -> Vec<Value> {
         // and sets its `canary-weight`.
         Router::NginxIngress => vec![super::team_ingress(ir, s, &stable_name(s))],
         _ => {
-            let backend = |name: String, weight: u32| serde_json::json!({ "name": name, "port": s.kube.service_port, "weight": weight });
+            let backend = |name: String, weight: u32| {
+                document(&WeightedBackend {
+                    name,
+                    port: s.kube.service_port,
+                    weight,
+                })
+            };
             vec![super::team_route(
                 ir,
                 s,
@@ -704,45 +709,131 @@ fn routing(ir: &Ir, s: &ServiceIr, router: Router) -> Vec<Value> {
     }
 }
 
+/// An HTTPRoute backendRef the Gateway API plugin re-weights.
+#[derive(Serialize)]
+struct WeightedBackend {
+    name: String,
+    port: u16,
+    weight: u32,
+}
+
+/// A ConfigMap: its name, namespace and data.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ConfigMap {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: Meta,
+    data: BTreeMap<&'static str, String>,
+}
+
+/// The argo-rollouts controller's namespace, ServiceAccount and ConfigMap.
+const CONTROLLER: &str = "argo-rollouts";
+
 /// The controller's plugin registration: created, never applied over the team's ConfigMap
 /// (`kubectl create` refuses when one exists; the runbook says to add the entry then).
-fn gateway_plugin_config() -> Value {
+fn gateway_plugin_config() -> ConfigMap {
     let location = format!(
         "https://github.com/argoproj-labs/rollouts-plugin-trafficrouter-gatewayapi/releases/download/{GATEWAY_PLUGIN_VERSION}/gatewayapi-plugin-linux-amd64"
     );
-    serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": { "name": "argo-rollouts-config", "namespace": "argo-rollouts" },
-        "data": { "trafficRouterPlugins": format!("- name: \"{GATEWAY_PLUGIN}\"\n  location: \"{location}\"\n") }
-    })
+    ConfigMap {
+        api_version: "v1",
+        kind: "ConfigMap",
+        metadata: Meta::new("argo-rollouts-config", CONTROLLER),
+        data: [(
+            "trafficRouterPlugins",
+            format!("- name: \"{GATEWAY_PLUGIN}\"\n  location: \"{location}\"\n"),
+        )]
+        .into(),
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ClusterRole {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: ClusterMeta,
+    rules: Vec<PolicyRule>,
+}
+
+/// A cluster-scoped object's metadata: a name only.
+#[derive(Serialize)]
+struct ClusterMeta {
+    name: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PolicyRule {
+    api_groups: Vec<&'static str>,
+    resources: Vec<&'static str>,
+    verbs: Vec<&'static str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ClusterRoleBinding {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: ClusterMeta,
+    role_ref: RoleRef,
+    subjects: Vec<Subject>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RoleRef {
+    api_group: &'static str,
+    kind: &'static str,
+    name: &'static str,
+}
+
+#[derive(Serialize)]
+struct Subject {
+    kind: &'static str,
+    name: &'static str,
+    namespace: &'static str,
 }
 
 /// The RBAC the Gateway API plugin needs: HTTPRoutes to edit, Services to read
 /// (rollouts-plugin-trafficrouter-gatewayapi docs/installation.md, "Permissions").
 fn gateway_plugin_rbac() -> Vec<Value> {
-    vec![
-        serde_json::json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRole",
-            "metadata": { "name": "argo-rollouts-gateway-api" },
-            "rules": [
-                { "apiGroups": [""], "resources": ["services"], "verbs": ["get"] },
-                {
-                    "apiGroups": ["gateway.networking.k8s.io"],
-                    "resources": ["httproutes"],
-                    "verbs": ["get", "list", "watch", "update", "patch"]
-                }
-            ]
-        }),
-        serde_json::json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": { "name": "argo-rollouts-gateway-api" },
-            "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "argo-rollouts-gateway-api" },
-            "subjects": [ { "kind": "ServiceAccount", "name": "argo-rollouts", "namespace": "argo-rollouts" } ]
-        }),
-    ]
+    const NAME: &str = "argo-rollouts-gateway-api";
+    const RBAC: &str = "rbac.authorization.k8s.io";
+    let role = ClusterRole {
+        api_version: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRole",
+        metadata: ClusterMeta { name: NAME },
+        rules: vec![
+            PolicyRule {
+                api_groups: vec![""],
+                resources: vec!["services"],
+                verbs: vec!["get"],
+            },
+            PolicyRule {
+                api_groups: vec!["gateway.networking.k8s.io"],
+                resources: vec!["httproutes"],
+                verbs: vec!["get", "list", "watch", "update", "patch"],
+            },
+        ],
+    };
+    let binding = ClusterRoleBinding {
+        api_version: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRoleBinding",
+        metadata: ClusterMeta { name: NAME },
+        role_ref: RoleRef {
+            api_group: RBAC,
+            kind: "ClusterRole",
+            name: NAME,
+        },
+        subjects: vec![Subject {
+            kind: "ServiceAccount",
+            name: CONTROLLER,
+            namespace: CONTROLLER,
+        }],
+    };
+    vec![document(&role), document(&binding)]
 }
 
 /// The patch file that starts the canary of `s`, and the command the runbook gives for it.
@@ -797,7 +888,7 @@ pub(crate) fn files(ir: &Ir, t: &Target) -> Vec<OutputFile> {
             "Argo Rollouts controller: the Gateway API traffic-router plugin's registration (kubectl create, never apply over yours)",
             format!(
                 "# The Argo Rollouts controller loads the Gateway API plugin from this ConfigMap (restart it after creating).\n# `kubectl create -f` it: if the controller already has an argo-rollouts-config, add this entry to its trafficRouterPlugins instead.\n{}",
-                yaml::documents(&[gateway_plugin_config()])
+                yaml::documents(&[document(&gateway_plugin_config())])
             ),
         ));
         out.push(file(
