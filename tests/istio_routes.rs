@@ -337,6 +337,11 @@ fn a_route_shared_with_another_service_keeps_its_share_and_is_not_reweighted() {
         let (out, err) = build(&format!("shared-{engine}"), &shared(engine));
         assert!(err.contains("CNR455"), "{err}");
         let vs = virtual_service(&out, file);
+        assert_eq!(
+            vs["spec"]["exportTo"],
+            serde_json::json!(["."]),
+            "the rest of their spec"
+        );
         let http = vs["spec"]["http"].as_array().unwrap();
         let export = http.iter().find(|r| r["name"] == "export").unwrap();
         let route = export["route"].as_array().unwrap();

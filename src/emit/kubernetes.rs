@@ -724,6 +724,7 @@ fn istio(ir: &Ir, t: &Target, s: &ServiceIr) -> Vec<Value> {
             hosts: plain.hosts.clone(),
             gateways: plain.gateways.clone(),
             http,
+            team: s.kube.vs_rest.clone(),
         },
     )));
     docs

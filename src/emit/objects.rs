@@ -275,6 +275,9 @@ pub(crate) struct VirtualServiceSpec {
     pub gateways: Vec<String>,
     /// The team's routes to other services as they wrote them, and `IstioRoute`s.
     pub http: Vec<Value>,
+    /// The rest of the team's spec (`tcp`, `tls`, `exportTo`), as they wrote it.
+    #[serde(flatten)]
+    pub team: serde_json::Map<String, Value>,
 }
 
 /// One `http` route to the service: its matches, destinations and retries, and, on a twin that

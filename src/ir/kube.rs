@@ -87,6 +87,10 @@ pub struct KubeIr {
     /// routes to other services must survive the apply), else canaryc's one `primary` route.
     #[serde(skip)]
     pub http: Vec<VsRoute>,
+    /// The rest of the team's VirtualService spec (`tcp` and `tls` routes, `exportTo`), written
+    /// back as it is.
+    #[serde(skip)]
+    pub vs_rest: serde_json::Map<String, Value>,
     pub observed: ObservedIr,
     /// The router's objects of the plain files (no engine), which a person edits stage by stage.
     #[serde(skip)]
@@ -270,6 +274,7 @@ impl KubeIr {
             gateways: Vec::new(),
             hosts: vec![name.to_string()],
             http: own_route(),
+            vs_rest: serde_json::Map::new(),
             observed: observed(Engine::None, name, namespace, port, port),
             plain: PlainRoutingIr::new(name, false),
         }
@@ -444,12 +449,17 @@ fn backend_port(ingress: Option<&Value>, route: Option<&Value>, service: &str) -
     })
 }
 
+/// The VirtualService canaryc writes for a service: the team's (`name`), or its own.
+struct VirtualService {
+    name: Option<String>,
+    gateways: Vec<String>,
+    hosts: Vec<String>,
+    http: Vec<VsRoute>,
+    rest: serde_json::Map<String, Value>,
+}
+
 /// Istio: the team's VirtualService for the service, or the Gateway it is served through.
-fn istio_route(
-    objects: &[K8sObject],
-    service: &str,
-    namespace: &str,
-) -> (Option<String>, Vec<String>, Vec<String>, Vec<VsRoute>) {
+fn istio_route(objects: &[K8sObject], service: &str, namespace: &str) -> VirtualService {
     let manifests = |kind: &'static str| {
         objects
             .iter()
@@ -486,8 +496,20 @@ fn istio_route(
                 hosts.push(service.to_string());
             }
         }
-        let http = team_routes(m, service, namespace);
-        return (Some(o.name.clone()), gateways, hosts, http);
+        let mut rest = match m.get("spec") {
+            Some(Value::Object(spec)) => spec.clone(),
+            _ => serde_json::Map::new(),
+        };
+        for key in ["hosts", "gateways", "http"] {
+            rest.remove(key);
+        }
+        return VirtualService {
+            name: Some(o.name.clone()),
+            gateways,
+            hosts,
+            http: team_routes(m, service, namespace),
+            rest,
+        };
     }
     let gateways: Vec<_> = manifests("Gateway").collect();
     let chosen = gateways
@@ -495,7 +517,13 @@ fn istio_route(
         .find(|(o, _)| o.name == service)
         .or_else(|| (gateways.len() == 1).then(|| &gateways[0]));
     let Some((o, m)) = chosen else {
-        return (None, Vec::new(), vec![service.to_string()], own_route());
+        return VirtualService {
+            name: None,
+            gateways: Vec::new(),
+            hosts: vec![service.to_string()],
+            http: own_route(),
+            rest: serde_json::Map::new(),
+        };
     };
     let reference = match o.namespace.as_deref() {
         Some(ns) if ns != namespace => format!("{ns}/{}", o.name),
@@ -510,7 +538,13 @@ fn istio_route(
         .collect();
     hosts.dedup();
     hosts.push(service.to_string());
-    (None, vec![reference, "mesh".into()], hosts, own_route())
+    VirtualService {
+        name: None,
+        gateways: vec![reference, "mesh".into()],
+        hosts,
+        http: own_route(),
+        rest: serde_json::Map::new(),
+    }
 }
 
 /// The Kubernetes facts of one service. `deployment` is the team's Deployment manifest;
@@ -578,7 +612,13 @@ pub(super) fn lower(
         .and_then(|m| service_port(m, port, &names))
         .or_else(|| backend_port(ingress.as_ref(), route.as_ref(), &service))
         .unwrap_or(port);
-    let (virtual_service, gateways, hosts, http) = istio_route(&k8s.istio_objects, name, namespace);
+    let VirtualService {
+        name: virtual_service,
+        gateways,
+        hosts,
+        http,
+        rest: vs_rest,
+    } = istio_route(&k8s.istio_objects, name, namespace);
     let mut plain = PlainRoutingIr::new(name, pinned);
     if let Some(theirs) = &virtual_service {
         plain.virtual_service = theirs.clone();
@@ -592,6 +632,7 @@ pub(super) fn lower(
         gateways,
         hosts,
         http,
+        vs_rest,
         observed: observed(engine, name, namespace, service_port, port),
         plain,
     };
@@ -630,7 +671,12 @@ mod tests {
                 "http": [ { "route": [ { "destination": { "host": "storefront" } } ] } ],
             } })),
         };
-        let (name, gateways, hosts, _) = istio_route(&[vs], "storefront", "default");
+        let VirtualService {
+            name,
+            gateways,
+            hosts,
+            ..
+        } = istio_route(&[vs], "storefront", "default");
         assert_eq!(name.as_deref(), Some("bookshop"));
         // Adding `mesh` or `storefront` here is what istiod refuses.
         assert_eq!(gateways, vec!["bookshop-gateway"]);
@@ -691,7 +737,12 @@ mod tests {
                 json!({ "spec": { "servers": [ { "hosts": ["*/ledger.example.com", "*"] } ] } }),
             ),
         };
-        let (vs, gateways, hosts, _) = istio_route(&[gw], "ledger", "payments");
+        let VirtualService {
+            name: vs,
+            gateways,
+            hosts,
+            ..
+        } = istio_route(&[gw], "ledger", "payments");
         assert_eq!(vs, None);
         assert_eq!(gateways, vec!["istio-system/edge", "mesh"]);
         assert_eq!(hosts, vec!["ledger.example.com", "ledger"]);

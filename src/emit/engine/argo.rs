@@ -548,6 +548,9 @@ struct VirtualServiceSpec {
     gateways: Vec<String>,
     /// The team's routes (`ServiceRoute::with_destinations`), or canaryc's one route.
     http: Vec<Value>,
+    /// The rest of the team's spec (`tcp`, `tls`, `exportTo`), as they wrote it.
+    #[serde(flatten)]
+    team: serde_json::Map<String, Value>,
 }
 
 #[derive(Serialize)]
@@ -659,6 +662,7 @@ fn istio_routing(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
                 hosts: s.kube.hosts.clone(),
                 gateways: s.kube.gateways.clone(),
                 http,
+                team: s.kube.vs_rest.clone(),
             },
         }),
     ]
