@@ -27,7 +27,7 @@ pub use condition::{Condition, Op};
 
 pub use kube::{
     KubeIr, ObservedIr, PerCopy, PlainRoutingIr, PodsIr, ServiceRoute, VsRoute, is_service_ref,
-    route_routes_to,
+    own_route, route_routes_to,
 };
 pub use target::{Engine, InfraKind, MetricsSource, Router, StickyBy};
 

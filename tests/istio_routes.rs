@@ -228,9 +228,13 @@ fn fresh() -> Vec<(String, PathBuf, String)> {
         .collect()
 }
 
-fn virtual_service(bundle: &Path, file: &str) -> Value {
+/// The VirtualService of the team's name (`bookshop`, `edge`) in a bundle's file.
+fn virtual_service(bundle: &Path, file: &str, name: &str) -> Value {
     let docs = objects(&bundle.join(file));
-    let found = of_kind(&docs, "VirtualService");
+    let found: Vec<&Value> = of_kind(&docs, "VirtualService")
+        .into_iter()
+        .filter(|v| v["metadata"]["name"] == name)
+        .collect();
     assert_eq!(found.len(), 1, "{}", bundle.display());
     found[0].clone()
 }
@@ -264,7 +268,7 @@ fn a_shared_virtual_service_keeps_the_teams_other_routes() {
     let team = team_virtual_service();
     let team_http = team["spec"]["http"].as_array().unwrap();
     let (argo, _) = build("keep-argo", &bookshop("argo-rollouts", ""));
-    let vs = virtual_service(&argo, "k8s-rollout-routing.yaml");
+    let vs = virtual_service(&argo, "k8s-rollout-routing.yaml", "bookshop");
     assert_eq!(vs["metadata"]["name"], "bookshop");
     assert_eq!(vs["spec"]["hosts"], team["spec"]["hosts"]);
     assert_eq!(vs["spec"]["gateways"], team["spec"]["gateways"]);
@@ -296,8 +300,7 @@ fn a_shared_virtual_service_keeps_the_teams_other_routes() {
     // The plain files: the same routes, split at the first stage's weights; the runbook's
     // weight patches and rollback never touch the team's `/reviews` route.
     let (plain, _) = build("keep-plain", &bookshop("none", ""));
-    let vs = virtual_service(&plain, "k8s-virtual-service.yaml");
-    assert_eq!(vs["metadata"]["name"], "bookshop");
+    let vs = virtual_service(&plain, "k8s-virtual-service.yaml", "bookshop");
     let http = vs["spec"]["http"].as_array().unwrap();
     assert_eq!(http[0], team_http[0]);
     for (ours, theirs) in http[1..].iter().zip(&team_http[1..]) {
@@ -306,13 +309,19 @@ fn a_shared_virtual_service_keeps_the_teams_other_routes() {
     }
     let md = std::fs::read_to_string(plain.join("canary-plan.md")).unwrap()
         + &std::fs::read_to_string(plain.join("canary-rollback-runbook.md")).unwrap();
+    // `bookshop` is bound to the Gateway only: the sidecars get a VirtualService of their own,
+    // split the same way, patched too.
+    let mesh = virtual_service(&plain, "k8s-virtual-service.yaml", "storefront");
+    assert_eq!(strings(&mesh["spec"]["hosts"]), ["storefront"]);
+    assert!(mesh["spec"]["gateways"].is_null(), "{mesh}");
+    assert_eq!(subsets(&mesh["spec"]["http"][0]), ["py2", "py3"]);
+    assert!(md.contains("patch virtualservice storefront "));
     let patches: Vec<&str> = md
         .lines()
-        .filter(|l| l.contains("patch virtualservice"))
+        .filter(|l| l.contains("patch virtualservice bookshop "))
         .collect();
     assert!(!patches.is_empty());
     for p in patches {
-        assert!(p.contains("patch virtualservice bookshop "), "{p}");
         assert!(!p.contains("/spec/http/0/"), "{p}");
         assert!(
             !p.contains("\"path\":\"/spec/http\""),
@@ -336,7 +345,7 @@ fn a_route_shared_with_another_service_keeps_its_share_and_is_not_reweighted() {
     ] {
         let (out, err) = build(&format!("shared-{engine}"), &shared(engine));
         assert!(err.contains("CNR455"), "{err}");
-        let vs = virtual_service(&out, file);
+        let vs = virtual_service(&out, file, "edge");
         assert_eq!(
             vs["spec"]["exportTo"],
             serde_json::json!(["."]),

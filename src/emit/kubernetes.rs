@@ -574,7 +574,45 @@ enum Role {
 /// The plain VirtualService's `http` routes at weights `(w2, w3)`, in order, with their roles:
 /// the team's routes to other services verbatim, and for each route to the service its
 /// cookie-pinned twins (when sticky), the split, and the comparator's mirroring twins.
-fn istio_http(ir: &Ir, s: &ServiceIr, (w2, w3): (u32, u32)) -> Vec<(Role, Value)> {
+/// One VirtualService of the plain files: its name, hosts, Gateways, routes and the rest of
+/// the team's spec.
+struct PlainVs<'a> {
+    name: &'a str,
+    hosts: Vec<String>,
+    gateways: Vec<String>,
+    routes: std::borrow::Cow<'a, [VsRoute]>,
+    rest: serde_json::Map<String, Value>,
+}
+
+/// The plain files' VirtualServices of a service: the team's (or canaryc's), and the
+/// sidecars' own when the team's is bound to Gateways only.
+fn plain_virtual_services(s: &ServiceIr) -> Vec<PlainVs<'_>> {
+    let plain = &s.kube.plain;
+    let mut out = vec![PlainVs {
+        name: &plain.virtual_service,
+        hosts: plain.hosts.clone(),
+        gateways: plain.gateways.clone(),
+        routes: std::borrow::Cow::Borrowed(&s.kube.http),
+        rest: s.kube.vs_rest.clone(),
+    }];
+    if let Some(mesh) = &plain.mesh_virtual_service {
+        out.push(PlainVs {
+            name: mesh,
+            hosts: vec![s.name.clone()],
+            gateways: Vec::new(),
+            routes: std::borrow::Cow::Owned(crate::ir::own_route()),
+            rest: serde_json::Map::new(),
+        });
+    }
+    out
+}
+
+fn istio_http(
+    ir: &Ir,
+    s: &ServiceIr,
+    routes: &[VsRoute],
+    (w2, w3): (u32, u32),
+) -> Vec<(Role, Value)> {
     let dest = |copy: Interpreter, weight: Option<u32>| IstioDestination {
         // The port of the Service the host names (Istio's Destination.port), not the container's.
         destination: Destination {
@@ -597,7 +635,7 @@ fn istio_http(ir: &Ir, s: &ServiceIr, (w2, w3): (u32, u32)) -> Vec<(Role, Value)
         retry_on: "gateway-error,connect-failure,refused-stream",
     };
     let mut http: Vec<(Role, PlainRoute)> = Vec::new();
-    for r in &s.kube.http {
+    for r in routes {
         let r = match r {
             VsRoute::Other(team) => {
                 http.push((Role::Other, PlainRoute::Team(team.clone())));
@@ -694,10 +732,6 @@ enum PlainRoute {
 }
 
 fn istio(ir: &Ir, t: &Target, s: &ServiceIr) -> Vec<Value> {
-    let http = istio_http(ir, s, t.first_weights(ir))
-        .into_iter()
-        .map(|(_, r)| r)
-        .collect();
     let mut docs = Vec::new();
     if !s.k8s_has_service {
         docs.push(apex_service(ir, s));
@@ -715,18 +749,23 @@ fn istio(ir: &Ir, t: &Target, s: &ServiceIr) -> Vec<Value> {
             subsets: vec![subset("py2"), subset("py3")],
         },
     )));
-    let plain = &s.kube.plain;
-    docs.push(document(&Object::new(
-        "networking.istio.io/v1beta1",
-        "VirtualService",
-        Meta::new(plain.virtual_service.clone(), &ir.namespace),
-        VirtualServiceSpec {
-            hosts: plain.hosts.clone(),
-            gateways: plain.gateways.clone(),
-            http,
-            team: s.kube.vs_rest.clone(),
-        },
-    )));
+    for vs in plain_virtual_services(s) {
+        let http = istio_http(ir, s, &vs.routes, t.first_weights(ir))
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
+        docs.push(document(&Object::new(
+            "networking.istio.io/v1beta1",
+            "VirtualService",
+            Meta::new(vs.name, &ir.namespace),
+            VirtualServiceSpec {
+                hosts: vs.hosts,
+                gateways: vs.gateways,
+                http,
+                team: vs.rest,
+            },
+        )));
+    }
     docs
 }
 
@@ -900,36 +939,39 @@ pub(super) fn split_commands(ir: &Ir, t: &Target, stage: &crate::ir::StageIr) ->
     let (w2, w3) = t.weights(stage);
     ir.services
         .iter()
-        .map(|s| {
+        .flat_map(|s| {
             let plain = &s.kube.plain;
             let (name, route) = (&plain.name, plain.split_route);
             match t.router {
-                Router::Istio => {
-                    // Every split and its mirroring twin (`mirrored`), which carries the same
-                    // weights; the team's other routes are left alone.
-                    let ops: Vec<String> = istio_http(ir, s, (w2, w3))
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, (role, _))| *role == Role::Split)
-                        .flat_map(|(r, _)| {
-                            [(0, w2), (1, w3)].map(|(d, w)| {
-                                format!("{{\"op\":\"replace\",\"path\":\"/spec/http/{r}/route/{d}/weight\",\"value\":{w}}}")
+                Router::Istio => plain_virtual_services(s)
+                    .iter()
+                    .map(|vs| {
+                        // Every split and its mirroring twin (`mirrored`), which carries the
+                        // same weights; the team's other routes are left alone.
+                        let ops: Vec<String> = istio_http(ir, s, &vs.routes, (w2, w3))
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, (role, _))| *role == Role::Split)
+                            .flat_map(|(r, _)| {
+                                [(0, w2), (1, w3)].map(|(d, w)| {
+                                    format!("{{\"op\":\"replace\",\"path\":\"/spec/http/{r}/route/{d}/weight\",\"value\":{w}}}")
+                                })
                             })
-                        })
-                        .collect();
-                    format!(
-                        "kubectl -n {ns} patch virtualservice {} --type=json -p '[{}]'",
-                        plain.virtual_service,
-                        ops.join(",")
-                    )
-                }
-                Router::NginxIngress => format!(
+                            .collect();
+                        format!(
+                            "kubectl -n {ns} patch virtualservice {} --type=json -p '[{}]'",
+                            vs.name,
+                            ops.join(",")
+                        )
+                    })
+                    .collect(),
+                Router::NginxIngress => vec![format!(
                     "kubectl -n {ns} annotate ingress {} nginx.ingress.kubernetes.io/canary-weight={w3} --overwrite",
                     plain.canary_ingress
-                ),
-                _ => format!(
+                )],
+                _ => vec![format!(
                     "kubectl -n {ns} patch httproute {name} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/spec/rules/{route}/backendRefs/0/weight\",\"value\":{w2}}},{{\"op\":\"replace\",\"path\":\"/spec/rules/{route}/backendRefs/1/weight\",\"value\":{w3}}}]'"
-                ),
+                )],
             }
         })
         .collect()
@@ -940,7 +982,7 @@ pub(super) fn rollback_commands(ir: &Ir, t: &Target) -> Vec<String> {
     let ns = &ir.namespace;
     ir.services
         .iter()
-        .map(|s| {
+        .flat_map(|s| {
             let name = &s.kube.plain.name;
             match t.router {
                 Router::Istio => {
@@ -948,38 +990,49 @@ pub(super) fn rollback_commands(ir: &Ir, t: &Target) -> Vec<String> {
                         "[{{\"destination\":{{\"host\":\"{name}\",\"subset\":\"py2\",\"port\":{{\"number\":{port}}}}}}}]",
                         port = s.kube.service_port
                     );
-                    let http = istio_http(ir, s, t.first_weights(ir));
-                    if http.iter().all(|(role, _)| matches!(role, Role::Pinned | Role::Split)) {
-                        // Only canaryc's routes: one route, to py2.
-                        format!(
-                            "kubectl -n {ns} patch virtualservice {} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/spec/http\",\"value\":[{{\"name\":\"rollback\",\"route\":{py2}}}]}}]'",
-                            s.kube.plain.virtual_service
-                        )
-                    } else {
-                        // The team's routes stay: each route to the service goes to py2 alone.
-                        let ops: Vec<String> = http
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, (role, _))| matches!(role, Role::Pinned | Role::Split))
-                            .map(|(r, _)| {
-                                format!("{{\"op\":\"replace\",\"path\":\"/spec/http/{r}/route\",\"value\":{py2}}}")
-                            })
-                            .collect();
-                        format!(
-                            "kubectl -n {ns} patch virtualservice {} --type=json -p '[{}]'",
-                            s.kube.plain.virtual_service,
-                            ops.join(",")
-                        )
-                    }
+                    plain_virtual_services(s)
+                        .iter()
+                        .map(|vs| {
+                            let http = istio_http(ir, s, &vs.routes, t.first_weights(ir));
+                            if http
+                                .iter()
+                                .all(|(role, _)| matches!(role, Role::Pinned | Role::Split))
+                            {
+                                // Only canaryc's routes: one route, to py2.
+                                format!(
+                                    "kubectl -n {ns} patch virtualservice {} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/spec/http\",\"value\":[{{\"name\":\"rollback\",\"route\":{py2}}}]}}]'",
+                                    vs.name
+                                )
+                            } else {
+                                // The team's routes stay: each route to the service goes to py2.
+                                let ops: Vec<String> = http
+                                    .iter()
+                                    .enumerate()
+                                    .filter(|(_, (role, _))| {
+                                        matches!(role, Role::Pinned | Role::Split)
+                                    })
+                                    .map(|(r, _)| {
+                                        format!("{{\"op\":\"replace\",\"path\":\"/spec/http/{r}/route\",\"value\":{py2}}}")
+                                    })
+                                    .collect();
+                                format!(
+                                    "kubectl -n {ns} patch virtualservice {} --type=json -p '[{}]'",
+                                    vs.name,
+                                    ops.join(",")
+                                )
+                            }
+                        })
+                        .collect()
                 }
-                Router::NginxIngress => {
-                    format!("kubectl -n {ns} delete ingress {}", s.kube.plain.canary_ingress)
-                }
-                _ => format!(
+                Router::NginxIngress => vec![format!(
+                    "kubectl -n {ns} delete ingress {}",
+                    s.kube.plain.canary_ingress
+                )],
+                _ => vec![format!(
                     "kubectl -n {ns} patch httproute {name} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/spec/rules\",\"value\":[{{\"backendRefs\":[{{\"name\":\"{}\",\"port\":{}}}]}}]}}]'",
                     s.object(Interpreter::Py2),
                     s.port
-                ),
+                )],
             }
         })
         .collect()
@@ -993,12 +1046,16 @@ pub(super) fn verify_commands(ir: &Ir, t: &Target) -> Vec<String> {
         .map(|s| {
             let name = &s.kube.plain.name;
             match t.router {
-                Router::Istio => {
-                    format!(
-                        "kubectl -n {ns} get virtualservice {} -o jsonpath='{{.spec.http}}'",
-                        s.kube.plain.virtual_service
-                    )
-                }
+                Router::Istio => plain_virtual_services(s)
+                    .iter()
+                    .map(|vs| {
+                        format!(
+                            "kubectl -n {ns} get virtualservice {} -o jsonpath='{{.spec.http}}'",
+                            vs.name
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
                 Router::NginxIngress => format!(
                     "kubectl -n {ns} get ingress {}   # NotFound: no canary traffic",
                     s.kube.plain.canary_ingress

@@ -214,7 +214,7 @@ fn team_routes(vs: &Value, service: &str, namespace: &str) -> Vec<VsRoute> {
 }
 
 /// canaryc's own route, when the team has no VirtualService.
-fn own_route() -> Vec<VsRoute> {
+pub fn own_route() -> Vec<VsRoute> {
     vec![VsRoute::Service(ServiceRoute {
         name: "primary".into(),
         team: None,
@@ -234,6 +234,11 @@ pub struct PlainRoutingIr {
     pub virtual_service: String,
     pub hosts: Vec<String>,
     pub gateways: Vec<String>,
+    /// A second VirtualService, for the sidecars only (host: the service), when the team's is
+    /// bound to their Gateways alone: without it in-mesh clients would reach both copies'
+    /// pods through the Service, by pod count. The service's name, or `NAME-mesh` when that
+    /// is the team's VirtualService's.
+    pub mesh_virtual_service: Option<String>,
     /// ingress-nginx's canary Ingress.
     pub canary_ingress: String,
     /// The index, in the HTTPRoute's `rules`, of the weighted split: after the two
@@ -249,6 +254,7 @@ impl PlainRoutingIr {
             virtual_service: name.to_string(),
             hosts: vec![name.to_string()],
             gateways: Vec::new(),
+            mesh_virtual_service: None,
             canary_ingress: format!("{name}-canary"),
             split_route: if pinned { 2 } else { 0 },
         }
@@ -624,6 +630,13 @@ pub(super) fn lower(
         plain.virtual_service = theirs.clone();
         plain.hosts = hosts.clone();
         plain.gateways = gateways.clone();
+        if !gateways.is_empty() && !gateways.iter().any(|g| g == "mesh") {
+            plain.mesh_virtual_service = Some(if theirs == name {
+                format!("{name}-mesh")
+            } else {
+                name.to_string()
+            });
+        }
     }
     let kube = KubeIr {
         service,
