@@ -110,39 +110,49 @@ fn check_bundle(bundle: &Path) -> usize {
         if istio.is_null() {
             continue;
         }
-        let vs_name = istio["virtualService"]["name"].as_str().unwrap();
-        let listed = strings(&istio["virtualService"]["routes"]);
-        let vs = services
-            .iter()
-            .find(|v| v["metadata"]["name"] == vs_name)
-            .unwrap_or_else(|| {
-                panic!("{b}: the Rollout's VirtualService {vs_name} is not written")
-            });
-        let http = vs["spec"]["http"].as_array().unwrap();
-        for name in &listed {
-            let found: Vec<&Value> = http.iter().filter(|r| r["name"] == name.as_str()).collect();
-            assert_eq!(
-                found.len(),
-                1,
-                "{b}: Route '{name}' is not found (once) in {vs_name}"
-            );
-            let subsets = subsets(found[0]);
-            assert!(
-                subsets.contains(&"stable".into()) && subsets.contains(&"canary".into()),
-                "{b}: listed route {name} lacks the stable or canary subset"
-            );
+        let managed: Vec<&Value> = match istio["virtualServices"].as_array() {
+            Some(list) => list.iter().collect(),
+            None => vec![&istio["virtualService"]],
+        };
+        for m in managed {
+            check_listed(bundle, &services, m);
         }
-        let canaried: Vec<String> = http
-            .iter()
-            .filter(|r| subsets(r).contains(&"canary".into()))
-            .map(|r| r["name"].as_str().unwrap_or_default().to_string())
-            .collect();
-        assert_eq!(
-            listed, canaried,
-            "{b}: the Rollout lists other routes than the split ones"
-        );
     }
     services.len()
+}
+
+/// Argo's route rule for one VirtualService the Rollout manages.
+fn check_listed(bundle: &Path, services: &[&Value], managed: &Value) {
+    let b = bundle.display();
+    let vs_name = managed["name"].as_str().unwrap();
+    let listed = strings(&managed["routes"]);
+    let vs = services
+        .iter()
+        .find(|v| v["metadata"]["name"] == vs_name)
+        .unwrap_or_else(|| panic!("{b}: the Rollout's VirtualService {vs_name} is not written"));
+    let http = vs["spec"]["http"].as_array().unwrap();
+    for name in &listed {
+        let found: Vec<&Value> = http.iter().filter(|r| r["name"] == name.as_str()).collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "{b}: Route '{name}' is not found (once) in {vs_name}"
+        );
+        let subsets = subsets(found[0]);
+        assert!(
+            subsets.contains(&"stable".into()) && subsets.contains(&"canary".into()),
+            "{b}: listed route {name} lacks the stable or canary subset"
+        );
+    }
+    let canaried: Vec<String> = http
+        .iter()
+        .filter(|r| subsets(r).contains(&"canary".into()))
+        .map(|r| r["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        listed, canaried,
+        "{b}: the Rollout lists other routes than the split ones in {vs_name}"
+    );
 }
 
 /// The committed bundles with a VirtualService.
@@ -292,10 +302,17 @@ fn a_shared_virtual_service_keeps_the_teams_other_routes() {
         .into_iter()
         .find(|d| d["kind"] == "Rollout")
         .unwrap();
-    let routes =
-        &rollout["spec"]["strategy"]["canary"]["trafficRouting"]["istio"]["virtualService"];
-    assert_eq!(routes["name"], "bookshop");
-    assert_eq!(strings(&routes["routes"]), ["static", "primary"]);
+    // `bookshop` is bound to the Gateway only: the sidecars' own VirtualService is re-weighted
+    // beside it.
+    let managed =
+        &rollout["spec"]["strategy"]["canary"]["trafficRouting"]["istio"]["virtualServices"];
+    assert_eq!(managed[0]["name"], "bookshop");
+    assert_eq!(strings(&managed[0]["routes"]), ["static", "primary"]);
+    assert_eq!(managed[1]["name"], "storefront");
+    assert_eq!(strings(&managed[1]["routes"]), ["primary"]);
+    let mesh = virtual_service(&argo, "k8s-rollout-routing.yaml", "storefront");
+    assert_eq!(strings(&mesh["spec"]["hosts"]), ["storefront"]);
+    assert!(mesh["spec"]["gateways"].is_null(), "{mesh}");
 
     // The plain files: the same routes, split at the first stage's weights; the runbook's
     // weight patches and rollback never touch the team's `/reviews` route.

@@ -595,7 +595,7 @@ fn plain_virtual_services(s: &ServiceIr) -> Vec<PlainVs<'_>> {
         routes: std::borrow::Cow::Borrowed(&s.kube.http),
         rest: s.kube.vs_rest.clone(),
     }];
-    if let Some(mesh) = &plain.mesh_virtual_service {
+    if let Some(mesh) = &s.kube.mesh_virtual_service {
         out.push(PlainVs {
             name: mesh,
             hosts: vec![s.name.clone()],

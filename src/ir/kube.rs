@@ -91,6 +91,12 @@ pub struct KubeIr {
     /// back as it is.
     #[serde(skip)]
     pub vs_rest: serde_json::Map<String, Value>,
+    /// A second VirtualService, for the sidecars only (host: the service, canaryc's own
+    /// route), when the team's is bound to their Gateways alone: without it in-mesh clients
+    /// would reach both copies' pods through the Service, by pod count. The service's name,
+    /// or `NAME-mesh` when that is the team's VirtualService's.
+    #[serde(skip)]
+    pub mesh_virtual_service: Option<String>,
     pub observed: ObservedIr,
     /// The router's objects of the plain files (no engine), which a person edits stage by stage.
     #[serde(skip)]
@@ -234,11 +240,6 @@ pub struct PlainRoutingIr {
     pub virtual_service: String,
     pub hosts: Vec<String>,
     pub gateways: Vec<String>,
-    /// A second VirtualService, for the sidecars only (host: the service), when the team's is
-    /// bound to their Gateways alone: without it in-mesh clients would reach both copies'
-    /// pods through the Service, by pod count. The service's name, or `NAME-mesh` when that
-    /// is the team's VirtualService's.
-    pub mesh_virtual_service: Option<String>,
     /// ingress-nginx's canary Ingress.
     pub canary_ingress: String,
     /// The index, in the HTTPRoute's `rules`, of the weighted split: after the two
@@ -254,7 +255,6 @@ impl PlainRoutingIr {
             virtual_service: name.to_string(),
             hosts: vec![name.to_string()],
             gateways: Vec::new(),
-            mesh_virtual_service: None,
             canary_ingress: format!("{name}-canary"),
             split_route: if pinned { 2 } else { 0 },
         }
@@ -281,6 +281,7 @@ impl KubeIr {
             hosts: vec![name.to_string()],
             http: own_route(),
             vs_rest: serde_json::Map::new(),
+            mesh_virtual_service: None,
             observed: observed(Engine::None, name, namespace, port, port),
             plain: PlainRoutingIr::new(name, false),
         }
@@ -630,14 +631,18 @@ pub(super) fn lower(
         plain.virtual_service = theirs.clone();
         plain.hosts = hosts.clone();
         plain.gateways = gateways.clone();
-        if !gateways.is_empty() && !gateways.iter().any(|g| g == "mesh") {
-            plain.mesh_virtual_service = Some(if theirs == name {
+    }
+    // Bound to the team's Gateways only (its hosts already cover the service's, `istio_route`).
+    let mesh_virtual_service = virtual_service
+        .as_ref()
+        .filter(|_| !gateways.is_empty() && !gateways.iter().any(|g| g == "mesh"))
+        .map(|theirs| {
+            if theirs == name {
                 format!("{name}-mesh")
             } else {
                 name.to_string()
-            });
-        }
-    }
+            }
+        });
     let kube = KubeIr {
         service,
         service_port,
@@ -646,6 +651,7 @@ pub(super) fn lower(
         hosts,
         http,
         vs_rest,
+        mesh_virtual_service,
         observed: observed(engine, name, namespace, service_port, port),
         plain,
     };

@@ -31,7 +31,7 @@ use super::analysis::{self, Query};
 use super::{Meta, document};
 use crate::emit::objects::AutoscalerMetric;
 use crate::emit::{OutputFile, file, kubernetes, prometheus::duration, yaml};
-use crate::ir::{InfraKind, Router, Target, VsRoute};
+use crate::ir::{InfraKind, Router, Target, VsRoute, own_route};
 use crate::ir::{Interpreter, Ir, ServiceIr, StageIr, prometheus_url};
 
 const API: &str = "argoproj.io/v1alpha1";
@@ -109,7 +109,11 @@ struct TrafficRouting {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Istio {
-    virtual_service: IstioVirtualService,
+    /// The team's VirtualService (or canaryc's), or with the sidecars' own beside it, both.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    virtual_service: Option<IstioVirtualService>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    virtual_services: Option<Vec<IstioVirtualService>>,
     destination_rule: IstioDestinationRule,
 }
 
@@ -349,11 +353,26 @@ fn traffic_routing(ir: &Ir, s: &ServiceIr, t: &Target) -> (TrafficRouting, bool)
     let mut routing = TrafficRouting::default();
     let services = match t.router {
         Router::Istio => {
+            let theirs = IstioVirtualService {
+                name: s.kube.virtual_service.clone(),
+                routes: split_routes(&s.kube.http),
+            };
+            // The team's VirtualService bound to their Gateways only: the sidecars' own beside
+            // it (`KubeIr::mesh_virtual_service`), both re-weighted (`virtualServices`, Argo
+            // Rollouts docs/features/traffic-management/istio.md, "Multiple VirtualServices").
+            let (virtual_service, virtual_services) = match &s.kube.mesh_virtual_service {
+                None => (Some(theirs), None),
+                Some(mesh) => {
+                    let mesh = IstioVirtualService {
+                        name: mesh.clone(),
+                        routes: split_routes(&own_route()),
+                    };
+                    (None, Some(vec![theirs, mesh]))
+                }
+            };
             routing.istio = Some(Istio {
-                virtual_service: IstioVirtualService {
-                    name: s.kube.virtual_service.clone(),
-                    routes: split_routes(s),
-                },
+                virtual_service,
+                virtual_services,
                 destination_rule: IstioDestinationRule {
                     name: s.name.clone(),
                     canary_subset_name: "canary",
@@ -592,10 +611,8 @@ struct Retries {
 /// 100/0 for the whole canary. In a listed route it deletes every destination that is neither
 /// subset (`processRoutes`, `toDelete`), so a route shared with another service is left off,
 /// its share of the service on the stable subset (CNR455).
-fn split_routes(s: &ServiceIr) -> Vec<String> {
-    s.kube
-        .http
-        .iter()
+fn split_routes(http: &[VsRoute]) -> Vec<String> {
+    http.iter()
         .filter_map(|r| match r {
             VsRoute::Service(r) if r.shared_weight.is_none() => Some(r.name.clone()),
             _ => None,
@@ -605,7 +622,8 @@ fn split_routes(s: &ServiceIr) -> Vec<String> {
 
 /// Istio: the DestinationRule's subsets and the VirtualService Argo re-weights: the team's
 /// routes to other services as they wrote them, in their order, and each route to the service
-/// with its destinations of the service replaced by the stable and canary subsets.
+/// with its destinations of the service replaced by the stable and canary subsets; and the
+/// sidecars' own VirtualService when the team's is bound to their Gateways only.
 fn istio_routing(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
     let subset = |name| Subset {
         name,
@@ -625,26 +643,34 @@ fn istio_routing(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
         attempts: 2,
         retry_on: "connect-failure,refused-stream",
     };
-    let http = s
-        .kube
-        .http
-        .iter()
-        .map(|r| match r {
-            VsRoute::Other(route) => route.clone(),
-            VsRoute::Service(r) => {
-                let ours = match r.shared_weight {
-                    None => vec![destination("stable", 100), destination("canary", 0)],
-                    Some(weight) => vec![destination("stable", weight)],
-                };
-                let ours = ours.iter().map(document).collect();
-                let mut route = r.with_destinations(&s.kube.service, &ir.namespace, ours);
-                // The team's retry policy, if they set one.
-                route.entry("retries").or_insert_with(|| document(&retries));
-                Value::Object(route)
-            }
+    let http = |routes: &[VsRoute]| -> Vec<Value> {
+        routes
+            .iter()
+            .map(|r| match r {
+                VsRoute::Other(route) => route.clone(),
+                VsRoute::Service(r) => {
+                    let ours = match r.shared_weight {
+                        None => vec![destination("stable", 100), destination("canary", 0)],
+                        Some(weight) => vec![destination("stable", weight)],
+                    };
+                    let ours = ours.iter().map(document).collect();
+                    let mut route = r.with_destinations(&s.kube.service, &ir.namespace, ours);
+                    // The team's retry policy, if they set one.
+                    route.entry("retries").or_insert_with(|| document(&retries));
+                    Value::Object(route)
+                }
+            })
+            .collect()
+    };
+    let virtual_service = |name: &str, spec: VirtualServiceSpec| {
+        document(&Object {
+            api_version: "networking.istio.io/v1beta1",
+            kind: "VirtualService",
+            metadata: Meta::new(name, &ir.namespace),
+            spec,
         })
-        .collect();
-    vec![
+    };
+    let mut docs = vec![
         document(&Object {
             api_version: "networking.istio.io/v1beta1",
             kind: "DestinationRule",
@@ -654,18 +680,28 @@ fn istio_routing(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
                 subsets: vec![subset("stable"), subset("canary")],
             },
         }),
-        document(&Object {
-            api_version: "networking.istio.io/v1beta1",
-            kind: "VirtualService",
-            metadata: Meta::new(s.kube.virtual_service.clone(), &ir.namespace),
-            spec: VirtualServiceSpec {
+        virtual_service(
+            &s.kube.virtual_service,
+            VirtualServiceSpec {
                 hosts: s.kube.hosts.clone(),
                 gateways: s.kube.gateways.clone(),
-                http,
+                http: http(&s.kube.http),
                 team: s.kube.vs_rest.clone(),
             },
-        }),
-    ]
+        ),
+    ];
+    if let Some(mesh) = &s.kube.mesh_virtual_service {
+        docs.push(virtual_service(
+            mesh,
+            VirtualServiceSpec {
+                hosts: vec![s.kube.service.clone()],
+                gateways: Vec::new(),
+                http: http(&own_route()),
+                team: serde_json::Map::new(),
+            },
+        ));
+    }
+    docs
 }
 
 /// The HTTPRoute the plugin re-weights: the team's, or one named after the service.
