@@ -26,7 +26,8 @@ pub use compare::{ComparatorIr, ComparatorTarget, Placement};
 pub use condition::{Condition, Op};
 
 pub use kube::{
-    KubeIr, ObservedIr, PerCopy, PlainRoutingIr, PodsIr, is_service_ref, route_routes_to,
+    KubeIr, ObservedIr, PerCopy, PlainRoutingIr, PodsIr, ServiceRoute, VsRoute, is_service_ref,
+    own_route, route_routes_to,
 };
 pub use target::{Engine, InfraKind, MetricsSource, Router, StickyBy};
 
@@ -1211,6 +1212,93 @@ fn trigger(t: &model::Trigger) -> TriggerIr {
     }
 }
 
+/// CNR455 and CNR456: what canaryc cannot split in the team's VirtualService.
+fn istio_route_warnings(
+    name: &str,
+    span: crate::source::Span,
+    kube: &KubeIr,
+    targets: &[Target],
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let Some(t) = targets
+        .iter()
+        .find(|t| t.infra == InfraKind::Kubernetes && t.router == Router::Istio)
+    else {
+        return;
+    };
+    let team_vs = !kube
+        .http
+        .iter()
+        .any(|r| matches!(r, VsRoute::Service(ServiceRoute { team: None, .. })));
+    if t.engine == Engine::Flagger {
+        if team_vs {
+            let vs = &kube.virtual_service;
+            let message = if *vs == name {
+                format!(
+                    "Flagger replaces the VirtualService `{vs}` with its own one route to `{name}`: the team's other routes in it are lost"
+                )
+            } else {
+                format!(
+                    "the VirtualService `{vs}` routes to `{name}` itself: Flagger splits only its own VirtualService `{name}`, so that traffic stays on py2"
+                )
+            };
+            diagnostics.push(
+                Diagnostic::new(Code::FlaggerTeamVirtualService, span, message)
+                    .label("the team's VirtualService")
+                    .help("move the routes to the service into a delegate VirtualService Flagger manages (`spec.service.delegation`), or use `engine: argo-rollouts`, which keeps the team's routes"),
+            );
+        }
+        return;
+    }
+    for r in &kube.http {
+        if let VsRoute::Service(
+            r @ ServiceRoute {
+                shared_weight: Some(w),
+                ..
+            },
+        ) = r
+        {
+            diagnostics.push(
+                Diagnostic::new(
+                    Code::SharedIstioRoute,
+                    span,
+                    format!(
+                        "route `{}` of the VirtualService `{}` splits between `{name}` and another service: its share of `{name}` (weight {w}) stays on py2",
+                        r.name, kube.virtual_service
+                    ),
+                )
+                .label("not canaried")
+                .help(format!("give `{name}` a route of its own (a `match` on what goes to it), which canaryc splits")),
+            );
+        }
+    }
+    let splits = kube.http.iter().any(|r| {
+        matches!(
+            r,
+            VsRoute::Service(ServiceRoute {
+                shared_weight: None,
+                ..
+            })
+        )
+    });
+    if !splits {
+        // Nothing to re-weight: Argo Rollouts would patch (and strip) the one shared route, or
+        // refuse a list of none; the plain files' stages would move no traffic.
+        let mut d = Diagnostic::new(
+            Code::SharedIstioRoute,
+            span,
+            format!(
+                "every route of the VirtualService `{}` to `{name}` is shared with another service: the canary has no route to split",
+                kube.virtual_service
+            ),
+        )
+        .label("no route to split")
+        .help(format!("give `{name}` a route of its own (a `match` on what goes to it), which canaryc splits"));
+        d.severity = crate::diag::Severity::Error;
+        diagnostics.push(d);
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn service(
     s: &model::Service,
@@ -1386,6 +1474,7 @@ fn service(
             .help("point `codebase` at manifests with the service's HTTPRoute (its parentRefs are kept), or edit parentRefs in k8s-httproute.yaml"),
         );
     }
+    istio_route_warnings(&name, s.name.span, &kube, targets, diagnostics);
     let (port_py2, port_py3) = (port.saturating_add(1), port.saturating_add(2));
     let compare = comparator.then(|| {
         compare::lower(

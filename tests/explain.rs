@@ -18,16 +18,24 @@ fn every_code_has_an_explanation_with_a_failing_example() {
         let example = examples
             .first()
             .unwrap_or_else(|| panic!("docs/errors/{code}.md has no ```plan example"));
+        let codebase = text
+            .split("<!-- codebase: ")
+            .nth(1)
+            .and_then(|r| r.split(" -->").next());
         let codes: Vec<String> = if text.contains("<!-- command: build -->") {
-            codes_from_build(code.as_str(), example)
+            // Lowering codes about the codebase's manifests: built next to a fixture.
+            let example = match codebase {
+                Some(fixture) => example.replace(
+                    "codebase = \".\"",
+                    &format!("codebase = \"{}\"", repo().join(fixture).display()),
+                ),
+                None => example.to_string(),
+            };
+            codes_from_build(code.as_str(), &example)
         } else if text.contains("<!-- encoding: latin1 -->") {
             codes_from_latin1(code.as_str(), example)
         } else {
-            match text
-                .split("<!-- codebase: ")
-                .nth(1)
-                .and_then(|r| r.split(" -->").next())
-            {
+            match codebase {
                 // Detection codes need a codebase: run the binary on the plan next to a fixture.
                 Some(fixture) => codes_with_codebase(code.as_str(), example, fixture),
                 None => {

@@ -22,6 +22,7 @@ mod fmt;
 mod front_end_limits;
 mod hostile;
 mod injection;
+mod istio_routes;
 mod lsp;
 mod lsp_client;
 mod lsp_fuzz;

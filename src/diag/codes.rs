@@ -115,6 +115,11 @@ codes! {
     /// An error-rate trigger smaller than the thresholds' calibration covers.
     ThresholdBelowCalibration = "CNR453", Warning, "threshold-below-calibration";
 
+    /// A route of the team's VirtualService splits between the service and another service.
+    SharedIstioRoute = "CNR455", Warning, "shared-istio-route";
+    /// Flagger writes its own VirtualService; the team's routes to the service are not split.
+    FlaggerTeamVirtualService = "CNR456", Warning, "flagger-team-virtual-service";
+
     PythonEndOfLife = "CNR501", Warning, "python-end-of-life";
     PythonEndOfLifeSoon = "CNR502", Warning, "python-end-of-life-soon";
     StickyUnsupported = "CNR503", Error, "sticky-unsupported";

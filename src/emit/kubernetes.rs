@@ -14,7 +14,7 @@ use super::objects::*;
 use super::{OutputFile, file, yaml};
 use crate::ir::{
     ComparatorIr, ComparatorTarget, EnvVar, InfraKind, Interpreter, Ir, Placement, Router,
-    ServiceIr, StickyBy, Target,
+    ServiceIr, StickyBy, Target, VsRoute,
 };
 
 pub(super) fn files(ir: &Ir, t: &Target) -> Vec<OutputFile> {
@@ -558,8 +558,61 @@ fn cookie(ir: &Ir) -> Option<&str> {
         .map(|st| st.name.as_str())
 }
 
-fn istio(ir: &Ir, t: &Target, s: &ServiceIr) -> Vec<Value> {
-    let (w2, w3) = t.first_weights(ir);
+/// What a route of the plain VirtualService does, for the runbook's commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The team's, to other services: never touched.
+    Other,
+    /// Users pinned to one copy by the cookie.
+    Pinned,
+    /// The weighted split (py2 first, py3 second), or its mirroring twin.
+    Split,
+    /// The team's route shared with another service: its share of the service stays on py2.
+    Shared,
+}
+
+/// The plain VirtualService's `http` routes at weights `(w2, w3)`, in order, with their roles:
+/// the team's routes to other services verbatim, and for each route to the service its
+/// cookie-pinned twins (when sticky), the split, and the comparator's mirroring twins.
+/// One VirtualService of the plain files: its name, hosts, Gateways, routes and the rest of
+/// the team's spec.
+struct PlainVs<'a> {
+    name: &'a str,
+    hosts: Vec<String>,
+    gateways: Vec<String>,
+    routes: std::borrow::Cow<'a, [VsRoute]>,
+    rest: serde_json::Map<String, Value>,
+}
+
+/// The plain files' VirtualServices of a service: the team's (or canaryc's), and the
+/// sidecars' own when the team's is bound to Gateways only.
+fn plain_virtual_services(s: &ServiceIr) -> Vec<PlainVs<'_>> {
+    let plain = &s.kube.plain;
+    let mut out = vec![PlainVs {
+        name: &plain.virtual_service,
+        hosts: plain.hosts.clone(),
+        gateways: plain.gateways.clone(),
+        routes: std::borrow::Cow::Borrowed(&s.kube.http),
+        rest: s.kube.vs_rest.clone(),
+    }];
+    if let Some(mesh) = &s.kube.mesh_virtual_service {
+        out.push(PlainVs {
+            name: mesh,
+            hosts: vec![s.name.clone()],
+            gateways: Vec::new(),
+            routes: std::borrow::Cow::Owned(crate::ir::own_route()),
+            rest: serde_json::Map::new(),
+        });
+    }
+    out
+}
+
+fn istio_http(
+    ir: &Ir,
+    s: &ServiceIr,
+    routes: &[VsRoute],
+    (w2, w3): (u32, u32),
+) -> Vec<(Role, Value)> {
     let dest = |copy: Interpreter, weight: Option<u32>| IstioDestination {
         // The port of the Service the host names (Istio's Destination.port), not the container's.
         destination: Destination {
@@ -581,46 +634,104 @@ fn istio(ir: &Ir, t: &Target, s: &ServiceIr) -> Vec<Value> {
         per_try_timeout: "5s",
         retry_on: "gateway-error,connect-failure,refused-stream",
     };
-    let route = |name: String, matches: Vec<IstioMatch>, route: Vec<IstioDestination>| IstioRoute {
-        name,
-        matches,
-        route,
-        retries: retries.clone(),
-        mirror: None,
-        mirror_percentage: None,
-    };
-    let mut http = Vec::new();
-    if let Some(name) = cookie(ir) {
-        // Users already pinned by the cookie stay where they are (Flagger's session affinity).
-        for copy in [Interpreter::Py3, Interpreter::Py2] {
-            let pinned = IstioMatch {
-                headers: [(
-                    "cookie",
-                    Regex {
-                        regex: cookie_regex(name, copy),
-                    },
-                )]
-                .into(),
-                method: None,
+    let mut http: Vec<(Role, PlainRoute)> = Vec::new();
+    for r in routes {
+        let r = match r {
+            VsRoute::Other(team) => {
+                http.push((Role::Other, PlainRoute::Team(team.clone())));
+                continue;
+            }
+            VsRoute::Service(r) => r,
+        };
+        // The team's route around our destinations: everything but what canaryc sets.
+        let route = |name: String, role: Role, destinations: Vec<IstioDestination>| {
+            let ours = destinations.iter().map(document).collect();
+            let mut team = r.with_destinations(&s.name, &ir.namespace, ours);
+            let destinations = match team.remove("route") {
+                Some(Value::Array(d)) => d,
+                _ => Vec::new(),
             };
+            let matches = match team.remove("match") {
+                Some(Value::Array(m)) => m,
+                _ => Vec::new(),
+            };
+            team.remove("name");
+            let route = IstioRoute {
+                name,
+                matches,
+                route: destinations,
+                retries: (!team.contains_key("retries")).then(|| retries.clone()),
+                mirror: None,
+                mirror_percentage: None,
+                team,
+            };
+            (role, PlainRoute::Ours(route))
+        };
+        if let Some(weight) = r.shared_weight {
             http.push(route(
-                format!("pinned-{}", copy.as_str()),
-                vec![pinned],
-                vec![dest(copy, None)],
+                r.name.clone(),
+                Role::Shared,
+                vec![dest(Interpreter::Py2, Some(weight))],
             ));
+            continue;
         }
+        // canaryc's own route keeps the names it always had.
+        let (split, pinned) = match r.team {
+            None => ("canary-split".to_string(), "pinned".to_string()),
+            Some(_) => (r.name.clone(), format!("{}-pinned", r.name)),
+        };
+        if let Some(name) = cookie(ir) {
+            // Users already pinned by the cookie stay where they are (Flagger's session
+            // affinity): the route's own matches, each also on the cookie.
+            for copy in [Interpreter::Py3, Interpreter::Py2] {
+                let (role, mut pinned) = route(
+                    format!("{pinned}-{}", copy.as_str()),
+                    Role::Pinned,
+                    vec![dest(copy, None)],
+                );
+                if let PlainRoute::Ours(p) = &mut pinned {
+                    let cookie = document(&Regex {
+                        regex: cookie_regex(name, copy),
+                    });
+                    if p.matches.is_empty() {
+                        p.matches.push(json!({}));
+                    }
+                    for m in &mut p.matches {
+                        with_object(m, &["headers"], |h| {
+                            h.insert("cookie".into(), cookie.clone());
+                        });
+                    }
+                }
+                http.push((role, pinned));
+            }
+        }
+        http.push(route(
+            split,
+            Role::Split,
+            vec![
+                dest(Interpreter::Py2, Some(w2)),
+                dest(Interpreter::Py3, Some(w3)),
+            ],
+        ));
     }
-    http.push(route(
-        "canary-split".into(),
-        Vec::new(),
-        vec![
-            dest(Interpreter::Py2, Some(w2)),
-            dest(Interpreter::Py3, Some(w3)),
-        ],
-    ));
     if let Some((c, t)) = mirror_target(s) {
         http = mirrored(http, s, c, t);
     }
+    http.into_iter()
+        .map(|(role, r)| match r {
+            PlainRoute::Team(v) => (role, v),
+            PlainRoute::Ours(r) => (role, document(&r)),
+        })
+        .collect()
+}
+
+/// A route of the plain VirtualService: the team's as written, or one canaryc builds.
+enum PlainRoute {
+    Team(Value),
+    Ours(IstioRoute),
+}
+
+fn istio(ir: &Ir, t: &Target, s: &ServiceIr) -> Vec<Value> {
     let mut docs = Vec::new();
     if !s.k8s_has_service {
         docs.push(apex_service(ir, s));
@@ -638,45 +749,64 @@ fn istio(ir: &Ir, t: &Target, s: &ServiceIr) -> Vec<Value> {
             subsets: vec![subset("py2"), subset("py3")],
         },
     )));
-    docs.push(document(&Object::new(
-        "networking.istio.io/v1beta1",
-        "VirtualService",
-        Meta::new(s.name.clone(), &ir.namespace),
-        VirtualServiceSpec {
-            hosts: vec![s.name.clone()],
-            http,
-        },
-    )));
+    for vs in plain_virtual_services(s) {
+        let http = istio_http(ir, s, &vs.routes, t.first_weights(ir))
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
+        docs.push(document(&Object::new(
+            "networking.istio.io/v1beta1",
+            "VirtualService",
+            Meta::new(vs.name, &ir.namespace),
+            VirtualServiceSpec {
+                hosts: vs.hosts,
+                gateways: vs.gateways,
+                http,
+                team: vs.rest,
+            },
+        )));
+    }
     docs
 }
 
-/// Each route preceded by its twin for GET, HEAD and OPTIONS, which also mirrors to the
-/// comparator. Envoy's mirror is fire-and-forget (shared/reference/py2-py3-runtime.md §5): the
-/// client never waits for it. Only safe methods: the comparator sends what it receives to py2
-/// again as its primary, so a mirrored write would run twice on py2.
+/// Each route to the service preceded by its twin for GET, HEAD and OPTIONS, which also
+/// mirrors to the comparator. Envoy's mirror is fire-and-forget
+/// (shared/reference/py2-py3-runtime.md §5): the client never waits for it. Only safe methods:
+/// the comparator sends what it receives to py2 again as its primary, so a mirrored write
+/// would run twice on py2. The team's routes to other services and those it shares with
+/// them (py2 only) are not compared.
 fn mirrored(
-    http: Vec<IstioRoute>,
+    http: Vec<(Role, PlainRoute)>,
     s: &ServiceIr,
     c: &ComparatorIr,
     t: &ComparatorTarget,
-) -> Vec<IstioRoute> {
+) -> Vec<(Role, PlainRoute)> {
     let percent = match t.placement {
         Placement::Mirror { percent } => percent,
         Placement::InFrontOfPy2 => 100.0,
     };
-    let methods = Regex {
+    let methods = document(&Regex {
         regex: c.methods.join("|"),
-    };
+    });
     let mut out = Vec::new();
-    for rule in http {
+    for (role, rule) in http {
+        let rule = match (role, rule) {
+            (Role::Pinned | Role::Split, PlainRoute::Ours(rule)) => rule,
+            (role, rule) => {
+                out.push((role, rule));
+                continue;
+            }
+        };
         let mut matches = rule.matches.clone();
         if matches.is_empty() {
-            matches.push(IstioMatch::default());
+            matches.push(json!({}));
         }
         for m in &mut matches {
-            m.method = Some(methods.clone());
+            with_object(m, &[], |m| {
+                m.insert("method".into(), methods.clone());
+            });
         }
-        out.push(IstioRoute {
+        let twin = IstioRoute {
             name: format!("{}-compared", rule.name),
             matches,
             mirror: Some(IstioMirror {
@@ -685,8 +815,9 @@ fn mirrored(
             }),
             mirror_percentage: Some(Percentage { value: percent }),
             ..rule.clone()
-        });
-        out.push(rule);
+        };
+        out.push((role, PlainRoute::Ours(twin)));
+        out.push((role, PlainRoute::Ours(rule)));
     }
     out
 }
@@ -808,38 +939,39 @@ pub(super) fn split_commands(ir: &Ir, t: &Target, stage: &crate::ir::StageIr) ->
     let (w2, w3) = t.weights(stage);
     ir.services
         .iter()
-        .map(|s| {
+        .flat_map(|s| {
             let plain = &s.kube.plain;
             let (name, route) = (&plain.name, plain.split_route);
             match t.router {
-                Router::Istio => {
-                    // With the comparator each route is preceded by its mirroring twin
-                    // (`mirrored`), which carries the same split: patch both.
-                    let routes = if mirror_target(s).is_some() {
-                        vec![2 * route, 2 * route + 1]
-                    } else {
-                        vec![route]
-                    };
-                    let ops: Vec<String> = routes
-                        .iter()
-                        .flat_map(|r| {
-                            [(0, w2), (1, w3)].map(|(d, w)| {
-                                format!("{{\"op\":\"replace\",\"path\":\"/spec/http/{r}/route/{d}/weight\",\"value\":{w}}}")
+                Router::Istio => plain_virtual_services(s)
+                    .iter()
+                    .map(|vs| {
+                        // Every split and its mirroring twin (`mirrored`), which carries the
+                        // same weights; the team's other routes are left alone.
+                        let ops: Vec<String> = istio_http(ir, s, &vs.routes, (w2, w3))
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, (role, _))| *role == Role::Split)
+                            .flat_map(|(r, _)| {
+                                [(0, w2), (1, w3)].map(|(d, w)| {
+                                    format!("{{\"op\":\"replace\",\"path\":\"/spec/http/{r}/route/{d}/weight\",\"value\":{w}}}")
+                                })
                             })
-                        })
-                        .collect();
-                    format!(
-                        "kubectl -n {ns} patch virtualservice {name} --type=json -p '[{}]'",
-                        ops.join(",")
-                    )
-                }
-                Router::NginxIngress => format!(
+                            .collect();
+                        format!(
+                            "kubectl -n {ns} patch virtualservice {} --type=json -p '[{}]'",
+                            vs.name,
+                            ops.join(",")
+                        )
+                    })
+                    .collect(),
+                Router::NginxIngress => vec![format!(
                     "kubectl -n {ns} annotate ingress {} nginx.ingress.kubernetes.io/canary-weight={w3} --overwrite",
                     plain.canary_ingress
-                ),
-                _ => format!(
+                )],
+                _ => vec![format!(
                     "kubectl -n {ns} patch httproute {name} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/spec/rules/{route}/backendRefs/0/weight\",\"value\":{w2}}},{{\"op\":\"replace\",\"path\":\"/spec/rules/{route}/backendRefs/1/weight\",\"value\":{w3}}}]'"
-                ),
+                )],
             }
         })
         .collect()
@@ -850,21 +982,57 @@ pub(super) fn rollback_commands(ir: &Ir, t: &Target) -> Vec<String> {
     let ns = &ir.namespace;
     ir.services
         .iter()
-        .map(|s| {
+        .flat_map(|s| {
             let name = &s.kube.plain.name;
             match t.router {
-                Router::Istio => format!(
-                    "kubectl -n {ns} patch virtualservice {name} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/spec/http\",\"value\":[{{\"name\":\"rollback\",\"route\":[{{\"destination\":{{\"host\":\"{name}\",\"subset\":\"py2\",\"port\":{{\"number\":{port}}}}}}}]}}]}}]'",
-                    port = s.kube.service_port
-                ),
-                Router::NginxIngress => {
-                    format!("kubectl -n {ns} delete ingress {}", s.kube.plain.canary_ingress)
+                Router::Istio => {
+                    let py2 = format!(
+                        "[{{\"destination\":{{\"host\":\"{name}\",\"subset\":\"py2\",\"port\":{{\"number\":{port}}}}}}}]",
+                        port = s.kube.service_port
+                    );
+                    plain_virtual_services(s)
+                        .iter()
+                        .map(|vs| {
+                            let http = istio_http(ir, s, &vs.routes, t.first_weights(ir));
+                            if http
+                                .iter()
+                                .all(|(role, _)| matches!(role, Role::Pinned | Role::Split))
+                            {
+                                // Only canaryc's routes: one route, to py2.
+                                format!(
+                                    "kubectl -n {ns} patch virtualservice {} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/spec/http\",\"value\":[{{\"name\":\"rollback\",\"route\":{py2}}}]}}]'",
+                                    vs.name
+                                )
+                            } else {
+                                // The team's routes stay: each route to the service goes to py2.
+                                let ops: Vec<String> = http
+                                    .iter()
+                                    .enumerate()
+                                    .filter(|(_, (role, _))| {
+                                        matches!(role, Role::Pinned | Role::Split)
+                                    })
+                                    .map(|(r, _)| {
+                                        format!("{{\"op\":\"replace\",\"path\":\"/spec/http/{r}/route\",\"value\":{py2}}}")
+                                    })
+                                    .collect();
+                                format!(
+                                    "kubectl -n {ns} patch virtualservice {} --type=json -p '[{}]'",
+                                    vs.name,
+                                    ops.join(",")
+                                )
+                            }
+                        })
+                        .collect()
                 }
-                _ => format!(
+                Router::NginxIngress => vec![format!(
+                    "kubectl -n {ns} delete ingress {}",
+                    s.kube.plain.canary_ingress
+                )],
+                _ => vec![format!(
                     "kubectl -n {ns} patch httproute {name} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/spec/rules\",\"value\":[{{\"backendRefs\":[{{\"name\":\"{}\",\"port\":{}}}]}}]}}]'",
                     s.object(Interpreter::Py2),
                     s.port
-                ),
+                )],
             }
         })
         .collect()
@@ -878,11 +1046,16 @@ pub(super) fn verify_commands(ir: &Ir, t: &Target) -> Vec<String> {
         .map(|s| {
             let name = &s.kube.plain.name;
             match t.router {
-                Router::Istio => {
-                    format!(
-                        "kubectl -n {ns} get virtualservice {name} -o jsonpath='{{.spec.http}}'"
-                    )
-                }
+                Router::Istio => plain_virtual_services(s)
+                    .iter()
+                    .map(|vs| {
+                        format!(
+                            "kubectl -n {ns} get virtualservice {} -o jsonpath='{{.spec.http}}'",
+                            vs.name
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
                 Router::NginxIngress => format!(
                     "kubectl -n {ns} get ingress {}   # NotFound: no canary traffic",
                     s.kube.plain.canary_ingress

@@ -270,31 +270,37 @@ pub(crate) struct Subset {
 #[derive(Debug, Serialize)]
 pub(crate) struct VirtualServiceSpec {
     pub hosts: Vec<String>,
-    pub http: Vec<IstioRoute>,
+    /// The team's Gateways (and `mesh`); none means `mesh` only (the sidecars).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gateways: Vec<String>,
+    /// The team's routes to other services as they wrote them, and `IstioRoute`s.
+    pub http: Vec<Value>,
+    /// The rest of the team's spec (`tcp`, `tls`, `exportTo`), as they wrote it.
+    #[serde(flatten)]
+    pub team: serde_json::Map<String, Value>,
 }
 
-/// One `http` route: its matches, destinations and retries, and, on a twin that also feeds
-/// the comparator, the mirror.
+/// One `http` route to the service: its matches, destinations and retries, and, on a twin that
+/// also feeds the comparator, the mirror. `team` holds what else the team's route says
+/// (`rewrite`, `timeout`, `headers`, their own `retries`, ...): kept as written.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct IstioRoute {
     pub name: String,
+    /// The team's match conditions (any of them), or canaryc's.
     #[serde(rename = "match", skip_serializing_if = "Vec::is_empty")]
-    pub matches: Vec<IstioMatch>,
-    pub route: Vec<IstioDestination>,
-    pub retries: IstioRetries,
+    pub matches: Vec<Value>,
+    /// `IstioDestination`s, and a shared route's destinations of other services.
+    pub route: Vec<Value>,
+    /// canaryc's, unless the team's route has its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retries: Option<IstioRetries>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mirror: Option<IstioMirror>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mirror_percentage: Option<Percentage>,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub(crate) struct IstioMatch {
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub headers: BTreeMap<&'static str, Regex>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub method: Option<Regex>,
+    #[serde(flatten)]
+    pub team: serde_json::Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Serialize)]

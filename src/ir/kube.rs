@@ -83,24 +83,168 @@ pub struct KubeIr {
     pub virtual_service: String,
     pub gateways: Vec<String>,
     pub hosts: Vec<String>,
+    /// The VirtualService's `http` routes, in the team's order: theirs when they have one (its
+    /// routes to other services must survive the apply), else canaryc's one `primary` route.
+    #[serde(skip)]
+    pub http: Vec<VsRoute>,
+    /// The rest of the team's VirtualService spec (`tcp` and `tls` routes, `exportTo`), written
+    /// back as it is.
+    #[serde(skip)]
+    pub vs_rest: serde_json::Map<String, Value>,
+    /// A second VirtualService, for the sidecars only (host: the service, canaryc's own
+    /// route), when the team's is bound to their Gateways alone: without it in-mesh clients
+    /// would reach both copies' pods through the Service, by pod count. The service's name,
+    /// or `NAME-mesh` when that is the team's VirtualService's.
+    #[serde(skip)]
+    pub mesh_virtual_service: Option<String>,
     pub observed: ObservedIr,
     /// The router's objects of the plain files (no engine), which a person edits stage by stage.
     #[serde(skip)]
     pub plain: PlainRoutingIr,
 }
 
+/// One route of the VirtualService canaryc writes over the team's.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VsRoute {
+    /// A route of the team's with no destination of the service: written back verbatim.
+    Other(Value),
+    /// A route that reaches the service: its destinations of the service become the split.
+    Service(ServiceRoute),
+}
+
+/// A route to the service: what the team wrote around its destinations, kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceRoute {
+    /// Unique in the VirtualService: the team's name, else `primary`, `primary-2`, ... (Argo
+    /// Rollouts finds the routes it re-weights by name).
+    pub name: String,
+    /// The team's route as written (`match`, `rewrite`, `timeout`, `headers`, `retries`, ...);
+    /// `None` for canaryc's own route, when the team has no VirtualService.
+    pub team: Option<Value>,
+    /// Destinations of this route to other services, when it splits between them and the
+    /// service: `Some(weight)` is the team's weight of the service in it. Neither engine can
+    /// split such a route without changing the other services' share (CNR455), so the service's
+    /// share stays on py2 and the route is not re-weighted.
+    pub shared_weight: Option<u32>,
+}
+
+impl ServiceRoute {
+    /// The team's route with `ours` in place of its destinations of the service (`name` set):
+    /// every other field as they wrote it. `shared` routes keep their other destinations, in
+    /// their place, with `ours` where the first destination of the service was.
+    pub fn with_destinations(
+        &self,
+        service: &str,
+        namespace: &str,
+        ours: Vec<Value>,
+    ) -> serde_json::Map<String, Value> {
+        let mut route = match &self.team {
+            Some(Value::Object(m)) => m.clone(),
+            _ => serde_json::Map::new(),
+        };
+        let theirs = match route.remove("route") {
+            Some(Value::Array(d)) => d,
+            _ => Vec::new(),
+        };
+        let mut ours = Some(ours);
+        let mut destinations = Vec::new();
+        for d in theirs {
+            if destination_names_service(&d, service, namespace) {
+                destinations.extend(ours.take().into_iter().flatten());
+            } else {
+                destinations.push(d);
+            }
+        }
+        destinations.extend(ours.into_iter().flatten());
+        route.insert("name".into(), Value::String(self.name.clone()));
+        route.insert("route".into(), Value::Array(destinations));
+        route
+    }
+}
+
+fn destination_names_service(d: &Value, service: &str, namespace: &str) -> bool {
+    spec_str(d, "/destination/host").is_some_and(|h| names_service(h, service, namespace))
+}
+
+/// The team's routes, classified; unnamed routes to the service are named `primary`,
+/// `primary-2`, ..., past every name the team already uses.
+fn team_routes(vs: &Value, service: &str, namespace: &str) -> Vec<VsRoute> {
+    let routes: Vec<&Value> = array(vs, "/spec/http").collect();
+    let mut taken: Vec<String> = routes
+        .iter()
+        .filter_map(|r| spec_str(r, "/name"))
+        .map(str::to_string)
+        .collect();
+    let mut ours: Vec<String> = Vec::new();
+    let mut out = Vec::new();
+    for r in routes {
+        let dests: Vec<&Value> = array(r, "/route").collect();
+        let (to_us, to_others): (Vec<&Value>, Vec<&Value>) = dests
+            .iter()
+            .partition(|d| destination_names_service(d, service, namespace));
+        if to_us.is_empty() {
+            out.push(VsRoute::Other(r.clone()));
+            continue;
+        }
+        // A name the team gave, unless another route to the service already has it.
+        let name = match spec_str(r, "/name") {
+            Some(n) if !ours.iter().any(|o| o == n) => n.to_string(),
+            _ => {
+                let name = (1..)
+                    .map(|i| match i {
+                        1 => "primary".to_string(),
+                        i => format!("primary-{i}"),
+                    })
+                    .find(|n| !taken.contains(n))
+                    .unwrap_or_default();
+                taken.push(name.clone());
+                name
+            }
+        };
+        ours.push(name.clone());
+        // Istio: an unweighted destination alone takes everything; weights otherwise.
+        let weight = |d: &&Value| {
+            d.get("weight")
+                .and_then(Value::as_u64)
+                .and_then(|w| u32::try_from(w).ok())
+                .unwrap_or(0)
+        };
+        let shared_weight = (!to_others.is_empty()).then(|| to_us.iter().map(weight).sum::<u32>());
+        out.push(VsRoute::Service(ServiceRoute {
+            name,
+            team: Some(r.clone()),
+            shared_weight,
+        }));
+    }
+    out
+}
+
+/// canaryc's own route, when the team has no VirtualService.
+pub fn own_route() -> Vec<VsRoute> {
+    vec![VsRoute::Service(ServiceRoute {
+        name: "primary".into(),
+        team: None,
+        shared_weight: None,
+    })]
+}
+
 /// What the plain files' router objects are named, and which of their routes holds the
 /// weighted split: the runbook's commands patch exactly what `emit/kubernetes.rs` writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlainRoutingIr {
-    /// The VirtualService, DestinationRule, primary Ingress and HTTPRoute: the service's name.
+    /// The DestinationRule, primary Ingress and HTTPRoute: the service's name.
     pub name: String,
+    /// The VirtualService, its hosts and Gateways: the team's when they have one (its routes
+    /// to other services are written back, so applying it keeps them), else the service's
+    /// name, for the sidecars only.
+    pub virtual_service: String,
+    pub hosts: Vec<String>,
+    pub gateways: Vec<String>,
     /// ingress-nginx's canary Ingress.
     pub canary_ingress: String,
-    /// The index, in the VirtualService's `http` list and the HTTPRoute's `rules`, of the
-    /// weighted split: after the two cookie-pinned routes when routing is sticky by cookie.
-    /// With the response comparator Istio mirrors through a `-compared` twin before each route,
-    /// and the runbook's weight patch names both (`emit::kubernetes::split_commands`).
+    /// The index, in the HTTPRoute's `rules`, of the weighted split: after the two
+    /// cookie-pinned rules when routing is sticky by cookie. (The VirtualService's routes are
+    /// listed with their roles by `emit::kubernetes`, which the runbook's commands follow.)
     pub split_route: usize,
 }
 
@@ -108,6 +252,9 @@ impl PlainRoutingIr {
     fn new(name: &str, pinned: bool) -> PlainRoutingIr {
         PlainRoutingIr {
             name: name.to_string(),
+            virtual_service: name.to_string(),
+            hosts: vec![name.to_string()],
+            gateways: Vec::new(),
             canary_ingress: format!("{name}-canary"),
             split_route: if pinned { 2 } else { 0 },
         }
@@ -132,6 +279,9 @@ impl KubeIr {
             virtual_service: name.to_string(),
             gateways: Vec::new(),
             hosts: vec![name.to_string()],
+            http: own_route(),
+            vs_rest: serde_json::Map::new(),
+            mesh_virtual_service: None,
             observed: observed(Engine::None, name, namespace, port, port),
             plain: PlainRoutingIr::new(name, false),
         }
@@ -306,12 +456,17 @@ fn backend_port(ingress: Option<&Value>, route: Option<&Value>, service: &str) -
     })
 }
 
+/// The VirtualService canaryc writes for a service: the team's (`name`), or its own.
+struct VirtualService {
+    name: Option<String>,
+    gateways: Vec<String>,
+    hosts: Vec<String>,
+    http: Vec<VsRoute>,
+    rest: serde_json::Map<String, Value>,
+}
+
 /// Istio: the team's VirtualService for the service, or the Gateway it is served through.
-fn istio_route(
-    objects: &[K8sObject],
-    service: &str,
-    namespace: &str,
-) -> (Option<String>, Vec<String>, Vec<String>) {
+fn istio_route(objects: &[K8sObject], service: &str, namespace: &str) -> VirtualService {
     let manifests = |kind: &'static str| {
         objects
             .iter()
@@ -348,7 +503,20 @@ fn istio_route(
                 hosts.push(service.to_string());
             }
         }
-        return (Some(o.name.clone()), gateways, hosts);
+        let mut rest = match m.get("spec") {
+            Some(Value::Object(spec)) => spec.clone(),
+            _ => serde_json::Map::new(),
+        };
+        for key in ["hosts", "gateways", "http"] {
+            rest.remove(key);
+        }
+        return VirtualService {
+            name: Some(o.name.clone()),
+            gateways,
+            hosts,
+            http: team_routes(m, service, namespace),
+            rest,
+        };
     }
     let gateways: Vec<_> = manifests("Gateway").collect();
     let chosen = gateways
@@ -356,7 +524,13 @@ fn istio_route(
         .find(|(o, _)| o.name == service)
         .or_else(|| (gateways.len() == 1).then(|| &gateways[0]));
     let Some((o, m)) = chosen else {
-        return (None, Vec::new(), vec![service.to_string()]);
+        return VirtualService {
+            name: None,
+            gateways: Vec::new(),
+            hosts: vec![service.to_string()],
+            http: own_route(),
+            rest: serde_json::Map::new(),
+        };
     };
     let reference = match o.namespace.as_deref() {
         Some(ns) if ns != namespace => format!("{ns}/{}", o.name),
@@ -371,7 +545,13 @@ fn istio_route(
         .collect();
     hosts.dedup();
     hosts.push(service.to_string());
-    (None, vec![reference, "mesh".into()], hosts)
+    VirtualService {
+        name: None,
+        gateways: vec![reference, "mesh".into()],
+        hosts,
+        http: own_route(),
+        rest: serde_json::Map::new(),
+    }
 }
 
 /// The Kubernetes facts of one service. `deployment` is the team's Deployment manifest;
@@ -439,15 +619,41 @@ pub(super) fn lower(
         .and_then(|m| service_port(m, port, &names))
         .or_else(|| backend_port(ingress.as_ref(), route.as_ref(), &service))
         .unwrap_or(port);
-    let (virtual_service, gateways, hosts) = istio_route(&k8s.istio_objects, name, namespace);
+    let VirtualService {
+        name: virtual_service,
+        gateways,
+        hosts,
+        http,
+        rest: vs_rest,
+    } = istio_route(&k8s.istio_objects, name, namespace);
+    let mut plain = PlainRoutingIr::new(name, pinned);
+    if let Some(theirs) = &virtual_service {
+        plain.virtual_service = theirs.clone();
+        plain.hosts = hosts.clone();
+        plain.gateways = gateways.clone();
+    }
+    // Bound to the team's Gateways only (its hosts already cover the service's, `istio_route`).
+    let mesh_virtual_service = virtual_service
+        .as_ref()
+        .filter(|_| !gateways.is_empty() && !gateways.iter().any(|g| g == "mesh"))
+        .map(|theirs| {
+            if theirs == name {
+                format!("{name}-mesh")
+            } else {
+                name.to_string()
+            }
+        });
     let kube = KubeIr {
         service,
         service_port,
         virtual_service: virtual_service.unwrap_or_else(|| name.to_string()),
         gateways,
         hosts,
+        http,
+        vs_rest,
+        mesh_virtual_service,
         observed: observed(engine, name, namespace, service_port, port),
-        plain: PlainRoutingIr::new(name, pinned),
+        plain,
     };
     (kube, TeamRouting { ingress, route })
 }
@@ -484,11 +690,57 @@ mod tests {
                 "http": [ { "route": [ { "destination": { "host": "storefront" } } ] } ],
             } })),
         };
-        let (name, gateways, hosts) = istio_route(&[vs], "storefront", "default");
+        let VirtualService {
+            name,
+            gateways,
+            hosts,
+            ..
+        } = istio_route(&[vs], "storefront", "default");
         assert_eq!(name.as_deref(), Some("bookshop"));
         // Adding `mesh` or `storefront` here is what istiod refuses.
         assert_eq!(gateways, vec!["bookshop-gateway"]);
         assert_eq!(hosts, vec!["*"]);
+    }
+
+    #[test]
+    fn the_teams_routes_keep_their_order_and_get_unique_names() {
+        let dest =
+            |host: &str, weight: u32| json!({ "destination": { "host": host }, "weight": weight });
+        let vs = json!({ "spec": { "http": [
+            { "name": "primary", "route": [ dest("reviews", 100) ] },
+            { "match": [ { "uri": { "prefix": "/a" } } ], "route": [ dest("shop", 100) ] },
+            { "name": "b", "route": [ dest("shop.web.svc.cluster.local", 100) ] },
+            { "name": "b", "route": [ dest("shop.web", 100) ] },
+            { "name": "mixed", "route": [ dest("shop", 70), dest("legacy", 30) ] },
+        ] } });
+        let routes = team_routes(&vs, "shop", "web");
+        assert!(matches!(&routes[0], VsRoute::Other(r) if r["name"] == "primary"));
+        let ours: Vec<(&str, Option<u32>)> = routes[1..]
+            .iter()
+            .map(|r| match r {
+                VsRoute::Service(r) => (r.name.as_str(), r.shared_weight),
+                VsRoute::Other(r) => panic!("{r}"),
+            })
+            .collect();
+        // `primary` is the team's route to reviews: the first unnamed route is `primary-2`.
+        assert_eq!(
+            ours,
+            [
+                ("primary-2", None),
+                ("b", None),
+                ("primary-3", None),
+                ("mixed", Some(70))
+            ]
+        );
+        let VsRoute::Service(mixed) = &routes[4] else {
+            unreachable!()
+        };
+        let written = mixed.with_destinations("shop", "web", vec![json!({ "ours": true })]);
+        assert_eq!(
+            written["route"],
+            json!([ { "ours": true }, dest("legacy", 30) ])
+        );
+        assert_eq!(written["name"], "mixed");
     }
 
     #[test]
@@ -504,7 +756,12 @@ mod tests {
                 json!({ "spec": { "servers": [ { "hosts": ["*/ledger.example.com", "*"] } ] } }),
             ),
         };
-        let (vs, gateways, hosts) = istio_route(&[gw], "ledger", "payments");
+        let VirtualService {
+            name: vs,
+            gateways,
+            hosts,
+            ..
+        } = istio_route(&[gw], "ledger", "payments");
         assert_eq!(vs, None);
         assert_eq!(gateways, vec!["istio-system/edge", "mesh"]);
         assert_eq!(hosts, vec!["ledger.example.com", "ledger"]);

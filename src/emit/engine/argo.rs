@@ -29,8 +29,9 @@ use serde_json::Value;
 
 use super::analysis::{self, Query};
 use super::{Meta, document};
+use crate::emit::objects::AutoscalerMetric;
 use crate::emit::{OutputFile, file, kubernetes, prometheus::duration, yaml};
-use crate::ir::{InfraKind, Router, Target};
+use crate::ir::{InfraKind, Router, Target, VsRoute, own_route};
 use crate::ir::{Interpreter, Ir, ServiceIr, StageIr, prometheus_url};
 
 const API: &str = "argoproj.io/v1alpha1";
@@ -108,7 +109,11 @@ struct TrafficRouting {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Istio {
-    virtual_service: IstioVirtualService,
+    /// The team's VirtualService (or canaryc's), or with the sidecars' own beside it, both.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    virtual_service: Option<IstioVirtualService>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    virtual_services: Option<Vec<IstioVirtualService>>,
     destination_rule: IstioDestinationRule,
 }
 
@@ -247,7 +252,7 @@ struct AutoscalerSpec {
     scale_target_ref: TargetRef,
     min_replicas: u32,
     max_replicas: u32,
-    metrics: Vec<Value>,
+    metrics: Vec<AutoscalerMetric>,
 }
 
 #[derive(Serialize)]
@@ -348,11 +353,26 @@ fn traffic_routing(ir: &Ir, s: &ServiceIr, t: &Target) -> (TrafficRouting, bool)
     let mut routing = TrafficRouting::default();
     let services = match t.router {
         Router::Istio => {
+            let theirs = IstioVirtualService {
+                name: s.kube.virtual_service.clone(),
+                routes: split_routes(&s.kube.http),
+            };
+            // The team's VirtualService bound to their Gateways only: the sidecars' own beside
+            // it (`KubeIr::mesh_virtual_service`), both re-weighted (`virtualServices`, Argo
+            // Rollouts docs/features/traffic-management/istio.md, "Multiple VirtualServices").
+            let (virtual_service, virtual_services) = match &s.kube.mesh_virtual_service {
+                None => (Some(theirs), None),
+                Some(mesh) => {
+                    let mesh = IstioVirtualService {
+                        name: mesh.clone(),
+                        routes: split_routes(&own_route()),
+                    };
+                    (None, Some(vec![theirs, mesh]))
+                }
+            };
             routing.istio = Some(Istio {
-                virtual_service: IstioVirtualService {
-                    name: s.kube.virtual_service.clone(),
-                    routes: vec!["primary".into()],
-                },
+                virtual_service,
+                virtual_services,
                 destination_rule: IstioDestinationRule {
                     name: s.name.clone(),
                     canary_subset_name: "canary",
@@ -512,9 +532,7 @@ fn autoscaler(ir: &Ir, s: &ServiceIr) -> Autoscaler {
             },
             min_replicas: min.max(1),
             max_replicas: max.max(min.max(1)),
-            metrics: vec![
-                serde_json::json!({ "type": "Resource", "resource": { "name": "cpu", "target": { "type": "Utilization", "averageUtilization": 70 } } }),
-            ],
+            metrics: vec![AutoscalerMetric::cpu()],
         },
     }
 }
@@ -547,14 +565,11 @@ struct VirtualServiceSpec {
     /// The team's Gateway and `mesh`; none means `mesh` only (the sidecars).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     gateways: Vec<String>,
-    http: Vec<HttpRoute>,
-}
-
-#[derive(Serialize)]
-struct HttpRoute {
-    name: &'static str,
-    route: Vec<WeightedDestination>,
-    retries: Retries,
+    /// The team's routes (`ServiceRoute::with_destinations`), or canaryc's one route.
+    http: Vec<Value>,
+    /// The rest of the team's spec (`tcp`, `tls`, `exportTo`), as they wrote it.
+    #[serde(flatten)]
+    team: serde_json::Map<String, Value>,
 }
 
 #[derive(Serialize)]
@@ -588,7 +603,27 @@ struct Retries {
     retry_on: &'static str,
 }
 
-/// Istio: the DestinationRule's subsets and the VirtualService Argo re-weights.
+/// The routes of the VirtualService the Rollout re-weights: every route to the service but
+/// those it shares with another service. Argo Rollouts checks only the listed routes
+/// (argoproj/argo-rollouts rollout/trafficrouting/istio/istio.go, `ValidateHTTPRoutes`: each
+/// must exist, "Route '...' is not found", and hold the stable and canary subsets) and patches
+/// only them (`generateVirtualServicePatches`): a route to the subsets left off would stay at
+/// 100/0 for the whole canary. In a listed route it deletes every destination that is neither
+/// subset (`processRoutes`, `toDelete`), so a route shared with another service is left off,
+/// its share of the service on the stable subset (CNR455).
+fn split_routes(http: &[VsRoute]) -> Vec<String> {
+    http.iter()
+        .filter_map(|r| match r {
+            VsRoute::Service(r) if r.shared_weight.is_none() => Some(r.name.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Istio: the DestinationRule's subsets and the VirtualService Argo re-weights: the team's
+/// routes to other services as they wrote them, in their order, and each route to the service
+/// with its destinations of the service replaced by the stable and canary subsets; and the
+/// sidecars' own VirtualService when the team's is bound to their Gateways only.
 fn istio_routing(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
     let subset = |name| Subset {
         name,
@@ -604,7 +639,38 @@ fn istio_routing(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
         },
         weight,
     };
-    vec![
+    let retries = Retries {
+        attempts: 2,
+        retry_on: "connect-failure,refused-stream",
+    };
+    let http = |routes: &[VsRoute]| -> Vec<Value> {
+        routes
+            .iter()
+            .map(|r| match r {
+                VsRoute::Other(route) => route.clone(),
+                VsRoute::Service(r) => {
+                    let ours = match r.shared_weight {
+                        None => vec![destination("stable", 100), destination("canary", 0)],
+                        Some(weight) => vec![destination("stable", weight)],
+                    };
+                    let ours = ours.iter().map(document).collect();
+                    let mut route = r.with_destinations(&s.kube.service, &ir.namespace, ours);
+                    // The team's retry policy, if they set one.
+                    route.entry("retries").or_insert_with(|| document(&retries));
+                    Value::Object(route)
+                }
+            })
+            .collect()
+    };
+    let virtual_service = |name: &str, spec: VirtualServiceSpec| {
+        document(&Object {
+            api_version: "networking.istio.io/v1beta1",
+            kind: "VirtualService",
+            metadata: Meta::new(name, &ir.namespace),
+            spec,
+        })
+    };
+    let mut docs = vec![
         document(&Object {
             api_version: "networking.istio.io/v1beta1",
             kind: "DestinationRule",
@@ -614,24 +680,28 @@ fn istio_routing(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
                 subsets: vec![subset("stable"), subset("canary")],
             },
         }),
-        document(&Object {
-            api_version: "networking.istio.io/v1beta1",
-            kind: "VirtualService",
-            metadata: Meta::new(s.kube.virtual_service.clone(), &ir.namespace),
-            spec: VirtualServiceSpec {
+        virtual_service(
+            &s.kube.virtual_service,
+            VirtualServiceSpec {
                 hosts: s.kube.hosts.clone(),
                 gateways: s.kube.gateways.clone(),
-                http: vec![HttpRoute {
-                    name: "primary",
-                    route: vec![destination("stable", 100), destination("canary", 0)],
-                    retries: Retries {
-                        attempts: 2,
-                        retry_on: "connect-failure,refused-stream",
-                    },
-                }],
+                http: http(&s.kube.http),
+                team: s.kube.vs_rest.clone(),
             },
-        }),
-    ]
+        ),
+    ];
+    if let Some(mesh) = &s.kube.mesh_virtual_service {
+        docs.push(virtual_service(
+            mesh,
+            VirtualServiceSpec {
+                hosts: vec![s.kube.service.clone()],
+                gateways: Vec::new(),
+                http: http(&own_route()),
+                team: serde_json::Map::new(),
+            },
+        ));
+    }
+    docs
 }
 
 /// The HTTPRoute the plugin re-weights: the team's, or one named after the service.
@@ -663,7 +733,13 @@ fn routing(ir: &Ir, s: &ServiceIr, router: Router) -> Vec<Value> {
         // and sets its `canary-weight`.
         Router::NginxIngress => vec![super::team_ingress(ir, s, &stable_name(s))],
         _ => {
-            let backend = |name: String, weight: u32| serde_json::json!({ "name": name, "port": s.kube.service_port, "weight": weight });
+            let backend = |name: String, weight: u32| {
+                document(&WeightedBackend {
+                    name,
+                    port: s.kube.service_port,
+                    weight,
+                })
+            };
             vec![super::team_route(
                 ir,
                 s,
@@ -673,45 +749,131 @@ fn routing(ir: &Ir, s: &ServiceIr, router: Router) -> Vec<Value> {
     }
 }
 
+/// An HTTPRoute backendRef the Gateway API plugin re-weights.
+#[derive(Serialize)]
+struct WeightedBackend {
+    name: String,
+    port: u16,
+    weight: u32,
+}
+
+/// A ConfigMap: its name, namespace and data.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ConfigMap {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: Meta,
+    data: BTreeMap<&'static str, String>,
+}
+
+/// The argo-rollouts controller's namespace, ServiceAccount and ConfigMap.
+const CONTROLLER: &str = "argo-rollouts";
+
 /// The controller's plugin registration: created, never applied over the team's ConfigMap
 /// (`kubectl create` refuses when one exists; the runbook says to add the entry then).
-fn gateway_plugin_config() -> Value {
+fn gateway_plugin_config() -> ConfigMap {
     let location = format!(
         "https://github.com/argoproj-labs/rollouts-plugin-trafficrouter-gatewayapi/releases/download/{GATEWAY_PLUGIN_VERSION}/gatewayapi-plugin-linux-amd64"
     );
-    serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": { "name": "argo-rollouts-config", "namespace": "argo-rollouts" },
-        "data": { "trafficRouterPlugins": format!("- name: \"{GATEWAY_PLUGIN}\"\n  location: \"{location}\"\n") }
-    })
+    ConfigMap {
+        api_version: "v1",
+        kind: "ConfigMap",
+        metadata: Meta::new("argo-rollouts-config", CONTROLLER),
+        data: [(
+            "trafficRouterPlugins",
+            format!("- name: \"{GATEWAY_PLUGIN}\"\n  location: \"{location}\"\n"),
+        )]
+        .into(),
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ClusterRole {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: ClusterMeta,
+    rules: Vec<PolicyRule>,
+}
+
+/// A cluster-scoped object's metadata: a name only.
+#[derive(Serialize)]
+struct ClusterMeta {
+    name: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PolicyRule {
+    api_groups: Vec<&'static str>,
+    resources: Vec<&'static str>,
+    verbs: Vec<&'static str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ClusterRoleBinding {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: ClusterMeta,
+    role_ref: RoleRef,
+    subjects: Vec<Subject>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RoleRef {
+    api_group: &'static str,
+    kind: &'static str,
+    name: &'static str,
+}
+
+#[derive(Serialize)]
+struct Subject {
+    kind: &'static str,
+    name: &'static str,
+    namespace: &'static str,
 }
 
 /// The RBAC the Gateway API plugin needs: HTTPRoutes to edit, Services to read
 /// (rollouts-plugin-trafficrouter-gatewayapi docs/installation.md, "Permissions").
 fn gateway_plugin_rbac() -> Vec<Value> {
-    vec![
-        serde_json::json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRole",
-            "metadata": { "name": "argo-rollouts-gateway-api" },
-            "rules": [
-                { "apiGroups": [""], "resources": ["services"], "verbs": ["get"] },
-                {
-                    "apiGroups": ["gateway.networking.k8s.io"],
-                    "resources": ["httproutes"],
-                    "verbs": ["get", "list", "watch", "update", "patch"]
-                }
-            ]
-        }),
-        serde_json::json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": { "name": "argo-rollouts-gateway-api" },
-            "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "argo-rollouts-gateway-api" },
-            "subjects": [ { "kind": "ServiceAccount", "name": "argo-rollouts", "namespace": "argo-rollouts" } ]
-        }),
-    ]
+    const NAME: &str = "argo-rollouts-gateway-api";
+    const RBAC: &str = "rbac.authorization.k8s.io";
+    let role = ClusterRole {
+        api_version: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRole",
+        metadata: ClusterMeta { name: NAME },
+        rules: vec![
+            PolicyRule {
+                api_groups: vec![""],
+                resources: vec!["services"],
+                verbs: vec!["get"],
+            },
+            PolicyRule {
+                api_groups: vec!["gateway.networking.k8s.io"],
+                resources: vec!["httproutes"],
+                verbs: vec!["get", "list", "watch", "update", "patch"],
+            },
+        ],
+    };
+    let binding = ClusterRoleBinding {
+        api_version: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRoleBinding",
+        metadata: ClusterMeta { name: NAME },
+        role_ref: RoleRef {
+            api_group: RBAC,
+            kind: "ClusterRole",
+            name: NAME,
+        },
+        subjects: vec![Subject {
+            kind: "ServiceAccount",
+            name: CONTROLLER,
+            namespace: CONTROLLER,
+        }],
+    };
+    vec![document(&role), document(&binding)]
 }
 
 /// The patch file that starts the canary of `s`, and the command the runbook gives for it.
@@ -766,7 +928,7 @@ pub(crate) fn files(ir: &Ir, t: &Target) -> Vec<OutputFile> {
             "Argo Rollouts controller: the Gateway API traffic-router plugin's registration (kubectl create, never apply over yours)",
             format!(
                 "# The Argo Rollouts controller loads the Gateway API plugin from this ConfigMap (restart it after creating).\n# `kubectl create -f` it: if the controller already has an argo-rollouts-config, add this entry to its trafficRouterPlugins instead.\n{}",
-                yaml::documents(&[gateway_plugin_config()])
+                yaml::documents(&[document(&gateway_plugin_config())])
             ),
         ));
         out.push(file(

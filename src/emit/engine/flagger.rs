@@ -223,7 +223,7 @@ fn target(ir: &Ir, s: &ServiceIr, copy: Interpreter) -> Value {
     if let Some(Value::Object(labels)) = d.pointer_mut("/spec/selector/matchLabels") {
         labels.remove("version");
     }
-    d["spec"]["replicas"] = serde_json::json!(s.replicas);
+    d["spec"]["replicas"] = Value::from(s.replicas);
     d["spec"]["template"] = super::pod_template(ir, s, copy);
     d
 }
@@ -287,9 +287,11 @@ fn service(ir: &Ir, s: &ServiceIr, router: Router) -> CanaryService {
                 .unwrap_or_default()
         },
         gateway_refs: (router == Router::GatewayApi).then(|| {
-            route("/spec/parentRefs").unwrap_or_else(
-                || serde_json::json!([ { "name": format!("{}-gateway", ir.name) } ]),
-            )
+            route("/spec/parentRefs").unwrap_or_else(|| {
+                document(&[crate::emit::objects::NameRef {
+                    name: format!("{}-gateway", ir.name),
+                }])
+            })
         }),
     }
 }

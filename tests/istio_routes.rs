@@ -1,0 +1,414 @@
+//! The Istio VirtualServices canaryc writes are ones istiod accepts and Argo Rollouts can drive,
+//! and a team's shared VirtualService keeps its routes to other services.
+//!
+//! Checked on every committed bundle with a VirtualService (examples and build cases) and on
+//! fresh builds of the fixtures with a team VirtualService or Gateway:
+//! - istiod's host rules (Istio pkg/config/validation, `validateVirtualService`): no two hosts
+//!   that `host.Name.Matches` each other ("duplicate hosts in virtual service"), and no `*`
+//!   host on a VirtualService bound to the mesh (no gateways, or `mesh` among them);
+//! - Argo Rollouts' (rollout/trafficrouting/istio/istio.go, `ValidateHTTPRoutes` and
+//!   `generateVirtualServicePatches`): every route the Rollout lists exists, once, and holds
+//!   the stable and canary subsets, and every route with the canary subset is listed (an
+//!   unlisted one is never re-weighted);
+//! - every route to the service has a name, unique in the VirtualService.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize as _;
+use serde_json::Value;
+
+use crate::common::{canaryc, copy_tree, repo, stderr, stdout};
+
+fn objects(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_yaml::Deserializer::from_str(&text)
+        .filter_map(|d| Value::deserialize(d).ok())
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+/// Every object of every YAML file of a bundle.
+fn bundle_objects(bundle: &Path) -> Vec<Value> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(bundle)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files.iter().flat_map(|f| objects(f)).collect()
+}
+
+fn of_kind<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    docs.iter().filter(|d| d["kind"] == kind).collect()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
+/// Istio's `host.Name.Matches`: equal, or a wildcard `*suffix` that covers the other.
+fn host_matches(a: &str, b: &str) -> bool {
+    let covers = |w: &str, h: &str| w.strip_prefix('*').is_some_and(|s| h.ends_with(s));
+    a == b || covers(a, b) || covers(b, a)
+}
+
+/// The subsets a route's destinations name.
+fn subsets(route: &Value) -> Vec<String> {
+    route["route"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["destination"]["subset"].as_str())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Checks one bundle; returns how many VirtualServices it holds.
+fn check_bundle(bundle: &Path) -> usize {
+    let docs = bundle_objects(bundle);
+    let b = bundle.display();
+    let services = of_kind(&docs, "VirtualService");
+    for vs in &services {
+        let name = vs["metadata"]["name"].as_str().unwrap();
+        let hosts = strings(&vs["spec"]["hosts"]);
+        assert!(!hosts.is_empty(), "{b}: {name} has no hosts");
+        for (i, a) in hosts.iter().enumerate() {
+            for c in &hosts[i + 1..] {
+                assert!(
+                    !host_matches(a, c),
+                    "{b}: duplicate hosts in virtual service {name}: {a} & {c}"
+                );
+            }
+        }
+        let gateways = strings(&vs["spec"]["gateways"]);
+        let mesh = gateways.is_empty() || gateways.iter().any(|g| g == "mesh");
+        assert!(
+            !(mesh && hosts.iter().any(|h| h == "*")),
+            "{b}: wildcard host * on {name}, bound to the mesh"
+        );
+        let http = vs["spec"]["http"].as_array().unwrap();
+        let mut names: Vec<&str> = http.iter().filter_map(|r| r["name"].as_str()).collect();
+        let subset_routes = http.iter().filter(|r| !subsets(r).is_empty());
+        for r in subset_routes {
+            assert!(
+                r["name"].is_string(),
+                "{b}: {name}: a route to the service has no name: {r}"
+            );
+        }
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(before, names.len(), "{b}: {name}: route names repeat");
+    }
+    for rollout in of_kind(&docs, "Rollout") {
+        let istio = &rollout["spec"]["strategy"]["canary"]["trafficRouting"]["istio"];
+        if istio.is_null() {
+            continue;
+        }
+        let managed: Vec<&Value> = match istio["virtualServices"].as_array() {
+            Some(list) => list.iter().collect(),
+            None => vec![&istio["virtualService"]],
+        };
+        for m in managed {
+            check_listed(bundle, &services, m);
+        }
+    }
+    services.len()
+}
+
+/// Argo's route rule for one VirtualService the Rollout manages.
+fn check_listed(bundle: &Path, services: &[&Value], managed: &Value) {
+    let b = bundle.display();
+    let vs_name = managed["name"].as_str().unwrap();
+    let listed = strings(&managed["routes"]);
+    let vs = services
+        .iter()
+        .find(|v| v["metadata"]["name"] == vs_name)
+        .unwrap_or_else(|| panic!("{b}: the Rollout's VirtualService {vs_name} is not written"));
+    let http = vs["spec"]["http"].as_array().unwrap();
+    for name in &listed {
+        let found: Vec<&Value> = http.iter().filter(|r| r["name"] == name.as_str()).collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "{b}: Route '{name}' is not found (once) in {vs_name}"
+        );
+        let subsets = subsets(found[0]);
+        assert!(
+            subsets.contains(&"stable".into()) && subsets.contains(&"canary".into()),
+            "{b}: listed route {name} lacks the stable or canary subset"
+        );
+    }
+    let canaried: Vec<String> = http
+        .iter()
+        .filter(|r| subsets(r).contains(&"canary".into()))
+        .map(|r| r["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        listed, canaried,
+        "{b}: the Rollout lists other routes than the split ones in {vs_name}"
+    );
+}
+
+/// The committed bundles with a VirtualService.
+fn committed() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for (dir, output) in [
+        ("examples", "canary-deployment"),
+        ("tests/cases/build", "expected"),
+    ] {
+        for entry in std::fs::read_dir(repo().join(dir)).unwrap() {
+            let b = entry.unwrap().path().join(output);
+            if b.is_dir()
+                && bundle_objects(&b)
+                    .iter()
+                    .any(|d| d["kind"] == "VirtualService")
+            {
+                out.push(b);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Builds `plan` (its `codebase` a fixture's name) into a fresh directory.
+fn build(name: &str, plan: &str) -> (PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("canaryc-istio-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let fixtures = repo().join("tests/fixtures");
+    let plan = plan.replace("FIXTURES", &fixtures.display().to_string());
+    std::fs::write(dir.join("canary.plan"), plan).unwrap();
+    let out = canaryc(&dir, &["build", "canary.plan", "--output", "out"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{name}: {}{err}", stdout(&out));
+    (dir.join("out"), err)
+}
+
+fn bookshop(engine: &str, extra: &str) -> String {
+    format!(
+        "plan bookshop {{\n  codebase = \"FIXTURES/bookshop-mesh\"\n  python   = 2.7 -> 3.12\n  infra    = kubernetes(router: istio, engine: {engine})\n{extra}  service storefront {{ image py3 = \"acme/bookshop-storefront:3.12\" }}\n}}\n"
+    )
+}
+
+fn shared(engine: &str) -> String {
+    format!(
+        "plan ledger {{\n  codebase = \"FIXTURES/istio-shared-route\"\n  python   = 2.7 -> 3.13\n  namespace = \"payments\"\n  infra    = kubernetes(router: istio, engine: {engine})\n  service {{ image py3 = \"registry.internal/ledger:3.13-1\" }}\n}}\n"
+    )
+}
+
+/// The fixtures' bundles: a shared VirtualService (bookshop-mesh) under Argo and the plain
+/// files, sticky and not; a route shared with another service; a Gateway and no VirtualService;
+/// a mesh-only team VirtualService (k8s-flagger's `quotes-edge`).
+fn fresh() -> Vec<(String, PathBuf, String)> {
+    let cases = [
+        ("bookshop-argo", bookshop("argo-rollouts", "")),
+        ("bookshop-plain", bookshop("none", "")),
+        (
+            "bookshop-plain-sticky",
+            bookshop("none", "  route { sticky = cookie(\"py_version\") }\n"),
+        ),
+        ("shared-argo", shared("argo-rollouts")),
+        ("shared-plain", shared("none")),
+        (
+            "ledger-argo",
+            "plan ledger {\n  codebase = \"FIXTURES/k8s-istio\"\n  python   = 2.7 -> 3.13\n  namespace = \"payments\"\n  infra    = kubernetes(router: istio, engine: argo-rollouts)\n  service { image py3 = \"registry.internal/ledger:3.13-1\" }\n}\n".to_string(),
+        ),
+        (
+            "quotes-argo",
+            "plan quotes {\n  codebase = \"FIXTURES/k8s-flagger\"\n  python   = 2.7 -> 3.12\n  namespace = \"quotes\"\n  infra    = kubernetes(router: istio, engine: argo-rollouts)\n  service { image py3 = \"registry.internal/quotes:3.12-1\" }\n}\n".to_string(),
+        ),
+        (
+            "quotes-plain",
+            "plan quotes {\n  codebase = \"FIXTURES/k8s-flagger\"\n  python   = 2.7 -> 3.12\n  namespace = \"quotes\"\n  infra    = kubernetes(router: istio, engine: none)\n  service { image py3 = \"registry.internal/quotes:3.12-1\" }\n}\n".to_string(),
+        ),
+    ];
+    cases
+        .into_iter()
+        .map(|(name, plan)| {
+            let (dir, err) = build(name, &plan);
+            (name.to_string(), dir, err)
+        })
+        .collect()
+}
+
+/// The VirtualService of the team's name (`bookshop`, `edge`) in a bundle's file.
+fn virtual_service(bundle: &Path, file: &str, name: &str) -> Value {
+    let docs = objects(&bundle.join(file));
+    let found: Vec<&Value> = of_kind(&docs, "VirtualService")
+        .into_iter()
+        .filter(|v| v["metadata"]["name"] == name)
+        .collect();
+    assert_eq!(found.len(), 1, "{}", bundle.display());
+    found[0].clone()
+}
+
+/// The team's VirtualService in bookshop-mesh/networking/gateway.yaml.
+fn team_virtual_service() -> Value {
+    let docs = objects(&repo().join("tests/fixtures/bookshop-mesh/networking/gateway.yaml"));
+    of_kind(&docs, "VirtualService")[0].clone()
+}
+
+#[test]
+fn every_virtual_service_is_one_istiod_accepts_and_argo_can_drive() {
+    let committed = committed();
+    assert!(committed.len() >= 3, "{committed:?}");
+    let mut checked = 0;
+    for b in &committed {
+        checked += check_bundle(b);
+    }
+    let fresh = fresh();
+    for (_, dir, _) in &fresh {
+        checked += check_bundle(dir);
+    }
+    assert!(checked >= committed.len() + fresh.len(), "{checked}");
+    for (_, dir, _) in fresh {
+        let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+    }
+}
+
+#[test]
+fn a_shared_virtual_service_keeps_the_teams_other_routes() {
+    let team = team_virtual_service();
+    let team_http = team["spec"]["http"].as_array().unwrap();
+    let (argo, _) = build("keep-argo", &bookshop("argo-rollouts", ""));
+    let vs = virtual_service(&argo, "k8s-rollout-routing.yaml", "bookshop");
+    assert_eq!(vs["metadata"]["name"], "bookshop");
+    assert_eq!(vs["spec"]["hosts"], team["spec"]["hosts"]);
+    assert_eq!(vs["spec"]["gateways"], team["spec"]["gateways"]);
+    let http = vs["spec"]["http"].as_array().unwrap();
+    assert_eq!(http.len(), 3, "{vs}");
+    // `/reviews` to the reviews service: as the team wrote it, first.
+    assert_eq!(http[0], team_http[0]);
+    // Both routes to storefront keep their match (and timeout) and split stable/canary.
+    for (ours, theirs) in http[1..].iter().zip(&team_http[1..]) {
+        assert_eq!(ours["match"], theirs["match"]);
+        assert_eq!(ours["timeout"], theirs["timeout"]);
+        assert_eq!(subsets(ours), ["stable", "canary"], "{ours}");
+        for d in ours["route"].as_array().unwrap() {
+            assert_eq!(d["destination"]["host"], "storefront");
+            assert_eq!(d["destination"]["port"]["number"], 9080);
+        }
+    }
+    assert_eq!(http[1]["name"], "static", "the team's name");
+    assert_eq!(http[2]["name"], "primary", "an unnamed route gets one");
+    let rollout = objects(&argo.join("k8s-rollout.yaml"))
+        .into_iter()
+        .find(|d| d["kind"] == "Rollout")
+        .unwrap();
+    // `bookshop` is bound to the Gateway only: the sidecars' own VirtualService is re-weighted
+    // beside it.
+    let managed =
+        &rollout["spec"]["strategy"]["canary"]["trafficRouting"]["istio"]["virtualServices"];
+    assert_eq!(managed[0]["name"], "bookshop");
+    assert_eq!(strings(&managed[0]["routes"]), ["static", "primary"]);
+    assert_eq!(managed[1]["name"], "storefront");
+    assert_eq!(strings(&managed[1]["routes"]), ["primary"]);
+    let mesh = virtual_service(&argo, "k8s-rollout-routing.yaml", "storefront");
+    assert_eq!(strings(&mesh["spec"]["hosts"]), ["storefront"]);
+    assert!(mesh["spec"]["gateways"].is_null(), "{mesh}");
+
+    // The plain files: the same routes, split at the first stage's weights; the runbook's
+    // weight patches and rollback never touch the team's `/reviews` route.
+    let (plain, _) = build("keep-plain", &bookshop("none", ""));
+    let vs = virtual_service(&plain, "k8s-virtual-service.yaml", "bookshop");
+    let http = vs["spec"]["http"].as_array().unwrap();
+    assert_eq!(http[0], team_http[0]);
+    for (ours, theirs) in http[1..].iter().zip(&team_http[1..]) {
+        assert_eq!(ours["match"], theirs["match"]);
+        assert_eq!(subsets(ours), ["py2", "py3"], "{ours}");
+    }
+    let md = std::fs::read_to_string(plain.join("canary-plan.md")).unwrap()
+        + &std::fs::read_to_string(plain.join("canary-rollback-runbook.md")).unwrap();
+    // `bookshop` is bound to the Gateway only: the sidecars get a VirtualService of their own,
+    // split the same way, patched too.
+    let mesh = virtual_service(&plain, "k8s-virtual-service.yaml", "storefront");
+    assert_eq!(strings(&mesh["spec"]["hosts"]), ["storefront"]);
+    assert!(mesh["spec"]["gateways"].is_null(), "{mesh}");
+    assert_eq!(subsets(&mesh["spec"]["http"][0]), ["py2", "py3"]);
+    assert!(md.contains("patch virtualservice storefront "));
+    let patches: Vec<&str> = md
+        .lines()
+        .filter(|l| l.contains("patch virtualservice bookshop "))
+        .collect();
+    assert!(!patches.is_empty());
+    for p in patches {
+        assert!(!p.contains("/spec/http/0/"), "{p}");
+        assert!(
+            !p.contains("\"path\":\"/spec/http\""),
+            "replaces every route: {p}"
+        );
+        assert!(
+            p.contains("/spec/http/1/") && p.contains("/spec/http/2/"),
+            "{p}"
+        );
+    }
+    for dir in [argo, plain] {
+        let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+    }
+}
+
+#[test]
+fn a_route_shared_with_another_service_keeps_its_share_and_is_not_reweighted() {
+    for (engine, file, py2) in [
+        ("argo-rollouts", "k8s-rollout-routing.yaml", "stable"),
+        ("none", "k8s-virtual-service.yaml", "py2"),
+    ] {
+        let (out, err) = build(&format!("shared-{engine}"), &shared(engine));
+        assert!(err.contains("CNR455"), "{err}");
+        let vs = virtual_service(&out, file, "edge");
+        assert_eq!(
+            vs["spec"]["exportTo"],
+            serde_json::json!(["."]),
+            "the rest of their spec"
+        );
+        let http = vs["spec"]["http"].as_array().unwrap();
+        let export = http.iter().find(|r| r["name"] == "export").unwrap();
+        let route = export["route"].as_array().unwrap();
+        assert_eq!(route.len(), 2, "{export}");
+        assert_eq!(route[0]["destination"]["subset"], py2);
+        assert_eq!(route[0]["weight"], 80);
+        assert_eq!(route[1]["destination"]["host"], "exporter");
+        assert_eq!(route[1]["weight"], 20);
+        let _ = std::fs::remove_dir_all(out.parent().unwrap());
+    }
+}
+
+#[test]
+fn flagger_says_it_does_not_share_the_teams_virtual_service() {
+    let (out, err) = build("flagger", &bookshop("flagger", ""));
+    assert!(err.contains("CNR456"), "{err}");
+    let _ = std::fs::remove_dir_all(out.parent().unwrap());
+}
+
+#[test]
+fn a_virtual_service_whose_every_route_to_the_service_is_shared_is_refused() {
+    let dir = std::env::temp_dir().join(format!("canaryc-istio-{}-all-shared", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let codebase = dir.join("codebase");
+    copy_tree(&repo().join("tests/fixtures/istio-shared-route"), &codebase);
+    // Without its last route, `edge` reaches the ledger only through `/export`, shared.
+    let istio = codebase.join("deploy/istio.yaml");
+    let text = std::fs::read_to_string(&istio).unwrap();
+    let cut = text.rfind("    - route:").unwrap();
+    std::fs::write(&istio, &text[..cut]).unwrap();
+    std::fs::write(
+        dir.join("canary.plan"),
+        shared("argo-rollouts").replace("FIXTURES/istio-shared-route", "codebase"),
+    )
+    .unwrap();
+    let out = canaryc(&dir, &["build", "canary.plan", "--output", "out"]);
+    let err = stderr(&out);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("CNR455") && err.contains("no route to split"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
