@@ -84,7 +84,7 @@ pub fn emit(ir: &Ir) -> Vec<OutputFile> {
     if let Some(t) = target(InfraKind::Kubernetes) {
         files.extend(match t.engine {
             Engine::ArgoRollouts => engine::argo::files(ir, t),
-            Engine::Flagger => engine::flagger::files(ir, t.router),
+            Engine::Flagger => engine::flagger::files(ir, t),
             Engine::Canaryc | Engine::None => kubernetes::files(ir, t),
         });
     }

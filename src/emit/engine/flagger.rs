@@ -23,7 +23,7 @@ use super::analysis::{self, Query};
 use super::argo::TargetRef;
 use super::{Meta, document};
 use crate::emit::{OutputFile, file, kubernetes};
-use crate::ir::{Engine, InfraKind, Router, StickyBy};
+use crate::ir::{Engine, InfraKind, Router, StickyBy, Target};
 use crate::ir::{Interpreter, Ir, Op, ServiceIr, prometheus_url};
 
 const API: &str = "flagger.app/v1beta1";
@@ -296,7 +296,8 @@ fn service(ir: &Ir, s: &ServiceIr, router: Router) -> CanaryService {
     }
 }
 
-fn canary(ir: &Ir, s: &ServiceIr, router: Router, triggers: &[Query]) -> Canary {
+fn canary(ir: &Ir, s: &ServiceIr, t: &Target, triggers: &[Query]) -> Canary {
+    let router = t.router;
     let provider = match router {
         Router::Istio => "istio",
         Router::NginxIngress => "nginx",
@@ -306,7 +307,7 @@ fn canary(ir: &Ir, s: &ServiceIr, router: Router, triggers: &[Query]) -> Canary 
         .stages
         .iter()
         .filter(|st| st.traffic < 100.0)
-        .map(|st| crate::ir::weights(st.traffic, 100).1)
+        .map(|st| t.weights(st).1)
         .collect();
     let sticky = ir
         .sticky
@@ -369,7 +370,8 @@ pub(crate) fn patch_command(ir: &Ir, s: &ServiceIr) -> String {
     )
 }
 
-pub(crate) fn files(ir: &Ir, router: Router) -> Vec<OutputFile> {
+pub(crate) fn files(ir: &Ir, t: &Target) -> Vec<OutputFile> {
+    let router = t.router;
     let address = prometheus_url(ir, InfraKind::Kubernetes);
     let mut stable = Vec::new();
     let mut out = Vec::new();
@@ -404,7 +406,7 @@ pub(crate) fn files(ir: &Ir, router: Router) -> Vec<OutputFile> {
                 },
             }));
         }
-        stable.push(document(&canary(ir, s, router, &triggers)));
+        stable.push(document(&canary(ir, s, t, &triggers)));
     }
     out.push(file(
         "k8s-flagger.yaml",
