@@ -13,8 +13,11 @@
 //!                                   the latency test, `P0` py2's share above the bucket)
 //! cargo bench --bench detection -- cell TOTAL SHARE BROKEN RUNS [2x]
 //!                                   one cell of `table` with more runs: median, p90, preview
-//! cargo bench --bench detection -- calibrate [RUNS]    the constant in the rungs' thresholds
+//! cargo bench --bench detection -- calibrate [RUNS [2x|1pt [HOURS]]]
+//!                                   the constant in the rungs' thresholds, per stage hold
 //! cargo bench --bench detection -- crosscheck [PATHS]  the evaluator against promtool test rules
+//! cargo bench --bench detection -- floor [RUNS]        the fastest any rule firing on the k-th
+//!                                   failure can be, and what such a rule costs a healthy py3
 //! ```
 //!
 //! Everything is seeded: the same command prints the same numbers.
@@ -33,6 +36,25 @@ const BROKEN: &[f64] = &[0.005, 0.02, 0.10, 1.0];
 const P0: f64 = 0.001;
 const SCRAPE: u64 = 15;
 const LONGEST_HOLD: u64 = 336 * 3600;
+
+/// The standard schedule's ladder: every stage's thresholds, told apart by py3's share.
+/// `CANARYC_CONSTANTS="7.5,8,8,8.5,8.75"` (one per stage) replaces the calibrated constants.
+fn standard() -> Ladder {
+    let stages: Vec<(f64, u64)> = STAGES.iter().map(|(s, h)| (*s, h * 3600)).collect();
+    match std::env::var("CANARYC_CONSTANTS") {
+        Ok(list) => {
+            let constants: Vec<f64> = list.split(',').filter_map(|c| c.parse().ok()).collect();
+            Ladder::with_constants(SCRAPE, &stages, |hold| {
+                STAGES
+                    .iter()
+                    .position(|s| s.1 * 3600 == hold)
+                    .and_then(|i| constants.get(i).copied())
+                    .unwrap_or_else(|| ladder::constant(hold))
+            })
+        }
+        Err(_) => Ladder::new(SCRAPE, &stages),
+    }
+}
 
 fn scenario(
     total: f64,
@@ -92,7 +114,13 @@ fn main() {
     let mode = args.first().map_or("table", String::as_str);
     let count = |default: u64| args.get(1).and_then(|a| a.parse().ok()).unwrap_or(default);
     match mode {
-        "calibrate" => calibrate(count(300)),
+        "calibrate" => {
+            let effect = match args.get(2).map(String::as_str) {
+                Some("1pt") => Effect::Above(0.01),
+                _ => Effect::Times(2.0),
+            };
+            calibrate(count(300), effect, args.get(3).and_then(|a| a.parse().ok()));
+        }
         "table" => {
             let healthy = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(400);
             let effect = match args.get(3).map(String::as_str) {
@@ -102,6 +130,7 @@ fn main() {
             table(effect, count(200), healthy);
         }
         "crosscheck" => crosscheck(count(40)),
+        "floor" => floor(count(20_000)),
         "issue" => issue(count(200)),
         "healthy" => {
             let num = |i: usize| args.get(i).and_then(|a| a.parse::<f64>().ok());
@@ -151,59 +180,66 @@ fn main() {
 /// smallest threshold the calibration covers (`error_rate > 2x py2`: with py2 at 0.1%, the same
 /// as `error_rate > 0.1%`; larger thresholds need less). Each run records the largest margin of
 /// a whole healthy stage with the constant at 0: the constant that would have kept it quiet.
-fn calibrate(runs: u64) {
-    let zero = Ladder::calibrated(SCRAPE, LONGEST_HOLD, 0.0);
+fn calibrate(runs: u64, effect: Effect, only_hold: Option<u64>) {
     println!(
-        "| py3 traffic (total x share) | hold | C for 1% | C for 1% + 2 SE | rolled back at C in use | seconds |"
+        "| py3 traffic (total x share) | hold | C for 1% | C for 0.5% | windows of the top 1% | rolled back at C in use | seconds |"
     );
-    println!("|---|---|---|---|---|---|");
-    let mut needed: f64 = f64::NEG_INFINITY;
-    for &total in TOTALS {
-        for (stage, &(share, hold)) in STAGES.iter().enumerate() {
+    println!("|---|---|---|---|---|---|---|");
+    let mut needed = vec![f64::NEG_INFINITY; STAGES.len()];
+    for (stage, &(share, hold)) in STAGES.iter().enumerate() {
+        if only_hold.is_some_and(|h| h != hold) {
+            continue;
+        }
+        // Each stage alone, with the constant at 0: its largest margin is the constant it needs.
+        let zero = Ladder::single(SCRAPE, LONGEST_HOLD, hold * 3600, 0.0);
+        for &total in TOTALS {
             let started = Instant::now();
-            let s = scenario(total, stage, None, Effect::Times(2.0), &zero);
-            // Two threads, half the runs each.
-            let mut largest: Vec<f64> = std::thread::scope(|scope| {
-                let handles: Vec<_> = (0..2u64)
-                    .map(|half| {
-                        let s = &s;
-                        scope.spawn(move || {
-                            (0..runs / 2)
-                                .map(|i| s.run(17_000_000 + half * 1_000_000 + i).largest_margin)
-                                .collect::<Vec<f64>>()
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .flat_map(|h| h.join().unwrap_or_default())
-                    .collect()
-            });
-            largest.sort_by(f64::total_cmp);
+            let s = scenario(total, stage, None, effect, &zero);
+            let mut largest: Vec<(f64, usize)> = par_runs(&s, runs, 17_000 + stage as u64)
+                .iter()
+                .map(|o| (o.largest_margin, o.largest_rung))
+                .collect();
+            largest.sort_by(|a, b| a.0.total_cmp(&b.0));
             let n = largest.len() as f64;
-            let at = |q: f64| largest[((q * n).ceil() as usize).clamp(1, largest.len()) - 1];
-            let se = (0.01 * 0.99 / n).sqrt();
-            let (c, c2) = (at(0.99), at((0.99 + 2.0 * se).min(1.0)));
-            needed = needed.max(c);
-            let over = largest.iter().filter(|m| **m > ladder::CALIBRATION).count();
+            let at = |q: f64| largest[((q * n).ceil() as usize).clamp(1, largest.len()) - 1].0;
+            let (c, c2) = (at(0.99), at(0.995));
+            needed[stage] = needed[stage].max(c);
+            let in_use = ladder::constant(hold * 3600);
+            let over = largest.iter().filter(|m| m.0 > in_use).count();
+            let top = (largest.len() / 100).max(1);
+            let mut top_windows: Vec<u64> = largest[largest.len() - top..]
+                .iter()
+                .map(|(_, r)| zero.rungs[*r].window_secs)
+                .collect();
+            top_windows.sort_unstable();
             println!(
-                "| {} req/s ({} x {}%) | {}h | {:.2} | {:.2} | {} of {} | {:.0} |",
+                "| {} req/s ({} x {}%) | {}h | {:.2} | {:.2} | {} to {} s (median {}) | {} of {} | {:.0} |",
                 fmt_rate(total * share),
                 total,
                 share * 100.0,
                 hold,
                 c,
                 c2,
+                top_windows[0],
+                top_windows[top_windows.len() - 1],
+                top_windows[top_windows.len() / 2],
                 over,
                 largest.len(),
                 started.elapsed().as_secs_f64()
             );
         }
     }
-    println!(
-        "\nconstant needed (the worst cell's 99th percentile): {needed:.2}; in use: {}",
-        ladder::CALIBRATION
-    );
+    println!("\n| hold | C needed (the worst cell's 99th percentile) | in use |\n|---|---|---|");
+    for (stage, &(_, hold)) in STAGES.iter().enumerate() {
+        if only_hold.is_some_and(|h| h != hold) {
+            continue;
+        }
+        println!(
+            "| {hold}h | {:.2} | {} |",
+            needed[stage],
+            ladder::constant(hold * 3600)
+        );
+    }
 }
 
 fn fmt_rate(r: f64) -> String {
@@ -235,7 +271,7 @@ fn fmt_secs(s: f64) -> String {
 }
 
 fn table(effect: Effect, runs: u64, healthy_runs: u64) {
-    let ladder = Ladder::new(SCRAPE, LONGEST_HOLD);
+    let ladder = standard();
     let floor = 2.0 * SCRAPE as f64;
     let mut out = String::new();
     let _ = writeln!(
@@ -256,6 +292,7 @@ fn table(effect: Effect, runs: u64, healthy_runs: u64) {
                 // failure waits half a scrape interval to be scraped and half an evaluation
                 // interval to be evaluated (one interval, in all, at the median).
                 let limit = ladder
+                    .at_share(share)
                     .limit_secs(effect, total * share, broken, P0)
                     .map(|l| l + SCRAPE as f64);
                 let fits = limit.is_some_and(|l| l <= (hold * 3600) as f64);
@@ -275,7 +312,7 @@ fn table(effect: Effect, runs: u64, healthy_runs: u64) {
                 };
                 let baseline = total * (1.0 - previous) * 86_400.0;
                 let preview = canaryc::stats::preview::detect(
-                    &ladder,
+                    &ladder.at_share(share),
                     effect,
                     P0,
                     broken,
@@ -395,7 +432,7 @@ const ISSUE_CELLS: &[IssueCell] = &[
 /// rate), and the target the issue sets: at most 1.25 times the quoted limit, or one scrape plus
 /// one evaluation (30 s) where that is longer. Same seeds as `table`: the rows are its rows.
 fn issue(runs: u64) {
-    let ladder = Ladder::new(SCRAPE, LONGEST_HOLD);
+    let ladder = standard();
     let effect = Effect::Above(0.01);
     let floor = 2.0 * SCRAPE as f64;
     println!(
@@ -425,6 +462,7 @@ fn issue(runs: u64) {
             };
             misses += usize::from(met == "NO");
             let own = ladder
+                .at_share(share)
                 .limit_secs(effect, total * share, broken, P0)
                 .map(|l| l + SCRAPE as f64);
             let previous = if share >= 1.0 {
@@ -433,7 +471,7 @@ fn issue(runs: u64) {
                 share
             };
             let preview = canaryc::stats::preview::detect(
-                &ladder,
+                &ladder.at_share(share),
                 effect,
                 P0,
                 broken,
@@ -472,7 +510,7 @@ fn issue(runs: u64) {
 /// One cell of `table` (same seeds: its first runs are that table's), with the median's
 /// sampling error: the order statistics that bracket it with about 95% confidence.
 fn cell(total: f64, stage: usize, broken: f64, runs: u64, effect: Effect) {
-    let ladder = Ladder::new(SCRAPE, LONGEST_HOLD);
+    let ladder = standard();
     let (share, hold) = STAGES[stage];
     let started = Instant::now();
     let s = scenario(total, stage, Some(broken), effect, &ladder);
@@ -491,7 +529,7 @@ fn cell(total: f64, stage: usize, broken: f64, runs: u64, effect: Effect) {
         share
     };
     let preview = canaryc::stats::preview::detect(
-        &ladder,
+        &ladder.at_share(share),
         effect,
         P0,
         broken,
@@ -524,7 +562,7 @@ fn cell(total: f64, stage: usize, broken: f64, runs: u64, effect: Effect) {
 /// confidence bound on the rate (Clopper-Pearson): the claim "at most 1% per stage" needs the
 /// bound, not only the estimate, under 1%. Same seeds as `table`'s healthy runs (a superset).
 fn healthy(total: f64, stage: usize, runs: u64, effect: Effect, p0: f64) {
-    let ladder = Ladder::new(SCRAPE, LONGEST_HOLD);
+    let ladder = standard();
     let (share, hold) = STAGES[stage];
     let started = Instant::now();
     let s = Scenario {
@@ -595,8 +633,9 @@ fn crosscheck(paths: u64) {
   service { command py2 = "/srv/x/venv/bin/x" command py3 = "/srv/x/venv3/bin/x" port = 8000 }
   rollback when { error_rate > 1% }
   schedule {
-    stage canary-5pct { traffic = 5%   hold = 24h }
-    stage full        { traffic = 100% hold = 24h }
+    stage canary-5pct { traffic = 5%   hold = 2h }
+    stage half        { traffic = 50%  hold = 24h }
+    stage full        { traffic = 100% hold = 48h }
   }
 }
 "#;
@@ -760,4 +799,61 @@ fn crosscheck(paths: u64) {
         checks - failures.min(checks)
     );
     println!("files in {}", dir.display());
+}
+
+/// The floor under every rule at low traffic: a py3 failing every request is seen only as its
+/// failures arrive, are scraped and are evaluated. For a rule that fires on the `k`-th failure
+/// after the fault (an oracle: it knows when the fault was), the median time from the fault to
+/// the first evaluation that has scraped it, with the simulator's timing (scrapes at a random
+/// phase, evaluations every scrape interval, the fault at random in the first). And the least
+/// any rule that fires on `k` failures costs a healthy py3 at py2's rate: the chance per stage
+/// that some scrape interval holds `k` failures and no success (the pattern least likely
+/// under health; a rule that fires on it fires on every stage that shows it).
+fn floor(runs: u64) {
+    use canaryc::stats::random::Rng;
+    let step = SCRAPE as f64;
+    println!(
+        "| py3 traffic | stage | k | oracle median (fault to alert) | p90 | false rollbacks per stage of the least-false k-failure pattern |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for &(total, stage) in &[(1.0, 0usize), (10.0, 0), (1.0, 2)] {
+        let (share, hold) = STAGES[stage];
+        let rate = total * share;
+        for k in 1..=3u32 {
+            let mut rng = Rng::new(99 + u64::from(k));
+            let mut times: Vec<f64> = (0..runs)
+                .map(|_| {
+                    let phase = rng.uniform() * step;
+                    let fault = rng.uniform() * step;
+                    let mut at = fault;
+                    for _ in 0..k {
+                        at += -(1.0 - rng.uniform()).ln() / rate;
+                    }
+                    // The next scrape at or after the k-th failure, then the next evaluation.
+                    let scrape = phase + ((at - phase) / step).ceil() * step;
+                    let eval = (scrape / step).ceil() * step;
+                    eval - fault
+                })
+                .collect();
+            times.sort_by(f64::total_cmp);
+            let q = |x: f64| times[((x * times.len() as f64) as usize).min(times.len() - 1)];
+            // Healthy: per interval, k failures (Poisson) and no success.
+            let mean = rate * step;
+            let ln_fact: f64 = (1..=k).map(|i| f64::from(i).ln()).sum();
+            let per = (-(mean * P0) + f64::from(k) * (mean * P0).ln() - ln_fact).exp()
+                * (-(mean * (1.0 - P0))).exp();
+            let intervals = (hold * 3600) as f64 / step;
+            let stage_rate = 1.0 - (-per * intervals).exp();
+            println!(
+                "| {} req/s ({} x {}%) | {}h | {k} | {} | {} | {:.4}% |",
+                fmt_rate(rate),
+                total,
+                share * 100.0,
+                hold,
+                fmt_secs(q(0.5)),
+                fmt_secs(q(0.9)),
+                100.0 * stage_rate
+            );
+        }
+    }
 }

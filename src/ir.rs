@@ -765,7 +765,7 @@ pub fn lower(
         detection: DetectionIr {
             ladder: Ladder::new(
                 (plan.monitor.scrape_interval.value / 1000).max(1),
-                plan.longest_hold_secs(),
+                &plan.stage_holds(),
             ),
             pass_evidence: PASS_EVIDENCE,
             latency_buckets: source.latency_buckets().to_vec(),

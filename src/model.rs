@@ -53,6 +53,16 @@ impl Plan {
     }
 
     /// The longest stage hold, in seconds: what the rungs' thresholds are calibrated against.
+    /// The stages as the detection ladder sees them: py3's share (a fraction) and the hold
+    /// (seconds), whose thresholds the rules pick by share (stats::ladder).
+    pub fn stage_holds(&self) -> Vec<(f64, u64)> {
+        self.schedule
+            .stages
+            .iter()
+            .map(|s| (s.traffic.value / 100.0, (s.hold.value / 1000).max(1)))
+            .collect()
+    }
+
     pub fn longest_hold_secs(&self) -> u64 {
         self.schedule
             .stages

@@ -54,13 +54,24 @@ fn the_preview_agrees_with_the_simulator_for_2x_py2() {
 }
 
 fn preview_within_a_quarter(effect: Effect, cells: &[(f64, f64, f64)], runs: u64) {
-    let ladder = Ladder::new(15, 336 * 3600);
+    // The standard schedule's ladder: the simulated rules tell the stage from py3's share, the
+    // preview is given the stage's thresholds.
+    let ladder = Ladder::new(
+        15,
+        &[
+            (0.01, 24 * 3600),
+            (0.05, 48 * 3600),
+            (0.25, 72 * 3600),
+            (0.5, 168 * 3600),
+            (1.0, 336 * 3600),
+        ],
+    );
     let mut report = Vec::new();
     let mut worst: f64 = 0.0;
     for &(total, share, broken) in cells {
         let rate = total * share;
         let p = preview::detect(
-            &ladder,
+            &ladder.at_share(share),
             effect,
             0.001,
             broken,

@@ -266,7 +266,7 @@ pub fn preview(plan: &Plan) -> Option<Preview> {
         })
         .min_by(|a, b| a.1.total_cmp(&b.1))?;
     let scrape = (plan.monitor.scrape_interval.value / 1000).max(1);
-    let ladder = Ladder::new(scrape, plan.longest_hold_secs());
+    let plan_ladder = Ladder::new(scrape, &plan.stage_holds());
     let mut py2_day = traffic * 86_400.0;
     let stages = plan
         .schedule
@@ -280,6 +280,8 @@ pub fn preview(plan: &Plan) -> Option<Preview> {
                 py2_day = traffic * (1.0 - stage.traffic.value / 100.0) * 86_400.0;
             }
             let baseline = py2_day;
+            // The thresholds the rules use once they see this stage's share.
+            let ladder = plan_ladder.at_share(stage.traffic.value / 100.0);
             StagePreview {
                 stage: stage.name.value.clone(),
                 share: stage.traffic.value,
@@ -451,8 +453,10 @@ impl<'a> Checker<'a> {
             return;
         };
         let scrape = (plan.monitor.scrape_interval.value / 1000).max(1);
-        let ladder = Ladder::new(scrape, plan.longest_hold_secs());
+        let plan_ladder = Ladder::new(scrape, &plan.stage_holds());
         for (stage, sp) in plan.schedule.stages.iter().zip(&preview.stages) {
+            // A larger share for this stage keeps its hold's thresholds.
+            let ladder = plan_ladder.for_hold(sp.hold_secs.max(1));
             for catch in sp.catches.iter().filter(|c| c.at_threshold) {
                 if catch.within(sp.hold_secs) {
                     continue;

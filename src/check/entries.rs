@@ -182,7 +182,7 @@ impl<'a> Checker<'a> {
         let help = did_you_mean(key, names.iter().copied()).unwrap_or_else(|| {
             if names.is_empty() {
                 format!(
-                    "a `{}` block holds conditions such as `error_rate > 1% for 5m`",
+                    "a `{}` block holds conditions such as `error_rate > 1%` or `memory > 90% for 10m`",
                     spec.keyword
                 )
             } else {

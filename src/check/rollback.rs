@@ -1,7 +1,7 @@
 //! Conditions (rollback triggers and success criteria) and rollback trigger sets.
 
 use super::schema::{self, Ty};
-use super::value::fmt_number;
+use super::value::{fmt_duration, fmt_number};
 use super::{Checker, DefKind};
 use crate::diag::{Code, Diagnostic, did_you_mean};
 use crate::model::{Criterion, Metric, Threshold, Trigger};
@@ -95,7 +95,7 @@ impl<'a> Checker<'a> {
                 Diagnostic::new(Code::NoTriggers, span, "the plan never rolls back automatically")
                     .label("no rollback triggers")
                     .secondary(plan_span, "in this plan")
-                    .help("add at least `error_rate > 1% for 5m`, or leave `rollback` out to use std.rollback.defaults"),
+                    .help("add at least `error_rate > 1%`, or leave `rollback` out to use std.rollback.defaults"),
             );
         }
         triggers
@@ -155,6 +155,25 @@ impl<'a> Checker<'a> {
             .as_ref()
             .is_some_and(|c| c.metric.value.is_sequential());
         let window = match &condition.window {
+            Some(w) if sequential => {
+                let window = self.window(w);
+                if let (Some(window), Some(c)) = (window, comparison.as_ref()) {
+                    self.report(
+                        Diagnostic::new(
+                            Code::WindowOnSequentialTrigger,
+                            window.span,
+                            format!(
+                                "the {} trigger is a sequential test: `for {}` is ignored",
+                                metric_name(c.metric.value, c.quantile),
+                                fmt_duration(window.value)
+                            ),
+                        )
+                        .label("not used")
+                        .help("remove the `for`: the trigger fires as soon as py3's requests are strong evidence, over whichever window shows it (see `canaryc explain CNR454`)"),
+                    );
+                }
+                Some(window)
+            }
             Some(w) => Some(self.window(w)),
             // Error-rate and latency triggers are sequential tests: they fire on evidence, at
             // whatever window it appears in, and need no `for`.

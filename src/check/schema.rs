@@ -179,7 +179,7 @@ pub const PLAN: BlockSpec = BlockSpec {
             "rollback",
             Ty::RollbackRef,
             "Named rollback triggers, optionally with overrides. Defaults to std.rollback.defaults.",
-            "rollback = defaults { error_rate > 2% for 5m }",
+            "rollback = defaults { error_rate > 2% }",
         ),
         TRAFFIC,
         PY2_ERROR_RATE,

@@ -114,6 +114,8 @@ codes! {
     LatencyBetweenBuckets = "CNR452", Warning, "latency-between-buckets";
     /// An error-rate trigger smaller than the thresholds' calibration covers.
     ThresholdBelowCalibration = "CNR453", Warning, "threshold-below-calibration";
+    /// A `for` window on an error-rate or latency trigger, which is a sequential test.
+    WindowOnSequentialTrigger = "CNR454", Warning, "window-on-sequential-trigger";
 
     /// A route of the team's VirtualService splits between the service and another service.
     SharedIstioRoute = "CNR455", Warning, "shared-istio-route";

@@ -205,7 +205,7 @@ impl<'a> Rules<'a> {
         let fresh = self.series("canary:py2_requests:baseline_fresh", &[]);
         let baseline = self.series("canary:py2_requests:baseline", &[]);
         let n3 = self.series("canary:py3_requests:increase", &[]);
-        vec![
+        let mut records = vec![
             self.record(
                 "canary:py2_requests:increase1d",
                 &[],
@@ -266,28 +266,93 @@ impl<'a> Rules<'a> {
                     self.series("canary:py3_errors:increase", &[])
                 ),
             ),
-            self.thresholds(),
-        ]
+        ];
+        records.extend(self.thresholds());
+        records
     }
 
-    /// The evidence each rung needs, as a series per window.
-    fn thresholds(&self) -> Record {
-        let expr = self
-            .ir
-            .detection
-            .ladder
-            .rungs
+    /// The evidence each rung needs in each stage the rules tell apart (a series per window,
+    /// labelled with the stage's hold), py3's share of requests, and per service and window
+    /// the thresholds of the stage that share says is running (stats::ladder).
+    fn thresholds(&self) -> Vec<Record> {
+        let ladder = &self.ir.detection.ladder;
+        let w = ladder.share_window_secs;
+        let hold = |secs: u64| range(secs);
+        let mut records: Vec<Record> = ladder
+            .stages
             .iter()
-            .map(|r| {
-                format!(
-                    "label_replace(vector({}), \"window\", \"{}\", \"\", \"\")",
-                    num(r.threshold),
-                    range(r.window_secs)
+            .map(|class| {
+                let expr = ladder
+                    .rungs
+                    .iter()
+                    .zip(&class.thresholds)
+                    .map(|(r, h)| {
+                        format!(
+                            "label_replace(vector({}), \"window\", \"{}\", \"\", \"\")",
+                            num(*h),
+                            range(r.window_secs)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\nor ");
+                self.record(
+                    "canary:detection:threshold",
+                    &[("hold", &hold(class.hold_secs))],
+                    expr,
                 )
             })
-            .collect::<Vec<_>>()
-            .join("\nor ");
-        self.record("canary:detection:threshold", &[], expr)
+            .collect();
+        let n2 = self.series("canary:py2_requests:increase_share", &[]);
+        let n3 = format!(
+            "sum by (plan, service) ({})",
+            self.series("canary:py3_requests:increase", &[("window", &range(w))])
+        );
+        records.push(self.record(
+            "canary:py2_requests:increase_share",
+            &[],
+            self.counted(Copy::Py2, false, w),
+        ));
+        records.push(self.record(
+            "canary:py3_requests:share",
+            &[],
+            format!(
+                "{n3} / ({n3} + on(plan, service) sum by (plan, service) ({n2}))\nor on(plan, service) {n3} * 0 + 1"
+            ),
+        ));
+        let share = self.series("canary:py3_requests:share", &[]);
+        let cells = format!(
+            "sum by (plan, service, window) ({}) * 0",
+            self.series("canary:py3_requests:increase", &[])
+        );
+        let of = |secs: u64| {
+            format!(
+                "{cells} + on(window) group_left() {}",
+                self.series("canary:detection:threshold", &[("hold", &hold(secs))])
+            )
+        };
+        let mut terms: Vec<String> = Vec::new();
+        for (i, class) in ladder.stages.iter().enumerate() {
+            let upper = ladder.stages.get(i + 1).map(|next| next.from_share);
+            let filter = match (i, upper) {
+                (_, None) if i == 0 => format!("{share} >= 0"),
+                (0, Some(u)) => format!("{share} < {}", num(u)),
+                (_, None) => format!("{share} >= {}", num(class.from_share)),
+                (_, Some(u)) => format!("{share} >= {} < {}", num(class.from_share), num(u)),
+            };
+            terms.push(format!(
+                "{} and on(plan, service) ({filter})",
+                of(class.hold_secs)
+            ));
+        }
+        // No share (no requests in its window): the longest hold's, the highest.
+        terms.push(of(ladder
+            .stages
+            .iter()
+            .map(|c| c.hold_secs)
+            .max()
+            .unwrap_or(ladder.longest_hold_secs)));
+        records.push(self.record("canary:detection:stage_threshold", &[], terms.join("\nor ")));
+        records
     }
 
     /// The null and alternative rates of an effect, as expressions over `p0` (py2's rate, or
@@ -320,7 +385,7 @@ impl<'a> Rules<'a> {
         let s = |x: &str| format!("sum by (plan, service) ({x})");
         let (e, n, r, null, alternative) = (w(e), w(n), w(r), s(null), s(alternative));
         let on = "on(plan, service) group_left()";
-        let threshold = self.series("canary:detection:threshold", &[]);
+        let threshold = self.series("canary:detection:stage_threshold", &[]);
         // py2's requests behind the baseline, beside each window: the evidence is scaled by
         // n2 / (n2 + n3) for the baseline's own noise (stats::evaluate, step 4).
         let n2 = format!(
@@ -328,7 +393,7 @@ impl<'a> Rules<'a> {
             self.series("canary:py2_requests:baseline", &[])
         );
         format!(
-            "(\n  (\n    {e} * ln({r} / {on} {null})\n    + ({n} - {e}) * ln(clamp_min(1 - {r}, {floor}) / {on} (1 - {null}))\n  )\n  and on(plan, service, window) ({r} >= {on} {alternative})\n  or\n  {e} * {on} ln({alternative} / {null})\n  + ({n} - {e}) * {on} ln((1 - {alternative}) / (1 - {null}))\n)\n* ({n2} / ({n2} + {n}))\n- on(window) group_left() {threshold}",
+            "(\n  (\n    {e} * ln({r} / {on} {null})\n    + ({n} - {e}) * ln(clamp_min(1 - {r}, {floor}) / {on} (1 - {null}))\n  )\n  and on(plan, service, window) ({r} >= {on} {alternative})\n  or\n  {e} * {on} ln({alternative} / {null})\n  + ({n} - {e}) * {on} ln((1 - {alternative}) / (1 - {null}))\n)\n* ({n2} / ({n2} + {n}))\n- on(plan, service, window) {threshold}",
             floor = num(ONE_MINUS_FLOOR),
         )
     }

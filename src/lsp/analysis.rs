@@ -546,7 +546,7 @@ pub fn hover(parse: &Parse, offset: usize) -> Option<(usize, usize, String)> {
             "Readability word for blocks of conditions: `rollback when { ... }`, `success when { ... }`.",
         ),
         "for" => Some(
-            "The window a rollback trigger must hold for before rolling back: `error_rate > 1% for 5m`.",
+            "The window a threshold trigger must hold for before rolling back: `memory > 90% for 10m`. Error-rate and latency triggers are sequential tests and take no `for` (CNR454).",
         ),
         "approval" => Some("A manual gate: the stage completes only when someone signs off."),
         "py2" | "baseline" => {

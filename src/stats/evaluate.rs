@@ -16,7 +16,9 @@
 //!    baseline's own uncertainty: py2's rate is estimated from `n2` requests, and when py3's
 //!    window holds as many (a day at 50%), the difference of the two estimates is twice as noisy
 //!    as py3's alone. `n * KL * n2 / (n2 + n3)` is, to second order, the two-sample statistic
-//!    (the score test of equal rates); for py3's short windows it is the one-sample GLR.
+//!    (the score test of equal rates); for py3's short windows it is the one-sample GLR. The
+//!    thresholds are the stage's, told from py3's share of requests over the share window
+//!    (`stats::ladder`).
 //!
 //! Counts are `increase()` scaled by `(m - 1) / m` for a window of `m` scrape intervals. A
 //! window of `m` intervals at a random phase holds `m` samples, `m - 1` intervals of data,
@@ -213,29 +215,49 @@ impl LadderTest {
     }
 
     /// Step 4: `counts(rung window)` gives py3's (failures, requests) in that window; `p0` and
-    /// `n2` are the baseline's rate and the requests it was measured on.
+    /// `n2` are the baseline's rate and the requests it was measured on; `share` py3's share
+    /// of requests, which tells the stage and so the thresholds ([`Ladder::thresholds_at`]).
     pub fn margins(
         &self,
         p0: Option<f64>,
         n2: Option<f64>,
+        share: Option<f64>,
         mut counts: impl FnMut(u64) -> Option<(f64, f64)>,
     ) -> Margins {
         let rates = self
             .rates(p0)
             .map(|(null, alt)| Alternative::new(null, alt));
+        let thresholds = self.ladder.thresholds_at(share);
         Margins {
             margins: self
                 .ladder
                 .rungs
                 .iter()
-                .map(|rung| {
+                .zip(thresholds)
+                .map(|(rung, threshold)| {
                     let rates = rates?;
                     let n2 = n2?;
                     let (e, n) = counts(rung.window_secs)?;
-                    Some(rates.evidence(e, n) * (n2 / (n2 + n)) - rung.threshold)
+                    Some(rates.evidence(e, n) * (n2 / (n2 + n)) - threshold)
                 })
                 .collect(),
         }
+    }
+
+    /// py3's share of the service's requests over the share window: `n3 / (n3 + n2)`, 1 when
+    /// py2 has no request series, `None` when py3 has none.
+    pub fn share<C: Counter>(
+        &self,
+        t_ms: i64,
+        py2: &Requests<C>,
+        py3: &Requests<C>,
+    ) -> Option<f64> {
+        let (w, scrape) = (self.ladder.share_window_secs, self.ladder.scrape_secs);
+        let n3 = py3.counts(t_ms, w, scrape)?.1;
+        Some(match py2.counts(t_ms, w, scrape) {
+            Some((_, n2)) => n3 / (n3 + n2),
+            None => 1.0,
+        })
     }
 }
 
@@ -269,9 +291,12 @@ impl ErrorRule {
     ) -> ErrorEvaluation {
         let scrape = self.test.ladder.scrape_secs;
         let baseline = self.baseline.step(t_ms, py2.counts(t_ms, TOP_SECS, scrape));
-        let margins = self.test.margins(baseline.rate, baseline.requests, |w| {
-            py3.counts(t_ms, w, scrape)
-        });
+        let share = self.test.share(t_ms, py2, py3);
+        let margins = self
+            .test
+            .margins(baseline.rate, baseline.requests, share, |w| {
+                py3.counts(t_ms, w, scrape)
+            });
         ErrorEvaluation { baseline, margins }
     }
 }
@@ -410,11 +435,13 @@ impl LatencyRule {
         }
     }
 
-    /// One evaluation; `py2_requests` gates the baseline as for the error rules.
+    /// One evaluation; `py2_requests` gates the baseline as for the error rules, and with
+    /// `py3_requests` tells the stage.
     pub fn eval<C: Counter>(
         &mut self,
         t_ms: i64,
         py2_requests: &Requests<C>,
+        py3_requests: &Requests<C>,
         py2: &Histogram<C>,
         py3: &Histogram<C>,
     ) -> LatencyEvaluation {
@@ -452,7 +479,8 @@ impl LatencyRule {
             _ => None,
         };
         let share = self.share_latch.step(t_ms, fresh_share);
-        let margins = self.test.margins(share, gate.requests, |w| {
+        let py3_share = self.test.share(t_ms, py2_requests, py3_requests);
+        let margins = self.test.margins(share, gate.requests, py3_share, |w| {
             let b = bound?;
             let inc = py3.increases(t_ms, w, scrape);
             let n = inc.iter().find(|(le, _)| *le == f64::INFINITY)?.1;
@@ -531,7 +559,7 @@ mod tests {
         let step = 15_000;
         let steps = 4 * 240; // four hours
         let test = LadderTest {
-            ladder: Ladder::new(15, 24 * 3600),
+            ladder: Ladder::new(15, &[(0.01, 24 * 3600)]),
             effect: Effect::Above(0.01),
         };
         let py2 = Requests {

@@ -8,27 +8,58 @@
 //! between two rungs is caught by the next one up, diluted by at most a third of healthy data.
 //!
 //! Every rung is tested at every evaluation, so each needs more evidence than a single test
-//! would. The threshold of a rung `w` is `ln(1 + T / w) + C`, `T` the longest stage: a union
-//! bound over the rungs and over the `T / w` independent windows of that length a stage holds,
-//! short windows being looked at far more often than long ones. `C` is one constant, calibrated
-//! by simulation (benches/detection.rs, `calibrate`) so that a healthy py3 is rolled back in at
-//! most 1% of stages at any traffic; see [`CALIBRATION`].
+//! would. The threshold of a rung `w` in a stage held `T` is `ln(1 + T / w) + C(T)`: a union
+//! bound over the rungs and over the `T / w` independent windows of that length the stage holds,
+//! short windows being looked at far more often than long ones. `C(T)` is calibrated by
+//! simulation for each standard hold (benches/detection.rs, `calibrate`) so that a healthy py3
+//! is rolled back in at most 1% of stages at any traffic; see [`CALIBRATION`].
+//!
+//! The rules do not know which stage is running, so they tell it from py3's share of the
+//! service's requests over the last [`Ladder::share_window_secs`]: each stage's share, between
+//! the geometric means with its neighbours' (1% and 5%: from 2.2%), selects that stage's
+//! thresholds. A share that cannot be measured (no requests) takes the longest hold's, the
+//! highest. A short stage therefore needs less evidence than a two-week one: it is looked at
+//! for less time.
 
 use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::binomial;
 
-/// The constant in every rung's threshold, from `cargo bench --bench detection -- calibrate 400`:
-/// for each of 20 cells (1, 10, 100 and 1000 requests per second to the service, times the
-/// standard schedule's five stages and holds, py2 and py3 at 0.1%), 400 healthy stages were
-/// simulated with the constant at 0 and the largest margin of each recorded (the constant that
-/// would have kept that stage quiet). The threshold tested is the smallest the calibration
-/// covers, `error_rate > 2x py2` (larger thresholds, like the default 1 point, roll back far
-/// less: their indifference zone is wider). The largest 99th percentile over the cells was 6.83
-/// (1 request per second, the 336 h stage at 100%); this is that, rounded up to a quarter. The
-/// false-rollback rates it gives are checked by `table` (benches/detection.rs).
-pub const CALIBRATION: f64 = 7.0;
+/// `C(T)`: the constant in every rung's threshold, by stage hold (hours), from `cargo bench
+/// --bench detection -- calibrate RUNS 2x HOURS`: for each standard hold and each traffic the
+/// standard schedule gives that stage (1, 10, 100 and 1000 requests per second to the service,
+/// py2 and py3 at 0.1%), healthy stages were simulated with the constant at 0 and the largest
+/// margin of each recorded (the constant that would have kept that stage quiet), for the
+/// smallest threshold the calibration covers, `error_rate > 2x py2` (larger thresholds, like
+/// the default 1 point, roll back far less: their indifference zone is wider). The largest 99th
+/// percentile over each hold's cells: 6.54 (24 h, 1000 stages a cell), 6.78 (48 h, 600), 6.27
+/// (72 h, 600), 6.67 (168 h, 400), 6.83 (336 h, 400, the previous single calibration); each
+/// rounds up to 7 at a quarter's resolution, so the constant is flat and the stage enters
+/// through `ln(1 + T / w)`. Holds between two take the constant interpolated in `ln T`;
+/// shorter than a day, a day's; longer than two weeks, two weeks'. The false-rollback rates
+/// they give are checked by `healthy` (benches/detection-results.md).
+pub const CALIBRATION: &[(u64, f64)] = &[(24, 7.0), (48, 7.0), (72, 7.0), (168, 7.0), (336, 7.0)];
+
+/// `C(T)` for a stage held `hold_secs` (see [`CALIBRATION`]).
+pub fn constant(hold_secs: u64) -> f64 {
+    let hours = (hold_secs as f64 / 3600.0).max(1e-9);
+    let (first, last) = (CALIBRATION[0], CALIBRATION[CALIBRATION.len() - 1]);
+    if hours <= first.0 as f64 {
+        return first.1;
+    }
+    if hours >= last.0 as f64 {
+        return last.1;
+    }
+    for pair in CALIBRATION.windows(2) {
+        let ((t0, c0), (t1, c1)) = (pair[0], pair[1]);
+        if hours <= t1 as f64 {
+            let x = (hours.ln() - (t0 as f64).ln()) / ((t1 as f64).ln() - (t0 as f64).ln());
+            return c0 + (c1 - c0) * x;
+        }
+    }
+    last.1
+}
 
 /// Evidence (nats) a success criterion needs before a stage may move on: ln(20), so a py3 that
 /// is exactly at the criterion's bound passes a single look with probability at most 5%.
@@ -37,6 +68,11 @@ pub const PASS_EVIDENCE: f64 = 2.995_732_273_553_991;
 /// The longest window of the ladder (and the baseline window of py2): a day, so the ladder
 /// spans a daily traffic cycle and nothing needs more than a day of samples per evaluation.
 pub const TOP_SECS: u64 = 86_400;
+
+/// The longest window py3's share (which tells the stage) is measured over: long enough that
+/// a 1% stage of a service at 1 request per second is told from a 5% one, short enough that a
+/// new stage is recognised within its first hour.
+pub const SHARE_SECS: u64 = 3600;
 
 /// The rungs, in seconds, for a scrape interval and the plan's longest stage hold.
 pub fn windows(scrape_secs: u64, longest_hold_secs: u64) -> Vec<u64> {
@@ -55,17 +91,26 @@ pub fn windows(scrape_secs: u64, longest_hold_secs: u64) -> Vec<u64> {
     out
 }
 
-/// Evidence (nats) rung `window_secs` needs to roll back, for the plan's longest stage.
-pub fn threshold(window_secs: u64, longest_hold_secs: u64) -> f64 {
-    (1.0 + longest_hold_secs as f64 / window_secs as f64).ln() + CALIBRATION
+/// Evidence (nats) rung `window_secs` needs to roll back, in a stage held `hold_secs`.
+pub fn threshold(window_secs: u64, hold_secs: u64) -> f64 {
+    (1.0 + hold_secs as f64 / window_secs as f64).ln() + constant(hold_secs)
 }
 
-/// The rungs with their thresholds.
+/// The rungs with their thresholds, for every stage the rules can tell apart.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Ladder {
     pub scrape_secs: u64,
     pub longest_hold_secs: u64,
+    /// The rung py3's share is measured over, to tell the stage. (Not in canary-plan.json,
+    /// which carries the rungs with the longest hold's thresholds: the rules hold the rest.)
+    #[serde(skip)]
+    pub share_window_secs: u64,
+    /// The rungs with the longest hold's thresholds: what a service whose share cannot be
+    /// measured needs.
     pub rungs: Vec<Rung>,
+    /// The stages by share, lowest first, each with its own thresholds (one per rung).
+    #[serde(skip)]
+    pub stages: Vec<StageThresholds>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, JsonSchema)]
@@ -74,24 +119,169 @@ pub struct Rung {
     pub threshold: f64,
 }
 
+/// The thresholds of the stages recognised at one range of py3's share.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct StageThresholds {
+    /// The hold the thresholds are for (the longest of the stages at these shares).
+    pub hold_secs: u64,
+    /// The lowest share (a fraction) recognised as this stage; the first starts at 0, and
+    /// each ends where the next starts.
+    pub from_share: f64,
+    pub constant: f64,
+    /// One per rung.
+    pub thresholds: Vec<f64>,
+}
+
 impl Ladder {
-    pub fn new(scrape_secs: u64, longest_hold_secs: u64) -> Self {
-        Self::calibrated(scrape_secs, longest_hold_secs, CALIBRATION)
+    /// The ladder of a plan: its stages as (py3's share, a fraction; hold, seconds).
+    pub fn new(scrape_secs: u64, stages: &[(f64, u64)]) -> Self {
+        Self::with_constants(scrape_secs, stages, constant)
     }
 
-    /// The ladder with another calibration constant: what `calibrate` explores.
-    pub fn calibrated(scrape_secs: u64, longest_hold_secs: u64, constant: f64) -> Self {
+    /// [`Ladder::new`] with other constants by hold: what benches/detection.rs explores.
+    pub fn with_constants(
+        scrape_secs: u64,
+        stages: &[(f64, u64)],
+        constant: impl Fn(u64) -> f64,
+    ) -> Self {
+        let longest = stages.iter().map(|s| s.1).max().unwrap_or(1).max(1);
+        let shortest = stages.iter().map(|s| s.1).min().unwrap_or(1).max(1);
+        let windows = windows(scrape_secs, longest);
+        let share_window_secs = windows
+            .iter()
+            .copied()
+            .filter(|w| *w <= SHARE_SECS.min(shortest))
+            .max()
+            .unwrap_or(windows[0]);
+        // Distinct shares, lowest first, each with the longest hold at that share.
+        let mut by_share: Vec<(f64, u64)> = Vec::new();
+        let mut sorted: Vec<(f64, u64)> = stages.to_vec();
+        sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (share, hold) in sorted {
+            match by_share.last_mut() {
+                Some(last) if last.0 == share => last.1 = last.1.max(hold),
+                _ => by_share.push((share, hold)),
+            }
+        }
+        if by_share.is_empty() {
+            by_share.push((1.0, longest));
+        }
+        let mut classes: Vec<StageThresholds> = Vec::new();
+        let mut previous_share: Option<f64> = None;
+        for (share, hold) in by_share {
+            let from_share = previous_share.map_or(0.0, |p| (p * share).sqrt());
+            previous_share = Some(share);
+            // Neighbours with the same hold need no boundary between them.
+            if classes.last().is_some_and(|c| c.hold_secs == hold) {
+                continue;
+            }
+            classes.push(Self::class(&windows, hold, from_share, constant(hold)));
+        }
+        Self::with_classes(scrape_secs, longest, share_window_secs, windows, classes)
+    }
+
+    /// One stage held `hold_secs` with the constant `constant`, whatever the share: what
+    /// `calibrate` explores, and the ladder of one stage.
+    pub fn single(scrape_secs: u64, longest_hold_secs: u64, hold_secs: u64, constant: f64) -> Self {
+        let windows = windows(scrape_secs, longest_hold_secs);
+        let class = Self::class(&windows, hold_secs, 0.0, constant);
+        let share = windows[0];
+        Self::with_classes(scrape_secs, hold_secs, share, windows, vec![class])
+    }
+
+    fn class(windows: &[u64], hold: u64, from_share: f64, constant: f64) -> StageThresholds {
+        StageThresholds {
+            hold_secs: hold,
+            from_share,
+            constant,
+            thresholds: windows
+                .iter()
+                .map(|w| (1.0 + hold as f64 / *w as f64).ln() + constant)
+                .collect(),
+        }
+    }
+
+    fn with_classes(
+        scrape_secs: u64,
+        longest_hold_secs: u64,
+        share_window_secs: u64,
+        windows: Vec<u64>,
+        stages: Vec<StageThresholds>,
+    ) -> Self {
+        let top = stages
+            .iter()
+            .max_by(|a, b| {
+                a.hold_secs
+                    .cmp(&b.hold_secs)
+                    .then(a.constant.total_cmp(&b.constant))
+            })
+            .map(|c| c.thresholds.clone())
+            .unwrap_or_default();
         Ladder {
             scrape_secs,
             longest_hold_secs,
-            rungs: windows(scrape_secs, longest_hold_secs)
+            share_window_secs,
+            rungs: windows
                 .into_iter()
-                .map(|w| Rung {
-                    window_secs: w,
-                    threshold: threshold(w, longest_hold_secs) - CALIBRATION + constant,
+                .zip(top)
+                .map(|(window_secs, threshold)| Rung {
+                    window_secs,
+                    threshold,
                 })
                 .collect(),
+            stages,
         }
+    }
+
+    /// The thresholds the rules use at py3's share `share` (`None` or NaN: not measurable,
+    /// the longest hold's).
+    pub fn thresholds_at(&self, share: Option<f64>) -> Vec<f64> {
+        match self.class_at(share) {
+            Some(c) => c.thresholds.clone(),
+            None => self.rungs.iter().map(|r| r.threshold).collect(),
+        }
+    }
+
+    /// The stage recognised at a share, as the rules recognise it.
+    pub fn class_at(&self, share: Option<f64>) -> Option<&StageThresholds> {
+        let s = share.filter(|s| !s.is_nan())?;
+        self.stages.iter().rev().find(|c| s >= c.from_share)
+    }
+
+    /// The ladder of the stage recognised at `share`, alone: what the preview and the
+    /// statistical limit of that stage use.
+    pub fn at_share(&self, share: f64) -> Ladder {
+        let class = self.class_at(Some(share)).cloned().unwrap_or_else(|| {
+            Self::class(
+                &self.windows(),
+                self.longest_hold_secs,
+                0.0,
+                constant(self.longest_hold_secs),
+            )
+        });
+        Self::for_class(self, class)
+    }
+
+    /// The ladder of a stage held `hold_secs`, alone, on this ladder's rungs.
+    pub fn for_hold(&self, hold_secs: u64) -> Ladder {
+        let class = Self::class(&self.windows(), hold_secs, 0.0, constant(hold_secs));
+        Self::for_class(self, class)
+    }
+
+    fn for_class(&self, mut class: StageThresholds) -> Ladder {
+        class.from_share = 0.0;
+        let hold = class.hold_secs;
+        Self::with_classes(
+            self.scrape_secs,
+            hold,
+            self.share_window_secs,
+            self.windows(),
+            vec![class],
+        )
+    }
+
+    pub fn windows(&self) -> Vec<u64> {
+        self.rungs.iter().map(|r| r.window_secs).collect()
     }
 
     pub fn top_secs(&self) -> u64 {
@@ -99,7 +289,8 @@ impl Ladder {
     }
 
     /// The statistical limit for a py3 serving `rate` requests per second at failure rate
-    /// `broken`, tested with `effect` against py2's `p0`: the time after which the expected
+    /// `broken`, tested with `effect` against py2's `p0`, in the stage of the longest hold (for
+    /// a stage's own, call it on [`Ladder::at_share`]): the time after which the expected
     /// evidence of a window holding only bad requests reaches the threshold a window of that
     /// length needs, `t = h(t) / (rate * drift)`. The drift is the evidence per request of the
     /// test's own question: `KL(broken, null)` at or above the alternative (the GLR's), and
@@ -124,9 +315,9 @@ impl Ladder {
         if drift <= 0.0 || !drift.is_finite() {
             return None;
         }
-        let needs = |t: f64| -> f64 {
-            (1.0 + self.longest_hold_secs as f64 / t).ln() + self.constant() - drift * t
-        };
+        let hold = self.longest_hold_secs as f64;
+        let c = self.constant();
+        let needs = |t: f64| -> f64 { (1.0 + hold / t).ln() + c - drift * t };
         // `needs` falls as t grows: bisect for its root on a log scale.
         let (mut lo, mut hi) = (1e-3_f64, 1e9_f64);
         if needs(hi) > 0.0 {
@@ -143,11 +334,13 @@ impl Ladder {
         Some(hi)
     }
 
-    /// The calibration constant this ladder's thresholds carry.
+    /// The calibration constant of the longest hold's thresholds.
     fn constant(&self) -> f64 {
-        self.rungs.first().map_or(CALIBRATION, |r| {
-            r.threshold - (1.0 + self.longest_hold_secs as f64 / r.window_secs as f64).ln()
-        })
+        self.rungs
+            .first()
+            .map_or(constant(self.longest_hold_secs), |r| {
+                r.threshold - (1.0 + self.longest_hold_secs as f64 / r.window_secs as f64).ln()
+            })
     }
 }
 
@@ -173,16 +366,62 @@ mod tests {
     fn short_windows_need_more_evidence() {
         let t = 336 * 3600;
         assert!(threshold(30, t) > threshold(3600, t));
-        assert!(threshold(86_400, t) > CALIBRATION);
+        assert!(threshold(86_400, t) > constant(t));
+        // A shorter stage needs less.
+        assert!(threshold(30, 24 * 3600) < threshold(30, t));
+    }
+
+    #[test]
+    fn constants_interpolate_between_calibrated_holds() {
+        for &(hours, c) in CALIBRATION {
+            assert_eq!(constant(hours * 3600), c);
+        }
+        assert_eq!(constant(60), CALIBRATION[0].1);
+        assert_eq!(
+            constant(10_000 * 3600),
+            CALIBRATION[CALIBRATION.len() - 1].1
+        );
+        let (a, b) = (CALIBRATION[0], CALIBRATION[1]);
+        let mid = constant(((a.0 * b.0) as f64).sqrt() as u64 * 3600);
+        assert!(mid >= a.1.min(b.1) - 1e-9 && mid <= a.1.max(b.1) + 1e-9);
+    }
+
+    #[test]
+    fn stages_are_told_apart_by_share() {
+        let standard = [
+            (0.01, 24 * 3600),
+            (0.05, 48 * 3600),
+            (0.25, 72 * 3600),
+            (0.5, 168 * 3600),
+            (1.0, 336 * 3600),
+        ];
+        let ladder = Ladder::new(15, &standard);
+        assert_eq!(ladder.stages.len(), 5);
+        assert_eq!(ladder.share_window_secs, 2880);
+        let hold = |s: f64| ladder.class_at(Some(s)).map(|c| c.hold_secs / 3600);
+        assert_eq!(hold(0.0), Some(24));
+        assert_eq!(hold(0.02), Some(24));
+        assert_eq!(hold(0.03), Some(48));
+        assert_eq!(hold(0.3), Some(72));
+        assert_eq!(hold(0.6), Some(168));
+        assert_eq!(hold(0.9), Some(336));
+        assert_eq!(hold(f64::NAN), None);
+        // Unknown: the longest hold's thresholds.
+        assert_eq!(ladder.thresholds_at(None), ladder.stages[4].thresholds);
+        assert!(ladder.thresholds_at(Some(0.01))[0] < ladder.thresholds_at(None)[0]);
+        // Equal holds need no boundary.
+        let two = Ladder::new(15, &[(0.1, 3600), (0.5, 3600), (1.0, 7200)]);
+        assert_eq!(two.stages.len(), 2);
+        assert!((two.stages[1].from_share - 0.5f64.sqrt()).abs() < 1e-12);
     }
 
     #[test]
     fn the_limit_balances_evidence_and_threshold() {
-        let ladder = Ladder::new(15, 336 * 3600);
+        let ladder = Ladder::new(15, &[(1.0, 336 * 3600)]);
         let above = super::super::effect::Effect::Above(0.01);
         let t = ladder.limit_secs(above, 0.01, 0.02, 0.001).unwrap();
         let evidence = 0.01 * binomial::kl(0.02, 0.001) * t;
-        let needed = (1.0 + 336.0 * 3600.0 / t).ln() + CALIBRATION;
+        let needed = (1.0 + 336.0 * 3600.0 / t).ln() + constant(336 * 3600);
         assert!((evidence - needed).abs() < 1e-6);
         assert!(ladder.limit_secs(above, 0.0, 0.02, 0.001).is_none());
         // Inside the indifference zone the limit is the SPRT's, and far below it there is none.

@@ -316,7 +316,7 @@ mod tests {
 
     #[test]
     fn more_traffic_catches_sooner() {
-        let ladder = Ladder::new(15, 336 * 3600);
+        let ladder = Ladder::new(15, &[(1.0, 336 * 3600)]);
         let e = Effect::Above(0.01);
         let slow = detect(&ladder, e, 0.001, 0.02, 0.01, 85_000.0).unwrap();
         let fast = detect(&ladder, e, 0.001, 0.02, 1.0, 85_000.0).unwrap();
@@ -328,7 +328,7 @@ mod tests {
 
     #[test]
     fn below_the_indifference_zone_nothing_is_caught() {
-        let ladder = Ladder::new(15, 336 * 3600);
+        let ladder = Ladder::new(15, &[(1.0, 336 * 3600)]);
         // 0.15% against py2's 0.1% with a 1-point threshold: the SPRT branch drifts down.
         assert!(detect(&ladder, Effect::Above(0.01), 0.001, 0.0015, 1000.0, 4e7).is_none());
     }

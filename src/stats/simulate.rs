@@ -42,6 +42,8 @@ pub struct Outcome {
     /// `whole_hold`): the calibration constant that would have kept this run quiet, minus the
     /// one used.
     pub largest_margin: f64,
+    /// The rung (index into the ladder) whose margin was the largest.
+    pub largest_rung: usize,
 }
 
 struct Copy {
@@ -167,10 +169,18 @@ impl Scenario {
         let mut t = step_ms;
         let mut largest = f64::NEG_INFINITY;
         let mut first: Option<i64> = None;
+        let mut largest_rung = 0;
         while t <= end_ms {
-            let margin = rule.eval(t, &py2, &py3).margins.max();
-            if let Some(m) = margin {
-                largest = largest.max(m);
+            let margins = rule.eval(t, &py2, &py3).margins;
+            if let Some(m) = margins.max() {
+                if m > largest {
+                    largest = m;
+                    largest_rung = margins
+                        .margins
+                        .iter()
+                        .position(|x| *x == Some(m))
+                        .unwrap_or(0);
+                }
                 if m > 0.0 && first.is_none() {
                     first = Some(t);
                     if !self.whole_hold {
@@ -184,6 +194,7 @@ impl Scenario {
             fired_after_secs: first.map(|t| (t - fault_ms) as f64 / 1000.0),
             failed: failed_by(first.unwrap_or(end_ms)),
             largest_margin: largest,
+            largest_rung,
         }
     }
 
@@ -232,7 +243,7 @@ mod tests {
             scrape_secs: 15,
             hold_secs: 3600,
             effect: Effect::Above(0.01),
-            ladder: Ladder::new(15, 3600),
+            ladder: Ladder::new(15, &[(0.25, 3600)]),
             whole_hold: false,
         };
         for o in s.runs(5, 1) {
@@ -252,7 +263,7 @@ mod tests {
             scrape_secs: 15,
             hold_secs: 2 * 3600,
             effect: Effect::Above(0.01),
-            ladder: Ladder::new(15, 48 * 3600),
+            ladder: Ladder::new(15, &[(0.05, 48 * 3600)]),
             whole_hold: false,
         };
         assert!(s.runs(5, 2).iter().all(|o| o.fired_after_secs.is_none()));
