@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use crate::common::repo;
+use crate::common::committed_bundles;
 
 /// Phrases that promise the rollback (or ramp-up) happens without a person.
 const AUTOMATIC: &[&str] = &[
@@ -23,23 +23,6 @@ const AUTOMATIC: &[&str] = &[
     "rolls back on the first failed check",
     "canaryc promote` sets",
 ];
-
-fn bundles() -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for (dir, output) in [
-        ("examples", "canary-deployment"),
-        ("tests/cases/build", "expected"),
-    ] {
-        for entry in std::fs::read_dir(repo().join(dir)).unwrap() {
-            let bundle = entry.unwrap().path().join(output);
-            if bundle.join("canary-plan.json").is_file() {
-                out.push(bundle);
-            }
-        }
-    }
-    out.sort();
-    out
-}
 
 fn read(bundle: &Path, name: &str) -> String {
     std::fs::read_to_string(bundle.join(name)).unwrap_or_default()
@@ -86,7 +69,7 @@ fn claims(text: &str) -> Vec<String> {
 #[test]
 fn a_bundle_without_an_engine_never_says_the_rollback_is_automatic() {
     let mut manual = 0;
-    for bundle in bundles() {
+    for bundle in committed_bundles() {
         let targets = targets(&bundle);
         if targets.iter().any(|(_, engine)| engine != "none") {
             continue;
@@ -120,7 +103,7 @@ fn a_bundle_without_an_engine_never_says_the_rollback_is_automatic() {
 
 #[test]
 fn every_engine_is_named_where_the_rollback_is_described() {
-    for bundle in bundles() {
+    for bundle in committed_bundles() {
         let runbook = read(&bundle, "canary-rollback-runbook.md");
         let plan = read(&bundle, "canary-plan.md");
         for (infra, engine) in targets(&bundle) {
@@ -174,7 +157,7 @@ fn referenced_files(text: &str) -> BTreeSet<String> {
 #[test]
 fn the_runbooks_only_name_files_the_bundle_has() {
     let mut checked = 0;
-    for bundle in bundles() {
+    for bundle in committed_bundles() {
         for doc in ["canary-plan.md", "canary-rollback-runbook.md"] {
             for f in referenced_files(&read(&bundle, doc)) {
                 checked += 1;
@@ -227,7 +210,7 @@ fn plan_json(bundle: &Path) -> serde_json::Value {
 }
 
 fn engine_bundles(engine: &str) -> Vec<PathBuf> {
-    bundles()
+    committed_bundles()
         .into_iter()
         .filter(|b| targets(b).iter().any(|(_, e)| e == engine))
         .collect()
@@ -269,7 +252,7 @@ fn patched(bundle: &Path, base: &[serde_json::Value]) -> Vec<serde_json::Value> 
 #[test]
 fn stickiness_is_claimed_only_where_the_engine_keeps_it() {
     let mut checked = 0;
-    for bundle in bundles() {
+    for bundle in committed_bundles() {
         let plan = plan_json(&bundle);
         if plan["sticky"]["by"] != "cookie" {
             continue;
@@ -441,7 +424,7 @@ fn queries(bundle: &Path) -> Vec<String> {
 fn pod_metrics_select_what_the_bundle_runs() {
     let label = regex::Regex::new(r#"\b(pod|container|deployment)(=~|=)"([^"]*)""#).unwrap();
     let mut checked = 0;
-    for bundle in bundles() {
+    for bundle in committed_bundles() {
         if !targets(&bundle).iter().any(|(i, _)| i == "kubernetes") {
             continue;
         }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize as _;
 use serde_json::Value;
 
-use crate::common::{canaryc, repo, stderr};
+use crate::common::{canaryc, committed_bundles, repo, stderr};
 
 fn bundle(dir: &str) -> PathBuf {
     let p = repo().join(dir);
@@ -44,29 +44,18 @@ fn one<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
 
 /// Every committed bundle whose Kubernetes target runs `engine`.
 fn bundles_of(engine: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for (dir, output) in [
-        ("examples", "canary-deployment"),
-        ("tests/cases/build", "expected"),
-    ] {
-        for entry in std::fs::read_dir(repo().join(dir)).unwrap() {
-            let b = entry.unwrap().path().join(output);
-            let Ok(plan) = std::fs::read_to_string(b.join("canary-plan.json")) else {
-                continue;
-            };
+    committed_bundles()
+        .into_iter()
+        .filter(|b| {
+            let plan = std::fs::read_to_string(b.join("canary-plan.json")).unwrap();
             let plan: Value = serde_json::from_str(&plan).unwrap();
-            if plan["targets"]
+            plan["targets"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .any(|t| t["engine"] == engine)
-            {
-                out.push(b);
-            }
-        }
-    }
-    out.sort();
-    out
+        })
+        .collect()
 }
 
 #[test]

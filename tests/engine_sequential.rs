@@ -8,29 +8,12 @@
 //! series are in engine_verdicts.rs.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize as _;
 use serde_json::Value;
 
-use crate::common::repo;
-
-fn bundles() -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for (dir, output) in [
-        ("examples", "canary-deployment"),
-        ("tests/cases/build", "expected"),
-    ] {
-        for entry in std::fs::read_dir(repo().join(dir)).unwrap() {
-            let bundle = entry.unwrap().path().join(output);
-            if bundle.join("canary-plan.json").is_file() {
-                out.push(bundle);
-            }
-        }
-    }
-    out.sort();
-    out
-}
+use crate::common::committed_bundles;
 
 fn yaml_docs(path: &Path) -> Vec<Value> {
     let Ok(text) = std::fs::read_to_string(path) else {
@@ -112,7 +95,7 @@ fn every_engine_query_of_a_recorded_series_selects_one_the_bundle_records() {
     let selector = regex::Regex::new(r#"(canary:[a-z0-9_:]+)\{([^}]*)\}"#).unwrap();
     let matcher = regex::Regex::new(r#"(\w+)="((?:[^"\\]|\\.)*)""#).unwrap();
     let mut sequential = 0;
-    for bundle in bundles() {
+    for bundle in committed_bundles() {
         let recorded = records(&bundle);
         let queries = engine_queries(&bundle);
         for (what, query) in &queries {
@@ -161,7 +144,7 @@ fn every_engine_query_of_a_recorded_series_selects_one_the_bundle_records() {
 
 #[test]
 fn error_rate_and_latency_are_judged_by_the_sequential_rules_in_every_engine() {
-    for bundle in bundles() {
+    for bundle in committed_bundles() {
         for (what, query) in engine_queries(&bundle) {
             let error_rate = what.ends_with("/error-rate") || what.ends_with("-error-rate");
             let latency = what.contains("/latency") || what.contains("-latency");

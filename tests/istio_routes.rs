@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize as _;
 use serde_json::Value;
 
-use crate::common::{canaryc, copy_tree, repo, stderr, stdout};
+use crate::common::{canaryc, committed_bundles, copy_tree, repo, stderr, stdout};
 
 fn objects(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap();
@@ -157,24 +157,14 @@ fn check_listed(bundle: &Path, services: &[&Value], managed: &Value) {
 
 /// The committed bundles with a VirtualService.
 fn committed() -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for (dir, output) in [
-        ("examples", "canary-deployment"),
-        ("tests/cases/build", "expected"),
-    ] {
-        for entry in std::fs::read_dir(repo().join(dir)).unwrap() {
-            let b = entry.unwrap().path().join(output);
-            if b.is_dir()
-                && bundle_objects(&b)
-                    .iter()
-                    .any(|d| d["kind"] == "VirtualService")
-            {
-                out.push(b);
-            }
-        }
-    }
-    out.sort();
-    out
+    committed_bundles()
+        .into_iter()
+        .filter(|b| {
+            bundle_objects(b)
+                .iter()
+                .any(|d| d["kind"] == "VirtualService")
+        })
+        .collect()
 }
 
 /// Builds `plan` (its `codebase` a fixture's name) into a fresh directory.

@@ -85,3 +85,22 @@ pub(crate) fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Every committed bundle, sorted: each example's `canary-deployment` and each build case's
+/// `expected` (a directory with a `canary-plan.json`).
+pub(crate) fn committed_bundles() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for (dir, output) in [
+        ("examples", "canary-deployment"),
+        ("tests/cases/build", "expected"),
+    ] {
+        for entry in std::fs::read_dir(repo().join(dir)).unwrap() {
+            let bundle = entry.unwrap().path().join(output);
+            if bundle.join("canary-plan.json").is_file() {
+                out.push(bundle);
+            }
+        }
+    }
+    out.sort();
+    out
+}
