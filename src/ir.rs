@@ -26,8 +26,8 @@ pub use compare::{ComparatorIr, ComparatorTarget, Placement};
 pub use condition::{Condition, Op};
 
 pub use kube::{
-    KubeIr, ObservedIr, PerCopy, PlainRoutingIr, PodsIr, ServiceRoute, VsRoute, is_service_ref,
-    own_route, route_routes_to,
+    KubeIr, ObservedIr, PerCopy, PlainRoutingIr, PodsIr, ServiceRoute, VirtualServiceIr, VsRoute,
+    is_service_ref, own_route, route_routes_to,
 };
 pub use target::{Engine, InfraKind, MetricsSource, Router, StickyBy};
 
@@ -1212,7 +1212,7 @@ fn trigger(t: &model::Trigger) -> TriggerIr {
     }
 }
 
-/// CNR455 and CNR456: what canaryc cannot split in the team's VirtualService.
+/// CNR455, CNR456 and CNR459: what canaryc cannot split in the team's Istio objects.
 fn istio_route_warnings(
     name: &str,
     span: crate::source::Span,
@@ -1226,13 +1226,9 @@ fn istio_route_warnings(
     else {
         return;
     };
-    let team_vs = !kube
-        .http
-        .iter()
-        .any(|r| matches!(r, VsRoute::Service(ServiceRoute { team: None, .. })));
     if t.engine == Engine::Flagger {
-        if team_vs {
-            let vs = &kube.virtual_service;
+        for vs in kube.virtual_services().filter(|vs| vs.team) {
+            let vs = &vs.name;
             let message = if *vs == name {
                 format!(
                     "Flagger replaces the VirtualService `{vs}` with its own one route to `{name}`: the team's other routes in it are lost"
@@ -1250,52 +1246,78 @@ fn istio_route_warnings(
         }
         return;
     }
-    for r in &kube.http {
-        if let VsRoute::Service(
-            r @ ServiceRoute {
-                shared_weight: Some(w),
-                ..
-            },
-        ) = r
-        {
-            diagnostics.push(
-                Diagnostic::new(
-                    Code::SharedIstioRoute,
-                    span,
-                    format!(
-                        "route `{}` of the VirtualService `{}` splits between `{name}` and another service: its share of `{name}` (weight {w}) stays on py2",
-                        r.name, kube.virtual_service
-                    ),
-                )
-                .label("not canaried")
-                .help(format!("give `{name}` a route of its own (a `match` on what goes to it), which canaryc splits")),
-            );
-        }
+    // The subsets canaryc adds to the service's host: istiod keeps the first rule's subset of
+    // a name and drops the later one's (`mergeDestinationRule`), so a team subset of that name
+    // would take the copy's traffic.
+    let ours: [&str; 2] = match t.engine {
+        Engine::ArgoRollouts => ["stable", "canary"],
+        _ => ["py2", "py3"],
+    };
+    for clash in ours
+        .iter()
+        .filter(|o| kube.team_subsets.iter().any(|s| s == *o))
+    {
+        diagnostics.push(
+            Diagnostic::new(
+                Code::IstioSubsetClash,
+                span,
+                format!(
+                    "a DestinationRule of the team's for `{name}` already has a subset `{clash}`: istiod merges it with canaryc's `{}` and keeps the first one's, so the split could send the copy's share to the team's pods",
+                    kube.destination_rule
+                ),
+            )
+            .label("subset name taken")
+            .help(format!("rename the team's subset `{clash}` (and the routes that name it) before the canary")),
+        );
     }
-    let splits = kube.http.iter().any(|r| {
-        matches!(
-            r,
-            VsRoute::Service(ServiceRoute {
-                shared_weight: None,
-                ..
-            })
-        )
-    });
-    if !splits {
-        // Nothing to re-weight: Argo Rollouts would patch (and strip) the one shared route, or
-        // refuse a list of none; the plain files' stages would move no traffic.
-        let mut d = Diagnostic::new(
-            Code::SharedIstioRoute,
-            span,
-            format!(
-                "every route of the VirtualService `{}` to `{name}` is shared with another service: the canary has no route to split",
-                kube.virtual_service
-            ),
-        )
-        .label("no route to split")
-        .help(format!("give `{name}` a route of its own (a `match` on what goes to it), which canaryc splits"));
-        d.severity = crate::diag::Severity::Error;
-        diagnostics.push(d);
+    for vs in kube.virtual_services() {
+        for r in &vs.http {
+            if let VsRoute::Service(
+                r @ ServiceRoute {
+                    shared_weight: Some(w),
+                    ..
+                },
+            ) = r
+            {
+                diagnostics.push(
+                    Diagnostic::new(
+                        Code::SharedIstioRoute,
+                        span,
+                        format!(
+                            "route `{}` of the VirtualService `{}` splits between `{name}` and another service: its share of `{name}` (weight {w}) stays on py2",
+                            r.name, vs.name
+                        ),
+                    )
+                    .label("not canaried")
+                    .help(format!("give `{name}` a route of its own (a `match` on what goes to it), which canaryc splits")),
+                );
+            }
+        }
+        let splits = vs.http.iter().any(|r| {
+            matches!(
+                r,
+                VsRoute::Service(ServiceRoute {
+                    shared_weight: None,
+                    ..
+                })
+            )
+        });
+        if !splits {
+            // Nothing to re-weight: Argo Rollouts would patch (and strip) the one shared route,
+            // or refuse a list of none; the plain files' stages would move no traffic.
+            let mut d = Diagnostic::new(
+                Code::SharedIstioRoute,
+                span,
+                format!(
+                    "every route of the VirtualService `{}` to `{name}` is shared with another service: the canary has no route to split",
+                    vs.name
+                ),
+            )
+            .label("no route to split")
+            .help(format!("give `{name}` a route of its own (a `match` on what goes to it), which canaryc splits"));
+            d.severity = crate::diag::Severity::Error;
+            diagnostics.push(d);
+        }
     }
 }
 

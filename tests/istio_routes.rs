@@ -402,3 +402,122 @@ fn a_virtual_service_whose_every_route_to_the_service_is_shared_is_refused() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// bookshop-mesh as Istio's samples ship it: besides the Gateway's VirtualService, one for the
+/// sidecars named after the service (to its `v1` subset) and a DestinationRule of that name,
+/// with an mTLS policy. The team may have applied both.
+fn bookshop_with_mesh_objects(dir: &Path) -> PathBuf {
+    let codebase = dir.join("codebase");
+    copy_tree(&repo().join("tests/fixtures/bookshop-mesh"), &codebase);
+    std::fs::write(
+        codebase.join("networking/storefront-v1.yaml"),
+        "apiVersion: networking.istio.io/v1alpha3\nkind: VirtualService\nmetadata:\n  name: storefront\nspec:\n  hosts:\n  - storefront\n  http:\n  - route:\n    - destination:\n        host: storefront\n        subset: v1\n---\napiVersion: networking.istio.io/v1alpha3\nkind: DestinationRule\nmetadata:\n  name: storefront\nspec:\n  host: storefront\n  trafficPolicy:\n    tls:\n      mode: ISTIO_MUTUAL\n  subsets:\n  - name: v1\n    labels:\n      version: v1\n",
+    )
+    .unwrap();
+    codebase
+}
+
+#[test]
+fn canaryc_never_replaces_a_team_object_it_does_not_take_over() {
+    let dir =
+        std::env::temp_dir().join(format!("canaryc-istio-{}-team-objects", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let codebase = bookshop_with_mesh_objects(&dir);
+    let plan = |engine: &str| {
+        bookshop(engine, "").replace("FIXTURES/bookshop-mesh", &codebase.display().to_string())
+    };
+    let (argo, _) = build("team-objects-argo", &plan("argo-rollouts"));
+    let (plain, _) = build("team-objects-plain", &plan("none"));
+    for (bundle, file, subsets_ours) in [
+        (&argo, "k8s-rollout-routing.yaml", ["stable", "canary"]),
+        (&plain, "k8s-virtual-service.yaml", ["py2", "py3"]),
+    ] {
+        check_bundle(bundle);
+        let docs = bundle_objects(bundle);
+        // The team's DestinationRule `storefront` is not replaced: ours has a name of its own,
+        // and istiod merges the two for the host.
+        let rules = of_kind(&docs, "DestinationRule");
+        assert_eq!(rules.len(), 1, "{}", bundle.display());
+        assert_eq!(rules[0]["metadata"]["name"], "storefront-canary");
+        assert_eq!(rules[0]["spec"]["host"], "storefront");
+        // Both of the team's VirtualServices to storefront are taken over, with their hosts and
+        // Gateways, and split; canaryc adds no sidecar VirtualService of its own.
+        let names: Vec<&Value> = of_kind(&docs, "VirtualService")
+            .iter()
+            .map(|v| &v["metadata"]["name"])
+            .collect();
+        assert_eq!(names, ["bookshop", "storefront"], "{}", bundle.display());
+        let mesh = virtual_service(bundle, file, "storefront");
+        assert_eq!(strings(&mesh["spec"]["hosts"]), ["storefront"]);
+        assert!(mesh["spec"]["gateways"].is_null(), "{mesh}");
+        let http = mesh["spec"]["http"].as_array().unwrap();
+        assert!(
+            http.iter().all(|r| subsets(r) != ["v1"]),
+            "the team's v1 route is split: {mesh}"
+        );
+        assert!(http.iter().any(|r| subsets(r) == subsets_ours), "{mesh}");
+        let bookshop = virtual_service(bundle, file, "bookshop");
+        assert_eq!(strings(&bookshop["spec"]["gateways"]), ["bookshop-gateway"]);
+        let md = std::fs::read_to_string(bundle.join("canary-plan.md")).unwrap();
+        assert!(
+            md.contains("replaces the team's VirtualServices `bookshop` and `storefront`"),
+            "the runbook says what the apply replaces"
+        );
+        assert!(md.contains("the team's DestinationRule `storefront` is not replaced"));
+        assert!(
+            !md.contains("for in-mesh clients"),
+            "no VirtualService of canaryc's own"
+        );
+    }
+    let rollout = objects(&argo.join("k8s-rollout.yaml"))
+        .into_iter()
+        .find(|d| d["kind"] == "Rollout")
+        .unwrap();
+    let istio = &rollout["spec"]["strategy"]["canary"]["trafficRouting"]["istio"];
+    assert_eq!(istio["destinationRule"]["name"], "storefront-canary");
+    let managed = &istio["virtualServices"];
+    assert_eq!(managed[0]["name"], "bookshop");
+    assert_eq!(strings(&managed[0]["routes"]), ["static", "primary"]);
+    assert_eq!(managed[1]["name"], "storefront");
+    assert_eq!(strings(&managed[1]["routes"]), ["primary"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_team_subset_named_like_a_copy_is_refused() {
+    let fixture = repo().join("tests/fixtures/istio-subset-clash");
+    let dir = std::env::temp_dir().join(format!("canaryc-istio-{}-subsets", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (engine, clashes) in [("argo-rollouts", true), ("none", false)] {
+        std::fs::write(
+            dir.join("canary.plan"),
+            format!(
+                "plan ledger {{\n  codebase = \"{}\"\n  python   = 2.7 -> 3.12\n  infra    = kubernetes(router: istio, engine: {engine})\n  service ledger {{ image py3 = \"registry.internal/ledger:3.12-1\" }}\n}}\n",
+                fixture.display()
+            ),
+        )
+        .unwrap();
+        let out = canaryc(&dir, &["build", "canary.plan", "--output", "out"]);
+        let err = stderr(&out);
+        // The team's subsets are `stable` and `canary`: Argo's names, not the plain files'.
+        assert_eq!(
+            err.matches("CNR459").count(),
+            if clashes { 2 } else { 0 },
+            "{err}"
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(if clashes { 1 } else { 0 }),
+            "{err}"
+        );
+        assert_eq!(
+            dir.join("out").exists(),
+            !clashes,
+            "nothing written on an error"
+        );
+        let _ = std::fs::remove_dir_all(dir.join("out"));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -425,8 +425,9 @@ pub struct KubernetesFacts {
     pub routes: Vec<K8sObject>,
     pub namespaces: Vec<Fact<String>>,
     pub istio: Vec<Evidence>,
-    /// Istio Gateways and VirtualServices, for the routes the engines write (which Gateway and
-    /// hosts a service is reached through). Not in the JSON output.
+    /// Istio Gateways, VirtualServices and DestinationRules, for the routes the engines write
+    /// (which Gateway and hosts a service is reached through, which names the team's objects
+    /// already have). Not in the JSON output.
     #[serde(skip)]
     pub istio_objects: Vec<K8sObject>,
     pub helm_charts: Vec<Fact<String>>,

@@ -228,7 +228,7 @@ fn manifest(path: &str, value: &Value, doc: &Doc<'_>, out: &mut Detection) -> bo
         {
             out.kubernetes.routes.push(object);
         }
-        "Gateway" | "VirtualService" if group == "networking.istio.io" => {
+        "Gateway" | "VirtualService" | "DestinationRule" if group == "networking.istio.io" => {
             out.kubernetes.istio_objects.push(object);
         }
         "Namespace" => {

@@ -121,6 +121,8 @@ codes! {
     SharedIstioRoute = "CNR455", Warning, "shared-istio-route";
     /// Flagger writes its own VirtualService; the team's routes to the service are not split.
     FlaggerTeamVirtualService = "CNR456", Warning, "flagger-team-virtual-service";
+    /// A team DestinationRule for the service has a subset named like one of canaryc's.
+    IstioSubsetClash = "CNR459", Error, "istio-subset-clash";
 
     PythonEndOfLife = "CNR501", Warning, "python-end-of-life";
     PythonEndOfLifeSoon = "CNR502", Warning, "python-end-of-life-soon";

@@ -580,30 +580,30 @@ struct PlainVs<'a> {
     name: &'a str,
     hosts: Vec<String>,
     gateways: Vec<String>,
-    routes: std::borrow::Cow<'a, [VsRoute]>,
+    routes: &'a [VsRoute],
     rest: serde_json::Map<String, Value>,
 }
 
-/// The plain files' VirtualServices of a service: the team's (or canaryc's), and the
-/// sidecars' own when the team's is bound to Gateways only.
+/// The plain files' VirtualServices of a service: the one split first (the team's, or
+/// canaryc's for the sidecars only), then the others the IR split (the team's other
+/// VirtualServices to the service, or the sidecars' own).
 fn plain_virtual_services(s: &ServiceIr) -> Vec<PlainVs<'_>> {
     let plain = &s.kube.plain;
+    let first = &s.kube.virtual_service;
     let mut out = vec![PlainVs {
         name: &plain.virtual_service,
         hosts: plain.hosts.clone(),
         gateways: plain.gateways.clone(),
-        routes: std::borrow::Cow::Borrowed(&s.kube.http),
-        rest: s.kube.vs_rest.clone(),
+        routes: &first.http,
+        rest: first.rest.clone(),
     }];
-    if let Some(mesh) = &s.kube.mesh_virtual_service {
-        out.push(PlainVs {
-            name: mesh,
-            hosts: vec![s.name.clone()],
-            gateways: Vec::new(),
-            routes: std::borrow::Cow::Owned(crate::ir::own_route()),
-            rest: serde_json::Map::new(),
-        });
-    }
+    out.extend(s.kube.more_virtual_services.iter().map(|vs| PlainVs {
+        name: &vs.name,
+        hosts: vs.hosts.clone(),
+        gateways: vs.gateways.clone(),
+        routes: &vs.http,
+        rest: vs.rest.clone(),
+    }));
     out
 }
 
@@ -743,14 +743,14 @@ fn istio(ir: &Ir, t: &Target, s: &ServiceIr) -> Vec<Value> {
     docs.push(document(&Object::new(
         "networking.istio.io/v1beta1",
         "DestinationRule",
-        Meta::new(s.name.clone(), &ir.namespace),
+        Meta::new(s.kube.destination_rule.clone(), &ir.namespace),
         DestinationRuleSpec {
             host: s.name.clone(),
             subsets: vec![subset("py2"), subset("py3")],
         },
     )));
     for vs in plain_virtual_services(s) {
-        let http = istio_http(ir, s, &vs.routes, t.first_weights(ir))
+        let http = istio_http(ir, s, vs.routes, t.first_weights(ir))
             .into_iter()
             .map(|(_, r)| r)
             .collect();
@@ -948,7 +948,7 @@ pub(super) fn split_commands(ir: &Ir, t: &Target, stage: &crate::ir::StageIr) ->
                     .map(|vs| {
                         // Every split and its mirroring twin (`mirrored`), which carries the
                         // same weights; the team's other routes are left alone.
-                        let ops: Vec<String> = istio_http(ir, s, &vs.routes, (w2, w3))
+                        let ops: Vec<String> = istio_http(ir, s, vs.routes, (w2, w3))
                             .iter()
                             .enumerate()
                             .filter(|(_, (role, _))| *role == Role::Split)
@@ -993,7 +993,7 @@ pub(super) fn rollback_commands(ir: &Ir, t: &Target) -> Vec<String> {
                     plain_virtual_services(s)
                         .iter()
                         .map(|vs| {
-                            let http = istio_http(ir, s, &vs.routes, t.first_weights(ir));
+                            let http = istio_http(ir, s, vs.routes, t.first_weights(ir));
                             if http
                                 .iter()
                                 .all(|(role, _)| matches!(role, Role::Pinned | Role::Split))

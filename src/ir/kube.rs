@@ -77,30 +77,75 @@ pub struct KubeIr {
     /// Its port: what Istio destinations, Ingress backends and HTTPRoute backendRefs name.
     /// The container port (`ServiceIr::port`) is its target port.
     pub service_port: u16,
-    /// Istio: the VirtualService canaryc writes (the team's own name when they have one, so
-    /// applying replaces it instead of racing it), the Gateways it is bound to (`mesh` among
-    /// them when a Gateway is named) and the hosts it answers for.
-    pub virtual_service: String,
-    pub gateways: Vec<String>,
-    pub hosts: Vec<String>,
-    /// The VirtualService's `http` routes, in the team's order: theirs when they have one (its
-    /// routes to other services must survive the apply), else canaryc's one `primary` route.
+    /// Istio: the VirtualService canaryc splits first: the team's that routes to the service
+    /// (under its own name, so applying replaces it instead of racing it), else canaryc's own.
+    #[serde(flatten)]
+    pub virtual_service: VirtualServiceIr,
+    /// The other VirtualServices that must be split too, each listed with its routes in the
+    /// Rollout: the team's other VirtualServices that route to the service (one bound to their
+    /// Gateways and one to the sidecars, as Istio's samples pair them), or, when every team
+    /// VirtualService is bound to Gateways alone, canaryc's own for the sidecars (without it
+    /// in-mesh clients would reach both copies' pods through the Service, by pod count).
     #[serde(skip)]
-    pub http: Vec<VsRoute>,
-    /// The rest of the team's VirtualService spec (`tcp` and `tls` routes, `exportTo`), written
-    /// back as it is.
+    pub more_virtual_services: Vec<VirtualServiceIr>,
+    /// The DestinationRule canaryc writes with the copies' subsets: the service's name, or the
+    /// first of `NAME-canary`, `NAME-canary-2`, ... no team DestinationRule has. istiod merges
+    /// DestinationRules for one host (unique subsets concatenated, the first rule's traffic
+    /// policy kept: pilot/pkg/model/destination_rule.go `mergeDestinationRule`, Istio master
+    /// 2026-08), so the team's stays in force beside ours instead of being replaced.
     #[serde(skip)]
-    pub vs_rest: serde_json::Map<String, Value>,
-    /// A second VirtualService, for the sidecars only (host: the service, canaryc's own
-    /// route), when the team's is bound to their Gateways alone: without it in-mesh clients
-    /// would reach both copies' pods through the Service, by pod count. The service's name,
-    /// or `NAME-mesh` when that is the team's VirtualService's.
+    pub destination_rule: String,
+    /// Subset names of the team's DestinationRules for the service's host: one named like
+    /// canaryc's would be kept in place of ours by that merge (CNR459).
     #[serde(skip)]
-    pub mesh_virtual_service: Option<String>,
+    pub team_subsets: Vec<String>,
     pub observed: ObservedIr,
     /// The router's objects of the plain files (no engine), which a person edits stage by stage.
     #[serde(skip)]
     pub plain: PlainRoutingIr,
+}
+
+/// One VirtualService canaryc writes: a team's, taken over with its routes, or its own.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct VirtualServiceIr {
+    /// Istio: the VirtualService's name: the team's when it is theirs (applying replaces it
+    /// instead of racing it), else the service's, or a name after it that no team
+    /// VirtualService has.
+    #[serde(rename = "virtual_service")]
+    pub name: String,
+    /// The Gateways it is bound to (`mesh` among them when a Gateway is named and the team
+    /// has no VirtualService for the sidecars) and the hosts it answers for.
+    pub gateways: Vec<String>,
+    pub hosts: Vec<String>,
+    /// Its `http` routes, in the team's order: theirs when it is the team's (its routes to
+    /// other services must survive the apply), else canaryc's one `primary` route.
+    #[serde(skip)]
+    pub http: Vec<VsRoute>,
+    /// The rest of the team's spec (`tcp` and `tls` routes, `exportTo`), written back as it is.
+    #[serde(skip)]
+    pub rest: serde_json::Map<String, Value>,
+    /// Whether it is the team's.
+    #[serde(skip)]
+    pub team: bool,
+}
+
+impl VirtualServiceIr {
+    /// canaryc's own VirtualService: one `primary` route.
+    fn own(name: String, gateways: Vec<String>, hosts: Vec<String>) -> VirtualServiceIr {
+        VirtualServiceIr {
+            name,
+            gateways,
+            hosts,
+            http: own_route(),
+            rest: serde_json::Map::new(),
+            team: false,
+        }
+    }
+
+    /// Whether the sidecars apply it: bound to no Gateway, or to `mesh` among them.
+    pub fn binds_mesh(&self) -> bool {
+        self.gateways.is_empty() || self.gateways.iter().any(|g| g == "mesh")
+    }
 }
 
 /// One route of the VirtualService canaryc writes over the team's.
@@ -232,7 +277,8 @@ pub fn own_route() -> Vec<VsRoute> {
 /// weighted split: the runbook's commands patch exactly what `emit/kubernetes.rs` writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlainRoutingIr {
-    /// The DestinationRule, primary Ingress and HTTPRoute: the service's name.
+    /// The primary Ingress and HTTPRoute: the service's name (the DestinationRule is
+    /// `KubeIr::destination_rule`).
     pub name: String,
     /// The VirtualService, its hosts and Gateways: the team's when they have one (its routes
     /// to other services are written back, so applying it keeps them), else the service's
@@ -271,17 +317,24 @@ pub(super) struct TeamRouting {
 }
 
 impl KubeIr {
+    /// Every VirtualService canaryc writes for the service, the one split first first.
+    pub fn virtual_services(&self) -> impl Iterator<Item = &VirtualServiceIr> {
+        std::iter::once(&self.virtual_service).chain(&self.more_virtual_services)
+    }
+
     /// A service with no Kubernetes target: names as canaryc would create them.
     pub fn plain(name: &str, port: u16, namespace: &str) -> KubeIr {
         KubeIr {
             service: name.to_string(),
             service_port: port,
-            virtual_service: name.to_string(),
-            gateways: Vec::new(),
-            hosts: vec![name.to_string()],
-            http: own_route(),
-            vs_rest: serde_json::Map::new(),
-            mesh_virtual_service: None,
+            virtual_service: VirtualServiceIr::own(
+                name.to_string(),
+                Vec::new(),
+                vec![name.to_string()],
+            ),
+            more_virtual_services: Vec::new(),
+            destination_rule: name.to_string(),
+            team_subsets: Vec::new(),
             observed: observed(Engine::None, name, namespace, port, port),
             plain: PlainRoutingIr::new(name, false),
         }
@@ -456,17 +509,40 @@ fn backend_port(ingress: Option<&Value>, route: Option<&Value>, service: &str) -
     })
 }
 
-/// The VirtualService canaryc writes for a service: the team's (`name`), or its own.
-struct VirtualService {
-    name: Option<String>,
-    gateways: Vec<String>,
-    hosts: Vec<String>,
-    http: Vec<VsRoute>,
-    rest: serde_json::Map<String, Value>,
+/// The first name of `candidates` that none of `taken` has.
+fn free_name(candidates: impl IntoIterator<Item = String>, taken: &[&str]) -> String {
+    candidates
+        .into_iter()
+        .find(|n| !taken.contains(&n.as_str()))
+        .unwrap_or_default()
 }
 
-/// Istio: the team's VirtualService for the service, or the Gateway it is served through.
-fn istio_route(objects: &[K8sObject], service: &str, namespace: &str) -> VirtualService {
+/// `NAME`, then `NAME-SUFFIX`, `NAME-SUFFIX-2`, ...
+fn names_after(name: &str, suffix: &str) -> impl Iterator<Item = String> {
+    let name = name.to_string();
+    let suffix = suffix.to_string();
+    (0..).map(move |i| match i {
+        0 => name.clone(),
+        1 => format!("{name}-{suffix}"),
+        i => format!("{name}-{suffix}-{i}"),
+    })
+}
+
+/// The Istio objects canaryc writes for a service, decided from the team's.
+struct IstioRouting {
+    /// The VirtualServices to split, the first the one split first (never empty).
+    virtual_services: Vec<VirtualServiceIr>,
+    destination_rule: String,
+    team_subsets: Vec<String>,
+}
+
+/// Istio: the team's VirtualServices that route to the service (each kept, under its name, with
+/// its routes), or one of canaryc's own through the Gateway the service is served on; one for
+/// the sidecars when none of those binds them; and a DestinationRule named past the team's.
+/// canaryc's own objects never take a name a team object of their kind has: applying them
+/// would replace that object (a VirtualService or DestinationRule of Istio's samples, say,
+/// that the team applies from an optional file).
+fn istio_route(objects: &[K8sObject], service: &str, namespace: &str) -> IstioRouting {
     let manifests = |kind: &'static str| {
         objects
             .iter()
@@ -479,57 +555,126 @@ fn istio_route(objects: &[K8sObject], service: &str, namespace: &str) -> Virtual
             .map(str::to_string)
             .collect()
     };
-    let theirs = manifests("VirtualService").find(|(_, m)| {
-        array(m, "/spec/http")
-            .flat_map(|h| array(h, "/route"))
-            .filter_map(|d| spec_str(d, "/destination/host"))
-            .any(|h| names_service(h, service, namespace))
+    let vs_names: Vec<&str> = objects
+        .iter()
+        .filter(|o| o.kind == "VirtualService")
+        .map(|o| o.name.as_str())
+        .collect();
+    let team_rules: Vec<&Value> = manifests("DestinationRule")
+        .filter(|(_, m)| {
+            spec_str(m, "/spec/host").is_some_and(|h| names_service(h, service, namespace))
+        })
+        .map(|(_, m)| m)
+        .collect();
+    let dr_names: Vec<&str> = objects
+        .iter()
+        .filter(|o| o.kind == "DestinationRule")
+        .map(|o| o.name.as_str())
+        .collect();
+    let mut team_subsets: Vec<String> = team_rules
+        .iter()
+        .flat_map(|m| array(m, "/spec/subsets"))
+        .filter_map(|s| spec_str(s, "/name"))
+        .map(str::to_string)
+        .collect();
+    team_subsets.sort();
+    team_subsets.dedup();
+    let destination_rule = free_name(names_after(service, "canary"), &dr_names);
+
+    // One object per name: files that define the same VirtualService in alternatives (a
+    // sample's `-v1`, `-50-v3`, ...) give the first, in path order.
+    let mut seen: Vec<&str> = Vec::new();
+    let theirs: Vec<_> = manifests("VirtualService")
+        .filter(|(_, m)| {
+            array(m, "/spec/http")
+                .flat_map(|h| array(h, "/route"))
+                .filter_map(|d| spec_str(d, "/destination/host"))
+                .any(|h| names_service(h, service, namespace))
+        })
+        .filter(|(o, _)| {
+            let first = !seen.contains(&o.name.as_str());
+            seen.push(&o.name);
+            first
+        })
+        .collect();
+    let mut virtual_services: Vec<VirtualServiceIr> = theirs
+        .iter()
+        .map(|(o, m)| {
+            let mut rest = match m.get("spec") {
+                Some(Value::Object(spec)) => spec.clone(),
+                _ => serde_json::Map::new(),
+            };
+            for key in ["hosts", "gateways", "http"] {
+                rest.remove(key);
+            }
+            VirtualServiceIr {
+                name: o.name.clone(),
+                gateways: strings(m, "/spec/gateways"),
+                hosts: strings(m, "/spec/hosts"),
+                http: team_routes(m, service, namespace),
+                rest,
+                team: true,
+            }
+        })
+        .collect();
+    // Another of the team's VirtualServices already routes the sidecars' requests for the
+    // service's host: the first is left on its Gateways (a second VirtualService for one host
+    // bound to the mesh would conflict with it).
+    let sidecars_routed = virtual_services.iter().skip(1).any(|v| {
+        v.binds_mesh()
+            && v.hosts
+                .iter()
+                .any(|h| names_service(h, service, namespace) || istio_host_matches(h, service))
     });
-    if let Some((o, m)) = theirs {
-        let mut gateways = strings(m, "/spec/gateways");
-        let mut hosts = strings(m, "/spec/hosts");
-        // A host that already matches the service's name (`*`, or `*.suffix` it ends with) must
-        // stay alone: istiod refuses "duplicate hosts in virtual service" (`host.Name.Matches`
-        // on the hosts as written), and
-        // refuses the host `*` on a VirtualService bound to the mesh (pkg/config/validation,
-        // `validateVirtualService`). Such a VirtualService stays on the team's gateways.
-        let covered = hosts.iter().any(|h| istio_host_matches(h, service));
-        if !covered {
+    if let Some(first) = virtual_services.first_mut() {
+        // A host that already matches the service's name (`*`, or `*.suffix` it ends with)
+        // must stay alone: istiod refuses "duplicate hosts in virtual service"
+        // (`host.Name.Matches` on the hosts as written), and refuses the host `*` on a
+        // VirtualService bound to the mesh (pkg/config/validation, `validateVirtualService`).
+        // Such a VirtualService stays on the team's gateways.
+        let covered = first.hosts.iter().any(|h| istio_host_matches(h, service));
+        if !covered && !sidecars_routed {
             // In-mesh clients split too: the service's own host through the sidecars.
-            if !gateways.is_empty() && !gateways.iter().any(|g| g == "mesh") {
-                gateways.push("mesh".into());
+            if !first.binds_mesh() {
+                first.gateways.push("mesh".into());
             }
-            if !hosts.iter().any(|h| names_service(h, service, namespace)) {
-                hosts.push(service.to_string());
+            if !first
+                .hosts
+                .iter()
+                .any(|h| names_service(h, service, namespace))
+            {
+                first.hosts.push(service.to_string());
             }
         }
-        let mut rest = match m.get("spec") {
-            Some(Value::Object(spec)) => spec.clone(),
-            _ => serde_json::Map::new(),
-        };
-        for key in ["hosts", "gateways", "http"] {
-            rest.remove(key);
+        if !virtual_services.iter().any(VirtualServiceIr::binds_mesh) {
+            // Bound to the team's Gateways only: the sidecars' own beside them.
+            virtual_services.push(VirtualServiceIr::own(
+                free_name(names_after(service, "mesh"), &vs_names),
+                Vec::new(),
+                vec![service.to_string()],
+            ));
         }
-        return VirtualService {
-            name: Some(o.name.clone()),
-            gateways,
-            hosts,
-            http: team_routes(m, service, namespace),
-            rest,
+        return IstioRouting {
+            virtual_services,
+            destination_rule,
+            team_subsets,
         };
     }
+    let own_name = free_name(names_after(service, "canary"), &vs_names);
     let gateways: Vec<_> = manifests("Gateway").collect();
     let chosen = gateways
         .iter()
         .find(|(o, _)| o.name == service)
         .or_else(|| (gateways.len() == 1).then(|| &gateways[0]));
     let Some((o, m)) = chosen else {
-        return VirtualService {
-            name: None,
-            gateways: Vec::new(),
-            hosts: vec![service.to_string()],
-            http: own_route(),
-            rest: serde_json::Map::new(),
+        return IstioRouting {
+            virtual_services: vec![VirtualServiceIr::own(
+                own_name,
+                Vec::new(),
+                vec![service.to_string()],
+            )],
+            destination_rule,
+            team_subsets,
         };
     };
     let reference = match o.namespace.as_deref() {
@@ -545,12 +690,14 @@ fn istio_route(objects: &[K8sObject], service: &str, namespace: &str) -> Virtual
         .collect();
     hosts.dedup();
     hosts.push(service.to_string());
-    VirtualService {
-        name: None,
-        gateways: vec![reference, "mesh".into()],
-        hosts,
-        http: own_route(),
-        rest: serde_json::Map::new(),
+    IstioRouting {
+        virtual_services: vec![VirtualServiceIr::own(
+            own_name,
+            vec![reference, "mesh".into()],
+            hosts,
+        )],
+        destination_rule,
+        team_subsets,
     }
 }
 
@@ -619,39 +766,25 @@ pub(super) fn lower(
         .and_then(|m| service_port(m, port, &names))
         .or_else(|| backend_port(ingress.as_ref(), route.as_ref(), &service))
         .unwrap_or(port);
-    let VirtualService {
-        name: virtual_service,
-        gateways,
-        hosts,
-        http,
-        rest: vs_rest,
+    let IstioRouting {
+        mut virtual_services,
+        destination_rule,
+        team_subsets,
     } = istio_route(&k8s.istio_objects, name, namespace);
+    let virtual_service = virtual_services.remove(0);
     let mut plain = PlainRoutingIr::new(name, pinned);
-    if let Some(theirs) = &virtual_service {
-        plain.virtual_service = theirs.clone();
-        plain.hosts = hosts.clone();
-        plain.gateways = gateways.clone();
+    plain.virtual_service = virtual_service.name.clone();
+    if virtual_service.team {
+        plain.hosts = virtual_service.hosts.clone();
+        plain.gateways = virtual_service.gateways.clone();
     }
-    // Bound to the team's Gateways only (its hosts already cover the service's, `istio_route`).
-    let mesh_virtual_service = virtual_service
-        .as_ref()
-        .filter(|_| !gateways.is_empty() && !gateways.iter().any(|g| g == "mesh"))
-        .map(|theirs| {
-            if theirs == name {
-                format!("{name}-mesh")
-            } else {
-                name.to_string()
-            }
-        });
     let kube = KubeIr {
         service,
         service_port,
-        virtual_service: virtual_service.unwrap_or_else(|| name.to_string()),
-        gateways,
-        hosts,
-        http,
-        vs_rest,
-        mesh_virtual_service,
+        virtual_service,
+        more_virtual_services: virtual_services,
+        destination_rule,
+        team_subsets,
         observed: observed(engine, name, namespace, service_port, port),
         plain,
     };
@@ -690,16 +823,18 @@ mod tests {
                 "http": [ { "route": [ { "destination": { "host": "storefront" } } ] } ],
             } })),
         };
-        let VirtualService {
-            name,
-            gateways,
-            hosts,
-            ..
-        } = istio_route(&[vs], "storefront", "default");
-        assert_eq!(name.as_deref(), Some("bookshop"));
+        let routing = istio_route(&[vs], "storefront", "default");
+        let [theirs, mesh] = &routing.virtual_services[..] else {
+            panic!("{:?}", routing.virtual_services)
+        };
+        assert_eq!(theirs.name, "bookshop");
+        assert!(theirs.team);
         // Adding `mesh` or `storefront` here is what istiod refuses.
-        assert_eq!(gateways, vec!["bookshop-gateway"]);
-        assert_eq!(hosts, vec!["*"]);
+        assert_eq!(theirs.gateways, vec!["bookshop-gateway"]);
+        assert_eq!(theirs.hosts, vec!["*"]);
+        // The sidecars' own, beside it.
+        assert_eq!((mesh.name.as_str(), mesh.team), ("storefront", false));
+        assert_eq!(mesh.hosts, vec!["storefront"]);
     }
 
     #[test]
@@ -756,15 +891,51 @@ mod tests {
                 json!({ "spec": { "servers": [ { "hosts": ["*/ledger.example.com", "*"] } ] } }),
             ),
         };
-        let VirtualService {
-            name: vs,
-            gateways,
-            hosts,
-            ..
-        } = istio_route(&[gw], "ledger", "payments");
-        assert_eq!(vs, None);
-        assert_eq!(gateways, vec!["istio-system/edge", "mesh"]);
-        assert_eq!(hosts, vec!["ledger.example.com", "ledger"]);
+        let routing = istio_route(&[gw], "ledger", "payments");
+        let [ours] = &routing.virtual_services[..] else {
+            panic!("{:?}", routing.virtual_services)
+        };
+        assert_eq!((ours.name.as_str(), ours.team), ("ledger", false));
+        assert_eq!(ours.gateways, vec!["istio-system/edge", "mesh"]);
+        assert_eq!(ours.hosts, vec!["ledger.example.com", "ledger"]);
+        assert_eq!(routing.destination_rule, "ledger");
+    }
+
+    #[test]
+    fn canaryc_names_its_objects_past_the_teams() {
+        let object = |kind: &str, name: &str, manifest: Value| K8sObject {
+            kind: kind.into(),
+            name: name.into(),
+            namespace: None,
+            evidence: crate::detect::facts::Evidence::new("x.yaml", 1),
+            replicas: None,
+            targets: Vec::new(),
+            manifest: Some(manifest),
+        };
+        // A VirtualService and DestinationRules named after the service that route elsewhere
+        // (another namespace's `ledger`), and one of its subsets.
+        let objects = [
+            object(
+                "VirtualService",
+                "ledger",
+                json!({ "spec": { "hosts": ["ledger.audit"], "http": [ { "route": [ { "destination": { "host": "ledger.audit" } } ] } ] } }),
+            ),
+            object(
+                "DestinationRule",
+                "ledger",
+                json!({ "spec": { "host": "ledger.audit" } }),
+            ),
+            object(
+                "DestinationRule",
+                "ledger-canary",
+                json!({ "spec": { "host": "ledger", "subsets": [ { "name": "v1" }, { "name": "stable" } ] } }),
+            ),
+        ];
+        let routing = istio_route(&objects, "ledger", "payments");
+        assert_eq!(routing.virtual_services[0].name, "ledger-canary");
+        assert!(!routing.virtual_services[0].team);
+        assert_eq!(routing.destination_rule, "ledger-canary-2");
+        assert_eq!(routing.team_subsets, ["stable", "v1"]);
     }
 
     #[test]

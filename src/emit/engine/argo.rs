@@ -31,7 +31,7 @@ use super::analysis::{self, Query};
 use super::{Meta, document};
 use crate::emit::objects::AutoscalerMetric;
 use crate::emit::{OutputFile, file, kubernetes, prometheus::duration, yaml};
-use crate::ir::{InfraKind, Router, Target, VsRoute, own_route};
+use crate::ir::{InfraKind, Router, Target, VsRoute};
 use crate::ir::{Interpreter, Ir, ServiceIr, StageIr, prometheus_url};
 
 const API: &str = "argoproj.io/v1alpha1";
@@ -353,28 +353,27 @@ fn traffic_routing(ir: &Ir, s: &ServiceIr, t: &Target) -> (TrafficRouting, bool)
     let mut routing = TrafficRouting::default();
     let services = match t.router {
         Router::Istio => {
-            let theirs = IstioVirtualService {
-                name: s.kube.virtual_service.clone(),
-                routes: split_routes(&s.kube.http),
-            };
-            // The team's VirtualService bound to their Gateways only: the sidecars' own beside
-            // it (`KubeIr::mesh_virtual_service`), both re-weighted (`virtualServices`, Argo
-            // Rollouts docs/features/traffic-management/istio.md, "Multiple VirtualServices").
-            let (virtual_service, virtual_services) = match &s.kube.mesh_virtual_service {
-                None => (Some(theirs), None),
-                Some(mesh) => {
-                    let mesh = IstioVirtualService {
-                        name: mesh.clone(),
-                        routes: split_routes(&own_route()),
-                    };
-                    (None, Some(vec![theirs, mesh]))
-                }
+            // Every VirtualService that routes to the service is re-weighted: the team's, and
+            // the sidecars' own when theirs are bound to their Gateways only (`virtualServices`,
+            // Argo Rollouts docs/features/traffic-management/istio.md, "Multiple
+            // VirtualServices").
+            let mut listed: Vec<IstioVirtualService> = s
+                .kube
+                .virtual_services()
+                .map(|vs| IstioVirtualService {
+                    name: vs.name.clone(),
+                    routes: split_routes(&vs.http),
+                })
+                .collect();
+            let (virtual_service, virtual_services) = match listed.len() {
+                1 => (listed.pop(), None),
+                _ => (None, Some(listed)),
             };
             routing.istio = Some(Istio {
                 virtual_service,
                 virtual_services,
                 destination_rule: IstioDestinationRule {
-                    name: s.name.clone(),
+                    name: s.kube.destination_rule.clone(),
                     canary_subset_name: "canary",
                     stable_subset_name: "stable",
                 },
@@ -670,34 +669,23 @@ fn istio_routing(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
             spec,
         })
     };
-    let mut docs = vec![
-        document(&Object {
-            api_version: "networking.istio.io/v1beta1",
-            kind: "DestinationRule",
-            metadata: Meta::new(s.name.clone(), &ir.namespace),
-            spec: DestinationRuleSpec {
-                host: s.kube.service.clone(),
-                subsets: vec![subset("stable"), subset("canary")],
-            },
-        }),
-        virtual_service(
-            &s.kube.virtual_service,
-            VirtualServiceSpec {
-                hosts: s.kube.hosts.clone(),
-                gateways: s.kube.gateways.clone(),
-                http: http(&s.kube.http),
-                team: s.kube.vs_rest.clone(),
-            },
-        ),
-    ];
-    if let Some(mesh) = &s.kube.mesh_virtual_service {
+    let mut docs = vec![document(&Object {
+        api_version: "networking.istio.io/v1beta1",
+        kind: "DestinationRule",
+        metadata: Meta::new(s.kube.destination_rule.clone(), &ir.namespace),
+        spec: DestinationRuleSpec {
+            host: s.kube.service.clone(),
+            subsets: vec![subset("stable"), subset("canary")],
+        },
+    })];
+    for vs in s.kube.virtual_services() {
         docs.push(virtual_service(
-            mesh,
+            &vs.name,
             VirtualServiceSpec {
-                hosts: vec![s.kube.service.clone()],
-                gateways: Vec::new(),
-                http: http(&own_route()),
-                team: serde_json::Map::new(),
+                hosts: vs.hosts.clone(),
+                gateways: vs.gateways.clone(),
+                http: http(&vs.http),
+                team: vs.rest.clone(),
             },
         ));
     }

@@ -393,7 +393,10 @@ fn argo_steps(ir: &Ir, t: Target) -> Vec<(String, Vec<String>)> {
         )
     }));
     steps.push((
-        "Only then apply the routing (it sends the service's traffic to the Rollout's pods, and the Rollout needs it to finish): the status turns Healthy:".to_string(),
+        format!(
+            "Only then apply the routing (it sends the service's traffic to the Rollout's pods, and the Rollout needs it to finish): the status turns Healthy{}",
+            crate::emit::markdown::step_end(&crate::emit::markdown::istio_takeover(ir))
+        ),
         route,
     ));
     steps.push((

@@ -270,12 +270,13 @@ fn service(ir: &Ir, s: &ServiceIr, router: Router) -> CanaryService {
         port: s.kube.service_port,
         target_port: s.port,
         gateways: if istio {
-            s.kube.gateways.clone()
+            s.kube.virtual_service.gateways.clone()
         } else {
             Vec::new()
         },
         hosts: if istio {
             s.kube
+                .virtual_service
                 .hosts
                 .iter()
                 .filter(|h| **h != s.name)

@@ -133,3 +133,94 @@ fn ladder_span(ir: &Ir) -> (String, String) {
     let first = ladder.rungs.first().map_or(1, |r| r.window_secs);
     (duration(first), duration(ladder.top_secs()))
 }
+
+/// What applying the Istio routing does to the team's objects, for the step that applies it:
+/// which of their VirtualServices it replaces (written back with their routes), which
+/// VirtualService and DestinationRule canaryc adds, and that the team's DestinationRules stay.
+/// Empty when no service's routing touches a team object.
+pub(crate) fn istio_takeover(ir: &Ir) -> String {
+    let name = |n: &str| md::code(n);
+    let mut out = String::new();
+    for s in &ir.services {
+        let kube = &s.kube;
+        let (theirs, ours): (Vec<_>, Vec<_>) = kube.virtual_services().partition(|v| v.team);
+        let renamed_rule = kube.destination_rule != s.name;
+        if theirs.is_empty() && !renamed_rule {
+            continue;
+        }
+        let list = |vs: &[&crate::ir::VirtualServiceIr]| {
+            let names: Vec<String> = vs.iter().map(|v| name(&v.name)).collect();
+            names.join(" and ")
+        };
+        let mut parts = Vec::new();
+        if !theirs.is_empty() {
+            let shared = theirs
+                .iter()
+                .flat_map(|v| &v.http)
+                .filter(|r| {
+                    matches!(
+                        r,
+                        crate::ir::VsRoute::Service(crate::ir::ServiceRoute {
+                            shared_weight: Some(_),
+                            ..
+                        })
+                    )
+                })
+                .count();
+            let except = match shared {
+                0 => String::new(),
+                1 => " except the one shared with another service, which stays on py2 (CNR455)"
+                    .into(),
+                n => format!(
+                    " except the {n} shared with other services, which stay on py2 (CNR455)"
+                ),
+            };
+            parts.push(format!(
+                "replaces the team's VirtualService{} {} with {} that keep{} the team's routes (those to other services as written, each route to {} split between py2 and py3{except})",
+                if theirs.len() == 1 { "" } else { "s" },
+                list(&theirs),
+                if theirs.len() == 1 { "a copy" } else { "copies" },
+                if theirs.len() == 1 { "s" } else { "" },
+                md::code(&s.name),
+            ));
+        }
+        if !ours.is_empty() && !theirs.is_empty() {
+            parts.push(format!(
+                "adds the VirtualService {} for in-mesh clients",
+                list(&ours)
+            ));
+        }
+        parts.push(if renamed_rule {
+            format!(
+                "adds the DestinationRule {} with the copies' subsets, under a name of its own so that the team's DestinationRule {} is not replaced (istiod merges the DestinationRules of one host)",
+                name(&kube.destination_rule),
+                name(&s.name)
+            )
+        } else {
+            format!(
+                "adds the DestinationRule {} with the copies' subsets",
+                name(&kube.destination_rule)
+            )
+        });
+        let last = parts.pop().unwrap_or_default();
+        let parts = match parts.is_empty() {
+            true => last,
+            false => format!("{}; and {last}", parts.join("; ")),
+        };
+        out.push_str(&format!(
+            " For {}, the routing applied here {parts}.",
+            md::code(&s.name),
+        ));
+    }
+    out
+}
+
+/// The end of a step's sentence before its commands: `:`, or `.` and a note (which starts
+/// with a space) when there is one.
+pub(crate) fn step_end(note: &str) -> String {
+    if note.is_empty() {
+        ":".to_string()
+    } else {
+        format!(".{note}")
+    }
+}

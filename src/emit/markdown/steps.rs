@@ -125,11 +125,15 @@ fn kubernetes(
     step(
         o,
         &format!(
-            "Load the alerts into Prometheus, then start the split at the first stage ({} to py3):",
+            "Load the alerts into Prometheus, then start the split at the first stage ({} to py3){}",
             ir.stages
                 .first()
                 .map(|s| format!("{}%", fmt(s.traffic)))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            super::step_end(&match t.router {
+                Router::Istio => super::istio_takeover(ir),
+                _ => String::new(),
+            })
         ),
         &[
             "promtool check rules prometheus-alerts.yaml".into(),
