@@ -411,7 +411,7 @@ fn bookshop_with_mesh_objects(dir: &Path) -> PathBuf {
     copy_tree(&repo().join("tests/fixtures/bookshop-mesh"), &codebase);
     std::fs::write(
         codebase.join("networking/storefront-v1.yaml"),
-        "apiVersion: networking.istio.io/v1alpha3\nkind: VirtualService\nmetadata:\n  name: storefront\nspec:\n  hosts:\n  - storefront\n  http:\n  - route:\n    - destination:\n        host: storefront\n        subset: v1\n---\napiVersion: networking.istio.io/v1alpha3\nkind: DestinationRule\nmetadata:\n  name: storefront\nspec:\n  host: storefront\n  trafficPolicy:\n    tls:\n      mode: ISTIO_MUTUAL\n  subsets:\n  - name: v1\n    labels:\n      version: v1\n",
+        "apiVersion: networking.istio.io/v1alpha3\nkind: VirtualService\nmetadata:\n  name: storefront\n  labels:\n    app.kubernetes.io/instance: bookshop\n  annotations:\n    owner: storefront-team\n    kubectl.kubernetes.io/last-applied-configuration: '{}'\nspec:\n  hosts:\n  - storefront\n  http:\n  - route:\n    - destination:\n        host: storefront\n        subset: v1\n---\napiVersion: networking.istio.io/v1alpha3\nkind: DestinationRule\nmetadata:\n  name: storefront\nspec:\n  host: storefront\n  trafficPolicy:\n    tls:\n      mode: ISTIO_MUTUAL\n  subsets:\n  - name: v1\n    labels:\n      version: v1\n",
     )
     .unwrap();
     codebase
@@ -450,6 +450,15 @@ fn canaryc_never_replaces_a_team_object_it_does_not_take_over() {
         assert_eq!(names, ["bookshop", "storefront"], "{}", bundle.display());
         let mesh = virtual_service(bundle, file, "storefront");
         assert_eq!(strings(&mesh["spec"]["hosts"]), ["storefront"]);
+        // What tracks the team's object still does; kubectl's record of their spec does not.
+        assert_eq!(
+            mesh["metadata"]["labels"]["app.kubernetes.io/instance"],
+            "bookshop"
+        );
+        assert_eq!(
+            mesh["metadata"]["annotations"],
+            serde_json::json!({ "owner": "storefront-team" })
+        );
         assert!(mesh["spec"]["gateways"].is_null(), "{mesh}");
         let http = mesh["spec"]["http"].as_array().unwrap();
         assert!(

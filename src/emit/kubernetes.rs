@@ -582,6 +582,8 @@ struct PlainVs<'a> {
     gateways: Vec<String>,
     routes: &'a [VsRoute],
     rest: serde_json::Map<String, Value>,
+    /// The IR's VirtualService it renders: the team's labels and annotations, when theirs.
+    source: &'a crate::ir::VirtualServiceIr,
 }
 
 /// The plain files' VirtualServices of a service: the one split first (the team's, or
@@ -596,6 +598,7 @@ fn plain_virtual_services(s: &ServiceIr) -> Vec<PlainVs<'_>> {
         gateways: plain.gateways.clone(),
         routes: &first.http,
         rest: first.rest.clone(),
+        source: first,
     }];
     out.extend(s.kube.more_virtual_services.iter().map(|vs| PlainVs {
         name: &vs.name,
@@ -603,6 +606,7 @@ fn plain_virtual_services(s: &ServiceIr) -> Vec<PlainVs<'_>> {
         gateways: vs.gateways.clone(),
         routes: &vs.http,
         rest: vs.rest.clone(),
+        source: vs,
     }));
     out
 }
@@ -757,7 +761,11 @@ fn istio(ir: &Ir, t: &Target, s: &ServiceIr) -> Vec<Value> {
         docs.push(document(&Object::new(
             "networking.istio.io/v1beta1",
             "VirtualService",
-            Meta::new(vs.name, &ir.namespace),
+            Meta {
+                labels: vs.source.labels.clone(),
+                annotations: vs.source.annotations.clone(),
+                ..Meta::new(vs.name, &ir.namespace)
+            },
             VirtualServiceSpec {
                 hosts: vs.hosts,
                 gateways: vs.gateways,

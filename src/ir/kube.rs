@@ -3,6 +3,8 @@
 //! or HTTPRoute that reaches it, the Istio Gateway and hosts it is served on, and how the
 //! monitoring tells py2 from py3 under the engine that runs the copies.
 
+use std::collections::BTreeMap;
+
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
@@ -127,6 +129,14 @@ pub struct VirtualServiceIr {
     /// Whether it is the team's.
     #[serde(skip)]
     pub team: bool,
+    /// The team's labels and annotations (string values), written back with it: what selects
+    /// or tracks the object (a GitOps tool's tracking label, a team's ownership annotation)
+    /// keeps doing so. kubectl's last-applied configuration is left out: it would describe the
+    /// team's spec, not the one written.
+    #[serde(skip)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(skip)]
+    pub annotations: BTreeMap<String, String>,
 }
 
 impl VirtualServiceIr {
@@ -139,6 +149,8 @@ impl VirtualServiceIr {
             http: own_route(),
             rest: serde_json::Map::new(),
             team: false,
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
         }
     }
 
@@ -509,6 +521,17 @@ fn backend_port(ingress: Option<&Value>, route: Option<&Value>, service: &str) -
     })
 }
 
+/// The string entries of the mapping at `pointer`, but for the keys `leave_out`.
+fn string_map(v: &Value, pointer: &str, leave_out: &[&str]) -> BTreeMap<String, String> {
+    v.pointer(pointer)
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| !leave_out.contains(&k.as_str()))
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+        .collect()
+}
+
 /// The first name of `candidates` that none of `taken` has.
 fn free_name(candidates: impl IntoIterator<Item = String>, taken: &[&str]) -> String {
     candidates
@@ -614,6 +637,12 @@ fn istio_route(objects: &[K8sObject], service: &str, namespace: &str) -> IstioRo
                 http: team_routes(m, service, namespace),
                 rest,
                 team: true,
+                labels: string_map(m, "/metadata/labels", &[]),
+                annotations: string_map(
+                    m,
+                    "/metadata/annotations",
+                    &["kubectl.kubernetes.io/last-applied-configuration"],
+                ),
             }
         })
         .collect();

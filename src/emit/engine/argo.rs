@@ -661,11 +661,14 @@ fn istio_routing(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
             })
             .collect()
     };
-    let virtual_service = |name: &str, spec: VirtualServiceSpec| {
+    let virtual_service = |vs: &crate::ir::VirtualServiceIr, spec: VirtualServiceSpec| {
+        let mut metadata = Meta::new(vs.name.clone(), &ir.namespace);
+        metadata.labels = vs.labels.clone();
+        metadata.annotations = vs.annotations.clone();
         document(&Object {
             api_version: "networking.istio.io/v1beta1",
             kind: "VirtualService",
-            metadata: Meta::new(name, &ir.namespace),
+            metadata,
             spec,
         })
     };
@@ -680,7 +683,7 @@ fn istio_routing(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
     })];
     for vs in s.kube.virtual_services() {
         docs.push(virtual_service(
-            &vs.name,
+            vs,
             VirtualServiceSpec {
                 hosts: vs.hosts.clone(),
                 gateways: vs.gateways.clone(),
