@@ -27,6 +27,7 @@ pub mod mirror;
 pub mod noise;
 pub mod proxy;
 pub mod report;
+pub mod resolve;
 pub mod route;
 pub mod rules;
 pub mod sample;
@@ -50,7 +51,8 @@ use body::ProxyBody;
 use metrics::{Counters, DropReason, Gauges};
 use stats::{Outcome, Stats};
 
-pub type Client = hyper_util::client::legacy::Client<HttpConnector, ProxyBody>;
+pub type Client =
+    hyper_util::client::legacy::Client<HttpConnector<resolve::CachingResolver>, ProxyBody>;
 
 /// A copy's base URL: `http://HOST:PORT` with an optional path prefix.
 #[derive(Debug, Clone)]
@@ -172,7 +174,8 @@ pub struct Bound {
 }
 
 fn client(connect_timeout: Option<Duration>) -> Client {
-    let mut connector = HttpConnector::new();
+    // One cache per client: the proxy's and the comparator's runtimes each have theirs.
+    let mut connector = HttpConnector::new_with_resolver(resolve::CachingResolver::new());
     connector.set_nodelay(true);
     connector.set_connect_timeout(connect_timeout);
     hyper_util::client::legacy::Client::builder(TokioExecutor::new())
