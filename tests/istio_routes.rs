@@ -374,6 +374,15 @@ fn a_route_shared_with_another_service_keeps_its_share_and_is_not_reweighted() {
 fn flagger_says_it_does_not_share_the_teams_virtual_service() {
     let (out, err) = build("flagger", &bookshop("flagger", ""));
     assert!(err.contains("CNR456"), "{err}");
+    // Flagger's own VirtualService is for the sidecars: not a second one for the team's `*`
+    // host on their Gateway, which istiod would merge with theirs.
+    let canary = bundle_objects(&out)
+        .into_iter()
+        .find(|d| d["kind"] == "Canary")
+        .unwrap();
+    let service = &canary["spec"]["service"];
+    assert!(service["gateways"].is_null(), "{service}");
+    assert!(service["hosts"].is_null(), "{service}");
     let _ = std::fs::remove_dir_all(out.parent().unwrap());
 }
 

@@ -266,15 +266,23 @@ fn service(ir: &Ir, s: &ServiceIr, router: Router) -> CanaryService {
             .and_then(|r| r.pointer(pointer).cloned())
     };
     let istio = router == Router::Istio;
+    // The Gateway and hosts canaryc found for its own VirtualService. Not a team
+    // VirtualService's: Flagger would write a second VirtualService for the same hosts on the
+    // same Gateway, which istiod merges with the team's (Istio's deployment guidelines,
+    // "Multiple virtual services and destination rules for the same host"), so which of the
+    // two sets of routes matches first would be neither the team's choice nor the split. With
+    // a team VirtualService, Flagger's own is for the sidecars (the service's host, `mesh`) and
+    // the team's stays as it is (CNR456).
+    let own_gateway = istio && !s.kube.virtual_service.team;
     CanaryService {
         port: s.kube.service_port,
         target_port: s.port,
-        gateways: if istio {
+        gateways: if own_gateway {
             s.kube.virtual_service.gateways.clone()
         } else {
             Vec::new()
         },
-        hosts: if istio {
+        hosts: if own_gateway {
             s.kube
                 .virtual_service
                 .hosts
@@ -282,6 +290,8 @@ fn service(ir: &Ir, s: &ServiceIr, router: Router) -> CanaryService {
                 .filter(|h| **h != s.name)
                 .cloned()
                 .collect()
+        } else if istio {
+            Vec::new()
         } else {
             route("/spec/hostnames")
                 .and_then(|h| serde_json::from_value(h).ok())
