@@ -134,6 +134,8 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
         ..Detection::default()
     };
     let mut signals = hazards::Signals::default();
+    // As the walk gives them: then evidence comes in (file, line) order.
+    let in_order = files.windows(2).all(|w| w[0].path < w[1].path);
     let charts: Vec<(String, String)> = files
         .iter()
         .filter(|f| file_name(&f.path) == "Chart.yaml")
@@ -305,7 +307,14 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
             let code_dir = code_dir();
             // The words the scans are gated on, found in one pass over the file.
             let present = python::GATES.scan(text);
-            let facts = python::python_file(path, text, code_dir, &present);
+            // Only the facts this file's code directory does not have yet.
+            let earlier = from_python.get(code_dir);
+            let run = pending
+                .as_ref()
+                .filter(|(dir, _)| *dir == code_dir)
+                .map(|(_, run)| run);
+            let wanted = python::Wanted::missing_from(earlier, run);
+            let facts = python::python_file_wanted(path, text, code_dir, &present, wanted);
             match &mut pending {
                 Some((dir, run)) if *dir == code_dir => run.fill_from(facts),
                 _ => {
@@ -317,7 +326,7 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
                     }
                 }
             }
-            signals.python_file(path, text, &present);
+            signals.python_file(path, text, &present, in_order);
             if present.has(text, "bind") && servers::is_gunicorn_config(path, text) {
                 servers::gunicorn(path, text, &mut out);
             }

@@ -39,6 +39,50 @@ impl PyFacts {
     }
 }
 
+/// Which facts a file is still searched for: a fact its code directory already has from an
+/// earlier file is kept over this file's ([`PyFacts::fill_from`]), so it is not searched again
+/// (issue 15: on a large codebase most files would otherwise be scanned for facts the first few
+/// files already gave). A group is searched when any fact it gives is wanted, and then gives
+/// all of them as before, so what is kept is unchanged.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Wanted {
+    pub framework: bool,
+    pub entrypoint: bool,
+    /// `server` and `port` (one search gives both).
+    pub server: bool,
+    pub health: bool,
+    pub metrics_library: bool,
+    pub grpc: bool,
+    pub python2: bool,
+}
+
+impl Wanted {
+    #[cfg(test)]
+    pub(super) const ALL: Wanted = Wanted {
+        framework: true,
+        entrypoint: true,
+        server: true,
+        health: true,
+        metrics_library: true,
+        grpc: true,
+        python2: true,
+    };
+
+    /// The facts neither `a` nor `b` has yet.
+    pub(super) fn missing_from(a: Option<&PyFacts>, b: Option<&PyFacts>) -> Wanted {
+        let none = |f: fn(&PyFacts) -> bool| !a.is_some_and(f) && !b.is_some_and(f);
+        Wanted {
+            framework: none(|k| k.framework.is_some()),
+            entrypoint: none(|k| k.entrypoint.is_some()),
+            server: none(|k| k.server.is_some()) || none(|k| k.port.is_some()),
+            health: none(|k| k.health.is_some()),
+            metrics_library: none(|k| k.metrics_library.is_some()),
+            grpc: none(|k| k.grpc.is_some()),
+            python2: none(|k| k.python2.is_some()),
+        }
+    }
+}
+
 fn re(pattern: &str) -> Regex {
     Regex::new(pattern).expect("valid regex")
 }
@@ -204,23 +248,39 @@ fn mentions(text: &str, present: &Present<'_>, words: &[&str]) -> bool {
 }
 
 /// `present` is [`GATES`] scanned over `text`.
+#[cfg(test)]
 pub(super) fn python_file(
     path: &str,
     text: &str,
     service_dir: &str,
     present: &Present<'_>,
 ) -> PyFacts {
+    python_file_wanted(path, text, service_dir, present, Wanted::ALL)
+}
+
+/// The facts of one file, searched for those `wanted` only (the others may be left out).
+pub(super) fn python_file_wanted(
+    path: &str,
+    text: &str,
+    service_dir: &str,
+    present: &Present<'_>,
+    wanted: Wanted,
+) -> PyFacts {
     let mut facts = PyFacts::default();
     let imports = text.contains("import");
-    let frameworks = imports && mentions(text, present, &["django", "flask", "pyramid", "tornado"])
-        || present.has(text, "start_response");
+    // The entrypoint of a bare WSGI module comes from its framework's line.
+    let frameworks = (wanted.framework || wanted.entrypoint)
+        && (imports && mentions(text, present, &["django", "flask", "pyramid", "tornado"])
+            || present.has(text, "start_response"));
     for (pattern, name) in FRAMEWORK.iter().filter(|_| frameworks) {
         if let Some((start, _)) = pattern.find(text) {
             facts.framework = Some(Fact::new((*name).to_string(), path, line_at(text, start)));
             break;
         }
     }
-    let metrics = imports && mentions(text, present, &["prometheus", "statsd", "datadog"]);
+    let metrics = wanted.metrics_library
+        && imports
+        && mentions(text, present, &["prometheus", "statsd", "datadog"]);
     for (pattern, name) in METRICS.iter().filter(|_| metrics) {
         if let Some((start, _)) = pattern.find(text) {
             facts.metrics_library =
@@ -239,10 +299,10 @@ pub(super) fn python_file(
         || name.ends_with("_test.py")
         || name == "tests.py";
     // Decided once per file: most files of a large codebase mention no health word.
-    if !test_file && mentions(text, present, &HEALTH_WORDS) {
+    if wanted.health && !test_file && mentions(text, present, &HEALTH_WORDS) {
         facts.health = health_route(path, text);
     }
-    if present.has(text, ".run(") {
+    if wanted.server && present.has(text, ".run(") {
         // Flask's built-in server: production for some teams (behind a mesh), development
         // only when the call turns the debugger on.
         let call = APP_RUN.find(text).filter(|_| present.has(text, "Flask("));
@@ -266,18 +326,23 @@ pub(super) fn python_file(
             facts.server = Some(Fact::new(server.into(), path, line_at(text, m.start())));
         }
     }
-    if present.has(text, "grpc") {
+    if wanted.grpc && present.has(text, "grpc") {
         if let Some(m) = GRPC_SERVER.find(text) {
             facts.grpc = Some(Evidence::new(path, line_at(text, m.start())));
         }
     }
-    if text.contains("print") || text.contains("except") || text.contains("raise") {
+    if wanted.python2
+        && (text.contains("print") || text.contains("except") || text.contains("raise"))
+    {
         if let Some((start, _)) = PY2_SYNTAX.find(text) {
             facts.python2 = Some(Evidence::new(path, line_at(text, start)));
         }
     }
     let module = || module_of(path, service_dir);
     // The substring tests first: the regexes have no literal prefix to skip to.
+    if !wanted.entrypoint {
+        return facts;
+    }
     if let Some(c) = Some(text)
         .filter(|t| present.has(t, "get_wsgi_application"))
         .and_then(|t| DJANGO_WSGI.captures(t))
