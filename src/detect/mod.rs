@@ -70,12 +70,18 @@ pub fn detect(root: &Path, limits: &Limits) -> std::io::Result<Detection> {
     Ok(detection)
 }
 
+/// The last `/` of a path: a byte loop, as paths are short (`rsplit` costs a searcher's set-up
+/// per call, which showed on 100,000-file trees).
+fn last_slash(path: &str) -> Option<usize> {
+    path.as_bytes().iter().rposition(|&b| b == b'/')
+}
+
 fn file_name(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
+    last_slash(path).map_or(path, |i| &path[i + 1..])
 }
 
 fn dir_of(path: &str) -> &str {
-    path.rsplit_once('/').map_or(".", |(d, _)| d)
+    last_slash(path).map_or(".", |i| &path[..i])
 }
 
 /// `base/rel` with `.` and `..` resolved, relative to the codebase root (`.` for the root); an
@@ -136,10 +142,12 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
     let mut signals = hazards::Signals::default();
     // As the walk gives them: then evidence comes in (file, line) order.
     let in_order = files.windows(2).all(|w| w[0].path < w[1].path);
-    let charts: Vec<(String, String)> = files
-        .iter()
-        .filter(|f| file_name(&f.path) == "Chart.yaml")
-        .map(|f| {
+    // Each file's name, found once: the passes below ask it of every file.
+    let names: Vec<&str> = files.iter().map(|f| file_name(&f.path)).collect();
+    let named = || files.iter().zip(names.iter().copied());
+    let charts: Vec<(String, String)> = named()
+        .filter(|(_, name)| *name == "Chart.yaml")
+        .map(|(f, _)| {
             let (docs, _) = yaml::documents(&f.path, &f.text);
             let name = docs
                 .first()
@@ -150,10 +158,9 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
         })
         .collect();
     let chart_dirs: Vec<String> = charts.iter().map(|(d, _)| d.clone()).collect();
-    let mut code_dirs: Vec<String> = files
-        .iter()
-        .filter(|f| is_code_marker(file_name(&f.path), &f.text))
-        .map(|f| dir_of(&f.path).to_string())
+    let mut code_dirs: Vec<String> = named()
+        .filter(|(f, name)| is_code_marker(name, &f.text))
+        .map(|(f, _)| dir_of(&f.path).to_string())
         .collect();
     code_dirs.sort();
     code_dirs.dedup();
@@ -165,8 +172,7 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
     // variables for templates.
     let mut dotenvs: BTreeMap<String, compose::DotEnv> = BTreeMap::new();
     let mut vars: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    for file in files {
-        let name = file_name(&file.path);
+    for (file, name) in named() {
         if name == ".env" {
             dotenvs.insert(dir_of(&file.path).to_string(), compose::dotenv(&file.text));
         } else if (name.ends_with(".yml") || name.ends_with(".yaml"))
@@ -181,28 +187,25 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
     let no_env = compose::DotEnv::new();
     // Values files a templated manifest may be rendered with: YAML mappings that are neither
     // manifests nor compose files, flattened to dotted keys.
-    let values_files: Vec<(String, BTreeMap<String, String>)> = if files
-        .iter()
-        .any(|f| kubernetes::is_template_name(file_name(&f.path)))
-    {
-        files
-            .iter()
-            .filter(|f| {
-                let n = file_name(&f.path).to_ascii_lowercase();
-                (n.ends_with(".yaml") || n.ends_with(".yml"))
-                    && !compose::is_compose_file(&n)
-                    && !f.text.contains("apiVersion")
-            })
-            .filter_map(|f| {
-                let (docs, _) = yaml::documents(&f.path, &f.text);
-                let mut flat = BTreeMap::new();
-                flatten("", &docs.first()?.value, &mut flat);
-                (!flat.is_empty()).then(|| (f.path.clone(), flat))
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let values_files: Vec<(String, BTreeMap<String, String>)> =
+        if names.iter().any(|name| kubernetes::is_template_name(name)) {
+            named()
+                .filter(|(f, name)| {
+                    let n = name.to_ascii_lowercase();
+                    (n.ends_with(".yaml") || n.ends_with(".yml"))
+                        && !compose::is_compose_file(&n)
+                        && !f.text.contains("apiVersion")
+                })
+                .filter_map(|(f, _)| {
+                    let (docs, _) = yaml::documents(&f.path, &f.text);
+                    let mut flat = BTreeMap::new();
+                    flatten("", &docs.first()?.value, &mut flat);
+                    (!flat.is_empty()).then(|| (f.path.clone(), flat))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
 
     let mut from_python: BTreeMap<String, PyFacts> = BTreeMap::new();
     let mut framework_from_requirements: BTreeMap<String, Fact<String>> = BTreeMap::new();
@@ -212,9 +215,8 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
     // merging file by file would).
     let mut last_code_dir: Option<(&str, &str)> = None;
     let mut pending: Option<(&str, PyFacts)> = None;
-    for file in files {
+    for (file, name) in named() {
         let (path, text) = (file.path.as_str(), file.text.as_str());
-        let name = file_name(path);
         let (mut buf, mut owned) = ([0u8; 256], String::new());
         let lower = scan::ascii_lowercase(name, &mut buf, &mut owned);
         let plain = untemplated(lower);
