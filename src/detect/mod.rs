@@ -51,7 +51,8 @@ pub fn detect(root: &Path, limits: &Limits) -> std::io::Result<Detection> {
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "app".into());
-    let mut detection = analyze(&walked.files, &root_name);
+    // The walk gives its files sorted by path.
+    let mut detection = analyze_files(&walked.files, &root_name, true);
     detection.skipped.extend(walked.skipped);
     detection.skipped.sort();
     for path in walked.lossy {
@@ -135,13 +136,18 @@ fn untemplated(name: &str) -> &str {
 
 /// Analyses the files of a codebase. `root_name` names a workload at the root.
 pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
+    let in_order = files.windows(2).all(|w| w[0].path < w[1].path);
+    analyze_files(files, root_name, in_order)
+}
+
+/// [`analyze`], told whether `files` are in increasing path order (then evidence comes in
+/// (file, line) order).
+fn analyze_files(files: &[SourceText], root_name: &str, in_order: bool) -> Detection {
     let mut out = Detection {
         format_version: facts::FORMAT_VERSION,
         ..Detection::default()
     };
     let mut signals = hazards::Signals::default();
-    // As the walk gives them: then evidence comes in (file, line) order.
-    let in_order = files.windows(2).all(|w| w[0].path < w[1].path);
     // Each file's name, found once: the passes below ask it of every file.
     let names: Vec<&str> = files.iter().map(|f| file_name(&f.path)).collect();
     let named = || files.iter().zip(names.iter().copied());
@@ -217,7 +223,7 @@ pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
     let mut pending: Option<(&str, PyFacts)> = None;
     for (file, name) in named() {
         let (path, text) = (file.path.as_str(), file.text.as_str());
-        let (mut buf, mut owned) = ([0u8; 256], String::new());
+        let (mut buf, mut owned) = ([0u8; scan::NAME_BUF], String::new());
         let lower = scan::ascii_lowercase(name, &mut buf, &mut owned);
         let plain = untemplated(lower);
         // Worked out only for the files that need them: this loop sees every file read. Files

@@ -194,10 +194,14 @@ impl Present<'_> {
     }
 }
 
+/// The stack buffer [`ascii_lowercase`] writes a file name to: most names fit, and it is set
+/// up for every file a walk sees (a larger one cost a `memset` each).
+pub(super) const NAME_BUF: usize = 64;
+
 /// `name` in ASCII lowercase, in `buf` when it fits (no allocation), else in `owned`.
 pub(super) fn ascii_lowercase<'b>(
     name: &str,
-    buf: &'b mut [u8; 256],
+    buf: &'b mut [u8; NAME_BUF],
     owned: &'b mut String,
 ) -> &'b str {
     if let Some(buf) = buf.get_mut(..name.len()) {
