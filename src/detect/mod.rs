@@ -746,3 +746,62 @@ fn sort(out: &mut Detection) {
 pub fn canary_candidate(w: &facts::Workload) -> bool {
     w.class.value == WorkloadClass::PythonWeb && w.python.as_ref().is_none_or(|p| p.value.0 != 3)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Python files in three code directories, each with several hazards on several lines,
+    /// facts that later files repeat, and files sorted before and after the ones that give them.
+    fn python_codebase() -> Vec<SourceText> {
+        let mut files = Vec::new();
+        let lines = [
+            "import cPickle\n",
+            "x = pickle.dumps(y)\n",
+            "from django.core.cache import cache\n",
+            "CACHES = {'default': {'BACKEND': 'django_redis.cache.RedisCache'}}\n",
+            "SESSION_ENGINE = 'django.contrib.sessions.backends.cache'\n",
+            "SESSION_SERIALIZER = 'django.contrib.sessions.serializers.PickleSerializer'\n",
+            "CELERY_TASK_SERIALIZER = 'pickle'\n",
+            "import imp, cgi\n",
+            "print 'hello'\n",
+            "from flask import Flask\n",
+            "app = Flask(__name__)\n",
+            "@app.route('/healthz')\n",
+            "app.run(port=5000)\n",
+            "from prometheus_client import Counter\n",
+            "server = grpc.server(pool)\n",
+            "application = get_wsgi_application()\n",
+            "import django\n",
+        ];
+        for dir in ["a", "b", "b/c"] {
+            files.push(SourceText {
+                path: format!("{dir}/setup.py"),
+                text: "setup(name='x')\n".into(),
+            });
+            for i in 0..14 {
+                let text: String = (0..20)
+                    .map(|j| lines[(i * 7 + j * 3) % lines.len()])
+                    .collect();
+                files.push(SourceText {
+                    path: format!("{dir}/m{i:02}.py"),
+                    text,
+                });
+            }
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        files
+    }
+
+    /// Searching only for what can still be shown (facts a code directory lacks, hazards with
+    /// fewer than ten pieces of evidence) detects what searching every file for everything does.
+    #[test]
+    fn early_exits_change_nothing() {
+        let files = python_codebase();
+        let capped = analyze_files(&files, "app", true);
+        let uncapped = analyze_files(&files, "app", false);
+        assert_eq!(capped, uncapped);
+        assert!(capped.hazards.iter().any(|h| h.evidence.len() == 10));
+        assert_eq!(analyze(&files, "app"), capped);
+    }
+}

@@ -438,6 +438,40 @@ mod tests {
         assert_eq!(f.port.unwrap().value, 5000);
     }
 
+    /// Files searched only for the facts the ones before them lack give the facts that
+    /// searching every file for everything and keeping the first of each gives.
+    #[test]
+    fn wanted_facts_fill_as_all_facts() {
+        let texts = [
+            "import os\n",
+            "print 'x'\nfrom flask import Flask\napp = Flask(__name__)\n",
+            "def application(environ, start_response):\n    pass\n",
+            "@app.route('/healthz')\ndef h(): pass\napp.run(port=5000)\n",
+            "from prometheus_client import Counter\ns = grpc.server(x)\n",
+            "import django\napplication = get_wsgi_application()\n",
+            "app.run(debug=True)\nfrom flask import Flask\napp = Flask(__name__)\n",
+        ];
+        // Every order of a few of them: which file gives a fact depends on what came first.
+        for start in 0..texts.len() {
+            let order: Vec<&str> = texts
+                .iter()
+                .cycle()
+                .skip(start)
+                .take(texts.len())
+                .copied()
+                .collect();
+            let (mut all, mut some) = (PyFacts::default(), PyFacts::default());
+            for (i, text) in order.iter().enumerate() {
+                let path = format!("svc/m{i}.py");
+                let present = GATES.scan(text);
+                all.fill_from(python_file(&path, text, "svc", &present));
+                let wanted = Wanted::missing_from(Some(&some), None);
+                some.fill_from(python_file_wanted(&path, text, "svc", &present, wanted));
+            }
+            assert_eq!(format!("{all:?}"), format!("{some:?}"), "from {start}");
+        }
+    }
+
     #[test]
     fn django_url_patterns() {
         let text = "from django.urls import path\nurlpatterns = [\n    path('healthz/', views.health),\n]\n";
