@@ -125,25 +125,44 @@ const PY2_ONLY: &[(&str, &str)] = &[
 
 /// One piece of evidence per line with a match (`matches` in increasing order of start),
 /// lines counted once for the whole file.
+/// Stops when `out` holds `cap` pieces.
 fn push_lines(
     path: &str,
     text: &str,
     matches: impl Iterator<Item = usize>,
     out: &mut Vec<Evidence>,
+    cap: usize,
 ) -> LineCounter {
     let mut lines = LineCounter::new();
     for start in matches {
-        let e = Evidence::new(path, lines.line_of(text, start));
-        if out.last() != Some(&e) {
-            out.push(e);
+        if out.len() >= cap {
+            break;
+        }
+        let line = lines.line_of(text, start);
+        // As `Evidence::new` stores it; compared before a path is copied.
+        let stored = u32::try_from(line).unwrap_or(u32::MAX);
+        if out
+            .last()
+            .is_none_or(|e| e.line != stored || e.file != path)
+        {
+            out.push(Evidence::new(path, line));
         }
     }
     lines
 }
 
-fn lines_matching(path: &str, text: &str, pattern: &Regex, out: &mut Vec<Evidence>) {
-    push_lines(path, text, pattern.find_iter(text).map(|m| m.start()), out);
+fn lines_matching(path: &str, text: &str, pattern: &Regex, out: &mut Vec<Evidence>, cap: usize) {
+    push_lines(
+        path,
+        text,
+        pattern.find_iter(text).map(|m| m.start()),
+        out,
+        cap,
+    );
 }
+
+/// How many pieces of evidence a hazard shows ([`Signals::into_hazards`]).
+pub(super) const EVIDENCE_SHOWN: usize = 10;
 
 /// The starts of the matches `find_iter` gives for `(?m)^\s*(?:CORE)`.
 fn line_start_matches<'t>(
@@ -185,42 +204,67 @@ fn pickle_matches(text: &str) -> impl Iterator<Item = usize> + '_ {
 
 impl Signals {
     /// `present` is [`super::python::GATES`] scanned over `text`.
-    pub(super) fn python_file(&mut self, path: &str, text: &str, present: &Present<'_>) {
+    ///
+    /// With `in_order` (every file so far came before this one in path order), a list that has
+    /// [`EVIDENCE_SHOWN`] pieces of evidence is not searched again, nor past that many: a hazard
+    /// shows its first ten pieces of evidence in (file, line) order, and every later match
+    /// sorts after them (issue 15).
+    pub(super) fn python_file(
+        &mut self,
+        path: &str,
+        text: &str,
+        present: &Present<'_>,
+        in_order: bool,
+    ) {
+        let cap = if in_order { EVIDENCE_SHOWN } else { usize::MAX };
+        let open = |list: &Vec<Evidence>| list.len() < cap;
         // Substring gates first: the regexes run only on files that could match.
-        if present.has(text, "ickle") {
-            push_lines(path, text, pickle_matches(text), &mut self.pickle);
-            if QUOTED_PICKLE.is_match(text) {
-                lines_matching(path, text, &CELERY_PICKLE, &mut self.celery_pickle);
+        if (open(&self.pickle) || open(&self.celery_pickle)) && present.has(text, "ickle") {
+            if open(&self.pickle) {
+                push_lines(path, text, pickle_matches(text), &mut self.pickle, cap);
+            }
+            if open(&self.celery_pickle) && QUOTED_PICKLE.is_match(text) {
+                lines_matching(path, text, &CELERY_PICKLE, &mut self.celery_pickle, cap);
             }
         }
-        if [
-            "Cache", "cache", "memcache", "redis", "rq", "beaker", "session",
-        ]
-        .iter()
-        .any(|w| present.has(text, w))
+        if open(&self.shared_cache)
+            && [
+                "Cache", "cache", "memcache", "redis", "rq", "beaker", "session",
+            ]
+            .iter()
+            .any(|w| present.has(text, w))
         {
-            lines_matching(path, text, &SHARED_CACHE, &mut self.shared_cache);
+            lines_matching(path, text, &SHARED_CACHE, &mut self.shared_cache, cap);
         }
-        if present.has(text, "SESSION_") {
-            lines_matching(
-                path,
-                text,
-                &SESSION_SERIALIZER_PICKLE,
-                &mut self.session_pickle,
-            );
-            lines_matching(
-                path,
-                text,
-                &SESSION_ENGINE_CACHE,
-                &mut self.session_cache_backed,
-            );
+        if (open(&self.session_pickle) || open(&self.session_cache_backed))
+            && present.has(text, "SESSION_")
+        {
+            if open(&self.session_pickle) {
+                lines_matching(
+                    path,
+                    text,
+                    &SESSION_SERIALIZER_PICKLE,
+                    &mut self.session_pickle,
+                    cap,
+                );
+            }
+            if open(&self.session_cache_backed) {
+                lines_matching(
+                    path,
+                    text,
+                    &SESSION_ENGINE_CACHE,
+                    &mut self.session_cache_backed,
+                    cap,
+                );
+            }
         }
-        if text.contains("import") {
+        if open(&self.removed_modules) && text.contains("import") {
             push_lines(
                 path,
                 text,
                 line_start_matches(&REMOVED_MODULES, text),
                 &mut self.removed_modules,
+                cap,
             );
         }
     }
@@ -291,7 +335,7 @@ impl Signals {
             }
             evidence.sort();
             evidence.dedup();
-            evidence.truncate(10);
+            evidence.truncate(EVIDENCE_SHOWN);
             hazards.push(Hazard {
                 id,
                 level,
@@ -397,7 +441,13 @@ mod tests {
             String::new(),
         ] {
             let mut pickle = Vec::new();
-            push_lines("f.py", &text, pickle_matches(&text), &mut pickle);
+            push_lines(
+                "f.py",
+                &text,
+                pickle_matches(&text),
+                &mut pickle,
+                usize::MAX,
+            );
             assert_eq!(pickle, as_written(PICKLE_AS_WRITTEN, &text), "{text:?}");
             let mut removed = Vec::new();
             push_lines(
@@ -405,6 +455,7 @@ mod tests {
                 &text,
                 line_start_matches(&REMOVED_MODULES, &text),
                 &mut removed,
+                usize::MAX,
             );
             assert_eq!(removed, as_written(REMOVED_AS_WRITTEN, &text), "{text:?}");
         }
@@ -416,7 +467,7 @@ mod tests {
     fn line_numbers_cost_one_pass() {
         let text = generated(100_000);
         let mut out = Vec::new();
-        let counter = push_lines("f.py", &text, pickle_matches(&text), &mut out);
+        let counter = push_lines("f.py", &text, pickle_matches(&text), &mut out, usize::MAX);
         assert!(out.len() > 50_000);
         assert!(
             counter.scanned <= text.len(),
@@ -429,6 +480,7 @@ mod tests {
             &text,
             line_start_matches(&REMOVED_MODULES, &text),
             &mut Vec::new(),
+            usize::MAX,
         );
         assert!(counter.scanned <= text.len());
     }

@@ -39,6 +39,50 @@ impl PyFacts {
     }
 }
 
+/// Which facts a file is still searched for: a fact its code directory already has from an
+/// earlier file is kept over this file's ([`PyFacts::fill_from`]), so it is not searched again
+/// (issue 15: on a large codebase most files would otherwise be scanned for facts the first few
+/// files already gave). A group is searched when any fact it gives is wanted, and then gives
+/// all of them as before, so what is kept is unchanged.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Wanted {
+    pub framework: bool,
+    pub entrypoint: bool,
+    /// `server` and `port` (one search gives both).
+    pub server: bool,
+    pub health: bool,
+    pub metrics_library: bool,
+    pub grpc: bool,
+    pub python2: bool,
+}
+
+impl Wanted {
+    #[cfg(test)]
+    pub(super) const ALL: Wanted = Wanted {
+        framework: true,
+        entrypoint: true,
+        server: true,
+        health: true,
+        metrics_library: true,
+        grpc: true,
+        python2: true,
+    };
+
+    /// The facts neither `a` nor `b` has yet.
+    pub(super) fn missing_from(a: Option<&PyFacts>, b: Option<&PyFacts>) -> Wanted {
+        let none = |f: fn(&PyFacts) -> bool| !a.is_some_and(f) && !b.is_some_and(f);
+        Wanted {
+            framework: none(|k| k.framework.is_some()),
+            entrypoint: none(|k| k.entrypoint.is_some()),
+            server: none(|k| k.server.is_some()) || none(|k| k.port.is_some()),
+            health: none(|k| k.health.is_some()),
+            metrics_library: none(|k| k.metrics_library.is_some()),
+            grpc: none(|k| k.grpc.is_some()),
+            python2: none(|k| k.python2.is_some()),
+        }
+    }
+}
+
 fn re(pattern: &str) -> Regex {
     Regex::new(pattern).expect("valid regex")
 }
@@ -148,7 +192,9 @@ static METRICS: LazyLock<Vec<(LineStart, &str)>> = LazyLock::new(|| {
 
 /// The words whose absence rules a Python file out of a search, looked for in one pass (most
 /// files of a large codebase contain none of them, and a `contains` each scanned all of it),
-/// each by a fragment whose first bytes are rare in code (see [`WordSet`]). [`super::hazards`]
+/// each by a fragment whose first bytes are rare in code (see [`WordSet`]), of four bytes or
+/// more (then the searcher screens by four bytes, not three: on generated Django code the scan
+/// took about 7% less of detection). [`super::hazards`]
 /// and [`super::servers`] gate on them too; `rq` (too short to screen by) is searched for
 /// when asked.
 pub(super) const GATE_WORDS: &[(&str, &str)] = &[
@@ -158,10 +204,10 @@ pub(super) const GATE_WORDS: &[(&str, &str)] = &[
     ("tornado", "rnad"),
     ("start_response", "rt_resp"),
     ("prometheus", "heus"),
-    ("statsd", "tsd"),
+    ("statsd", "atsd"),
     ("datadog", "adog"),
-    ("health", "lth"),
-    ("status", "tus"),
+    ("health", "alth"),
+    ("status", "atus"),
     ("ping", "ping"),
     ("ready", "eady"),
     ("live", "live"),
@@ -204,23 +250,39 @@ fn mentions(text: &str, present: &Present<'_>, words: &[&str]) -> bool {
 }
 
 /// `present` is [`GATES`] scanned over `text`.
+#[cfg(test)]
 pub(super) fn python_file(
     path: &str,
     text: &str,
     service_dir: &str,
     present: &Present<'_>,
 ) -> PyFacts {
+    python_file_wanted(path, text, service_dir, present, Wanted::ALL)
+}
+
+/// The facts of one file, searched for those `wanted` only (the others may be left out).
+pub(super) fn python_file_wanted(
+    path: &str,
+    text: &str,
+    service_dir: &str,
+    present: &Present<'_>,
+    wanted: Wanted,
+) -> PyFacts {
     let mut facts = PyFacts::default();
     let imports = text.contains("import");
-    let frameworks = imports && mentions(text, present, &["django", "flask", "pyramid", "tornado"])
-        || present.has(text, "start_response");
+    // The entrypoint of a bare WSGI module comes from its framework's line.
+    let frameworks = (wanted.framework || wanted.entrypoint)
+        && (imports && mentions(text, present, &["django", "flask", "pyramid", "tornado"])
+            || present.has(text, "start_response"));
     for (pattern, name) in FRAMEWORK.iter().filter(|_| frameworks) {
         if let Some((start, _)) = pattern.find(text) {
             facts.framework = Some(Fact::new((*name).to_string(), path, line_at(text, start)));
             break;
         }
     }
-    let metrics = imports && mentions(text, present, &["prometheus", "statsd", "datadog"]);
+    let metrics = wanted.metrics_library
+        && imports
+        && mentions(text, present, &["prometheus", "statsd", "datadog"]);
     for (pattern, name) in METRICS.iter().filter(|_| metrics) {
         if let Some((start, _)) = pattern.find(text) {
             facts.metrics_library =
@@ -239,10 +301,10 @@ pub(super) fn python_file(
         || name.ends_with("_test.py")
         || name == "tests.py";
     // Decided once per file: most files of a large codebase mention no health word.
-    if !test_file && mentions(text, present, &HEALTH_WORDS) {
+    if wanted.health && !test_file && mentions(text, present, &HEALTH_WORDS) {
         facts.health = health_route(path, text);
     }
-    if present.has(text, ".run(") {
+    if wanted.server && present.has(text, ".run(") {
         // Flask's built-in server: production for some teams (behind a mesh), development
         // only when the call turns the debugger on.
         let call = APP_RUN.find(text).filter(|_| present.has(text, "Flask("));
@@ -266,18 +328,23 @@ pub(super) fn python_file(
             facts.server = Some(Fact::new(server.into(), path, line_at(text, m.start())));
         }
     }
-    if present.has(text, "grpc") {
+    if wanted.grpc && present.has(text, "grpc") {
         if let Some(m) = GRPC_SERVER.find(text) {
             facts.grpc = Some(Evidence::new(path, line_at(text, m.start())));
         }
     }
-    if text.contains("print") || text.contains("except") || text.contains("raise") {
+    if wanted.python2
+        && (text.contains("print") || text.contains("except") || text.contains("raise"))
+    {
         if let Some((start, _)) = PY2_SYNTAX.find(text) {
             facts.python2 = Some(Evidence::new(path, line_at(text, start)));
         }
     }
     let module = || module_of(path, service_dir);
     // The substring tests first: the regexes have no literal prefix to skip to.
+    if !wanted.entrypoint {
+        return facts;
+    }
     if let Some(c) = Some(text)
         .filter(|t| present.has(t, "get_wsgi_application"))
         .and_then(|t| DJANGO_WSGI.captures(t))
@@ -371,6 +438,40 @@ mod tests {
         assert_eq!(f.health.as_ref().unwrap().value, "/healthz");
         assert_eq!(f.health.unwrap().evidence.line, 4);
         assert_eq!(f.port.unwrap().value, 5000);
+    }
+
+    /// Files searched only for the facts the ones before them lack give the facts that
+    /// searching every file for everything and keeping the first of each gives.
+    #[test]
+    fn wanted_facts_fill_as_all_facts() {
+        let texts = [
+            "import os\n",
+            "print 'x'\nfrom flask import Flask\napp = Flask(__name__)\n",
+            "def application(environ, start_response):\n    pass\n",
+            "@app.route('/healthz')\ndef h(): pass\napp.run(port=5000)\n",
+            "from prometheus_client import Counter\ns = grpc.server(x)\n",
+            "import django\napplication = get_wsgi_application()\n",
+            "app.run(debug=True)\nfrom flask import Flask\napp = Flask(__name__)\n",
+        ];
+        // Every order of a few of them: which file gives a fact depends on what came first.
+        for start in 0..texts.len() {
+            let order: Vec<&str> = texts
+                .iter()
+                .cycle()
+                .skip(start)
+                .take(texts.len())
+                .copied()
+                .collect();
+            let (mut all, mut some) = (PyFacts::default(), PyFacts::default());
+            for (i, text) in order.iter().enumerate() {
+                let path = format!("svc/m{i}.py");
+                let present = GATES.scan(text);
+                all.fill_from(python_file(&path, text, "svc", &present));
+                let wanted = Wanted::missing_from(Some(&some), None);
+                some.fill_from(python_file_wanted(&path, text, "svc", &present, wanted));
+            }
+            assert_eq!(format!("{all:?}"), format!("{some:?}"), "from {start}");
+        }
     }
 
     #[test]

@@ -78,7 +78,7 @@ const SKIP_DIRS: &[&str] = &[
 /// Whether a detector wants to read a file with this name. Asked of every file a walk sees: no
 /// allocation for a name that fits the stack buffer.
 pub fn is_candidate(name: &str) -> bool {
-    let (mut buf, mut owned) = ([0u8; 256], String::new());
+    let (mut buf, mut owned) = ([0u8; super::scan::NAME_BUF], String::new());
     let lower = super::scan::ascii_lowercase(name, &mut buf, &mut owned);
     let ext = lower.rsplit_once('.').map(|(_, e)| e);
     matches!(
@@ -659,11 +659,15 @@ mod fast {
         let name_of = |&(s, e, _): &(usize, usize, FileType)| {
             CStr::from_bytes_with_nul(&names[s..e]).unwrap_or_default()
         };
+        // The name without its NUL: compared and decoded without `CStr`'s search for the NUL,
+        // which is made only for the entries opened.
+        let bytes_of =
+            |&(s, e, _): &(usize, usize, FileType)| &names[s..e.saturating_sub(1).max(s)];
         // The entries that change how the directory is read, found in one pass.
         let (mut ignore_file, mut git_ignore, mut git_dir) = (false, false, false);
         let mut markers: Vec<&(usize, usize, FileType)> = Vec::new();
         for e in &scratch.entries {
-            match name_of(e).to_bytes() {
+            match bytes_of(e) {
                 b".ignore" => ignore_file = true,
                 b".gitignore" => git_ignore = true,
                 b".git" => git_dir = true,
@@ -706,11 +710,10 @@ mod fast {
         let fd = Arc::new(fd);
         let mut children = Vec::new();
         for e in &scratch.entries {
-            let cname = name_of(e);
-            let name_bytes = cname.to_bytes();
+            let name_bytes = bytes_of(e);
             let kind = match e.2 {
                 FileType::Unknown => {
-                    match rustix::fs::statat(&*fd, cname, AtFlags::SYMLINK_NOFOLLOW) {
+                    match rustix::fs::statat(&*fd, name_of(e), AtFlags::SYMLINK_NOFOLLOW) {
                         Ok(s) => FileType::from_raw_mode(s.st_mode),
                         Err(_) => continue,
                     }
@@ -718,7 +721,11 @@ mod fast {
                 k => k,
             };
             let is_dir = kind == FileType::Directory;
-            let name = String::from_utf8_lossy(name_bytes);
+            // Most names are UTF-8: checked without `from_utf8_lossy`'s chunking.
+            let name = match std::str::from_utf8(name_bytes) {
+                Ok(name) => std::borrow::Cow::Borrowed(name),
+                Err(_) => String::from_utf8_lossy(name_bytes),
+            };
             let full = |scratch_path: &mut PathBuf| {
                 scratch_path.clear();
                 scratch_path.push(&job.path);
@@ -753,7 +760,7 @@ mod fast {
                 FileType::Directory => {
                     full(&mut scratch.path);
                     children.push(Job {
-                        at: Some((Arc::clone(&fd), cname.to_owned())),
+                        at: Some((Arc::clone(&fd), name_of(e).to_owned())),
                         path: scratch.path.clone(),
                         rel: rel(),
                         depth: job.depth + 1,
@@ -768,7 +775,7 @@ mod fast {
                     }
                     let file = rustix::fs::openat(
                         &*fd,
-                        cname,
+                        name_of(e),
                         OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                         Mode::empty(),
                     )
