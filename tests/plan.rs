@@ -823,3 +823,39 @@ fn a_bare_wsgi_application_is_planned_on_gunicorns_port() {
     );
     assert!(stdout(&out).contains("port 8000"), "{}", stdout(&out));
 }
+
+/// A Procfile with a buildpack platform's `runtime.txt` (Heroku) plans bare metal with a
+/// warning that the bundle needs hosts the team runs; the same Procfile without the pin, as
+/// honcho or foreman run it on a host, plans bare metal silently.
+#[test]
+fn a_buildpack_platforms_procfile_is_planned_with_a_warning() {
+    for pinned in [true, false] {
+        let dir = scratch(&format!("buildpack-{pinned}"));
+        copy_tree(
+            &repo().join("tests/fixtures/buildpack-app"),
+            &dir.join("app"),
+        );
+        if !pinned {
+            std::fs::remove_file(dir.join("app/runtime.txt")).unwrap();
+        }
+        let out = canaryc(
+            &dir,
+            &[
+                "plan",
+                "app",
+                "--infra-type",
+                "auto",
+                "--output",
+                "out",
+                "--color",
+                "never",
+            ],
+        );
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert_eq!(out.status.code(), Some(0), "{all}");
+        assert_eq!(all.contains("CNR612"), pinned, "{all}");
+        let plan = std::fs::read_to_string(dir.join("out/canary.plan")).unwrap();
+        assert!(plan.contains("# planned for bare-metal:"), "{plan}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -113,6 +113,14 @@ pub(crate) fn human(d: &Detection, root: &str) -> String {
             let _ = writeln!(out, "  {:<15} router: {}", "", clean(&routers.join(", ")));
         }
     }
+    if let Some(pin) = d.buildpack_runtime.first() {
+        let _ = writeln!(
+            out,
+            "  {:<15} {} (a buildpack platform such as Heroku runs the Procfile: CNR612)",
+            "platform",
+            clean(&at(pin))
+        );
+    }
     let choice = crate::detect::link::choose(d, None);
     out.push_str("\nPlan (what `canaryc plan` canaries)\n");
     match choice.infra {

@@ -105,6 +105,10 @@ pub struct Detection {
     pub hazards: Vec<Hazard>,
     /// Literal credentials in the codebase's deployment files, each with the fix.
     pub credentials: Vec<Credential>,
+    /// A buildpack platform's runtime pin (`runtime.txt` holding `python-2.7.13`: Heroku, and
+    /// the platforms that copied it): the Procfile runs on a PaaS, not on hosts the team runs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub buildpack_runtime: Vec<Evidence>,
     /// Files or values that could not be used (broken YAML, a port that is not a port):
     /// detection went on without them.
     pub warnings: Vec<Warning>,

@@ -183,6 +183,20 @@ impl<'a> Merger<'a> {
                 auto.span,
             )];
         };
+        if kind == DetectedKind::BareMetal {
+            if let Some(pin) = detection.buildpack_runtime.first() {
+                self.diagnostics.push(
+                    Diagnostic::new(
+                        Code::BuildpackPlatform,
+                        auto.span,
+                        format!("the codebase runs on a buildpack platform such as Heroku ({pin}), and `infra = auto` planned bare metal"),
+                    )
+                    .label("bare-metal(router: haproxy)")
+                    .note("the bare-metal bundle runs py2 and py3 as systemd units behind HAProxy on a host you run; a platform's router gives no weighted split between two apps, and canaryc has no target for one")
+                    .help("move the service to hosts, a Compose stack or a cluster you run and plan it there (`infra = docker-compose(router: haproxy)`): on the platform itself the bundle's units and HAProxy have nowhere to run"),
+                );
+            }
+        }
         let model = model_kind(kind);
         let router = detection
             .infra

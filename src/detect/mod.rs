@@ -299,6 +299,17 @@ fn analyze_files(files: &[SourceText], root_name: &str, in_order: bool) -> Detec
             procfile::analyze(path, text, &mut out);
             continue;
         }
+        if lower == "runtime.txt" {
+            // The Python buildpack's pin: one line `python-X.Y.Z`.
+            if let Some((i, _)) = text.lines().enumerate().find(|(_, l)| {
+                l.trim()
+                    .strip_prefix("python-")
+                    .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit()))
+            }) {
+                out.buildpack_runtime.push(Evidence::new(path, i + 1));
+            }
+            continue;
+        }
         if plain.ends_with(".service") && text.contains("[Service]") {
             systemd::analyze(path, text, &mut out);
             continue;

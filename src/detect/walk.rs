@@ -110,6 +110,7 @@ pub fn is_candidate(name: &str) -> bool {
         || lower.starts_with("run-")
         || (lower.starts_with("requirements") && lower.ends_with(".txt"))
         || lower == "constraints.txt"
+        || lower == "runtime.txt"
 }
 
 pub fn walk(root: &Path, limits: &Limits) -> std::io::Result<Walked> {

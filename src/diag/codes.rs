@@ -157,6 +157,8 @@ codes! {
     InfraAlternatives = "CNR610", Warning, "infra-alternatives";
     /// A one-service plan, and several Python web workloads it could be.
     ServiceAmbiguous = "CNR611", Warning, "service-ambiguous";
+    /// Planned for bare metal from a Procfile that runs on a buildpack platform (Heroku).
+    BuildpackPlatform = "CNR612", Warning, "buildpack-platform";
 
     MissingForTarget = "CNR701", Error, "missing-for-target";
     AssumedDefault = "CNR702", Warning, "assumed-default";
