@@ -16,7 +16,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 /// A plan of at least `lines` lines: a fleet of services, a long inline schedule and triggers.
 pub(crate) fn large_plan(lines: usize) -> String {
     let mut out = String::from(
-        "# Generated for the benchmark: a fleet on one schedule.\nuse std.rollback.defaults\n\nplan fleet {\n  namespace = \"fleet\"\n  python = 2.7 -> 3.13\n  infra = [kubernetes(router: istio), bare-metal(router: haproxy)]\n  start = 2027-01-11\n  route { sticky = cookie(\"py_version\") }\n  rollback = defaults { error_rate > 0.5% for 5m }\n",
+        "# Generated for the benchmark: a fleet on one schedule.\nuse std.rollback.defaults\n\nplan fleet {\n  namespace = \"fleet\"\n  python = 2.7 -> 3.13\n  infra = [kubernetes(router: istio), bare-metal(router: haproxy)]\n  start = 2027-01-11\n  route { sticky = cookie(\"py_version\") }\n  rollback = defaults { error_rate > 0.5% }\n",
     );
     let stages = 40;
     out.push_str("  schedule {\n");

@@ -4,7 +4,10 @@
 //!
 //! Each edit is a real one, of text that is in the plan: one service's `replicas = 3` becomes
 //! 4 (and back on a later round), so the plan stays valid and every publication is the real
-//! path: the document's tree updated, the plan checked, diagnostics (none) sent. The client
+//! path: the document's tree updated, the plan checked, diagnostics (none) sent. The bench
+//! asserts that each edit changes the text it sends, and, after the timed edits, that one more
+//! edit (a value the checker refuses) is reported on the line it changed: the server checks
+//! the text the client has, not an older one. The client
 //! sends the whole text, as the server asks (full sync). The debounce is set to 0
 //! (`CANARYC_LSP_DEBOUNCE_MS`), so the time is the server's work plus the transport; the floor
 //! beside it is the round trip of a request with nothing to compute (a hover on whitespace).
@@ -140,7 +143,9 @@ fn main() {
     for n in 0..edits {
         let at = sites[(n * 37) % sites.len()];
         let digit = if &text[at..at + 1] == "3" { "4" } else { "3" };
+        let before = text.clone();
         text.replace_range(at..at + 1, digit);
+        assert_ne!(text, before, "edit {n} changes the plan");
         let version = n as i64 + 2;
         let cpu_before = cpu_time(pid);
         let start = Instant::now();
@@ -156,6 +161,25 @@ fn main() {
         }
         assert!(diagnostics.is_empty(), "edit {n}: {diagnostics:?}");
     }
+
+    // The server's text is the client's: one more edit, of a value the checker refuses, is
+    // reported on the line the client edited (the timed edits, all valid, cannot show it).
+    let at = sites[edits % sites.len()];
+    text.replace_range(at..at + 1, "x");
+    let version = edits as i64 + 2;
+    client.send(
+        json!({"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {
+        "textDocument": {"uri": URI, "version": version},
+        "contentChanges": [{"text": text}]}}),
+    );
+    let diagnostics = client.diagnostics(version);
+    let line = text[..at].matches('\n').count();
+    assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+    assert_eq!(
+        diagnostics[0]["range"]["start"]["line"], line,
+        "{diagnostics:?}"
+    );
+    assert_eq!(diagnostics[0]["code"], "CNR201", "{diagnostics:?}");
 
     // The floor: a request the server answers without computing anything.
     let mut floor = Vec::with_capacity(edits);

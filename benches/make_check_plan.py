@@ -1,8 +1,10 @@
-"""The plan of benches/check.rs (`large_plan`), written to stdout: `make_check_plan.py LINES`."""
+"""The plan of benches/check.rs (`large_plan`), written to stdout: `make_check_plan.py LINES [STAGES]`.
+
+With the default 40 stages the schedule alone is 213 lines; `make_check_plan.py 80 4` is an 80-line
+plan of the same shape (the small plan `benches/check-process.sh` times beside the large one)."""
 import sys
-def large_plan(lines):
-    out = "# Generated for the benchmark: a fleet on one schedule.\nuse std.rollback.defaults\n\nplan fleet {\n  namespace = \"fleet\"\n  python = 2.7 -> 3.13\n  infra = [kubernetes(router: istio), bare-metal(router: haproxy)]\n  start = 2027-01-11\n  route { sticky = cookie(\"py_version\") }\n  rollback = defaults { error_rate > 0.5% for 5m }\n"
-    stages=40
+def large_plan(lines, stages=40):
+    out = "# Generated for the benchmark: a fleet on one schedule.\nuse std.rollback.defaults\n\nplan fleet {\n  namespace = \"fleet\"\n  python = 2.7 -> 3.13\n  infra = [kubernetes(router: istio), bare-metal(router: haproxy)]\n  start = 2027-01-11\n  route { sticky = cookie(\"py_version\") }\n  rollback = defaults { error_rate > 0.5% }\n"
     out += "  schedule {\n"
     for i in range(stages):
         last = i == stages-1
@@ -19,4 +21,4 @@ def large_plan(lines):
         n += 1
     out += "}\n"
     return out
-sys.stdout.write(large_plan(int(sys.argv[1])))
+sys.stdout.write(large_plan(int(sys.argv[1]), *[int(a) for a in sys.argv[2:3]]))

@@ -14,26 +14,57 @@ pub(crate) struct Entries<'a> {
     pub(crate) attributes: Vec<(&'static Field, &'a Attribute)>,
     pub(crate) blocks: Vec<&'a Block>,
     pub(crate) conditions: Vec<&'a Condition>,
-    /// Each attribute by field name and qualifier, so that duplicates and lookups take no scan
-    /// of the attributes before (a body of 100,000 entries took each one's time squared).
+    /// Each attribute by field name and qualifier once there are more than [`SCANNED`], so
+    /// that duplicates and lookups take no scan of the attributes before (a body of 100,000
+    /// entries took each one's time squared). Empty while a scan is cheaper than hashing.
     by_key: HashMap<(&'static str, Option<&'a str>), &'a Attribute>,
+}
+
+/// Up to this many attributes, a lookup scans them: most bodies hold a handful, and hashing
+/// each key costs more than comparing a few names.
+const SCANNED: usize = 8;
+
+fn qualifier_of(attribute: &Attribute) -> Option<&str> {
+    attribute.qualifier.as_ref().map(|q| q.value.as_str())
 }
 
 impl<'a> Entries<'a> {
     /// The attribute `name` (without qualifier), if written.
     pub(crate) fn get(&self, name: &str) -> Option<&'a Attribute> {
-        self.by_key.get(&(name, None)).copied()
+        self.lookup(name, None)
     }
 
     /// The attribute `name qualifier`, e.g. `image py3`.
     pub(crate) fn qualified(&self, name: &str, qualifier: &str) -> Option<&'a Attribute> {
-        self.by_key.get(&(name, Some(qualifier))).copied()
+        self.lookup(name, Some(qualifier))
+    }
+
+    /// The attribute with field `name` and `qualifier` (there is at most one: [`Checker::entries`]
+    /// adds no duplicate).
+    fn lookup(&self, name: &str, qualifier: Option<&str>) -> Option<&'a Attribute> {
+        if self.attributes.len() <= SCANNED {
+            self.attributes
+                .iter()
+                .find(|(field, a)| field.name == name && qualifier_of(a) == qualifier)
+                .map(|&(_, a)| a)
+        } else {
+            self.by_key.get(&(name, qualifier)).copied()
+        }
     }
 
     fn add(&mut self, field: &'static Field, attribute: &'a Attribute) {
-        let qualifier = attribute.qualifier.as_ref().map(|q| q.value.as_str());
-        self.by_key.insert((field.name, qualifier), attribute);
         self.attributes.push((field, attribute));
+        if self.attributes.len() > SCANNED {
+            if self.by_key.is_empty() {
+                for &(field, attribute) in &self.attributes {
+                    self.by_key
+                        .insert((field.name, qualifier_of(attribute)), attribute);
+                }
+            } else {
+                self.by_key
+                    .insert((field.name, qualifier_of(attribute)), attribute);
+            }
+        }
     }
 
     pub(crate) fn blocks<'s>(&'s self, keyword: &'s str) -> impl Iterator<Item = &'a Block> + 's {
@@ -137,7 +168,7 @@ impl<'a> Checker<'a> {
             (Some(_), _) => {}
         }
         let qualifier = attribute.qualifier.as_ref().map(|q| q.as_str());
-        if let Some(first) = seen.by_key.get(&(field.name, qualifier)) {
+        if let Some(first) = seen.lookup(field.name, qualifier) {
             self.report(
                 Diagnostic::new(
                     Code::DuplicateField,

@@ -23,6 +23,7 @@ pub mod strings;
 mod value;
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use crate::date::Date;
 use crate::diag::{self, Code, Diagnostic, did_you_mean};
@@ -96,7 +97,7 @@ pub fn check_parsed(
     }
 
     // Parse each stdlib module the file imports, once.
-    let mut modules: Vec<(&'static stdlib::Module, File)> = Vec::new();
+    let mut modules: Vec<(&'static stdlib::Module, Rc<File>)> = Vec::new();
     for item in &root_ast.items {
         let Item::Use(path) = item else { continue };
         if let Some(module) = module_of(path) {
@@ -143,16 +144,61 @@ fn module_of(path: &crate::source::Spanned<Vec<Ident>>) -> Option<&'static stdli
         .find_map(|n| stdlib::module(&names[..n].join(".")))
 }
 
+/// A stdlib module parsed with the file id it has in a source map.
+struct ParsedModule {
+    path: &'static str,
+    file: FileId,
+    ast: Rc<File>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+thread_local! {
+    /// The stdlib modules this thread has parsed, by module and file id (the spans carry it):
+    /// the text is embedded, so the same module with the same id always parses to the same
+    /// AST. The language server checks on every edit, and parsing the two default modules
+    /// was a third of checking a 2,000-line plan (issue 15).
+    static PARSED_MODULES: std::cell::RefCell<Vec<ParsedModule>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// At most this many parsed modules are kept (a source map gives each module one id, so a
+/// front end uses only a few).
+const PARSED_MODULES_KEPT: usize = 16;
+
 fn parse_module(
     sources: &mut SourceMap,
     module: &'static stdlib::Module,
     diagnostics: &mut Vec<Diagnostic>,
-) -> File {
+) -> Rc<File> {
     let id = sources
         .find(module.file_name)
         .unwrap_or_else(|| sources.add(module.file_name, module.text));
-    let (ast, mut found) = crate::syntax::parse(id, &sources.get(id).text);
-    diagnostics.append(&mut found);
+    let cached = PARSED_MODULES.with(|cache| {
+        let cache = cache.try_borrow().ok()?;
+        let parsed = cache
+            .iter()
+            .find(|p| p.path == module.path && p.file == id)?;
+        diagnostics.extend(parsed.diagnostics.iter().cloned());
+        Some(parsed.ast.clone())
+    });
+    if let Some(ast) = cached {
+        return ast;
+    }
+    let (ast, found) = crate::syntax::parse(id, &sources.get(id).text);
+    let ast = Rc::new(ast);
+    diagnostics.extend(found.iter().cloned());
+    PARSED_MODULES.with(|cache| {
+        if let Ok(mut cache) = cache.try_borrow_mut() {
+            if cache.len() >= PARSED_MODULES_KEPT {
+                cache.remove(0);
+            }
+            cache.push(ParsedModule {
+                path: module.path,
+                file: id,
+                ast: ast.clone(),
+                diagnostics: found,
+            });
+        }
+    });
     ast
 }
 
@@ -209,7 +255,7 @@ impl<'a> Checker<'a> {
     fn run(
         &mut self,
         root: &'a File,
-        modules: &'a [(&'static stdlib::Module, File)],
+        modules: &'a [(&'static stdlib::Module, Rc<File>)],
     ) -> Option<Plan> {
         let mut plans: Vec<&'a Block> = Vec::new();
         let mut used_imports: Vec<(&'a crate::source::Spanned<Vec<Ident>>, bool)> = Vec::new();
@@ -431,7 +477,7 @@ impl<'a> Checker<'a> {
     fn import(
         &mut self,
         path: &'a crate::source::Spanned<Vec<Ident>>,
-        modules: &'a [(&'static stdlib::Module, File)],
+        modules: &'a [(&'static stdlib::Module, Rc<File>)],
     ) {
         let names: Vec<&str> = path.iter().map(|s| s.value.as_str()).collect();
         let Some((module, ast)) = modules.iter().find(|(m, _)| {

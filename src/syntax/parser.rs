@@ -42,22 +42,24 @@ pub(super) fn parse(file: FileId, text: &str) -> (SyntaxTree, Vec<Diagnostic>) {
 /// diagnostic. Brackets in strings and comments do not count.
 pub(super) fn check_nesting(file: FileId, text: &str, depth: usize) -> Option<Diagnostic> {
     let (mut depth, mut in_string, mut in_comment, mut escaped) = (depth, false, false, false);
-    for (i, c) in text.char_indices() {
+    // Byte by byte: every character it looks for is ASCII, and no byte of a multi-byte
+    // character is (an escaped one is skipped by its first byte, the rest are plain bytes).
+    for (i, &c) in text.as_bytes().iter().enumerate() {
         if in_comment {
-            in_comment = c != '\n';
+            in_comment = c != b'\n';
         } else if in_string {
             match (escaped, c) {
                 (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"' | '\n') => in_string = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"' | b'\n') => in_string = false,
                 _ => {}
             }
         } else {
             match c {
-                '#' => in_comment = true,
-                '"' => in_string = true,
-                '{' | '[' | '(' => depth += 1,
-                '}' | ']' | ')' => depth = depth.saturating_sub(1),
+                b'#' => in_comment = true,
+                b'"' => in_string = true,
+                b'{' | b'[' | b'(' => depth += 1,
+                b'}' | b']' | b')' => depth = depth.saturating_sub(1),
                 _ => {}
             }
             if depth > MAX_NESTING {
