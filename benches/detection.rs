@@ -15,6 +15,9 @@
 //!                                   one cell of `table` with more runs: median, p90, preview
 //! cargo bench --bench detection -- calibrate [RUNS [2x|1pt [HOURS]]]
 //!                                   the constant in the rungs' thresholds, per stage hold
+//! cargo bench --bench detection -- short [RUNS [HOURS [C,C,... [2x]]]]
+//!                                   the short rungs' constant: false rollbacks per candidate
+//! cargo bench --bench detection -- preview             `table`'s preview column, no simulation
 //! cargo bench --bench detection -- crosscheck [PATHS]  the evaluator against promtool test rules
 //! cargo bench --bench detection -- floor [RUNS]        the fastest any rule firing on the k-th
 //!                                   failure can be, and what such a rule costs a healthy py3
@@ -38,22 +41,27 @@ const SCRAPE: u64 = 15;
 const LONGEST_HOLD: u64 = 336 * 3600;
 
 /// The standard schedule's ladder: every stage's thresholds, told apart by py3's share.
-/// `CANARYC_CONSTANTS="7.5,8,8,8.5,8.75"` (one per stage) replaces the calibrated constants.
+/// `CANARYC_CONSTANTS="7.5,8,8,8.5,8.75"` (one per stage) replaces the calibrated constants,
+/// `CANARYC_SHORT` (the same form) the short rungs'.
 fn standard() -> Ladder {
     let stages: Vec<(f64, u64)> = STAGES.iter().map(|(s, h)| (*s, h * 3600)).collect();
-    match std::env::var("CANARYC_CONSTANTS") {
-        Ok(list) => {
-            let constants: Vec<f64> = list.split(',').filter_map(|c| c.parse().ok()).collect();
-            Ladder::with_constants(SCRAPE, &stages, |hold| {
-                STAGES
-                    .iter()
-                    .position(|s| s.1 * 3600 == hold)
-                    .and_then(|i| constants.get(i).copied())
-                    .unwrap_or_else(|| ladder::constant(hold))
-            })
-        }
-        Err(_) => Ladder::new(SCRAPE, &stages),
-    }
+    let list = |name: &str| -> Option<Vec<f64>> {
+        std::env::var(name)
+            .ok()
+            .map(|l| l.split(',').filter_map(|c| c.parse().ok()).collect())
+    };
+    let (long, short) = (list("CANARYC_CONSTANTS"), list("CANARYC_SHORT"));
+    let pick = |given: &Option<Vec<f64>>, hold: u64, default: f64| {
+        STAGES
+            .iter()
+            .position(|s| s.1 * 3600 == hold)
+            .and_then(|i| given.as_ref().and_then(|c| c.get(i).copied()))
+            .unwrap_or(default)
+    };
+    Ladder::with_constants(SCRAPE, &stages, |hold| {
+        let (c, s) = ladder::constants(hold);
+        (pick(&long, hold, c), pick(&short, hold, s))
+    })
 }
 
 fn scenario(
@@ -130,6 +138,19 @@ fn main() {
             table(effect, count(200), healthy);
         }
         "crosscheck" => crosscheck(count(40)),
+        "preview" => preview_only(),
+        "short" => {
+            let hours = args.get(2).and_then(|a| a.parse().ok());
+            let candidates: Vec<f64> = args
+                .get(3)
+                .map(|l| l.split(',').filter_map(|c| c.parse().ok()).collect())
+                .unwrap_or_else(|| vec![4.0, 4.5, 5.0, 5.5, 6.0, 6.5, 7.0]);
+            let effect = match args.get(4).map(String::as_str) {
+                Some("2x") => Effect::Times(2.0),
+                _ => Effect::Above(0.01),
+            };
+            short(count(1000), hours, &candidates, effect);
+        }
         "floor" => floor(count(20_000)),
         "issue" => issue(count(200)),
         "healthy" => {
@@ -239,6 +260,54 @@ fn calibrate(runs: u64, effect: Effect, only_hold: Option<u64>) {
             needed[stage],
             ladder::constant(hold * 3600)
         );
+    }
+}
+
+/// The short rungs' constant (`stats::ladder::SHORT_CALIBRATION`): healthy stages of each hold
+/// and traffic, every rung at constant 0, the largest margin of the short rungs and of the
+/// others recorded. For each candidate short constant, the stages the short rungs alone roll
+/// back, and those the whole ladder does with the long rungs at the calibrated `C(T)`. Same
+/// seeds as `calibrate`.
+fn short(runs: u64, only_hold: Option<u64>, candidates: &[f64], effect: Effect) {
+    print!("| py3 traffic (total x share) | hold | long rungs at C |");
+    for c in candidates {
+        print!(" short at {c}: short alone / all |");
+    }
+    println!(" seconds |");
+    println!("|---|---|---|{}---|", "---|".repeat(candidates.len()));
+    for (stage, &(share, hold)) in STAGES.iter().enumerate() {
+        if only_hold.is_some_and(|h| h != hold) {
+            continue;
+        }
+        let zero = Ladder::single(SCRAPE, LONGEST_HOLD, hold * 3600, 0.0);
+        let c = ladder::constant(hold * 3600);
+        for &total in TOTALS {
+            let started = Instant::now();
+            let s = scenario(total, stage, None, effect, &zero);
+            let outcomes = par_runs(&s, runs, 17_000 + stage as u64);
+            let n = outcomes.len();
+            let long = outcomes.iter().filter(|o| o.largest_long > c).count();
+            print!(
+                "| {} req/s ({} x {}%) | {}h | {} of {n} |",
+                fmt_rate(total * share),
+                total,
+                share * 100.0,
+                hold,
+                long
+            );
+            for &cs in candidates {
+                let alone = outcomes.iter().filter(|o| o.largest_short > cs).count();
+                let all = outcomes
+                    .iter()
+                    .filter(|o| o.largest_short > cs || o.largest_long > c)
+                    .count();
+                print!(
+                    " {alone} / {all} ({:.2}%) |",
+                    100.0 * upper_95(all as u64, n as u64)
+                );
+            }
+            println!(" {:.0} |", started.elapsed().as_secs_f64());
+        }
     }
 }
 
@@ -465,19 +534,7 @@ fn issue(runs: u64) {
                 .at_share(share)
                 .limit_secs(effect, total * share, broken, P0)
                 .map(|l| l + SCRAPE as f64);
-            let previous = if share >= 1.0 {
-                STAGES[stage - 1].0
-            } else {
-                share
-            };
-            let preview = canaryc::stats::preview::detect(
-                &ladder.at_share(share),
-                effect,
-                P0,
-                broken,
-                total * share,
-                total * (1.0 - previous) * 86_400.0,
-            );
+            let preview = preview_of(&ladder, effect, total, stage, broken);
             let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
                 (Some(a), Some(b)) => format!("{:.2}", a / b.max(1e-9)),
                 _ => "-".into(),
@@ -507,6 +564,57 @@ fn issue(runs: u64) {
     println!("\ncells missing the issue's target: {misses}");
 }
 
+/// The preview of one cell, as `check` computes it: the stage's own thresholds, py2's last day
+/// (at the previous stage's share, for the 100% stage) as the baseline.
+fn preview_of(
+    ladder: &Ladder,
+    effect: Effect,
+    total: f64,
+    stage: usize,
+    broken: f64,
+) -> Option<canaryc::stats::preview::Detection> {
+    let share = STAGES[stage].0;
+    let previous = if share >= 1.0 {
+        STAGES[stage - 1].0
+    } else {
+        share
+    };
+    canaryc::stats::preview::detect(
+        &ladder.at_share(share),
+        effect,
+        P0,
+        broken,
+        total * share,
+        total * (1.0 - previous) * 86_400.0,
+    )
+}
+
+/// `table`'s preview column alone (no simulation): what `check` would print for every cell.
+fn preview_only() {
+    let ladder = standard();
+    let effect = Effect::Above(0.01);
+    println!(
+        "| py3 traffic (total x share) | hold | broken | preview | failed |\n|---|---|---|---|---|"
+    );
+    for &total in TOTALS {
+        for (stage, &(share, hold)) in STAGES.iter().enumerate() {
+            for &broken in BROKEN {
+                let p = preview_of(&ladder, effect, total, stage, broken);
+                println!(
+                    "| {} req/s ({} x {}%) | {}h | {}% | {} | {} |",
+                    fmt_rate(total * share),
+                    total,
+                    share * 100.0,
+                    hold,
+                    broken * 100.0,
+                    p.map_or("none".into(), |p| fmt_secs(p.secs)),
+                    p.map_or("-".into(), |p| fmt_count(p.failed)),
+                );
+            }
+        }
+    }
+}
+
 /// One cell of `table` (same seeds: its first runs are that table's), with the median's
 /// sampling error: the order statistics that bracket it with about 95% confidence.
 fn cell(total: f64, stage: usize, broken: f64, runs: u64, effect: Effect) {
@@ -523,19 +631,7 @@ fn cell(total: f64, stage: usize, broken: f64, runs: u64, effect: Effect) {
     let half = 0.98 * n.sqrt();
     let (lo, hi) = (at((n / 2.0 - half).floor()), at((n / 2.0 + half).ceil()));
     let median = simulate::quantile(&outcomes, 0.5);
-    let previous = if share >= 1.0 {
-        STAGES[stage - 1].0
-    } else {
-        share
-    };
-    let preview = canaryc::stats::preview::detect(
-        &ladder.at_share(share),
-        effect,
-        P0,
-        broken,
-        total * share,
-        total * (1.0 - previous) * 86_400.0,
-    );
+    let preview = preview_of(&ladder, effect, total, stage, broken);
     let show = |v: Option<f64>| v.map_or("not caught".into(), fmt_secs);
     println!(
         "| {} req/s ({} x {}%) | {}h | {}% | {} runs | median {} (95%: {} to {}) | p90 {} | preview {} | preview / median {} | {:.0} s |",

@@ -772,7 +772,7 @@ mod tests {
         assert_eq!(num(0.01), "0.01");
         assert_eq!(num(2.0), "2");
         assert_eq!(num(1e-12), "1e-12");
-        let h = crate::stats::ladder::threshold(30, 336 * 3600);
+        let h = crate::stats::ladder::threshold(30, 336 * 3600, 15);
         assert_eq!(num(h).parse::<f64>().unwrap(), h);
         assert_eq!(le_regex(1.0), "1(\\\\.0+)?");
         assert_eq!(le_regex(0.25), "0\\\\.250*");

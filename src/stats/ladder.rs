@@ -41,17 +41,37 @@ use super::binomial;
 /// they give are checked by `healthy` (benches/detection-results.md).
 pub const CALIBRATION: &[(u64, f64)] = &[(24, 7.0), (48, 7.0), (72, 7.0), (168, 7.0), (336, 7.0)];
 
-/// `C(T)` for a stage held `hold_secs` (see [`CALIBRATION`]).
-pub fn constant(hold_secs: u64) -> f64 {
+/// `C_s(T)`: the constant of the short rungs (at most [`SHORT_SCRAPES`] scrape intervals: 30,
+/// 45 and 60 s at 15 s scrapes), by stage hold (hours). At low traffic a short window holds a
+/// handful of requests, and what it can see there are discrete patterns: k failures and no
+/// success. Two failures against py2's 0.1% are `2 ln 1000 = 13.8` nats, short of the 15.0
+/// the 30 s rung of a 24 h stage needs at `C = 7`, so a quiet 1% stage waited for a third
+/// failure (43 s median at 0.1 req/s, failing every request). The chance of the pattern in a
+/// healthy py3 is small and known: at most `0.27 p0^2` a look (at the worst traffic, two
+/// requests a window), about 0.15% of 24 h stages for the 30 s rung. `cargo bench --bench
+/// detection -- short 2000 24` measured the short rungs on their own (2000 healthy 24 h stages
+/// at each of 1, 10, 100 and 1000 requests per second, `error_rate > 1%`): at 5.5 they roll back
+/// 1, 6, 2 and 2 of 2000, and with the long rungs at `C = 7` the whole ladder 3, 9, 2 and 3
+/// (95% upper bounds 0.39 to 0.78%); at 7, 3, 3, 0 and 2. At 5.5 the 30 s rung needs 13.5
+/// nats, two failures suffice (for py2 up to 0.12%), and the median falls to 35 s. Longer
+/// holds keep 7: at 48 h and beyond two failures are too common (0.3% of stages for the 30 s
+/// rung alone at 48 h, 2.2% at 336 h).
+pub const SHORT_CALIBRATION: &[(u64, f64)] =
+    &[(24, 5.5), (48, 7.0), (72, 7.0), (168, 7.0), (336, 7.0)];
+
+/// Rungs of at most this many scrape intervals take [`SHORT_CALIBRATION`]'s constant.
+pub const SHORT_SCRAPES: u64 = 4;
+
+fn interpolate(table: &[(u64, f64)], hold_secs: u64) -> f64 {
     let hours = (hold_secs as f64 / 3600.0).max(1e-9);
-    let (first, last) = (CALIBRATION[0], CALIBRATION[CALIBRATION.len() - 1]);
+    let (first, last) = (table[0], table[table.len() - 1]);
     if hours <= first.0 as f64 {
         return first.1;
     }
     if hours >= last.0 as f64 {
         return last.1;
     }
-    for pair in CALIBRATION.windows(2) {
+    for pair in table.windows(2) {
         let ((t0, c0), (t1, c1)) = (pair[0], pair[1]);
         if hours <= t1 as f64 {
             let x = (hours.ln() - (t0 as f64).ln()) / ((t1 as f64).ln() - (t0 as f64).ln());
@@ -59,6 +79,26 @@ pub fn constant(hold_secs: u64) -> f64 {
         }
     }
     last.1
+}
+
+/// `C(T)` for a stage held `hold_secs` (see [`CALIBRATION`]).
+pub fn constant(hold_secs: u64) -> f64 {
+    interpolate(CALIBRATION, hold_secs)
+}
+
+/// `C_s(T)` for a stage held `hold_secs` (see [`SHORT_CALIBRATION`]).
+pub fn short_constant(hold_secs: u64) -> f64 {
+    interpolate(SHORT_CALIBRATION, hold_secs)
+}
+
+/// Whether a rung is short (takes [`short_constant`]).
+pub fn is_short(window_secs: u64, scrape_secs: u64) -> bool {
+    window_secs <= SHORT_SCRAPES * scrape_secs.max(1)
+}
+
+/// The constants of a stage held `hold_secs`: (long rungs, short rungs).
+pub fn constants(hold_secs: u64) -> (f64, f64) {
+    (constant(hold_secs), short_constant(hold_secs))
 }
 
 /// Evidence (nats) a success criterion needs before a stage may move on: ln(20), so a py3 that
@@ -91,9 +131,15 @@ pub fn windows(scrape_secs: u64, longest_hold_secs: u64) -> Vec<u64> {
     out
 }
 
-/// Evidence (nats) rung `window_secs` needs to roll back, in a stage held `hold_secs`.
-pub fn threshold(window_secs: u64, hold_secs: u64) -> f64 {
-    (1.0 + hold_secs as f64 / window_secs as f64).ln() + constant(hold_secs)
+/// Evidence (nats) rung `window_secs` needs to roll back, in a stage held `hold_secs`, with
+/// scrapes every `scrape_secs`.
+pub fn threshold(window_secs: u64, hold_secs: u64, scrape_secs: u64) -> f64 {
+    let c = if is_short(window_secs, scrape_secs) {
+        short_constant(hold_secs)
+    } else {
+        constant(hold_secs)
+    };
+    (1.0 + hold_secs as f64 / window_secs as f64).ln() + c
 }
 
 /// The rungs with their thresholds, for every stage the rules can tell apart.
@@ -128,6 +174,8 @@ pub struct StageThresholds {
     /// each ends where the next starts.
     pub from_share: f64,
     pub constant: f64,
+    /// The short rungs' constant ([`SHORT_CALIBRATION`]).
+    pub short_constant: f64,
     /// One per rung.
     pub thresholds: Vec<f64>,
 }
@@ -135,14 +183,15 @@ pub struct StageThresholds {
 impl Ladder {
     /// The ladder of a plan: its stages as (py3's share, a fraction; hold, seconds).
     pub fn new(scrape_secs: u64, stages: &[(f64, u64)]) -> Self {
-        Self::with_constants(scrape_secs, stages, constant)
+        Self::with_constants(scrape_secs, stages, constants)
     }
 
-    /// [`Ladder::new`] with other constants by hold: what benches/detection.rs explores.
+    /// [`Ladder::new`] with other constants by hold (long rungs, short rungs): what
+    /// benches/detection.rs explores.
     pub fn with_constants(
         scrape_secs: u64,
         stages: &[(f64, u64)],
-        constant: impl Fn(u64) -> f64,
+        constant: impl Fn(u64) -> (f64, f64),
     ) -> Self {
         let longest = stages.iter().map(|s| s.1).max().unwrap_or(1).max(1);
         let shortest = stages.iter().map(|s| s.1).min().unwrap_or(1).max(1);
@@ -175,28 +224,48 @@ impl Ladder {
             if classes.last().is_some_and(|c| c.hold_secs == hold) {
                 continue;
             }
-            classes.push(Self::class(&windows, hold, from_share, constant(hold)));
+            classes.push(Self::class(
+                &windows,
+                scrape_secs,
+                hold,
+                from_share,
+                constant(hold),
+            ));
         }
         Self::with_classes(scrape_secs, longest, share_window_secs, windows, classes)
     }
 
-    /// One stage held `hold_secs` with the constant `constant`, whatever the share: what
-    /// `calibrate` explores, and the ladder of one stage.
+    /// One stage held `hold_secs` with the constant `constant` on every rung, whatever the
+    /// share: what `calibrate` explores, and the ladder of one stage.
     pub fn single(scrape_secs: u64, longest_hold_secs: u64, hold_secs: u64, constant: f64) -> Self {
         let windows = windows(scrape_secs, longest_hold_secs);
-        let class = Self::class(&windows, hold_secs, 0.0, constant);
+        let class = Self::class(&windows, scrape_secs, hold_secs, 0.0, (constant, constant));
         let share = windows[0];
         Self::with_classes(scrape_secs, hold_secs, share, windows, vec![class])
     }
 
-    fn class(windows: &[u64], hold: u64, from_share: f64, constant: f64) -> StageThresholds {
+    fn class(
+        windows: &[u64],
+        scrape_secs: u64,
+        hold: u64,
+        from_share: f64,
+        (constant, short_constant): (f64, f64),
+    ) -> StageThresholds {
         StageThresholds {
             hold_secs: hold,
             from_share,
             constant,
+            short_constant,
             thresholds: windows
                 .iter()
-                .map(|w| (1.0 + hold as f64 / *w as f64).ln() + constant)
+                .map(|w| {
+                    let c = if is_short(*w, scrape_secs) {
+                        short_constant
+                    } else {
+                        constant
+                    };
+                    (1.0 + hold as f64 / *w as f64).ln() + c
+                })
                 .collect(),
         }
     }
@@ -254,9 +323,10 @@ impl Ladder {
         let class = self.class_at(Some(share)).cloned().unwrap_or_else(|| {
             Self::class(
                 &self.windows(),
+                self.scrape_secs,
                 self.longest_hold_secs,
                 0.0,
-                constant(self.longest_hold_secs),
+                constants(self.longest_hold_secs),
             )
         });
         Self::for_class(self, class)
@@ -264,7 +334,13 @@ impl Ladder {
 
     /// The ladder of a stage held `hold_secs`, alone, on this ladder's rungs.
     pub fn for_hold(&self, hold_secs: u64) -> Ladder {
-        let class = Self::class(&self.windows(), hold_secs, 0.0, constant(hold_secs));
+        let class = Self::class(
+            &self.windows(),
+            self.scrape_secs,
+            hold_secs,
+            0.0,
+            constants(hold_secs),
+        );
         Self::for_class(self, class)
     }
 
@@ -316,31 +392,50 @@ impl Ladder {
             return None;
         }
         let hold = self.longest_hold_secs as f64;
-        let c = self.constant();
-        let needs = |t: f64| -> f64 { (1.0 + hold / t).ln() + c - drift * t };
-        // `needs` falls as t grows: bisect for its root on a log scale.
-        let (mut lo, mut hi) = (1e-3_f64, 1e9_f64);
-        if needs(hi) > 0.0 {
-            return None;
-        }
-        for _ in 0..200 {
-            let mid = (lo * hi).sqrt();
-            if needs(mid) > 0.0 {
-                lo = mid;
-            } else {
-                hi = mid;
+        let (long, short) = self.constants();
+        let root = |c: f64| -> Option<f64> {
+            let needs = |t: f64| -> f64 { (1.0 + hold / t).ln() + c - drift * t };
+            // `needs` falls as t grows: bisect for its root on a log scale.
+            let (mut lo, mut hi) = (1e-3_f64, 1e9_f64);
+            if needs(hi) > 0.0 {
+                return None;
             }
+            for _ in 0..200 {
+                let mid = (lo * hi).sqrt();
+                if needs(mid) > 0.0 {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            Some(hi)
+        };
+        // Windows up to the short rungs' longest take their constant; longer ones the other.
+        let short_max = (SHORT_SCRAPES * self.scrape_secs.max(1)) as f64;
+        match root(short) {
+            Some(t) if t <= short_max => Some(t),
+            _ => root(long),
         }
-        Some(hi)
     }
 
-    /// The calibration constant of the longest hold's thresholds.
-    fn constant(&self) -> f64 {
-        self.rungs
-            .first()
-            .map_or(constant(self.longest_hold_secs), |r| {
-                r.threshold - (1.0 + self.longest_hold_secs as f64 / r.window_secs as f64).ln()
-            })
+    /// The calibration constants of the longest hold's thresholds: (long rungs, short rungs).
+    fn constants(&self) -> (f64, f64) {
+        let of = |r: &Rung| {
+            r.threshold - (1.0 + self.longest_hold_secs as f64 / r.window_secs as f64).ln()
+        };
+        let fallback = constants(self.longest_hold_secs);
+        let short = self
+            .rungs
+            .iter()
+            .find(|r| is_short(r.window_secs, self.scrape_secs))
+            .map_or(fallback.1, of);
+        let long = self
+            .rungs
+            .iter()
+            .rev()
+            .find(|r| !is_short(r.window_secs, self.scrape_secs))
+            .map_or(fallback.0, of);
+        (long, short)
     }
 }
 
@@ -365,10 +460,10 @@ mod tests {
     #[test]
     fn short_windows_need_more_evidence() {
         let t = 336 * 3600;
-        assert!(threshold(30, t) > threshold(3600, t));
-        assert!(threshold(86_400, t) > constant(t));
+        assert!(threshold(30, t, 15) > threshold(3600, t, 15));
+        assert!(threshold(86_400, t, 15) > constant(t));
         // A shorter stage needs less.
-        assert!(threshold(30, 24 * 3600) < threshold(30, t));
+        assert!(threshold(30, 24 * 3600, 15) < threshold(30, t, 15));
     }
 
     #[test]
@@ -384,6 +479,24 @@ mod tests {
         let (a, b) = (CALIBRATION[0], CALIBRATION[1]);
         let mid = constant(((a.0 * b.0) as f64).sqrt() as u64 * 3600);
         assert!(mid >= a.1.min(b.1) - 1e-9 && mid <= a.1.max(b.1) + 1e-9);
+    }
+
+    #[test]
+    fn two_failures_suffice_on_a_day_long_stage_only() {
+        let two = binomial::evidence_worse(2.0, 2.0, 0.001, 0.011);
+        let day = Ladder::new(15, &[(0.01, 24 * 3600)]);
+        let short = day.rungs.iter().filter(|r| is_short(r.window_secs, 15));
+        assert_eq!(
+            short.clone().map(|r| r.window_secs).collect::<Vec<_>>(),
+            [30, 45, 60]
+        );
+        assert!(short.clone().all(|r| r.threshold < two));
+        // Two failures and a success do not (11.9 nats).
+        let with_success = binomial::evidence_worse(2.0, 3.0, 0.001, 0.011);
+        assert!(short.clone().all(|r| r.threshold > with_success));
+        let fortnight = Ladder::new(15, &[(1.0, 336 * 3600)]);
+        assert!(fortnight.rungs[0].threshold > two);
+        assert_eq!(short_constant(336 * 3600), constant(336 * 3600));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use super::effect::Effect;
 use super::evaluate::{DAY_MS, ErrorRule, LadderTest, Requests};
 use super::increase::Regular;
-use super::ladder::Ladder;
+use super::ladder::{self, Ladder};
 use super::random::Rng;
 
 /// One stage of one service, before and after py3 breaks.
@@ -44,6 +44,10 @@ pub struct Outcome {
     pub largest_margin: f64,
     /// The rung (index into the ladder) whose margin was the largest.
     pub largest_rung: usize,
+    /// The largest margin of the short rungs alone (`stats::ladder::is_short`), and of the
+    /// others: what a constant of their own would have to exceed.
+    pub largest_short: f64,
+    pub largest_long: f64,
 }
 
 struct Copy {
@@ -170,8 +174,25 @@ impl Scenario {
         let mut largest = f64::NEG_INFINITY;
         let mut first: Option<i64> = None;
         let mut largest_rung = 0;
+        let (mut largest_short, mut largest_long) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
+        let short: Vec<bool> = self
+            .ladder
+            .rungs
+            .iter()
+            .map(|r| ladder::is_short(r.window_secs, self.scrape_secs))
+            .collect();
         while t <= end_ms {
             let margins = rule.eval(t, &py2, &py3).margins;
+            for (m, is_short) in margins.margins.iter().zip(&short) {
+                if let Some(m) = *m {
+                    let slot = if *is_short {
+                        &mut largest_short
+                    } else {
+                        &mut largest_long
+                    };
+                    *slot = slot.max(m);
+                }
+            }
             if let Some(m) = margins.max() {
                 if m > largest {
                     largest = m;
@@ -195,6 +216,8 @@ impl Scenario {
             failed: failed_by(first.unwrap_or(end_ms)),
             largest_margin: largest,
             largest_rung,
+            largest_short,
+            largest_long,
         }
     }
 
