@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::analysis::{self, Query};
+use super::analysis::{self, Query, TriggerTests};
 use super::argo::TargetRef;
 use super::{Meta, document};
 use crate::emit::{OutputFile, file, kubernetes};
@@ -375,8 +375,9 @@ pub(crate) fn files(ir: &Ir, t: &Target) -> Vec<OutputFile> {
     let address = prometheus_url(ir, InfraKind::Kubernetes);
     let mut stable = Vec::new();
     let mut out = Vec::new();
+    let tests = TriggerTests::new(ir);
     for s in &ir.services {
-        let triggers = analysis::rollback_triggers(ir, s);
+        let triggers = analysis::rollback_triggers(ir, &tests, s);
         let py2 = target(ir, s, Interpreter::Py2);
         out.push(super::canary_patch(
             ir,
