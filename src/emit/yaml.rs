@@ -73,6 +73,40 @@ pub fn documents(values: &[Value]) -> String {
     out
 }
 
+/// A file of YAML documents written one at a time, so a fleet's objects never exist as trees
+/// all at once: the same text as [`documents`] after `prefix`.
+pub struct Documents {
+    text: String,
+    start: usize,
+}
+
+impl Documents {
+    pub fn new(prefix: String) -> Documents {
+        let start = prefix.len();
+        Documents {
+            text: prefix,
+            start,
+        }
+    }
+
+    pub fn push(&mut self, value: &Value) {
+        if self.text.len() > self.start {
+            self.text.push_str("---\n");
+        }
+        write(&mut self.text, value);
+    }
+
+    pub fn extend<'v>(&mut self, values: impl IntoIterator<Item = &'v Value>) {
+        for value in values {
+            self.push(value);
+        }
+    }
+
+    pub fn finish(self) -> String {
+        self.text
+    }
+}
+
 /// Appends one YAML document to `out`.
 pub fn write(out: &mut String, value: &Value) {
     let mut emitter = Emitter {

@@ -892,13 +892,15 @@ pub(crate) fn patch_command(ir: &Ir, s: &ServiceIr) -> String {
 
 pub(crate) fn files(ir: &Ir, t: &Target) -> Vec<OutputFile> {
     let router = t.router;
-    let mut stable = Vec::new();
-    let mut routes = Vec::new();
+    let mut stable = kubernetes::header_documents(ir);
+    let mut routes = kubernetes::header_documents(ir);
     let mut out = Vec::new();
     let tests = TriggerTests::new(ir);
     for s in &ir.services {
-        stable.extend(services(ir, s, router));
-        stable.extend(analysis_templates(ir, &tests, s).iter().map(document));
+        stable.extend(&services(ir, s, router));
+        for template in analysis_templates(ir, &tests, s) {
+            stable.push(&document(&template));
+        }
         let py2 = document(&rollout(ir, &tests, s, t, Interpreter::Py2));
         let py3 = document(&rollout(ir, &tests, s, t, Interpreter::Py3));
         out.push(super::canary_patch(
@@ -909,19 +911,19 @@ pub(crate) fn files(ir: &Ir, t: &Target) -> Vec<OutputFile> {
             &py2,
             &py3,
         ));
-        stable.push(py2);
-        stable.push(document(&autoscaler(ir, s)));
-        routes.extend(routing(ir, s, router));
+        stable.push(&py2);
+        stable.push(&document(&autoscaler(ir, s)));
+        routes.extend(&routing(ir, s, router));
     }
     out.push(file(
         "k8s-rollout.yaml",
         "Argo Rollouts: the Rollout on py2 (stable), its Services, AnalysisTemplates for the rollback triggers and each stage's criteria",
-        kubernetes::header(ir, &stable),
+        stable.finish(),
     ));
     out.push(file(
         "k8s-rollout-routing.yaml",
         "Argo Rollouts: the router's objects the Rollout manages, applied once its pods are Ready",
-        kubernetes::header(ir, &routes),
+        routes.finish(),
     ));
     if router == Router::GatewayApi {
         out.push(file(
