@@ -132,7 +132,7 @@ pub fn stage_checks(ir: &Ir, service: &ServiceIr, stage: &StageIr) -> Vec<Query>
     let src = source(ir, service);
     let w = duration(check_window(ir, stage));
     let baseline = baseline_window(ir, stage);
-    let rules = Rules::new(ir);
+    let rules = naming(ir);
     let mut used = vec![false; stage.evidence.len()];
     let mut out: Vec<Query> = Vec::new();
     for check in &stage.checks {
@@ -284,6 +284,17 @@ fn check_query(
     })
 }
 
+/// The rules as far as an analysis of one service uses them: the names and labels of
+/// recorded series (`Rules::series`, `margin_of`, `check_margin` read only the plan's name),
+/// without `Rules::new`'s fleet-wide source, a list of every service that each service's
+/// analysis built again (quadratic in services, issue 15).
+fn naming(ir: &Ir) -> Rules<'_> {
+    Rules {
+        ir,
+        src: Source::for_services(ir, Vec::new()),
+    }
+}
+
 /// The sequential tests of the plan's triggers, built once for the fleet. A test's rules cover
 /// every service (their selectors list the fleet), so building them again for each service's
 /// analysis made a build quadratic in services (issue 15); an analysis needs only the series
@@ -326,7 +337,7 @@ impl TriggerTests {
 /// (the alert's `for:`).
 pub fn rollback_triggers(ir: &Ir, tests: &TriggerTests, service: &ServiceIr) -> Vec<Query> {
     let src = source(ir, service);
-    let rules = Rules::new(ir);
+    let rules = naming(ir);
     let mut queries: Vec<Query> = Vec::new();
     let mut alerts: Vec<&str> = Vec::new();
     for (index, trigger) in ir.triggers.iter().enumerate() {
