@@ -20,6 +20,8 @@
 #
 # Usage: benches/fleet.sh [SERVICES=1000] [ROUNDS=7]
 #        BIN=/path/to/canaryc benches/fleet.sh ...      (another build, e.g. the one before)
+#        BASE=/path/to/canaryc benches/fleet.sh ...     (also time that build, interleaved in the
+#                                                       same rounds: before and after in one run)
 #        (jrsonnet: cargo install jrsonnet --version 0.5.0-pre98 --locked; skipped if absent)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +32,7 @@ peer="$(cd ../shared/bench/jsonnet 2>/dev/null && pwd || echo /work/shared/bench
 mkdir -p "$work" target/release
 python3 benches/make_fleet_plan.py "$n" > "$work/fleet.plan"
 if [ -z "${BIN:-}" ]; then
-  cargo build --release --quiet
+  CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-1}" cargo build --release --quiet --bin canaryc
   BIN=target/release/canaryc
 fi
 bin="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
@@ -46,6 +48,15 @@ cmds=("$bin build $work/fleet.plan --output $work/o1 > /dev/null"
       "$floor $work/ref $work/o2 2> /dev/null"
       "$floor $work/ref $work/o3 --sync 2> /dev/null"
       "cp -r $work/ref $work/o4")
+if [ -n "${BASE:-}" ]; then
+  base="$(cd "$(dirname "$BASE")" && pwd)/$(basename "$BASE")"
+  names+=("canaryc BASE")
+  prepares+=("rm -rf $work/o6")
+  cmds+=("$base build $work/fleet.plan --output $work/o6 > /dev/null")
+  rm -rf "$work/o6"
+  "$base" build "$work/fleet.plan" --output "$work/o6" > /dev/null
+  diff -r "$work/ref" "$work/o6" > /dev/null && echo "BASE: the same bytes" || echo "BASE: DIFFERENT bytes"
+fi
 if command -v jrsonnet > /dev/null; then
   names+=("jrsonnet")
   prepares+=("rm -rf $work/o5 && mkdir $work/o5")
@@ -54,6 +65,7 @@ if command -v jrsonnet > /dev/null; then
   jrsonnet -m "$work/o5" --ext-str "n=$n" "$peer/fleet.jsonnet" > /dev/null
   echo "jrsonnet: $(find "$work/o5" -type f | wc -l) files, $(du -sb "$work/o5" | cut -f1) bytes"
 fi
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "peak RSS (one run each, fresh directory):"
 for i in "${!cmds[@]}"; do
   bash -c "${prepares[$i]}"
@@ -80,4 +92,5 @@ print("|---|---|---|---|---|")
 for i, name in enumerate(names):
     print(f"| {name} | {med(i, 0) * 1e3:.0f} | {med(i, 1) * 1e3:.0f} | {ratio(i, 0):.2f}x | {ratio(i, 1):.2f}x |")
 PY
-rm -rf "$work"/o[1-5]
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+rm -rf "$work"/o[1-6]

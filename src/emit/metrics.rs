@@ -17,6 +17,8 @@
 //! label with `label_replace`. On Kubernetes the names each copy's requests and pods carry depend
 //! on the engine running the copies; `ir::lower` decides them (`ServiceIr::kube.observed`).
 
+use std::borrow::Cow;
+
 use crate::ir::{InfraKind, MetricsSource};
 use crate::ir::{Interpreter, Ir, PodsIr, ServiceIr};
 
@@ -55,20 +57,21 @@ enum Naming {
 }
 
 impl Naming {
-    fn value(self, s: &ServiceIr, copy: Interpreter) -> String {
+    /// Borrowed but for `Pod`'s pattern: a fleet-wide selector asks every service (issue 15).
+    fn value(self, s: &ServiceIr, copy: Interpreter) -> Cow<'_, str> {
         let observed = &s.kube.observed;
         match self {
-            Naming::Same => s.name.clone(),
-            Naming::IstioDestination => observed.istio_destination.get(copy).to_string(),
-            Naming::IngressService => observed.ingress_service.clone(),
+            Naming::Same => Cow::Borrowed(&s.name),
+            Naming::IstioDestination => Cow::Borrowed(observed.istio_destination.get(copy)),
+            Naming::IngressService => Cow::Borrowed(&observed.ingress_service),
             Naming::Object | Naming::Pod | Naming::Container => {
                 let object = match &observed.pods {
-                    PodsIr::Deployment(d) | PodsIr::Container(d) => d.get(copy).to_string(),
+                    PodsIr::Deployment(d) | PodsIr::Container(d) => d.get(copy),
                 };
                 if self == Naming::Pod {
-                    format!("{object}-.*")
+                    Cow::Owned(format!("{object}-.*"))
                 } else {
-                    object
+                    Cow::Borrowed(object)
                 }
             }
         }
@@ -91,34 +94,49 @@ impl Naming {
 const COMPARED: (&str, &str) = ("result", "=~\"same|diverged|noise\"");
 
 /// `a|b|c` with regex metacharacters escaped (service names are DNS labels: only `-` and `.`).
-fn alternatives(values: &[String]) -> String {
-    values
-        .iter()
-        .map(|v| v.replace('.', "\\\\."))
-        .collect::<Vec<_>>()
-        .join("|")
+fn alternatives<'v>(values: impl IntoIterator<Item = &'v str>) -> String {
+    let mut out = String::new();
+    for (i, v) in values.into_iter().enumerate() {
+        if i > 0 {
+            out.push('|');
+        }
+        let mut rest = v;
+        while let Some(at) = rest.find('.') {
+            out.push_str(&rest[..at]);
+            out.push_str("\\\\.");
+            rest = &rest[at + 1..];
+        }
+        out.push_str(rest);
+    }
+    out
 }
 
 impl Metric {
     /// The selector over every service of the plan, with an optional extra matcher.
     pub fn selector(&self, services: &[&ServiceIr], extra: Option<(&str, &str)>) -> String {
-        let mut values: Vec<String> = services
-            .iter()
-            .map(|s| self.service_value.value(s, self.copy))
-            .collect();
-        values.dedup();
         let regex = self.service_value == Naming::Pod;
-        let service = if values.len() == 1 && !regex {
-            format!("{}=\"{}\"", self.service_label, values[0])
-        } else if regex {
-            let names: Vec<String> = services
+        let service = if regex {
+            // The pattern `OBJECT-.*` less its `-.*`.
+            let names = alternatives(services.iter().map(|s| {
+                let (PodsIr::Deployment(d) | PodsIr::Container(d)) = &s.kube.observed.pods;
+                d.get(self.copy).trim_end_matches("-.*")
+            }));
+            format!("{}=~\"({names})-.*\"", self.service_label)
+        } else {
+            let mut values: Vec<Cow<'_, str>> = services
                 .iter()
                 .map(|s| self.service_value.value(s, self.copy))
-                .map(|v| v.trim_end_matches("-.*").to_string())
                 .collect();
-            format!("{}=~\"({})-.*\"", self.service_label, alternatives(&names))
-        } else {
-            format!("{}=~\"{}\"", self.service_label, alternatives(&values))
+            values.dedup();
+            if values.len() == 1 {
+                format!("{}=\"{}\"", self.service_label, values[0])
+            } else {
+                format!(
+                    "{}=~\"{}\"",
+                    self.service_label,
+                    alternatives(values.iter().map(|v| v.as_ref()))
+                )
+            }
         };
         let mut parts: Vec<String> = self
             .fixed

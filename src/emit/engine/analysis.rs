@@ -132,7 +132,7 @@ pub fn stage_checks(ir: &Ir, service: &ServiceIr, stage: &StageIr) -> Vec<Query>
     let src = source(ir, service);
     let w = duration(check_window(ir, stage));
     let baseline = baseline_window(ir, stage);
-    let rules = Rules::new(ir);
+    let rules = naming(ir);
     let mut used = vec![false; stage.evidence.len()];
     let mut out: Vec<Query> = Vec::new();
     for check in &stage.checks {
@@ -284,15 +284,63 @@ fn check_query(
     })
 }
 
+/// The rules as far as an analysis of one service uses them: the names and labels of
+/// recorded series (`Rules::series`, `margin_of`, `check_margin` read only the plan's name),
+/// without `Rules::new`'s fleet-wide source, a list of every service that each service's
+/// analysis built again (quadratic in services, issue 15).
+fn naming(ir: &Ir) -> Rules<'_> {
+    Rules {
+        ir,
+        src: Source::for_services(ir, Vec::new()),
+    }
+}
+
+/// The sequential tests of the plan's triggers, built once for the fleet. A test's rules cover
+/// every service (their selectors list the fleet), so building them again for each service's
+/// analysis made a build quadratic in services (issue 15); an analysis needs only the series
+/// the test records and its labels (`Rules::margin_of`).
+pub struct TriggerTests {
+    /// By trigger, in `ir.triggers` order: `None` for a threshold trigger.
+    tests: Vec<Option<Test>>,
+}
+
+impl TriggerTests {
+    pub fn new(ir: &Ir) -> TriggerTests {
+        let rules = Rules::new(ir);
+        let tests = ir
+            .triggers
+            .iter()
+            .map(|trigger| {
+                trigger
+                    .is_sequential()
+                    .then(|| rules.trigger(trigger))
+                    .flatten()
+                    // The records are the alerts' business; the margin's name and labels are
+                    // all an analysis reads.
+                    .map(|test| Test {
+                        records: Vec::new(),
+                        ..test
+                    })
+            })
+            .collect();
+        TriggerTests { tests }
+    }
+
+    /// The test of the `index`th trigger of the IR.
+    fn of(&self, index: usize) -> Option<&Test> {
+        self.tests.get(index).and_then(Option::as_ref)
+    }
+}
+
 /// The rollback triggers of one service, each as a query whose sample breaches when the alert
 /// would fire: a sequential test's margin above 0, or a threshold held for its whole window
 /// (the alert's `for:`).
-pub fn rollback_triggers(ir: &Ir, service: &ServiceIr) -> Vec<Query> {
+pub fn rollback_triggers(ir: &Ir, tests: &TriggerTests, service: &ServiceIr) -> Vec<Query> {
     let src = source(ir, service);
-    let rules = Rules::new(ir);
+    let rules = naming(ir);
     let mut queries: Vec<Query> = Vec::new();
     let mut alerts: Vec<&str> = Vec::new();
-    for trigger in &ir.triggers {
+    for (index, trigger) in ir.triggers.iter().enumerate() {
         if trigger.is_sequential() {
             // Two triggers with one alert record one margin (CNR408): the first is judged, as
             // in the alerts (prometheus::rules).
@@ -300,13 +348,13 @@ pub fn rollback_triggers(ir: &Ir, service: &ServiceIr) -> Vec<Query> {
                 continue;
             }
             alerts.push(trigger.alert.as_str());
-            let Some(test) = rules.trigger(trigger) else {
+            let Some(test) = tests.of(index) else {
                 continue;
             };
             queries.push(Query {
                 name: metric_name(trigger.kind.as_str()),
                 text: trigger.text.clone(),
-                promql: rules.margin_of(&test, &service.name),
+                promql: rules.margin_of(test, &service.name),
                 condition: Condition {
                     op: Op::Gt,
                     threshold: 0.0,

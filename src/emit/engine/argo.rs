@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::analysis::{self, Query};
+use super::analysis::{self, Query, TriggerTests};
 use super::{Meta, document};
 use crate::emit::objects::AutoscalerMetric;
 use crate::emit::{OutputFile, file, kubernetes, prometheus::duration, yaml};
@@ -406,8 +406,8 @@ fn traffic_routing(ir: &Ir, s: &ServiceIr, t: &Target) -> (TrafficRouting, bool)
     (routing, services)
 }
 
-fn rollout(ir: &Ir, s: &ServiceIr, t: &Target, copy: Interpreter) -> Rollout {
-    let triggers = analysis::rollback_triggers(ir, s);
+fn rollout(ir: &Ir, tests: &TriggerTests, s: &ServiceIr, t: &Target, copy: Interpreter) -> Rollout {
+    let triggers = analysis::rollback_triggers(ir, tests, s);
     let (traffic_routing, services) = traffic_routing(ir, s, t);
     Rollout {
         api_version: API,
@@ -479,7 +479,7 @@ fn metric(
     }
 }
 
-fn analysis_templates(ir: &Ir, s: &ServiceIr) -> Vec<AnalysisTemplate> {
+fn analysis_templates(ir: &Ir, tests: &TriggerTests, s: &ServiceIr) -> Vec<AnalysisTemplate> {
     let address = prometheus_url(ir, InfraKind::Kubernetes);
     let template = |name: String, metrics: Vec<AnalysisMetric>| AnalysisTemplate {
         api_version: API,
@@ -488,7 +488,7 @@ fn analysis_templates(ir: &Ir, s: &ServiceIr) -> Vec<AnalysisTemplate> {
         spec: AnalysisSpec { metrics },
     };
     let mut out = Vec::new();
-    let triggers = analysis::rollback_triggers(ir, s);
+    let triggers = analysis::rollback_triggers(ir, tests, s);
     if !triggers.is_empty() {
         let metrics = triggers
             .iter()
@@ -883,14 +883,17 @@ pub(crate) fn patch_command(ir: &Ir, s: &ServiceIr) -> String {
 
 pub(crate) fn files(ir: &Ir, t: &Target) -> Vec<OutputFile> {
     let router = t.router;
-    let mut stable = Vec::new();
-    let mut routes = Vec::new();
+    let mut stable = kubernetes::header_documents(ir);
+    let mut routes = kubernetes::header_documents(ir);
     let mut out = Vec::new();
+    let tests = TriggerTests::new(ir);
     for s in &ir.services {
-        stable.extend(services(ir, s, router));
-        stable.extend(analysis_templates(ir, s).iter().map(document));
-        let py2 = document(&rollout(ir, s, t, Interpreter::Py2));
-        let py3 = document(&rollout(ir, s, t, Interpreter::Py3));
+        stable.extend(&services(ir, s, router));
+        for template in analysis_templates(ir, &tests, s) {
+            stable.push(&document(&template));
+        }
+        let py2 = document(&rollout(ir, &tests, s, t, Interpreter::Py2));
+        let py3 = document(&rollout(ir, &tests, s, t, Interpreter::Py3));
         out.push(super::canary_patch(
             ir,
             s,
@@ -899,19 +902,19 @@ pub(crate) fn files(ir: &Ir, t: &Target) -> Vec<OutputFile> {
             &py2,
             &py3,
         ));
-        stable.push(py2);
-        stable.push(document(&autoscaler(ir, s)));
-        routes.extend(routing(ir, s, router));
+        stable.push(&py2);
+        stable.push(&document(&autoscaler(ir, s)));
+        routes.extend(&routing(ir, s, router));
     }
     out.push(file(
         "k8s-rollout.yaml",
         "Argo Rollouts: the Rollout on py2 (stable), its Services, AnalysisTemplates for the rollback triggers and each stage's criteria",
-        kubernetes::header(ir, &stable),
+        stable.finish(),
     ));
     out.push(file(
         "k8s-rollout-routing.yaml",
         "Argo Rollouts: the router's objects the Rollout manages, applied once its pods are Ready",
-        kubernetes::header(ir, &routes),
+        routes.finish(),
     ));
     if router == Router::GatewayApi {
         out.push(file(

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::analysis::{self, Query};
+use super::analysis::{self, Query, TriggerTests};
 use super::argo::TargetRef;
 use super::{Meta, document};
 use crate::emit::{OutputFile, file, kubernetes};
@@ -384,10 +384,11 @@ pub(crate) fn patch_command(ir: &Ir, s: &ServiceIr) -> String {
 pub(crate) fn files(ir: &Ir, t: &Target) -> Vec<OutputFile> {
     let router = t.router;
     let address = prometheus_url(ir, InfraKind::Kubernetes);
-    let mut stable = Vec::new();
+    let mut stable = kubernetes::header_documents(ir);
     let mut out = Vec::new();
+    let tests = TriggerTests::new(ir);
     for s in &ir.services {
-        let triggers = analysis::rollback_triggers(ir, s);
+        let triggers = analysis::rollback_triggers(ir, &tests, s);
         let py2 = target(ir, s, Interpreter::Py2);
         out.push(super::canary_patch(
             ir,
@@ -397,14 +398,14 @@ pub(crate) fn files(ir: &Ir, t: &Target) -> Vec<OutputFile> {
             &py2,
             &target(ir, s, Interpreter::Py3),
         ));
-        stable.push(py2);
+        stable.push(&py2);
         if router == Router::NginxIngress {
             // The team's Ingress to Flagger's apex Service: it routes to the primary, and
             // Flagger's canary Ingress (`INGRESS-canary`) to the canary.
-            stable.push(super::team_ingress(ir, s, &s.name));
+            stable.push(&super::team_ingress(ir, s, &s.name));
         }
         for q in &triggers {
-            stable.push(document(&MetricTemplate {
+            stable.push(&document(&MetricTemplate {
                 api_version: API,
                 kind: "MetricTemplate",
                 metadata: Meta::new(template_name(s, q), &ir.namespace).label("app", &s.name),
@@ -417,12 +418,12 @@ pub(crate) fn files(ir: &Ir, t: &Target) -> Vec<OutputFile> {
                 },
             }));
         }
-        stable.push(document(&canary(ir, s, t, &triggers)));
+        stable.push(&document(&canary(ir, s, t, &triggers)));
     }
     out.push(file(
         "k8s-flagger.yaml",
         "Flagger: the target Deployment on py2, the Canary (steps, interval, stage gate) and a MetricTemplate per rollback trigger",
-        kubernetes::header(ir, &stable),
+        stable.finish(),
     ));
     out
 }
