@@ -27,7 +27,7 @@ pub use condition::{Condition, Op};
 
 pub use kube::{
     KubeIr, ObservedIr, PerCopy, PlainRoutingIr, PodsIr, ServiceRoute, VirtualServiceIr, VsRoute,
-    is_service_ref, own_route, route_routes_to,
+    copy_subsets, is_service_ref, own_route, route_routes_to,
 };
 pub use target::{Engine, InfraKind, MetricsSource, Router, StickyBy};
 
@@ -1249,11 +1249,7 @@ fn istio_route_warnings(
     // The subsets canaryc adds to the service's host: istiod keeps the first rule's subset of
     // a name and drops the later one's (`mergeDestinationRule`), so a team subset of that name
     // would take the copy's traffic.
-    let ours: [&str; 2] = match t.engine {
-        Engine::ArgoRollouts => ["stable", "canary"],
-        _ => ["py2", "py3"],
-    };
-    for clash in ours
+    for clash in copy_subsets(t.engine)
         .iter()
         .filter(|o| kube.team_subsets.iter().any(|s| s == *o))
     {
@@ -1293,16 +1289,7 @@ fn istio_route_warnings(
                 );
             }
         }
-        let splits = vs.http.iter().any(|r| {
-            matches!(
-                r,
-                VsRoute::Service(ServiceRoute {
-                    shared_weight: None,
-                    ..
-                })
-            )
-        });
-        if !splits {
+        if !vs.http.iter().any(VsRoute::is_split) {
             // Nothing to re-weight: Argo Rollouts would patch (and strip) the one shared route,
             // or refuse a list of none; the plain files' stages would move no traffic.
             let mut d = Diagnostic::new(

@@ -375,6 +375,16 @@ pub(super) fn python_file_wanted(
     facts
 }
 
+/// A route pattern as a path: `^/healthz$`, `^healthz` and `/healthz` are `/healthz`.
+fn route_path(raw: &str) -> String {
+    format!(
+        "/{}",
+        raw.trim_start_matches('^')
+            .trim_start_matches('/')
+            .trim_end_matches('$')
+    )
+}
+
 /// The first line, in order, that mentions a health word in a route and names a valid health
 /// path. Only the lines with a health word are looked at, found with one search.
 fn health_route(path: &str, text: &str) -> Option<Fact<String>> {
@@ -403,13 +413,7 @@ fn health_route(path: &str, text: &str) -> Option<Fact<String>> {
             continue;
         }
         if let Some(c) = HEALTH.captures(line) {
-            let raw = c.get(1).map_or("", |m| m.as_str());
-            let path_text = format!(
-                "/{}",
-                raw.trim_start_matches('^')
-                    .trim_start_matches('/')
-                    .trim_end_matches('$')
-            );
+            let path_text = route_path(c.get(1).map_or("", |m| m.as_str()));
             if validate::health_path(&path_text).is_ok() {
                 let line_no = lines.line_of(text, start);
                 return Some(Fact::new(path_text, path, line_no));
@@ -494,13 +498,7 @@ mod tests {
                 continue;
             }
             if let Some(c) = HEALTH.captures(line) {
-                let raw = c.get(1).map_or("", |m| m.as_str());
-                let p = format!(
-                    "/{}",
-                    raw.trim_start_matches('^')
-                        .trim_start_matches('/')
-                        .trim_end_matches('$')
-                );
+                let p = route_path(c.get(1).map_or("", |m| m.as_str()));
                 if validate::health_path(&p).is_ok() {
                     return Some((p, i + 1));
                 }

@@ -751,7 +751,10 @@ fn istio(ir: &Ir, t: &Target, s: &ServiceIr) -> Vec<Value> {
         Meta::new(s.kube.destination_rule.clone(), &ir.namespace),
         DestinationRuleSpec {
             host: s.name.clone(),
-            subsets: vec![subset("py2"), subset("py3")],
+            subsets: crate::ir::copy_subsets(t.engine)
+                .into_iter()
+                .map(subset)
+                .collect(),
         },
     )));
     for vs in plain_virtual_services(s) {

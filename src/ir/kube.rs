@@ -169,6 +169,40 @@ pub enum VsRoute {
     Service(ServiceRoute),
 }
 
+impl VsRoute {
+    /// A route to the service that canaryc splits between the copies.
+    pub fn is_split(&self) -> bool {
+        matches!(
+            self,
+            VsRoute::Service(ServiceRoute {
+                shared_weight: None,
+                ..
+            })
+        )
+    }
+
+    /// A route to the service shared with another service: its share stays on py2 (CNR455).
+    pub fn is_shared(&self) -> bool {
+        matches!(
+            self,
+            VsRoute::Service(ServiceRoute {
+                shared_weight: Some(_),
+                ..
+            })
+        )
+    }
+}
+
+/// The DestinationRule subsets canaryc writes for the copies, py2's first: Argo Rollouts'
+/// `stable` and `canary` (which it pins to pod-template hashes), else the plain files' `py2`
+/// and `py3` (the copies' `version` labels). Flagger routes to Services, not subsets.
+pub fn copy_subsets(engine: Engine) -> [&'static str; 2] {
+    match engine {
+        Engine::ArgoRollouts => ["stable", "canary"],
+        _ => ["py2", "py3"],
+    }
+}
+
 /// A route to the service: what the team wrote around its destinations, kept.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceRoute {
@@ -578,24 +612,18 @@ fn istio_route(objects: &[K8sObject], service: &str, namespace: &str) -> IstioRo
             .map(str::to_string)
             .collect()
     };
-    let vs_names: Vec<&str> = objects
-        .iter()
-        .filter(|o| o.kind == "VirtualService")
-        .map(|o| o.name.as_str())
-        .collect();
-    let team_rules: Vec<&Value> = manifests("DestinationRule")
-        .filter(|(_, m)| {
-            spec_str(m, "/spec/host").is_some_and(|h| names_service(h, service, namespace))
-        })
+    let names_of = |kind: &str| -> Vec<&str> {
+        objects
+            .iter()
+            .filter(|o| o.kind == kind)
+            .map(|o| o.name.as_str())
+            .collect()
+    };
+    let vs_names = names_of("VirtualService");
+    let dr_names = names_of("DestinationRule");
+    let mut team_subsets: Vec<String> = manifests("DestinationRule")
         .map(|(_, m)| m)
-        .collect();
-    let dr_names: Vec<&str> = objects
-        .iter()
-        .filter(|o| o.kind == "DestinationRule")
-        .map(|o| o.name.as_str())
-        .collect();
-    let mut team_subsets: Vec<String> = team_rules
-        .iter()
+        .filter(|m| spec_str(m, "/spec/host").is_some_and(|h| names_service(h, service, namespace)))
         .flat_map(|m| array(m, "/spec/subsets"))
         .filter_map(|s| spec_str(s, "/name"))
         .map(str::to_string)

@@ -678,7 +678,10 @@ fn istio_routing(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
         metadata: Meta::new(s.kube.destination_rule.clone(), &ir.namespace),
         spec: DestinationRuleSpec {
             host: s.kube.service.clone(),
-            subsets: vec![subset("stable"), subset("canary")],
+            subsets: crate::ir::copy_subsets(crate::ir::Engine::ArgoRollouts)
+                .into_iter()
+                .map(subset)
+                .collect(),
         },
     })];
     for vs in s.kube.virtual_services() {

@@ -157,15 +157,7 @@ pub(crate) fn istio_takeover(ir: &Ir) -> String {
             let shared = theirs
                 .iter()
                 .flat_map(|v| &v.http)
-                .filter(|r| {
-                    matches!(
-                        r,
-                        crate::ir::VsRoute::Service(crate::ir::ServiceRoute {
-                            shared_weight: Some(_),
-                            ..
-                        })
-                    )
-                })
+                .filter(|r| r.is_shared())
                 .count();
             let except = match shared {
                 0 => String::new(),
