@@ -1376,12 +1376,24 @@ fn service(
         .and_then(|w| w.working_directory.clone())
         .unwrap_or_else(|| format!("/srv/{name}"));
     // systemd needs absolute programs: a bare `gunicorn` (from a Procfile) runs from the py2
-    // virtualenv by convention.
+    // virtualenv by convention. Under an APM agent (`newrelic-admin run-program gunicorn`) the
+    // agent finds the program on a PATH the unit does not set: both are made absolute.
     let absolute = |command: String| {
-        if command.starts_with('/') {
-            command
-        } else {
-            format!("{workdir}/venv/bin/{command}")
+        let in_venv = |program: &str| {
+            if program.starts_with('/') {
+                program.to_string()
+            } else {
+                format!("{workdir}/venv/bin/{program}")
+            }
+        };
+        match agent_words(&command) {
+            Some(mut words) => {
+                let at = crate::detect::command::agent_len(&words);
+                words[0] = in_venv(&words[0]);
+                words[at] = in_venv(&words[at]);
+                crate::detect::command::join(&words)
+            }
+            None => in_venv(&command),
         }
     };
     let command_py2 = s
@@ -1567,8 +1579,28 @@ fn assumed_command(entry: &str, workdir: &str, port: u16) -> Option<String> {
     }
 }
 
-/// The py3 command: the same program from the py3 virtualenv.
+/// Where the program is in a command's words: after an APM agent that runs it
+/// (`newrelic-admin run-program gunicorn ...` → 2), else the first word.
+pub fn program_index<S: AsRef<str>>(words: &[S]) -> usize {
+    crate::detect::command::agent_len(words)
+}
+
+/// The command's words when it runs under an APM agent (`newrelic-admin run-program ...`);
+/// `None` for a command that does not, which is then kept as written.
+fn agent_words(command: &str) -> Option<Vec<String>> {
+    let words = crate::check::strings::split_words(command).ok()?;
+    (crate::detect::command::agent_len(&words) > 0).then_some(words)
+}
+
+/// The py3 command: the same program from the py3 virtualenv (and the same APM agent, from it
+/// too: the agent imports into the interpreter it runs, so py2's cannot run py3's program).
 fn py3_command(py2: &str, workdir: &str) -> String {
+    if let Some(mut words) = agent_words(py2) {
+        let at = crate::detect::command::agent_len(&words);
+        words[0] = py3_command(&words[0], workdir);
+        words[at] = py3_command(&words[at], workdir);
+        return crate::detect::command::join(&words);
+    }
     let mut words = py2.splitn(2, ' ');
     let program = words.next().unwrap_or("");
     let rest = words.next().map(|r| format!(" {r}")).unwrap_or_default();

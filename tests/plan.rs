@@ -859,3 +859,49 @@ fn a_buildpack_platforms_procfile_is_planned_with_a_warning() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// A Procfile process under an APM agent (`newrelic-admin run-program`, `ddtrace-run`) keeps it
+/// in both copies' units, each from its own virtualenv with the program made absolute (the
+/// agent looks a bare name up on a PATH the unit does not set), and gunicorn still gets the
+/// copy's port after the agent: without it the team's APM would see neither copy.
+#[test]
+fn an_apm_agent_wrapper_stays_in_both_copies_units() {
+    for (procfile, py2, py3) in [
+        (
+            "web: newrelic-admin run-program gunicorn greeter.wsgi --timeout 29\n",
+            "ExecStart=/srv/app/venv/bin/newrelic-admin run-program /srv/app/venv/bin/gunicorn --bind 127.0.0.1:8001 greeter.wsgi --timeout 29\n",
+            "ExecStart=/srv/app/venv3/bin/newrelic-admin run-program /srv/app/venv3/bin/gunicorn --bind 127.0.0.1:8002 greeter.wsgi --timeout 29\n",
+        ),
+        (
+            "web: exec ddtrace-run gunicorn greeter.wsgi\n",
+            "ExecStart=/srv/app/venv/bin/ddtrace-run /srv/app/venv/bin/gunicorn --bind 127.0.0.1:8001 greeter.wsgi\n",
+            "ExecStart=/srv/app/venv3/bin/ddtrace-run /srv/app/venv3/bin/gunicorn --bind 127.0.0.1:8002 greeter.wsgi\n",
+        ),
+    ] {
+        let dir = scratch("apm-agent");
+        copy_tree(
+            &repo().join("tests/fixtures/buildpack-app"),
+            &dir.join("app"),
+        );
+        std::fs::remove_file(dir.join("app/runtime.txt")).unwrap();
+        std::fs::write(dir.join("app/Procfile"), procfile).unwrap();
+        let out = canaryc(
+            &dir,
+            &["plan", "app", "--output", "out", "--color", "never"],
+        );
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert_eq!(out.status.code(), Some(0), "{all}");
+        let unit = |name: &str| std::fs::read_to_string(dir.join("out").join(name)).unwrap();
+        assert!(
+            unit("systemd-py2.service").contains(py2),
+            "{}",
+            unit("systemd-py2.service")
+        );
+        assert!(
+            unit("systemd-py3.service").contains(py3),
+            "{}",
+            unit("systemd-py3.service")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

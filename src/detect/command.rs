@@ -19,12 +19,40 @@ const WRAPPERS: &[&str] = &[
     "nohup",
     "chpst",
     "setuidgid",
-    "ddtrace-run",
     "wrap-job",
     "catchsegv",
     "stdbuf",
     "timeout",
 ];
+
+/// Wrappers that instrument the program they run (APM agents), with the words that belong to
+/// them: detection looks through them to find the server, but a unit generated from the command
+/// keeps them ([`unwrap_keeping_agents`]), or the team's APM would see neither copy.
+const AGENTS: &[(&str, &[&str])] = &[("newrelic-admin", &["run-program"]), ("ddtrace-run", &[])];
+
+/// How many leading words of a command are an APM agent that runs the rest (`newrelic-admin
+/// run-program`, `ddtrace-run -d`): the program itself is the word after them. 0 without one.
+pub fn agent_len<S: AsRef<str>>(words: &[S]) -> usize {
+    let Some(first) = words.first() else {
+        return 0;
+    };
+    let base = basename(first.as_ref());
+    let Some((_, verbs)) = AGENTS.iter().find(|(name, _)| *name == base) else {
+        return 0;
+    };
+    let mut len = 1;
+    for verb in *verbs {
+        if words.get(len).map(AsRef::as_ref) != Some(*verb) {
+            return 0;
+        }
+        len += 1;
+    }
+    // `ddtrace-run --debug gunicorn ...`: the agent's own flags.
+    while words.get(len).is_some_and(|w| w.as_ref().starts_with('-')) {
+        len += 1;
+    }
+    if len < words.len() { len } else { 0 }
+}
 
 /// Wrappers that take one argument (a user, a value) before the command.
 const WRAPPERS_WITH_ARG: &[&str] = &["gosu", "su-exec", "sudo", "runuser"];
@@ -63,10 +91,21 @@ pub fn join<S: AsRef<str>>(words: &[S]) -> String {
 /// The words of a command, wrappers and shell plumbing removed: `dumb-init /app/run.sh server`
 /// is `/app/run.sh server`; `sh -c "migrate && exec gunicorn app:app"` is `gunicorn app:app`.
 pub fn unwrap(command: &str) -> Vec<String> {
+    peel(command, false)
+}
+
+/// The command as a host unit should run it: [`unwrap`], but an APM agent wrapper stays in
+/// front (`newrelic-admin run-program gunicorn app:app`), so the copies keep the team's APM.
+pub fn unwrap_keeping_agents(command: &str) -> Vec<String> {
+    peel(command, true)
+}
+
+fn peel(command: &str, keep_agents: bool) -> Vec<String> {
+    let mut agents: Vec<String> = Vec::new();
     let mut words = split(command);
-    loop {
+    let words = loop {
         let Some(first) = words.first() else {
-            return words;
+            break words;
         };
         let base = basename(first).to_string();
         if WRAPPERS.contains(&base.as_str()) {
@@ -101,8 +140,12 @@ pub fn unwrap(command: &str) -> Vec<String> {
             }
             continue;
         }
-        if base == "newrelic-admin" && words.get(1).is_some_and(|w| w == "run-program") {
-            words.drain(..2);
+        let agent = agent_len(&words);
+        if agent > 0 {
+            let taken: Vec<String> = words.drain(..agent).collect();
+            if keep_agents {
+                agents.extend(taken);
+            }
             continue;
         }
         if matches!(base.as_str(), "sh" | "bash" | "dash" | "ash" | "/bin/sh")
@@ -121,7 +164,13 @@ pub fn unwrap(command: &str) -> Vec<String> {
             words = split(&last);
             continue;
         }
-        return words;
+        break words;
+    };
+    if agents.is_empty() {
+        words
+    } else {
+        agents.extend(words);
+        agents
     }
 }
 
@@ -597,6 +646,40 @@ mod tests {
             w("tini -- celery -A app worker"),
             ["celery", "-A", "app", "worker"]
         );
+        assert_eq!(
+            w("ddtrace-run -d gunicorn app:app"),
+            ["gunicorn", "app:app"]
+        );
+    }
+
+    #[test]
+    fn agents_are_kept_for_units_and_skipped_for_the_program() {
+        let kept = unwrap_keeping_agents;
+        assert_eq!(
+            kept("exec newrelic-admin run-program gunicorn app:app --timeout 29"),
+            [
+                "newrelic-admin",
+                "run-program",
+                "gunicorn",
+                "app:app",
+                "--timeout",
+                "29"
+            ]
+        );
+        assert_eq!(
+            kept("/usr/bin/dumb-init ddtrace-run --debug uwsgi --ini x.ini"),
+            ["ddtrace-run", "--debug", "uwsgi", "--ini", "x.ini"]
+        );
+        assert_eq!(kept("wrap-job gunicorn app:app"), ["gunicorn", "app:app"]);
+        assert_eq!(agent_len(&["newrelic-admin", "run-program", "gunicorn"]), 2);
+        assert_eq!(agent_len(&["/venv/bin/ddtrace-run", "-d", "gunicorn"]), 2);
+        // Not an agent running a program: another verb, or nothing after it.
+        assert_eq!(
+            agent_len(&["newrelic-admin", "validate-config", "x.ini"]),
+            0
+        );
+        assert_eq!(agent_len(&["newrelic-admin", "run-program"]), 0);
+        assert_eq!(agent_len(&["gunicorn", "app:app"]), 0);
     }
 
     #[test]

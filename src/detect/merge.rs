@@ -267,12 +267,13 @@ impl<'a> Merger<'a> {
         // and never becomes a host's ExecStart.
         if service.command_py2.is_none() && !w.kind.containerized() {
             // A Procfile line and an Upstart `script` run through a shell and wrappers
-            // (`wrap-job`, `exec`): the unit runs the program itself.
+            // (`wrap-job`, `exec`): the unit runs the program itself, under the team's APM
+            // agent when it has one (`newrelic-admin run-program`).
             let command = match w.kind {
                 WorkloadKind::ProcfileProcess | WorkloadKind::UpstartJob => {
                     w.runs.as_ref().or(w.command.as_ref()).map(|c| {
                         Fact::at(
-                            super::command::join(&super::command::unwrap(&c.value)),
+                            super::command::join(&super::command::unwrap_keeping_agents(&c.value)),
                             &c.evidence,
                         )
                     })

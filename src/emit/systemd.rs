@@ -52,9 +52,11 @@ fn command_on_port(s: &ServiceIr, command: &str, port: u16) -> Vec<String> {
             replaced = true;
         }
     }
-    // gunicorn without a bind of the service's port: give it the copy's.
+    // gunicorn without a bind of the service's port: give it the copy's (after an APM agent
+    // that runs it, `newrelic-admin run-program gunicorn`).
+    let at = crate::ir::program_index(&words);
     let program = words
-        .first()
+        .get(at)
         .map(|p| p.rsplit('/').next().unwrap_or(p).to_string());
     if !replaced
         && program.as_deref() == Some("gunicorn")
@@ -62,8 +64,8 @@ fn command_on_port(s: &ServiceIr, command: &str, port: u16) -> Vec<String> {
             .iter()
             .any(|w| w == "--bind" || w == "-b" || w.starts_with("--bind="))
     {
-        words.insert(1, "--bind".to_string());
-        words.insert(2, format!("127.0.0.1:{port}"));
+        words.insert(at + 1, "--bind".to_string());
+        words.insert(at + 2, format!("127.0.0.1:{port}"));
     }
     words
 }
