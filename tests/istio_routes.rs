@@ -126,9 +126,17 @@ fn check_listed(bundle: &Path, services: &[&Value], managed: &Value) {
     let b = bundle.display();
     let vs_name = managed["name"].as_str().unwrap();
     let listed = strings(&managed["routes"]);
+    // Argo's GetVirtualServiceNamespaceName: `name.namespace`, else the Rollout's namespace.
+    let (name, namespace) = match vs_name.split_once('.') {
+        Some((n, ns)) => (n, Some(ns)),
+        None => (vs_name, None),
+    };
     let vs = services
         .iter()
-        .find(|v| v["metadata"]["name"] == vs_name)
+        .find(|v| {
+            v["metadata"]["name"] == name
+                && namespace.is_none_or(|ns| v["metadata"]["namespace"] == ns)
+        })
         .unwrap_or_else(|| panic!("{b}: the Rollout's VirtualService {vs_name} is not written"));
     let http = vs["spec"]["http"].as_array().unwrap();
     for name in &listed {
@@ -537,5 +545,97 @@ fn a_team_subset_named_like_a_copy_is_refused() {
         );
         let _ = std::fs::remove_dir_all(dir.join("out"));
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A team VirtualService in another namespace (an ingress namespace's, for the public host)
+/// that routes to the service by its qualified name is taken over where it is: written into
+/// its own namespace with the qualified host on the copies' destinations, named
+/// `name.namespace` in the Rollout, patched with `-n` its namespace by the runbook. One in
+/// another namespace that names `ledger` by its short name routes to that namespace's `ledger`
+/// (Istio qualifies short hosts with the rule's namespace) and is left alone.
+#[test]
+fn a_team_virtual_service_in_another_namespace_is_taken_over_where_it_is() {
+    let dir = std::env::temp_dir().join(format!("canaryc-istio-{}-other-ns", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let codebase = dir.join("codebase");
+    copy_tree(&repo().join("tests/fixtures/istio-subset-clash"), &codebase);
+    std::fs::remove_file(codebase.join("deploy/mesh.yaml")).unwrap();
+    std::fs::write(
+        codebase.join("deploy/edge.yaml"),
+        "apiVersion: networking.istio.io/v1beta1\nkind: VirtualService\nmetadata:\n  name: ledger-edge\n  namespace: istio-system\nspec:\n  hosts:\n  - ledger.example.com\n  gateways:\n  - public-gateway\n  http:\n  - match:\n    - uri:\n        prefix: /api\n    route:\n    - destination:\n        host: ledger.payments.svc.cluster.local\n        port:\n          number: 80\n  - route:\n    - destination:\n        host: docs.web.svc.cluster.local\n---\napiVersion: networking.istio.io/v1beta1\nkind: VirtualService\nmetadata:\n  name: ledger\n  namespace: frontend\nspec:\n  hosts:\n  - ledger\n  http:\n  - route:\n    - destination:\n        host: ledger\n",
+    )
+    .unwrap();
+    let plan = |engine: &str| {
+        format!(
+            "plan ledger {{\n  codebase = \"{}\"\n  python   = 2.7 -> 3.12\n  namespace = \"payments\"\n  infra    = kubernetes(router: istio, engine: {engine})\n  service ledger {{ image py3 = \"registry.internal/ledger:3.12-1\" }}\n}}\n",
+            codebase.display()
+        )
+    };
+    let (argo, _) = build("other-ns-argo", &plan("argo-rollouts"));
+    let (plain, _) = build("other-ns-plain", &plan("none"));
+    for (bundle, file, ours) in [
+        (&argo, "k8s-rollout-routing.yaml", ["stable", "canary"]),
+        (&plain, "k8s-virtual-service.yaml", ["py2", "py3"]),
+    ] {
+        check_bundle(bundle);
+        let docs = bundle_objects(bundle);
+        let placed: Vec<(String, String)> = of_kind(&docs, "VirtualService")
+            .iter()
+            .map(|v| {
+                let m = &v["metadata"];
+                (
+                    m["name"].as_str().unwrap().to_string(),
+                    m["namespace"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            placed,
+            [
+                ("ledger-edge".to_string(), "istio-system".to_string()),
+                ("ledger-mesh".to_string(), "payments".to_string())
+            ],
+            "{}",
+            bundle.display()
+        );
+        let edge = virtual_service(bundle, file, "ledger-edge");
+        let http = edge["spec"]["http"].as_array().unwrap();
+        let split = http
+            .iter()
+            .find(|r| subsets(r) == ours)
+            .expect("a split route");
+        for d in split["route"].as_array().unwrap() {
+            assert_eq!(
+                d["destination"]["host"], "ledger.payments.svc.cluster.local",
+                "{edge}"
+            );
+        }
+        assert!(
+            http.iter()
+                .any(|r| r["route"][0]["destination"]["host"] == "docs.web.svc.cluster.local"),
+            "the team's other route is kept: {edge}"
+        );
+        assert_eq!(strings(&edge["spec"]["gateways"]), ["public-gateway"]);
+        let md = std::fs::read_to_string(bundle.join("canary-plan.md")).unwrap();
+        assert!(
+            md.contains("`ledger-edge` (namespace `istio-system`)"),
+            "the runbook says which namespace's object the apply replaces"
+        );
+    }
+    let rollout = objects(&argo.join("k8s-rollout.yaml"))
+        .into_iter()
+        .find(|d| d["kind"] == "Rollout")
+        .unwrap();
+    let managed =
+        &rollout["spec"]["strategy"]["canary"]["trafficRouting"]["istio"]["virtualServices"];
+    assert_eq!(managed[0]["name"], "ledger-edge.istio-system");
+    assert_eq!(managed[1]["name"], "ledger-mesh");
+    let runbook = std::fs::read_to_string(plain.join("canary-plan.md")).unwrap();
+    assert!(
+        runbook.contains("kubectl -n istio-system patch virtualservice ledger-edge"),
+        "{runbook}"
+    );
+    assert!(runbook.contains("kubectl -n payments patch virtualservice ledger-mesh"));
     let _ = std::fs::remove_dir_all(&dir);
 }

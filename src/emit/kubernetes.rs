@@ -587,6 +587,20 @@ struct PlainVs<'a> {
     source: &'a crate::ir::VirtualServiceIr,
 }
 
+impl PlainVs<'_> {
+    /// The host its routes name the service by (`ServiceRoute::host`): the service's short name
+    /// unless the VirtualService is in another namespace.
+    fn service_host(&self, service: &str) -> String {
+        self.routes
+            .iter()
+            .find_map(|r| match r {
+                VsRoute::Service(r) => Some(r.host.clone()),
+                VsRoute::Other(_) => None,
+            })
+            .unwrap_or_else(|| service.to_string())
+    }
+}
+
 /// The plain files' VirtualServices of a service: the one split first (the team's, or
 /// canaryc's for the sidecars only), then the others the IR split (the team's other
 /// VirtualServices to the service, or the sidecars' own).
@@ -618,10 +632,10 @@ fn istio_http(
     routes: &[VsRoute],
     (w2, w3): (u32, u32),
 ) -> Vec<(Role, Value)> {
-    let dest = |copy: Interpreter, weight: Option<u32>| IstioDestination {
+    let dest = |host: &str, copy: Interpreter, weight: Option<u32>| IstioDestination {
         // The port of the Service the host names (Istio's Destination.port), not the container's.
         destination: Destination {
-            host: s.name.clone(),
+            host: host.to_string(),
             subset: copy.as_str(),
             port: PortNumber {
                 number: s.kube.service_port,
@@ -676,7 +690,7 @@ fn istio_http(
             http.push(route(
                 r.name.clone(),
                 Role::Shared,
-                vec![dest(Interpreter::Py2, Some(weight))],
+                vec![dest(&r.host, Interpreter::Py2, Some(weight))],
             ));
             continue;
         }
@@ -692,7 +706,7 @@ fn istio_http(
                 let (role, mut pinned) = route(
                     format!("{pinned}-{}", copy.as_str()),
                     Role::Pinned,
-                    vec![dest(copy, None)],
+                    vec![dest(&r.host, copy, None)],
                 );
                 if let PlainRoute::Ours(p) = &mut pinned {
                     let cookie = document(&Regex {
@@ -714,13 +728,22 @@ fn istio_http(
             split,
             Role::Split,
             vec![
-                dest(Interpreter::Py2, Some(w2)),
-                dest(Interpreter::Py3, Some(w3)),
+                dest(&r.host, Interpreter::Py2, Some(w2)),
+                dest(&r.host, Interpreter::Py3, Some(w3)),
             ],
         ));
     }
     if let Some((c, t)) = mirror_target(s) {
-        http = mirrored(http, s, c, t);
+        // The comparator's host as the routes name the service's (qualified in a
+        // VirtualService of another namespace).
+        let mirror_host = routes
+            .iter()
+            .find_map(|r| match r {
+                VsRoute::Service(r) => Some(r.sibling_host(&s.name, &c.name)),
+                VsRoute::Other(_) => None,
+            })
+            .unwrap_or_else(|| c.name.clone());
+        http = mirrored(http, s, c, t, mirror_host);
     }
     http.into_iter()
         .map(|(role, r)| match r {
@@ -768,7 +791,7 @@ fn istio(ir: &Ir, t: &Target, s: &ServiceIr) -> Vec<Value> {
             Meta {
                 labels: vs.source.labels.clone(),
                 annotations: vs.source.annotations.clone(),
-                ..Meta::new(vs.name, &ir.namespace)
+                ..Meta::new(vs.name, &vs.source.namespace)
             },
             VirtualServiceSpec {
                 hosts: vs.hosts,
@@ -792,6 +815,7 @@ fn mirrored(
     s: &ServiceIr,
     c: &ComparatorIr,
     t: &ComparatorTarget,
+    mirror_host: String,
 ) -> Vec<(Role, PlainRoute)> {
     let percent = match t.placement {
         Placement::Mirror { percent } => percent,
@@ -822,7 +846,7 @@ fn mirrored(
             name: format!("{}-compared", rule.name),
             matches,
             mirror: Some(IstioMirror {
-                host: c.name.clone(),
+                host: mirror_host.clone(),
                 port: PortNumber { number: s.port },
             }),
             mirror_percentage: Some(Percentage { value: percent }),
@@ -971,7 +995,8 @@ pub(super) fn split_commands(ir: &Ir, t: &Target, stage: &crate::ir::StageIr) ->
                             })
                             .collect();
                         format!(
-                            "kubectl -n {ns} patch virtualservice {} --type=json -p '[{}]'",
+                            "kubectl -n {} patch virtualservice {} --type=json -p '[{}]'",
+                            vs.source.namespace,
                             vs.name,
                             ops.join(",")
                         )
@@ -998,13 +1023,15 @@ pub(super) fn rollback_commands(ir: &Ir, t: &Target) -> Vec<String> {
             let name = &s.kube.plain.name;
             match t.router {
                 Router::Istio => {
-                    let py2 = format!(
-                        "[{{\"destination\":{{\"host\":\"{name}\",\"subset\":\"py2\",\"port\":{{\"number\":{port}}}}}}}]",
-                        port = s.kube.service_port
-                    );
                     plain_virtual_services(s)
                         .iter()
                         .map(|vs| {
+                            let vs_ns = &vs.source.namespace;
+                            let py2 = format!(
+                                "[{{\"destination\":{{\"host\":\"{host}\",\"subset\":\"py2\",\"port\":{{\"number\":{port}}}}}}}]",
+                                host = vs.service_host(name),
+                                port = s.kube.service_port
+                            );
                             let http = istio_http(ir, s, vs.routes, t.first_weights(ir));
                             if http
                                 .iter()
@@ -1012,7 +1039,7 @@ pub(super) fn rollback_commands(ir: &Ir, t: &Target) -> Vec<String> {
                             {
                                 // Only canaryc's routes: one route, to py2.
                                 format!(
-                                    "kubectl -n {ns} patch virtualservice {} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/spec/http\",\"value\":[{{\"name\":\"rollback\",\"route\":{py2}}}]}}]'",
+                                    "kubectl -n {vs_ns} patch virtualservice {} --type=json -p '[{{\"op\":\"replace\",\"path\":\"/spec/http\",\"value\":[{{\"name\":\"rollback\",\"route\":{py2}}}]}}]'",
                                     vs.name
                                 )
                             } else {
@@ -1028,7 +1055,7 @@ pub(super) fn rollback_commands(ir: &Ir, t: &Target) -> Vec<String> {
                                     })
                                     .collect();
                                 format!(
-                                    "kubectl -n {ns} patch virtualservice {} --type=json -p '[{}]'",
+                                    "kubectl -n {vs_ns} patch virtualservice {} --type=json -p '[{}]'",
                                     vs.name,
                                     ops.join(",")
                                 )
@@ -1062,8 +1089,8 @@ pub(super) fn verify_commands(ir: &Ir, t: &Target) -> Vec<String> {
                     .iter()
                     .map(|vs| {
                         format!(
-                            "kubectl -n {ns} get virtualservice {} -o jsonpath='{{.spec.http}}'",
-                            vs.name
+                            "kubectl -n {} get virtualservice {} -o jsonpath='{{.spec.http}}'",
+                            vs.source.namespace, vs.name
                         )
                     })
                     .collect::<Vec<_>>()

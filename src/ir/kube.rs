@@ -115,6 +115,11 @@ pub struct VirtualServiceIr {
     /// VirtualService has.
     #[serde(rename = "virtual_service")]
     pub name: String,
+    /// The namespace it is written into: the team's VirtualService stays where they applied it
+    /// (an ingress namespace's VirtualService to the service, say), canaryc's own goes into the
+    /// plan's. Writing the team's into the plan's namespace would leave theirs routing beside it.
+    #[serde(skip)]
+    pub namespace: String,
     /// The Gateways it is bound to (`mesh` among them when a Gateway is named and the team
     /// has no VirtualService for the sidecars) and the hosts it answers for.
     pub gateways: Vec<String>,
@@ -140,17 +145,35 @@ pub struct VirtualServiceIr {
 }
 
 impl VirtualServiceIr {
-    /// canaryc's own VirtualService: one `primary` route.
-    fn own(name: String, gateways: Vec<String>, hosts: Vec<String>) -> VirtualServiceIr {
+    /// canaryc's own VirtualService in the plan's namespace: one `primary` route.
+    fn own(
+        name: String,
+        namespace: &str,
+        gateways: Vec<String>,
+        hosts: Vec<String>,
+        service: &str,
+    ) -> VirtualServiceIr {
         VirtualServiceIr {
             name,
+            namespace: namespace.to_string(),
             gateways,
             hosts,
-            http: own_route(),
+            http: own_route(service, namespace),
             rest: serde_json::Map::new(),
             team: false,
             labels: BTreeMap::new(),
             annotations: BTreeMap::new(),
+        }
+    }
+
+    /// How Argo Rollouts' `trafficRouting.istio.virtualServices[].name` names it: `name`, or
+    /// `name.namespace` in another namespace than the Rollout's (Argo's
+    /// `GetVirtualServiceNamespaceName` splits the reference at its first dot).
+    pub fn rollout_reference(&self, rollout_namespace: &str) -> String {
+        if self.namespace == rollout_namespace {
+            self.name.clone()
+        } else {
+            format!("{}.{}", self.name, self.namespace)
         }
     }
 
@@ -217,9 +240,25 @@ pub struct ServiceRoute {
     /// split such a route without changing the other services' share (CNR455), so the service's
     /// share stays on py2 and the route is not re-weighted.
     pub shared_weight: Option<u32>,
+    /// The host canaryc's destinations name: the service's short name in its own namespace;
+    /// in a VirtualService of another namespace, where a short name means that namespace's
+    /// service (Istio resolves short hosts against the rule's namespace), the team's qualified
+    /// host as they wrote it (`ledger.payments.svc.cluster.local`).
+    pub host: String,
+    /// The namespace of the VirtualService the route is in: where its short hosts resolve.
+    pub rule_namespace: String,
 }
 
 impl ServiceRoute {
+    /// Another Service of the plan's namespace (the comparator's), named as this route names
+    /// the service: short in the service's namespace, qualified the same way elsewhere.
+    pub fn sibling_host(&self, service: &str, other: &str) -> String {
+        match self.host.strip_prefix(service) {
+            Some(rest) if rest.starts_with('.') => format!("{other}{rest}"),
+            _ => other.to_string(),
+        }
+    }
+
     /// The team's route with `ours` in place of its destinations of the service (`name` set):
     /// every other field as they wrote it. `shared` routes keep their other destinations, in
     /// their place, with `ours` where the first destination of the service was.
@@ -240,7 +279,7 @@ impl ServiceRoute {
         let mut ours = Some(ours);
         let mut destinations = Vec::new();
         for d in theirs {
-            if destination_names_service(&d, service, namespace) {
+            if destination_names_service(&d, service, namespace, &self.rule_namespace) {
                 destinations.extend(ours.take().into_iter().flatten());
             } else {
                 destinations.push(d);
@@ -253,13 +292,20 @@ impl ServiceRoute {
     }
 }
 
-fn destination_names_service(d: &Value, service: &str, namespace: &str) -> bool {
-    spec_str(d, "/destination/host").is_some_and(|h| names_service(h, service, namespace))
+/// Whether a route destination, in a rule of `rule_namespace`, names `service` in `namespace`.
+fn destination_names_service(
+    d: &Value,
+    service: &str,
+    namespace: &str,
+    rule_namespace: &str,
+) -> bool {
+    spec_str(d, "/destination/host")
+        .is_some_and(|h| names_service_from(h, service, namespace, rule_namespace))
 }
 
 /// The team's routes, classified; unnamed routes to the service are named `primary`,
 /// `primary-2`, ..., past every name the team already uses.
-fn team_routes(vs: &Value, service: &str, namespace: &str) -> Vec<VsRoute> {
+fn team_routes(vs: &Value, service: &str, namespace: &str, rule_namespace: &str) -> Vec<VsRoute> {
     let routes: Vec<&Value> = array(vs, "/spec/http").collect();
     let mut taken: Vec<String> = routes
         .iter()
@@ -272,7 +318,7 @@ fn team_routes(vs: &Value, service: &str, namespace: &str) -> Vec<VsRoute> {
         let dests: Vec<&Value> = array(r, "/route").collect();
         let (to_us, to_others): (Vec<&Value>, Vec<&Value>) = dests
             .iter()
-            .partition(|d| destination_names_service(d, service, namespace));
+            .partition(|d| destination_names_service(d, service, namespace, rule_namespace));
         if to_us.is_empty() {
             out.push(VsRoute::Other(r.clone()));
             continue;
@@ -301,21 +347,29 @@ fn team_routes(vs: &Value, service: &str, namespace: &str) -> Vec<VsRoute> {
                 .unwrap_or(0)
         };
         let shared_weight = (!to_others.is_empty()).then(|| to_us.iter().map(weight).sum::<u32>());
+        let host = match to_us.first().and_then(|d| spec_str(d, "/destination/host")) {
+            Some(h) if rule_namespace != namespace => h.to_string(),
+            _ => service.to_string(),
+        };
         out.push(VsRoute::Service(ServiceRoute {
             name,
             team: Some(r.clone()),
             shared_weight,
+            host,
+            rule_namespace: rule_namespace.to_string(),
         }));
     }
     out
 }
 
-/// canaryc's own route, when the team has no VirtualService.
-pub fn own_route() -> Vec<VsRoute> {
+/// canaryc's own route, when the team has no VirtualService: in the service's namespace.
+pub fn own_route(service: &str, namespace: &str) -> Vec<VsRoute> {
     vec![VsRoute::Service(ServiceRoute {
         name: "primary".into(),
         team: None,
         shared_weight: None,
+        host: service.to_string(),
+        rule_namespace: namespace.to_string(),
     })]
 }
 
@@ -375,8 +429,10 @@ impl KubeIr {
             service_port: port,
             virtual_service: VirtualServiceIr::own(
                 name.to_string(),
+                namespace,
                 Vec::new(),
                 vec![name.to_string()],
+                name,
             ),
             more_virtual_services: Vec::new(),
             destination_rule: name.to_string(),
@@ -463,7 +519,13 @@ fn array<'a>(v: &'a Value, pointer: &str) -> impl Iterator<Item = &'a Value> {
 /// Whether an Istio or Kubernetes host names `service` in `namespace` (`ledger`,
 /// `ledger.payments`, `ledger.payments.svc.cluster.local`).
 fn names_service(host: &str, service: &str, namespace: &str) -> bool {
-    host == service
+    names_service_from(host, service, namespace, namespace)
+}
+
+/// `names_service` for a host written in an object of `rule_namespace`: a short name there
+/// means that namespace's service (Istio qualifies short hosts with the rule's namespace).
+fn names_service_from(host: &str, service: &str, namespace: &str, rule_namespace: &str) -> bool {
+    (host == service && rule_namespace == namespace)
         || host == format!("{service}.{namespace}")
         || host.starts_with(&format!("{service}.{namespace}.svc"))
 }
@@ -621,9 +683,14 @@ fn istio_route(objects: &[K8sObject], service: &str, namespace: &str) -> IstioRo
     };
     let vs_names = names_of("VirtualService");
     let dr_names = names_of("DestinationRule");
+    // Where an object's short hosts resolve: its own namespace (the plan's when it names none).
+    let home = |o: &K8sObject| o.namespace.clone().unwrap_or_else(|| namespace.to_string());
     let mut team_subsets: Vec<String> = manifests("DestinationRule")
+        .filter(|(o, m)| {
+            spec_str(m, "/spec/host")
+                .is_some_and(|h| names_service_from(h, service, namespace, &home(o)))
+        })
         .map(|(_, m)| m)
-        .filter(|m| spec_str(m, "/spec/host").is_some_and(|h| names_service(h, service, namespace)))
         .flat_map(|m| array(m, "/spec/subsets"))
         .filter_map(|s| spec_str(s, "/name"))
         .map(str::to_string)
@@ -634,17 +701,18 @@ fn istio_route(objects: &[K8sObject], service: &str, namespace: &str) -> IstioRo
 
     // One object per name: files that define the same VirtualService in alternatives (a
     // sample's `-v1`, `-50-v3`, ...) give the first, in path order.
-    let mut seen: Vec<&str> = Vec::new();
+    let mut seen: Vec<(String, &str)> = Vec::new();
     let theirs: Vec<_> = manifests("VirtualService")
-        .filter(|(_, m)| {
+        .filter(|(o, m)| {
             array(m, "/spec/http")
                 .flat_map(|h| array(h, "/route"))
                 .filter_map(|d| spec_str(d, "/destination/host"))
-                .any(|h| names_service(h, service, namespace))
+                .any(|h| names_service_from(h, service, namespace, &home(o)))
         })
         .filter(|(o, _)| {
-            let first = !seen.contains(&o.name.as_str());
-            seen.push(&o.name);
+            let key = (home(o), o.name.as_str());
+            let first = !seen.contains(&key);
+            seen.push(key);
             first
         })
         .collect();
@@ -660,9 +728,10 @@ fn istio_route(objects: &[K8sObject], service: &str, namespace: &str) -> IstioRo
             }
             VirtualServiceIr {
                 name: o.name.clone(),
+                namespace: home(o),
                 gateways: strings(m, "/spec/gateways"),
                 hosts: strings(m, "/spec/hosts"),
-                http: team_routes(m, service, namespace),
+                http: team_routes(m, service, namespace, &home(o)),
                 rest,
                 team: true,
                 labels: string_map(m, "/metadata/labels", &[]),
@@ -679,9 +748,10 @@ fn istio_route(objects: &[K8sObject], service: &str, namespace: &str) -> IstioRo
     // bound to the mesh would conflict with it).
     let sidecars_routed = virtual_services.iter().skip(1).any(|v| {
         v.binds_mesh()
-            && v.hosts
-                .iter()
-                .any(|h| names_service(h, service, namespace) || istio_host_matches(h, service))
+            && v.hosts.iter().any(|h| {
+                names_service_from(h, service, namespace, &v.namespace)
+                    || istio_host_matches(h, service)
+            })
     });
     if let Some(first) = virtual_services.first_mut() {
         // A host that already matches the service's name (`*`, or `*.suffix` it ends with)
@@ -689,8 +759,10 @@ fn istio_route(objects: &[K8sObject], service: &str, namespace: &str) -> IstioRo
         // (`host.Name.Matches` on the hosts as written), and refuses the host `*` on a
         // VirtualService bound to the mesh (pkg/config/validation, `validateVirtualService`).
         // Such a VirtualService stays on the team's gateways.
+        // One in another namespace is left on its Gateways too: its short hosts would name that
+        // namespace's services, and the sidecars' own VirtualService is added beside it.
         let covered = first.hosts.iter().any(|h| istio_host_matches(h, service));
-        if !covered && !sidecars_routed {
+        if !covered && !sidecars_routed && first.namespace == namespace {
             // In-mesh clients split too: the service's own host through the sidecars.
             if !first.binds_mesh() {
                 first.gateways.push("mesh".into());
@@ -707,8 +779,10 @@ fn istio_route(objects: &[K8sObject], service: &str, namespace: &str) -> IstioRo
             // Bound to the team's Gateways only: the sidecars' own beside them.
             virtual_services.push(VirtualServiceIr::own(
                 free_name(names_after(service, "mesh"), &vs_names),
+                namespace,
                 Vec::new(),
                 vec![service.to_string()],
+                service,
             ));
         }
         return IstioRouting {
@@ -727,8 +801,10 @@ fn istio_route(objects: &[K8sObject], service: &str, namespace: &str) -> IstioRo
         return IstioRouting {
             virtual_services: vec![VirtualServiceIr::own(
                 own_name,
+                namespace,
                 Vec::new(),
                 vec![service.to_string()],
+                service,
             )],
             destination_rule,
             team_subsets,
@@ -750,8 +826,10 @@ fn istio_route(objects: &[K8sObject], service: &str, namespace: &str) -> IstioRo
     IstioRouting {
         virtual_services: vec![VirtualServiceIr::own(
             own_name,
+            namespace,
             vec![reference, "mesh".into()],
             hosts,
+            service,
         )],
         destination_rule,
         team_subsets,
@@ -905,7 +983,7 @@ mod tests {
             { "name": "b", "route": [ dest("shop.web", 100) ] },
             { "name": "mixed", "route": [ dest("shop", 70), dest("legacy", 30) ] },
         ] } });
-        let routes = team_routes(&vs, "shop", "web");
+        let routes = team_routes(&vs, "shop", "web", "web");
         assert!(matches!(&routes[0], VsRoute::Other(r) if r["name"] == "primary"));
         let ours: Vec<(&str, Option<u32>)> = routes[1..]
             .iter()

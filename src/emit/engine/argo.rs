@@ -361,7 +361,7 @@ fn traffic_routing(ir: &Ir, s: &ServiceIr, t: &Target) -> (TrafficRouting, bool)
                 .kube
                 .virtual_services()
                 .map(|vs| IstioVirtualService {
-                    name: vs.name.clone(),
+                    name: vs.rollout_reference(&ir.namespace),
                     routes: split_routes(&vs.http),
                 })
                 .collect();
@@ -628,9 +628,9 @@ fn istio_routing(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
         name,
         labels: selector(s),
     };
-    let destination = |subset, weight| WeightedDestination {
+    let destination = |host: &str, subset, weight| WeightedDestination {
         destination: Destination {
-            host: s.kube.service.clone(),
+            host: host.to_string(),
             subset,
             port: PortNumber {
                 number: s.kube.service_port,
@@ -649,8 +649,11 @@ fn istio_routing(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
                 VsRoute::Other(route) => route.clone(),
                 VsRoute::Service(r) => {
                     let ours = match r.shared_weight {
-                        None => vec![destination("stable", 100), destination("canary", 0)],
-                        Some(weight) => vec![destination("stable", weight)],
+                        None => vec![
+                            destination(&r.host, "stable", 100),
+                            destination(&r.host, "canary", 0),
+                        ],
+                        Some(weight) => vec![destination(&r.host, "stable", weight)],
                     };
                     let ours = ours.iter().map(document).collect();
                     let mut route = r.with_destinations(&s.kube.service, &ir.namespace, ours);
@@ -662,7 +665,7 @@ fn istio_routing(ir: &Ir, s: &ServiceIr) -> Vec<Value> {
             .collect()
     };
     let virtual_service = |vs: &crate::ir::VirtualServiceIr, spec: VirtualServiceSpec| {
-        let mut metadata = Meta::new(vs.name.clone(), &ir.namespace);
+        let mut metadata = Meta::new(vs.name.clone(), &vs.namespace);
         metadata.labels = vs.labels.clone();
         metadata.annotations = vs.annotations.clone();
         document(&Object {

@@ -149,7 +149,13 @@ pub(crate) fn istio_takeover(ir: &Ir) -> String {
             continue;
         }
         let list = |vs: &[&crate::ir::VirtualServiceIr]| {
-            let names: Vec<String> = vs.iter().map(|v| name(&v.name)).collect();
+            let names: Vec<String> = vs
+                .iter()
+                .map(|v| match v.namespace == ir.namespace {
+                    true => name(&v.name),
+                    false => format!("{} (namespace {})", name(&v.name), name(&v.namespace)),
+                })
+                .collect();
             names.join(" and ")
         };
         let mut parts = Vec::new();
