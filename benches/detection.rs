@@ -83,11 +83,20 @@ fn scenario(
         p0: P0,
         broken,
         scrape_secs: SCRAPE,
+        eval_secs: eval_secs(),
         hold_secs: hold * 3600,
         effect,
         ladder: ladder.clone(),
         whole_hold: broken.is_none(),
     }
+}
+
+/// The rules' evaluation interval: `CANARYC_EVAL` seconds, the scrape interval by default.
+fn eval_secs() -> u64 {
+    std::env::var("CANARYC_EVAL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(SCRAPE)
 }
 
 /// `s.runs(runs, seed)` on two threads (the machine has two cores).

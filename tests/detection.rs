@@ -86,6 +86,7 @@ fn preview_within_a_quarter(effect: Effect, cells: &[(f64, f64, f64)], runs: u64
             p0: 0.001,
             broken: Some(broken),
             scrape_secs: 15,
+            eval_secs: 15,
             // Long enough that every run is caught: the median is what is compared.
             hold_secs: 12 * 3600,
             effect,

@@ -24,6 +24,9 @@ pub struct Scenario {
     /// py3's failure rate once broken; `None`: healthy throughout.
     pub broken: Option<f64>,
     pub scrape_secs: u64,
+    /// How often the rules are evaluated (the rule group's `interval`); counters still move
+    /// only at scrapes.
+    pub eval_secs: u64,
     pub hold_secs: u64,
     pub effect: Effect,
     pub ladder: Ladder,
@@ -170,7 +173,8 @@ impl Scenario {
                     0.0
                 }
         };
-        let mut t = step_ms;
+        let eval_ms = self.eval_secs.max(1) as i64 * 1000;
+        let mut t = eval_ms;
         let mut largest = f64::NEG_INFINITY;
         let mut first: Option<i64> = None;
         let mut largest_rung = 0;
@@ -209,7 +213,7 @@ impl Scenario {
                     }
                 }
             }
-            t += step_ms;
+            t += eval_ms;
         }
         Outcome {
             fired_after_secs: first.map(|t| (t - fault_ms) as f64 / 1000.0),
@@ -264,6 +268,7 @@ mod tests {
             p0: 0.001,
             broken: Some(1.0),
             scrape_secs: 15,
+            eval_secs: 15,
             hold_secs: 3600,
             effect: Effect::Above(0.01),
             ladder: Ladder::new(15, &[(0.25, 3600)]),
@@ -284,6 +289,7 @@ mod tests {
             p0: 0.001,
             broken: None,
             scrape_secs: 15,
+            eval_secs: 15,
             hold_secs: 2 * 3600,
             effect: Effect::Above(0.01),
             ladder: Ladder::new(15, &[(0.05, 48 * 3600)]),
