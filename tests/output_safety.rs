@@ -149,10 +149,10 @@ impl Fault {
         }
     }
 
-    /// The calls it is injected at. A failed fsync must stop a build that has not committed;
+    /// The calls it is injected at. A failed fsync or syncfs must stop a build that has not committed;
     /// a kill at one is the same as a kill after the call before it.
     fn at(self, call: &str) -> bool {
-        STEPS.contains(&call) || (self != Fault::Kill && call == "fsync")
+        STEPS.contains(&call) || (self != Fault::Kill && (call == "fsync" || call == "syncfs"))
     }
 }
 
@@ -319,7 +319,7 @@ fn run_scenario(root: &Path, s: &Scenario, fault: Fault) -> Tally {
     let reference = root.join(format!("{}-reference", s.name));
     copy_tree(&template, &reference);
     let trace = root.join(format!("{}.trace", s.name));
-    let calls = format!("trace={},fsync,openat", STEPS.join(","));
+    let calls = format!("trace={},fsync,syncfs,openat", STEPS.join(","));
     let mut args = strace_base(s);
     args.extend(["-o", trace.to_str().unwrap(), "-e", &calls, bin]);
     args.extend(s.args);

@@ -110,9 +110,7 @@ pub(super) fn swap(
     write_owner(txn.path())?;
     let new = txn.path().join("new");
     std::fs::create_dir(&new)?;
-    for f in files {
-        write_file(&new.join(f.name), f.contents, f.executable)?;
-    }
+    write_files(&new, files)?;
     if exists {
         // The new directory keeps the permissions the team gave the old one.
         if let Ok(metadata) = std::fs::metadata(&output) {
@@ -223,9 +221,7 @@ fn in_place_steps(
     let (new, old) = (txn.join("new"), txn.join("old"));
     std::fs::create_dir(&new)?;
     std::fs::create_dir(&old)?;
-    for f in files {
-        write_file(&new.join(f.name), f.contents, f.executable)?;
-    }
+    write_files(&new, files)?;
     sync_dir(&new)?;
     let mut steps: Vec<Step> = files
         .iter()
@@ -435,6 +431,10 @@ fn remove_transaction(txn: &Path) -> io::Result<()> {
 // File-system primitives.
 
 fn write_file(path: &Path, contents: &[u8], executable: bool) -> io::Result<()> {
+    create_file(path, contents, executable)?.sync_all()
+}
+
+fn create_file(path: &Path, contents: &[u8], executable: bool) -> io::Result<File> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -443,7 +443,52 @@ fn write_file(path: &Path, contents: &[u8], executable: bool) -> io::Result<()> 
     if executable {
         set_executable(&file)?;
     }
-    file.sync_all()
+    Ok(file)
+}
+
+/// Writes the staged files into `dir` and makes their contents durable before returning (the
+/// caller still syncs `dir` itself, which orders the rename that follows).
+///
+/// On Linux 5.8 and later the files are written first and made durable together by one
+/// `syncfs(2)` on a descriptor of `dir` opened before the first write, instead of an `fsync`
+/// per file (issue 15: on ext4 1,009 files took ~490 ms with an fsync each, ~97 ms with one
+/// syncfs, against ~56 ms with no sync at all; write-floor variants, medians of 7 rounds). Safe because syncfs(2)
+/// "synchronizes just the filesystem containing file referred to by the open file descriptor"
+/// with sync(2)'s meaning (all pending data and metadata of that file system written), and
+/// since Linux 5.8 it "will also report an error if one or more inodes failed to be written
+/// back since the last syncfs() call" for that descriptor (the superblock's errseq sampled at
+/// open): a lost write fails the build before the commit, as a failed fsync did. Before 5.8
+/// syncfs returned 0 whatever writeback did, so there, and on other systems, each file is
+/// fsynced as before. The cost: syncfs also writes other programs' dirty data on that file
+/// system.
+fn write_files(dir: &Path, files: &[Staged<'_>]) -> io::Result<()> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if syncfs_reports_errors() {
+        let fs = File::open(dir)?;
+        for f in files {
+            create_file(&dir.join(f.name), f.contents, f.executable)?;
+        }
+        return rustix::fs::syncfs(&fs).map_err(io::Error::from);
+    }
+    for f in files {
+        write_file(&dir.join(f.name), f.contents, f.executable)?;
+    }
+    Ok(())
+}
+
+/// Whether the running kernel's syncfs(2) reports writeback errors: Linux 5.8 or later.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn syncfs_reports_errors() -> bool {
+    let Ok(release) = std::fs::read_to_string("/proc/sys/kernel/osrelease") else {
+        return false;
+    };
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= (5, 8),
+        _ => false,
+    }
 }
 
 #[cfg(unix)]
