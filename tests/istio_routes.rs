@@ -434,6 +434,20 @@ fn bookshop_with_mesh_objects(dir: &Path) -> PathBuf {
     codebase
 }
 
+/// `plan` built with Argo Rollouts and with the plain files: each bundle, the file holding its
+/// VirtualServices and the copies' subset names.
+fn argo_and_plain(
+    name: &str,
+    plan: impl Fn(&str) -> String,
+) -> [(PathBuf, &'static str, [&'static str; 2]); 2] {
+    let (argo, _) = build(&format!("{name}-argo"), &plan("argo-rollouts"));
+    let (plain, _) = build(&format!("{name}-plain"), &plan("none"));
+    [
+        (argo, "k8s-rollout-routing.yaml", ["stable", "canary"]),
+        (plain, "k8s-virtual-service.yaml", ["py2", "py3"]),
+    ]
+}
+
 #[test]
 fn canaryc_never_replaces_a_team_object_it_does_not_take_over() {
     let dir =
@@ -444,12 +458,8 @@ fn canaryc_never_replaces_a_team_object_it_does_not_take_over() {
     let plan = |engine: &str| {
         bookshop(engine, "").replace("FIXTURES/bookshop-mesh", &codebase.display().to_string())
     };
-    let (argo, _) = build("team-objects-argo", &plan("argo-rollouts"));
-    let (plain, _) = build("team-objects-plain", &plan("none"));
-    for (bundle, file, subsets_ours) in [
-        (&argo, "k8s-rollout-routing.yaml", ["stable", "canary"]),
-        (&plain, "k8s-virtual-service.yaml", ["py2", "py3"]),
-    ] {
+    let [argo, plain] = argo_and_plain("team-objects", plan);
+    for (bundle, file, subsets_ours) in [&argo, &plain] {
         check_bundle(bundle);
         let docs = bundle_objects(bundle);
         // The team's DestinationRule `storefront` is not replaced: ours has a name of its own,
@@ -496,7 +506,7 @@ fn canaryc_never_replaces_a_team_object_it_does_not_take_over() {
             "no VirtualService of canaryc's own"
         );
     }
-    let rollout = objects(&argo.join("k8s-rollout.yaml"))
+    let rollout = objects(&argo.0.join("k8s-rollout.yaml"))
         .into_iter()
         .find(|d| d["kind"] == "Rollout")
         .unwrap();
@@ -572,12 +582,8 @@ fn a_team_virtual_service_in_another_namespace_is_taken_over_where_it_is() {
             codebase.display()
         )
     };
-    let (argo, _) = build("other-ns-argo", &plan("argo-rollouts"));
-    let (plain, _) = build("other-ns-plain", &plan("none"));
-    for (bundle, file, ours) in [
-        (&argo, "k8s-rollout-routing.yaml", ["stable", "canary"]),
-        (&plain, "k8s-virtual-service.yaml", ["py2", "py3"]),
-    ] {
+    let [argo, plain] = argo_and_plain("other-ns", plan);
+    for (bundle, file, ours) in [&argo, &plain] {
         check_bundle(bundle);
         let docs = bundle_objects(bundle);
         let placed: Vec<(String, String)> = of_kind(&docs, "VirtualService")
@@ -623,7 +629,7 @@ fn a_team_virtual_service_in_another_namespace_is_taken_over_where_it_is() {
             "the runbook says which namespace's object the apply replaces"
         );
     }
-    let rollout = objects(&argo.join("k8s-rollout.yaml"))
+    let rollout = objects(&argo.0.join("k8s-rollout.yaml"))
         .into_iter()
         .find(|d| d["kind"] == "Rollout")
         .unwrap();
@@ -631,7 +637,7 @@ fn a_team_virtual_service_in_another_namespace_is_taken_over_where_it_is() {
         &rollout["spec"]["strategy"]["canary"]["trafficRouting"]["istio"]["virtualServices"];
     assert_eq!(managed[0]["name"], "ledger-edge.istio-system");
     assert_eq!(managed[1]["name"], "ledger-mesh");
-    let runbook = std::fs::read_to_string(plain.join("canary-plan.md")).unwrap();
+    let runbook = std::fs::read_to_string(plain.0.join("canary-plan.md")).unwrap();
     assert!(
         runbook.contains("kubectl -n istio-system patch virtualservice ledger-edge"),
         "{runbook}"
