@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # canaryc building every output for an N-service plan, side by side with the floor and a peer,
-# every one writing into a FRESH directory each run (removed before the run, outside the
-# timing), so none of them pays for, or saves on, what the previous run left (issue 15: the old
-# script let jrsonnet overwrite its previous 4,000 files, an I/O wait per file).
+# every one writing into a FRESH directory each run (the previous one renamed aside before the
+# run, outside the timing), so none of them pays for, or saves on, what the previous run left
+# (issue 15: the old script let jrsonnet overwrite its previous 4,000 files, an I/O wait per
+# file).
 #
 #   canaryc build     the whole process: parse, check, lower, emit, write through the crash-safe
 #                     output transaction (fsync per file, directory swap)
@@ -43,7 +44,14 @@ rm -rf "$work/ref"
 echo "canaryc: $(find "$work/ref" -type f | wc -l) files, $(du -sb "$work/ref" | cut -f1) bytes"
 
 names=("canaryc build" "floor" "floor --sync" "cp -r")
-prepares=("rm -rf $work/o1" "rm -rf $work/o2" "rm -rf $work/o3" "rm -rf $work/o4")
+# Before each run its previous output is renamed aside, not deleted: on ext4 (this machine's has
+# no journal) creating files right after deleting many is slow for everyone (the allocator
+# skips recently deleted inodes, `recently_deleted` in perf), which would inflate every side.
+# Everything set aside is deleted once, after the timing.
+aside="$work/aside"
+rm -rf "$aside" && mkdir -p "$aside"
+fresh() { echo "[ ! -e $work/$1 ] || mv $work/$1 \$(mktemp -u -p $aside)"; }
+prepares=("$(fresh o1)" "$(fresh o2)" "$(fresh o3)" "$(fresh o4)")
 cmds=("$bin build $work/fleet.plan --output $work/o1 > /dev/null"
       "$floor $work/ref $work/o2 2> /dev/null"
       "$floor $work/ref $work/o3 --sync 2> /dev/null"
@@ -51,7 +59,7 @@ cmds=("$bin build $work/fleet.plan --output $work/o1 > /dev/null"
 if [ -n "${BASE:-}" ]; then
   base="$(cd "$(dirname "$BASE")" && pwd)/$(basename "$BASE")"
   names+=("canaryc BASE")
-  prepares+=("rm -rf $work/o6")
+  prepares+=("$(fresh o6)")
   cmds+=("$base build $work/fleet.plan --output $work/o6 > /dev/null")
   rm -rf "$work/o6"
   "$base" build "$work/fleet.plan" --output "$work/o6" > /dev/null
@@ -59,7 +67,7 @@ if [ -n "${BASE:-}" ]; then
 fi
 if command -v jrsonnet > /dev/null; then
   names+=("jrsonnet")
-  prepares+=("rm -rf $work/o5 && mkdir $work/o5")
+  prepares+=("$(fresh o5) && mkdir $work/o5")
   cmds+=("jrsonnet -m $work/o5 --ext-str n=$n $peer/fleet.jsonnet > /dev/null")
   rm -rf "$work/o5" && mkdir "$work/o5"
   jrsonnet -m "$work/o5" --ext-str "n=$n" "$peer/fleet.jsonnet" > /dev/null
@@ -93,4 +101,4 @@ for i, name in enumerate(names):
     print(f"| {name} | {med(i, 0) * 1e3:.0f} | {med(i, 1) * 1e3:.0f} | {ratio(i, 0):.2f}x | {ratio(i, 1):.2f}x |")
 PY
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-rm -rf "$work"/o[1-6]
+rm -rf "$work"/o[1-6] "$aside"
