@@ -1386,15 +1386,7 @@ fn service(
                 format!("{workdir}/venv/bin/{program}")
             }
         };
-        match agent_words(&command) {
-            Some(mut words) => {
-                let at = crate::detect::command::agent_len(&words);
-                words[0] = in_venv(&words[0]);
-                words[at] = in_venv(&words[at]);
-                crate::detect::command::join(&words)
-            }
-            None => in_venv(&command),
-        }
+        under_agent(&command, in_venv).unwrap_or_else(|| in_venv(&command))
     };
     let command_py2 = s
         .command_py2
@@ -1585,21 +1577,25 @@ pub fn program_index<S: AsRef<str>>(words: &[S]) -> usize {
     crate::detect::command::agent_len(words)
 }
 
-/// The command's words when it runs under an APM agent (`newrelic-admin run-program ...`);
-/// `None` for a command that does not, which is then kept as written.
-fn agent_words(command: &str) -> Option<Vec<String>> {
-    let words = crate::check::strings::split_words(command).ok()?;
-    (crate::detect::command::agent_len(&words) > 0).then_some(words)
+/// A command that runs under an APM agent (`newrelic-admin run-program gunicorn ...`) with
+/// `program` applied to both the agent and the program it runs; `None` for a command without
+/// one, which the caller rewrites as a whole.
+fn under_agent(command: &str, program: impl Fn(&str) -> String) -> Option<String> {
+    let mut words = crate::check::strings::split_words(command).ok()?;
+    let at = program_index(&words);
+    if at == 0 {
+        return None;
+    }
+    words[0] = program(&words[0]);
+    words[at] = program(&words[at]);
+    Some(crate::detect::command::join(&words))
 }
 
 /// The py3 command: the same program from the py3 virtualenv (and the same APM agent, from it
 /// too: the agent imports into the interpreter it runs, so py2's cannot run py3's program).
 fn py3_command(py2: &str, workdir: &str) -> String {
-    if let Some(mut words) = agent_words(py2) {
-        let at = crate::detect::command::agent_len(&words);
-        words[0] = py3_command(&words[0], workdir);
-        words[at] = py3_command(&words[at], workdir);
-        return crate::detect::command::join(&words);
+    if let Some(command) = under_agent(py2, |program| py3_command(program, workdir)) {
+        return command;
     }
     let mut words = py2.splitn(2, ' ');
     let program = words.next().unwrap_or("");

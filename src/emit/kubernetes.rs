@@ -591,14 +591,17 @@ impl PlainVs<'_> {
     /// The host its routes name the service by (`ServiceRoute::host`): the service's short name
     /// unless the VirtualService is in another namespace.
     fn service_host(&self, service: &str) -> String {
-        self.routes
-            .iter()
-            .find_map(|r| match r {
-                VsRoute::Service(r) => Some(r.host.clone()),
-                VsRoute::Other(_) => None,
-            })
-            .unwrap_or_else(|| service.to_string())
+        first_service_route(self.routes).map_or_else(|| service.to_string(), |r| r.host.clone())
     }
+}
+
+/// The first route to the service: its host and namespace are every such route's in the
+/// VirtualService.
+fn first_service_route(routes: &[VsRoute]) -> Option<&crate::ir::ServiceRoute> {
+    routes.iter().find_map(|r| match r {
+        VsRoute::Service(r) => Some(r),
+        VsRoute::Other(_) => None,
+    })
 }
 
 /// The plain files' VirtualServices of a service: the one split first (the team's, or
@@ -736,13 +739,8 @@ fn istio_http(
     if let Some((c, t)) = mirror_target(s) {
         // The comparator's host as the routes name the service's (qualified in a
         // VirtualService of another namespace).
-        let mirror_host = routes
-            .iter()
-            .find_map(|r| match r {
-                VsRoute::Service(r) => Some(r.sibling_host(&s.name, &c.name)),
-                VsRoute::Other(_) => None,
-            })
-            .unwrap_or_else(|| c.name.clone());
+        let mirror_host = first_service_route(routes)
+            .map_or_else(|| c.name.clone(), |r| r.sibling_host(&s.name, &c.name));
         http = mirrored(http, s, c, t, mirror_host);
     }
     http.into_iter()

@@ -453,8 +453,8 @@ fn create_file(path: &Path, contents: &[u8], executable: bool) -> io::Result<Fil
 /// `syncfs(2)` on a descriptor of `dir` opened before the first write, instead of an `fsync`
 /// per file (issue 15: on ext4 1,009 files took ~490 ms with an fsync each, ~97 ms with one
 /// syncfs, against ~56 ms with no sync at all; write-floor variants, medians of 7 rounds).
-/// Safe because syncfs(2) "synchronizes just the filesystem containing file referred to by the open file descriptor"
-/// with sync(2)'s meaning (all pending data and metadata of that file system written), and
+/// Safe because syncfs(2) "synchronizes just the filesystem containing file referred to by
+/// the open file descriptor" with sync(2)'s meaning (all pending data and metadata of that file system written), and
 /// since Linux 5.8 it "will also report an error if one or more inodes failed to be written
 /// back since the last syncfs() call" for that descriptor (the superblock's errseq sampled at
 /// open): a lost write fails the build before the commit, as a failed fsync did. Before 5.8
