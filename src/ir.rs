@@ -37,6 +37,17 @@ pub const HAPROXY_WEIGHT_TOTAL: u32 = 256;
 /// Bumped when a field of `canary-plan.json` changes meaning or disappears.
 pub const PLAN_FORMAT_VERSION: u32 = 1;
 
+/// Linux lets a process bind a port below this only with `CAP_NET_BIND_SERVICE`
+/// (`net.ipv4.ip_unprivileged_port_start`'s default). A service on port 80 gets its copies at 81
+/// and 82 and its comparator at 83: units that run as the service's user must be granted the
+/// capability, or the copies never start.
+pub const UNPRIVILEGED_PORT_START: u16 = 1024;
+
+/// Whether a host process listening on `port` needs `CAP_NET_BIND_SERVICE` to bind it.
+pub fn binds_privileged_port(port: u16) -> bool {
+    port < UNPRIVILEGED_PORT_START
+}
+
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Ir {
     pub name: String,

@@ -20,6 +20,7 @@ mod engines;
 mod explain;
 mod fmt;
 mod front_end_limits;
+mod host_units;
 mod hostile;
 mod injection;
 mod istio_routes;
