@@ -508,6 +508,11 @@ pub struct MetricsIr {
     pub min_requests: u32,
     /// Prometheus's scrape and evaluation interval, in seconds.
     pub scrape_interval_secs: u64,
+    /// Services whose own metrics the source reads (latency behind HAProxy; every series with
+    /// `source = app`) although their code imports no metrics library (CNR518): unless they
+    /// export them by hand, those triggers cannot fire and those criteria cannot pass.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unexported: Vec<String>,
 }
 
 /// Where the load balancer and the rollback automation listen on a host.
@@ -735,6 +740,7 @@ pub fn lower(
     let source = MetricsSource::stated(plan.monitor.source.value)
         .unwrap_or_else(|| kube::source_of(primary.router));
     metrics_source_per_target(plan, &targets, source, &mut diagnostics);
+    let unexported = app_metrics_not_exported(plan, source, detection, &mut diagnostics);
     let ir = Ir {
         name: plan.name.value.clone(),
         namespace: plan
@@ -763,6 +769,7 @@ pub fn lower(
             prometheus: plan.monitor.prometheus.as_ref().map(|p| p.value.clone()),
             min_requests: plan.monitor.min_requests.value,
             scrape_interval_secs: (plan.monitor.scrape_interval.value / 1000).max(1),
+            unexported,
         },
         listen: ListenIr {
             bind: plan.route.bind.as_ref().map(|b| b.value.to_string()),
@@ -792,6 +799,68 @@ pub fn lower(
     };
     between_buckets(plan, source, &mut diagnostics);
     (ir, diagnostics)
+}
+
+/// CNR518: the services whose own metrics the plan's conditions read, where detection linked the
+/// service to its code and found no metrics library there. HAProxy counts requests and errors
+/// but keeps only averages of response times, so latency comes from the app
+/// (`emit::metrics`); with `source = app` everything does. Without a codebase nothing is known,
+/// and nothing is said.
+fn app_metrics_not_exported(
+    plan: &Plan,
+    source: MetricsSource,
+    detection: Option<&Detection>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<String> {
+    let latency = |m: model::Metric| m == model::Metric::Latency;
+    let reads_latency = plan.rollback.iter().any(|t| latency(t.metric.value))
+        || plan
+            .schedule
+            .stages
+            .iter()
+            .flat_map(|s| &s.criteria)
+            .any(|c| match c {
+                Criterion::Compare { metric, .. } => latency(metric.value),
+                Criterion::WithinBaseline(_) => true,
+                Criterion::Approval(_) => false,
+            });
+    let (what, consequence) = match source {
+        MetricsSource::Haproxy if reads_latency => (
+            "its latency from its own `http_request_duration_seconds` histograms (HAProxy keeps only averages)",
+            "latency triggers cannot fire and latency criteria cannot pass",
+        ),
+        MetricsSource::App => (
+            "its own `http_requests_total` and `http_request_duration_seconds` (`source = app`)",
+            "no trigger can fire and no criterion can pass",
+        ),
+        _ => return Vec::new(),
+    };
+    let Some(detection) = detection else {
+        return Vec::new();
+    };
+    let mut unexported = Vec::new();
+    for s in &plan.services {
+        let Some(w) = s.workload.and_then(|id| detection.workload(id)) else {
+            continue;
+        };
+        if w.metrics_library.is_some() {
+            continue;
+        }
+        let name = &s.name.value;
+        diagnostics.push(
+            Diagnostic::new(
+                Code::AppMetricsNotExported,
+                s.name.span,
+                format!(
+                    "the rollout reads {what} for `{name}`, and its code imports no metrics library: unless it exports them by hand, {consequence}"
+                ),
+            )
+            .label("no metrics library found in its code")
+            .help("export the histogram from both copies (prometheus_client, labelled `service` and `version` = py2 or py3), or state `source` and conditions the router measures; `canaryc explain CNR518`"),
+        );
+        unexported.push(name.clone());
+    }
+    unexported
 }
 
 /// CNR452: an absolute latency threshold the histogram cannot count at.

@@ -1,5 +1,6 @@
 //! The one integration-test binary (one link step, shared helpers).
 
+mod app_metrics;
 mod build;
 mod cases;
 mod cli;

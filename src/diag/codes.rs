@@ -138,6 +138,9 @@ codes! {
     WeightNotExpressible = "CNR515", Warning, "weight-not-expressible";
     InvalidPrometheusUrl = "CNR516", Error, "invalid-prometheus-url";
     MetricsSourcePerTarget = "CNR517", Error, "metrics-source-per-target";
+    /// The metrics source reads a service's own metrics (latency behind HAProxy), and its code
+    /// shows no metrics library.
+    AppMetricsNotExported = "CNR518", Warning, "app-metrics-not-exported";
 
     InfraFallback = "CNR601", Warning, "infra-fallback";
     DetectedConflict = "CNR602", Warning, "detected-conflict";

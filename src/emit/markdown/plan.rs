@@ -8,7 +8,7 @@ use super::{
     days_total, detection, engine_docs, hours, infra_name, md, router_name, source_name, steps,
 };
 use crate::emit::prometheus::alert_name;
-use crate::ir::{Interpreter, Ir, ServiceIr, day_at, fmt};
+use crate::ir::{CheckMetric, Interpreter, Ir, MetricsSource, ServiceIr, day_at, fmt};
 
 pub(crate) fn plan(ir: &Ir, files: &[(String, String)]) -> String {
     let mut d = Doc::new();
@@ -220,6 +220,7 @@ fn monitoring(d: &mut Doc, ir: &Ir) {
     for t in &ir.triggers {
         d.row(&[md::code(&alert_name(t)), t.text.clone()]);
     }
+    unexported(d, ir);
     detection::statistics(d, ir);
     detection::time_to_detect(d, ir);
 }
@@ -248,4 +249,54 @@ fn timeline(d: &mut Doc, ir: &Ir) {
         "Estimated total: {}, if no stage is rolled back. A rollback restarts the stage after the fix.",
         days_total(ir)
     ));
+}
+
+/// CNR518 in the runbook: what the rollout cannot see while the app exports nothing.
+fn unexported(d: &mut Doc, ir: &Ir) {
+    if ir.metrics.unexported.is_empty() {
+        return;
+    }
+    let services = ir
+        .metrics
+        .unexported
+        .iter()
+        .map(|s| md::code(s))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let app_only = ir.metrics.source == MetricsSource::App;
+    let waits: Vec<String> = ir
+        .stages
+        .iter()
+        .filter(|st| {
+            st.checks
+                .iter()
+                .any(|c| app_only || c.metric == CheckMetric::Latency)
+        })
+        .map(|st| md::text(&st.name).into_owned())
+        .collect();
+    let (series, blind) = if app_only {
+        (
+            "`http_requests_total` and `http_request_duration_seconds`",
+            "no rollback trigger can fire",
+        )
+    } else {
+        (
+            "the `http_request_duration_seconds` histogram",
+            "the latency triggers cannot fire (error rates still come from HAProxy)",
+        )
+    };
+    let mut text = format!(
+        "**Check that the app exports its metrics.** canaryc found no metrics library imported in the code of {services} (CNR518). Unless both copies export {series} (by hand, if not through a library), labelled `service` and `version`, {blind}"
+    );
+    match waits.as_slice() {
+        [] => text.push('.'),
+        [one] => text.push_str(&format!(
+            ", and stage {one} cannot pass its criteria, so the rollout waits there."
+        )),
+        [first, ..] => text.push_str(&format!(
+            ", and stages {} cannot pass their criteria, so the rollout waits at {first}.",
+            waits.join(", ")
+        )),
+    }
+    d.blank().line(text);
 }
