@@ -1479,7 +1479,8 @@ fn service(
                 return None;
             }
             let entry = linked.and_then(|w| w.entrypoint.as_ref())?;
-            let command = assumed_command(&entry.value, &workdir, port)?;
+            let options = linked.map_or(&[][..], |w| &w.serve_options[..]);
+            let command = assumed_command(&entry.value, &workdir, port, options)?;
             diagnostics.push(
                 Diagnostic::new(
                     Code::AssumedDefault,
@@ -1636,16 +1637,17 @@ fn unit_file(name: &str, services: usize, copy: Interpreter) -> String {
 }
 
 /// How a host serves a WSGI application nothing says how to run: gunicorn for a module,
-/// mod_wsgi-express for a `.wsgi` script. `None` for anything else (a paste `egg:`).
-fn assumed_command(entry: &str, workdir: &str, port: u16) -> Option<String> {
+/// mod_wsgi-express for a `.wsgi` script, with the `options` its Apache config implies
+/// (`Workload::serve_options`). `None` for anything else (a paste `egg:`).
+fn assumed_command(entry: &str, workdir: &str, port: u16, options: &[String]) -> Option<String> {
     if crate::detect::command::looks_like_entrypoint(entry) {
         Some(format!(
             "{workdir}/venv/bin/gunicorn --bind 127.0.0.1:{port} {entry}"
         ))
     } else if entry.starts_with('/') && !entry.contains(char::is_whitespace) {
-        Some(format!(
-            "{workdir}/venv/bin/mod_wsgi-express start-server {entry} --port {port}"
-        ))
+        let command =
+            format!("{workdir}/venv/bin/mod_wsgi-express start-server {entry} --port {port}");
+        Some(options.iter().fold(command, |c, o| c + " " + o))
     } else {
         None
     }

@@ -660,9 +660,15 @@ fn host_command(
             Some((WsgiServer::Gunicorn, _)) => {
                 Some(format!("gunicorn --bind 127.0.0.1:{port} {entry}"))
             }
-            Some((WsgiServer::ModWsgiExpress, _)) => Some(format!(
-                "mod_wsgi-express start-server {entry} --port {port}"
-            )),
+            Some((WsgiServer::ModWsgiExpress, _)) => Some(
+                [
+                    format!("mod_wsgi-express start-server {entry} --port {port}"),
+                    w.serve_options.join(" "),
+                ]
+                .join(" ")
+                .trim_end()
+                .to_string(),
+            ),
             None => None,
         }
     };

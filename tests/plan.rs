@@ -546,6 +546,7 @@ fn hostile_detected_values_cannot_add_plan_statements() {
             port: None,
             health: fact(v),
             metrics_library: fact(v),
+            serve_options: vec![v.into()],
             working_directory: Some(v.into()),
             user: Some(v.into()),
             env: vec![],

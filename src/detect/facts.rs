@@ -341,6 +341,10 @@ pub struct Workload {
     pub port: Option<Fact<u16>>,
     pub health: Option<Fact<String>>,
     pub metrics_library: Option<Fact<String>>,
+    /// Arguments a host's assumed server needs to serve it as the team's config does
+    /// (`ServerConfig::serve_options`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub serve_options: Vec<String>,
     /// Where a host process runs from, and as whom.
     pub working_directory: Option<String>,
     pub user: Option<String>,
@@ -677,6 +681,10 @@ pub struct ServerConfig {
     pub entrypoint: Option<Fact<String>>,
     /// Python 2 named by the config (a `python2.7` path in `python-home`).
     pub python2: bool,
+    /// For mod_wsgi: the `mod_wsgi-express start-server` arguments that serve the application
+    /// as the virtual host does (its daemon's processes and threads, its static `Alias`es).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub serve_options: Vec<String>,
     pub evidence: Evidence,
 }
 

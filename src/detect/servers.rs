@@ -116,6 +116,7 @@ pub(super) fn paste(path: &str, text: &str, out: &mut Detection) {
             port,
             entrypoint: app.clone(),
             python2: false,
+            serve_options: Vec::new(),
             evidence,
         });
     }
@@ -161,6 +162,7 @@ pub(super) fn gunicorn(path: &str, text: &str, out: &mut Detection) {
         port,
         entrypoint: None,
         python2: false,
+        serve_options: Vec::new(),
         evidence,
     });
 }
@@ -195,9 +197,34 @@ pub(super) fn uwsgi(path: &str, text: &str, vars: Vars<'_>, out: &mut Detection)
             python2: text.contains("python2")
                 || text.contains("plugin = python\n")
                 || text.contains("plugins = python\n"),
+            serve_options: Vec::new(),
             evidence: Evidence::new(path, s.line),
         });
     }
+}
+
+/// `processes=5 threads=5` of a `WSGIDaemonProcess` as `--processes 5 --threads 5`; other
+/// options (user, home, python-home, display-name) are the host's, not the server's.
+fn daemon_flags<'a>(words: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut flags = Vec::new();
+    for word in words {
+        let Some((key, value)) = word.split_once('=') else {
+            continue;
+        };
+        if matches!(key, "processes" | "threads")
+            && value.parse::<u16>().is_ok_and(|n| (1..=1024).contains(&n))
+        {
+            flags.extend([format!("--{key}"), value.to_string()]);
+        }
+    }
+    flags
+}
+
+/// A path to pass on as it is: no template placeholder (`@DJANGO_ROOT@`, `${APP}`, `{{ x }}`),
+/// no quoting or shell character, nothing a unit's ExecStart would read differently.
+fn is_plain_path(path: &str) -> bool {
+    path.chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-'))
 }
 
 /// Whether an Apache config runs a WSGI application.
@@ -212,11 +239,17 @@ pub(super) fn mod_wsgi(path: &str, text: &str, vars: Vars<'_>, out: &mut Detecti
     let mut listen: Option<(String, usize)> = None;
     let mut host: Option<(String, usize)> = None;
     let mut daemon: Option<(String, usize, bool)> = None;
+    // The daemon's `processes=` and `threads=` as mod_wsgi-express flags, and the virtual
+    // host's static `Alias`es as `--url-alias`: without them the copies would run with
+    // mod_wsgi-express's single process and answer /static/ with the application.
+    let mut daemon_options: Vec<String> = Vec::new();
+    let mut aliases: Vec<String> = Vec::new();
     let mut group: Option<String> = None;
     let mut server_name: Option<String> = None;
     let mut script: Option<(String, usize)> = None;
     let flush = |host: &mut Option<(String, usize)>,
                  daemon: &Option<(String, usize, bool)>,
+                 options: Vec<String>,
                  group: &mut Option<String>,
                  server_name: &mut Option<String>,
                  script: &mut Option<(String, usize)>,
@@ -252,6 +285,7 @@ pub(super) fn mod_wsgi(path: &str, text: &str, vars: Vars<'_>, out: &mut Detecti
             port,
             entrypoint: Some(Fact::new(entry, path, entry_line)),
             python2: daemon.as_ref().is_some_and(|d| d.2),
+            serve_options: options,
             evidence: Evidence::new(path, daemon.as_ref().map_or(entry_line, |d| d.1)),
         });
     };
@@ -271,9 +305,12 @@ pub(super) fn mod_wsgi(path: &str, text: &str, vars: Vars<'_>, out: &mut Detecti
                 host = addr.rsplit_once(':').map(|(_, p)| (p.to_string(), n));
             }
             "</virtualhost>" => {
+                let options = daemon_options.iter().chain(&aliases).cloned().collect();
+                aliases.clear();
                 flush(
                     &mut host,
                     &daemon,
+                    options,
                     &mut group,
                     &mut server_name,
                     &mut script,
@@ -285,9 +322,22 @@ pub(super) fn mod_wsgi(path: &str, text: &str, vars: Vars<'_>, out: &mut Detecti
                 if let Some(name) = words.next() {
                     let py2 = line.contains("python2");
                     daemon = Some((name.to_string(), n, py2));
+                    daemon_options = daemon_flags(words);
                 }
             }
             "wsgiprocessgroup" => group = words.next().map(str::to_string),
+            "alias" => {
+                let url = words.next().map(|w| w.trim_matches('"'));
+                let dir = words.next().map(|w| w.trim_matches('"'));
+                if let (Some(url), Some(dir)) = (url, dir)
+                    && url.starts_with('/')
+                    && is_plain_path(url)
+                    && dir.starts_with('/')
+                    && is_plain_path(dir)
+                {
+                    aliases.extend(["--url-alias".into(), url.into(), dir.into()]);
+                }
+            }
             "servername" => server_name = words.next().map(str::to_string),
             "wsgiscriptalias" => {
                 let _mount = words.next();
@@ -298,9 +348,12 @@ pub(super) fn mod_wsgi(path: &str, text: &str, vars: Vars<'_>, out: &mut Detecti
             _ => {}
         }
     }
+    // A config without `<VirtualHost>` (an include of the host's): its aliases are its own.
+    let options = daemon_options.into_iter().chain(aliases).collect();
     flush(
         &mut host,
         &daemon,
+        options,
         &mut group,
         &mut server_name,
         &mut script,
@@ -362,5 +415,32 @@ mod tests {
         assert_eq!(s.port.as_ref().unwrap().value, 5000);
         assert!(s.python2);
         assert_eq!(s.entrypoint.as_ref().unwrap().value, "/srv/app/app.wsgi");
+    }
+
+    #[test]
+    fn mod_wsgi_daemon_size_and_static_aliases_become_server_options() {
+        let mut out = Detection::default();
+        mod_wsgi(
+            "examples/vhost.conf",
+            "<VirtualHost *:80>\n    WSGIDaemonProcess graphite processes=5 threads=7 display-name='%{GROUP}' inactivity-timeout=120\n    WSGIScriptAlias / /opt/graphite/conf/graphite.wsgi\n    Alias /static/ \"/opt/graphite/static/\"\n    Alias /media/ \"@DJANGO_ROOT@/contrib/admin/media/\"\n    Alias /x/ relative/dir\n</VirtualHost>\n",
+            &|_: &str| None,
+            &mut out,
+        );
+        // The placeholder and the relative path are not passed on: the copies would not start.
+        assert_eq!(
+            out.servers[0].serve_options,
+            [
+                "--processes",
+                "5",
+                "--threads",
+                "7",
+                "--url-alias",
+                "/static/",
+                "/opt/graphite/static/"
+            ]
+        );
+        assert!(
+            daemon_flags(["processes=0", "threads=abc", "processes=99999"].into_iter()).is_empty()
+        );
     }
 }

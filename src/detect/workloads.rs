@@ -65,6 +65,7 @@ fn empty(name: &str, kind: WorkloadKind, evidence: &Evidence) -> Workload {
         port: None,
         health: None,
         metrics_library: None,
+        serve_options: Vec::new(),
         working_directory: None,
         user: None,
         env: Vec::new(),
@@ -750,6 +751,7 @@ fn mod_wsgi(ctx: &Ctx<'_>, drafts: &mut Vec<Draft>) {
         w.server = Some(Fact::at("mod_wsgi".into(), &s.evidence));
         w.port = s.port.clone();
         w.entrypoint = s.entrypoint.clone();
+        w.serve_options = s.serve_options.clone();
         if s.python2 {
             w.python = Some(Fact::at(PythonMajor(2), &s.evidence));
         }
