@@ -65,7 +65,9 @@ fn at(s: &[u8], p: usize) -> u8 {
 }
 
 fn digits(s: &[u8], p: usize) -> usize {
-    p + s.get(p..).map_or(0, |r| r.iter().take_while(|c| c.is_ascii_digit()).count())
+    p + s
+        .get(p..)
+        .map_or(0, |r| r.iter().take_while(|c| c.is_ascii_digit()).count())
 }
 
 /// `ident`: a letter or `_`, then letters, digits, `-` and `_`.
@@ -74,7 +76,11 @@ fn ident_end(s: &[u8], p: usize) -> Option<usize> {
     if !(c.is_ascii_alphabetic() || c == b'_') {
         return None;
     }
-    Some(p + 1 + s.get(p + 1..).map_or(0, |r| r.iter().take_while(|&&c| is_ident_char(c)).count()))
+    Some(
+        p + 1
+            + s.get(p + 1..)
+                .map_or(0, |r| r.iter().take_while(|&&c| is_ident_char(c)).count()),
+    )
 }
 
 /// `word ~ !ident_char`: a keyword.
@@ -182,8 +188,7 @@ fn number(s: &[u8], p: usize) -> Option<usize> {
         e = f;
     }
     let c = at(s, e);
-    let refused =
-        c.is_ascii_alphanumeric() || c == b'_' || (c == b'-' && at(s, e + 1) != b'>');
+    let refused = c.is_ascii_alphanumeric() || c == b'_' || (c == b'-' && at(s, e + 1) != b'>');
     (!refused).then_some(e)
 }
 
@@ -484,7 +489,8 @@ impl Parser<'_, '_, '_> {
         let p = self.pos;
         self.start(K::Condition);
         // within starts `all metrics`; where it does not, only a comparison can follow `all`.
-        let all = keyword(s, p, b"all").filter(|&e| keyword(s, trivia_end(s, e), b"metrics").is_some());
+        let all =
+            keyword(s, p, b"all").filter(|&e| keyword(s, trivia_end(s, e), b"metrics").is_some());
         let approval = keyword(s, p, b"approval").filter(|&e| at(s, trivia_end(s, e)) == b'"');
         if let Some(e) = all {
             self.within(e)?;
