@@ -177,7 +177,7 @@ mod tests {
             // 100 lines: about 12,000 brackets, each line a top-level item parsed on its own
             // after the first error.
             let text = line.repeat(100);
-            let (tree, diagnostics) = parse(FileId(0), &text, Path::Pest);
+            let (tree, diagnostics) = parse(FileId(0), &text, Path::Fast);
             assert!(
                 diagnostics
                     .iter()
