@@ -30,6 +30,7 @@ mod lsp_client;
 mod lsp_fuzz;
 mod lsp_hardening;
 mod output_safety;
+mod parse_equivalence;
 mod parser_never_panics;
 mod plan;
 mod promote_lock;

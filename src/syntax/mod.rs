@@ -6,6 +6,7 @@
 
 pub mod ast;
 mod error;
+mod fast;
 mod grammar;
 mod lower;
 mod parser;
@@ -29,7 +30,24 @@ pub struct Parse {
 /// Parses one file into its tree and AST. Never panics, does no I/O; on a syntax error the AST
 /// holds the items that did parse and the tree holds the rest as error nodes.
 pub fn parse_file(file: FileId, text: &str) -> Parse {
-    let (tree, mut diagnostics) = parser::parse(file, text);
+    parse_file_by(file, text, parser::Path::Fast)
+}
+
+/// [`parse_file`] with pest alone, never the hand-written fast path: the reference the
+/// equivalence tests hold the fast path to. Not for use outside tests.
+#[doc(hidden)]
+pub fn parse_file_with_pest(file: FileId, text: &str) -> Parse {
+    parse_file_by(file, text, parser::Path::Pest)
+}
+
+/// Whether the hand-written parser accepts `text` by itself (pest is not needed).
+#[doc(hidden)]
+pub fn fast_path_accepts(text: &str) -> bool {
+    fast::file(&mut tree::Builder::new(text), text).is_some()
+}
+
+fn parse_file_by(file: FileId, text: &str, path: parser::Path) -> Parse {
+    let (tree, mut diagnostics) = parser::parse(file, text, path);
     let (ast, literals) = lower::lower(file, tree.root());
     diagnostics.extend(literals);
     crate::diag::sort(&mut diagnostics);

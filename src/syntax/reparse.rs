@@ -75,6 +75,14 @@ fn reparse_block(
     if check_nesting(FileId(0), source, open).is_some() {
         return None;
     }
+    if let Some(fragment) = super::fast::block(text, block.start(), new_end) {
+        return Some(tree.splice(
+            SyntaxTree::index_of(block),
+            fragment,
+            text.to_string(),
+            delta,
+        ));
+    }
     let pairs = PlanParser::parse(Rule::block, source).ok()?;
     if pairs.clone().next()?.as_span().end() != source.len() {
         return None;

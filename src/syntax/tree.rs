@@ -140,7 +140,7 @@ impl SyntaxKind {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Element {
     kind: SyntaxKind,
     start: u32,
@@ -150,7 +150,8 @@ pub(super) struct Element {
 }
 
 /// One file's tree. Owns the text, so a tree is all the language server keeps of a document.
-#[derive(Debug, Clone)]
+/// Equal trees have the same text and the same elements (kinds, byte ranges, shape).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyntaxTree {
     text: String,
     elements: Vec<Element>,
@@ -464,6 +465,27 @@ impl<'a> Builder<'a> {
                     }
                 }
             }
+        }
+    }
+
+    /// Opens a node at `at` (the hand-written parser's events, the same as pest's tokens').
+    pub(super) fn start_node(&mut self, kind: SyntaxKind, at: usize) {
+        self.gap(at);
+        self.open_node(kind, at);
+    }
+
+    /// Closes the innermost node at `at`.
+    pub(super) fn end_node(&mut self, at: usize) {
+        self.gap(at);
+        self.close_node(at);
+    }
+
+    /// Adds the token `start..end` (nothing when empty, as for pest's empty tokens).
+    pub(super) fn token(&mut self, kind: SyntaxKind, start: usize, end: usize) {
+        self.gap(start);
+        if end > start {
+            self.leaf(kind, start, end);
+            self.cursor = end;
         }
     }
 
