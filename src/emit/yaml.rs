@@ -102,6 +102,18 @@ impl Documents {
         }
     }
 
+    /// Appends the documents of `part` (a [`Documents`] begun with no prefix), as if each had
+    /// been pushed here.
+    pub fn append(&mut self, part: Documents) {
+        if part.text.is_empty() {
+            return;
+        }
+        if self.text.len() > self.start {
+            self.text.push_str("---\n");
+        }
+        self.text.push_str(&part.text[part.start..]);
+    }
+
     pub fn finish(self) -> String {
         self.text
     }
@@ -655,7 +667,10 @@ fn analyze(s: &str) -> Analysis {
 /// Every character is one byte here, so `utf8_width` is 1, `is_blankz_at` is a space, tab,
 /// `\r`, `\n` or the end, `is_break` a `\r` or `\n`, and `is_printable` a `\n` or 0x20..=0x7E.
 fn analyze_ascii(b: &[u8]) -> Analysis {
-    let blankz = |i: usize| b.get(i).is_none_or(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n' | 0));
+    let blankz = |i: usize| {
+        b.get(i)
+            .is_none_or(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n' | 0))
+    };
     let mut block_indicators = b.starts_with(b"---") || b.starts_with(b"...");
     let mut line_breaks = false;
     let mut special_characters = false;
@@ -999,6 +1014,23 @@ mod tests {
     fn ordinary_strings_are_left_plain() {
         let text = to_string(&json!({ "image": "registry/app:3.13-1", "path": "/healthz" }));
         assert_eq!(text, "image: registry/app:3.13-1\npath: /healthz\n");
+    }
+
+    #[test]
+    fn documents_appended_in_parts_are_the_documents_pushed_one_by_one() {
+        let values: Vec<Value> = (0..5).map(|i| json!({ "n": i, "s": "a: b" })).collect();
+        let mut whole = Documents::new("# head\n".into());
+        whole.extend(&values);
+        for split in 0..=values.len() {
+            let mut joined = Documents::new("# head\n".into());
+            for part in [&values[..split], &values[split..]] {
+                let mut docs = Documents::new(String::new());
+                docs.extend(part);
+                joined.append(docs);
+            }
+            assert_eq!(joined.finish(), whole.text, "split at {split}");
+        }
+        assert_eq!(whole.finish(), format!("# head\n{}", documents(&values)));
     }
 
     #[test]
