@@ -6,10 +6,13 @@
 # file).
 #
 #   canaryc build     the whole process: parse, check, lower, emit, write through the crash-safe
-#                     output transaction (fsync per file, directory swap)
+#                     output transaction (files unsynced, one syncfs, directory fsyncs, swap)
 #   floor             benches/write_floor.rs: the same bytes, the same files, already in memory,
 #                     one open/write/close each (no fsync)
-#   floor --sync      the same with an fsync per file and of the directory, as canaryc does
+#   floor --syncfs    the same, then one syncfs(2) and an fsync of the directory and of its
+#                     parent: the durability canaryc's transaction gives now, so its fair floor
+#   floor --sync      the same with an fsync per file and of the directory (canaryc before the
+#                     syncfs, and still on kernels before 5.8)
 #   cp -r             copying canaryc's output directory
 #   jrsonnet          shared/bench/jsonnet/fleet.jsonnet, 4 files per service (fewer files and
 #                     bytes than canaryc writes; shown with its own counts)
@@ -43,7 +46,7 @@ rm -rf "$work/ref"
 "$bin" build "$work/fleet.plan" --output "$work/ref" > /dev/null
 echo "canaryc: $(find "$work/ref" -type f | wc -l) files, $(du -sb "$work/ref" | cut -f1) bytes"
 
-names=("canaryc build" "floor" "floor --sync" "cp -r")
+names=("canaryc build" "floor" "floor --syncfs" "floor --sync" "cp -r")
 # Before each run its previous output is renamed aside, not deleted: on ext4 (this machine's has
 # no journal) creating files right after deleting many is slow for everyone (the allocator
 # skips recently deleted inodes, `recently_deleted` in perf), which would inflate every side.
@@ -51,9 +54,10 @@ names=("canaryc build" "floor" "floor --sync" "cp -r")
 aside="$work/aside"
 rm -rf "$aside" && mkdir -p "$aside"
 fresh() { echo "[ ! -e $work/$1 ] || mv $work/$1 \$(mktemp -u -p $aside)"; }
-prepares=("$(fresh o1)" "$(fresh o2)" "$(fresh o3)" "$(fresh o4)")
+prepares=("$(fresh o1)" "$(fresh o2)" "$(fresh o7)" "$(fresh o3)" "$(fresh o4)")
 cmds=("$bin build $work/fleet.plan --output $work/o1 > /dev/null"
       "$floor $work/ref $work/o2 2> /dev/null"
+      "$floor $work/ref $work/o7 --syncfs 2> /dev/null"
       "$floor $work/ref $work/o3 --sync 2> /dev/null"
       "cp -r $work/ref $work/o4")
 if [ -n "${BASE:-}" ]; then
@@ -101,4 +105,4 @@ for i, name in enumerate(names):
     print(f"| {name} | {med(i, 0) * 1e3:.0f} | {med(i, 1) * 1e3:.0f} | {ratio(i, 0):.2f}x | {ratio(i, 1):.2f}x |")
 PY
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-rm -rf "$work"/o[1-6] "$aside"
+rm -rf "$work"/o[1-7] "$aside"

@@ -76,6 +76,34 @@ pub(crate) fn verify_commands(ir: &Ir, t: &Target) -> Vec<String> {
     }
 }
 
+/// `render` over the two halves of `items` at once (a scoped thread for the second), in order:
+/// the results are what one pass over `items` would give in two pieces, so output does not
+/// depend on the threads. Small inputs, and a machine with one core, run in one thread.
+pub(crate) fn in_halves<I: Sync, T: Send>(
+    items: &[I],
+    render: impl Fn(&[I]) -> T + Sync,
+) -> [T; 2] {
+    const MIN_TO_SPLIT: usize = 64;
+    let parallel = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+    let (first, second) = items.split_at(if parallel && items.len() >= MIN_TO_SPLIT {
+        items.len() / 2
+    } else {
+        items.len()
+    });
+    if second.is_empty() {
+        return [render(first), render(second)];
+    }
+    std::thread::scope(|scope| {
+        let later = scope.spawn(|| render(second));
+        let earlier = render(first);
+        // A panic in the thread is the same panic as in one pass.
+        let later = later
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        [earlier, later]
+    })
+}
+
 /// Every file the IR calls for, sorted by name.
 pub fn emit(ir: &Ir) -> Vec<OutputFile> {
     let mut files = Vec::new();
@@ -197,4 +225,16 @@ pub fn emit(ir: &Ir) -> Vec<OutputFile> {
     ));
     files.sort_by(|a, b| a.name.cmp(&b.name));
     files
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn halves_are_one_pass_in_two_pieces() {
+        for n in [0, 1, 63, 64, 65, 1000] {
+            let items: Vec<usize> = (0..n).collect();
+            let [a, b] = super::in_halves(&items, <[usize]>::to_vec);
+            assert_eq!([a, b].concat(), items, "{n} items");
+        }
+    }
 }

@@ -102,6 +102,18 @@ impl Documents {
         }
     }
 
+    /// Appends the documents of `part` (a [`Documents`] begun with no prefix), as if each had
+    /// been pushed here.
+    pub fn append(&mut self, part: Documents) {
+        if part.text.is_empty() {
+            return;
+        }
+        if self.text.len() > self.start {
+            self.text.push_str("---\n");
+        }
+        self.text.push_str(&part.text[part.start..]);
+    }
+
     pub fn finish(self) -> String {
         self.text
     }
@@ -151,6 +163,7 @@ enum Style {
 }
 
 /// libyaml's `yaml_emitter_analyze_scalar`, less what only flow context needs.
+#[derive(Debug, PartialEq, Eq)]
 struct Analysis {
     multiline: bool,
     block_plain_allowed: bool,
@@ -643,6 +656,127 @@ fn analyze(s: &str) -> Analysis {
             block_allowed: false,
         };
     }
+    if b.is_ascii() {
+        return analyze_ascii(b);
+    }
+    analyze_unicode(s)
+}
+
+/// [`analyze`] of a non-empty ASCII string: the same flags, byte by byte (issue 15: nearly
+/// every scalar canaryc writes is ASCII, and decoding characters was most of the analysis).
+/// Every character is one byte here, so `utf8_width` is 1, `is_blankz_at` is a space, tab,
+/// `\r`, `\n` or the end, `is_break` a `\r` or `\n`, and `is_printable` a `\n` or 0x20..=0x7E.
+fn analyze_ascii(b: &[u8]) -> Analysis {
+    let blankz = |i: usize| {
+        b.get(i)
+            .is_none_or(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n' | 0))
+    };
+    let mut block_indicators = b.starts_with(b"---") || b.starts_with(b"...");
+    let mut line_breaks = false;
+    let mut special_characters = false;
+    let mut break_space = false;
+    let mut space_break = false;
+    let mut previous_space = false;
+    let mut previous_break = false;
+    let mut preceded_by_whitespace = true;
+    let mut followed_by_whitespace = blankz(1);
+    for (i, &c) in b.iter().enumerate() {
+        if i == 0 {
+            match c {
+                b'#' | b',' | b'[' | b']' | b'{' | b'}' | b'&' | b'*' | b'!' | b'|' | b'>'
+                | b'\'' | b'"' | b'%' | b'@' | b'`' => block_indicators = true,
+                b'?' | b':' | b'-' if followed_by_whitespace => block_indicators = true,
+                _ => {}
+            }
+        } else {
+            match c {
+                b':' if followed_by_whitespace => block_indicators = true,
+                b'#' if preceded_by_whitespace => block_indicators = true,
+                _ => {}
+            }
+        }
+        if !(c == b'\n' || (0x20..=0x7E).contains(&c)) {
+            special_characters = true;
+        }
+        if c == b' ' {
+            if previous_break {
+                break_space = true;
+            }
+            previous_space = true;
+            previous_break = false;
+        } else if c == b'\r' || c == b'\n' {
+            line_breaks = true;
+            if previous_space {
+                space_break = true;
+            }
+            previous_space = false;
+            previous_break = true;
+        } else {
+            previous_space = false;
+            previous_break = false;
+        }
+        preceded_by_whitespace = blankz(i);
+        if i + 1 < b.len() {
+            followed_by_whitespace = blankz(i + 2);
+        }
+    }
+    let first = b[0];
+    let last = b[b.len() - 1];
+    let leading_space = first == b' ';
+    let leading_break = first == b'\r' || first == b'\n';
+    let trailing_space = last == b' ';
+    let trailing_break = last == b'\r' || last == b'\n';
+    flags(
+        line_breaks,
+        block_indicators,
+        special_characters,
+        leading_space || leading_break || trailing_space || trailing_break,
+        trailing_space,
+        break_space,
+        space_break,
+    )
+}
+
+/// The analysis from libyaml's findings (the end of `yaml_emitter_analyze_scalar`).
+fn flags(
+    line_breaks: bool,
+    block_indicators: bool,
+    special_characters: bool,
+    leading_or_trailing: bool,
+    trailing_space: bool,
+    break_space: bool,
+    space_break: bool,
+) -> Analysis {
+    let mut analysis = Analysis {
+        multiline: line_breaks,
+        block_plain_allowed: true,
+        single_quoted_allowed: true,
+        block_allowed: true,
+    };
+    if leading_or_trailing {
+        analysis.block_plain_allowed = false;
+    }
+    if trailing_space {
+        analysis.block_allowed = false;
+    }
+    if break_space {
+        analysis.block_plain_allowed = false;
+        analysis.single_quoted_allowed = false;
+    }
+    if space_break || special_characters {
+        analysis.block_plain_allowed = false;
+        analysis.single_quoted_allowed = false;
+        analysis.block_allowed = false;
+    }
+    if line_breaks || block_indicators {
+        analysis.block_plain_allowed = false;
+    }
+    analysis
+}
+
+/// [`analyze`] of a non-empty string, character by character.
+fn analyze_unicode(s: &str) -> Analysis {
+    let b = s.as_bytes();
     let mut block_indicators = b.starts_with(b"---") || b.starts_with(b"...");
     let mut line_breaks = false;
     let mut special_characters = false;
@@ -711,31 +845,15 @@ fn analyze(s: &str) -> Analysis {
             followed_by_whitespace = is_blankz_at(b, next + utf8_width(b[next]));
         }
     }
-    let mut analysis = Analysis {
-        multiline: line_breaks,
-        block_plain_allowed: true,
-        single_quoted_allowed: true,
-        block_allowed: true,
-    };
-    if leading_space || leading_break || trailing_space || trailing_break {
-        analysis.block_plain_allowed = false;
-    }
-    if trailing_space {
-        analysis.block_allowed = false;
-    }
-    if break_space {
-        analysis.block_plain_allowed = false;
-        analysis.single_quoted_allowed = false;
-    }
-    if space_break || special_characters {
-        analysis.block_plain_allowed = false;
-        analysis.single_quoted_allowed = false;
-        analysis.block_allowed = false;
-    }
-    if line_breaks || block_indicators {
-        analysis.block_plain_allowed = false;
-    }
-    analysis
+    flags(
+        line_breaks,
+        block_indicators,
+        special_characters,
+        leading_space || leading_break || trailing_space || trailing_break,
+        trailing_space,
+        break_space,
+        space_break,
+    )
 }
 
 /// Whether serde_yaml single-quotes `s` because YAML 1.2 (its reader) would take the plain
@@ -899,6 +1017,23 @@ mod tests {
     }
 
     #[test]
+    fn documents_appended_in_parts_are_the_documents_pushed_one_by_one() {
+        let values: Vec<Value> = (0..5).map(|i| json!({ "n": i, "s": "a: b" })).collect();
+        let mut whole = Documents::new("# head\n".into());
+        whole.extend(&values);
+        for split in 0..=values.len() {
+            let mut joined = Documents::new("# head\n".into());
+            for part in [&values[..split], &values[split..]] {
+                let mut docs = Documents::new(String::new());
+                docs.extend(part);
+                joined.append(docs);
+            }
+            assert_eq!(joined.finish(), whole.text, "split at {split}");
+        }
+        assert_eq!(whole.finish(), format!("# head\n{}", documents(&values)));
+    }
+
+    #[test]
     fn a_value_that_looks_like_the_placeholder_is_kept() {
         let doc = json!({ "a": "canaryc1q7x0z", "b": "no" });
         let back: Value = serde_yaml::from_str(&to_string(&doc)).unwrap();
@@ -1045,6 +1180,20 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// The byte-wise analysis of ASCII strings is the character-wise one.
+        #[test]
+        fn ascii_analysis_is_the_general_one(s in hostile_string()) {
+            if s.is_ascii() && !s.is_empty() {
+                prop_assert_eq!(analyze_ascii(s.as_bytes()), analyze_unicode(&s));
+            }
+        }
+
+        /// The same on any ASCII, control characters included.
+        #[test]
+        fn ascii_analysis_is_the_general_one_on_any_ascii(s in "[\\x00-\\x7f]{1,12}") {
+            prop_assert_eq!(analyze_ascii(s.as_bytes()), analyze_unicode(&s));
+        }
 
         /// Byte for byte what serde_yaml wrote, and read back (by serde_yaml) as the value.
         #[test]

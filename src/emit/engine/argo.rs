@@ -887,30 +887,58 @@ pub(crate) fn patch_command(ir: &Ir, s: &ServiceIr) -> String {
     )
 }
 
+/// What a run of services renders: its documents of the two files, and its patches.
+struct Part {
+    stable: yaml::Documents,
+    routes: yaml::Documents,
+    patches: Vec<OutputFile>,
+}
+
+impl Default for Part {
+    fn default() -> Part {
+        Part {
+            stable: yaml::Documents::new(String::new()),
+            routes: yaml::Documents::new(String::new()),
+            patches: Vec::new(),
+        }
+    }
+}
+
 pub(crate) fn files(ir: &Ir, t: &Target) -> Vec<OutputFile> {
     let router = t.router;
     let mut stable = kubernetes::header_documents(ir);
     let mut routes = kubernetes::header_documents(ir);
-    let mut out = Vec::new();
     let tests = TriggerTests::new(ir);
-    for s in &ir.services {
-        stable.extend(&services(ir, s, router));
-        for template in analysis_templates(ir, &tests, s) {
-            stable.push(&document(&template));
+    // Each service's objects depend on that service alone: the fleet renders in two halves at
+    // once, joined in service order, so the bytes are those of one pass.
+    let halves = crate::emit::in_halves(&ir.services, |chunk| {
+        let mut part = Part::default();
+        for s in chunk {
+            part.stable.extend(&services(ir, s, router));
+            for template in analysis_templates(ir, &tests, s) {
+                part.stable.push(&document(&template));
+            }
+            let py2 = document(&rollout(ir, &tests, s, t, Interpreter::Py2));
+            let py3 = document(&rollout(ir, &tests, s, t, Interpreter::Py3));
+            part.patches.push(super::canary_patch(
+                ir,
+                s,
+                patch_file(s),
+                &patch_command(ir, s),
+                &py2,
+                &py3,
+            ));
+            part.stable.push(&py2);
+            part.stable.push(&document(&autoscaler(ir, s)));
+            part.routes.extend(&routing(ir, s, router));
         }
-        let py2 = document(&rollout(ir, &tests, s, t, Interpreter::Py2));
-        let py3 = document(&rollout(ir, &tests, s, t, Interpreter::Py3));
-        out.push(super::canary_patch(
-            ir,
-            s,
-            patch_file(s),
-            &patch_command(ir, s),
-            &py2,
-            &py3,
-        ));
-        stable.push(&py2);
-        stable.push(&document(&autoscaler(ir, s)));
-        routes.extend(&routing(ir, s, router));
+        part
+    });
+    let mut out = Vec::new();
+    for part in halves {
+        stable.append(part.stable);
+        routes.append(part.routes);
+        out.extend(part.patches);
     }
     out.push(file(
         "k8s-rollout.yaml",
