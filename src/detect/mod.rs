@@ -37,38 +37,61 @@ use std::path::Path;
 
 pub use facts::Detection;
 use facts::{
-    CodeFacts, Evidence, Fact, InfraFinding, InfraKind, RouterKind, ServerKind, Stats, Warning,
+    CodeFacts, Evidence, Fact, InfraFinding, InfraKind, RouterKind, ServerKind, Skipped, Warning,
     WorkloadClass,
 };
 use python::PyFacts;
-use walk::{Limits, SourceText};
+use walk::{Found, Limits, Read, Reader, SourceText};
 
 /// Walks `root` and analyses what it finds.
 pub fn detect(root: &Path, limits: &Limits) -> std::io::Result<Detection> {
-    let walked = walk::walk(root, limits)?;
+    let (walked, mut reader) = walk::walk(root, limits)?;
     let root_name = root
         .canonicalize()
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "app".into());
-    // The walk gives its files sorted by path.
-    let mut detection = analyze_files(&walked.files, &root_name, true);
-    detection.skipped.extend(walked.skipped);
-    detection.skipped.sort();
-    for path in walked.lossy {
-        detection.warnings.push(Warning::unreadable(
-            &path,
-            1,
-            "not UTF-8: read with replacement characters",
-        ));
-    }
-    detection.warnings.sort();
-    detection.warnings.dedup();
-    detection.stats = Stats {
-        files_seen: walked.files_seen,
-        files_read: walked.files.len(),
+    // The walk gives its files sorted by path. The read limit is counted in that order, as the
+    // analysis reads them: a file that would pass it is not read, nor any after it, whatever
+    // order the walk's threads found them in. The files before it are analysed again without
+    // the rest (the first passes may have read some of them).
+    let mut files = walked.files;
+    let mut skipped = walked.skipped;
+    let mut detection = loop {
+        match analyze_files(
+            &files,
+            &mut reader,
+            &root_name,
+            true,
+            limits.max_total_bytes,
+        ) {
+            Ok(detection) => break detection,
+            Err(at) => {
+                let reason = format!("read limit of {} MiB reached", limits.max_total_bytes >> 20);
+                skipped.extend(files.drain(at..).map(|f| facts::Skipped {
+                    path: f.path,
+                    reason: reason.clone(),
+                }));
+            }
+        }
     };
+    detection.skipped.extend(skipped);
+    detection.skipped.sort();
+    detection.stats.files_seen = walked.files_seen;
     Ok(detection)
+}
+
+/// The text of a file for the first passes, which only look: read now when the walk left it
+/// for later (the main pass reads it again, counting it); none when it is not text.
+fn peek<'a>(file: &'a Found, reader: &'a mut Reader) -> Option<&'a str> {
+    match &file.read {
+        Read::Text { text, .. } => Some(text),
+        Read::Binary(_) => None,
+        Read::Later { .. } => match reader.read(file) {
+            walk::Text::Text { text, .. } => Some(text),
+            _ => None,
+        },
+    }
 }
 
 /// The last `/` of a path: a byte loop, as paths are short (`rsplit` costs a searcher's set-up
@@ -114,15 +137,17 @@ pub(crate) fn join_path(base: &str, rel: &str) -> String {
     }
 }
 
-/// Files whose presence makes their directory a home of Python code.
-fn is_code_marker(name: &str, text: &str) -> bool {
-    match name {
+/// Files whose presence makes their directory a home of Python code (`text` is asked only of
+/// `setup.py`; none for a file that is not text).
+fn is_code_marker<'t>(name: &str, text: impl FnOnce() -> Option<&'t str>) -> bool {
+    let marker = match name {
         // A `setup.py` that is not a setuptools script (a Flask view module of that name) says
         // nothing about where a package starts.
-        "setup.py" => text.contains("setup("),
+        "setup.py" => return text().is_some_and(|t| t.contains("setup(")),
         "manage.py" | "pyproject.toml" | "Pipfile" | "setup.cfg" | "requirements.txt" => true,
         n => dockerfile::is_dockerfile(n),
-    }
+    };
+    marker && text().is_some()
 }
 
 /// The name of a file with a template suffix removed: `app.conf.j2` → `app.conf`.
@@ -137,12 +162,23 @@ fn untemplated(name: &str) -> &str {
 /// Analyses the files of a codebase. `root_name` names a workload at the root.
 pub fn analyze(files: &[SourceText], root_name: &str) -> Detection {
     let in_order = files.windows(2).all(|w| w[0].path < w[1].path);
-    analyze_files(files, root_name, in_order)
+    let files: Vec<Found> = files
+        .iter()
+        .map(|f| Found::text(f.path.clone(), f.text.clone()))
+        .collect();
+    analyze_files(&files, &mut Reader::none(), root_name, in_order, u64::MAX).unwrap_or_default()
 }
 
-/// [`analyze`], told whether `files` are in increasing path order (then evidence comes in
-/// (file, line) order).
-fn analyze_files(files: &[SourceText], root_name: &str, in_order: bool) -> Detection {
+/// [`analyze`] of what a walk found, the files it left for later read with `reader`, told
+/// whether `files` are in increasing path order (then evidence comes in (file, line) order).
+/// `Err(i)`: counting the bytes of `files` in order, file `i` passes `max_total`.
+fn analyze_files(
+    files: &[Found],
+    reader: &mut Reader,
+    root_name: &str,
+    in_order: bool,
+    max_total: u64,
+) -> Result<Detection, usize> {
     let mut out = Detection {
         format_version: facts::FORMAT_VERSION,
         ..Detection::default()
@@ -151,23 +187,26 @@ fn analyze_files(files: &[SourceText], root_name: &str, in_order: bool) -> Detec
     // Each file's name, found once: the passes below ask it of every file.
     let names: Vec<&str> = files.iter().map(|f| file_name(&f.path)).collect();
     let named = || files.iter().zip(names.iter().copied());
-    let charts: Vec<(String, String)> = named()
-        .filter(|(_, name)| *name == "Chart.yaml")
-        .map(|(f, _)| {
-            let (docs, _) = yaml::documents(&f.path, &f.text);
-            let name = docs
-                .first()
-                .and_then(|d| yaml::str_at(&d.value, &["name"]))
-                .unwrap_or("chart")
-                .to_string();
-            (dir_of(&f.path).to_string(), name)
-        })
-        .collect();
+    let mut charts: Vec<(String, String)> = Vec::new();
+    for (f, _) in named().filter(|(_, name)| *name == "Chart.yaml") {
+        let Some(text) = peek(f, reader) else {
+            continue;
+        };
+        let (docs, _) = yaml::documents(&f.path, text);
+        let name = docs
+            .first()
+            .and_then(|d| yaml::str_at(&d.value, &["name"]))
+            .unwrap_or("chart")
+            .to_string();
+        charts.push((dir_of(&f.path).to_string(), name));
+    }
     let chart_dirs: Vec<String> = charts.iter().map(|(d, _)| d.clone()).collect();
-    let mut code_dirs: Vec<String> = named()
-        .filter(|(f, name)| is_code_marker(name, &f.text))
-        .map(|(f, _)| dir_of(&f.path).to_string())
-        .collect();
+    let mut code_dirs: Vec<String> = Vec::new();
+    for (f, name) in named() {
+        if is_code_marker(name, || peek(f, reader)) {
+            code_dirs.push(dir_of(&f.path).to_string());
+        }
+    }
     code_dirs.sort();
     code_dirs.dedup();
     if code_dirs.is_empty() {
@@ -180,11 +219,16 @@ fn analyze_files(files: &[SourceText], root_name: &str, in_order: bool) -> Detec
     let mut vars: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for (file, name) in named() {
         if name == ".env" {
-            dotenvs.insert(dir_of(&file.path).to_string(), compose::dotenv(&file.text));
+            if let Some(text) = peek(file, reader) {
+                dotenvs.insert(dir_of(&file.path).to_string(), compose::dotenv(text));
+            }
         } else if (name.ends_with(".yml") || name.ends_with(".yaml"))
             && ansible::is_vars_file(&file.path)
         {
-            let (docs, _) = yaml::documents(&file.path, &file.text);
+            let Some(text) = peek(file, reader) else {
+                continue;
+            };
+            let (docs, _) = yaml::documents(&file.path, text);
             vars.entry(ansible::vars_scope(&file.path))
                 .or_default()
                 .extend(ansible::vars(&docs));
@@ -193,25 +237,28 @@ fn analyze_files(files: &[SourceText], root_name: &str, in_order: bool) -> Detec
     let no_env = compose::DotEnv::new();
     // Values files a templated manifest may be rendered with: YAML mappings that are neither
     // manifests nor compose files, flattened to dotted keys.
-    let values_files: Vec<(String, BTreeMap<String, String>)> =
-        if names.iter().any(|name| kubernetes::is_template_name(name)) {
-            named()
-                .filter(|(f, name)| {
-                    let n = name.to_ascii_lowercase();
-                    (n.ends_with(".yaml") || n.ends_with(".yml"))
-                        && !compose::is_compose_file(&n)
-                        && !f.text.contains("apiVersion")
-                })
-                .filter_map(|(f, _)| {
-                    let (docs, _) = yaml::documents(&f.path, &f.text);
-                    let mut flat = BTreeMap::new();
-                    flatten("", &docs.first()?.value, &mut flat);
-                    (!flat.is_empty()).then(|| (f.path.clone(), flat))
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
+    let mut values_files: Vec<(String, BTreeMap<String, String>)> = Vec::new();
+    let templates =
+        named().any(|(f, name)| kubernetes::is_template_name(name) && peek(f, reader).is_some());
+    if templates {
+        for (f, name) in named() {
+            let n = name.to_ascii_lowercase();
+            if !(n.ends_with(".yaml") || n.ends_with(".yml")) || compose::is_compose_file(&n) {
+                continue;
+            }
+            let Some(text) = peek(f, reader).filter(|t| !t.contains("apiVersion")) else {
+                continue;
+            };
+            let (docs, _) = yaml::documents(&f.path, text);
+            let mut flat = BTreeMap::new();
+            if let Some(doc) = docs.first() {
+                flatten("", &doc.value, &mut flat);
+            }
+            if !flat.is_empty() {
+                values_files.push((f.path.clone(), flat));
+            }
+        }
+    }
 
     let mut from_python: BTreeMap<String, PyFacts> = BTreeMap::new();
     let mut framework_from_requirements: BTreeMap<String, Fact<String>> = BTreeMap::new();
@@ -221,8 +268,50 @@ fn analyze_files(files: &[SourceText], root_name: &str, in_order: bool) -> Detec
     // merging file by file would).
     let mut last_code_dir: Option<(&str, &str)> = None;
     let mut pending: Option<(&str, PyFacts)> = None;
-    for (file, name) in named() {
-        let (path, text) = (file.path.as_str(), file.text.as_str());
+    // The bytes of the files read so far, in path order.
+    let (mut total, mut files_read) = (0u64, 0usize);
+    for (i, (file, name)) in named().enumerate() {
+        let path = file.path.as_str();
+        let read = match &file.read {
+            Read::Text { text, lossy } => walk::Text::Text {
+                text: text.as_str(),
+                lossy: *lossy,
+            },
+            Read::Binary(len) => walk::Text::Binary(*len),
+            // Read now, into the reader's buffer: this file's facts are kept, not its text.
+            Read::Later { .. } => reader.read(file),
+        };
+        total = total.saturating_add(read.counted());
+        if total > max_total {
+            return Err(i);
+        }
+        let text = match read {
+            walk::Text::Text { text, lossy } => {
+                if lossy {
+                    out.warnings.push(Warning::unreadable(
+                        path,
+                        1,
+                        "not UTF-8: read with replacement characters",
+                    ));
+                }
+                text
+            }
+            walk::Text::Binary(_) => {
+                out.skipped.push(Skipped {
+                    path: path.to_string(),
+                    reason: "binary (contains NUL bytes)".into(),
+                });
+                continue;
+            }
+            walk::Text::Skipped(reason) => {
+                out.skipped.push(Skipped {
+                    path: path.to_string(),
+                    reason,
+                });
+                continue;
+            }
+        };
+        files_read += 1;
         let (mut buf, mut owned) = ([0u8; scan::NAME_BUF], String::new());
         let lower = scan::ascii_lowercase(name, &mut buf, &mut owned);
         let plain = untemplated(lower);
@@ -503,7 +592,8 @@ fn analyze_files(files: &[SourceText], root_name: &str, in_order: bool) -> Detec
     out.credentials.dedup();
     out.warnings.sort();
     out.warnings.dedup();
-    out
+    out.stats.files_read = files_read;
+    Ok(out)
 }
 
 /// `{a: {b: 1}}` as `a.b = 1`.
@@ -809,8 +899,14 @@ mod tests {
     #[test]
     fn early_exits_change_nothing() {
         let files = python_codebase();
-        let capped = analyze_files(&files, "app", true);
-        let uncapped = analyze_files(&files, "app", false);
+        let found: Vec<Found> = files
+            .iter()
+            .map(|f| Found::text(f.path.clone(), f.text.clone()))
+            .collect();
+        let run = |in_order| {
+            analyze_files(&found, &mut Reader::none(), "app", in_order, u64::MAX).unwrap()
+        };
+        let (capped, uncapped) = (run(true), run(false));
         assert_eq!(capped, uncapped);
         assert!(capped.hazards.iter().any(|h| h.evidence.len() == 10));
         assert_eq!(analyze(&files, "app"), capped);

@@ -5,8 +5,14 @@
 //! says where each one pointed: out of the root, around a loop, nowhere), reads only files whose
 //! names a detector cares about, skips files over a size limit and binaries, and decodes
 //! non-UTF-8 text lossily. Everything else is decided by the pure analysers over what it returns.
+//!
+//! Python files, the bulk of a codebase, are not read by the walk: the analysis reads each
+//! when it comes to it, in path order, into one buffer ([`Reader`]), and keeps its facts, not
+//! its text (issue 15: holding every text cost a heap grow, an `mprotect`, per file and a page
+//! fault per 4 KiB of it). The read limit is counted there, in path order: which files are read
+//! does not depend on the order threads found them in.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -41,14 +47,226 @@ pub struct SourceText {
     pub text: String,
 }
 
+/// A file the walk found that a detector wants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// Relative to the root, with `/` (names that are not UTF-8 decoded lossily).
+    pub path: String,
+    pub read: Read,
+}
+
+/// What the walk read of a [`Found`] file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Read {
+    /// Its text, decoded with replacement characters when `lossy` (not UTF-8).
+    Text { text: String, lossy: bool },
+    /// A file of this many bytes with a NUL byte in its first 8 KiB.
+    Binary(u64),
+    /// Left for the analysis to read with [`Reader::read`], when it comes to it: Python files
+    /// but `setup.py`, and every file found once the walk holds `max_total_bytes` of text (so
+    /// the walk holds a bounded amount, whatever the tree). `raw` is its path relative to the
+    /// root when `path` does not name it (a name that is not UTF-8).
+    Later { raw: Option<PathBuf> },
+}
+
+impl Found {
+    pub fn text(path: String, text: String) -> Found {
+        Found {
+            path,
+            read: Read::Text { text, lossy: false },
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Walked {
     /// Sorted by path.
-    pub files: Vec<SourceText>,
+    pub files: Vec<Found>,
     pub skipped: Vec<Skipped>,
-    /// Files whose text was not valid UTF-8 (decoded with replacement characters).
-    pub lossy: Vec<String>,
     pub files_seen: usize,
+}
+
+/// Whether the walk leaves a file to the analysis to read (see [`Read::Later`]): Python files
+/// (read once each, into one buffer), but `setup.py`, which the first pass reads (a code
+/// directory's marker).
+fn read_later(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.len() >= 3 && b[b.len() - 3..].eq_ignore_ascii_case(b".py") && name != "setup.py"
+}
+
+/// A file [`Reader::read`] read.
+#[derive(Debug)]
+pub enum Text<'a> {
+    /// Its text, `lossy` when it was not UTF-8 (decoded with replacement characters).
+    Text { text: &'a str, lossy: bool },
+    /// A file of this many bytes with a NUL byte in its first 8 KiB.
+    Binary(u64),
+    /// Not read: why (`could not be read`, `larger than ...`).
+    Skipped(String),
+}
+
+impl Text<'_> {
+    /// The bytes this read counts toward the read limit (a file not read counts none).
+    pub fn counted(&self) -> u64 {
+        match self {
+            Text::Text { text, .. } => text.len() as u64,
+            Text::Binary(len) => *len,
+            Text::Skipped(_) => 0,
+        }
+    }
+}
+
+/// Reads the files the walk left for later ([`Read::Later`]), one at a time, into one buffer
+/// that each read reuses: the text of the last read is valid until the next.
+#[derive(Debug)]
+pub struct Reader {
+    /// The codebase root, canonical; none for a reader of nothing.
+    root: Option<PathBuf>,
+    /// The root, open: files are opened beneath it.
+    #[cfg(target_os = "linux")]
+    dir: Option<rustix::fd::OwnedFd>,
+    max_file_bytes: u64,
+    /// Sized one byte past the file limit once a file is read (zeroed by the allocator's fresh
+    /// pages, touched only as far as the largest file read).
+    buf: Vec<u8>,
+    /// The text of the last file that was not UTF-8, decoded with replacement characters.
+    lossy: String,
+}
+
+impl Reader {
+    fn new(root: &Path, limits: &Limits) -> Reader {
+        #[cfg(target_os = "linux")]
+        let dir = rustix::fs::open(
+            root,
+            rustix::fs::OFlags::RDONLY
+                | rustix::fs::OFlags::DIRECTORY
+                | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .ok();
+        Reader {
+            root: Some(root.to_path_buf()),
+            #[cfg(target_os = "linux")]
+            dir,
+            max_file_bytes: limits.max_file_bytes,
+            buf: Vec::new(),
+            lossy: String::new(),
+        }
+    }
+
+    /// A reader of nothing (every file it is asked for could not be read): for files that
+    /// were all read already.
+    pub fn none() -> Reader {
+        Reader {
+            root: None,
+            #[cfg(target_os = "linux")]
+            dir: None,
+            max_file_bytes: 0,
+            buf: Vec::new(),
+            lossy: String::new(),
+        }
+    }
+
+    /// Opens `rel` beneath the root, never through a symlink (the walk followed none).
+    fn open(&self, rel: &Path) -> std::io::Result<std::fs::File> {
+        #[cfg(target_os = "linux")]
+        if let Some(dir) = &self.dir {
+            use rustix::fs::{Mode, OFlags, ResolveFlags};
+            // O_NONBLOCK: a file replaced by a FIFO since the walk is not waited on.
+            let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
+            let beneath = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS;
+            return match rustix::fs::openat2(dir, rel, flags, Mode::empty(), beneath) {
+                // Before Linux 5.6: each component as the walk opened it.
+                Err(rustix::io::Errno::NOSYS) => open_components(dir, rel, flags),
+                other => other,
+            }
+            .map(std::fs::File::from)
+            .map_err(std::io::Error::from);
+        }
+        match &self.root {
+            Some(root) => std::fs::File::open(root.join(rel)),
+            None => Err(std::io::ErrorKind::NotFound.into()),
+        }
+    }
+
+    /// Reads `file` (one the walk left for later; any other is read as its path names it).
+    pub fn read(&mut self, file: &Found) -> Text<'_> {
+        let rel = match &file.read {
+            Read::Later { raw: Some(raw) } => raw.as_path(),
+            _ => Path::new(&file.path),
+        };
+        let Ok(mut opened) = self.open(rel) else {
+            return Text::Skipped("could not be read".into());
+        };
+        let limit = self.max_file_bytes;
+        let want = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
+        if self.buf.len() < want {
+            self.buf = vec![0u8; want];
+        }
+        let filled = match read_full(&mut opened, &mut self.buf[..want]) {
+            Ok(n) => n,
+            Err(_) => return Text::Skipped("could not be read".into()),
+        };
+        if filled as u64 > limit {
+            let size = opened.metadata().map_or(0, |m| m.len());
+            return Text::Skipped(too_large(limit, size));
+        }
+        let bytes = &self.buf[..filled];
+        if bytes[..bytes.len().min(8192)].contains(&0) {
+            return Text::Binary(filled as u64);
+        }
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Text::Text { text, lossy: false },
+            Err(_) => {
+                self.lossy = String::from_utf8_lossy(bytes).into_owned();
+                Text::Text {
+                    text: &self.lossy,
+                    lossy: true,
+                }
+            }
+        }
+    }
+}
+
+/// `rel` opened component by component from `dir`, none through a symlink.
+#[cfg(target_os = "linux")]
+fn open_components(
+    dir: &rustix::fd::OwnedFd,
+    rel: &Path,
+    flags: rustix::fs::OFlags,
+) -> rustix::io::Result<rustix::fd::OwnedFd> {
+    use rustix::fs::{Mode, OFlags};
+    let mut parts: Vec<&std::ffi::OsStr> = rel.iter().collect();
+    let last = parts.pop().ok_or(rustix::io::Errno::INVAL)?;
+    let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut held: Option<rustix::fd::OwnedFd> = None;
+    for part in parts {
+        if part == ".." {
+            return Err(rustix::io::Errno::XDEV);
+        }
+        let at = held.as_ref().unwrap_or(dir);
+        held = Some(rustix::fs::openat(at, part, dir_flags, Mode::empty())?);
+    }
+    if last == ".." {
+        return Err(rustix::io::Errno::XDEV);
+    }
+    rustix::fs::openat(held.as_ref().unwrap_or(dir), last, flags, Mode::empty())
+}
+
+/// One read into `buf`: a regular file reads short only at its end (the walk reads nothing
+/// else), so a file that fits is read with one system call and no second one to see the end.
+fn read_full(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    use std::io::Read;
+    loop {
+        match file.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
+
+fn too_large(limit: u64, size: u64) -> String {
+    format!("larger than {} KiB ({} KiB)", limit / 1024, size / 1024)
 }
 
 /// Directories never worth reading: VCS, dependencies, virtualenvs, caches, build output.
@@ -113,13 +331,17 @@ pub fn is_candidate(name: &str) -> bool {
         || lower == "runtime.txt"
 }
 
-pub fn walk(root: &Path, limits: &Limits) -> std::io::Result<Walked> {
+/// Walks `root`: the files found, sorted by path, and the reader of those left for later.
+pub fn walk(root: &Path, limits: &Limits) -> std::io::Result<(Walked, Reader)> {
     let root = root.canonicalize()?;
+    let reader = Reader::new(&root, limits);
+    // A file named as the root is read by the walk (there is no directory to read it beneath).
+    let defer = root.is_dir();
     #[cfg(target_os = "linux")]
-    if root.is_dir() {
-        return Ok(finish(fast::walk(&root, limits)));
+    if defer {
+        return Ok((finish(fast::walk(&root, limits)), reader));
     }
-    Ok(finish(walk_with_ignore(&root, limits)))
+    Ok((finish(walk_with_ignore(&root, limits, defer)), reader))
 }
 
 /// Sorts what the walk found: the output must not depend on the order threads read files in.
@@ -127,27 +349,31 @@ fn finish(mut walked: Walked) -> Walked {
     // Paths are unique: an unstable sort gives the same order, with fewer moves.
     walked.files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     walked.skipped.sort();
-    walked.lossy.sort();
     walked
 }
 
 /// The portable walk: `ignore`'s parallel walker, opening every file by its full path. On
 /// Linux the walk in [`fast`] visits the same entries with the same rules.
-fn walk_with_ignore(root: &Path, limits: &Limits) -> Walked {
+fn walk_with_ignore(root: &Path, limits: &Limits, defer: bool) -> Walked {
     let state = Mutex::new(Walked::default());
-    let total = AtomicU64::new(0);
+    let held = AtomicU64::new(0);
     let seen = AtomicUsize::new(0);
     let mut builder = walker(root);
     builder.threads(limits.threads);
     builder.build_parallel().run(|| {
         let state = &state;
-        let total = &total;
+        let held = &held;
         let seen = &seen;
         Box::new(move |entry| {
             let Ok(entry) = entry else {
                 return WalkState::Continue;
             };
-            visit(root, &entry, limits, state, total, seen);
+            let read = Reading {
+                limits,
+                held,
+                defer,
+            };
+            visit(root, &entry, &read, state, seen);
             WalkState::Continue
         })
     });
@@ -233,9 +459,8 @@ fn relative(root: &Path, path: &Path) -> String {
 fn visit(
     root: &Path,
     entry: &DirEntry,
-    limits: &Limits,
+    read: &Reading<'_>,
     state: &Mutex<Walked>,
-    total: &AtomicU64,
     seen: &AtomicUsize,
 ) {
     let path = entry.path();
@@ -249,79 +474,105 @@ fn visit(
         });
     } else if entry.file_type().is_some_and(|t| t.is_file()) {
         seen.fetch_add(1, Ordering::Relaxed);
-        if !is_candidate(&entry.file_name().to_string_lossy()) {
+        let name = entry.file_name().to_string_lossy();
+        if !is_candidate(&name) {
             return;
         }
-        read_candidate(&mut local, std::fs::File::open(path), rel, limits, total);
+        // The path beneath the root, when the (lossily decoded) relative path does not name it.
+        let raw = |rel: &str| {
+            let raw = path.strip_prefix(root).ok()?;
+            (raw.to_str() != Some(rel)).then(|| raw.to_path_buf())
+        };
+        read.candidate(&mut local, &name, || std::fs::File::open(path), rel, raw);
     } else {
         return;
     }
     if let Ok(mut s) = state.lock() {
         s.files.append(&mut local.files);
         s.skipped.append(&mut local.skipped);
-        s.lossy.append(&mut local.lossy);
     }
 }
 
-/// Reads a file a detector wants (already opened, or not) into `out`, or lists why it was not
-/// read. `total` counts the bytes every thread has read so far.
-fn read_candidate(
-    out: &mut Walked,
-    file: std::io::Result<std::fs::File>,
-    rel: impl FnOnce() -> String,
-    limits: &Limits,
-    total: &AtomicU64,
-) {
-    let mut skip = |rel: String, reason: String| {
-        out.skipped.push(Skipped { path: rel, reason });
-    };
-    // Read without a stat first: open, read up to the limit, close. A file over the limit
-    // is stat-ed only to say how large it is.
-    let Ok(mut file) = file else {
-        skip(rel(), "could not be read".into());
-        return;
-    };
-    let bytes = match read_bounded(&mut file, limits.max_file_bytes) {
-        Ok(Some(bytes)) => bytes,
-        Ok(None) => {
-            let size = file.metadata().map_or(0, |m| m.len());
-            skip(
-                rel(),
-                format!(
-                    "larger than {} KiB ({} KiB)",
-                    limits.max_file_bytes / 1024,
-                    size / 1024
-                ),
-            );
+/// How the walk reads the files detectors want.
+struct Reading<'a> {
+    limits: &'a Limits,
+    /// The bytes of text every thread holds so far.
+    held: &'a AtomicU64,
+    /// Whether files are left for later ([`Read::Later`]); not when the root is a file.
+    defer: bool,
+}
+
+impl Reading<'_> {
+    /// Reads a file a detector wants (opening it with `open`) into `out`, leaves it for later,
+    /// or lists why it was not read. `raw` is its path beneath the root when `rel` does not
+    /// name it.
+    fn candidate(
+        &self,
+        out: &mut Walked,
+        name: &str,
+        open: impl FnOnce() -> std::io::Result<std::fs::File>,
+        rel: impl FnOnce() -> String,
+        raw: impl FnOnce(&str) -> Option<PathBuf>,
+    ) {
+        let limits = self.limits;
+        let later = |out: &mut Walked, rel: String| {
+            let raw = raw(&rel);
+            out.files.push(Found {
+                path: rel,
+                read: Read::Later { raw },
+            });
+        };
+        if self.defer
+            && (read_later(name) || self.held.load(Ordering::Relaxed) >= limits.max_total_bytes)
+        {
+            later(out, rel());
             return;
         }
-        Err(_) => {
+        let mut skip = |rel: String, reason: String| {
+            out.skipped.push(Skipped { path: rel, reason });
+        };
+        // Read without a stat first: open, read up to the limit, close. A file over the limit
+        // is stat-ed only to say how large it is.
+        let Ok(mut file) = open() else {
             skip(rel(), "could not be read".into());
             return;
+        };
+        let bytes = match read_bounded(&mut file, limits.max_file_bytes) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => {
+                let size = file.metadata().map_or(0, |m| m.len());
+                skip(rel(), too_large(limits.max_file_bytes, size));
+                return;
+            }
+            Err(_) => {
+                skip(rel(), "could not be read".into());
+                return;
+            }
+        };
+        let len = bytes.len() as u64;
+        if bytes[..bytes.len().min(8192)].contains(&0) {
+            out.files.push(Found {
+                path: rel(),
+                read: Read::Binary(len),
+            });
+            return;
         }
-    };
-    let len = bytes.len() as u64;
-    let so_far = total.fetch_add(len, Ordering::Relaxed);
-    if so_far + len > limits.max_total_bytes {
-        skip(
-            rel(),
-            format!("read limit of {} MiB reached", limits.max_total_bytes >> 20),
-        );
-        return;
+        // Past what the walk may hold, the text is dropped and read again if the analysis
+        // comes to it within the read limit (counted there, in path order).
+        if self.defer && self.held.fetch_add(len, Ordering::Relaxed) + len > limits.max_total_bytes
+        {
+            later(out, rel());
+            return;
+        }
+        let (text, lossy) = match String::from_utf8(bytes) {
+            Ok(text) => (text, false),
+            Err(err) => (String::from_utf8_lossy(err.as_bytes()).into_owned(), true),
+        };
+        out.files.push(Found {
+            path: rel(),
+            read: Read::Text { text, lossy },
+        });
     }
-    if bytes[..bytes.len().min(8192)].contains(&0) {
-        skip(rel(), "binary (contains NUL bytes)".into());
-        return;
-    }
-    let (text, lossy) = match String::from_utf8(bytes) {
-        Ok(text) => (text, false),
-        Err(err) => (String::from_utf8_lossy(err.as_bytes()).into_owned(), true),
-    };
-    let rel = rel();
-    if lossy {
-        out.lossy.push(rel.clone());
-    }
-    out.files.push(SourceText { path: rel, text });
 }
 
 /// The whole file, or `None` when it is longer than `limit`. Two reads for a small file: the
@@ -436,7 +687,7 @@ mod fast {
     use rustix::fd::OwnedFd;
     use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir};
 
-    use super::{Limits, SKIP_MARKERS, Skipped, Walked, is_candidate, read_candidate, skip_name};
+    use super::{Limits, Reading, SKIP_MARKERS, Skipped, Walked, is_candidate, skip_name};
 
     /// The ignore files of one directory, and those of the directories above it.
     struct Ignores {
@@ -490,6 +741,8 @@ mod fast {
         path: PathBuf,
         /// Relative to the root with `/`; empty for the root.
         rel: String,
+        /// Whether `rel` names the directory exactly (every name in it is UTF-8).
+        exact: bool,
         depth: usize,
         ignores: Option<Arc<Ignores>>,
     }
@@ -503,7 +756,8 @@ mod fast {
     struct Shared<'a> {
         root: &'a Path,
         limits: &'a Limits,
-        total: AtomicU64,
+        /// The bytes of text every thread holds so far.
+        held: AtomicU64,
         queue: Queue,
     }
 
@@ -511,13 +765,14 @@ mod fast {
         let shared = Shared {
             root,
             limits,
-            total: AtomicU64::new(0),
+            held: AtomicU64::new(0),
             queue: Queue {
                 state: Mutex::new((
                     vec![Job {
                         at: None,
                         path: root.to_path_buf(),
                         rel: String::new(),
+                        exact: true,
                         depth: 0,
                         ignores: None,
                     }],
@@ -536,7 +791,6 @@ mod fast {
                 if let Ok(mut found) = w.join() {
                     walked.files.append(&mut found.files);
                     walked.skipped.append(&mut found.skipped);
-                    walked.lossy.append(&mut found.lossy);
                     walked.files_seen += found.files_seen;
                 }
             }
@@ -764,6 +1018,7 @@ mod fast {
                         at: Some((Arc::clone(&fd), name_of(e).to_owned())),
                         path: scratch.path.clone(),
                         rel: rel(),
+                        exact: job.exact && matches!(name, std::borrow::Cow::Borrowed(_)),
                         depth: job.depth + 1,
                         ignores: ignores.clone(),
                     });
@@ -774,19 +1029,213 @@ mod fast {
                     if !is_candidate(&name) {
                         continue;
                     }
-                    let file = rustix::fs::openat(
-                        &*fd,
-                        name_of(e),
-                        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                        Mode::empty(),
-                    )
-                    .map(std::fs::File::from)
-                    .map_err(std::io::Error::from);
-                    read_candidate(found, file, rel, shared.limits, &shared.total);
+                    let open = || {
+                        rustix::fs::openat(
+                            &*fd,
+                            name_of(e),
+                            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                            Mode::empty(),
+                        )
+                        .map(std::fs::File::from)
+                        .map_err(std::io::Error::from)
+                    };
+                    // The path beneath the root, when `rel` does not name the file exactly.
+                    let exact = job.exact && matches!(name, std::borrow::Cow::Borrowed(_));
+                    let raw = |_: &str| {
+                        (!exact).then(|| {
+                            let mut path = job.path.clone();
+                            path.push(OsStr::from_bytes(name_bytes));
+                            path.strip_prefix(shared.root)
+                                .map_or_else(|_| path.clone(), Path::to_path_buf)
+                        })
+                    };
+                    let reading = Reading {
+                        limits: shared.limits,
+                        held: &shared.held,
+                        defer: true,
+                    };
+                    reading.candidate(found, &name, open, rel, raw);
                 }
                 _ => {}
             }
         }
         children
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `text` padded with a comment to exactly `len` bytes.
+    fn sized(text: &str, len: usize) -> String {
+        let mut s = text.to_string();
+        s.push('#');
+        while s.len() < len - 1 {
+            s.push('x');
+        }
+        s.push('\n');
+        s
+    }
+
+    /// A tree of files of 100 and 250 bytes: Python modules (left for later by the walk),
+    /// Dockerfiles and requirements (read by it), a binary file, and a code directory whose
+    /// `setup.py` (read by the first passes) comes after its modules in path order.
+    fn tree() -> (tempfile::TempDir, Vec<(String, Vec<u8>)>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+        let flask = "print 'hello'\nfrom flask import Flask\napp = Flask(__name__)\n";
+        for d in 0..6 {
+            for m in 0..5 {
+                let (text, len) = if m % 2 == 0 {
+                    (flask, 250)
+                } else {
+                    ("import cPickle\nx = 1\n", 100)
+                };
+                files.push((format!("d{d}/m{m}.py"), sized(text, len).into_bytes()));
+            }
+            let docker = format!("FROM python:2.7\nCMD gunicorn -b :{} app:app\n", 8000 + d);
+            files.push((format!("d{d}/Dockerfile"), sized(&docker, 100).into_bytes()));
+            files.push((
+                format!("d{d}/requirements.txt"),
+                sized("flask==0.12\n", 100).into_bytes(),
+            ));
+        }
+        let mut binary = vec![b'x'; 100];
+        binary[10] = 0;
+        files.push(("d2/blob.py".into(), binary));
+        files.push(("z/app/views.py".into(), sized(flask, 100).into_bytes()));
+        files.push((
+            "z/setup.py".into(),
+            sized("setup(name='z')\n", 100).into_bytes(),
+        ));
+        files.sort();
+        for (path, bytes) in &files {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, bytes).unwrap();
+        }
+        (dir, files)
+    }
+
+    /// With the read limit reached, the files read are the first ones in path order that fit
+    /// it (none after the first that does not, however small), however many threads walk the
+    /// tree, and the detection is that of exactly those files (the first passes do not see the
+    /// ones after: `z/setup.py` would make `z` the code directory of `z/app/views.py`).
+    #[test]
+    fn the_read_limit_is_counted_in_path_order() {
+        let (dir, files) = tree();
+        let root_name = dir
+            .path()
+            .canonicalize()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let sizes: Vec<u64> = files.iter().map(|(_, b)| b.len() as u64).collect();
+        let all: u64 = sizes.iter().sum();
+        for max_total_bytes in [
+            0,
+            99,
+            100,
+            349,
+            350,
+            1000,
+            2345,
+            5000,
+            all - 100,
+            all - 1,
+            all,
+        ] {
+            let fit = (0..=files.len())
+                .take_while(|&n| sizes[..n].iter().sum::<u64>() <= max_total_bytes)
+                .last()
+                .unwrap();
+            // The files that fit, as text (the binary one counts its bytes, and is listed).
+            let prefix: Vec<SourceText> = files[..fit]
+                .iter()
+                .filter(|(_, b)| !b.contains(&0))
+                .map(|(p, b)| SourceText {
+                    path: p.clone(),
+                    text: String::from_utf8(b.clone()).unwrap(),
+                })
+                .collect();
+            let mut want = super::super::analyze(&prefix, &root_name);
+            let mut first = None;
+            for threads in [1, 2, 8, 8, 8] {
+                let limits = Limits {
+                    max_total_bytes,
+                    threads,
+                    ..Limits::default()
+                };
+                let got = super::super::detect(dir.path(), &limits).unwrap();
+                assert_eq!(
+                    got.stats.files_read,
+                    prefix.len(),
+                    "{max_total_bytes} bytes"
+                );
+                let limited: Vec<&str> = got
+                    .skipped
+                    .iter()
+                    .filter(|s| s.reason.starts_with("read limit"))
+                    .map(|s| s.path.as_str())
+                    .collect();
+                let after: Vec<&str> = files[fit..].iter().map(|(p, _)| p.as_str()).collect();
+                assert_eq!(limited, after, "{max_total_bytes} bytes");
+                let first = first.get_or_insert_with(|| got.clone());
+                assert_eq!(&got, first, "{max_total_bytes} bytes, {threads} threads");
+                want.skipped.clone_from(&got.skipped);
+                want.stats = got.stats;
+                assert_eq!(got, want, "{max_total_bytes} bytes");
+            }
+        }
+    }
+
+    /// A file the walk left for later is read by the reader as the walk would have read it.
+    #[test]
+    fn later_files_read_as_the_walk_reads() {
+        let (dir, _) = tree();
+        std::fs::write(dir.path().join("d0/latin1.py"), b"x = '\xe9'\n").unwrap();
+        std::fs::write(dir.path().join("d0/big.py"), vec![b'#'; 2048]).unwrap();
+        let limits = Limits {
+            max_file_bytes: 1024,
+            ..Limits::default()
+        };
+        let (walked, mut reader) = walk(dir.path(), &limits).unwrap();
+        let later = |path: &str| {
+            walked
+                .files
+                .iter()
+                .find(|f| f.path == path)
+                .filter(|f| matches!(f.read, Read::Later { .. }))
+                .unwrap_or_else(|| panic!("{path} left for later"))
+        };
+        assert!(matches!(
+            reader.read(later("d0/m1.py")),
+            Text::Text { text, lossy: false } if text.starts_with("import cPickle\n")
+        ));
+        assert!(matches!(
+            reader.read(later("d0/latin1.py")),
+            Text::Text {
+                text: "x = '\u{fffd}'\n",
+                lossy: true
+            }
+        ));
+        assert!(matches!(
+            reader.read(later("d2/blob.py")),
+            Text::Binary(100)
+        ));
+        assert!(matches!(
+            reader.read(later("d0/big.py")),
+            Text::Skipped(reason) if reason == "larger than 1 KiB (2 KiB)"
+        ));
+        // `setup.py` is read by the walk: the first passes need it.
+        assert!(
+            walked
+                .files
+                .iter()
+                .any(|f| f.path == "z/setup.py" && matches!(f.read, Read::Text { .. }))
+        );
     }
 }
