@@ -23,7 +23,10 @@
 //!                                   failure can be, and what such a rule costs a healthy py3
 //! ```
 //!
-//! Everything is seeded: the same command prints the same numbers.
+//! Everything is seeded: the same command prints the same numbers. `CANARYC_SCRAPE` (seconds,
+//! default 15) sets the scrape interval, and with it the ladder's rungs (multiples of it);
+//! `CANARYC_EVAL` the rules' evaluation interval (default: the scrape interval). The limits,
+//! targets and `floor` move with both: the median delay is half of each, the floor one of each.
 
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -37,7 +40,6 @@ const STAGES: &[(f64, u64)] = &[(0.01, 24), (0.05, 48), (0.25, 72), (0.50, 168),
 const TOTALS: &[f64] = &[1.0, 10.0, 100.0, 1000.0];
 const BROKEN: &[f64] = &[0.005, 0.02, 0.10, 1.0];
 const P0: f64 = 0.001;
-const SCRAPE: u64 = 15;
 const LONGEST_HOLD: u64 = 336 * 3600;
 
 /// The standard schedule's ladder: every stage's thresholds, told apart by py3's share.
@@ -58,7 +60,7 @@ fn standard() -> Ladder {
             .and_then(|i| given.as_ref().and_then(|c| c.get(i).copied()))
             .unwrap_or(default)
     };
-    Ladder::with_constants(SCRAPE, &stages, |hold| {
+    Ladder::with_constants(scrape_secs(), &stages, |hold| {
         let (c, s) = ladder::constants(hold);
         (pick(&long, hold, c), pick(&short, hold, s))
     })
@@ -82,7 +84,7 @@ fn scenario(
         },
         p0: P0,
         broken,
-        scrape_secs: SCRAPE,
+        scrape_secs: scrape_secs(),
         eval_secs: eval_secs(),
         hold_secs: hold * 3600,
         effect,
@@ -91,12 +93,33 @@ fn scenario(
     }
 }
 
+/// The scrape interval: `CANARYC_SCRAPE` seconds, 15 (Prometheus's default) unless set. The
+/// ladder's rungs are multiples of it (`stats::ladder::windows`).
+fn scrape_secs() -> u64 {
+    std::env::var("CANARYC_SCRAPE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(15)
+}
+
 /// The rules' evaluation interval: `CANARYC_EVAL` seconds, the scrape interval by default.
 fn eval_secs() -> u64 {
     std::env::var("CANARYC_EVAL")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(SCRAPE)
+        .unwrap_or_else(scrape_secs)
+}
+
+/// The median delay of any rule on Prometheus: a failure waits half a scrape interval to be
+/// scraped and half an evaluation interval to be evaluated.
+fn median_delay() -> f64 {
+    (scrape_secs() + eval_secs()) as f64 / 2.0
+}
+
+/// The floor of every target: one scrape plus one evaluation.
+fn floor_secs() -> f64 {
+    (scrape_secs() + eval_secs()) as f64
 }
 
 /// `s.runs(runs, seed)` on two threads (the machine has two cores).
@@ -221,7 +244,7 @@ fn calibrate(runs: u64, effect: Effect, only_hold: Option<u64>) {
             continue;
         }
         // Each stage alone, with the constant at 0: its largest margin is the constant it needs.
-        let zero = Ladder::single(SCRAPE, LONGEST_HOLD, hold * 3600, 0.0);
+        let zero = Ladder::single(scrape_secs(), LONGEST_HOLD, hold * 3600, 0.0);
         for &total in TOTALS {
             let started = Instant::now();
             let s = scenario(total, stage, None, effect, &zero);
@@ -288,7 +311,7 @@ fn short(runs: u64, only_hold: Option<u64>, candidates: &[f64], effect: Effect) 
         if only_hold.is_some_and(|h| h != hold) {
             continue;
         }
-        let zero = Ladder::single(SCRAPE, LONGEST_HOLD, hold * 3600, 0.0);
+        let zero = Ladder::single(scrape_secs(), LONGEST_HOLD, hold * 3600, 0.0);
         let c = ladder::constant(hold * 3600);
         for &total in TOTALS {
             let started = Instant::now();
@@ -350,7 +373,7 @@ fn fmt_secs(s: f64) -> String {
 
 fn table(effect: Effect, runs: u64, healthy_runs: u64) {
     let ladder = standard();
-    let floor = 2.0 * SCRAPE as f64;
+    let floor = floor_secs();
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -372,7 +395,7 @@ fn table(effect: Effect, runs: u64, healthy_runs: u64) {
                 let limit = ladder
                     .at_share(share)
                     .limit_secs(effect, total * share, broken, P0)
-                    .map(|l| l + SCRAPE as f64);
+                    .map(|l| l + median_delay());
                 let fits = limit.is_some_and(|l| l <= (hold * 3600) as f64);
                 let target = limit.map(|l| (1.25 * l).max(floor));
                 let met = match (fits, median, target) {
@@ -512,7 +535,7 @@ const ISSUE_CELLS: &[IssueCell] = &[
 fn issue(runs: u64) {
     let ladder = standard();
     let effect = Effect::Above(0.01);
-    let floor = 2.0 * SCRAPE as f64;
+    let floor = floor_secs();
     println!(
         "| py3 traffic (total x share) | broken | old rule (issue) | median | p90 | limit (issue) | median / issue's limit | target (issue) met | limit (bench) | median / bench's limit | preview |"
     );
@@ -542,7 +565,7 @@ fn issue(runs: u64) {
             let own = ladder
                 .at_share(share)
                 .limit_secs(effect, total * share, broken, P0)
-                .map(|l| l + SCRAPE as f64);
+                .map(|l| l + median_delay());
             let preview = preview_of(&ladder, effect, total, stage, broken);
             let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
                 (Some(a), Some(b)) => format!("{:.2}", a / b.max(1e-9)),
@@ -916,7 +939,8 @@ fn crosscheck(paths: u64) {
 /// under health; a rule that fires on it fires on every stage that shows it).
 fn floor(runs: u64) {
     use canaryc::stats::random::Rng;
-    let step = SCRAPE as f64;
+    let step = scrape_secs() as f64;
+    let every = eval_secs() as f64;
     println!(
         "| py3 traffic | stage | k | oracle median (fault to alert) | p90 | false rollbacks per stage of the least-false k-failure pattern |"
     );
@@ -936,7 +960,7 @@ fn floor(runs: u64) {
                     }
                     // The next scrape at or after the k-th failure, then the next evaluation.
                     let scrape = phase + ((at - phase) / step).ceil() * step;
-                    let eval = (scrape / step).ceil() * step;
+                    let eval = (scrape / every).ceil() * every;
                     eval - fault
                 })
                 .collect();
