@@ -645,9 +645,18 @@ impl Parser<'_, '_, '_> {
         self.token(K::Ident, ident);
         self.skip();
         self.punct(b'(')?;
+        self.separated(b')', Self::argument)?;
+        self.end();
+        self.depth -= 1;
+        Ok(())
+    }
+
+    // `(item ~ ("," ~ item)* ~ ","?)? ~ close`: the comma-separated items of a call or a list,
+    // after its opening bracket, up to and including `close`.
+    fn separated(&mut self, close: u8, item: fn(&mut Self) -> Parsed) -> Parsed {
         self.skip();
-        if self.peek() != b')' {
-            self.argument()?;
+        if self.peek() != close {
+            item(self)?;
             loop {
                 self.skip();
                 if self.peek() != b',' {
@@ -655,16 +664,13 @@ impl Parser<'_, '_, '_> {
                 }
                 self.pos += 1;
                 self.skip();
-                if self.peek() == b')' {
+                if self.peek() == close {
                     break;
                 }
-                self.argument()?;
+                item(self)?;
             }
         }
-        self.punct(b')')?;
-        self.end();
-        self.depth -= 1;
-        Ok(())
+        self.punct(close)
     }
 
     // argument = { (ident ~ ":")? ~ value }
@@ -688,23 +694,7 @@ impl Parser<'_, '_, '_> {
         self.open_bracket()?;
         self.start(K::List);
         self.punct(b'[')?;
-        self.skip();
-        if self.peek() != b']' {
-            self.value()?;
-            loop {
-                self.skip();
-                if self.peek() != b',' {
-                    break;
-                }
-                self.pos += 1;
-                self.skip();
-                if self.peek() == b']' {
-                    break;
-                }
-                self.value()?;
-            }
-        }
-        self.punct(b']')?;
+        self.separated(b']', Self::value)?;
         self.end();
         self.depth -= 1;
         Ok(())
