@@ -204,18 +204,23 @@ pub(super) fn uwsgi(path: &str, text: &str, vars: Vars<'_>, out: &mut Detection)
 }
 
 /// `processes=5 threads=5` of a `WSGIDaemonProcess` as `--processes 5 --threads 5`; other
-/// options (user, home, python-home, display-name) are the host's, not the server's.
+/// options (user, home, python-home, display-name) are the host's, not the server's. When
+/// either is not a number canaryc can read (a template of the host's CPU count, as
+/// openstack-ansible's keystone role has), neither is passed on: `--threads 1` without its
+/// `--processes` would leave one process of one thread, less than mod_wsgi-express's default.
 fn daemon_flags<'a>(words: impl Iterator<Item = &'a str>) -> Vec<String> {
     let mut flags = Vec::new();
     for word in words {
         let Some((key, value)) = word.split_once('=') else {
             continue;
         };
-        if matches!(key, "processes" | "threads")
-            && value.parse::<u16>().is_ok_and(|n| (1..=1024).contains(&n))
-        {
-            flags.extend([format!("--{key}"), value.to_string()]);
+        if !matches!(key, "processes" | "threads") {
+            continue;
         }
+        if !value.parse::<u16>().is_ok_and(|n| (1..=1024).contains(&n)) {
+            return Vec::new();
+        }
+        flags.extend([format!("--{key}"), value.to_string()]);
     }
     flags
 }
@@ -439,8 +444,10 @@ mod tests {
                 "/opt/graphite/static/"
             ]
         );
-        assert!(
-            daemon_flags(["processes=0", "threads=abc", "processes=99999"].into_iter()).is_empty()
-        );
+        for unreadable in ["processes=0", "threads=abc", "processes=99999"] {
+            assert!(daemon_flags([unreadable, "threads=4"].into_iter()).is_empty());
+            assert!(daemon_flags(["processes=4", unreadable].into_iter()).is_empty());
+        }
+        assert_eq!(daemon_flags(["threads=4"].into_iter()), ["--threads", "4"]);
     }
 }
