@@ -511,7 +511,7 @@ pub struct MetricsIr {
     /// Services whose own metrics the source reads (latency behind HAProxy; every series with
     /// `source = app`) although their code imports no metrics library (CNR518): unless they
     /// export them by hand, those triggers cannot fire and those criteria cannot pass.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unexported: Vec<String>,
 }
 
