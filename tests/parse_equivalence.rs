@@ -14,6 +14,7 @@ use canaryc::syntax::{Parse, fast_path_accepts, parse_file, parse_file_with_pest
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
+use crate::common::code_blocks;
 use crate::parser_never_panics::{SEEDS, TOKENS};
 
 fn root() -> PathBuf {
@@ -34,27 +35,6 @@ fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
             out.push(path);
         }
     }
-}
-
-/// The fenced `plan` blocks of a Markdown file.
-fn snippets(markdown: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut current: Option<String> = None;
-    for line in markdown.lines() {
-        match &mut current {
-            None if line.trim_start().starts_with("```plan") => current = Some(String::new()),
-            Some(text) if line.trim_start().starts_with("```") => {
-                out.push(std::mem::take(text));
-                current = None;
-            }
-            Some(text) => {
-                text.push_str(line);
-                text.push('\n');
-            }
-            None => {}
-        }
-    }
-    out
 }
 
 /// Both parses of `text`, and whether they are the same parse.
@@ -98,7 +78,7 @@ fn every_plan_in_the_repository_parses_the_same_both_ways() {
     docs.push(root().join("README.md"));
     for doc in docs {
         let markdown = std::fs::read_to_string(&doc).unwrap();
-        for (n, snippet) in snippets(&markdown).into_iter().enumerate() {
+        for (n, snippet) in code_blocks(&markdown, "plan").into_iter().enumerate() {
             texts.push((format!("{} snippet {n}", doc.display()), snippet));
         }
     }
