@@ -19,11 +19,13 @@ use crate::syntax::ast::CmpOp;
 
 pub mod compare;
 mod condition;
+mod host;
 mod kube;
 mod target;
 
 pub use compare::{ComparatorIr, ComparatorTarget, Placement};
 pub use condition::{Condition, Op};
+pub use host::{APACHE_USER, Predecessor, PredecessorKind};
 
 pub use kube::{
     KubeIr, ObservedIr, PerCopy, PlainRoutingIr, PodsIr, ServiceRoute, VirtualServiceIr, VsRoute,
@@ -270,6 +272,13 @@ pub struct ServiceIr {
     /// Directory the service runs in on a host.
     pub workdir: String,
     pub user: Option<String>,
+    /// Why the copies run as `user`, when canaryc assumed it (Apache's user for mod_wsgi).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_reason: Option<String>,
+    /// On a host: what serves `port` today, which must stop before the load balancer can
+    /// take the port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<Predecessor>,
     pub cpu_millis: Option<u32>,
     pub memory_bytes: Option<u64>,
     pub env_py2: Vec<EnvVar>,
@@ -1570,6 +1579,7 @@ fn service(
     }
     istio_route_warnings(&name, s.name.span, &kube, targets, diagnostics);
     let (port_py2, port_py3) = (port.saturating_add(1), port.saturating_add(2));
+    let (user, user_reason) = host::user(host);
     let compare = comparator.then(|| {
         compare::lower(
             &name,
@@ -1609,7 +1619,9 @@ fn service(
         command_py2,
         command_py3,
         workdir,
-        user: host.and_then(|w| w.user.clone()),
+        user,
+        user_reason,
+        replaces: host::predecessor(host),
         cpu_millis: s.cpu_millis.as_ref().map(|c| c.value),
         memory_bytes: s.memory_bytes.as_ref().map(|m| m.value),
         env_py2,

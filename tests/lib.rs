@@ -21,6 +21,7 @@ mod engines;
 mod explain;
 mod fmt;
 mod front_end_limits;
+mod host_cutover;
 mod host_units;
 mod hostile;
 mod injection;

@@ -455,32 +455,27 @@ pub(super) fn analyze(path: &str, text: &str, docs: &[Doc<'_>], env: &DotEnv, ou
     }
 }
 
-/// `docker-compose.override.yml` is applied on top of the `docker-compose.yml` next to it
-/// (`docker compose up` reads both): each override service takes what it does not say
-/// (image, build, command, ports ...) from the base service of the same name. The base alone
-/// is what production runs; the override variant stays marked as development.
+/// Compose merges the files it is given (`docker compose -f docker-compose.yml -f
+/// docker-compose.ssl.yml`), and reads `docker-compose.override.yml` next to the base by
+/// itself. So a service of an override, or of a variant file (`docker-compose.NAME.yml`) that
+/// names neither an image nor a build and so cannot run alone, is the base service of the same
+/// name with the variant's changes: it takes what it does not say (image, build, command,
+/// ports, environment, mounts ...) from that base, in its own directory or the nearest one
+/// above. The base alone is what production runs; an override stays marked as development.
 pub(super) fn apply_overrides(services: &mut [ComposeService]) {
     let bases: Vec<ComposeService> = services
         .iter()
-        .filter(|s| {
-            let name = s.evidence.file.rsplit('/').next().unwrap_or("");
-            matches!(
-                name,
-                "docker-compose.yml" | "docker-compose.yaml" | "compose.yml" | "compose.yaml"
-            )
-        })
+        .filter(|s| layer(&s.evidence.file) == Layer::Base)
         .cloned()
         .collect();
     for s in services.iter_mut() {
-        let name = s.evidence.file.rsplit('/').next().unwrap_or("");
-        if !name.contains(".override.") {
-            continue;
+        let partial = s.image.is_none() && s.build.is_none();
+        match layer(&s.evidence.file) {
+            Layer::Override => {}
+            Layer::Variant if partial => {}
+            _ => continue,
         }
-        let dir = dir_of(&s.evidence.file);
-        let Some(base) = bases
-            .iter()
-            .find(|b| dir_of(&b.evidence.file) == dir && b.name == s.name)
-        else {
+        let Some(base) = base_of(&bases, s) else {
             continue;
         };
         s.image = s.image.take().or_else(|| base.image.clone());
@@ -488,6 +483,9 @@ pub(super) fn apply_overrides(services: &mut [ComposeService]) {
             s.build = base.build.clone();
             s.dockerfile = base.dockerfile.clone();
             s.target = base.target.clone();
+            if s.build_args.is_empty() {
+                s.build_args = base.build_args.clone();
+            }
         }
         s.command = s.command.take().or_else(|| base.command.clone());
         s.entrypoint = s.entrypoint.take().or_else(|| base.entrypoint.clone());
@@ -495,8 +493,29 @@ pub(super) fn apply_overrides(services: &mut [ComposeService]) {
             s.container_ports = base.container_ports.clone();
             s.ports = base.ports.clone();
         }
+        // Compose merges environments by name (the later file wins) and mounts and
+        // dependencies by union.
+        for e in &base.env {
+            if !s.env.iter().any(|own| own.name == e.name) {
+                s.env.push(e.clone());
+            }
+        }
+        for (own, from) in [
+            (&mut s.env_files, &base.env_files),
+            (&mut s.depends_on, &base.depends_on),
+            (&mut s.bind_mounts, &base.bind_mounts),
+        ] {
+            for v in from {
+                if !own.contains(v) {
+                    own.push(v.clone());
+                }
+            }
+        }
+        s.replicas = s.replicas.or(base.replicas);
         s.health = s.health.take().or_else(|| base.health.clone());
         s.role = s.role.take().or_else(|| base.role.clone());
+        s.debug_env = s.debug_env.take().or_else(|| base.debug_env.clone());
+        s.dev_file = s.dev_file.take().or_else(|| base.dev_file.clone());
         if let (Some(Value::Object(own)), Some(Value::Object(from))) =
             (s.definition.as_mut(), base.definition.as_ref())
         {
@@ -504,6 +523,60 @@ pub(super) fn apply_overrides(services: &mut [ComposeService]) {
                 own.entry(k.clone()).or_insert_with(|| v.clone());
             }
         }
+    }
+}
+
+/// Whether a compose file is an override or a variant of a base file next to (or above) it.
+pub(super) fn is_variant_file(path: &str) -> bool {
+    matches!(layer(path), Layer::Override | Layer::Variant)
+}
+
+/// What a compose file's name makes it among the files Compose merges.
+#[derive(Debug, PartialEq, Eq)]
+enum Layer {
+    /// `docker-compose.yml`, `compose.yaml`: what `docker compose` reads by default.
+    Base,
+    /// `docker-compose.override.yml`: read on top of the base by default.
+    Override,
+    /// `docker-compose.NAME.yml`: given on top of the base with `-f`, or on its own.
+    Variant,
+    Other,
+}
+
+fn layer(path: &str) -> Layer {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let Some(stem) = name
+        .strip_suffix(".yml")
+        .or_else(|| name.strip_suffix(".yaml"))
+    else {
+        return Layer::Other;
+    };
+    match stem
+        .strip_prefix("docker-compose")
+        .or_else(|| stem.strip_prefix("compose"))
+    {
+        Some("") => Layer::Base,
+        Some(rest) if rest.starts_with(".override") => Layer::Override,
+        Some(rest) if rest.starts_with('.') => Layer::Variant,
+        _ => Layer::Other,
+    }
+}
+
+/// The base service `s` extends: the one of its name in a base file in its directory or the
+/// nearest directory above.
+fn base_of<'a>(bases: &'a [ComposeService], s: &ComposeService) -> Option<&'a ComposeService> {
+    let mut dir = dir_of(&s.evidence.file);
+    loop {
+        if let Some(base) = bases
+            .iter()
+            .find(|b| dir_of(&b.evidence.file) == dir && b.name == s.name)
+        {
+            return Some(base);
+        }
+        if dir == "." {
+            return None;
+        }
+        dir = dir.rsplit_once('/').map_or(".", |(parent, _)| parent);
     }
 }
 
@@ -553,6 +626,59 @@ mod tests {
         assert_eq!(worker.image.as_deref(), Some("team/app:latest"), "extends");
         assert_eq!(worker.command.as_deref(), Some("celery -A app worker"));
         assert_eq!(out.builds.len(), 2);
+    }
+
+    #[test]
+    fn a_partial_variant_file_extends_the_base_service_of_its_name() {
+        let env = DotEnv::default();
+        let mut out = services(
+            "docker-compose.yml",
+            "services:\n  web:\n    image: team/app:2.7\n    command: gunicorn -b 0.0.0.0:8000 app.wsgi\n    ports: [\"8000:8000\"]\n    environment:\n      - DEBUG=False\n      - SITE=http\n  db:\n    image: postgres\n",
+            &env,
+        );
+        for (path, text) in [
+            // Given with `-f` on top of the base: it changes two settings and mounts a path.
+            (
+                "docker-compose.ssl.yml",
+                "services:\n  web:\n    environment:\n      - SITE=https\n    volumes:\n      - ./certs:/certs\n",
+            ),
+            // A file of its own, whole: not merged.
+            (
+                "docker-compose.test.yml",
+                "services:\n  web:\n    image: team/app:test\n    command: pytest\n",
+            ),
+            // A variant in a subdirectory extends the nearest base above it.
+            (
+                "ci/docker-compose.ci.yml",
+                "services:\n  web:\n    command: ./manage.py test\n",
+            ),
+        ] {
+            let more = services(path, text, &env);
+            out.compose.extend(more.compose);
+        }
+        apply_overrides(&mut out.compose);
+        let get = |file: &str| {
+            out.compose
+                .iter()
+                .find(|s| s.evidence.file == file && s.name == "web")
+                .unwrap()
+        };
+        let ssl = get("docker-compose.ssl.yml");
+        assert_eq!(ssl.image.as_deref(), Some("team/app:2.7"));
+        assert_eq!(
+            ssl.command.as_deref(),
+            Some("gunicorn -b 0.0.0.0:8000 app.wsgi")
+        );
+        assert_eq!(ssl.container_ports, [8000]);
+        let env_of = |s: &ComposeService| s.env.iter().map(|e| e.name.clone()).collect::<Vec<_>>();
+        assert_eq!(env_of(ssl), ["SITE", "DEBUG"]);
+        assert_eq!(ssl.bind_mounts, ["certs"]);
+        let test = get("docker-compose.test.yml");
+        assert_eq!(test.image.as_deref(), Some("team/app:test"));
+        assert!(test.container_ports.is_empty());
+        let ci = get("ci/docker-compose.ci.yml");
+        assert_eq!(ci.image.as_deref(), Some("team/app:2.7"));
+        assert_eq!(ci.command.as_deref(), Some("./manage.py test"));
     }
 
     #[test]

@@ -685,6 +685,9 @@ pub struct ServerConfig {
     /// as the virtual host does (its daemon's processes and threads, its static `Alias`es).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub serve_options: Vec<String>,
+    /// For mod_wsgi: the daemon's `user=`, when it names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     pub evidence: Evidence,
 }
 

@@ -160,8 +160,14 @@ pub fn choose(detection: &Detection, forced: Option<InfraKind>) -> Choice {
         apps.push((code.value.clone(), entry.value.clone(), w.id));
         true
     });
-    planned.sort_by_key(|w| w.id);
-    // One workload per service name (a Deployment and its variants share the Service).
+    // One workload per service name (a Deployment and its variants share the Service). Of a
+    // compose service and its variants (`-f docker-compose.ssl.yml`), the base file's, which
+    // `docker compose up` runs.
+    planned.sort_by_key(|w| {
+        let variant = w.kind == super::facts::WorkloadKind::ComposeService
+            && super::compose::is_variant_file(&w.evidence.file);
+        (variant, w.id)
+    });
     let mut names: Vec<String> = Vec::new();
     for w in planned {
         let name = service_name(w);
@@ -174,6 +180,7 @@ pub fn choose(detection: &Detection, forced: Option<InfraKind>) -> Choice {
         names.push(name);
         choice.web.push(w.id);
     }
+    choice.web.sort();
     for w in candidates.iter().filter(|w| w.kind.infra() != infra) {
         if !choice.skipped.iter().any(|(id, _)| *id == w.id) && !choice.web.contains(&w.id) {
             let why = if prod(w) {

@@ -117,6 +117,7 @@ pub(super) fn paste(path: &str, text: &str, out: &mut Detection) {
             entrypoint: app.clone(),
             python2: false,
             serve_options: Vec::new(),
+            user: None,
             evidence,
         });
     }
@@ -163,6 +164,7 @@ pub(super) fn gunicorn(path: &str, text: &str, out: &mut Detection) {
         entrypoint: None,
         python2: false,
         serve_options: Vec::new(),
+        user: None,
         evidence,
     });
 }
@@ -198,6 +200,7 @@ pub(super) fn uwsgi(path: &str, text: &str, vars: Vars<'_>, out: &mut Detection)
                 || text.contains("plugin = python\n")
                 || text.contains("plugins = python\n"),
             serve_options: Vec::new(),
+            user: None,
             evidence: Evidence::new(path, s.line),
         });
     }
@@ -225,6 +228,25 @@ fn daemon_flags<'a>(words: impl Iterator<Item = &'a str>) -> Vec<String> {
     flags
 }
 
+/// A `WSGIDaemonProcess` of a virtual host: its name and line, whether it names Python 2, and
+/// the user it runs as.
+struct Daemon {
+    name: String,
+    line: usize,
+    python2: bool,
+    user: Option<String>,
+}
+
+/// The daemon's `user=`, when it names a user as it is (not a template of the host's).
+fn daemon_user(options: &[&str]) -> Option<String> {
+    options
+        .iter()
+        .find_map(|word| word.strip_prefix("user="))
+        .map(|user| user.trim_matches('"'))
+        .filter(|user| validate::name(user).is_ok())
+        .map(str::to_string)
+}
+
 /// A path to pass on as it is: no template placeholder (`@DJANGO_ROOT@`, `${APP}`, `{{ x }}`),
 /// no quoting or shell character, nothing a unit's ExecStart would read differently.
 fn is_plain_path(path: &str) -> bool {
@@ -243,7 +265,7 @@ pub(super) fn mod_wsgi(path: &str, text: &str, vars: Vars<'_>, out: &mut Detecti
     let rendered = render(text, vars);
     let mut listen: Option<(String, usize)> = None;
     let mut host: Option<(String, usize)> = None;
-    let mut daemon: Option<(String, usize, bool)> = None;
+    let mut daemon: Option<Daemon> = None;
     // The daemon's `processes=` and `threads=` as mod_wsgi-express flags, and the virtual
     // host's static `Alias`es as `--url-alias`: without them the copies would run with
     // mod_wsgi-express's single process and answer /static/ with the application.
@@ -253,7 +275,7 @@ pub(super) fn mod_wsgi(path: &str, text: &str, vars: Vars<'_>, out: &mut Detecti
     let mut server_name: Option<String> = None;
     let mut script: Option<(String, usize)> = None;
     let flush = |host: &mut Option<(String, usize)>,
-                 daemon: &Option<(String, usize, bool)>,
+                 daemon: &Option<Daemon>,
                  options: Vec<String>,
                  group: &mut Option<String>,
                  server_name: &mut Option<String>,
@@ -279,7 +301,7 @@ pub(super) fn mod_wsgi(path: &str, text: &str, vars: Vars<'_>, out: &mut Detecti
             .flatten();
         let name = daemon
             .as_ref()
-            .map(|d| d.0.clone())
+            .map(|d| d.name.clone())
             .or_else(|| group.take())
             .or_else(|| server_name.take())
             .filter(|n| validate::name(n).is_ok());
@@ -289,9 +311,10 @@ pub(super) fn mod_wsgi(path: &str, text: &str, vars: Vars<'_>, out: &mut Detecti
             server: Some("mod_wsgi".into()),
             port,
             entrypoint: Some(Fact::new(entry, path, entry_line)),
-            python2: daemon.as_ref().is_some_and(|d| d.2),
+            python2: daemon.as_ref().is_some_and(|d| d.python2),
             serve_options: options,
-            evidence: Evidence::new(path, daemon.as_ref().map_or(entry_line, |d| d.1)),
+            user: daemon.as_ref().and_then(|d| d.user.clone()),
+            evidence: Evidence::new(path, daemon.as_ref().map_or(entry_line, |d| d.line)),
         });
     };
     for (i, raw) in rendered.lines().enumerate() {
@@ -325,9 +348,14 @@ pub(super) fn mod_wsgi(path: &str, text: &str, vars: Vars<'_>, out: &mut Detecti
             }
             "wsgidaemonprocess" => {
                 if let Some(name) = words.next() {
-                    let py2 = line.contains("python2");
-                    daemon = Some((name.to_string(), n, py2));
-                    daemon_options = daemon_flags(words);
+                    let options: Vec<&str> = words.collect();
+                    daemon = Some(Daemon {
+                        name: name.to_string(),
+                        line: n,
+                        python2: line.contains("python2"),
+                        user: daemon_user(&options),
+                    });
+                    daemon_options = daemon_flags(options.into_iter());
                 }
             }
             "wsgiprocessgroup" => group = words.next().map(str::to_string),

@@ -752,6 +752,7 @@ fn mod_wsgi(ctx: &Ctx<'_>, drafts: &mut Vec<Draft>) {
         w.port = s.port.clone();
         w.entrypoint = s.entrypoint.clone();
         w.serve_options = s.serve_options.clone();
+        w.user = s.user.clone();
         if s.python2 {
             w.python = Some(Fact::at(PythonMajor(2), &s.evidence));
         }

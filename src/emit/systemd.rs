@@ -2,7 +2,7 @@
 //! virtualenv with its runtime environment, and the hardening a web service can take without
 //! knowing its file layout.
 
-use super::escape::systemd as sd;
+use super::escape::{comment, systemd as sd};
 use super::{OutputFile, file};
 use crate::ir::{Interpreter, Ir, ServiceIr, binds_privileged_port};
 
@@ -228,6 +228,9 @@ fn unit_as(ir: &Ir, s: &ServiceIr, copy: Interpreter, command: &[String], role: 
         },
     );
     let user = sd::raw(s.user.as_deref().unwrap_or(&s.name));
+    if let Some(reason) = &s.user_reason {
+        out.push_str(&format!("# {}.\n", comment(reason)));
+    }
     out.push_str(&format!("User={user}\nGroup={user}\n"));
     out.push_str(&format!("WorkingDirectory={}\n", sd::raw(&s.workdir)));
     out.push_str(&format!("Environment=PORT={port}\n"));

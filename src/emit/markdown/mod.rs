@@ -8,6 +8,7 @@
 
 mod detection;
 mod doc;
+mod host;
 mod plan;
 mod rollback;
 mod steps;

@@ -2,9 +2,9 @@
 //! stage, how to verify, one section per alert (the alerts' `runbook_url`), and what to do after.
 
 use super::doc::Doc;
-use super::{alert_fires_when, cause, engine_docs, infra_name, md};
+use super::{alert_fires_when, cause, engine_docs, host, infra_name, md};
 use crate::emit::prometheus::alert_name;
-use crate::ir::{Engine, InfraKind, Ir, Target, fmt};
+use crate::ir::{Engine, InfraKind, Ir, Router, Target, fmt};
 
 pub(crate) fn rollback_runbook(ir: &Ir) -> String {
     let mut d = Doc::new();
@@ -21,6 +21,7 @@ pub(crate) fn rollback_runbook(ir: &Ir) -> String {
     verify(&mut d, ir);
     alerts(&mut d, ir);
     d.raw(&crate::emit::compare_docs::runbook_section(ir));
+    back_to_before(&mut d, ir);
     d.heading(2, "After a rollback")
         .line("1. Find the cause in py3's logs and the dashboard; fix it in the py3 build.")
         .line("2. Deploy the fixed py3 copy (it still has no traffic).")
@@ -62,6 +63,27 @@ fn automatic(d: &mut Doc, ir: &Ir) {
             sock = ir.host.socket,
             port = ir.listen.webhook_port
         ));
+    }
+}
+
+/// On a host, the way back to the server the team ran before the canary.
+fn back_to_before(d: &mut Doc, ir: &Ir) {
+    for t in ir
+        .targets
+        .iter()
+        .filter(|t| t.infra == InfraKind::BareMetal)
+    {
+        let restore = match t.router {
+            Router::Haproxy => {
+                "sudo cp /etc/haproxy/haproxy.cfg.pre-canary /etc/haproxy/haproxy.cfg && sudo systemctl reload-or-restart haproxy"
+            }
+            _ => "sudo rm /etc/nginx/conf.d/nginx-canary.conf && sudo systemctl reload nginx",
+        };
+        let (intro, commands) = host::give_back_public_ports(ir, restore);
+        d.heading(2, "Back to before the canary")
+            .paragraph(intro)
+            .code_block("", "sh", &commands)
+            .blank();
     }
 }
 

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::doc::Doc;
-use super::{engine_docs, hours, md};
+use super::{engine_docs, host, hours, md};
 use crate::emit::escape::shell;
 use crate::ir::{Engine, InfraKind, Interpreter, Ir, Router, Target, fmt};
 
@@ -208,29 +208,57 @@ fn bare_metal(o: &mut Doc, ir: &Ir, t: Target, step: &mut impl FnMut(&mut Doc, &
         &install,
     );
     if t.router == Router::Haproxy {
-        step(o, "Put HAProxy in front (it takes the service's public port) and install the rollback automation:", &[
-            "sudo haproxy -c -f haproxy-canary.cfg".into(),
-            "sudo install -m 0644 haproxy-canary.cfg /etc/haproxy/haproxy.cfg && sudo systemctl reload haproxy".into(),
-            format!("sudo install -m 0755 canary-rollback.sh canary-set-weight.sh {dir}/"),
-            format!("sudo install -m 0644 prometheus.yml prometheus-alerts.yaml alertmanager.yml webhook-hooks.yaml {dir}/"),
-            "sudo apt-get install -y socat prometheus prometheus-alertmanager webhook".into(),
-            // The token Alertmanager sends and canary-rollback.sh checks (Debian's
-            // Alertmanager runs as `prometheus`).
-            format!("sudo install -m 0640 -o root -g prometheus /dev/null {}", shell::word(&ir.host.token_file)),
-            format!("od -An -N32 -tx1 /dev/urandom | tr -d ' \\n' | sudo tee {} > /dev/null", shell::word(&ir.host.token_file)),
-            format!("prometheus --config.file={dir}/prometheus.yml   # or merge its jobs and rule_files into yours"),
-            format!("prometheus-alertmanager --config.file={dir}/alertmanager.yml --web.listen-address=127.0.0.1:{}", ir.listen.alertmanager_port),
-            format!("sudo webhook -hooks {dir}/webhook-hooks.yaml -ip 127.0.0.1 -port {}", ir.listen.webhook_port),
-        ]);
+        step(
+            o,
+            "Install HAProxy and the rollback automation. A copy of the host's HAProxy configuration is kept as haproxy.cfg.pre-canary: if it serves other sites, merge their frontends into haproxy-canary.cfg first.",
+            &[
+                "sudo apt-get install -y haproxy socat prometheus prometheus-alertmanager webhook"
+                    .into(),
+                "sudo haproxy -c -f haproxy-canary.cfg".into(),
+                "sudo cp -n /etc/haproxy/haproxy.cfg /etc/haproxy/haproxy.cfg.pre-canary".into(),
+                "sudo install -m 0644 haproxy-canary.cfg /etc/haproxy/haproxy.cfg".into(),
+                format!("sudo install -m 0755 canary-rollback.sh canary-set-weight.sh {dir}/"),
+                format!(
+                    "sudo install -m 0644 prometheus.yml prometheus-alerts.yaml alertmanager.yml webhook-hooks.yaml {dir}/"
+                ),
+                // The token Alertmanager sends and canary-rollback.sh checks (Debian's
+                // Alertmanager runs as `prometheus`).
+                format!(
+                    "sudo install -m 0640 -o root -g prometheus /dev/null {}",
+                    shell::word(&ir.host.token_file)
+                ),
+                format!(
+                    "od -An -N32 -tx1 /dev/urandom | tr -d ' \\n' | sudo tee {} > /dev/null",
+                    shell::word(&ir.host.token_file)
+                ),
+                format!(
+                    "prometheus --config.file={dir}/prometheus.yml   # or merge its jobs and rule_files into yours"
+                ),
+                format!(
+                    "prometheus-alertmanager --config.file={dir}/alertmanager.yml --web.listen-address=127.0.0.1:{}",
+                    ir.listen.alertmanager_port
+                ),
+                format!(
+                    "sudo webhook -hooks {dir}/webhook-hooks.yaml -ip 127.0.0.1 -port {}",
+                    ir.listen.webhook_port
+                ),
+            ],
+        );
+        let (title, commands) =
+            host::take_public_ports(ir, "HAProxy", "sudo systemctl reload-or-restart haproxy");
+        step(o, &title, &commands);
     } else {
         step(
             o,
-            "Put nginx in front with the split:",
+            "Put nginx's split in place:",
             &[
                 "sudo install -m 0644 nginx-canary.conf /etc/nginx/conf.d/nginx-canary.conf".into(),
-                "sudo nginx -t && sudo nginx -s reload".into(),
+                "sudo nginx -t".into(),
             ],
         );
+        let (title, commands) =
+            host::take_public_ports(ir, "nginx", "sudo systemctl reload-or-restart nginx");
+        step(o, &title, &commands);
     }
 }
 

@@ -1,0 +1,137 @@
+//! On a host, the service's public port changes hands twice: from the server that serves the
+//! app today to the load balancer at the start of the canary, and back if the canary is
+//! abandoned. A port cannot be bound twice, so each time one side stops in the same command
+//! line as the other starts, and clients see refused connections only between the two.
+
+use super::md;
+use crate::emit::escape::shell;
+use crate::ir::{Ir, Predecessor, PredecessorKind};
+
+/// The cutover step that gives each service's public port to the `balancer`: its title and its
+/// one command line, ending in `start`.
+pub(super) fn take_public_ports(ir: &Ir, balancer: &str, start: &str) -> (String, Vec<String>) {
+    let mut told = Vec::new();
+    let mut line = Vec::new();
+    for s in &ir.services {
+        let (what, stop) = match &s.replaces {
+            Some(p) => (describe(p, balancer), stop(p)),
+            None => ("what serves it today".to_string(), None),
+        };
+        told.push(format!("{} on port {}: {what}", md::text(&s.name), s.port));
+        line.extend(stop);
+    }
+    line.push(start.to_string());
+    let title = format!(
+        "Move the public port to {balancer}: stop what serves it today, then start {balancer} at once (clients see refused connections only between the two). {}.",
+        told.join("; ")
+    );
+    (title, vec![line.join(" && ")])
+}
+
+/// The rollback runbook's way back to before the canary: `restore` gives the port up (the
+/// balancer's own configuration back), then each service's old server starts again, then the
+/// copies stop.
+pub(super) fn give_back_public_ports(ir: &Ir, restore: &str) -> (String, Vec<String>) {
+    let mut told = Vec::new();
+    let mut line = vec![restore.to_string()];
+    for s in &ir.services {
+        match s.replaces.as_ref().and_then(start) {
+            Some(start) => line.push(start),
+            None => told.push(format!(
+                "start {} again by hand on port {} once the first line has run",
+                what_serves(s.replaces.as_ref()),
+                s.port
+            )),
+        }
+    }
+    let mut commands = vec![line.join(" && ")];
+    for s in &ir.services {
+        commands.push(format!(
+            "sudo systemctl disable --now {} {}",
+            shell::word(&s.units.py2),
+            shell::word(&s.units.py3)
+        ));
+    }
+    let mut intro = "To abandon the canary altogether and serve from the host's own server as before it, give the public port back, then stop both copies.".to_string();
+    if ir.services.iter().any(|s| {
+        s.replaces
+            .as_ref()
+            .is_some_and(|p| p.kind == PredecessorKind::ApacheVhost)
+    }) {
+        intro.push_str(" Enable the Apache site again first (Debian: `sudo a2ensite SITE`), with its `Listen` if you removed it.");
+    }
+    if ir.services.iter().any(|s| {
+        s.replaces
+            .as_ref()
+            .is_some_and(|p| p.kind == PredecessorKind::SupervisordProgram)
+    }) {
+        intro.push_str(" Set `autostart=true` again in the supervisord programs you changed.");
+    }
+    if !told.is_empty() {
+        intro.push_str(&format!(" Then {}.", told.join("; ")));
+    }
+    (intro, commands)
+}
+
+fn what_serves(p: Option<&Predecessor>) -> String {
+    match p {
+        Some(p) => format!("the `{}` process", md::text(&p.name)),
+        None => "the server that served it".to_string(),
+    }
+}
+
+/// How the runbook names what serves a port today, and how to keep it from starting again.
+fn describe(p: &Predecessor, balancer: &str) -> String {
+    let file = md::code(&p.file);
+    match p.kind {
+        PredecessorKind::ApacheVhost => format!(
+            "Apache's virtual host from {file}: disable that site (Debian: `sudo a2dissite SITE`, the name it is installed under) and, if no other Apache site listens on the port, remove its `Listen` from ports.conf; if others do, move them behind {balancer} too"
+        ),
+        PredecessorKind::SystemdUnit => {
+            format!("the systemd unit {} (from {file})", md::code(&p.name))
+        }
+        PredecessorKind::SupervisordProgram => format!(
+            "supervisord's program {} (from {file}): set `autostart=false` in it, so a supervisord restart does not start it again",
+            md::code(&p.name)
+        ),
+        PredecessorKind::UpstartJob => format!(
+            "the Upstart job {} (from {file}): {} keeps it stopped",
+            md::code(&p.name),
+            md::code(&format!(
+                "echo manual | sudo tee /etc/init/{}.override",
+                shell::word(&p.name)
+            ))
+        ),
+        PredecessorKind::Process => format!(
+            "the {} process canaryc found in {file}, which it does not know how the host starts: stop it by hand first",
+            md::code(&p.name)
+        ),
+    }
+}
+
+/// The command that stops it, when canaryc knows its manager.
+fn stop(p: &Predecessor) -> Option<String> {
+    let name = shell::word(&p.name);
+    match p.kind {
+        PredecessorKind::ApacheVhost => Some("sudo systemctl reload apache2".to_string()),
+        PredecessorKind::SystemdUnit => Some(format!("sudo systemctl disable --now {name}")),
+        PredecessorKind::SupervisordProgram => Some(format!("sudo supervisorctl stop {name}")),
+        PredecessorKind::UpstartJob => Some(format!("sudo stop {name}")),
+        PredecessorKind::Process => None,
+    }
+}
+
+/// The command that starts it again.
+fn start(p: &Predecessor) -> Option<String> {
+    let name = shell::word(&p.name);
+    match p.kind {
+        PredecessorKind::ApacheVhost => Some("sudo systemctl reload apache2".to_string()),
+        PredecessorKind::SystemdUnit => Some(format!("sudo systemctl enable --now {name}")),
+        PredecessorKind::SupervisordProgram => Some(format!("sudo supervisorctl start {name}")),
+        PredecessorKind::UpstartJob => Some(format!(
+            "sudo rm -f /etc/init/{}.override && sudo start {name}",
+            shell::word(&p.name)
+        )),
+        PredecessorKind::Process => None,
+    }
+}
