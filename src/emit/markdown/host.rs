@@ -14,7 +14,10 @@ pub(super) fn take_public_ports(ir: &Ir, balancer: &str, start: &str) -> (String
     let mut line = Vec::new();
     for s in &ir.services {
         let (what, stop) = match &s.replaces {
-            Some(p) => (describe(p, balancer), stop(p)),
+            Some(p) => (
+                describe(p, balancer),
+                manager_commands(p).map(|(stop, _)| stop),
+            ),
             None => ("what serves it today".to_string(), None),
         };
         told.push(format!("{} on port {}: {what}", md::text(&s.name), s.port));
@@ -35,8 +38,8 @@ pub(super) fn give_back_public_ports(ir: &Ir, restore: &str) -> (String, Vec<Str
     let mut told = Vec::new();
     let mut line = vec![restore.to_string()];
     for s in &ir.services {
-        match s.replaces.as_ref().and_then(start) {
-            Some(start) => line.push(start),
+        match s.replaces.as_ref().and_then(manager_commands) {
+            Some((_, start)) => line.push(start),
             None => told.push(format!(
                 "start {} again by hand on port {} once the first line has run",
                 what_serves(s.replaces.as_ref()),
@@ -53,18 +56,10 @@ pub(super) fn give_back_public_ports(ir: &Ir, restore: &str) -> (String, Vec<Str
         ));
     }
     let mut intro = "To abandon the canary altogether and serve from the host's own server as before it, give the public port back, then stop both copies.".to_string();
-    if ir.services.iter().any(|s| {
-        s.replaces
-            .as_ref()
-            .is_some_and(|p| p.kind == PredecessorKind::ApacheVhost)
-    }) {
+    if any_replaces(ir, PredecessorKind::ApacheVhost) {
         intro.push_str(" Enable the Apache site again first (Debian: `sudo a2ensite SITE`), with its `Listen` if you removed it.");
     }
-    if ir.services.iter().any(|s| {
-        s.replaces
-            .as_ref()
-            .is_some_and(|p| p.kind == PredecessorKind::SupervisordProgram)
-    }) {
+    if any_replaces(ir, PredecessorKind::SupervisordProgram) {
         intro.push_str(" Set `autostart=true` again in the supervisord programs you changed.");
     }
     if !told.is_empty() {
@@ -109,29 +104,34 @@ fn describe(p: &Predecessor, balancer: &str) -> String {
     }
 }
 
-/// The command that stops it, when canaryc knows its manager.
-fn stop(p: &Predecessor) -> Option<String> {
+/// The commands that stop it and start it again, when canaryc knows its manager.
+fn manager_commands(p: &Predecessor) -> Option<(String, String)> {
     let name = shell::word(&p.name);
-    match p.kind {
-        PredecessorKind::ApacheVhost => Some("sudo systemctl reload apache2".to_string()),
-        PredecessorKind::SystemdUnit => Some(format!("sudo systemctl disable --now {name}")),
-        PredecessorKind::SupervisordProgram => Some(format!("sudo supervisorctl stop {name}")),
-        PredecessorKind::UpstartJob => Some(format!("sudo stop {name}")),
-        PredecessorKind::Process => None,
-    }
+    Some(match p.kind {
+        // The site is disabled (or enabled) by hand first: a reload applies either.
+        PredecessorKind::ApacheVhost => (
+            "sudo systemctl reload apache2".to_string(),
+            "sudo systemctl reload apache2".to_string(),
+        ),
+        PredecessorKind::SystemdUnit => (
+            format!("sudo systemctl disable --now {name}"),
+            format!("sudo systemctl enable --now {name}"),
+        ),
+        PredecessorKind::SupervisordProgram => (
+            format!("sudo supervisorctl stop {name}"),
+            format!("sudo supervisorctl start {name}"),
+        ),
+        PredecessorKind::UpstartJob => (
+            format!("sudo stop {name}"),
+            format!("sudo rm -f /etc/init/{name}.override && sudo start {name}"),
+        ),
+        PredecessorKind::Process => return None,
+    })
 }
 
-/// The command that starts it again.
-fn start(p: &Predecessor) -> Option<String> {
-    let name = shell::word(&p.name);
-    match p.kind {
-        PredecessorKind::ApacheVhost => Some("sudo systemctl reload apache2".to_string()),
-        PredecessorKind::SystemdUnit => Some(format!("sudo systemctl enable --now {name}")),
-        PredecessorKind::SupervisordProgram => Some(format!("sudo supervisorctl start {name}")),
-        PredecessorKind::UpstartJob => Some(format!(
-            "sudo rm -f /etc/init/{}.override && sudo start {name}",
-            shell::word(&p.name)
-        )),
-        PredecessorKind::Process => None,
-    }
+/// Whether what serves some service's port today is of `kind`.
+fn any_replaces(ir: &Ir, kind: PredecessorKind) -> bool {
+    ir.services
+        .iter()
+        .any(|s| s.replaces.as_ref().is_some_and(|p| p.kind == kind))
 }
