@@ -141,3 +141,50 @@ fn supervisord_and_systemd_servers_are_stopped_by_their_managers() {
         assert!(!unit.contains("www-data"), "{unit}");
     }
 }
+
+#[test]
+fn two_sites_of_one_apache_are_given_up_and_back_with_one_reload() {
+    let other = "<VirtualHost *:8080>\n    WSGIDaemonProcess api processes=2\n    WSGIProcessGroup api\n    WSGIScriptAlias / /srv/graphite/api/wsgi.py\n</VirtualHost>\n";
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in [
+        APP,
+        ("api/wsgi.py", APP.1),
+        REQUIREMENTS,
+        ("deploy/graphite.conf", vhost("").as_str()),
+        ("deploy/api.conf", other),
+    ] {
+        let path = dir.path().join("app").join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let out = canaryc(
+        dir.path(),
+        &["plan", "app", "--output", "out", "--color", "never"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let read = |name: &str| std::fs::read_to_string(dir.path().join("out").join(name)).unwrap();
+    let runbook = read("canary-plan.md");
+    for site in ["`deploy/api.conf`", "`deploy/graphite.conf`"] {
+        assert!(
+            runbook.contains(&format!("Apache's virtual host from {site}")),
+            "{runbook}"
+        );
+    }
+    assert_eq!(
+        step_commands(&runbook, "Move the public port to HAProxy"),
+        ["sudo systemctl reload apache2 && sudo systemctl reload-or-restart haproxy"],
+        "{runbook}"
+    );
+    let rollback = read("canary-rollback-runbook.md");
+    let back = rollback
+        .lines()
+        .find(|l| l.starts_with("sudo cp /etc/haproxy/haproxy.cfg.pre-canary"))
+        .unwrap_or_else(|| panic!("{rollback}"));
+    assert_eq!(back.matches("reload apache2").count(), 1, "{back}");
+}

@@ -21,7 +21,8 @@ pub(super) fn take_public_ports(ir: &Ir, balancer: &str, start: &str) -> (String
             None => ("what serves it today".to_string(), None),
         };
         told.push(format!("{} on port {}: {what}", md::text(&s.name), s.port));
-        line.extend(stop);
+        // Two sites of one Apache need one reload.
+        line.extend(stop.filter(|c| !line.contains(c)));
     }
     line.push(start.to_string());
     let title = format!(
@@ -39,6 +40,7 @@ pub(super) fn give_back_public_ports(ir: &Ir, restore: &str) -> (String, Vec<Str
     let mut line = vec![restore.to_string()];
     for s in &ir.services {
         match s.replaces.as_ref().and_then(manager_commands) {
+            Some((_, start)) if line.contains(&start) => {}
             Some((_, start)) => line.push(start),
             None => told.push(format!(
                 "start {} again by hand on port {} once the first line has run",
@@ -90,12 +92,9 @@ fn describe(p: &Predecessor, balancer: &str) -> String {
             md::code(&p.name)
         ),
         PredecessorKind::UpstartJob => format!(
-            "the Upstart job {} (from {file}): {} keeps it stopped",
+            "the Upstart job {} (from {file}): a {} holding `manual` keeps it stopped",
             md::code(&p.name),
-            md::code(&format!(
-                "echo manual | sudo tee /etc/init/{}.override",
-                shell::word(&p.name)
-            ))
+            md::code(&format!("/etc/init/{}.override", p.name))
         ),
         PredecessorKind::Process => format!(
             "the {} process canaryc found in {file}, which it does not know how the host starts: stop it by hand first",
