@@ -7,8 +7,8 @@ use std::path::Path;
 
 use crate::common::{canaryc, stderr, stdout};
 
-/// `canaryc plan` of a codebase of `files`: the runbook and the py2 unit.
-fn plan(files: &[(&str, &str)]) -> (String, String) {
+/// `canaryc plan` of a codebase of `files` into `out/` of the directory returned; it must exit 0.
+fn planned(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (path, text) in files {
         let path = dir.path().join("app").join(path);
@@ -26,9 +26,21 @@ fn plan(files: &[(&str, &str)]) -> (String, String) {
         stdout(&out),
         stderr(&out)
     );
-    let read =
-        |name: &str| std::fs::read_to_string(Path::new(dir.path()).join("out").join(name)).unwrap();
-    (read("canary-plan.md"), read("systemd-py2.service"))
+    dir
+}
+
+/// A file of the bundle `planned` wrote.
+fn read(dir: &tempfile::TempDir, name: &str) -> String {
+    std::fs::read_to_string(Path::new(dir.path()).join("out").join(name)).unwrap()
+}
+
+/// `canaryc plan` of a codebase of `files`: the runbook and the py2 unit.
+fn plan(files: &[(&str, &str)]) -> (String, String) {
+    let dir = planned(files);
+    (
+        read(&dir, "canary-plan.md"),
+        read(&dir, "systemd-py2.service"),
+    )
 }
 
 const APP: (&str, &str) = (
@@ -145,31 +157,14 @@ fn supervisord_and_systemd_servers_are_stopped_by_their_managers() {
 #[test]
 fn two_sites_of_one_apache_are_given_up_and_back_with_one_reload() {
     let other = "<VirtualHost *:8080>\n    WSGIDaemonProcess api processes=2\n    WSGIProcessGroup api\n    WSGIScriptAlias / /srv/graphite/api/wsgi.py\n</VirtualHost>\n";
-    let dir = tempfile::tempdir().unwrap();
-    for (path, text) in [
+    let dir = planned(&[
         APP,
         ("api/wsgi.py", APP.1),
         REQUIREMENTS,
         ("deploy/graphite.conf", vhost("").as_str()),
         ("deploy/api.conf", other),
-    ] {
-        let path = dir.path().join("app").join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    let out = canaryc(
-        dir.path(),
-        &["plan", "app", "--output", "out", "--color", "never"],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    let read = |name: &str| std::fs::read_to_string(dir.path().join("out").join(name)).unwrap();
-    let runbook = read("canary-plan.md");
+    ]);
+    let runbook = read(&dir, "canary-plan.md");
     for site in ["`deploy/api.conf`", "`deploy/graphite.conf`"] {
         assert!(
             runbook.contains(&format!("Apache's virtual host from {site}")),
@@ -181,7 +176,7 @@ fn two_sites_of_one_apache_are_given_up_and_back_with_one_reload() {
         ["sudo systemctl reload apache2 && sudo systemctl reload-or-restart haproxy"],
         "{runbook}"
     );
-    let rollback = read("canary-rollback-runbook.md");
+    let rollback = read(&dir, "canary-rollback-runbook.md");
     let back = rollback
         .lines()
         .find(|l| l.starts_with("sudo cp /etc/haproxy/haproxy.cfg.pre-canary"))
