@@ -147,6 +147,16 @@ pub fn compile(
             merged
         }
     };
+    // With the codebase's ports merged in: what every listener of the bundle takes (the
+    // checker has done it for a plan without a codebase).
+    let collisions = match plan.codebase {
+        Some(_) => check::port_collisions(&plan),
+        None => Vec::new(),
+    };
+    if !collisions.is_empty() {
+        diagnostics.extend(collisions);
+        crate::diag::sort(&mut diagnostics);
+    }
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Err(Diagnostics::of(diagnostics, Some(plan)));
     }

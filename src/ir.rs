@@ -257,8 +257,11 @@ pub struct EnvVar {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ServiceIr {
     pub name: String,
-    /// The port clients use.
+    /// The port the service listens on (in its container, or where it runs today).
     pub port: u16,
+    /// The port clients use: the one the load balancer takes for the service on Compose and
+    /// bare metal (`public_port`, else `port`).
+    pub public_port: u16,
     /// On shared hosts (bare metal), each copy listens on its own port.
     pub port_py2: u16,
     pub port_py3: u16,
@@ -1604,6 +1607,7 @@ fn service(
         unit_files,
         units,
         port,
+        public_port: s.public_port.as_ref().map_or(port, |p| p.value),
         port_py2,
         port_py3,
         compare,

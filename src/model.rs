@@ -261,6 +261,9 @@ impl Engine {
 pub struct Service {
     pub name: Spanned<String>,
     pub port: Option<Spanned<u16>>,
+    /// The port the load balancer takes for the service (Compose and bare metal), when it is not
+    /// `port`: the host port the team's Compose stack publishes it on.
+    pub public_port: Option<Spanned<u16>>,
     pub health: Option<Spanned<String>>,
     pub replicas: Option<Spanned<u32>>,
     pub image_py2: Option<Spanned<String>>,

@@ -406,6 +406,12 @@ pub fn plan(detection: &Detection, choices: &Choices) -> Draft {
                     .map(|f| (f.value.to_string(), f.evidence.to_string())),
             ),
             (
+                "public",
+                w.public_port
+                    .as_ref()
+                    .map(|f| (f.value.to_string(), f.evidence.to_string())),
+            ),
+            (
                 "health",
                 w.health
                     .as_ref()

@@ -55,12 +55,18 @@ const SPAN: i64 = 90 * 60;
 const SCENARIOS: &[&str] = &["ok", "bad", "quiet", "blip"];
 const MEMORY_LIMIT: f64 = 512.0 * 1024.0 * 1024.0;
 
+/// Each service on its own port: on bare metal one host runs them all (CNR519).
+fn port_of(service: &str) -> usize {
+    8000 + 10 * SCENARIOS.iter().position(|s| *s == service).unwrap()
+}
+
 fn plan(source: &str, infra: &str) -> String {
     let services: String = SCENARIOS
         .iter()
         .map(|s| {
+            let port = port_of(s);
             format!(
-                "  service {s} {{\n    port = 8000\n    resources {{ memory = 512Mi }}\n    image py2 = \"r/{s}:2.7\"\n    image py3 = \"r/{s}:3.13\"\n    command py2 = \"/srv/{s}/venv/bin/gunicorn app\"\n    command py3 = \"/srv/{s}/venv3/bin/gunicorn app\"\n  }}\n"
+                "  service {s} {{\n    port = {port}\n    resources {{ memory = 512Mi }}\n    image py2 = \"r/{s}:2.7\"\n    image py3 = \"r/{s}:3.13\"\n    command py2 = \"/srv/{s}/venv/bin/gunicorn app\"\n    command py3 = \"/srv/{s}/venv3/bin/gunicorn app\"\n  }}\n"
             )
         })
         .collect();
@@ -363,10 +369,11 @@ fn haproxy(bundle: &BTreeMap<String, String>, service: &str, copy: Copy) -> Seen
             ["backend", name] => current = Some(name.to_string()),
             // The backend whose servers run this service's copies.
             ["server", name, address, ..] if current.is_some() => {
-                let copy_port = match copy {
-                    Copy::Py2 => 8001,
-                    Copy::Py3 => 8002,
-                };
+                let copy_port = port_of(service)
+                    + match copy {
+                        Copy::Py2 => 1,
+                        Copy::Py3 => 2,
+                    };
                 if current.as_deref() == Some(service)
                     && address.ends_with(&format!(":{copy_port}"))
                 {

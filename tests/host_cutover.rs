@@ -3,36 +3,7 @@
 //! balancer starts (else the balancer cannot bind), keeps the host's own HAProxy configuration,
 //! and the copies run as the user the team's server ran them as.
 
-use std::path::Path;
-
-use crate::common::{canaryc, stderr, stdout};
-
-/// `canaryc plan` of a codebase of `files` into `out/` of the directory returned; it must exit 0.
-fn planned(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (path, text) in files {
-        let path = dir.path().join("app").join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    let out = canaryc(
-        dir.path(),
-        &["plan", "app", "--output", "out", "--color", "never"],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    dir
-}
-
-/// A file of the bundle `planned` wrote.
-fn read(dir: &tempfile::TempDir, name: &str) -> String {
-    std::fs::read_to_string(Path::new(dir.path()).join("out").join(name)).unwrap()
-}
+use crate::common::{planned, read};
 
 /// `canaryc plan` of a codebase of `files`: the runbook and the py2 unit.
 fn plan(files: &[(&str, &str)]) -> (String, String) {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{TODAY, stderr, stdout};
+use crate::common::{TODAY, assert_success, stderr, stdout};
 use crate::hostile::structure;
 
 /// The binary under test; `CANARYC_REGRESSION_BIN` points these tests at another build (an
@@ -52,13 +52,7 @@ fn have(tool: &str) -> bool {
 fn build(dir: &Path, plan: &str) -> BTreeMap<String, String> {
     std::fs::write(dir.join("canary.plan"), plan).unwrap();
     let out = canaryc(dir, &["build", "--output", "out"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_success(&out);
     std::fs::read_dir(dir.join("out"))
         .unwrap()
         .map(|e| {

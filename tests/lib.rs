@@ -35,6 +35,7 @@ mod parse_equivalence;
 mod parser_never_panics;
 mod plan;
 mod promote_lock;
+mod public_port;
 mod stdlib_and_examples;
 mod syntax_tree;
 mod tidy;

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use crate::common::{TODAY, canaryc, repo, stderr, stdout};
+use crate::common::{TODAY, assert_success, canaryc, repo, stderr, stdout};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("canaryc-safety-{}-{name}", std::process::id()));
@@ -970,13 +970,7 @@ fn a_mount_point_is_built_by_writing_inside_it() {
         mnt = dir.join("mnt").display()
     );
     let out = run_in(&dir, "unshare", &["-m", "sh", "-c", &script]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_success(&out);
     let first = std::fs::read_to_string(dir.join("first.txt")).unwrap();
     let second = std::fs::read_to_string(dir.join("second.txt")).unwrap();
     assert!(
@@ -1172,12 +1166,6 @@ fn a_byte_order_mark_is_accepted_and_offsets_stay_the_files() {
     assert_eq!(built.status.code(), Some(0), "{}", stderr(&built));
     assert_eq!(std::fs::read(own.join("canary.plan")).unwrap(), plan);
     let fmt = canaryc(&own, &["fmt", "--check", "canary.plan"]);
-    assert_eq!(
-        fmt.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&fmt),
-        stderr(&fmt)
-    );
+    assert_success(&fmt);
     let _ = std::fs::remove_dir_all(&dir);
 }

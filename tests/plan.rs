@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{canaryc, repo, stderr, stdout};
+use crate::common::{assert_success, canaryc, repo, stderr, stdout};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("canaryc-plan-{}-{name}", std::process::id()));
@@ -305,13 +305,7 @@ fn a_codebase_with_nothing_to_run_gets_a_draft_and_exit_1() {
         );
     std::fs::write(dir.join("out/canary.plan"), filled).unwrap();
     let built = canaryc(&dir.join("out"), &["build", "canary.plan", "--output", "."]);
-    assert_eq!(
-        built.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&built),
-        stderr(&built)
-    );
+    assert_success(&built);
     assert!(dir.join("out/systemd-py2.service").is_file());
 }
 
@@ -454,13 +448,7 @@ fn each_target_gets_its_own_load_balancer_config() {
     )
     .unwrap();
     let out = canaryc(&dir, &["build", "--output", "out"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_success(&out);
     let compose = std::fs::read_to_string(dir.join("out/docker-compose-canary.yml")).unwrap();
     assert!(
         compose.contains("./haproxy-compose-canary.cfg:"),
@@ -544,6 +532,7 @@ fn hostile_detected_values_cannot_add_plan_statements() {
             entrypoint: fact(v),
             framework: fact(v),
             port: None,
+            public_port: None,
             health: fact(v),
             metrics_library: fact(v),
             serve_options: vec![v.into()],
@@ -806,13 +795,7 @@ fn a_bare_wsgi_application_is_planned_on_gunicorns_port() {
     )
     .unwrap();
     let out = canaryc(&dir, &["plan", "shop", "--output", "out"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_success(&out);
     let plan = plan_text(&dir.join("out"));
     assert!(
         plan.contains("port = 8000 # assumed: canaryc runs the WSGI application with gunicorn"),

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
-use crate::common::{canaryc, stderr, stdout};
+use crate::common::{assert_success, canaryc, stderr, stdout};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("canaryc-lock-{}-{name}", std::process::id()));
@@ -203,13 +203,7 @@ fn promote_advances_without_touching_maintenance() {
         }
     });
     let out = canaryc(&dir, &["promote", "--config", config.to_str().unwrap()]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_success(&out);
     assert!(stdout(&out).contains("moved to full"), "{}", stdout(&out));
     let h = hap.lock().unwrap();
     assert_eq!(

@@ -16,6 +16,7 @@ pub mod engine;
 mod entries;
 mod lifecycle;
 mod plan;
+mod ports;
 mod rollback;
 mod schedule;
 pub mod schema;
@@ -33,6 +34,7 @@ use crate::stdlib;
 use crate::syntax::ast::{Block, File, Ident, Item, Value, ValueKind};
 
 pub use lifecycle::{Lifecycle, OLDEST_TARGET, lifecycle};
+pub use ports::port_collisions;
 
 /// `latency p99`, `error_rate`: a metric as plans write it.
 pub fn metric_text(

@@ -153,6 +153,13 @@ impl<'a> Checker<'a> {
         };
         self.detection_against_holds(&plan);
         self.comparator_ports(&plan);
+        // With a codebase, its ports are only known once detection is merged in: `compile`
+        // checks them there.
+        if plan.codebase.is_none() {
+            for d in super::ports::port_collisions(&plan) {
+                self.report(d);
+            }
+        }
         Some(plan)
     }
 
@@ -530,10 +537,15 @@ impl<'a> Checker<'a> {
             name,
             ..Service::default()
         };
-        service.port = fields.get("port").and_then(|a| {
-            let port = self.int(&a.value, schema::SERVICE.must("port"), 1, 65_535)?;
-            Some(port.map(|p| u16::try_from(p).unwrap_or(u16::MAX)))
-        });
+        for (key, slot) in [
+            ("port", &mut service.port),
+            ("public_port", &mut service.public_port),
+        ] {
+            *slot = fields.get(key).and_then(|a| {
+                let port = self.int(&a.value, schema::SERVICE.must(key), 1, 65_535)?;
+                Some(port.map(|p| u16::try_from(p).unwrap_or(u16::MAX)))
+            });
+        }
         service.health = fields.get("health").and_then(|a| {
             let path = self.string(&a.value, "health = \"/healthz\"")?;
             // Load balancers, probes and Python's urlopen send it as the request's path: only

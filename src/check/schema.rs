@@ -202,6 +202,12 @@ pub const SERVICE: BlockSpec = BlockSpec {
             "port = 8000",
         ),
         field(
+            "public_port",
+            Ty::Int,
+            "The port clients reach the service on through the load balancer (Compose: the host port canary-lb publishes; bare metal: the port HAProxy or nginx binds), when it is not `port`. Kubernetes keeps the Service's port.",
+            "public_port = 8001",
+        ),
+        field(
             "health",
             Ty::String,
             "HTTP path of the health check.",

@@ -232,20 +232,30 @@ pub(super) fn analyze(path: &str, text: &str, docs: &[Doc<'_>], env: &DotEnv, ou
             });
         let mut ports = Vec::new();
         let mut container_ports = Vec::new();
+        let mut published = Vec::new();
         for p in service
             .get("ports")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
         {
-            let target = match p {
-                Value::Object(_) => p.get("target").and_then(scalar),
-                other => scalar(other).map(|s| {
-                    let s = with_env(&s);
-                    ports.push(s.clone());
-                    let no_proto = s.split('/').next().unwrap_or("").to_string();
-                    no_proto.rsplit(':').next().unwrap_or("").to_string()
-                }),
+            // The host side, when it is one port: `[IP:]HOST:CONTAINER[/proto]`, or `published`.
+            let (target, host) = match p {
+                Value::Object(_) => (
+                    p.get("target").and_then(scalar),
+                    p.get("published").and_then(scalar).map(|h| with_env(&h)),
+                ),
+                other => match scalar(other) {
+                    Some(s) => {
+                        let s = with_env(&s);
+                        ports.push(s.clone());
+                        let no_proto = s.split('/').next().unwrap_or("");
+                        let mut parts = no_proto.rsplit(':');
+                        let target = parts.next().unwrap_or("").to_string();
+                        (Some(target), parts.next().map(str::to_string))
+                    }
+                    None => (None, None),
+                },
             };
             if let Some(t) = target {
                 let first = t.split('-').next().unwrap_or("").to_string();
@@ -257,6 +267,10 @@ pub(super) fn analyze(path: &str, text: &str, docs: &[Doc<'_>], env: &DotEnv, ou
                     &mut out.warnings,
                 ) {
                     container_ports.push(port);
+                    // A range or an empty host side is no one port clients use.
+                    if let Some(host) = host.and_then(|h| validate::port(&h).ok()) {
+                        published.push((port, host));
+                    }
                 }
             }
         }
@@ -440,6 +454,7 @@ pub(super) fn analyze(path: &str, text: &str, docs: &[Doc<'_>], env: &DotEnv, ou
             entrypoint,
             ports,
             container_ports,
+            published,
             env,
             env_files,
             depends_on,
@@ -492,6 +507,7 @@ pub(super) fn apply_overrides(services: &mut [ComposeService]) {
         if s.container_ports.is_empty() {
             s.container_ports = base.container_ports.clone();
             s.ports = base.ports.clone();
+            s.published = base.published.clone();
         }
         // Compose merges environments by name (the later file wins) and mounts and
         // dependencies by union.
@@ -679,6 +695,16 @@ mod tests {
         let ci = get("ci/docker-compose.ci.yml");
         assert_eq!(ci.image.as_deref(), Some("team/app:2.7"));
         assert_eq!(ci.command.as_deref(), Some("./manage.py test"));
+    }
+
+    #[test]
+    fn the_host_port_of_each_mapping_is_where_clients_reach_it() {
+        let text = "services:\n  web:\n    image: team/app:2.7\n    ports:\n      - \"127.0.0.1:8001:8000/tcp\"\n      - \"9000-9001:9000-9001\"\n      - \"7000\"\n      - target: 5000\n        published: ${API_PORT:-5001}\n      - \"[::1]:6001:6000\"\n";
+        let out = services("docker-compose.yml", text, &DotEnv::default());
+        let web = &out.compose[0];
+        assert_eq!(web.container_ports, [8000, 9000, 7000, 5000, 6000]);
+        // A range and a port Docker picks are no one port clients use.
+        assert_eq!(web.published, [(8000, 8001), (5000, 5001), (6000, 6001)]);
     }
 
     #[test]

@@ -339,6 +339,10 @@ pub struct Workload {
     pub entrypoint: Option<Fact<String>>,
     pub framework: Option<Fact<String>>,
     pub port: Option<Fact<u16>>,
+    /// Where clients reach it when that is another port than `port` (a Compose service's
+    /// published host port).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_port: Option<Fact<u16>>,
     pub health: Option<Fact<String>>,
     pub metrics_library: Option<Fact<String>>,
     /// Arguments a host's assumed server needs to serve it as the team's config does
@@ -539,6 +543,10 @@ pub struct ComposeService {
     pub ports: Vec<String>,
     /// Container ports it publishes or exposes, in order.
     pub container_ports: Vec<u16>,
+    /// (container port, host port) of each mapping that names one host port (`"8001:8000"`,
+    /// `{target: 8000, published: 8001}`), in order: where clients reach it today.
+    #[serde(skip)]
+    pub published: Vec<(u16, u16)>,
     pub env: Vec<EnvVar>,
     pub env_files: Vec<String>,
     pub depends_on: Vec<String>,

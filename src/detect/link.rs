@@ -328,8 +328,11 @@ pub fn link(plan: &Plan, detection: &Detection) -> (Vec<Option<ServiceLink>>, Ve
     let choice = choose(detection, infra);
     let mut links = Vec::new();
     let mut problems = Vec::new();
+    // The workload `choose` plans under a name comes first: of a compose service and its
+    // variant (`docker-compose.ssl.yml`, sorted first by path), the base file's.
     let rank = |w: &Workload| {
         (
+            !choice.web.contains(&w.id),
             !canary_candidate(w),
             infra.is_some_and(|i| w.kind.infra() != i),
             !prod(w),

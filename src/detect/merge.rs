@@ -252,6 +252,17 @@ impl<'a> Merger<'a> {
             let span = self.detected_span(&p.evidence, plan);
             fill(self, &mut service.port, p, span, "port", |p| p.to_string());
         }
+        if let Some(p) = &w.public_port {
+            let span = self.detected_span(&p.evidence, plan);
+            fill(
+                self,
+                &mut service.public_port,
+                p,
+                span,
+                "public port",
+                |p| p.to_string(),
+            );
+        }
         if let Some(h) = &w.health {
             let span = self.detected_span(&h.evidence, plan);
             fill(

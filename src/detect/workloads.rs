@@ -63,6 +63,7 @@ fn empty(name: &str, kind: WorkloadKind, evidence: &Evidence) -> Workload {
         entrypoint: None,
         framework: None,
         port: None,
+        public_port: None,
         health: None,
         metrics_library: None,
         serve_options: Vec::new(),
@@ -608,6 +609,13 @@ fn compose(ctx: &Ctx<'_>, drafts: &mut Vec<Draft>) {
         w.image = c.image.clone().map(|i| Fact::at(i, &c.evidence));
         w.replicas = c.replicas;
         w.port = c.container_ports.first().map(|p| Fact::at(*p, &c.evidence));
+        // Clients reach it on the host port the team's stack publishes that port on.
+        w.public_port = c
+            .container_ports
+            .first()
+            .and_then(|port| c.published.iter().find(|(target, _)| target == port))
+            .filter(|(target, host)| target != host)
+            .map(|(_, host)| Fact::at(*host, &c.evidence));
         w.health = c.health.clone().map(|h| Fact::at(h, &c.evidence));
         w.env = c.env.clone();
         w.depends_on = c.depends_on.clone();

@@ -141,6 +141,8 @@ codes! {
     /// The metrics source reads a service's own metrics (latency behind HAProxy), and its code
     /// shows no metrics library.
     AppMetricsNotExported = "CNR518", Warning, "app-metrics-not-exported";
+    /// Two parts of a Compose or bare-metal bundle would listen on one port of one host.
+    PortCollision = "CNR519", Error, "port-collision";
 
     InfraFallback = "CNR601", Warning, "infra-fallback";
     DetectedConflict = "CNR602", Warning, "detected-conflict";

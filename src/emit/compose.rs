@@ -59,7 +59,11 @@ pub(crate) fn stack(ir: &Ir, router: Router, beside_bare_metal: bool) -> String 
         }
     }
     let mut lb_volumes = vec![];
-    let mut ports: Vec<String> = ir.services.iter().map(|s| publish(ir, s.port)).collect();
+    let mut ports: Vec<String> = ir
+        .services
+        .iter()
+        .map(|s| publish(ir, s.public_port))
+        .collect();
     let file = lb_config_name(router, beside_bare_metal);
     let (image, config) = match router {
         Router::Nginx => (

@@ -93,7 +93,7 @@ pub(crate) fn config(ir: &Ir, compose: bool) -> String {
         out.push_str(&format!(
             "frontend {name}\n    bind {bind}\n    default_backend {name}\n\n",
             name = s.name,
-            bind = listen(ir, s.port, compose)
+            bind = listen(ir, s.public_port, compose)
         ));
         out.push_str(&format!("backend {}\n    balance roundrobin\n", s.name));
         // Only idempotent requests are retried on the other copy.

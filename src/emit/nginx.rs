@@ -111,9 +111,9 @@ pub(super) fn config(ir: &Ir, compose: bool) -> String {
         out.push_str(&format!(
             "server {{ listen {listen};\n{resolver}    location / {{\n        proxy_pass http://{target};\n        proxy_set_header Host $host;\n        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n        proxy_next_upstream error timeout http_500 http_502 http_503 http_504;\n        proxy_next_upstream_tries 2;\n",
             listen = match ir.listen.bind.as_deref() {
-                None => s.port.to_string(),
-                Some(a) if a.contains(':') => format!("[{a}]:{}", s.port),
-                Some(a) => format!("{a}:{}", s.port),
+                None => s.public_port.to_string(),
+                Some(a) if a.contains(':') => format!("[{a}]:{}", s.public_port),
+                Some(a) => format!("{a}:{}", s.public_port),
             },
         ));
         if let Some(st) = cookie {

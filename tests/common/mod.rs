@@ -34,6 +34,34 @@ pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// `canaryc plan` of a codebase of `files` (written under `app/`) into `out/` of the directory
+/// returned; it must exit 0.
+pub(crate) fn planned(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in files {
+        let path = dir.path().join("app").join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let out = canaryc(
+        dir.path(),
+        &["plan", "app", "--output", "out", "--color", "never"],
+    );
+    assert_success(&out);
+    dir
+}
+
+/// A file of the bundle [`planned`] wrote.
+pub(crate) fn read(dir: &tempfile::TempDir, name: &str) -> String {
+    std::fs::read_to_string(dir.path().join("out").join(name)).unwrap()
+}
+
+/// Fails with the command's output unless it exited 0.
+#[track_caller]
+pub(crate) fn assert_success(out: &Output) {
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(out), stderr(out));
+}
+
 /// Checks `text` as a file named `name`, in-process.
 pub(crate) fn check_text(name: &str, text: &str) -> (Analysis, SourceMap) {
     let mut sources = SourceMap::new();

@@ -18,9 +18,17 @@ pub(super) fn take_public_ports(ir: &Ir, balancer: &str, start: &str) -> (String
                 describe(p, balancer),
                 manager_commands(p).map(|(stop, _)| stop),
             ),
-            None => ("what serves it today".to_string(), None),
+            // Nothing in the codebase said what serves it: the operator has to know.
+            None => (
+                "canaryc found nothing in the codebase that serves it; if something on the host does (`sudo ss -ltnp`), stop it in this same line".to_string(),
+                None,
+            ),
         };
-        told.push(format!("{} on port {}: {what}", md::text(&s.name), s.port));
+        told.push(format!(
+            "{} on port {}: {what}",
+            md::text(&s.name),
+            s.public_port
+        ));
         // Two sites of one Apache need one reload.
         line.extend(stop.filter(|c| !line.contains(c)));
     }
