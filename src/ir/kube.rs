@@ -229,8 +229,9 @@ pub fn copy_subsets(engine: Engine) -> [&'static str; 2] {
 /// A route to the service: what the team wrote around its destinations, kept.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceRoute {
-    /// Unique in the VirtualService: the team's name, else `primary`, `primary-2`, ... (Argo
-    /// Rollouts finds the routes it re-weights by name).
+    /// Unique in the VirtualService, among the team's routes written back too: the team's name,
+    /// else `NAME-2`, ... when another route has it, `primary`, `primary-2`, ... when it has
+    /// none (Argo Rollouts re-weights the first route of a name: `team_routes`).
     pub name: String,
     /// The team's route as written (`match`, `rewrite`, `timeout`, `headers`, `retries`, ...);
     /// `None` for canaryc's own route, when the team has no VirtualService.
@@ -303,14 +304,30 @@ fn destination_names_service(
         .is_some_and(|h| names_service_from(h, service, namespace, rule_namespace))
 }
 
-/// The team's routes, classified; unnamed routes to the service are named `primary`,
-/// `primary-2`, ..., past every name the team already uses.
+/// The team's routes, classified, each route to the service under a name no other route of the
+/// VirtualService has: Argo Rollouts re-weights the first route of each name the Rollout lists
+/// (rollout/trafficrouting/istio/istio.go, `getHttpRouteIndexesToPatch` and `searchHttpRoute`),
+/// and istiod lets names repeat (istio/istio#22858), so a team route to another service that
+/// shares the split route's name would be re-weighted in its place (and stripped of its
+/// destinations, which are neither subset). The team's name is kept when it is unique among the
+/// routes written back and the routes to the service before it; else the first of `NAME-2`,
+/// `NAME-3`, ... that no route has. Unnamed routes are `primary`, `primary-2`, ..., past every
+/// name the team uses.
 fn team_routes(vs: &Value, service: &str, namespace: &str, rule_namespace: &str) -> Vec<VsRoute> {
     let routes: Vec<&Value> = array(vs, "/spec/http").collect();
     let mut taken: Vec<String> = routes
         .iter()
         .filter_map(|r| spec_str(r, "/name"))
         .map(str::to_string)
+        .collect();
+    let to_service = |r: &Value| {
+        array(r, "/route").any(|d| destination_names_service(d, service, namespace, rule_namespace))
+    };
+    // The names of the routes canaryc writes back verbatim (those to other services only).
+    let verbatim: Vec<&str> = routes
+        .iter()
+        .filter(|r| !to_service(r))
+        .filter_map(|r| spec_str(r, "/name"))
         .collect();
     let mut ours: Vec<String> = Vec::new();
     let mut out = Vec::new();
@@ -323,14 +340,15 @@ fn team_routes(vs: &Value, service: &str, namespace: &str, rule_namespace: &str)
             out.push(VsRoute::Other(r.clone()));
             continue;
         }
-        // A name the team gave, unless another route to the service already has it.
-        let name = match spec_str(r, "/name") {
-            Some(n) if !ours.iter().any(|o| o == n) => n.to_string(),
+        let natural = spec_str(r, "/name");
+        let name = match natural {
+            Some(n) if !verbatim.contains(&n) && !ours.iter().any(|o| o == n) => n.to_string(),
             _ => {
-                let name = (1..)
+                let (base, first) = natural.map_or(("primary", 1), |n| (n, 2));
+                let name = (first..)
                     .map(|i| match i {
-                        1 => "primary".to_string(),
-                        i => format!("primary-{i}"),
+                        1 => base.to_string(),
+                        i => format!("{base}-{i}"),
                     })
                     .find(|n| !taken.contains(n))
                     .unwrap_or_default();
@@ -998,7 +1016,7 @@ mod tests {
             [
                 ("primary-2", None),
                 ("b", None),
-                ("primary-3", None),
+                ("b-2", None),
                 ("mixed", Some(70))
             ]
         );
@@ -1011,6 +1029,43 @@ mod tests {
             json!([ { "ours": true }, dest("legacy", 30) ])
         );
         assert_eq!(written["name"], "mixed");
+    }
+
+    #[test]
+    fn a_split_route_never_shares_its_name_with_a_route_written_back() {
+        let dest = |host: &str| json!({ "destination": { "host": host } });
+        // The team's names repeat (istiod allows it): `http` and `api` for routes to other
+        // services too, before and after the routes to the service.
+        let vs = json!({ "spec": { "http": [
+            { "name": "http", "route": [ dest("reports") ] },
+            { "name": "http", "route": [ dest("shop") ] },
+            { "name": "api", "route": [ dest("shop") ] },
+            { "name": "http-2", "route": [ dest("docs") ] },
+            { "name": "api", "route": [ dest("search") ] },
+            { "route": [ dest("shop") ] },
+        ] } });
+        let routes = team_routes(&vs, "shop", "web", "web");
+        let names: Vec<&str> = routes
+            .iter()
+            .map(|r| match r {
+                VsRoute::Service(r) => r.name.as_str(),
+                VsRoute::Other(r) => r["name"].as_str().unwrap(),
+            })
+            .collect();
+        // Argo re-weights the first route of each listed name: each split route's is its own.
+        assert_eq!(
+            names,
+            ["http", "http-3", "api-2", "http-2", "api", "primary"]
+        );
+        for r in &routes {
+            if let VsRoute::Service(ours) = r {
+                assert_eq!(
+                    names.iter().filter(|n| **n == ours.name).count(),
+                    1,
+                    "{names:?}"
+                );
+            }
+        }
     }
 
     #[test]
