@@ -702,3 +702,51 @@ fn a_split_route_never_takes_the_name_of_a_team_route_to_another_service() {
     assert_eq!(strings(&edge["routes"]), ["http-2"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn catalog(codebase: &str) -> String {
+    format!(
+        "plan catalog {{\n  codebase = \"{codebase}\"\n  python   = 2.7 -> 3.12\n  infra    = kubernetes(router: istio, engine: argo-rollouts)\n  service catalog {{ image py3 = \"registry.internal/catalog:3.12-1\" }}\n}}\n"
+    )
+}
+
+/// Two files define the VirtualService `catalog` in alternatives (all to v1; testers to v2):
+/// canaryc takes over the first in path order and says so, naming the one it leaves out. A copy
+/// with the same spec is no alternative.
+#[test]
+fn alternative_definitions_of_the_virtual_service_are_named_with_the_one_taken_over() {
+    let (out, err) = build("alternatives", &catalog("FIXTURES/istio-alternatives"));
+    assert_eq!(err.matches("CNR457").count(), 1, "{err}");
+    // The message as one word: the report wraps it anywhere.
+    let said: String = err
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '│')
+        .collect();
+    assert!(
+        said.contains("takesovertheoneat`routing/virtual-service-all-v1.yaml:3`")
+            && said.contains("leavesout`routing/virtual-service-beta-header.yaml:3`"),
+        "{err}"
+    );
+    check_bundle(&out);
+    let vs = virtual_service(&out, "k8s-rollout-routing.yaml", "catalog");
+    let http = vs["spec"]["http"].as_array().unwrap();
+    assert_eq!(http.len(), 1, "all-v1's one route: {vs}");
+    assert_eq!(subsets(&http[0]), ["stable", "canary"]);
+    let _ = std::fs::remove_dir_all(out.parent().unwrap());
+
+    let dir = std::env::temp_dir().join(format!("canaryc-istio-{}-same-spec", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let codebase = dir.join("codebase");
+    copy_tree(&repo().join("tests/fixtures/istio-alternatives"), &codebase);
+    let routing = codebase.join("routing");
+    let all_v1 = std::fs::read_to_string(routing.join("virtual-service-all-v1.yaml")).unwrap();
+    std::fs::write(
+        routing.join("virtual-service-beta-header.yaml"),
+        all_v1.replace("# Everything to v1", "# A copy"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("canary.plan"), catalog("codebase")).unwrap();
+    let out = canaryc(&dir, &["build", "canary.plan", "--output", "out"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("CNR457"), "{}", stderr(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -142,6 +142,15 @@ pub struct VirtualServiceIr {
     pub labels: BTreeMap<String, String>,
     #[serde(skip)]
     pub annotations: BTreeMap<String, String>,
+    /// Where the team's is defined (`file:line`), and every other definition of a VirtualService
+    /// of its name and namespace with another spec: alternatives of which one is applied at a
+    /// time (a sample's `virtual-service-all-v1.yaml` and `virtual-service-reviews-v3.yaml`).
+    /// canaryc takes over the first in path order (CNR457); applying it replaces whichever is
+    /// live.
+    #[serde(skip)]
+    pub defined_at: String,
+    #[serde(skip)]
+    pub alternatives: Vec<String>,
 }
 
 impl VirtualServiceIr {
@@ -163,6 +172,8 @@ impl VirtualServiceIr {
             team: false,
             labels: BTreeMap::new(),
             annotations: BTreeMap::new(),
+            defined_at: String::new(),
+            alternatives: Vec::new(),
         }
     }
 
@@ -718,7 +729,18 @@ fn istio_route(objects: &[K8sObject], service: &str, namespace: &str) -> IstioRo
     let destination_rule = free_name(names_after(service, "canary"), &dr_names);
 
     // One object per name: files that define the same VirtualService in alternatives (a
-    // sample's `-v1`, `-50-v3`, ...) give the first, in path order.
+    // sample's `-v1`, `-50-v3`, ...) give the first, in path order; the others are listed
+    // (those with another spec, whether or not they route to the service: applying ours
+    // replaces whichever is live).
+    let at = |o: &K8sObject| format!("{}:{}", o.evidence.file, o.evidence.line);
+    let alternatives = |o: &K8sObject, m: &Value| -> Vec<String> {
+        manifests("VirtualService")
+            .filter(|(a, am)| {
+                home(a) == home(o) && a.name == o.name && am.get("spec") != m.get("spec")
+            })
+            .map(|(a, _)| at(a))
+            .collect()
+    };
     let mut seen: Vec<(String, &str)> = Vec::new();
     let theirs: Vec<_> = manifests("VirtualService")
         .filter(|(o, m)| {
@@ -758,6 +780,8 @@ fn istio_route(objects: &[K8sObject], service: &str, namespace: &str) -> IstioRo
                     "/metadata/annotations",
                     &["kubectl.kubernetes.io/last-applied-configuration"],
                 ),
+                defined_at: at(o),
+                alternatives: alternatives(o, m),
             }
         })
         .collect();
