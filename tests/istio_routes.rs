@@ -731,6 +731,11 @@ fn alternative_definitions_of_the_virtual_service_are_named_with_the_one_taken_o
     let http = vs["spec"]["http"].as_array().unwrap();
     assert_eq!(http.len(), 1, "all-v1's one route: {vs}");
     assert_eq!(subsets(&http[0]), ["stable", "canary"]);
+    let md = std::fs::read_to_string(out.join("canary-plan.md")).unwrap();
+    assert!(
+        md.contains("this copy is of the one at `routing/virtual-service-all-v1.yaml:3`, not `routing/virtual-service-beta-header.yaml:3`"),
+        "the step that applies it says which one it replaces them with"
+    );
     let _ = std::fs::remove_dir_all(out.parent().unwrap());
 
     let dir = std::env::temp_dir().join(format!("canaryc-istio-{}-same-spec", std::process::id()));
