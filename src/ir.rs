@@ -1304,7 +1304,8 @@ fn trigger(t: &model::Trigger) -> TriggerIr {
     }
 }
 
-/// CNR455, CNR456 and CNR459: what canaryc cannot split in the team's Istio objects.
+/// CNR455, CNR456, CNR457 and CNR459: what canaryc cannot split in the team's Istio objects,
+/// and which of their alternative definitions it takes over.
 fn istio_route_warnings(
     name: &str,
     span: crate::source::Span,
@@ -1318,6 +1319,31 @@ fn istio_route_warnings(
     else {
         return;
     };
+    for vs in kube
+        .virtual_services()
+        .filter(|vs| !vs.alternatives.is_empty())
+    {
+        let others = vs
+            .alternatives
+            .iter()
+            .map(|a| format!("`{a}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        diagnostics.push(
+            Diagnostic::new(
+                Code::AlternativeVirtualServices,
+                span,
+                format!(
+                    "the VirtualService `{}` is defined {} times, in alternatives: the plan takes over the one at `{}` and leaves out {others}; applying it replaces whichever of them is live",
+                    vs.name,
+                    vs.alternatives.len() + 1,
+                    vs.defined_at
+                ),
+            )
+            .label("alternative VirtualServices")
+            .help(format!("if another definition of `{}` is the one applied, move the others out of the codebase (or out of its manifests) so that canaryc takes over the live one", vs.name)),
+        );
+    }
     if t.engine == Engine::Flagger {
         for vs in kube.virtual_services().filter(|vs| vs.team) {
             let vs = &vs.name;

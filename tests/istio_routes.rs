@@ -106,19 +106,24 @@ fn check_bundle(bundle: &Path) -> usize {
         assert_eq!(before, names.len(), "{b}: {name}: route names repeat");
     }
     for rollout in of_kind(&docs, "Rollout") {
-        let istio = &rollout["spec"]["strategy"]["canary"]["trafficRouting"]["istio"];
-        if istio.is_null() {
-            continue;
-        }
-        let managed: Vec<&Value> = match istio["virtualServices"].as_array() {
-            Some(list) => list.iter().collect(),
-            None => vec![&istio["virtualService"]],
-        };
-        for m in managed {
+        for m in managed_virtual_services(rollout) {
             check_listed(bundle, &services, m);
         }
     }
     services.len()
+}
+
+/// The VirtualServices a Rollout's Istio routing names (`virtualService` or `virtualServices`),
+/// none without Istio.
+fn managed_virtual_services(rollout: &Value) -> Vec<&Value> {
+    let istio = &rollout["spec"]["strategy"]["canary"]["trafficRouting"]["istio"];
+    if istio.is_null() {
+        return Vec::new();
+    }
+    match istio["virtualServices"].as_array() {
+        Some(list) => list.iter().collect(),
+        None => vec![&istio["virtualService"]],
+    }
 }
 
 /// Argo's route rule for one VirtualService the Rollout manages.
@@ -394,17 +399,25 @@ fn flagger_says_it_does_not_share_the_teams_virtual_service() {
     let _ = std::fs::remove_dir_all(out.parent().unwrap());
 }
 
-#[test]
-fn a_virtual_service_whose_every_route_to_the_service_is_shared_is_refused() {
-    let dir = std::env::temp_dir().join(format!("canaryc-istio-{}-all-shared", std::process::id()));
+/// istio-shared-route copied into a fresh directory, its `deploy/istio.yaml` edited: the
+/// directory and the codebase in it.
+fn shared_route_edited(name: &str, edit: impl Fn(&str) -> String) -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("canaryc-istio-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let codebase = dir.join("codebase");
     copy_tree(&repo().join("tests/fixtures/istio-shared-route"), &codebase);
-    // Without its last route, `edge` reaches the ledger only through `/export`, shared.
     let istio = codebase.join("deploy/istio.yaml");
     let text = std::fs::read_to_string(&istio).unwrap();
-    let cut = text.rfind("    - route:").unwrap();
-    std::fs::write(&istio, &text[..cut]).unwrap();
+    std::fs::write(&istio, edit(&text)).unwrap();
+    (dir, codebase)
+}
+
+#[test]
+fn a_virtual_service_whose_every_route_to_the_service_is_shared_is_refused() {
+    // Without its last route, `edge` reaches the ledger only through `/export`, shared.
+    let (dir, _) = shared_route_edited("all-shared", |text| {
+        text[..text.rfind("    - route:").unwrap()].to_string()
+    });
     std::fs::write(
         dir.join("canary.plan"),
         shared("argo-rollouts").replace("FIXTURES/istio-shared-route", "codebase"),
@@ -643,5 +656,102 @@ fn a_team_virtual_service_in_another_namespace_is_taken_over_where_it_is() {
         "{runbook}"
     );
     assert!(runbook.contains("kubectl -n payments patch virtualservice ledger-mesh"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Argo Rollouts re-weights the first route of each name the Rollout lists
+/// (rollout/trafficrouting/istio/istio.go, `searchHttpRoute`), and istiod lets route names
+/// repeat. The team's `/reports` route to their reporting service carries the name of their
+/// catch-all route to the ledger: the split route is renamed past it, in the VirtualService and
+/// in the Rollout, and the reporting route is written back as it is, name and all.
+#[test]
+fn a_split_route_never_takes_the_name_of_a_team_route_to_another_service() {
+    let (dir, codebase) = shared_route_edited("names", |text| {
+        let text = text
+            .replace("    - name: reports\n", "    - name: http\n")
+            .replace("    - route:\n", "    - name: http\n      route:\n");
+        assert_eq!(text.matches("- name: http\n").count(), 2, "{text}");
+        text
+    });
+    let plan = |engine: &str| {
+        shared(engine).replace(
+            "FIXTURES/istio-shared-route",
+            &codebase.display().to_string(),
+        )
+    };
+    let [argo, plain] = argo_and_plain("names", plan);
+    for (bundle, file, ours) in [&argo, &plain] {
+        check_bundle(bundle);
+        let edge = virtual_service(bundle, file, "edge");
+        let http = edge["spec"]["http"].as_array().unwrap();
+        let first_http = http.iter().find(|r| r["name"] == "http").unwrap();
+        assert_eq!(
+            first_http["route"][0]["destination"]["host"], "reporting",
+            "the team's route, as written: {edge}"
+        );
+        let split: Vec<&Value> = http.iter().filter(|r| subsets(r) == ours).collect();
+        assert_eq!(split.len(), 1, "{edge}");
+        assert_eq!(split[0]["name"], "http-2", "{edge}");
+    }
+    let rollout = objects(&argo.0.join("k8s-rollout.yaml"))
+        .into_iter()
+        .find(|d| d["kind"] == "Rollout")
+        .unwrap();
+    let managed = managed_virtual_services(&rollout);
+    let edge = managed.iter().find(|m| m["name"] == "edge").unwrap();
+    assert_eq!(strings(&edge["routes"]), ["http-2"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn catalog(codebase: &str) -> String {
+    format!(
+        "plan catalog {{\n  codebase = \"{codebase}\"\n  python   = 2.7 -> 3.12\n  infra    = kubernetes(router: istio, engine: argo-rollouts)\n  service catalog {{ image py3 = \"registry.internal/catalog:3.12-1\" }}\n}}\n"
+    )
+}
+
+/// Two files define the VirtualService `catalog` in alternatives (all to v1; testers to v2):
+/// canaryc takes over the first in path order and says so, naming the one it leaves out. A copy
+/// with the same spec is no alternative.
+#[test]
+fn alternative_definitions_of_the_virtual_service_are_named_with_the_one_taken_over() {
+    let (out, err) = build("alternatives", &catalog("FIXTURES/istio-alternatives"));
+    assert_eq!(err.matches("CNR457").count(), 1, "{err}");
+    // The message as one word: the report wraps it anywhere.
+    let said: String = err
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '│')
+        .collect();
+    assert!(
+        said.contains("takesovertheoneat`routing/virtual-service-all-v1.yaml:3`")
+            && said.contains("leavesout`routing/virtual-service-beta-header.yaml:3`"),
+        "{err}"
+    );
+    check_bundle(&out);
+    let vs = virtual_service(&out, "k8s-rollout-routing.yaml", "catalog");
+    let http = vs["spec"]["http"].as_array().unwrap();
+    assert_eq!(http.len(), 1, "all-v1's one route: {vs}");
+    assert_eq!(subsets(&http[0]), ["stable", "canary"]);
+    let md = std::fs::read_to_string(out.join("canary-plan.md")).unwrap();
+    assert!(
+        md.contains("this copy is of the one at `routing/virtual-service-all-v1.yaml:3`, not `routing/virtual-service-beta-header.yaml:3`"),
+        "the step that applies it says which one it replaces them with"
+    );
+    let _ = std::fs::remove_dir_all(out.parent().unwrap());
+
+    let dir = std::env::temp_dir().join(format!("canaryc-istio-{}-same-spec", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let codebase = dir.join("codebase");
+    copy_tree(&repo().join("tests/fixtures/istio-alternatives"), &codebase);
+    let routing = codebase.join("routing");
+    let all_v1 = std::fs::read_to_string(routing.join("virtual-service-all-v1.yaml")).unwrap();
+    std::fs::write(
+        routing.join("virtual-service-beta-header.yaml"),
+        all_v1.replace("# Everything to v1", "# A copy"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("canary.plan"), catalog("codebase")).unwrap();
+    let out = canaryc(&dir, &["build", "canary.plan", "--output", "out"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("CNR457"), "{}", stderr(&out));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -121,6 +121,8 @@ codes! {
     SharedIstioRoute = "CNR455", Warning, "shared-istio-route";
     /// Flagger writes its own VirtualService; the team's routes to the service are not split.
     FlaggerTeamVirtualService = "CNR456", Warning, "flagger-team-virtual-service";
+    /// Files of the codebase define the VirtualService canaryc takes over in alternatives.
+    AlternativeVirtualServices = "CNR457", Warning, "alternative-virtual-services";
     /// A team DestinationRule for the service has a subset named like one of canaryc's.
     IstioSubsetClash = "CNR459", Error, "istio-subset-clash";
 

@@ -142,6 +142,15 @@ pub struct VirtualServiceIr {
     pub labels: BTreeMap<String, String>,
     #[serde(skip)]
     pub annotations: BTreeMap<String, String>,
+    /// Where the team's is defined (`file:line`), and every other definition of a VirtualService
+    /// of its name and namespace with another spec: alternatives of which one is applied at a
+    /// time (a sample's `virtual-service-all-v1.yaml` and `virtual-service-reviews-v3.yaml`).
+    /// canaryc takes over the first in path order (CNR457); applying it replaces whichever is
+    /// live.
+    #[serde(skip)]
+    pub defined_at: String,
+    #[serde(skip)]
+    pub alternatives: Vec<String>,
 }
 
 impl VirtualServiceIr {
@@ -163,6 +172,8 @@ impl VirtualServiceIr {
             team: false,
             labels: BTreeMap::new(),
             annotations: BTreeMap::new(),
+            defined_at: String::new(),
+            alternatives: Vec::new(),
         }
     }
 
@@ -229,8 +240,9 @@ pub fn copy_subsets(engine: Engine) -> [&'static str; 2] {
 /// A route to the service: what the team wrote around its destinations, kept.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceRoute {
-    /// Unique in the VirtualService: the team's name, else `primary`, `primary-2`, ... (Argo
-    /// Rollouts finds the routes it re-weights by name).
+    /// Unique in the VirtualService, among the team's routes written back too: the team's name,
+    /// else `NAME-2`, ... when another route has it, `primary`, `primary-2`, ... when it has
+    /// none (Argo Rollouts re-weights the first route of a name: `team_routes`).
     pub name: String,
     /// The team's route as written (`match`, `rewrite`, `timeout`, `headers`, `retries`, ...);
     /// `None` for canaryc's own route, when the team has no VirtualService.
@@ -303,14 +315,30 @@ fn destination_names_service(
         .is_some_and(|h| names_service_from(h, service, namespace, rule_namespace))
 }
 
-/// The team's routes, classified; unnamed routes to the service are named `primary`,
-/// `primary-2`, ..., past every name the team already uses.
+/// The team's routes, classified, each route to the service under a name no other route of the
+/// VirtualService has: Argo Rollouts re-weights the first route of each name the Rollout lists
+/// (rollout/trafficrouting/istio/istio.go, `getHttpRouteIndexesToPatch` and `searchHttpRoute`),
+/// and istiod lets names repeat (istio/istio#22858), so a team route to another service that
+/// shares the split route's name would be re-weighted in its place (and stripped of its
+/// destinations, which are neither subset). The team's name is kept when it is unique among the
+/// routes written back and the routes to the service before it; else the first of `NAME-2`,
+/// `NAME-3`, ... that no route has. Unnamed routes are `primary`, `primary-2`, ..., past every
+/// name the team uses.
 fn team_routes(vs: &Value, service: &str, namespace: &str, rule_namespace: &str) -> Vec<VsRoute> {
     let routes: Vec<&Value> = array(vs, "/spec/http").collect();
     let mut taken: Vec<String> = routes
         .iter()
         .filter_map(|r| spec_str(r, "/name"))
         .map(str::to_string)
+        .collect();
+    let to_service = |r: &Value| {
+        array(r, "/route").any(|d| destination_names_service(d, service, namespace, rule_namespace))
+    };
+    // The names of the routes canaryc writes back verbatim (those to other services only).
+    let verbatim: Vec<&str> = routes
+        .iter()
+        .filter(|r| !to_service(r))
+        .filter_map(|r| spec_str(r, "/name"))
         .collect();
     let mut ours: Vec<String> = Vec::new();
     let mut out = Vec::new();
@@ -323,14 +351,15 @@ fn team_routes(vs: &Value, service: &str, namespace: &str, rule_namespace: &str)
             out.push(VsRoute::Other(r.clone()));
             continue;
         }
-        // A name the team gave, unless another route to the service already has it.
-        let name = match spec_str(r, "/name") {
-            Some(n) if !ours.iter().any(|o| o == n) => n.to_string(),
+        let natural = spec_str(r, "/name");
+        let name = match natural {
+            Some(n) if !verbatim.contains(&n) && !ours.iter().any(|o| o == n) => n.to_string(),
             _ => {
-                let name = (1..)
+                let (base, first) = natural.map_or(("primary", 1), |n| (n, 2));
+                let name = (first..)
                     .map(|i| match i {
-                        1 => "primary".to_string(),
-                        i => format!("primary-{i}"),
+                        1 => base.to_string(),
+                        i => format!("{base}-{i}"),
                     })
                     .find(|n| !taken.contains(n))
                     .unwrap_or_default();
@@ -700,7 +729,18 @@ fn istio_route(objects: &[K8sObject], service: &str, namespace: &str) -> IstioRo
     let destination_rule = free_name(names_after(service, "canary"), &dr_names);
 
     // One object per name: files that define the same VirtualService in alternatives (a
-    // sample's `-v1`, `-50-v3`, ...) give the first, in path order.
+    // sample's `-v1`, `-50-v3`, ...) give the first, in path order; the others are listed
+    // (those with another spec, whether or not they route to the service: applying ours
+    // replaces whichever is live).
+    let at = |o: &K8sObject| format!("{}:{}", o.evidence.file, o.evidence.line);
+    let alternatives = |o: &K8sObject, m: &Value| -> Vec<String> {
+        manifests("VirtualService")
+            .filter(|(a, am)| {
+                home(a) == home(o) && a.name == o.name && am.get("spec") != m.get("spec")
+            })
+            .map(|(a, _)| at(a))
+            .collect()
+    };
     let mut seen: Vec<(String, &str)> = Vec::new();
     let theirs: Vec<_> = manifests("VirtualService")
         .filter(|(o, m)| {
@@ -740,6 +780,8 @@ fn istio_route(objects: &[K8sObject], service: &str, namespace: &str) -> IstioRo
                     "/metadata/annotations",
                     &["kubectl.kubernetes.io/last-applied-configuration"],
                 ),
+                defined_at: at(o),
+                alternatives: alternatives(o, m),
             }
         })
         .collect();
@@ -998,7 +1040,7 @@ mod tests {
             [
                 ("primary-2", None),
                 ("b", None),
-                ("primary-3", None),
+                ("b-2", None),
                 ("mixed", Some(70))
             ]
         );
@@ -1011,6 +1053,43 @@ mod tests {
             json!([ { "ours": true }, dest("legacy", 30) ])
         );
         assert_eq!(written["name"], "mixed");
+    }
+
+    #[test]
+    fn a_split_route_never_shares_its_name_with_a_route_written_back() {
+        let dest = |host: &str| json!({ "destination": { "host": host } });
+        // The team's names repeat (istiod allows it): `http` and `api` for routes to other
+        // services too, before and after the routes to the service.
+        let vs = json!({ "spec": { "http": [
+            { "name": "http", "route": [ dest("reports") ] },
+            { "name": "http", "route": [ dest("shop") ] },
+            { "name": "api", "route": [ dest("shop") ] },
+            { "name": "http-2", "route": [ dest("docs") ] },
+            { "name": "api", "route": [ dest("search") ] },
+            { "route": [ dest("shop") ] },
+        ] } });
+        let routes = team_routes(&vs, "shop", "web", "web");
+        let names: Vec<&str> = routes
+            .iter()
+            .map(|r| match r {
+                VsRoute::Service(r) => r.name.as_str(),
+                VsRoute::Other(r) => r["name"].as_str().unwrap(),
+            })
+            .collect();
+        // Argo re-weights the first route of each listed name: each split route's is its own.
+        assert_eq!(
+            names,
+            ["http", "http-3", "api-2", "http-2", "api", "primary"]
+        );
+        for r in &routes {
+            if let VsRoute::Service(ours) = r {
+                assert_eq!(
+                    names.iter().filter(|n| **n == ours.name).count(),
+                    1,
+                    "{names:?}"
+                );
+            }
+        }
     }
 
     #[test]

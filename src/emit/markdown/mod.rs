@@ -210,6 +210,16 @@ pub(crate) fn istio_takeover(ir: &Ir) -> String {
             " For {}, the routing applied here {parts}.",
             md::code(&s.name),
         ));
+        // CNR457: the team's VirtualService in alternatives, one applied at a time.
+        for v in theirs.iter().filter(|v| !v.alternatives.is_empty()) {
+            let others: Vec<String> = v.alternatives.iter().map(|a| name(a)).collect();
+            out.push_str(&format!(
+                " The codebase defines the VirtualService {} in alternatives, of which one is applied at a time: this copy is of the one at {}, not {}; check which one the cluster has before applying it (CNR457).",
+                name(&v.name),
+                name(&v.defined_at),
+                others.join(" or "),
+            ));
+        }
     }
     out
 }
