@@ -85,8 +85,54 @@ const REMOVED_NAMES: &[&str] = &[
     "distutils",
     "lib2to3",
 ];
-/// What the celery pattern needs somewhere: a quoted `pickle`, in any case.
-static QUOTED_PICKLE: LazyLock<Regex> = LazyLock::new(|| re(r#"(?i)['\x22]pickle['\x22]"#));
+/// The words one of which every match of [`SHARED_CACHE`] but `\bfrom\s+rq\b` contains:
+/// `Cache` (MemcachedCache, PyLibMCCache, PyMemcacheCache, RedisCache), `redis` (django_redis,
+/// redis_cache), `memcache` (memcache.Client(, pymemcache), `pylibmc`, `cacheops`,
+/// `flask_caching`, `flask_session` and `beaker` (beaker.session). The gate was `cache` and
+/// `session` besides, in every Django module that imports `django.core.cache` (a regex search
+/// of a quarter of the files of a generated Django tree, issue 15).
+const SHARED_CACHE_WORDS: [&str; 8] = [
+    "Cache",
+    "redis",
+    "memcache",
+    "pylibmc",
+    "cacheops",
+    "flask_caching",
+    "flask_session",
+    "beaker",
+];
+
+/// Whether [`SHARED_CACHE`] could match `text` (`present` its scan).
+fn may_share_cache(text: &str, present: &Present<'_>) -> bool {
+    SHARED_CACHE_WORDS.iter().any(|w| present.has(text, w))
+        || present.keyword_then(text, "from", "rq")
+}
+
+/// What the celery pattern needs somewhere: a quoted `pickle`, in any case, as
+/// `(?i)['"]pickle['"]` finds it. Found by its `k` (rare in code) or the Kelvin sign, which
+/// Unicode case folding makes a `k` too (the other letters fold to ASCII letters only): the
+/// regex's case-insensitive automaton ran over every byte of every file mentioning `ickle` (a
+/// third of a generated Django tree, issue 15).
+fn quoted_pickle(text: &str) -> bool {
+    const KELVIN: &[u8] = "\u{212A}".as_bytes();
+    let b = text.as_bytes();
+    let quote = |i: usize| matches!(b.get(i), Some(b'\'' | b'"'));
+    memchr::memchr3_iter(b'k', b'K', KELVIN[0], b).any(|j| {
+        let k = if b[j] != KELVIN[0] {
+            1
+        } else if b[j..].starts_with(KELVIN) {
+            KELVIN.len()
+        } else {
+            return false;
+        };
+        j >= 4
+            && quote(j - 4)
+            && b[j - 3..j].eq_ignore_ascii_case(b"pic")
+            && b.get(j + k..j + k + 2)
+                .is_some_and(|le| le.eq_ignore_ascii_case(b"le"))
+            && quote(j + k + 2)
+    })
+}
 
 /// py2-only packages and what replaces them (py2-py3-runtime.md §3.5).
 const PY2_ONLY: &[(&str, &str)] = &[
@@ -164,14 +210,16 @@ fn lines_matching(path: &str, text: &str, pattern: &Regex, out: &mut Vec<Evidenc
 /// How many pieces of evidence a hazard shows ([`Signals::into_hazards`]).
 pub(super) const EVIDENCE_SHOWN: usize = 10;
 
-/// The starts of the matches `find_iter` gives for `(?m)^\s*(?:CORE)`.
+/// The starts of the matches `find_iter` gives for `(?m)^\s*(?:CORE)`, with the candidates of
+/// `present`, the scan of `text`.
 fn line_start_matches<'t>(
     pattern: &'t LineStart,
     text: &'t str,
+    present: &'t Present<'_>,
 ) -> impl Iterator<Item = usize> + 't {
     let mut pos = 0;
     std::iter::from_fn(move || {
-        let (start, end) = pattern.find_at(text, pos)?;
+        let (start, end) = pattern.find_at_in(text, pos, present)?;
         pos = end;
         Some(start)
     })
@@ -180,15 +228,15 @@ fn line_start_matches<'t>(
 /// The starts of the matches `find_iter` gives for the whole pickle pattern: the earlier of the
 /// two parts' next matches each time (they never start at the same byte: one starts at a line
 /// start with `import`, `from` or whitespace, the other with a letter of `pickle`), resuming
-/// after it.
-fn pickle_matches(text: &str) -> impl Iterator<Item = usize> + '_ {
+/// after it. `present` is the scan of `text`.
+fn pickle_matches<'t>(text: &'t str, present: &'t Present<'_>) -> impl Iterator<Item = usize> + 't {
     let mut pos = 0;
     let mut import: Option<Option<(usize, usize)>> = None;
     let mut usage: Option<Option<(usize, usize)>> = None;
     std::iter::from_fn(move || {
         // The cached next match of each part, searched again once `pos` has passed its start.
         if import.is_none_or(|m| m.is_some_and(|(s, _)| s < pos)) {
-            import = Some(PICKLE_IMPORT.find_at(text, pos));
+            import = Some(PICKLE_IMPORT.find_at_in(text, pos, present));
         }
         if usage.is_none_or(|m| m.is_some_and(|(s, _)| s < pos)) {
             usage = Some(PICKLE_USE.find_at(text, pos).map(|m| (m.start(), m.end())));
@@ -221,19 +269,19 @@ impl Signals {
         // Substring gates first: the regexes run only on files that could match.
         if (open(&self.pickle) || open(&self.celery_pickle)) && present.has(text, "ickle") {
             if open(&self.pickle) {
-                push_lines(path, text, pickle_matches(text), &mut self.pickle, cap);
+                push_lines(
+                    path,
+                    text,
+                    pickle_matches(text, present),
+                    &mut self.pickle,
+                    cap,
+                );
             }
-            if open(&self.celery_pickle) && QUOTED_PICKLE.is_match(text) {
+            if open(&self.celery_pickle) && quoted_pickle(text) {
                 lines_matching(path, text, &CELERY_PICKLE, &mut self.celery_pickle, cap);
             }
         }
-        if open(&self.shared_cache)
-            && [
-                "Cache", "cache", "memcache", "redis", "rq", "beaker", "session",
-            ]
-            .iter()
-            .any(|w| present.has(text, w))
-        {
+        if open(&self.shared_cache) && may_share_cache(text, present) {
             lines_matching(path, text, &SHARED_CACHE, &mut self.shared_cache, cap);
         }
         if (open(&self.session_pickle) || open(&self.session_cache_backed))
@@ -258,11 +306,11 @@ impl Signals {
                 );
             }
         }
-        if open(&self.removed_modules) && text.contains("import") {
+        if open(&self.removed_modules) && present.has(text, "import") {
             push_lines(
                 path,
                 text,
-                line_start_matches(&REMOVED_MODULES, text),
+                line_start_matches(&REMOVED_MODULES, text, present),
                 &mut self.removed_modules,
                 cap,
             );
@@ -396,6 +444,7 @@ impl Signals {
 
 #[cfg(test)]
 mod tests {
+    use super::super::python::GATES;
     use super::*;
 
     /// The patterns as they were written: one regex each, lines counted from the start.
@@ -440,11 +489,12 @@ mod tests {
             "\n\nimport cgi".into(),
             String::new(),
         ] {
+            let present = GATES.scan(&text);
             let mut pickle = Vec::new();
             push_lines(
                 "f.py",
                 &text,
-                pickle_matches(&text),
+                pickle_matches(&text, &present),
                 &mut pickle,
                 usize::MAX,
             );
@@ -453,7 +503,7 @@ mod tests {
             push_lines(
                 "f.py",
                 &text,
-                line_start_matches(&REMOVED_MODULES, &text),
+                line_start_matches(&REMOVED_MODULES, &text, &present),
                 &mut removed,
                 usize::MAX,
             );
@@ -461,13 +511,79 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// The hand-written search for a quoted `pickle` is the regex's.
+        #[test]
+        fn quoted_pickle_as_written(
+            pieces in proptest::collection::vec(proptest::sample::select(vec![
+                "'", "\"", "p", "P", "i", "I", "c", "C", "k", "K", "\u{212A}", "\u{2122}", "l", "L",
+                "e", "E", "x", "é", "pickle", "PicKle", "pic", "le", "\u{2019}",
+            ]), 0..16)
+        ) {
+            let text = pieces.concat();
+            let written = Regex::new(r#"(?i)['\x22]pickle['\x22]"#).unwrap();
+            proptest::prop_assert_eq!(quoted_pickle(&text), written.is_match(&text), "{:?}", text);
+        }
+
+        /// The shared-cache gate holds wherever the pattern matches.
+        #[test]
+        fn shared_cache_gate_holds_where_the_pattern_matches(
+            pieces in proptest::collection::vec(proptest::sample::select(vec![
+                " ", "\n", "\u{a0}", ".", "(", "x", "from", "rq", "Cache", "cache", "Memcached",
+                "PyLibMC", "PyMemcache", "django_", "redis", "_cache", "Redis", "memcache",
+                "Client", "pylibmc", "py", "cacheops", "flask", "_caching", "_session", "beaker",
+                "session", "import",
+            ]), 0..12)
+        ) {
+            let text = pieces.concat();
+            if SHARED_CACHE.is_match(&text) {
+                proptest::prop_assert!(may_share_cache(&text, &GATES.scan(&text)), "{:?}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn shared_cache_gate_holds_for_every_alternative() {
+        for text in [
+            "MemcachedCache",
+            "PyLibMCCache",
+            "PyMemcacheCache",
+            "django_redis",
+            "redis_cache",
+            "RedisCache",
+            "memcache.Client(",
+            "pylibmc.Client(",
+            "pymemcache",
+            "cacheops",
+            "flask_caching",
+            "flask_session",
+            "beaker.session",
+            "from rq",
+            "x = 1\nfrom\u{a0}\n rq import Queue",
+        ] {
+            assert!(SHARED_CACHE.is_match(text), "{text:?}");
+            assert!(may_share_cache(text, &GATES.scan(text)), "{text:?}");
+        }
+        assert!(!may_share_cache(
+            "from django.core.cache import cache",
+            &GATES.scan("")
+        ));
+    }
+
     /// Never quadratic in lines: on a 100,000-line file with a match on most lines, the line
     /// numbers cost one pass over the text (counted bytes, not time).
     #[test]
     fn line_numbers_cost_one_pass() {
         let text = generated(100_000);
+        let present = GATES.scan(&text);
         let mut out = Vec::new();
-        let counter = push_lines("f.py", &text, pickle_matches(&text), &mut out, usize::MAX);
+        let counter = push_lines(
+            "f.py",
+            &text,
+            pickle_matches(&text, &present),
+            &mut out,
+            usize::MAX,
+        );
         assert!(out.len() > 50_000);
         assert!(
             counter.scanned <= text.len(),
@@ -478,7 +594,7 @@ mod tests {
         let counter = push_lines(
             "f.py",
             &text,
-            line_start_matches(&REMOVED_MODULES, &text),
+            line_start_matches(&REMOVED_MODULES, &text, &present),
             &mut Vec::new(),
             usize::MAX,
         );

@@ -3,85 +3,244 @@
 //! its automaton over every byte of every Python file, several times; and the line of each
 //! match was counted from the start of the file, quadratic in matches).
 //!
+//! A Python file is searched once, by [`WordSet::scan`]: one multi-literal search (the
+//! `aho-corasick` crate's, which runs its packed SIMD searcher, Teddy, over the text) for the
+//! words detection gates its regexes on and for the keywords `import` and `from`. What the
+//! later searches need comes from that pass: which words the file contains ([`Present::has`]),
+//! and where the keywords start (the candidates of the `(?m)^\s*import ...`
+//! and `(?m)^\s*from ...` patterns, [`LineStart::find_at_in`]), so those are not searched for
+//! again, once per pattern, over the whole file (that search, for the removed modules, was 40%
+//! of detecting a Python tree).
+//!
 //! A pattern `(?m)^\s*CORE`, where every match of CORE starts with one of a few keywords
 //! followed by whitespace (`import`, `from`, `print`, ...), is searched here by those keywords
-//! (a literal search, memchr-like, skipping the text between them); a keyword at `p` is a candidate of the
-//! pattern when the text before `p`, back to a line start, is whitespace, and the words that
-//! must come next do; only then is CORE tried, anchored at `p`. The pattern's match starts at
-//! the earliest line start of that run of whitespace (leftmost-first: `\s` matches `\n` too,
-//! so a match may begin on a blank line above) and ends where CORE's does.
-//! [`LineStart::find_at`] gives the same match as the full pattern's `find_at`, so the evidence
-//! lines are unchanged (the tests compare them, on any text).
+//! (a literal search, memchr-like, skipping the text between them, or the scan's list); a
+//! keyword at `p` is a candidate of the pattern when the text before `p`, back to a line start,
+//! is whitespace, and the words that must come next do; only then is CORE tried, anchored at
+//! `p`. The pattern's match starts at the earliest line start of that run of whitespace
+//! (leftmost-first: `\s` matches `\n` too, so a match may begin on a blank line above) and ends
+//! where CORE's does. [`LineStart::find_at`] gives the same match as the full pattern's
+//! `find_at`, so the evidence lines are unchanged (the tests compare them, on any text).
 
 use std::sync::OnceLock;
 
+use aho_corasick::{AhoCorasick, Input, MatchKind};
 use regex::Regex;
 
 /// A keyword every match of CORE starts with, then at least one whitespace character, then
 /// (unless the list is empty) one of the words.
 pub(super) type Key = (&'static str, &'static [&'static str]);
 
+/// The keywords [`WordSet::scan`] lists the starts of: a [`LineStart`] whose keys are all among
+/// them takes its candidates from that list ([`LineStart::find_at_in`]).
+pub(super) const LINE_KEYWORDS: [&str; 2] = ["import", "from"];
+
+/// CORE at a candidate, as a hand-written matcher of it decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Core {
+    /// CORE matches the text from the candidate, to this many bytes on.
+    Match(usize),
+    NoMatch,
+    /// The matcher met a character it does not decide (one that is not ASCII, where CORE's
+    /// Unicode classes would need it): the regex decides.
+    Unsure,
+}
+
 /// `(?m)^\s*(?:CORE)`, searched by CORE's keywords.
 #[derive(Debug)]
 pub(super) struct LineStart {
-    /// `^(?:CORE)`, tried at a candidate: compiled at the first candidate (issue 15: with
-    /// Unicode `\s`, `\w` and `\b`, compiling every pattern was about a tenth of detection on
-    /// a Python tree, and most patterns never meet a candidate).
+    /// `^(?:CORE)`, tried at a candidate: compiled at the first candidate a matcher does not
+    /// decide (issue 15: with Unicode `\s`, `\w` and `\b`, compiling every pattern was about a
+    /// tenth of detection on a Python tree, and most patterns never meet a candidate).
     anchored: OnceLock<Regex>,
     core: String,
-    /// Any of the keywords: a literal search (memchr, or the packed multi-literal searcher).
-    any_key: Regex,
+    /// Any of the keywords: a literal search (memchr, or the packed multi-literal searcher),
+    /// compiled at the first search by it (never, for a pattern that takes its candidates from
+    /// [`WordSet::scan`]).
+    any_key: OnceLock<Regex>,
     keys: &'static [Key],
+    /// Every key is one of [`LINE_KEYWORDS`].
+    indexed: bool,
+    /// CORE at the start of the given bytes, as the anchored regex has it, where it can tell.
+    matcher: Option<fn(&[u8]) -> Core>,
 }
 
 impl LineStart {
     /// Every match of `core` must start with one of `keys`, as each key says.
     pub(super) fn new(core: &str, keys: &'static [Key]) -> Self {
         assert!(!keys.is_empty());
-        let alternation: Vec<String> = keys.iter().map(|(k, _)| regex::escape(k)).collect();
         LineStart {
             anchored: OnceLock::new(),
             core: format!("^(?:{core})"),
-            any_key: Regex::new(&alternation.join("|")).expect("valid regex"),
+            any_key: OnceLock::new(),
             keys,
+            indexed: keys.iter().all(|(k, _)| LINE_KEYWORDS.contains(k)),
+            matcher: None,
+        }
+    }
+
+    /// As [`LineStart::new`], with `matcher` deciding CORE at a candidate where it can (it
+    /// must give the anchored regex's match, or [`Core::Unsure`]).
+    pub(super) fn with_matcher(
+        core: &str,
+        keys: &'static [Key],
+        matcher: fn(&[u8]) -> Core,
+    ) -> Self {
+        LineStart {
+            matcher: Some(matcher),
+            ..LineStart::new(core, keys)
         }
     }
 
     /// The leftmost match of `(?m)^\s*(?:CORE)` starting at or after `from`, as
     /// `Regex::find_at` gives it: `(start, end)` in bytes.
     pub(super) fn find_at(&self, text: &str, from: usize) -> Option<(usize, usize)> {
+        let any_key = self.any_key.get_or_init(|| {
+            let alternation: Vec<String> =
+                self.keys.iter().map(|(k, _)| regex::escape(k)).collect();
+            Regex::new(&alternation.join("|")).expect("valid regex")
+        });
         let mut pos = from;
         loop {
-            let p = self.any_key.find_at(text, pos)?.start();
-            // Keywords are ASCII: the next byte is a character boundary. Every keyword that
-            // starts at `p` is tried (one may be a prefix of another).
+            let p = any_key.find_at(text, pos)?.start();
+            // Keywords are ASCII: the next byte is a character boundary.
             pos = p + 1;
-            let candidate = self.keys.iter().any(|&(key, words)| {
-                let Some(rest) = text[p..].strip_prefix(key) else {
-                    return false;
-                };
-                let after = rest.trim_start_matches(char::is_whitespace);
-                after.len() < rest.len()
-                    && (words.is_empty() || words.iter().any(|w| after.starts_with(w)))
-            });
-            if !candidate {
-                continue;
-            }
-            let Some(start) = line_start_before(text, from, p) else {
-                continue;
-            };
-            let anchored = self
-                .anchored
-                .get_or_init(|| Regex::new(&self.core).expect("valid regex"));
-            if let Some(m) = anchored.find(&text[p..]) {
-                return Some((start, p + m.end()));
+            if let Some(m) = self.at(text, from, p) {
+                return Some(m);
             }
         }
     }
 
+    /// [`LineStart::find_at`], with the candidates `present` (the scan of `text`) lists when
+    /// every key is one of [`LINE_KEYWORDS`]: no search of the text.
+    pub(super) fn find_at_in(
+        &self,
+        text: &str,
+        from: usize,
+        present: &Present<'_>,
+    ) -> Option<(usize, usize)> {
+        if !self.indexed {
+            return self.find_at(text, from);
+        }
+        let keys = &present.keys;
+        let first = keys.partition_point(|&p| p < from);
+        keys[first..].iter().find_map(|&p| self.at(text, from, p))
+    }
+
+    #[cfg(test)]
     pub(super) fn find(&self, text: &str) -> Option<(usize, usize)> {
         self.find_at(text, 0)
     }
+
+    pub(super) fn find_in(&self, text: &str, present: &Present<'_>) -> Option<(usize, usize)> {
+        self.find_at_in(text, 0, present)
+    }
+
+    /// The match starting with a keyword at `p`, searching from `from`, if there is one.
+    fn at(&self, text: &str, from: usize, p: usize) -> Option<(usize, usize)> {
+        // Every keyword that starts at `p` is tried (one may be a prefix of another).
+        let candidate = self.keys.iter().any(|&(key, words)| {
+            if !starts_with(&text.as_bytes()[p..], key.as_bytes()) {
+                return false;
+            }
+            // Keywords are ASCII: the byte after one is a character boundary.
+            let rest = &text[p + key.len()..];
+            let after = rest.trim_start_matches(char::is_whitespace);
+            after.len() < rest.len()
+                && (words.is_empty()
+                    || words
+                        .iter()
+                        .any(|w| starts_with(after.as_bytes(), w.as_bytes())))
+        });
+        if !candidate {
+            return None;
+        }
+        let start = line_start_before(text, from, p)?;
+        let decided = self
+            .matcher
+            .map_or(Core::Unsure, |m| m(&text.as_bytes()[p..]));
+        let end = match decided {
+            Core::Match(end) => end,
+            Core::NoMatch => return None,
+            Core::Unsure => {
+                let anchored = self
+                    .anchored
+                    .get_or_init(|| Regex::new(&self.core).expect("valid regex"));
+                anchored.find(&text[p..])?.end()
+            }
+        };
+        Some((start, p + end))
+    }
+}
+
+/// Why a hand-written matcher stopped without a match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stop {
+    NoMatch,
+    /// At a byte that is not ASCII: [`Core::Unsure`].
+    Unsure,
+}
+
+/// A cursor for hand-written matchers of regexes whose parts are each a run of one class then a
+/// character outside it (so the greedy runs the regex takes are the longest ones, and a match
+/// is decided left to right), over ASCII: a byte that is not ASCII stops it with
+/// [`Stop::Unsure`] wherever a class is asked of it.
+#[derive(Debug)]
+pub(super) struct Ascii<'a> {
+    pub(super) s: &'a [u8],
+    pub(super) i: usize,
+}
+
+impl Ascii<'_> {
+    /// At least `min` bytes of `class`, as many as there are.
+    pub(super) fn run(&mut self, class: fn(u8) -> bool, min: usize) -> Result<(), Stop> {
+        let start = self.i;
+        while let Some(&b) = self.s.get(self.i) {
+            if !b.is_ascii() {
+                return Err(Stop::Unsure);
+            }
+            if !class(b) {
+                break;
+            }
+            self.i += 1;
+        }
+        if self.i - start < min {
+            return Err(Stop::NoMatch);
+        }
+        Ok(())
+    }
+
+    /// One byte of `class`.
+    pub(super) fn one(&mut self, class: fn(u8) -> bool) -> Result<(), Stop> {
+        match self.s.get(self.i) {
+            Some(b) if !b.is_ascii() => Err(Stop::Unsure),
+            Some(&b) if class(b) => {
+                self.i += 1;
+                Ok(())
+            }
+            _ => Err(Stop::NoMatch),
+        }
+    }
+
+    /// The match so far as a [`Core`].
+    pub(super) fn core(&self, result: Result<(), Stop>) -> Core {
+        match result {
+            Ok(()) => Core::Match(self.i),
+            Err(Stop::NoMatch) => Core::NoMatch,
+            Err(Stop::Unsure) => Core::Unsure,
+        }
+    }
+}
+
+/// Regex `\s` on ASCII (Unicode White_Space: tab, newline, vertical tab, form feed, carriage
+/// return, space).
+pub(super) fn is_space(b: u8) -> bool {
+    matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ')
+}
+
+/// Regex `\w` on ASCII.
+pub(super) fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
 }
 
 /// The earliest position `s` in `from..=p` where `(?m)^` matches and `text[s..p]` is all
@@ -101,89 +260,147 @@ fn line_start_before(text: &str, from: usize, p: usize) -> Option<usize> {
     text[ws..p].find('\n').map(|i| ws + i + 1)
 }
 
-/// Which of a fixed list of words a text contains, found in one pass: the gates detection
-/// puts before its regexes were a `str::contains` each, a full scan of the file for every word
-/// it did not contain.
+/// Which of a fixed list of words a text contains, and where the [`LINE_KEYWORDS`] start, found
+/// in one pass: the gates detection puts before its regexes were a
+/// `str::contains` each, a full scan of the file for every word it did not contain.
 ///
-/// Each word is given with a fragment of it to search for (one whose first three bytes are rare
-/// in code: the multi-literal searcher screens candidates by them, and a common trigram such as
-/// `sta` or `re` sends it to verify at every other byte). A text without the fragment does not
-/// contain the word; one with it is asked `contains` for the word itself.
+/// Each word is given with a fragment of it to search for (one whose first bytes are rare in
+/// code: the packed searcher screens candidates by them, and a common trigram such as `sta` or
+/// `re` sends it to verify at every other byte). The search visits every position where a
+/// fragment or keyword starts (it resumes one byte on, not after the match, and tests every
+/// literal starting there, so one hidden in or behind another is still seen); where a fragment
+/// starts, each word containing it is compared with the text around it. So a word is found
+/// exactly where `contains` finds it, with no second search.
 #[derive(Debug)]
 pub(super) struct WordSet {
     words: &'static [(&'static str, &'static str)],
-    /// The index in `fragments` of each word's fragment.
-    fragment_of: Vec<usize>,
     /// The indices of the words of each length: a lookup compares a word with one or two.
     by_len: Vec<Vec<usize>>,
-    fragments: Vec<&'static str>,
-    any: Regex,
+    /// What is searched for: the distinct fragments, then the keywords that are none of them.
+    literals: Vec<&'static str>,
+    /// For each literal, the words it is the fragment of, with its offset in each.
+    words_of: Vec<Vec<(usize, usize)>>,
+    /// For each literal, whether it is one of [`LINE_KEYWORDS`].
+    keyword: Vec<bool>,
+    /// For each byte, the literals that start with it.
+    by_first: Vec<Vec<usize>>,
+    finder: AhoCorasick,
 }
 
-/// The words of a [`WordSet`] one text contains.
-#[derive(Debug, Clone, Copy)]
+/// The words of a [`WordSet`] one text contains, and where its keywords start.
+#[derive(Debug, Clone)]
 pub(super) struct Present<'w> {
     set: &'w WordSet,
-    /// One bit per fragment found.
+    /// One bit per word found.
     bits: u64,
+    /// Where the [`LINE_KEYWORDS`] start in the text, in increasing order.
+    keys: Vec<usize>,
 }
 
 impl WordSet {
-    /// `(word, fragment of it)`; at most 64 distinct fragments, none empty.
+    /// `(word, fragment of it)`; at most 64 words, each once, no fragment empty.
     pub(super) fn new(words: &'static [(&'static str, &'static str)]) -> Self {
-        let mut fragments: Vec<&'static str> = Vec::new();
-        let mut fragment_of = Vec::new();
+        assert!(words.len() <= 64);
+        let mut literals: Vec<&'static str> = Vec::new();
+        let mut words_of: Vec<Vec<(usize, usize)>> = Vec::new();
         let mut by_len: Vec<Vec<usize>> = Vec::new();
         for (i, &(word, fragment)) in words.iter().enumerate() {
-            assert!(!fragment.is_empty() && word.contains(fragment));
-            if !fragments.contains(&fragment) {
-                fragments.push(fragment);
-            }
-            fragment_of.push(fragments.iter().position(|f| *f == fragment).unwrap_or(0));
+            assert!(!fragment.is_empty() && words[..i].iter().all(|(w, _)| *w != word));
+            let offset = word
+                .find(fragment)
+                .expect("the fragment is part of the word");
+            let literal = literals
+                .iter()
+                .position(|l| *l == fragment)
+                .unwrap_or_else(|| {
+                    literals.push(fragment);
+                    words_of.push(Vec::new());
+                    literals.len() - 1
+                });
+            words_of[literal].push((i, offset));
             if by_len.len() <= word.len() {
                 by_len.resize(word.len() + 1, Vec::new());
             }
             by_len[word.len()].push(i);
         }
-        assert!(fragments.len() <= 64);
-        let alternation: Vec<String> = fragments.iter().map(|w| regex::escape(w)).collect();
+        for keyword in LINE_KEYWORDS {
+            if !literals.contains(&keyword) {
+                literals.push(keyword);
+                words_of.push(Vec::new());
+            }
+        }
+        let keyword = literals.iter().map(|l| LINE_KEYWORDS.contains(l)).collect();
+        let mut by_first = vec![Vec::new(); 256];
+        for (i, literal) in literals.iter().enumerate() {
+            by_first[usize::from(literal.as_bytes()[0])].push(i);
+        }
+        let finder = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(&literals)
+            .expect("a few short literals");
         WordSet {
             words,
-            fragment_of,
             by_len,
-            fragments,
-            any: Regex::new(&alternation.join("|")).expect("valid regex"),
+            literals,
+            words_of,
+            keyword,
+            by_first,
+            finder,
         }
     }
 
     pub(super) fn scan(&self, text: &str) -> Present<'_> {
-        let all = if self.fragments.len() == 64 {
-            u64::MAX
-        } else {
-            (1u64 << self.fragments.len()) - 1
-        };
+        let bytes = text.as_bytes();
         let mut bits = 0u64;
+        let mut keys = Vec::new();
         let mut pos = 0;
-        // Every position where some fragment starts is visited (the search resumes one
-        // character on, not after the match, and every fragment starting there is tested), so
-        // one hidden in or behind another is still seen.
-        while bits != all {
-            let Some(m) = self.any.find_at(text, pos) else {
-                break;
-            };
-            let rest = &text.as_bytes()[m.start()..];
-            for (i, w) in self.fragments.iter().enumerate() {
-                if rest.starts_with(w.as_bytes()) {
-                    bits |= 1 << i;
+        while let Some(m) = self.finder.find(Input::new(bytes).span(pos..bytes.len())) {
+            let s = m.start();
+            let rest = &bytes[s..];
+            for &literal in &self.by_first[usize::from(rest[0])] {
+                if !starts_with(rest, self.literals[literal].as_bytes()) {
+                    continue;
+                }
+                for &(word, offset) in &self.words_of[literal] {
+                    if s >= offset
+                        && starts_with(&bytes[s - offset..], self.words[word].0.as_bytes())
+                    {
+                        bits |= 1 << word;
+                    }
+                }
+                if self.keyword[literal] {
+                    keys.push(s);
                 }
             }
-            pos = m.start() + text[m.start()..].chars().next().map_or(1, char::len_utf8);
+            pos = s + 1;
         }
-        Present { set: self, bits }
+        Present {
+            set: self,
+            bits,
+            keys,
+        }
     }
 }
 
+/// `text.starts_with(prefix)` byte by byte: the literals are a few bytes long, and a `memcmp`
+/// call each showed in profiles.
+fn starts_with(text: &[u8], prefix: &[u8]) -> bool {
+    text.len() >= prefix.len() && text.iter().zip(prefix).all(|(a, b)| a == b)
+}
+
 impl Present<'_> {
+    /// Whether some `keyword` (one of [`LINE_KEYWORDS`]) in the text is followed by whitespace
+    /// then `word`: what `keyword\s+word` needs to match.
+    pub(super) fn keyword_then(&self, text: &str, keyword: &str, word: &str) -> bool {
+        debug_assert!(LINE_KEYWORDS.contains(&keyword));
+        self.keys.iter().any(|&p| {
+            text[p..].strip_prefix(keyword).is_some_and(|rest| {
+                let after = rest.trim_start_matches(char::is_whitespace);
+                after.len() < rest.len() && after.starts_with(word)
+            })
+        })
+    }
+
     /// `text.contains(word)`, for the text scanned; a word not in the set is searched for.
     pub(super) fn has(&self, text: &str, word: &str) -> bool {
         let set = self.set;
@@ -195,11 +412,10 @@ impl Present<'_> {
             .by_len
             .get(word.len())
             .and_then(|same_len| same_len.iter().find(|&&i| same(set.words[i].0)));
-        let Some(&i) = found else {
-            return text.contains(word);
-        };
-        let fragment = set.fragment_of[i];
-        self.bits & (1 << fragment) != 0 && (set.fragments[fragment] == word || text.contains(word))
+        match found {
+            Some(&i) => self.bits & (1 << i) != 0,
+            None => text.contains(word),
+        }
     }
 }
 
@@ -283,10 +499,16 @@ mod tests {
         (r"import\s+\w+", &[("import", &[])]),
     ];
 
-    /// Every match `find_at` gives, from every start, is the full pattern's.
+    /// Words that overlap each other and the keywords, for the scan's list of keywords.
+    const OVERLAPPING: &[(&str, &str)] = &[("imports", "ports"), ("from", "from"), ("mi", "mi")];
+
+    /// Every match `find_at` (and `find_at_in`, with the candidates of a scan) gives, from every
+    /// start, is the full pattern's.
     fn same_as_regex(core: &str, keys: &'static [Key], text: &str) {
         let full = Regex::new(&format!(r"(?m)^\s*(?:{core})")).unwrap();
         let ours = LineStart::new(core, keys);
+        let sets = [WordSet::new(&[]), WordSet::new(OVERLAPPING)];
+        let scans: Vec<Present<'_>> = sets.iter().map(|set| set.scan(text)).collect();
         let mut from = 0;
         while from <= text.len() {
             if text.is_char_boundary(from) {
@@ -296,6 +518,13 @@ mod tests {
                     want,
                     "{core:?} in {text:?} from {from}"
                 );
+                for present in &scans {
+                    assert_eq!(
+                        ours.find_at_in(text, from, present),
+                        want,
+                        "{core:?} in {text:?} from {from}, scanned"
+                    );
+                }
             }
             from += 1;
         }
@@ -332,7 +561,8 @@ mod tests {
             pieces in proptest::collection::vec(proptest::sample::select(vec![
                 " ", "\t", "\n", "\r\n", "\u{a0}", "\u{2028}", "x", "é", ",", ":", "'", "e",
                 "import", "cPickle", "print", "except", "ValueError", "from", "six.moves",
-                "cgi", "imp", "raise", "\"",
+                "cgi", "imp", "raise", "\"", "\u{b}", "\u{c}", "\u{85}", "\u{3000}", "ximport",
+                "fromfrom", "importimport",
             ]), 0..24)
         ) {
             let text = pieces.concat();
@@ -342,17 +572,23 @@ mod tests {
         }
     }
 
+    /// Words hidden in, behind and across each other and the keywords.
+    const WORDS: &[(&str, &str)] = &[
+        ("live", "live"),
+        ("alive", "live"),
+        ("cache", "cache"),
+        ("memcache", "cache"),
+        ("Cache", "Cache"),
+        ("rq", "rq"),
+        ("é", "é"),
+        ("import", "import"),
+        ("reimport", "import"),
+        ("importer", "port"),
+        ("eré", "ré"),
+    ];
+
     #[test]
     fn word_set_is_contains() {
-        const WORDS: &[(&str, &str)] = &[
-            ("live", "live"),
-            ("alive", "live"),
-            ("cache", "cache"),
-            ("memcache", "cache"),
-            ("Cache", "Cache"),
-            ("rq", "rq"),
-            ("é", "é"),
-        ];
         let set = WordSet::new(WORDS);
         let texts = [
             "",
@@ -364,11 +600,33 @@ mod tests {
             "liv",
             "cache",
             "memcach",
+            "reimporter",
+            "memcachememcache Cachecache",
+            "reimpor import",
+            "alivalive",
         ];
         for text in texts {
             let present = set.scan(text);
             for w in WORDS.iter().map(|(w, _)| w).chain(&["other", "li"]) {
                 assert_eq!(present.has(text, w), text.contains(w), "{w:?} in {text:?}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Words hidden in, behind and across each other: `has` is `contains`.
+        #[test]
+        fn word_set_is_contains_on_any_text(
+            pieces in proptest::collection::vec(proptest::sample::select(vec![
+                "a", "li", "ve", "live", "alive", "mem", "cache", "Cache", "im", "port", "import",
+                "er", "re", "é", " ", "\n", "from", "q", "rq",
+            ]), 0..16)
+        ) {
+            let set = WordSet::new(WORDS);
+            let text = pieces.concat();
+            let present = set.scan(&text);
+            for (w, _) in WORDS {
+                proptest::prop_assert_eq!(present.has(&text, w), text.contains(w), "{:?} in {:?}", w, text);
             }
         }
     }

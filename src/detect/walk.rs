@@ -212,7 +212,7 @@ impl Reader {
             return Text::Skipped(too_large(limit, size));
         }
         let bytes = &self.buf[..filled];
-        if bytes[..bytes.len().min(8192)].contains(&0) {
+        if has_nul(bytes) {
             return Text::Binary(filled as u64);
         }
         match std::str::from_utf8(bytes) {
@@ -263,6 +263,12 @@ fn read_full(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize>
             other => return other,
         }
     }
+}
+
+/// Whether a file is binary: a NUL byte in its first 8 KiB. With the memchr crate's SIMD search
+/// (std's `contains` goes a word at a time: about 7% of detecting a Python tree, issue 15).
+fn has_nul(bytes: &[u8]) -> bool {
+    memchr::memchr(0, &bytes[..bytes.len().min(8192)]).is_some()
 }
 
 fn too_large(limit: u64, size: u64) -> String {
@@ -550,7 +556,7 @@ impl Reading<'_> {
             }
         };
         let len = bytes.len() as u64;
-        if bytes[..bytes.len().min(8192)].contains(&0) {
+        if has_nul(&bytes) {
             out.files.push(Found {
                 path: rel(),
                 read: Read::Binary(len),
