@@ -731,6 +731,16 @@ fn healthy(total: f64, stage: usize, runs: u64, effect: Effect, p0: f64) {
         100.0 * upper_95(fired as u64, n as u64),
         started.elapsed().as_secs_f64()
     );
+    // When each rolled-back stage fired, and on which rung.
+    for (i, o) in outcomes.iter().enumerate() {
+        if let Some(t) = o.fired_after_secs {
+            println!(
+                "  stage {i}: fired after {:.2} h, rung {} s",
+                t / 3600.0,
+                ladder.rungs[o.largest_rung].window_secs
+            );
+        }
+    }
 }
 
 /// The one-sided 95% Clopper-Pearson upper bound on a rate seen `k` times in `n` trials: the

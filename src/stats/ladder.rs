@@ -11,8 +11,11 @@
 //! would. The threshold of a rung `w` in a stage held `T` is `ln(1 + T / w) + C(T)`: a union
 //! bound over the rungs and over the `T / w` independent windows of that length the stage holds,
 //! short windows being looked at far more often than long ones. `C(T)` is calibrated by
-//! simulation for each standard hold (benches/detection.rs, `calibrate`) so that a healthy py3
-//! is rolled back in at most 1% of stages at any traffic; see [`CALIBRATION`].
+//! simulation for each standard hold (benches/detection.rs, `calibrate`) at 15 s scrapes and
+//! evaluations so that a healthy py3 is rolled back in at most 1% of stages at any traffic; see
+//! [`CALIBRATION`]. A shorter scrape interval looks more often, and every constant gains
+//! `ln(15 s / scrape)` ([`scrape_correction`]); the rules, the reference evaluator and the
+//! time-to-detect preview all read the thresholds of one [`Ladder`], so they share it.
 //!
 //! The rules do not know which stage is running, so they tell it from py3's share of the
 //! service's requests over the last [`Ladder::share_window_secs`]: each stage's share, between
@@ -38,7 +41,9 @@ use super::binomial;
 /// rounds up to 7 at a quarter's resolution, so the constant is flat and the stage enters
 /// through `ln(1 + T / w)`. Holds between two take the constant interpolated in `ln T`;
 /// shorter than a day, a day's; longer than two weeks, two weeks'. The false-rollback rates
-/// they give are checked by `healthy` (benches/detection-results.md).
+/// they give are checked by `healthy` (benches/detection-results.md). Calibrated at 15 s
+/// scrapes and evaluations ([`CALIBRATED_SCRAPE_SECS`]); [`constant`] adds
+/// [`scrape_correction`] for shorter intervals.
 pub const CALIBRATION: &[(u64, f64)] = &[(24, 7.0), (48, 7.0), (72, 7.0), (168, 7.0), (336, 7.0)];
 
 /// `C_s(T)`: the constant of the short rungs (at most [`SHORT_SCRAPES`] scrape intervals: 30,
@@ -55,7 +60,10 @@ pub const CALIBRATION: &[(u64, f64)] = &[(24, 7.0), (48, 7.0), (72, 7.0), (168, 
 /// (95% upper bounds 0.39 to 0.78%); at 7, 3, 3, 0 and 2. At 5.5 the 30 s rung needs 13.5
 /// nats, two failures suffice (for py2 up to 0.12%), and the median falls to 35 s. Longer
 /// holds keep 7: at 48 h and beyond two failures are too common (0.3% of stages for the 30 s
-/// rung alone at 48 h, 2.2% at 336 h).
+/// rung alone at 48 h, 2.2% at 336 h). At 15 s scrapes, like [`CALIBRATION`]; at 5 s the 24 h
+/// stage's is 5.5 + ln 3 = 6.6 ([`short_constant`]), and a quiet 1% stage waits for a third
+/// failure, as it already did at 5 s with 5.5 (the 10 to 20 s rungs' `ln(1 + T / w)` is
+/// larger).
 pub const SHORT_CALIBRATION: &[(u64, f64)] =
     &[(24, 5.5), (48, 7.0), (72, 7.0), (168, 7.0), (336, 7.0)];
 
