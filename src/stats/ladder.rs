@@ -106,9 +106,9 @@ pub const CALIBRATED_SCRAPE_SECS: u64 = 15;
 /// the looks overlap). benches/detection-results.md ("Scrape 5 s: the correction") measures
 /// it at 5 s, on the same simulated stages before and after: 24 h stages at 0.01 to 10
 /// requests per second 3, 1, 3, 2 of 1000 -> 2, 0, 0, 0 (95% upper bounds 0.30 to 0.63%); 336 h
-/// stages at 1 request per second 3 of 300 -> 2 of 300 on the seeds above and 1 -> 0 of 300 on
-/// others (pooled 2 of 600, bound 1.05%: not yet proven under 1%), at 10 per second 0 -> 0 of
-/// 300. It costs about a second of detection at 5 s (0.1 req/s failing every request: 34 ->
+/// stages at 1 request per second 3 of 300 -> 2 of 300 on the seeds above and 7 -> 5 of 1000
+/// on others (estimates 0.5 to 0.7%, but 95% upper bounds 1.05 and 2.08%: not proven under
+/// 1%), at 10 per second 0 -> 0 of 300. It costs about a second of detection at 5 s (0.1 req/s failing every request: 34 ->
 /// 35 s; 1000 req/s at 0.5%: 15 -> 16 s). Intervals other than 5 s are not measured. Longer
 /// intervals look less often; their constants stay the calibration's, not lowered.
 pub fn scrape_correction(scrape_secs: u64) -> f64 {
