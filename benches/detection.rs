@@ -61,7 +61,7 @@ fn standard() -> Ladder {
             .unwrap_or(default)
     };
     Ladder::with_constants(scrape_secs(), &stages, |hold| {
-        let (c, s) = ladder::constants(hold);
+        let (c, s) = ladder::constants(hold, scrape_secs());
         (pick(&long, hold, c), pick(&short, hold, s))
     })
 }
@@ -257,7 +257,7 @@ fn calibrate(runs: u64, effect: Effect, only_hold: Option<u64>) {
             let at = |q: f64| largest[((q * n).ceil() as usize).clamp(1, largest.len()) - 1].0;
             let (c, c2) = (at(0.99), at(0.995));
             needed[stage] = needed[stage].max(c);
-            let in_use = ladder::constant(hold * 3600);
+            let in_use = ladder::constant(hold * 3600, scrape_secs());
             let over = largest.iter().filter(|m| m.0 > in_use).count();
             let top = (largest.len() / 100).max(1);
             let mut top_windows: Vec<u64> = largest[largest.len() - top..]
@@ -290,7 +290,7 @@ fn calibrate(runs: u64, effect: Effect, only_hold: Option<u64>) {
         println!(
             "| {hold}h | {:.2} | {} |",
             needed[stage],
-            ladder::constant(hold * 3600)
+            ladder::constant(hold * 3600, scrape_secs())
         );
     }
 }
@@ -298,9 +298,17 @@ fn calibrate(runs: u64, effect: Effect, only_hold: Option<u64>) {
 /// The short rungs' constant (`stats::ladder::SHORT_CALIBRATION`): healthy stages of each hold
 /// and traffic, every rung at constant 0, the largest margin of the short rungs and of the
 /// others recorded. For each candidate short constant, the stages the short rungs alone roll
-/// back, and those the whole ladder does with the long rungs at the calibrated `C(T)`. Same
-/// seeds as `calibrate`.
+/// back, and those the whole ladder does with the long rungs at the calibrated `C(T)` (at the
+/// scrape interval in use: `stats::ladder::constant`). Same seeds as `calibrate`.
+/// `CANARYC_LONG="7,8.1"` puts the long rungs at each of those constants instead (one row
+/// each, from the same simulated stages); `CANARYC_TOTALS="1,10"` runs only those totals.
 fn short(runs: u64, only_hold: Option<u64>, candidates: &[f64], effect: Effect) {
+    let list = |name: &str| -> Option<Vec<f64>> {
+        std::env::var(name)
+            .ok()
+            .map(|l| l.split(',').filter_map(|c| c.parse().ok()).collect())
+    };
+    let (long_given, totals) = (list("CANARYC_LONG"), list("CANARYC_TOTALS"));
     print!("| py3 traffic (total x share) | hold | long rungs at C |");
     for c in candidates {
         print!(" short at {c}: short alone / all |");
@@ -312,33 +320,41 @@ fn short(runs: u64, only_hold: Option<u64>, candidates: &[f64], effect: Effect) 
             continue;
         }
         let zero = Ladder::single(scrape_secs(), LONGEST_HOLD, hold * 3600, 0.0);
-        let c = ladder::constant(hold * 3600);
+        let longs = long_given
+            .clone()
+            .unwrap_or_else(|| vec![ladder::constant(hold * 3600, scrape_secs())]);
         for &total in TOTALS {
+            if totals.as_ref().is_some_and(|t| !t.contains(&total)) {
+                continue;
+            }
             let started = Instant::now();
             let s = scenario(total, stage, None, effect, &zero);
             let outcomes = par_runs(&s, runs, 17_000 + stage as u64);
             let n = outcomes.len();
-            let long = outcomes.iter().filter(|o| o.largest_long > c).count();
-            print!(
-                "| {} req/s ({} x {}%) | {}h | {} of {n} |",
-                fmt_rate(total * share),
-                total,
-                share * 100.0,
-                hold,
-                long
-            );
-            for &cs in candidates {
-                let alone = outcomes.iter().filter(|o| o.largest_short > cs).count();
-                let all = outcomes
-                    .iter()
-                    .filter(|o| o.largest_short > cs || o.largest_long > c)
-                    .count();
+            let seconds = started.elapsed().as_secs_f64();
+            for &c in &longs {
+                let long = outcomes.iter().filter(|o| o.largest_long > c).count();
                 print!(
-                    " {alone} / {all} ({:.2}%) |",
-                    100.0 * upper_95(all as u64, n as u64)
+                    "| {} req/s ({} x {}%) | {}h | {} of {n} at {c:.2} |",
+                    fmt_rate(total * share),
+                    total,
+                    share * 100.0,
+                    hold,
+                    long
                 );
+                for &cs in candidates {
+                    let alone = outcomes.iter().filter(|o| o.largest_short > cs).count();
+                    let all = outcomes
+                        .iter()
+                        .filter(|o| o.largest_short > cs || o.largest_long > c)
+                        .count();
+                    print!(
+                        " {alone} / {all} ({:.2}%) |",
+                        100.0 * upper_95(all as u64, n as u64)
+                    );
+                }
+                println!(" {seconds:.0} |");
             }
-            println!(" {:.0} |", started.elapsed().as_secs_f64());
         }
     }
 }
@@ -715,6 +731,16 @@ fn healthy(total: f64, stage: usize, runs: u64, effect: Effect, p0: f64) {
         100.0 * upper_95(fired as u64, n as u64),
         started.elapsed().as_secs_f64()
     );
+    // When each rolled-back stage fired, and on which rung.
+    for (i, o) in outcomes.iter().enumerate() {
+        if let Some(t) = o.fired_after_secs {
+            println!(
+                "  stage {i}: fired after {:.2} h, rung {} s",
+                t / 3600.0,
+                ladder.rungs[o.largest_rung].window_secs
+            );
+        }
+    }
 }
 
 /// The one-sided 95% Clopper-Pearson upper bound on a rate seen `k` times in `n` trials: the

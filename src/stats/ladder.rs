@@ -11,8 +11,11 @@
 //! would. The threshold of a rung `w` in a stage held `T` is `ln(1 + T / w) + C(T)`: a union
 //! bound over the rungs and over the `T / w` independent windows of that length the stage holds,
 //! short windows being looked at far more often than long ones. `C(T)` is calibrated by
-//! simulation for each standard hold (benches/detection.rs, `calibrate`) so that a healthy py3
-//! is rolled back in at most 1% of stages at any traffic; see [`CALIBRATION`].
+//! simulation for each standard hold (benches/detection.rs, `calibrate`) at 15 s scrapes and
+//! evaluations so that a healthy py3 is rolled back in at most 1% of stages at any traffic; see
+//! [`CALIBRATION`]. A shorter scrape interval looks more often, and every constant gains
+//! `ln(15 s / scrape)` ([`scrape_correction`]); the rules, the reference evaluator and the
+//! time-to-detect preview all read the thresholds of one [`Ladder`], so they share it.
 //!
 //! The rules do not know which stage is running, so they tell it from py3's share of the
 //! service's requests over the last [`Ladder::share_window_secs`]: each stage's share, between
@@ -38,7 +41,9 @@ use super::binomial;
 /// rounds up to 7 at a quarter's resolution, so the constant is flat and the stage enters
 /// through `ln(1 + T / w)`. Holds between two take the constant interpolated in `ln T`;
 /// shorter than a day, a day's; longer than two weeks, two weeks'. The false-rollback rates
-/// they give are checked by `healthy` (benches/detection-results.md).
+/// they give are checked by `healthy` (benches/detection-results.md). Calibrated at 15 s
+/// scrapes and evaluations ([`CALIBRATED_SCRAPE_SECS`]); [`constant`] adds
+/// [`scrape_correction`] for shorter intervals.
 pub const CALIBRATION: &[(u64, f64)] = &[(24, 7.0), (48, 7.0), (72, 7.0), (168, 7.0), (336, 7.0)];
 
 /// `C_s(T)`: the constant of the short rungs (at most [`SHORT_SCRAPES`] scrape intervals: 30,
@@ -55,7 +60,10 @@ pub const CALIBRATION: &[(u64, f64)] = &[(24, 7.0), (48, 7.0), (72, 7.0), (168, 
 /// (95% upper bounds 0.39 to 0.78%); at 7, 3, 3, 0 and 2. At 5.5 the 30 s rung needs 13.5
 /// nats, two failures suffice (for py2 up to 0.12%), and the median falls to 35 s. Longer
 /// holds keep 7: at 48 h and beyond two failures are too common (0.3% of stages for the 30 s
-/// rung alone at 48 h, 2.2% at 336 h).
+/// rung alone at 48 h, 2.2% at 336 h). At 15 s scrapes, like [`CALIBRATION`]; at 5 s the 24 h
+/// stage's is 5.5 + ln 3 = 6.6 ([`short_constant`]), and a quiet 1% stage waits for a third
+/// failure, as it already did at 5 s with 5.5 (the 10 to 20 s rungs' `ln(1 + T / w)` is
+/// larger).
 pub const SHORT_CALIBRATION: &[(u64, f64)] =
     &[(24, 5.5), (48, 7.0), (72, 7.0), (168, 7.0), (336, 7.0)];
 
@@ -81,14 +89,44 @@ fn interpolate(table: &[(u64, f64)], hold_secs: u64) -> f64 {
     last.1
 }
 
-/// `C(T)` for a stage held `hold_secs` (see [`CALIBRATION`]).
-pub fn constant(hold_secs: u64) -> f64 {
-    interpolate(CALIBRATION, hold_secs)
+/// The scrape (and evaluation) interval [`CALIBRATION`] and [`SHORT_CALIBRATION`] were
+/// calibrated at, seconds.
+pub const CALIBRATED_SCRAPE_SECS: u64 = 15;
+
+/// What every constant gains at a scrape interval of `scrape_secs`: `ln(15 s / scrape)` for
+/// intervals shorter than the calibration's, 0 otherwise.
+///
+/// At a shorter interval the rules look at a stage more often (three times at 5 s: 17,280
+/// looks a day instead of 5,760, and rungs of 10, 15 and 20 s below the 30 s one), and the
+/// calibration's constants no longer hold the false rollbacks: at 5 s, healthy 336 h stages at
+/// 1 request per second rolled back 3 of 300 (1.00%, 95% upper bound 2.56%) against 1 of 1000
+/// at 15 s. A union bound over the extra looks pays for them: each 15 s look becomes
+/// `15 / scrape` looks, and a threshold higher by `ln(15 / scrape)` makes each of them that
+/// much less likely to cross, so the sum stays what the calibration measured (an upper bound:
+/// the looks overlap). benches/detection-results.md ("Scrape 5 s: the correction") measures
+/// it at 5 s, on the same simulated stages before and after: 24 h stages at 0.01 to 10
+/// requests per second 3, 1, 3, 2 of 1000 -> 2, 0, 0, 0 (95% upper bounds 0.30 to 0.63%); 336 h
+/// stages at 1 request per second 3 of 300 -> 2 of 300 on the seeds above and 7 -> 5 of 1000
+/// on others (estimates 0.5 to 0.7%, but 95% upper bounds 1.05 and 2.08%: not proven under
+/// 1%), at 10 per second 0 -> 0 of 300. It costs about a second of detection at 5 s (0.1 req/s failing every request: 34 ->
+/// 35 s; 1000 req/s at 0.5%: 15 -> 16 s). Intervals other than 5 s are not measured. Longer
+/// intervals look less often; their constants stay the calibration's, not lowered.
+pub fn scrape_correction(scrape_secs: u64) -> f64 {
+    (CALIBRATED_SCRAPE_SECS as f64 / scrape_secs.max(1) as f64)
+        .ln()
+        .max(0.0)
 }
 
-/// `C_s(T)` for a stage held `hold_secs` (see [`SHORT_CALIBRATION`]).
-pub fn short_constant(hold_secs: u64) -> f64 {
-    interpolate(SHORT_CALIBRATION, hold_secs)
+/// `C(T)` for a stage held `hold_secs`, with scrapes every `scrape_secs` (see [`CALIBRATION`]
+/// and [`scrape_correction`]).
+pub fn constant(hold_secs: u64, scrape_secs: u64) -> f64 {
+    interpolate(CALIBRATION, hold_secs) + scrape_correction(scrape_secs)
+}
+
+/// `C_s(T)` for a stage held `hold_secs`, with scrapes every `scrape_secs` (see
+/// [`SHORT_CALIBRATION`] and [`scrape_correction`]).
+pub fn short_constant(hold_secs: u64, scrape_secs: u64) -> f64 {
+    interpolate(SHORT_CALIBRATION, hold_secs) + scrape_correction(scrape_secs)
 }
 
 /// Whether a rung is short (takes [`short_constant`]).
@@ -96,9 +134,13 @@ pub fn is_short(window_secs: u64, scrape_secs: u64) -> bool {
     window_secs <= SHORT_SCRAPES * scrape_secs.max(1)
 }
 
-/// The constants of a stage held `hold_secs`: (long rungs, short rungs).
-pub fn constants(hold_secs: u64) -> (f64, f64) {
-    (constant(hold_secs), short_constant(hold_secs))
+/// The constants of a stage held `hold_secs`, with scrapes every `scrape_secs`: (long rungs,
+/// short rungs).
+pub fn constants(hold_secs: u64, scrape_secs: u64) -> (f64, f64) {
+    (
+        constant(hold_secs, scrape_secs),
+        short_constant(hold_secs, scrape_secs),
+    )
 }
 
 /// Evidence (nats) a success criterion needs before a stage may move on: ln(20), so a py3 that
@@ -135,9 +177,9 @@ pub fn windows(scrape_secs: u64, longest_hold_secs: u64) -> Vec<u64> {
 /// scrapes every `scrape_secs`.
 pub fn threshold(window_secs: u64, hold_secs: u64, scrape_secs: u64) -> f64 {
     let c = if is_short(window_secs, scrape_secs) {
-        short_constant(hold_secs)
+        short_constant(hold_secs, scrape_secs)
     } else {
-        constant(hold_secs)
+        constant(hold_secs, scrape_secs)
     };
     (1.0 + hold_secs as f64 / window_secs as f64).ln() + c
 }
@@ -183,7 +225,7 @@ pub struct StageThresholds {
 impl Ladder {
     /// The ladder of a plan: its stages as (py3's share, a fraction; hold, seconds).
     pub fn new(scrape_secs: u64, stages: &[(f64, u64)]) -> Self {
-        Self::with_constants(scrape_secs, stages, constants)
+        Self::with_constants(scrape_secs, stages, |hold| constants(hold, scrape_secs))
     }
 
     /// [`Ladder::new`] with other constants by hold (long rungs, short rungs): what
@@ -326,7 +368,7 @@ impl Ladder {
                 self.scrape_secs,
                 self.longest_hold_secs,
                 0.0,
-                constants(self.longest_hold_secs),
+                constants(self.longest_hold_secs, self.scrape_secs),
             )
         });
         Self::for_class(self, class)
@@ -339,7 +381,7 @@ impl Ladder {
             self.scrape_secs,
             hold_secs,
             0.0,
-            constants(hold_secs),
+            constants(hold_secs, self.scrape_secs),
         );
         Self::for_class(self, class)
     }
@@ -423,7 +465,7 @@ impl Ladder {
         let of = |r: &Rung| {
             r.threshold - (1.0 + self.longest_hold_secs as f64 / r.window_secs as f64).ln()
         };
-        let fallback = constants(self.longest_hold_secs);
+        let fallback = constants(self.longest_hold_secs, self.scrape_secs);
         let short = self
             .rungs
             .iter()
@@ -443,6 +485,15 @@ impl Ladder {
 mod tests {
     use super::*;
 
+    /// The standard schedule: py3's share and the hold of each stage.
+    const STANDARD: [(f64, u64); 5] = [
+        (0.01, 24 * 3600),
+        (0.05, 48 * 3600),
+        (0.25, 72 * 3600),
+        (0.5, 168 * 3600),
+        (1.0, 336 * 3600),
+    ];
+
     #[test]
     fn the_ladder_runs_from_two_scrapes_to_a_day() {
         let w = windows(15, 336 * 3600);
@@ -461,7 +512,7 @@ mod tests {
     fn short_windows_need_more_evidence() {
         let t = 336 * 3600;
         assert!(threshold(30, t, 15) > threshold(3600, t, 15));
-        assert!(threshold(86_400, t, 15) > constant(t));
+        assert!(threshold(86_400, t, 15) > constant(t, 15));
         // A shorter stage needs less.
         assert!(threshold(30, 24 * 3600, 15) < threshold(30, t, 15));
     }
@@ -469,15 +520,15 @@ mod tests {
     #[test]
     fn constants_interpolate_between_calibrated_holds() {
         for &(hours, c) in CALIBRATION {
-            assert_eq!(constant(hours * 3600), c);
+            assert_eq!(constant(hours * 3600, 15), c);
         }
-        assert_eq!(constant(60), CALIBRATION[0].1);
+        assert_eq!(constant(60, 15), CALIBRATION[0].1);
         assert_eq!(
-            constant(10_000 * 3600),
+            constant(10_000 * 3600, 15),
             CALIBRATION[CALIBRATION.len() - 1].1
         );
         let (a, b) = (CALIBRATION[0], CALIBRATION[1]);
-        let mid = constant(((a.0 * b.0) as f64).sqrt() as u64 * 3600);
+        let mid = constant(((a.0 * b.0) as f64).sqrt() as u64 * 3600, 15);
         assert!(mid >= a.1.min(b.1) - 1e-9 && mid <= a.1.max(b.1) + 1e-9);
     }
 
@@ -496,18 +547,59 @@ mod tests {
         assert!(short.clone().all(|r| r.threshold > with_success));
         let fortnight = Ladder::new(15, &[(1.0, 336 * 3600)]);
         assert!(fortnight.rungs[0].threshold > two);
-        assert_eq!(short_constant(336 * 3600), constant(336 * 3600));
+        assert_eq!(short_constant(336 * 3600, 15), constant(336 * 3600, 15));
+    }
+
+    #[test]
+    fn shorter_scrapes_take_the_corrected_constants() {
+        let gain = 3f64.ln();
+        assert_eq!(scrape_correction(15), 0.0);
+        assert_eq!(scrape_correction(30), 0.0);
+        assert!((scrape_correction(5) - gain).abs() < 1e-12);
+        for &(hours, c) in CALIBRATION {
+            let hold = hours * 3600;
+            // 15 s and longer: the calibration's own constants, to the bit.
+            assert_eq!(constant(hold, 15), c);
+            assert_eq!(constant(hold, 60), c);
+            // 5 s: never the uncorrected 15 s ones.
+            assert!((constant(hold, 5) - c - gain).abs() < 1e-12);
+            let short = short_constant(hold, 15);
+            assert!((short_constant(hold, 5) - short - gain).abs() < 1e-12);
+        }
+        // Every threshold of a 5 s ladder, in every stage class, and the ladders the preview
+        // and `canaryc check` take from it (`at_share`, `for_hold`), carry the correction.
+        let standard = STANDARD;
+        let ladder = Ladder::new(5, &standard);
+        assert_eq!(ladder.rungs[0].window_secs, 10);
+        let uncorrected = Ladder::with_constants(5, &standard, |h| constants(h, 15));
+        for (class, plain) in ladder.stages.iter().zip(&uncorrected.stages) {
+            assert!((class.constant - constant(class.hold_secs, 15) - gain).abs() < 1e-12);
+            for (t, u) in class.thresholds.iter().zip(&plain.thresholds) {
+                assert!((t - u - gain).abs() < 1e-12);
+            }
+            let alone = ladder.for_hold(class.hold_secs);
+            assert_eq!(alone.stages[0].thresholds, class.thresholds);
+        }
+        for (share, _) in standard {
+            let at = ladder.at_share(share);
+            assert_eq!(
+                at.stages[0].thresholds,
+                ladder.class_at(Some(share)).unwrap().thresholds
+            );
+        }
+        for (r, u) in ladder.rungs.iter().zip(&uncorrected.rungs) {
+            assert!((r.threshold - u.threshold - gain).abs() < 1e-12);
+            assert!(
+                (threshold(r.window_secs, 336 * 3600, 5) - r.threshold).abs() < 1e-12,
+                "rung {}",
+                r.window_secs
+            );
+        }
     }
 
     #[test]
     fn stages_are_told_apart_by_share() {
-        let standard = [
-            (0.01, 24 * 3600),
-            (0.05, 48 * 3600),
-            (0.25, 72 * 3600),
-            (0.5, 168 * 3600),
-            (1.0, 336 * 3600),
-        ];
+        let standard = STANDARD;
         let ladder = Ladder::new(15, &standard);
         assert_eq!(ladder.stages.len(), 5);
         assert_eq!(ladder.share_window_secs, 2880);
@@ -534,7 +626,7 @@ mod tests {
         let above = super::super::effect::Effect::Above(0.01);
         let t = ladder.limit_secs(above, 0.01, 0.02, 0.001).unwrap();
         let evidence = 0.01 * binomial::kl(0.02, 0.001) * t;
-        let needed = (1.0 + 336.0 * 3600.0 / t).ln() + constant(336 * 3600);
+        let needed = (1.0 + 336.0 * 3600.0 / t).ln() + constant(336 * 3600, 15);
         assert!((evidence - needed).abs() < 1e-6);
         assert!(ladder.limit_secs(above, 0.0, 0.02, 0.001).is_none());
         // Inside the indifference zone the limit is the SPRT's, and far below it there is none.
