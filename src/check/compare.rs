@@ -3,6 +3,7 @@
 
 use super::Checker;
 use super::entries::Entries;
+use super::ports::{Taken, port_of as planned_port};
 use super::schema::{self, BlockSpec, Ty};
 use crate::compare::field::FieldPattern;
 use crate::compare::route::RoutePattern;
@@ -404,20 +405,6 @@ impl<'a> Checker<'a> {
             }
         }
     }
-}
-
-/// What else listens on a port of the comparator's target.
-struct Taken {
-    port: u16,
-    what: String,
-    span: crate::source::Span,
-}
-
-/// The port a service is planned on; the IR assumes 8000 when neither the plan nor detection says.
-fn planned_port(s: &crate::model::Service) -> (u16, crate::source::Span) {
-    s.port
-        .as_ref()
-        .map_or((8000, s.name.span), |p| (p.value, p.span))
 }
 
 impl Checker<'_> {

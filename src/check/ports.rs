@@ -15,15 +15,15 @@ use crate::diag::{Code, Diagnostic};
 use crate::model::{InfraKind, Plan, Router, Service};
 use crate::source::Span;
 
-/// One port the bundle takes on a host, and what takes it.
-struct Taken {
-    port: u16,
-    what: String,
-    span: Span,
+/// One port the bundle takes on a host, and what takes it (also CNR427's, `compare.rs`).
+pub(super) struct Taken {
+    pub(super) port: u16,
+    pub(super) what: String,
+    pub(super) span: Span,
 }
 
 /// The port the service listens on, as the IR will take it (8000 when nothing says: CNR702).
-fn port_of(s: &Service) -> (u16, Span) {
+pub(super) fn port_of(s: &Service) -> (u16, Span) {
     s.port
         .as_ref()
         .map_or((8000, s.name.span), |p| (p.value, p.span))

@@ -248,20 +248,14 @@ impl<'a> Merger<'a> {
     }
 
     fn fill_service(&mut self, service: &mut Service, w: &Workload, plan: &Plan) {
-        if let Some(p) = &w.port {
-            let span = self.detected_span(&p.evidence, plan);
-            fill(self, &mut service.port, p, span, "port", |p| p.to_string());
-        }
-        if let Some(p) = &w.public_port {
-            let span = self.detected_span(&p.evidence, plan);
-            fill(
-                self,
-                &mut service.public_port,
-                p,
-                span,
-                "public port",
-                |p| p.to_string(),
-            );
+        for (slot, detected, what) in [
+            (&mut service.port, &w.port, "port"),
+            (&mut service.public_port, &w.public_port, "public port"),
+        ] {
+            if let Some(p) = detected {
+                let span = self.detected_span(&p.evidence, plan);
+                fill(self, slot, p, span, what, |p| p.to_string());
+            }
         }
         if let Some(h) = &w.health {
             let span = self.detected_span(&h.evidence, plan);
