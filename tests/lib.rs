@@ -36,6 +36,7 @@ mod parser_never_panics;
 mod plan;
 mod promote_lock;
 mod public_port;
+mod runbook_commands;
 mod stdlib_and_examples;
 mod syntax_tree;
 mod tidy;

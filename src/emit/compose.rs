@@ -296,36 +296,108 @@ fn rewrite_paths(
     }
 }
 
-// The commands a person runs against the Compose stack's HAProxy, for the runbooks.
+// The commands a person runs against the Compose stack's load balancer, for the runbooks.
 
-/// Sets one stage's weights: the config's weights, then a reload.
-pub(super) fn split_commands(t: &crate::ir::Target, stage: &crate::ir::StageIr) -> Vec<String> {
-    let (w2, w3) = t.weights(stage);
+const COMPOSE: &str = "docker compose -f docker-compose-canary.yml";
+
+/// `sed EXPRESSIONS FILE`, written back into the same file. canary-lb bind-mounts the single
+/// file, and a bind mount follows the inode, not the path: `sed -i` writes a new file and
+/// renames it over the old one, so canary-lb would go on reading the old config and the reload
+/// would change nothing (moby/moby#22627). `cat >` rewrites the mounted inode itself.
+fn edit_in_place(expressions: &str, file: &str) -> String {
+    format!("sed {expressions} {file} > {file}.next && cat {file}.next > {file} && rm {file}.next")
+}
+
+/// The load balancer's config in the bundle, as canary-lb mounts it.
+fn lb_file(ir: &Ir, t: &crate::ir::Target) -> &'static str {
+    lb_config_name(t.router, !ir.compose_only)
+}
+
+/// Reloads canary-lb once its config checks. nginx reloads on `nginx -s reload`; HAProxy's
+/// image runs it in master-worker mode (`-W`), whose master reloads on SIGHUP and keeps the old
+/// workers when the new config fails.
+fn reload(router: Router) -> String {
+    match router {
+        Router::Nginx => {
+            format!("{COMPOSE} exec canary-lb nginx -t && {COMPOSE} exec canary-lb nginx -s reload")
+        }
+        _ => format!(
+            "{COMPOSE} exec canary-lb haproxy -c -q -f /usr/local/etc/haproxy/haproxy.cfg && {COMPOSE} kill -s HUP canary-lb"
+        ),
+    }
+}
+
+/// HAProxy's weights in canary-lb's config: py2's and py3's server lines.
+fn weight_expressions(w2: u32, w3: u32) -> String {
+    format!(
+        "-e 's/^\\(    server py2 .* weight \\)[0-9]*/\\1{w2}/' -e 's/^\\(    server py3 .* weight \\)[0-9]*/\\1{w3}/'"
+    )
+}
+
+/// Takes py3's server out of maintenance (`disabled`, set by a rollback).
+const PY3_ENABLED: &str = "-e '/^    server py3 / s/\\( disabled\\)*$//'";
+
+/// Puts py3's server in maintenance: no new request and no pinned user reaches it.
+const PY3_DISABLED: &str = "-e '/^    server py3 / s/\\( disabled\\)*$/ disabled/'";
+
+/// Sets one stage's split in canary-lb's config, then reloads it.
+pub(super) fn split_commands(
+    ir: &Ir,
+    t: &crate::ir::Target,
+    stage: &crate::ir::StageIr,
+) -> Vec<String> {
+    let expressions = match t.router {
+        Router::Nginx => super::nginx::split_expression(stage.traffic),
+        _ => {
+            let (w2, w3) = t.weights(stage);
+            format!("{} {PY3_ENABLED}", weight_expressions(w2, w3))
+        }
+    };
     vec![format!(
-        "sed -i -e 's/^\\(    server py2 .* weight \\)[0-9]*/\\1{w2}/' -e 's/^\\(    server py3 .* weight \\)[0-9]*/\\1{w3}/' haproxy-canary.cfg && docker compose -f docker-compose-canary.yml kill -s HUP canary-lb"
+        "{} && {}",
+        edit_in_place(&expressions, lb_file(ir, t)),
+        reload(t.router)
     )]
 }
 
-/// Stops py3, per service: the load balancer's health checks send its share to py2.
-pub(super) fn rollback_commands(ir: &Ir) -> Vec<String> {
-    ir.services
-        .iter()
-        .map(|s| {
-            format!(
-                "docker compose -f docker-compose-canary.yml stop {}",
-                s.object(Interpreter::Py3)
-            )
-        })
-        .collect()
+/// Sends py3's share, pinned users included, back to py2 in canary-lb's config and reloads
+/// it; py3 keeps running with no traffic. Stopping py3 instead is not a rollback: canary-lb
+/// goes on sending py3's share to the stopped container until its health checks fail (three
+/// 2 s checks), and those requests hang until they time out (tests/e2e/compose.py met it at
+/// 50%). nginx resolves the copies per request: a stopped py3 answers its share with 502s.
+pub(super) fn rollback_commands(ir: &Ir, t: &crate::ir::Target) -> Vec<String> {
+    let expressions = match t.router {
+        Router::Nginx => super::nginx::ROLLBACK_EXPRESSIONS.to_string(),
+        _ => format!("{} {PY3_DISABLED}", weight_expressions(t.weight_total, 0)),
+    };
+    vec![format!(
+        "{} && {}",
+        edit_in_place(&expressions, lb_file(ir, t)),
+        reload(t.router)
+    )]
 }
 
-pub(super) fn verify_commands(ir: &Ir) -> Vec<String> {
+/// What canary-lb does now: nginx's split as the container reads its config; HAProxy's weight
+/// for each py3.
+pub(super) fn verify_commands(ir: &Ir, t: &crate::ir::Target) -> Vec<String> {
+    if t.router == Router::Nginx {
+        return vec![format!(
+            "{COMPOSE} exec canary-lb nginx -T | grep -n '% py[23];'   # N% py2: rolled back"
+        )];
+    }
+    // HAProxy's Prometheus exporter on the stats port canary-lb publishes.
+    let host = match ir.listen.bind.as_deref() {
+        None | Some("0.0.0.0") => "127.0.0.1".to_string(),
+        Some("::") => "[::1]".to_string(),
+        Some(a) if a.contains(':') => format!("[{a}]"),
+        Some(a) => a.to_string(),
+    };
     ir.services
         .iter()
         .map(|s| {
             format!(
-                "docker compose -f docker-compose-canary.yml ps {}",
-                s.object(Interpreter::Py3)
+                "curl -s http://{host}:{}/metrics | grep 'haproxy_server_weight{{proxy=\"{}\",server=\"py3\"}}'   # py3: weight 0",
+                ir.listen.stats_port, s.name
             )
         })
         .collect()

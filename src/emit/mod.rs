@@ -50,8 +50,8 @@ fn file(name: impl Into<String>, purpose: &str, contents: String) -> OutputFile 
 pub(crate) fn split_commands(ir: &Ir, t: &Target, stage: &StageIr) -> Vec<String> {
     match (t.infra, t.router) {
         (InfraKind::Kubernetes, _) => kubernetes::split_commands(ir, t, stage),
+        (InfraKind::DockerCompose, _) => compose::split_commands(ir, t, stage),
         (_, Router::Nginx) => nginx::split_commands(stage),
-        (InfraKind::DockerCompose, _) if ir.compose_only => compose::split_commands(t, stage),
         _ => haproxy::split_commands(ir, stage),
     }
 }
@@ -60,7 +60,7 @@ pub(crate) fn split_commands(ir: &Ir, t: &Target, stage: &StageIr) -> Vec<String
 pub(crate) fn rollback_commands(ir: &Ir, t: &Target) -> Vec<String> {
     match (t.infra, t.router) {
         (InfraKind::Kubernetes, _) => kubernetes::rollback_commands(ir, t),
-        (InfraKind::DockerCompose, _) if ir.compose_only => compose::rollback_commands(ir),
+        (InfraKind::DockerCompose, _) => compose::rollback_commands(ir, t),
         (_, Router::Nginx) => nginx::rollback_commands(),
         _ => haproxy::rollback_commands(ir),
     }
@@ -70,7 +70,7 @@ pub(crate) fn rollback_commands(ir: &Ir, t: &Target) -> Vec<String> {
 pub(crate) fn verify_commands(ir: &Ir, t: &Target) -> Vec<String> {
     match (t.infra, t.router) {
         (InfraKind::Kubernetes, _) => kubernetes::verify_commands(ir, t),
-        (InfraKind::DockerCompose, _) if ir.compose_only => compose::verify_commands(ir),
+        (InfraKind::DockerCompose, _) => compose::verify_commands(ir, t),
         (_, Router::Nginx) => nginx::verify_commands(ir),
         _ => haproxy::verify_commands(ir),
     }

@@ -110,7 +110,11 @@ pub(super) fn config(ir: &Ir, compose: bool) -> String {
         };
         out.push_str(&format!(
             "server {{ listen {listen};\n{resolver}    location / {{\n        proxy_pass http://{target};\n        proxy_set_header Host $host;\n        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n        proxy_next_upstream error timeout http_500 http_502 http_503 http_504;\n        proxy_next_upstream_tries 2;\n",
+            // In the Compose stack nginx listens on every interface of its container (Docker
+            // forwards the published port to it); the plan's `bind` is where the port is
+            // published on the host. Bound to 127.0.0.1 inside, it would answer no one.
             listen = match ir.listen.bind.as_deref() {
+                _ if compose => s.public_port.to_string(),
                 None => s.public_port.to_string(),
                 Some(a) if a.contains(':') => format!("[{a}]:{}", s.public_port),
                 Some(a) => format!("{a}:{}", s.public_port),
@@ -129,23 +133,43 @@ pub(super) fn config(ir: &Ir, compose: bool) -> String {
 
 // The commands a person runs against nginx, for the runbooks: one config serves every service.
 
+/// The `sed` expressions that set every service's share of py3 to `traffic` percent, and give
+/// users pinned to py3 back to it after a rollback.
+pub(super) fn split_expression(traffic: f64) -> String {
+    format!(
+        "-e 's/^    [0-9.]*% py[23];/    {}% py3;/' -e 's/^    py3 py2;/    py3 py3;/'",
+        fmt(traffic)
+    )
+}
+
+/// The `sed` expressions that send everything, pinned users included, back to py2: the split's
+/// share is handed to py2 (`split_clients` refuses a share of `0%`, and a config that fails
+/// `nginx -t` is never loaded), and the pin to py3 means py2.
+pub(super) const ROLLBACK_EXPRESSIONS: &str =
+    "-e 's/^    \\([0-9.]*%\\) py3;/    \\1 py2;/' -e 's/^    py3 py3;/    py3 py2;/'";
+
 /// Sets one stage's share.
 pub(super) fn split_commands(stage: &crate::ir::StageIr) -> Vec<String> {
     vec![format!(
-        "sudo sed -i 's/^    [0-9.]*% py3;/    {}% py3;/' /etc/nginx/conf.d/nginx-canary.conf && sudo nginx -t && sudo nginx -s reload",
-        fmt(stage.traffic)
+        "sudo sed -i {} /etc/nginx/conf.d/nginx-canary.conf && sudo nginx -t && sudo nginx -s reload",
+        split_expression(stage.traffic)
     )]
 }
 
 /// Sends everything, pinned users included, back to py2.
 pub(super) fn rollback_commands() -> Vec<String> {
-    vec!["sudo sed -i -e 's/^    [0-9.]*% py3;/    0% py3;/' -e 's/^    py3 py3;/    py3 py2;/' /etc/nginx/conf.d/nginx-canary.conf && sudo nginx -t && sudo nginx -s reload".into()]
+    vec![format!(
+        "sudo sed -i {ROLLBACK_EXPRESSIONS} /etc/nginx/conf.d/nginx-canary.conf && sudo nginx -t && sudo nginx -s reload"
+    )]
 }
 
 /// The split, once per service (the one config holds them all).
 pub(super) fn verify_commands(ir: &Ir) -> Vec<String> {
     ir.services
         .iter()
-        .map(|_| "grep -n 'py3' /etc/nginx/conf.d/nginx-canary.conf".to_string())
+        .map(|_| {
+            "grep -n '% py[23];' /etc/nginx/conf.d/nginx-canary.conf   # N% py2: rolled back"
+                .to_string()
+        })
         .collect()
 }

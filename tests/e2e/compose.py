@@ -17,7 +17,11 @@ Scenario 2 (fault): a fresh stack at 10%; traffic reaches /report, which fails o
 rollback alert fires, Alertmanager calls the receiver, py3's weight goes to 0; clients see no
 errors (HAProxy retries idempotent requests on py2).
 
-Usage: tests/e2e/compose.py [--canaryc PATH]   (as root: it starts dockerd when none runs, and
+Scenario 3 (by hand, HAProxy and nginx): no engine; the runbook's own commands, run as written
+in the bundle's directory, start the stack, move py3 from 10% to 50% and roll it back to 0 with
+no client-visible errors.
+
+Usage: tests/e2e/compose.py [--canaryc PATH] [--only loop|by-hand]   (as root: it starts dockerd when none runs, and
 stops what it started). Ports are on 127.0.0.1, chosen free at run time; the run ends by itself.
 """
 import argparse
@@ -104,9 +108,22 @@ def build_images(workdir, canaryc):
         image(workdir, tag,
               'ENV PATH=%s/bin HOST=0.0.0.0\nCMD ["%s/bin/python", "/app/app.py"]\n' % (prefix, prefix),
               files=[(APP, "/app/app.py")], trees=[(prefix, prefix)], dirs=["/tmp"])
+    # As the official image runs it (its entrypoint adds `-W -db`): master-worker mode, whose
+    # master reloads the config on SIGHUP, which the by-hand runbook sends.
     image(workdir, "haproxy:2.8",
-          'ENTRYPOINT ["/usr/sbin/haproxy", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]\n',
+          'ENTRYPOINT ["/usr/sbin/haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]\n',
           files=[shutil.which("haproxy")], dirs=["/var/lib/haproxy", "/usr/local/etc/haproxy", "/tmp"])
+    # nginx as the official image lays it out: conf.d/default.conf included in the http block.
+    etc = os.path.join(workdir, "nginx-etc")
+    os.makedirs(etc, exist_ok=True)
+    for name, text in (("nginx.conf", NGINX_CONF), ("passwd", "root:x:0:0::/:/bin/false\nnobody:x:65534:65534::/:/bin/false\n"),
+                       ("group", "root:x:0:\nnobody:x:65534:\nnogroup:x:65534:\n")):
+        with open(os.path.join(etc, name), "w") as fh:
+            fh.write(text)
+    image(workdir, "nginx:1.27", 'CMD ["/usr/sbin/nginx", "-g", "daemon off;"]\n',
+          files=[shutil.which("nginx"), (os.path.join(etc, "nginx.conf"), "/etc/nginx/nginx.conf"),
+                 (os.path.join(etc, "passwd"), "/etc/passwd"), (os.path.join(etc, "group"), "/etc/group")],
+          dirs=["/etc/nginx/conf.d", "/var/log/nginx", "/var/lib/nginx/body", "/var/lib/nginx/proxy", "/run", "/tmp"])
     image(workdir, "prom/prometheus:v2.53.1", 'ENTRYPOINT ["/bin/prometheus"]\n',
           files=[(shutil.which("prometheus"), "/bin/prometheus")], dirs=["/prometheus", "/tmp"])
     image(workdir, "prom/alertmanager:v0.27.0", 'ENTRYPOINT ["/bin/alertmanager"]\n',
@@ -115,6 +132,18 @@ def build_images(workdir, canaryc):
     image(workdir, "canaryc:0.1.0", "ENV PATH=/usr/local/bin\n",
           files=[(canaryc, "/usr/local/bin/canaryc"), (shutil.which("webhook"), "/usr/local/bin/webhook")],
           dirs=["/var/lib/canaryc", "/tmp"])
+
+
+NGINX_CONF = """user nobody nogroup;
+worker_processes 1;
+pid /run/nginx.pid;
+error_log stderr;
+events {}
+http {
+    access_log off;
+    include /etc/nginx/conf.d/*.conf;
+}
+"""
 
 
 class Docker:
@@ -277,12 +306,95 @@ def scenario_fault(canaryc, env):
         stack.compose("down", "-v", timeout=120)
 
 
+def runbook_block(text, after):
+    """The first ```sh block after the line containing `after` in a generated runbook."""
+    at = text.index(after)
+    m = re.search(r"```sh\n(.*?)```", text[at:], re.S)
+    return [line.strip() for line in m.group(1).splitlines() if line.strip()]
+
+
+def scenario_by_hand(canaryc, workdir, router):
+    """No engine: a person runs the runbook's commands as written. They must move the split
+    canary-lb applies (the config is a single-file bind mount: an edit that replaces the file
+    would leave the container on the old one) and roll back with no client-visible errors."""
+    print("\n== compose by hand (%s): the runbook's own commands move py3 to 50%% and back to 0" % router, flush=True)
+    port = e2e.free_block(1)
+    stats = e2e.free_port({port})
+    plan = open(os.path.join(EXAMPLE, "canary.plan")).read()
+    plan = re.sub(r"(?m)^const port\s*=.*$", "const port  = %d" % port, plan)
+    plan = re.sub(r"(?m)^const stats\s*=.*$", "const stats = %d" % stats, plan)
+    plan = plan.replace("router: haproxy, engine: canaryc", "router: %s, engine: none" % router)
+    if router == "nginx":
+        plan = plan.replace("source          = haproxy", "source          = app")
+        plan = re.sub(r"(?m)^\s*stats_port\s*=.*$", "", plan)
+    root = os.path.join(workdir, "by-hand-" + router)
+    os.makedirs(root)
+    with open(os.path.join(root, "canary.plan"), "w") as fh:
+        fh.write(plan)
+    out = os.path.join(root, "out")
+    built = sh([canaryc, "build", "canary.plan", "--output", out], cwd=root, env=dict(os.environ, NO_COLOR="1"))
+    if not check(built.returncode == 0, "canaryc build (%s, engine none): %s" % (router, built.stderr.strip()[-300:])):
+        return
+    runbook = open(os.path.join(out, "canary-plan.md")).read()
+    rollback = open(os.path.join(out, "canary-rollback-runbook.md")).read()
+    # The commands run as a person would paste them, in the bundle's directory; only the
+    # project's name is set, so that this stack cannot meet another on this machine.
+    env = dict(os.environ, COMPOSE_PROJECT_NAME=PROJECT + "-" + router)
+    def run(command):
+        done = sh(["bash", "-c", command], cwd=out, env=env, timeout=180, stdin=subprocess.DEVNULL)
+        return check(done.returncode == 0, "`%s` exits 0%s" % (command[:90] + ("..." if len(command) > 90 else ""),
+                                                            "" if done.returncode == 0 else ": " + done.stderr.strip()[-400:]))
+    base = "http://127.0.0.1:%d" % port
+    def share(seconds=6):
+        with e2e.Load(base, 60, ["/"]) as load:
+            time.sleep(seconds)
+        served, errors, total = load.snapshot()
+        return served, errors, total
+    try:
+        for command in runbook_block(runbook, "Start the canary stack"):
+            run(command)
+        try:
+            e2e.wait_for("canary-lb and both copies", lambda: e2e.http_get(base + "/healthz")[0] == 200, timeout=90, interval=1)
+        except RuntimeError:
+            logs = sh(["docker", "compose", "-f", "docker-compose-canary.yml", "logs", "--no-color", "--tail", "20"],
+                      cwd=out, env=env, timeout=60).stdout
+            raise RuntimeError("%s stack never answered /healthz; its logs:\n%s" % (router, logs[-3000:]))
+        time.sleep(3)
+        served, errors, total = share()
+        check(errors == 0 and 0 < served["py3"] < 0.25 * total,
+              "%s at the first stage (10%%): py3 served %d of %d, %d errors" % (router, served["py3"], total, errors))
+        for command in runbook_block(runbook, "Stage `canary-50pct`"):
+            run(command)
+        time.sleep(2)
+        served, errors, total = share()
+        check(errors == 0 and 0.35 * total < served["py3"] < 0.65 * total,
+              "%s after the runbook's canary-50pct command: py3 served %d of %d, %d errors" % (router, served["py3"], total, errors))
+        manual = rollback[rollback.index("## Manual rollback"):]
+        with e2e.Load(base, 60, ["/"]) as load:
+            time.sleep(1)
+            for command in runbook_block(manual, "### Docker Compose"):
+                run(command)
+            time.sleep(4)
+            during = load.snapshot()
+        time.sleep(2)
+        served, errors, total = share()
+        check(served["py3"] == 0 and errors == 0 and total > 0,
+              "%s after the runbook's manual rollback: py3 served %d of %d, %d errors" % (router, served["py3"], total, errors))
+        check(during[1] == 0, "%s: client-visible errors while rolling back: %d of %d%s" % (router, during[1], during[2], load.kinds()))
+        verify = manual[manual.index("## Verify"):]
+        for command in runbook_block(verify, "### Docker Compose"):
+            run(command)
+    finally:
+        sh(["docker", "compose", "-f", "docker-compose-canary.yml", "down", "-v"], cwd=out, env=env, timeout=120)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--canaryc", default=os.path.join(ROOT, "target", "debug", "canaryc"))
+    parser.add_argument("--only", choices=["loop", "by-hand"], help="run only these scenarios")
     args = parser.parse_args()
     args.canaryc = os.path.abspath(args.canaryc)
-    for tool in ("docker", "haproxy", "prometheus", "prometheus-alertmanager", "webhook"):
+    for tool in ("docker", "haproxy", "nginx", "prometheus", "prometheus-alertmanager", "webhook"):
         if not shutil.which(tool):
             sys.exit("e2e: %s is not installed (see docs/e2e.md)" % tool)
     e2e.DEADLINE = time.time() + 900
@@ -293,9 +405,13 @@ def main():
         docker = Docker(workdir)
         build_images(workdir, args.canaryc)
         print("images built in %.0f s" % (time.time() - t0), flush=True)
-        env = setup(args.canaryc, workdir)
-        scenario_healthy(args.canaryc, env)
-        scenario_fault(args.canaryc, env)
+        if args.only != "by-hand":
+            env = setup(args.canaryc, workdir)
+            scenario_healthy(args.canaryc, env)
+            scenario_fault(args.canaryc, env)
+        if args.only != "loop":
+            for router in os.environ.get("CANARYC_E2E_ROUTERS", "haproxy nginx").split():
+                scenario_by_hand(args.canaryc, workdir, router)
     except Exception as error:  # a harness failure is a test failure, reported as one
         check(False, "harness: %s" % error)
     finally:
