@@ -282,6 +282,10 @@ pub struct ServiceIr {
     /// take the port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaces: Option<Predecessor>,
+    /// On Docker Compose: services of this plan that a dependency of this service calls by
+    /// their Compose name, so the stack keeps a plain py2 copy of each for those calls.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub internal_callers: Vec<InternalCall>,
     pub cpu_millis: Option<u32>,
     pub memory_bytes: Option<u64>,
     pub env_py2: Vec<EnvVar>,
@@ -322,6 +326,16 @@ pub struct ServiceIr {
     /// in canary-plan.json: it depends on where the files are written, not on the plan.
     #[serde(skip)]
     pub build_context: Option<String>,
+}
+
+/// A dependency (`caller`) that reaches another service of the plan (`service`) by its Compose
+/// name. canary-lb publishes that service on its public port, not under its name inside the
+/// stack, so the call goes to the plain py2 copy the stack keeps as the caller's dependency:
+/// it is neither split nor compared, and stays on py2 after the cutover.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct InternalCall {
+    pub caller: String,
+    pub service: String,
 }
 
 impl ServiceIr {
@@ -1544,12 +1558,34 @@ fn service(
     }
     let (env_py2, env_py3) = environment(s, pickled_messages);
     // What the app depends on, and what that depends on (kafka needs zookeeper), in order.
+    let mut internal_callers = Vec::new();
     let compose_dependencies = match (detection, compose_workload) {
         (Some(d), Some(w)) => {
+            // The Compose services other services of this plan were linked to.
+            let canaried: Vec<&Workload> = plan
+                .services
+                .iter()
+                .filter_map(|other| other.workload.and_then(|id| d.workload(id)))
+                .filter(|o| o.kind == WorkloadKind::ComposeService && o.name != w.name)
+                .filter(|o| o.evidence.file == w.evidence.file)
+                .collect();
             let mut found: Vec<(String, serde_json::Value)> = Vec::new();
-            let mut queue: Vec<String> = w.depends_on.clone();
-            while let Some(dep) = queue.first().cloned() {
+            let mut queue: Vec<(String, String)> = w
+                .depends_on
+                .iter()
+                .map(|dep| (w.name.clone(), dep.clone()))
+                .collect();
+            while let Some((caller, dep)) = queue.first().cloned() {
                 queue.remove(0);
+                if canaried.iter().any(|o| o.name == dep) {
+                    let call = InternalCall {
+                        caller,
+                        service: dep.clone(),
+                    };
+                    if !internal_callers.contains(&call) {
+                        internal_callers.push(call);
+                    }
+                }
                 if dep == w.name || found.iter().any(|(n, _)| *n == dep) {
                     continue;
                 }
@@ -1559,7 +1595,7 @@ fn service(
                 if x.role.as_deref() == Some("load balancer") {
                     continue;
                 }
-                queue.extend(x.depends_on.iter().cloned());
+                queue.extend(x.depends_on.iter().map(|next| (dep.clone(), next.clone())));
                 if let Some(def) = x.definition.clone() {
                     found.push((x.name.clone(), def));
                 }
@@ -1652,6 +1688,7 @@ fn service(
         user,
         user_reason,
         replaces: host::predecessor(host),
+        internal_callers,
         cpu_millis: s.cpu_millis.as_ref().map(|c| c.value),
         memory_bytes: s.memory_bytes.as_ref().map(|m| m.value),
         env_py2,

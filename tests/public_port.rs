@@ -83,3 +83,55 @@ fn a_port_two_listeners_would_take_stops_the_build() {
     let stack = std::fs::read_to_string(out.join("docker-compose-canary.yml")).unwrap();
     assert!(stack.contains("- 8001:8001"), "{stack}");
 }
+
+/// mozilla/kuma's `kumascript` (a dependency of `web`) calls `api` at `http://api:8000`: the
+/// stack keeps a plain py2 `api` for it, and the runbook says that those calls are not canaried.
+#[test]
+fn a_dependency_that_calls_another_canaried_service_is_said_to_stay_on_py2() {
+    let compose = "services:
+  web:
+    image: shop/app:2.7
+    command: gunicorn --bind 0.0.0.0:8000 shop.wsgi
+    ports:
+      - \"8000:8000\"
+    depends_on:
+      - renderer
+  renderer:
+    image: shop/renderer:1
+    environment:
+      - DOCUMENT_URL=http://api:8000/docs
+    depends_on:
+      - api
+  api:
+    image: shop/app:2.7
+    command: gunicorn --bind 0.0.0.0:8000 shop.api_wsgi
+    ports:
+      - \"8001:8000\"
+";
+    let dir = planned(&[
+        ("docker-compose.yml", compose),
+        ("shop/wsgi.py", "import django\napplication = None\n"),
+    ]);
+    let stack = read(&dir, "docker-compose-canary.yml");
+    assert!(
+        stack.contains("\n  api:\n") && stack.contains("\n  renderer:\n"),
+        "{stack}"
+    );
+    let runbook = read(&dir, "canary-plan.md");
+    assert!(
+        runbook.contains("**Internal calls are not canaried.** `renderer` (a dependency of `web`) calls `api` by its Compose name, so the stack keeps a plain py2 `api` for it"),
+        "{runbook}"
+    );
+    assert!(
+        runbook.contains("point `renderer` at canary-lb on port 8001"),
+        "{runbook}"
+    );
+    let json = read(&dir, "canary-plan.json");
+    assert!(json.contains("\"caller\": \"renderer\""), "{json}");
+    // Without the call, nothing is said.
+    let plain = planned(&[
+        ("docker-compose.yml", COMPOSE),
+        ("shop/wsgi.py", "import django\napplication = None\n"),
+    ]);
+    assert!(!read(&plain, "canary-plan.md").contains("Internal calls"));
+}

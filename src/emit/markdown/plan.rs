@@ -101,6 +101,42 @@ fn architecture(d: &mut Doc, ir: &Ir) {
         fmt(first),
         engine_docs::copies(ir)
     ));
+    internal_calls(d, ir);
+}
+
+/// Calls between the plan's services inside the Compose stack, which the canary does not see.
+fn internal_calls(d: &mut Doc, ir: &Ir) {
+    if !ir
+        .targets
+        .iter()
+        .any(|t| t.infra == crate::ir::InfraKind::DockerCompose)
+    {
+        return;
+    }
+    for s in &ir.services {
+        for call in &s.internal_callers {
+            let Some(target) = ir.services.iter().find(|t| t.name == call.service) else {
+                continue;
+            };
+            let caller = if call.caller == s.name {
+                format!("{} itself", md::code(&call.caller))
+            } else {
+                format!(
+                    "{} (a dependency of {})",
+                    md::code(&call.caller),
+                    md::code(&s.name)
+                )
+            };
+            d.paragraph(format!(
+                "**Internal calls are not canaried.** {caller} calls {service} by its Compose name, so the stack keeps a plain py2 {service} for it beside {py2} and {py3}: those requests are neither split nor compared, and they stay on py2 after the cutover. To canary them too, point {caller_name} at canary-lb on port {port}; before retiring py2, do so or keep the plain {service} running.",
+                service = md::code(&call.service),
+                py2 = md::code(&target.object(Interpreter::Py2)),
+                py3 = md::code(&target.object(Interpreter::Py3)),
+                caller_name = md::code(&call.caller),
+                port = target.public_port,
+            ));
+        }
+    }
 }
 
 fn found(d: &mut Doc, ir: &Ir) {
