@@ -319,7 +319,58 @@ pub fn plan(detection: &Detection, choices: &Choices) -> Draft {
         .filter_map(|id| detection.workload(*id))
         .collect();
     if web.is_empty() {
-        o.push_str("  # No Python web workload was detected: state its port, health path and how to run it.\n");
+        // What `infra = auto` resolves to with no Python web workload (detect::merge): the
+        // first infrastructure found, by preference.
+        let resolved = target_infra.or_else(|| {
+            [
+                Detected::Kubernetes,
+                Detected::DockerCompose,
+                Detected::BareMetal,
+            ]
+            .into_iter()
+            .find(|k| detection.infra.iter().any(|f| f.kind == *k))
+        });
+        let images = images
+            || matches!(
+                resolved,
+                Some(Detected::Kubernetes | Detected::DockerCompose)
+            );
+        // Workloads that may be the service: detection found no sign of Python in them (an
+        // image from elsewhere, a templated command), which the plan naming one settles.
+        let mut unknown: Vec<&Workload> = detection
+            .workloads
+            .iter()
+            .filter(|w| w.python_unknown() && resolved.is_none_or(|k| w.kind.infra() == k))
+            .collect();
+        unknown.sort_by_key(|w| (w.port.is_none() && w.health.is_none(), w.id));
+        if unknown.is_empty() {
+            o.push_str("  # No Python web workload was detected: state its port, health path and how to run it.\n");
+        } else {
+            o.push_str("  # No Python web workload was detected. Workloads canaryc could not tell run Python: if one is\n  # the service, name the service after it (`service NAME {`): canaryc then fills in what it found.\n");
+            for w in unknown.iter().take(8) {
+                let port = w.port.as_ref().map(|p| format!(", port {}", p.value));
+                line(
+                    &mut o,
+                    "  ",
+                    &format!(
+                        "  {}{}: {}",
+                        at(w),
+                        port.unwrap_or_default(),
+                        w.class.reason
+                    ),
+                );
+            }
+            if unknown.len() > 8 {
+                line(
+                    &mut o,
+                    "  ",
+                    &format!(
+                        "  and {} more (`canaryc detect` lists them)",
+                        unknown.len() - 8
+                    ),
+                );
+            }
+        }
         let _ = writeln!(o, "  service {{");
         fill_in(
             &mut o,
@@ -332,7 +383,30 @@ pub fn plan(detection: &Detection, choices: &Choices) -> Draft {
             ),
             "nothing in the codebase serves HTTP".into(),
         );
-        if target_infra.is_none_or(|k| k == Detected::BareMetal) && !images {
+        if images {
+            for (field, example, what, why) in [
+                (
+                    "image py2",
+                    format!("registry/{name}:2.7"),
+                    "the image production runs today",
+                    "nothing names the image the service runs",
+                ),
+                (
+                    "image py3",
+                    format!("registry/{name}:3"),
+                    "the py3 build's image",
+                    "the py3 build's image is yours to name",
+                ),
+            ] {
+                fill_in(
+                    &mut o,
+                    &mut unresolved,
+                    &name,
+                    (field, &quote(&example), what),
+                    why.into(),
+                );
+            }
+        } else {
             fill_in(
                 &mut o,
                 &mut unresolved,

@@ -889,3 +889,61 @@ fn an_apm_agent_wrapper_stays_in_both_copies_units() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// helm/charts' stable/sentry (2018, Sentry 9.0 on Python 2.7): a chart whose image comes from
+/// Docker Hub and whose command is the image's own. Nothing in it says Python, so the draft
+/// names the chart as a candidate and asks for images (it is Kubernetes), not a host command;
+/// a plan naming the workload is the evidence, and it builds with CNR609 saying only that.
+#[test]
+fn a_chart_not_known_to_run_python_is_offered_and_builds_once_named() {
+    let dir = scratch("chart-unknown");
+    let files = [
+        (
+            "charts/tracker/Chart.yaml",
+            "apiVersion: v1\nname: tracker\nversion: 0.4.0\n",
+        ),
+        (
+            "charts/tracker/values.yaml",
+            "image:\n  repository: tracker\n  tag: \"9.0\"\nservice:\n  internalPort: 9000\n",
+        ),
+        (
+            "charts/tracker/templates/web-deployment.yaml",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ template \"fullname\" . }}-web\nspec:\n  template:\n    spec:\n      containers:\n      - name: {{ .Chart.Name }}-web\n        image: \"{{ .Values.image.repository }}:{{ .Values.image.tag }}\"\n        args: [\"run\", \"web\"]\n        ports:\n        - containerPort: {{ .Values.service.internalPort }}\n",
+        ),
+    ];
+    for (path, text) in files {
+        let path = dir.join("app").join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let out = canaryc(&dir, &["plan", "app", "--output", "out"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let draft = std::fs::read_to_string(dir.join("out/canary.plan")).unwrap();
+    assert!(
+        draft.contains("Workloads canaryc could not tell run Python")
+            && draft.contains("the Helm chart `tracker`"),
+        "{draft}"
+    );
+    for field in ["port", "image py2", "image py3"] {
+        assert!(
+            draft.contains(&format!("FILL IN (app): {field}")),
+            "{field}:\n{draft}"
+        );
+    }
+    assert!(!draft.contains("command py2"), "{draft}");
+    // Named after the chart, it is canaried as the plan says.
+    let plan = "use std.schedules.standard\nuse std.rollback.defaults\n\nplan tracker {\n  codebase = \"../app\"\n  python = 2.7 -> 3.12\n  infra = kubernetes(router: istio)\n  service tracker {\n    port = 9000\n    image py2 = \"tracker:9.0\"\n    image py3 = \"registry.internal/tracker:9.0-py3\"\n  }\n  rollback = defaults\n  schedule = standard\n}\n";
+    std::fs::create_dir_all(dir.join("named")).unwrap();
+    std::fs::write(dir.join("named/canary.plan"), plan).unwrap();
+    let built = canaryc(
+        &dir.join("named"),
+        &["build", "canary.plan", "--output", "out"],
+    );
+    assert_success(&built);
+    let warnings = stderr(&built);
+    assert!(
+        warnings.contains("CNR609") && warnings.contains("not known to run Python"),
+        "{warnings}"
+    );
+    assert!(!warnings.contains("remove the service block"), "{warnings}");
+}

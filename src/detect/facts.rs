@@ -288,6 +288,11 @@ pub enum WorkloadClass {
     Other,
 }
 
+/// How a workload's class reason ends when it is [`WorkloadClass::Other`] only for want of
+/// evidence that it runs Python (an image from elsewhere, a templated command), not because it
+/// is a shared service or another language: a plan that names it as a service is that evidence.
+pub const NO_PYTHON_SIGNAL: &str = "nothing says it runs Python";
+
 impl WorkloadClass {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -363,6 +368,13 @@ pub struct Workload {
     /// The manifest or compose definition, for the backends to clone (not in the JSON output).
     #[serde(skip)]
     pub manifest: Option<serde_json::Value>,
+}
+
+impl Workload {
+    /// Classed [`WorkloadClass::Other`] only because nothing shows it runs Python.
+    pub fn python_unknown(&self) -> bool {
+        self.class.value == WorkloadClass::Other && self.class.reason.ends_with(NO_PYTHON_SIGNAL)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

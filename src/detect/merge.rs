@@ -350,26 +350,34 @@ impl<'a> Merger<'a> {
                     let Some(w) = detection.workload(*workload) else {
                         continue;
                     };
+                    let worker = w.class.value == super::facts::WorkloadClass::PythonWorker;
+                    let (what, label, help) = if worker {
+                        (
+                            "a Python worker, not a web service",
+                            "a traffic canary splits HTTP requests",
+                            "canary a worker by queue: run a py3 worker on its own queue (or consumer group) next to the py2 one, and move producers over",
+                        )
+                    } else if w.python_unknown() {
+                        // The plan names it: that is the evidence detection lacked.
+                        (
+                            "not known to run Python",
+                            "canaried as the plan says",
+                            "canaryc found no sign of Python in it (its image comes from elsewhere, or its command is templated): keep the block if it is your Python web service, remove it if not",
+                        )
+                    } else {
+                        (
+                            "a shared service or another language, not a Python web service",
+                            "a traffic canary splits HTTP requests",
+                            "shared services (databases, caches, proxies) and other languages are not canaried: remove the service block",
+                        )
+                    };
                     let mut d = Diagnostic::new(
                         Code::ServiceNotPythonWeb,
                         s.name.span,
-                        format!(
-                            "`{}` is {}: {}",
-                            s.name.value,
-                            if w.class.value == super::facts::WorkloadClass::PythonWorker {
-                                "a Python worker, not a web service"
-                            } else {
-                                "a shared service or another language, not a Python web service"
-                            },
-                            w.class.reason
-                        ),
+                        format!("`{}` is {what}: {}", s.name.value, w.class.reason),
                     )
-                    .label("a traffic canary splits HTTP requests")
-                    .help(if w.class.value == super::facts::WorkloadClass::PythonWorker {
-                        "canary a worker by queue: run a py3 worker on its own queue (or consumer group) next to the py2 one, and move producers over"
-                    } else {
-                        "shared services (databases, caches, proxies) and other languages are not canaried: remove the service block"
-                    });
+                    .label(label)
+                    .help(help);
                     if let Some(span) = self.span_of(&w.evidence) {
                         d = d.secondary(span, format!("{} `{}`", w.kind.as_str(), w.name));
                     }

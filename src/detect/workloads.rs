@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 use super::command::{self, Role};
 use super::facts::{
     BuildLink, CodeFacts, Detection, Dockerfile, Environment, Evidence, Fact, ImageBuild,
-    InfraKind, Judged, K8sLinks, K8sWorkload, Link, ProcessSource, PythonMajor, Script,
-    ServerConfig, ServerKind, Workload, WorkloadClass, WorkloadId, WorkloadKind,
+    InfraKind, Judged, K8sLinks, K8sWorkload, Link, NO_PYTHON_SIGNAL, ProcessSource, PythonMajor,
+    Script, ServerConfig, ServerKind, Workload, WorkloadClass, WorkloadId, WorkloadKind,
 };
 use super::{dir_of, dockerfile, file_name, validate};
 
@@ -1472,7 +1472,7 @@ fn classify(ctx: &Ctx<'_>, mut d: Draft) -> Workload {
         if hint.value == WorkloadClass::PythonWorker && !python_signal {
             Judged::new(
                 WorkloadClass::Other,
-                format!("{}; nothing says it runs Python", hint.reason),
+                format!("{}; {NO_PYTHON_SIGNAL}", hint.reason),
                 hint.evidence.as_ref(),
             )
         } else {
@@ -1493,10 +1493,10 @@ fn classify(ctx: &Ctx<'_>, mut d: Draft) -> Workload {
     } else if !python_signal {
         let why = match (&d.w.image, &d.w.build) {
             (Some(i), None) => format!(
-                "image `{}` is not built from this codebase and nothing says it runs Python",
+                "image `{}` is not built from this codebase and {NO_PYTHON_SIGNAL}",
                 i.value
             ),
-            _ => "nothing says it runs Python".to_string(),
+            _ => NO_PYTHON_SIGNAL.to_string(),
         };
         Judged::new(WorkloadClass::Other, why, Some(&d.w.evidence))
     } else if d.has_service || d.http_probe {
