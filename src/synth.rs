@@ -342,7 +342,7 @@ pub fn plan(detection: &Detection, choices: &Choices) -> Draft {
             .iter()
             .filter(|w| w.python_unknown() && resolved.is_none_or(|k| w.kind.infra() == k))
             .collect();
-        unknown.sort_by_key(|w| (w.port.is_none() && w.health.is_none(), w.id));
+        unknown.sort_by_key(|w| (w.health.is_none(), w.port.is_none(), w.id));
         if unknown.is_empty() {
             o.push_str("  # No Python web workload was detected: state its port, health path and how to run it.\n");
         } else {

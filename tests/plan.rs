@@ -921,7 +921,7 @@ fn a_chart_not_known_to_run_python_is_offered_and_builds_once_named() {
     let draft = std::fs::read_to_string(dir.join("out/canary.plan")).unwrap();
     assert!(
         draft.contains("Workloads canaryc could not tell run Python")
-            && draft.contains("the Helm chart `tracker`"),
+            && draft.contains("the Helm chart `tracker-web`"),
         "{draft}"
     );
     for field in ["port", "image py2", "image py3"] {
@@ -932,7 +932,7 @@ fn a_chart_not_known_to_run_python_is_offered_and_builds_once_named() {
     }
     assert!(!draft.contains("command py2"), "{draft}");
     // Named after the chart, it is canaried as the plan says.
-    let plan = "use std.schedules.standard\nuse std.rollback.defaults\n\nplan tracker {\n  codebase = \"../app\"\n  python = 2.7 -> 3.12\n  infra = kubernetes(router: istio)\n  service tracker {\n    port = 9000\n    image py2 = \"tracker:9.0\"\n    image py3 = \"registry.internal/tracker:9.0-py3\"\n  }\n  rollback = defaults\n  schedule = standard\n}\n";
+    let plan = "use std.schedules.standard\nuse std.rollback.defaults\n\nplan tracker {\n  codebase = \"../app\"\n  python = 2.7 -> 3.12\n  infra = kubernetes(router: istio)\n  service tracker-web {\n    port = 9000\n    image py2 = \"tracker:9.0\"\n    image py3 = \"registry.internal/tracker:9.0-py3\"\n  }\n  rollback = defaults\n  schedule = standard\n}\n";
     std::fs::create_dir_all(dir.join("named")).unwrap();
     std::fs::write(dir.join("named/canary.plan"), plan).unwrap();
     let built = canaryc(

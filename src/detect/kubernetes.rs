@@ -525,8 +525,11 @@ fn ingress(name: &str, namespace: Option<String>, value: &Value, evidence: Evide
 /// A chart's `values.yaml`: the image it deploys (`image.repository` and `image.tag`).
 pub(super) fn chart_values(path: &str, docs: &[Doc<'_>], out: &mut Detection) {
     let Some(doc) = docs.first() else { return };
+    // `service.internalPort`: the scaffold `helm create` wrote in Helm 2 (2016-2019), the era of
+    // most charts for py2 services (helm/charts' stable/sentry among them).
     for (keys, key) in [
         (&["service", "targetPort"][..], "targetPort"),
+        (&["service", "internalPort"][..], "internalPort"),
         (&["containerPort"][..], "containerPort"),
         (&["service", "port"][..], "port"),
     ] {
@@ -603,6 +606,9 @@ static TEMPLATE_KIND: LazyLock<Regex> = LazyLock::new(|| {
 static TEMPLATE_NAME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"(?m)^  name:\s*["']?([^"'\s#]+)["']?\s*$"#).expect("valid regex")
 });
+/// metadata.name as written, template expressions included.
+static TEMPLATE_NAME_WRITTEN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?m)^  name:\s*(\S.*?)\s*$").expect("valid regex"));
 static TEMPLATE_FIELD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"(?m)^\s*-?\s*(name|image|containerPort|path):\s*["']?([^"'\s#]+)["']?\s*$"#)
         .expect("valid regex")
@@ -645,6 +651,26 @@ pub(super) fn template(path: &str, text: &str, chart: Option<&str>, out: &mut De
             .map(|c| c[1].to_string())
             .filter(|v| !v.contains("{{") && !v.contains('$'))
             .and_then(|v| validate::name(&v).ok());
+        let written = TEMPLATE_NAME_WRITTEN
+            .captures(chunk)
+            .map(|c| c[1].to_string());
+        // `{{ template "fullname" . }}-web`: the chart's name with the literal suffix, so that a
+        // chart's web, worker and cron Deployments stay three workloads.
+        let suffixed = written.as_deref().and_then(|v| {
+            let (_, suffix) = v.rsplit_once("}}")?;
+            let suffix = suffix.trim_start_matches('-');
+            // `{{ .Release.Name }}-quotes` in the chart `quotes`: the chart's own name.
+            let chart = chart?;
+            let named = if chart == suffix || chart.ends_with(&format!("-{suffix}")) {
+                chart.to_string()
+            } else {
+                format!("{chart}-{suffix}")
+            };
+            (!suffix.is_empty() && !suffix.contains("{{"))
+                .then(|| validate::name(&named).ok())
+                .flatten()
+        });
+        let name = name.or(suffixed);
         let mut image = None;
         let mut ports = Vec::new();
         let mut health = None;
