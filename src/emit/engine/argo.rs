@@ -922,11 +922,17 @@ struct Part {
     patches: Vec<OutputFile>,
 }
 
-impl Default for Part {
-    fn default() -> Part {
+impl Part {
+    /// The first half's part begins the files themselves (their headers), so its documents,
+    /// most of a fleet's bytes, are never copied into them; the second's is appended.
+    fn new(ir: &Ir, half: usize) -> Part {
+        let documents = || match half {
+            0 => kubernetes::header_documents(ir),
+            _ => yaml::Documents::new(String::new()),
+        };
         Part {
-            stable: yaml::Documents::new(String::new()),
-            routes: yaml::Documents::new(String::new()),
+            stable: documents(),
+            routes: documents(),
             patches: Vec::new(),
         }
     }
@@ -934,13 +940,11 @@ impl Default for Part {
 
 pub(crate) fn files(ir: &Ir, t: &Target) -> Vec<OutputFile> {
     let router = t.router;
-    let mut stable = kubernetes::header_documents(ir);
-    let mut routes = kubernetes::header_documents(ir);
     let tests = TriggerTests::new(ir);
     // Each service's objects depend on that service alone: the fleet renders in two halves at
     // once, joined in service order, so the bytes are those of one pass.
-    let halves = crate::emit::in_halves(&ir.services, |chunk| {
-        let mut part = Part::default();
+    let [first, second] = crate::emit::in_halves(&ir.services, |half, chunk| {
+        let mut part = Part::new(ir, half);
         for s in chunk {
             part.stable.extend(&services(ir, s, router));
             let queries = Queries::new(ir, &tests, s);
@@ -972,12 +976,10 @@ pub(crate) fn files(ir: &Ir, t: &Target) -> Vec<OutputFile> {
         }
         part
     });
-    let mut out = Vec::new();
-    for part in halves {
-        stable.append(part.stable);
-        routes.append(part.routes);
-        out.extend(part.patches);
-    }
+    let (mut stable, mut routes, mut out) = (first.stable, first.routes, first.patches);
+    stable.append(second.stable);
+    routes.append(second.routes);
+    out.extend(second.patches);
     out.push(file(
         "k8s-rollout.yaml",
         "Argo Rollouts: the Rollout on py2 (stable), its Services, AnalysisTemplates for the rollback triggers and each stage's criteria",
