@@ -44,7 +44,8 @@ floor=target/release/write_floor
 [ "$floor" -nt benches/write_floor.rs ] || rustc -O --edition 2021 benches/write_floor.rs -o "$floor"
 rm -rf "$work/ref"
 "$bin" build "$work/fleet.plan" --output "$work/ref" > /dev/null
-echo "canaryc: $(find "$work/ref" -type f | wc -l) files, $(du -sb "$work/ref" | cut -f1) bytes"
+bytes="$(du -sb "$work/ref" | cut -f1)"
+echo "canaryc: $(find "$work/ref" -type f | wc -l) files, $bytes bytes"
 
 names=("canaryc build" "floor" "floor --syncfs" "floor --sync" "cp -r")
 # Before each run its previous output is renamed aside, not deleted: on ext4 (this machine's has
@@ -78,11 +79,11 @@ if command -v jrsonnet > /dev/null; then
   echo "jrsonnet: $(find "$work/o5" -type f | wc -l) files, $(du -sb "$work/o5" | cut -f1) bytes"
 fi
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "peak RSS (one run each, fresh directory):"
+echo "peak RSS (one run each, fresh directory; x = RSS / canaryc's bytes written, target <= 2x):"
 for i in "${!cmds[@]}"; do
   bash -c "${prepares[$i]}"
   /usr/bin/time -f "  %M KB  %e s  ${names[$i]}" bash -c "${cmds[$i]}"
-done 2>&1 | grep KB
+done 2>&1 | grep KB | awk -v b="$bytes" '{ printf "%s  (%.2fx)\n", $0, $1 * 1024 / b }'
 python3 - "$rounds" "${#cmds[@]}" "${names[@]}" "${prepares[@]}" "${cmds[@]}" <<'PY'
 import resource, statistics, subprocess, sys, time
 rounds, k = int(sys.argv[1]), int(sys.argv[2])

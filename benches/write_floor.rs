@@ -4,7 +4,7 @@
 //! Usage: write_floor SRC DEST [--sync | --syncfs]
 //!
 //! SRC is a directory canaryc built (the files to write, read into memory before anything is
-//! written, as canaryc has them in memory before it writes). DEST must not exist: it is
+//! written: no rendering at all, where canaryc renders each file as it writes it). DEST must not exist: it is
 //! created and every file is written into it with one `open(O_CREAT|O_EXCL)`, one `write` and
 //! one `close`. With `--sync`, each file is `fsync`ed and the directory too, as canaryc's
 //! transaction does (txn.rs: `sync_all` per file, then the directory), so the durable floor

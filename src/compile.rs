@@ -66,6 +66,9 @@ pub struct Options {
 pub struct Emit {
     /// The plan file as the outputs name it, relative to the output directory.
     pub plan_file: String,
+    /// Lower only, leaving [`Built::files`] empty: the front end emits the files itself
+    /// (`crate::emit::emit_each`), each written out as it is rendered (issue 15).
+    pub deferred: bool,
 }
 
 /// A plan that compiled without errors.
@@ -175,7 +178,11 @@ pub fn compile(
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Err(Diagnostics::of(diagnostics, Some(plan)));
     }
-    let files = crate::emit::emit(&ir);
+    let files = if emit.deferred {
+        Vec::new()
+    } else {
+        crate::emit::emit(&ir)
+    };
     Ok(Outputs {
         plan,
         built: Some(Built { ir, files }),

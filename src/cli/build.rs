@@ -5,6 +5,7 @@
 //! unified diffs and exits 1 on drift (CI keeps committed outputs in sync this way).
 
 use std::fmt::Write as _;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use super::load::{Compiled, Disk, plan_dir};
@@ -53,8 +54,12 @@ pub(crate) fn run(args: &Args, env: &Env) -> Result<(), Error> {
         // doing any work.
         output::recover(&output)?;
     }
+    // An output that does not exist yet is streamed: each file written as it is rendered,
+    // never the whole bundle in memory (issue 15).
+    let fresh = !args.check
+        && std::fs::symlink_metadata(&output).is_err_and(|e| e.kind() == ErrorKind::NotFound);
     let mut sources = SourceMap::new();
-    let compiled = compile(&args.plan, &output, env, &mut sources)?;
+    let compiled = compile(&args.plan, &output, env, &mut sources, fresh)?;
     let diagnostics = match &compiled {
         Ok(outputs) => &outputs.diagnostics,
         Err(failed) => &failed.diagnostics,
@@ -66,7 +71,7 @@ pub(crate) fn run(args: &Args, env: &Env) -> Result<(), Error> {
     }
     let Ok(Outputs {
         plan,
-        built: Some(Built { ir, files }),
+        built: Some(Built { ir, mut files }),
         ..
     }) = compiled
     else {
@@ -79,6 +84,17 @@ pub(crate) fn run(args: &Args, env: &Env) -> Result<(), Error> {
             "build failed: {warnings} warnings with --deny-warnings; nothing written"
         ))));
     }
+    if fresh {
+        if let Some(mut stream) = output::stream(&output)? {
+            let listing = crate::emit::emit_each(&ir, &mut |f| stream.file(&f));
+            stream.finish()?;
+            print_stdout(&summary_of(&ir, &listing, &output, warnings));
+            return Ok(());
+        }
+        // Created meanwhile: written as any existing output is, every file at hand.
+        files = crate::emit::emit(&ir);
+    }
+    keep_plan(&args.plan, &output, &mut files)?;
     if args.check {
         return check_drift(&output, &files);
     }
@@ -99,40 +115,39 @@ pub(crate) fn run(args: &Args, env: &Env) -> Result<(), Error> {
     Ok(())
 }
 
-/// Reads, checks, detects, merges, lowers, emits (`crate::compile`); with the plan itself
-/// among the files when it lives in the output directory. `Err` is a usage error (the plan
-/// cannot be read).
+/// Reads, checks, detects, merges, lowers and, unless `deferred`, emits (`crate::compile`).
+/// `Err` is a usage error (the plan cannot be read).
 fn compile(
     plan: &Path,
     output: &Path,
     env: &Env,
     sources: &mut SourceMap,
+    deferred: bool,
 ) -> Result<Compiled, Error> {
     let mut codebase = Disk::new(plan_dir(plan), true).building(output);
     let emit = Emit {
         plan_file: relative_to(plan, output),
+        deferred,
     };
-    let mut compiled = super::load::compile(plan, env, sources, &mut codebase, Some(emit))?;
-    // A plan kept inside its own output directory is part of it: keep it across rebuilds.
-    if let (
-        Ok(Outputs {
-            built: Some(built), ..
-        }),
-        Some(name),
-    ) = (compiled.as_mut(), plan_inside(plan, output))
-    {
-        if !built.files.iter().any(|f| f.name == name) {
+    super::load::compile(plan, env, sources, &mut codebase, Some(emit))
+}
+
+/// A plan kept inside its own output directory is part of it: kept across rebuilds, among
+/// `files`.
+fn keep_plan(plan: &Path, output: &Path, files: &mut Vec<OutputFile>) -> Result<(), Error> {
+    if let Some(name) = plan_inside(plan, output) {
+        if !files.iter().any(|f| f.name == name) {
             // Byte for byte (a byte-order mark included): it is the user's file, not a rendering.
             let contents = super::load::read_plan_exact(plan)?;
-            built.files.push(OutputFile {
+            files.push(OutputFile {
                 name,
                 contents,
                 purpose: "the plan these files were built from".into(),
             });
-            built.files.sort_by(|a, b| a.name.cmp(&b.name));
+            files.sort_by(|a, b| a.name.cmp(&b.name));
         }
     }
-    Ok(compiled)
+    Ok(())
 }
 
 /// The plan's file name, if it lives directly in `output`.
@@ -214,6 +229,15 @@ fn check_drift(output: &Path, files: &[OutputFile]) -> Result<(), Error> {
 
 /// What a person reads after a build: where it runs, what was written, the ramp-up and timeline.
 pub(crate) fn summary(ir: &Ir, files: &[OutputFile], output: &Path, warnings: usize) -> String {
+    let listing: Vec<(String, String)> = files
+        .iter()
+        .map(|f| (f.name.clone(), f.purpose.clone()))
+        .collect();
+    summary_of(ir, &listing, output, warnings)
+}
+
+/// [`summary`] of the files' names and purposes.
+fn summary_of(ir: &Ir, files: &[(String, String)], output: &Path, warnings: usize) -> String {
     let mut o = String::new();
     let targets: Vec<String> = ir
         .targets
@@ -271,8 +295,8 @@ pub(crate) fn summary(ir: &Ir, files: &[OutputFile], output: &Path, warnings: us
         }
     );
     let _ = writeln!(o, "\nWrote {} files to {}:", files.len(), output.display());
-    for f in files {
-        let _ = writeln!(o, "  {:<30} {}", f.name, f.purpose);
+    for (name, purpose) in files {
+        let _ = writeln!(o, "  {name:<30} {purpose}");
     }
     if warnings > 0 {
         let _ = writeln!(o, "\n{warnings} warnings (above).");

@@ -177,6 +177,7 @@ pub(crate) fn run(args: &Args, env: &Env) -> Result<(), Error> {
     let compiled = draft.unresolved.is_empty().then(|| {
         let emit = Emit {
             plan_file: relative_to(&output.join("canary.plan"), &output),
+            deferred: false,
         };
         super::load::load_text(
             &plan_name,

@@ -79,9 +79,10 @@ pub(crate) fn verify_commands(ir: &Ir, t: &Target) -> Vec<String> {
 /// `render` over the two halves of `items` at once (a scoped thread for the second), in order:
 /// the results are what one pass over `items` would give in two pieces, so output does not
 /// depend on the threads. Small inputs, and a machine with one core, run in one thread.
+/// `render` is told which half it renders (0 or 1).
 pub(crate) fn in_halves<I: Sync, T: Send>(
     items: &[I],
-    render: impl Fn(&[I]) -> T + Sync,
+    render: impl Fn(usize, &[I]) -> T + Sync,
 ) -> [T; 2] {
     const MIN_TO_SPLIT: usize = 64;
     let parallel = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
@@ -91,11 +92,11 @@ pub(crate) fn in_halves<I: Sync, T: Send>(
         items.len()
     });
     if second.is_empty() {
-        return [render(first), render(second)];
+        return [render(0, first), render(1, second)];
     }
     std::thread::scope(|scope| {
-        let later = scope.spawn(|| render(second));
-        let earlier = render(first);
+        let later = scope.spawn(|| render(1, second));
+        let earlier = render(0, first);
         // A panic in the thread is the same panic as in one pass.
         let later = later
             .join()
@@ -107,6 +108,42 @@ pub(crate) fn in_halves<I: Sync, T: Send>(
 /// Every file the IR calls for, sorted by name.
 pub fn emit(ir: &Ir) -> Vec<OutputFile> {
     let mut files = Vec::new();
+    emit_each(ir, &mut |f| files.push(f));
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    files
+}
+
+/// What [`emit_each`] has handed out: each file's name and purpose.
+struct Sent<'s> {
+    sink: &'s mut dyn FnMut(OutputFile),
+    listing: Vec<(String, String)>,
+}
+
+impl Sent<'_> {
+    fn push(&mut self, f: OutputFile) {
+        self.listing.push((f.name.clone(), f.purpose.clone()));
+        (self.sink)(f);
+    }
+
+    fn extend(&mut self, files: impl IntoIterator<Item = OutputFile>) {
+        for f in files {
+            self.push(f);
+        }
+    }
+
+    fn any(&self, name: &str) -> bool {
+        self.listing.iter().any(|(n, _)| n == name)
+    }
+}
+
+/// The files of [`emit`], each handed to `sink` as soon as it is rendered (in no particular
+/// order), so a writer can put it on disk and free it before the next is rendered (issue 15:
+/// a fleet's bundle was held whole). Returns every file's name and purpose, sorted by name.
+pub fn emit_each(ir: &Ir, sink: &mut dyn FnMut(OutputFile)) -> Vec<(String, String)> {
+    let mut files = Sent {
+        sink,
+        listing: Vec::new(),
+    };
     let target = |kind: InfraKind| ir.targets.iter().find(|t| t.infra == kind);
     let has = |kind: InfraKind| target(kind).is_some();
     if let Some(t) = target(InfraKind::Kubernetes) {
@@ -171,7 +208,7 @@ pub fn emit(ir: &Ir) -> Vec<OutputFile> {
     // The comparator's image on Compose is canaryc's, as the loop's is.
     let compose_comparator = has(InfraKind::DockerCompose)
         && ir.services.iter().any(|s| compose::comparator(s).is_some());
-    if compose_comparator && !files.iter().any(|f| f.name == "Dockerfile.canaryc") {
+    if compose_comparator && !files.any("Dockerfile.canaryc") {
         files.push(engine::compose_loop::dockerfile_file(ir));
     }
     files.push(file(
@@ -198,10 +235,11 @@ pub fn emit(ir: &Ir) -> Vec<OutputFile> {
         },
         markdown::rollback_runbook(ir),
     ));
-    files.sort_by(|a, b| a.name.cmp(&b.name));
+    files.listing.sort_by(|a, b| a.0.cmp(&b.0));
     let listing: Vec<(String, String)> = files
+        .listing
         .iter()
-        .map(|f| (f.name.clone(), f.purpose.clone()))
+        .cloned()
         .chain([
             (
                 "canary-plan.md".to_string(),
@@ -223,8 +261,8 @@ pub fn emit(ir: &Ir) -> Vec<OutputFile> {
         "the master plan, machine-readable",
         plan_json::plan(ir, &listing),
     ));
-    files.sort_by(|a, b| a.name.cmp(&b.name));
-    files
+    files.listing.sort_by(|a, b| a.0.cmp(&b.0));
+    files.listing
 }
 
 #[cfg(test)]
@@ -233,7 +271,7 @@ mod tests {
     fn halves_are_one_pass_in_two_pieces() {
         for n in [0, 1, 63, 64, 65, 1000] {
             let items: Vec<usize> = (0..n).collect();
-            let [a, b] = super::in_halves(&items, <[usize]>::to_vec);
+            let [a, b] = super::in_halves(&items, |_, half| half.to_vec());
             assert_eq!([a, b].concat(), items, "{n} items");
         }
     }

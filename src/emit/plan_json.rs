@@ -25,15 +25,23 @@ struct File<'a> {
 pub const REDACTED: &str = "[redacted]";
 
 pub fn plan(ir: &Ir, files: &[(String, String)]) -> String {
-    // Credentials stay in the workload's own config; the document says one is there.
-    let mut shown = ir.clone();
-    for s in &mut shown.services {
-        for e in s.env_py2.iter_mut().chain(s.env_py3.iter_mut()) {
-            if e.credential {
-                e.value = REDACTED.to_string();
+    // Credentials stay in the workload's own config; the document says one is there. The IR
+    // is copied only to redact one (issue 15: a fleet's IR is megabytes).
+    let credential =
+        |s: &crate::ir::ServiceIr| s.env_py2.iter().chain(&s.env_py3).any(|e| e.credential);
+    let shown = if ir.services.iter().any(credential) {
+        let mut shown = ir.clone();
+        for s in &mut shown.services {
+            for e in s.env_py2.iter_mut().chain(s.env_py3.iter_mut()) {
+                if e.credential {
+                    e.value = REDACTED.to_string();
+                }
             }
         }
-    }
+        std::borrow::Cow::Owned(shown)
+    } else {
+        std::borrow::Cow::Borrowed(ir)
+    };
     let doc = Document {
         format_version: PLAN_FORMAT_VERSION,
         generator: concat!("canaryc ", env!("CARGO_PKG_VERSION")),

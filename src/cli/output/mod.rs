@@ -488,6 +488,99 @@ pub(crate) fn write(request: &Request<'_>) -> Result<(), WriteError> {
     Ok(())
 }
 
+/// A write of an output directory that does not exist yet, file by file as they are rendered
+/// (issue 15: a fleet's bundle no longer waits in memory whole): the swap of rule 6 with the
+/// lock held throughout, its files staged as they come and the directory renamed into place
+/// by [`Stream::finish`]. Nothing is visible at the output until then, and a failure, or a
+/// stream dropped unfinished, leaves no output at all, as [`write`] would.
+pub(crate) struct Stream {
+    _lock: txn::Lock,
+    staging: txn::Staging,
+    shown: String,
+    entries: Vec<manifest::Entry>,
+    /// The first failure: later files are not written, and `finish` reports it.
+    failed: Option<WriteError>,
+}
+
+/// Begins a [`Stream`] into `output` if it does not exist (once interrupted earlier writes
+/// are recovered, under the lock); `None` when it exists: it holds files to compare with,
+/// keep or replace, so [`write`] it with every file at hand.
+pub(crate) fn stream(output: &Path) -> Result<Option<Stream>, WriteError> {
+    let target = resolve(output, true)?;
+    let lock = lock(&target)?;
+    recover_locked(&target)?;
+    let target = resolve(output, false)?;
+    let Some(parent) = target.parent.as_deref().filter(|_| !target.exists) else {
+        return Ok(None);
+    };
+    let shown = output.display().to_string();
+    let staging = txn::Staging::begin(parent, &target.name)
+        .map_err(|e| WriteError::unchanged(format!("cannot write {shown}: {e}")))?;
+    Ok(Some(Stream {
+        _lock: lock,
+        staging,
+        shown,
+        entries: Vec::new(),
+        failed: None,
+    }))
+}
+
+impl Stream {
+    /// Writes one file (after a failure, nothing more).
+    pub(crate) fn file(&mut self, f: &OutputFile) {
+        if self.failed.is_some() {
+            return;
+        }
+        if !manifest::is_plain_name(&f.name) {
+            self.failed = Some(WriteError::unchanged(format!(
+                "refusing to write {:?}: output files are plain names",
+                f.name
+            )));
+            return;
+        }
+        let staged = txn::Staged {
+            name: &f.name,
+            contents: f.contents.as_bytes(),
+            executable: f.name.ends_with(".sh"),
+        };
+        match self.staging.add(&staged) {
+            Ok(()) => self
+                .entries
+                .push(manifest::Entry::of(&f.name, f.contents.as_bytes())),
+            Err(e) => {
+                self.failed = Some(WriteError::unchanged(format!(
+                    "cannot write {}: {e}",
+                    self.shown
+                )));
+            }
+        }
+    }
+
+    /// Writes the manifest and swaps the directory in.
+    pub(crate) fn finish(mut self) -> Result<(), WriteError> {
+        if let Some(failed) = self.failed.take() {
+            return Err(failed);
+        }
+        let failed = |e: std::io::Error, shown: &str| {
+            WriteError::unchanged(format!("cannot write {shown}: {e}"))
+        };
+        // In the order of a bundle's files (a name written twice failed to be created).
+        self.entries.sort_by(|a, b| a.name.cmp(&b.name));
+        let manifest_text = manifest::format(&self.entries);
+        let marker = txn::Staged {
+            name: MARKER,
+            contents: manifest_text.as_bytes(),
+            executable: false,
+        };
+        self.staging
+            .add(&marker)
+            .map_err(|e| failed(e, &self.shown))?;
+        let notes = self.staging.commit().map_err(|e| failed(e, &self.shown))?;
+        print_notes(&notes);
+        Ok(())
+    }
+}
+
 /// The usage errors of rule 5 (and of directories in the way), saying exactly what writing
 /// would do.
 fn refuse(

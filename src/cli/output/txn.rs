@@ -133,6 +133,67 @@ pub(super) fn swap(
     }
 }
 
+/// A swap of a new output directory whose files arrive one at a time ([`Staging::add`]), so
+/// none has to wait in memory for the others (issue 15): [`swap`] of an output that does not
+/// exist, with the same steps, the same transaction and the same durability, in the same order.
+pub(super) struct Staging {
+    txn: tempfile::TempDir,
+    new: PathBuf,
+    output: PathBuf,
+    parent: PathBuf,
+    /// A descriptor of `new` for the one syncfs(2), where it reports errors; `None`: each file
+    /// is fsynced as it is written.
+    fs: Option<File>,
+}
+
+impl Staging {
+    /// Begins the swap that creates `parent/name`, which does not exist.
+    pub(super) fn begin(parent: &Path, name: &str) -> io::Result<Staging> {
+        let txn = tempfile::Builder::new()
+            .prefix(&swap_prefix(name))
+            .tempdir_in(parent)?;
+        write_owner(txn.path())?;
+        let new = txn.path().join("new");
+        std::fs::create_dir(&new)?;
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let fs = match syncfs_reports_errors() {
+            true => Some(File::open(&new)?),
+            false => None,
+        };
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let fs = None;
+        Ok(Staging {
+            txn,
+            new,
+            output: parent.join(name),
+            parent: parent.to_path_buf(),
+            fs,
+        })
+    }
+
+    /// Writes one file of the new directory (as [`write_files`] does).
+    pub(super) fn add(&mut self, file: &Staged<'_>) -> io::Result<()> {
+        let path = self.new.join(file.name);
+        match self.fs {
+            Some(_) => create_file(&path, file.contents, file.executable).map(drop),
+            None => write_file(&path, file.contents, file.executable),
+        }
+    }
+
+    /// Makes the files durable and renames the new directory into place: the commit. Before
+    /// it, a failure (or dropping the staging) deletes only the new files.
+    pub(super) fn commit(self) -> io::Result<Vec<String>> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(fs) = &self.fs {
+            rustix::fs::syncfs(fs).map_err(io::Error::from)?;
+        }
+        sync_dir(&self.new)?;
+        sync_dir(self.txn.path())?;
+        rename_noreplace(&self.new, &self.output)?;
+        Ok(tidy(&self.output, &self.parent, &self.txn.keep()))
+    }
+}
+
 /// After the commit of a write of `output`: makes it durable (`commit_dir` is where it
 /// happened) and deletes the transaction. The new files are in place whatever happens here, so
 /// a failure is a note, and the next run deletes what is left.

@@ -291,18 +291,18 @@ fn selector(s: &ServiceIr) -> BTreeMap<String, String> {
     labels
 }
 
-/// The pod template of one copy: the engines' clone, with the Rollout's label.
-fn template(ir: &Ir, s: &ServiceIr, copy: Interpreter) -> Value {
-    let mut template = super::pod_template(ir, s, copy);
+/// The pod template of one copy: the engines' clone (of `deployment`, the copy's cloned
+/// Deployment), with the Rollout's label.
+fn template(s: &ServiceIr, deployment: Value, copy: Interpreter) -> Value {
+    let mut template = super::pod_template_of(s, deployment, copy);
     if let Some(Value::Object(labels)) = template.pointer_mut("/metadata/labels") {
         labels.insert(ROLLOUT_LABEL.to_string(), Value::String(s.name.clone()));
     }
     template
 }
 
-/// Team selector labels other than `version`, from the cloned Deployment.
-fn team_selector(ir: &Ir, s: &ServiceIr) -> BTreeMap<String, String> {
-    let deployment = kubernetes::deployment(ir, s, Interpreter::Py2);
+/// Team selector labels other than `version`, from the cloned Deployment (py2's).
+fn team_selector(deployment: &Value, s: &ServiceIr) -> BTreeMap<String, String> {
     let mut labels: BTreeMap<String, String> = deployment
         .pointer("/spec/selector/matchLabels")
         .and_then(Value::as_object)
@@ -325,15 +325,15 @@ pub(crate) fn rollback_template_name(s: &ServiceIr) -> String {
     format!("{}-rollback", s.name)
 }
 
-fn steps(ir: &Ir, s: &ServiceIr, t: &Target) -> Vec<Step> {
+fn steps(ir: &Ir, s: &ServiceIr, t: &Target, queries: &Queries) -> Vec<Step> {
     let mut steps = Vec::new();
-    for stage in &ir.stages {
+    for (stage, checks) in ir.stages.iter().zip(&queries.stages) {
         let (_, weight) = t.weights(stage);
         steps.push(Step::SetWeight(weight));
         steps.push(Step::Pause(Pause {
             duration: Some(duration((stage.hold_hours * 3600.0).round() as u64)),
         }));
-        if !analysis::stage_checks(ir, s, stage).is_empty() {
+        if !checks.is_empty() {
             steps.push(Step::Analysis(Analysis {
                 templates: vec![TemplateRef {
                     template_name: stage_template_name(s, stage),
@@ -345,6 +345,28 @@ fn steps(ir: &Ir, s: &ServiceIr, t: &Target) -> Vec<Step> {
         }
     }
     steps
+}
+
+/// The queries of one service's analyses, built once: the Rollout's steps and background
+/// analysis and the AnalysisTemplates all read them (issue 15: they were built three times
+/// per service, a fifth of a fleet's build).
+struct Queries {
+    triggers: Vec<Query>,
+    /// By stage, in `ir.stages` order.
+    stages: Vec<Vec<Query>>,
+}
+
+impl Queries {
+    fn new(ir: &Ir, tests: &TriggerTests, s: &ServiceIr) -> Queries {
+        Queries {
+            triggers: analysis::rollback_triggers(ir, tests, s),
+            stages: ir
+                .stages
+                .iter()
+                .map(|stage| analysis::stage_checks(ir, s, stage))
+                .collect(),
+        }
+    }
 }
 
 /// The router's part of the Rollout, and its stable and canary Services (Istio splits one
@@ -406,8 +428,15 @@ fn traffic_routing(ir: &Ir, s: &ServiceIr, t: &Target) -> (TrafficRouting, bool)
     (routing, services)
 }
 
-fn rollout(ir: &Ir, tests: &TriggerTests, s: &ServiceIr, t: &Target, copy: Interpreter) -> Rollout {
-    let triggers = analysis::rollback_triggers(ir, tests, s);
+/// The Rollout on `template` (py2's: the py3 Rollout differs from it in its template alone).
+fn rollout(
+    ir: &Ir,
+    queries: &Queries,
+    s: &ServiceIr,
+    t: &Target,
+    team_selector: BTreeMap<String, String>,
+    template: Value,
+) -> Rollout {
     let (traffic_routing, services) = traffic_routing(ir, s, t);
     Rollout {
         api_version: API,
@@ -417,9 +446,9 @@ fn rollout(ir: &Ir, tests: &TriggerTests, s: &ServiceIr, t: &Target, copy: Inter
             replicas: s.replicas,
             revision_history_limit: 3,
             selector: Selector {
-                match_labels: team_selector(ir, s),
+                match_labels: team_selector,
             },
-            template: template(ir, s, copy),
+            template,
             // Argo's default: ten minutes for py3's pods to become ready (cold imports). Not
             // measured while a step pauses (docs/features/specification.md).
             progress_deadline_seconds: 600,
@@ -430,12 +459,12 @@ fn rollout(ir: &Ir, tests: &TriggerTests, s: &ServiceIr, t: &Target, copy: Inter
                     stable_service: services.then(|| stable_name(s)),
                     abort_scale_down_delay_seconds: 0,
                     traffic_routing,
-                    analysis: (!triggers.is_empty()).then(|| Analysis {
+                    analysis: (!queries.triggers.is_empty()).then(|| Analysis {
                         templates: vec![TemplateRef {
                             template_name: rollback_template_name(s),
                         }],
                     }),
-                    steps: steps(ir, s, t),
+                    steps: steps(ir, s, t, queries),
                 },
             },
         },
@@ -479,7 +508,7 @@ fn metric(
     }
 }
 
-fn analysis_templates(ir: &Ir, tests: &TriggerTests, s: &ServiceIr) -> Vec<AnalysisTemplate> {
+fn analysis_templates(ir: &Ir, queries: &Queries, s: &ServiceIr) -> Vec<AnalysisTemplate> {
     let address = prometheus_url(ir, InfraKind::Kubernetes);
     let template = |name: String, metrics: Vec<AnalysisMetric>| AnalysisTemplate {
         api_version: API,
@@ -488,9 +517,9 @@ fn analysis_templates(ir: &Ir, tests: &TriggerTests, s: &ServiceIr) -> Vec<Analy
         spec: AnalysisSpec { metrics },
     };
     let mut out = Vec::new();
-    let triggers = analysis::rollback_triggers(ir, tests, s);
-    if !triggers.is_empty() {
-        let metrics = triggers
+    if !queries.triggers.is_empty() {
+        let metrics = queries
+            .triggers
             .iter()
             .map(|q| {
                 let interval = Some(trigger_interval(ir));
@@ -499,8 +528,7 @@ fn analysis_templates(ir: &Ir, tests: &TriggerTests, s: &ServiceIr) -> Vec<Analy
             .collect();
         out.push(template(rollback_template_name(s), metrics));
     }
-    for stage in &ir.stages {
-        let checks = analysis::stage_checks(ir, s, stage);
+    for (stage, checks) in ir.stages.iter().zip(&queries.stages) {
         if checks.is_empty() {
             continue;
         }
@@ -894,11 +922,17 @@ struct Part {
     patches: Vec<OutputFile>,
 }
 
-impl Default for Part {
-    fn default() -> Part {
+impl Part {
+    /// The first half's part begins the files themselves (their headers), so its documents,
+    /// most of a fleet's bytes, are never copied into them; the second's is appended.
+    fn new(ir: &Ir, half: usize) -> Part {
+        let documents = || match half {
+            0 => kubernetes::header_documents(ir),
+            _ => yaml::Documents::new(String::new()),
+        };
         Part {
-            stable: yaml::Documents::new(String::new()),
-            routes: yaml::Documents::new(String::new()),
+            stable: documents(),
+            routes: documents(),
             patches: Vec::new(),
         }
     }
@@ -906,40 +940,46 @@ impl Default for Part {
 
 pub(crate) fn files(ir: &Ir, t: &Target) -> Vec<OutputFile> {
     let router = t.router;
-    let mut stable = kubernetes::header_documents(ir);
-    let mut routes = kubernetes::header_documents(ir);
     let tests = TriggerTests::new(ir);
     // Each service's objects depend on that service alone: the fleet renders in two halves at
     // once, joined in service order, so the bytes are those of one pass.
-    let halves = crate::emit::in_halves(&ir.services, |chunk| {
-        let mut part = Part::default();
+    let [first, second] = crate::emit::in_halves(&ir.services, |half, chunk| {
+        let mut part = Part::new(ir, half);
         for s in chunk {
             part.stable.extend(&services(ir, s, router));
-            for template in analysis_templates(ir, &tests, s) {
+            let queries = Queries::new(ir, &tests, s);
+            for template in analysis_templates(ir, &queries, s) {
                 part.stable.push(&document(&template));
             }
-            let py2 = document(&rollout(ir, &tests, s, t, Interpreter::Py2));
-            let py3 = document(&rollout(ir, &tests, s, t, Interpreter::Py3));
+            // The py2 and py3 Rollouts differ in their pod template alone, so the merge patch
+            // between them is the one between the templates, under `spec.template`.
+            let deployment = kubernetes::deployment(ir, s, Interpreter::Py2);
+            let selector = team_selector(&deployment, s);
+            let py2 = template(s, deployment, Interpreter::Py2);
+            let py3 = template(
+                s,
+                kubernetes::deployment(ir, s, Interpreter::Py3),
+                Interpreter::Py3,
+            );
             part.patches.push(super::canary_patch(
                 ir,
                 s,
                 patch_file(s),
                 &patch_command(ir, s),
-                &py2,
-                &py3,
+                super::merge_patch(&py2, &py3)
+                    .map(|patch| serde_json::json!({ "spec": { "template": patch } })),
             ));
-            part.stable.push(&py2);
+            part.stable
+                .push(&document(&rollout(ir, &queries, s, t, selector, py2)));
             part.stable.push(&document(&autoscaler(ir, s)));
             part.routes.extend(&routing(ir, s, router));
         }
         part
     });
-    let mut out = Vec::new();
-    for part in halves {
-        stable.append(part.stable);
-        routes.append(part.routes);
-        out.extend(part.patches);
-    }
+    let (mut stable, mut routes, mut out) = (first.stable, first.routes, first.patches);
+    stable.append(second.stable);
+    routes.append(second.routes);
+    out.extend(second.patches);
     out.push(file(
         "k8s-rollout.yaml",
         "Argo Rollouts: the Rollout on py2 (stable), its Services, AnalysisTemplates for the rollback triggers and each stage's criteria",

@@ -395,8 +395,7 @@ pub(crate) fn files(ir: &Ir, t: &Target) -> Vec<OutputFile> {
             s,
             patch_file(s),
             &patch_command(ir, s),
-            &py2,
-            &target(ir, s, Interpreter::Py3),
+            super::merge_patch(&py2, &target(ir, s, Interpreter::Py3)),
         ));
         stable.push(&py2);
         if router == Router::NginxIngress {

@@ -68,10 +68,14 @@ pub fn document<T: Serialize>(object: &T) -> serde_json::Value {
 /// (`ObservedIr::pods`): an engine's two copies share one pod-name prefix, so the monitoring
 /// tells them apart by container. References to the container by name move with it.
 pub(crate) fn pod_template(ir: &Ir, s: &ServiceIr, copy: Interpreter) -> Value {
-    let deployment = kubernetes::deployment(ir, s, copy);
+    pod_template_of(s, kubernetes::deployment(ir, s, copy), copy)
+}
+
+/// [`pod_template`] of the copy's Deployment as `kubernetes::deployment` cloned it.
+pub(crate) fn pod_template_of(s: &ServiceIr, mut deployment: Value, copy: Interpreter) -> Value {
     let mut template = deployment
-        .pointer("/spec/template")
-        .cloned()
+        .pointer_mut("/spec/template")
+        .map(Value::take)
         .unwrap_or(Value::Null);
     if let PodsIr::Container(names) = &s.kube.observed.pods {
         let renamed = names.get(copy).to_string();
@@ -301,8 +305,8 @@ pub fn apply_merge_patch(target: &Value, patch: &Value) -> Value {
     }
 }
 
-/// The file that starts the canary of one service: a merge patch from the py2 object to the
-/// py3 one, applied with `kubectl patch`. A second manifest of the same object would make
+/// The file that starts the canary of one service: `patch`, the merge patch from the py2
+/// object to the py3 one ([`merge_patch`]; `None`: they are the same), applied with `kubectl patch`. A second manifest of the same object would make
 /// `kubectl apply -f DIR` apply both (the later one wins) and Argo CD report a duplicate; a
 /// `.patch` file is neither (kubectl and Argo CD read `.yaml`, `.yml` and `.json`).
 pub(crate) fn canary_patch(
@@ -310,10 +314,9 @@ pub(crate) fn canary_patch(
     s: &ServiceIr,
     name: String,
     command: &str,
-    py2: &Value,
-    py3: &Value,
+    patch: Option<Value>,
 ) -> OutputFile {
-    let patch = merge_patch(py2, py3).unwrap_or_else(|| json!({}));
+    let patch = patch.unwrap_or_else(|| json!({}));
     file(
         name,
         &format!(
