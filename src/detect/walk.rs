@@ -352,42 +352,49 @@ const SKIP_DIRS: &[&str] = &[
     ".terraform",
 ];
 
-/// Whether a detector wants to read a file with this name. Asked of every file a walk sees: no
-/// allocation for a name that fits the stack buffer.
+/// The extensions (lowercase) of the files a detector wants.
+const CANDIDATE_EXTS: &[&[u8]] = &[
+    b"py",
+    b"yaml",
+    b"yml",
+    b"tf",
+    b"service",
+    b"cfg",
+    b"conf",
+    b"ini",
+    b"toml",
+    b"sh",
+    b"j2",
+    b"jinja2",
+    b"tmpl",
+    b"tpl",
+    b"ini_tmpl",
+    b"vhost",
+];
+
+/// Whether a detector wants to read a file with this name, in ASCII case-insensitively. Asked
+/// of every file a walk sees: byte comparisons, no lowercased copy, searcher or allocation
+/// (issue 15: the lowercasing, `rsplit_once` and `contains` were 7% of detecting a
+/// 100,000-file tree).
 pub fn is_candidate(name: &str) -> bool {
-    let (mut buf, mut owned) = ([0u8; super::scan::NAME_BUF], String::new());
-    let lower = super::scan::ascii_lowercase(name, &mut buf, &mut owned);
-    let ext = lower.rsplit_once('.').map(|(_, e)| e);
-    matches!(
-        ext,
-        Some(
-            "py" | "yaml"
-                | "yml"
-                | "tf"
-                | "service"
-                | "cfg"
-                | "conf"
-                | "ini"
-                | "toml"
-                | "sh"
-                | "j2"
-                | "jinja2"
-                | "tmpl"
-                | "tpl"
-                | "ini_tmpl"
-                | "vhost"
-        )
-    ) || lower.starts_with("dockerfile")
-        || lower.ends_with(".dockerfile")
-        || lower == "procfile"
-        || lower.starts_with("procfile.")
-        || lower == "pipfile"
-        || lower == ".env"
-        || lower.contains("entrypoint")
-        || lower.starts_with("run-")
-        || (lower.starts_with("requirements") && lower.ends_with(".txt"))
-        || lower == "constraints.txt"
-        || lower == "runtime.txt"
+    let b = name.as_bytes();
+    let is = |s: &[u8]| b.eq_ignore_ascii_case(s);
+    let starts = |s: &[u8]| b.len() >= s.len() && b[..s.len()].eq_ignore_ascii_case(s);
+    let ends = |s: &[u8]| b.len() >= s.len() && b[b.len() - s.len()..].eq_ignore_ascii_case(s);
+    let ext = b.iter().rposition(|&c| c == b'.').map(|i| &b[i + 1..]);
+    ext.is_some_and(|e| CANDIDATE_EXTS.iter().any(|x| e.eq_ignore_ascii_case(x)))
+        || starts(b"dockerfile")
+        || ends(b".dockerfile")
+        || is(b"procfile")
+        || starts(b"procfile.")
+        || is(b"pipfile")
+        || is(b".env")
+        || b.windows(10)
+            .any(|w| (w[0] | 0x20) == b'e' && w.eq_ignore_ascii_case(b"entrypoint"))
+        || starts(b"run-")
+        || (starts(b"requirements") && ends(b".txt"))
+        || is(b"constraints.txt")
+        || is(b"runtime.txt")
 }
 
 /// Walks `root`: the files found, sorted by path, and the reader of those left for later.
@@ -1248,6 +1255,59 @@ mod tests {
                 want.stats = got.stats;
                 assert_eq!(got, want, "{max_total_bytes} bytes");
             }
+        }
+    }
+
+    /// The candidate test as it was written, over the lowercased name.
+    fn is_candidate_as_written(name: &str) -> bool {
+        let lower = name.to_ascii_lowercase();
+        let ext = lower.rsplit_once('.').map(|(_, e)| e);
+        matches!(
+            ext,
+            Some(
+                "py" | "yaml"
+                    | "yml"
+                    | "tf"
+                    | "service"
+                    | "cfg"
+                    | "conf"
+                    | "ini"
+                    | "toml"
+                    | "sh"
+                    | "j2"
+                    | "jinja2"
+                    | "tmpl"
+                    | "tpl"
+                    | "ini_tmpl"
+                    | "vhost"
+            )
+        ) || lower.starts_with("dockerfile")
+            || lower.ends_with(".dockerfile")
+            || lower == "procfile"
+            || lower.starts_with("procfile.")
+            || lower == "pipfile"
+            || lower == ".env"
+            || lower.contains("entrypoint")
+            || lower.starts_with("run-")
+            || (lower.starts_with("requirements") && lower.ends_with(".txt"))
+            || lower == "constraints.txt"
+            || lower == "runtime.txt"
+    }
+
+    proptest::proptest! {
+        /// Names made of the pieces the test looks at, in any case.
+        #[test]
+        fn is_candidate_as_written_on_any_name(
+            pieces in proptest::collection::vec(proptest::sample::select(vec![
+                ".", "py", "PY", "Py", "yaml", "YML", "tf", "service", "cfg", "conf", "ini",
+                "toml", "sh", "j2", "jinja2", "tmpl", "tpl", "_tmpl", "vhost", "dockerfile",
+                "Dockerfile", "procfile", "Procfile", "pipfile", ".env", "entrypoint",
+                "ENTRYPOINT", "entry", "point", "run-", "Run-", "requirements", "txt", ".txt",
+                "constraints", "runtime", "x", "é", "-", "İ", "K",
+            ]), 0..6)
+        ) {
+            let name = pieces.concat();
+            proptest::prop_assert_eq!(is_candidate(&name), is_candidate_as_written(&name), "{:?}", name);
         }
     }
 
