@@ -184,15 +184,27 @@ impl Reader {
             use rustix::fs::{Mode, OFlags};
             // O_NONBLOCK: a file replaced by a FIFO since the walk is not waited on.
             let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
-            let (parent, name) = match (rel.parent(), rel.file_name()) {
-                (Some(parent), Some(name)) => (parent, name),
-                // `..`, `/` or empty: no name to open in a directory.
-                _ => {
-                    return beneath(dir, rel, flags)
-                        .map(std::fs::File::from)
-                        .map_err(std::io::Error::from);
-                }
+            // Split at the last `/` by its bytes (`Path::parent` and `file_name` parse every
+            // component: half of the reader's own work on a tree of small files).
+            use std::os::unix::ffi::OsStrExt as _;
+            let bytes = rel.as_os_str().as_bytes();
+            let (parent, name) = match bytes.iter().rposition(|&b| b == b'/') {
+                Some(i) => (&bytes[..i], &bytes[i + 1..]),
+                None => (&b""[..], bytes),
             };
+            if matches!(name, b"" | b"." | b"..")
+                || parent.ends_with(b"/")
+                || bytes.starts_with(b"/")
+            {
+                // No plain name to open in a directory.
+                return beneath(dir, rel, flags)
+                    .map(std::fs::File::from)
+                    .map_err(std::io::Error::from);
+            }
+            let (parent, name) = (
+                Path::new(std::ffi::OsStr::from_bytes(parent)),
+                std::ffi::OsStr::from_bytes(name),
+            );
             let opened = if parent.as_os_str().is_empty() {
                 // At the root.
                 rustix::fs::openat(dir, name, flags, Mode::empty())
