@@ -12,7 +12,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::facts::{Evidence, Hazard, HazardLevel};
-use super::scan::{LineCounter, LineStart, Present};
+use super::python::{gate, gates};
+use super::scan::{Ascii, LineCounter, LineStart, Present, Stop, is_space, is_word};
 
 /// Evidence gathered across files, turned into hazards once everything is read.
 #[derive(Debug, Default)]
@@ -60,9 +61,10 @@ static CELERY_PICKLE: LazyLock<Regex> = LazyLock::new(|| {
 });
 // (?m)^\s*(?:import|from)\s+(cgi|...)\b
 static REMOVED_MODULES: LazyLock<LineStart> = LazyLock::new(|| {
-    LineStart::new(
+    LineStart::import_of(
         &format!(r"(?:import|from)\s+({})\b", REMOVED_NAMES.join("|")),
         &[("import", REMOVED_NAMES), ("from", REMOVED_NAMES)],
+        REMOVED_NAMES,
     )
 });
 /// The modules, in the pattern's order.
@@ -104,8 +106,54 @@ const SHARED_CACHE_WORDS: [&str; 8] = [
 
 /// Whether [`SHARED_CACHE`] could match `text` (`present` its scan).
 fn may_share_cache(text: &str, present: &Present<'_>) -> bool {
-    SHARED_CACHE_WORDS.iter().any(|w| present.has(text, w))
-        || present.keyword_then(text, "from", "rq")
+    const WORDS: u64 = gates(&SHARED_CACHE_WORDS);
+    present.any(WORDS) || present.keyword_then(text, "from", "rq")
+}
+
+/// The starts of the matches `find_iter` gives for [`SESSION_SERIALIZER_PICKLE`], decided by
+/// hand over ASCII (compiling the regex, with a Unicode `[\w.]*`, cost 2.5M instructions, for
+/// the settings module of a codebase); the regex decides a text where a character that is not
+/// ASCII is in the way. Every match starts with `SESSION_SERIALIZER`: each occurrence is tried
+/// in order, the next searched for from the end of a match.
+fn serializer_pickle_starts(text: &str) -> Vec<usize> {
+    const KEY: &[u8] = b"SESSION_SERIALIZER";
+    const TAIL: &[u8] = b"PickleSerializer";
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while let Some(off) = memchr::memmem::find(&b[pos..], KEY) {
+        let s = pos + off;
+        let mut c = Ascii {
+            s: b,
+            i: s + KEY.len(),
+        };
+        let quote = |x: u8| x == b'\'' || x == b'"';
+        let head = c
+            .run(is_space, 0)
+            .and_then(|()| c.one(|x| x == b'='))
+            .and_then(|()| c.run(is_space, 0))
+            .and_then(|()| c.one(quote));
+        let run_start = c.i;
+        // `[\w.]*` then the tail: greedy, so the match ends with the last tail in the run.
+        let run = head.and_then(|()| c.run(|x| is_word(x) || x == b'.', 0));
+        match run {
+            Err(Stop::Unsure) => {
+                return SESSION_SERIALIZER_PICKLE
+                    .find_iter(text)
+                    .map(|m| m.start())
+                    .collect();
+            }
+            Err(Stop::NoMatch) => pos = s + 1,
+            Ok(()) => match memchr::memmem::rfind(&b[run_start..c.i], TAIL) {
+                Some(k) => {
+                    out.push(s);
+                    pos = run_start + k + TAIL.len();
+                }
+                None => pos = s + 1,
+            },
+        }
+    }
+    out
 }
 
 /// What the celery pattern needs somewhere: a quoted `pickle`, in any case, as
@@ -267,7 +315,7 @@ impl Signals {
         let cap = if in_order { EVIDENCE_SHOWN } else { usize::MAX };
         let open = |list: &Vec<Evidence>| list.len() < cap;
         // Substring gates first: the regexes run only on files that could match.
-        if (open(&self.pickle) || open(&self.celery_pickle)) && present.has(text, "ickle") {
+        if (open(&self.pickle) || open(&self.celery_pickle)) && present.any(gate("ickle")) {
             if open(&self.pickle) {
                 push_lines(
                     path,
@@ -285,13 +333,13 @@ impl Signals {
             lines_matching(path, text, &SHARED_CACHE, &mut self.shared_cache, cap);
         }
         if (open(&self.session_pickle) || open(&self.session_cache_backed))
-            && present.has(text, "SESSION_")
+            && present.any(gate("SESSION_"))
         {
             if open(&self.session_pickle) {
-                lines_matching(
+                push_lines(
                     path,
                     text,
-                    &SESSION_SERIALIZER_PICKLE,
+                    serializer_pickle_starts(text).into_iter(),
                     &mut self.session_pickle,
                     cap,
                 );
@@ -306,7 +354,7 @@ impl Signals {
                 );
             }
         }
-        if open(&self.removed_modules) && present.has(text, "import") {
+        if open(&self.removed_modules) && present.any(gate("import")) {
             push_lines(
                 path,
                 text,
@@ -539,6 +587,22 @@ mod tests {
             if SHARED_CACHE.is_match(&text) {
                 proptest::prop_assert!(may_share_cache(&text, &GATES.scan(&text)), "{:?}", text);
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// The hand-written session serializer search gives the regex's matches.
+        #[test]
+        fn serializer_pickle_as_written(
+            pieces in proptest::collection::vec(proptest::sample::select(vec![
+                "SESSION_SERIALIZER", " ", "\n", "\u{a0}", "=", "'", "\"", "x", ".", "é",
+                "PickleSerializer", "Pickle", "Serializer", "django.contrib.sessions.serializers.",
+                "SESSION_", "_", "(",
+            ]), 0..14)
+        ) {
+            let text = pieces.concat();
+            let want: Vec<usize> = SESSION_SERIALIZER_PICKLE.find_iter(&text).map(|m| m.start()).collect();
+            proptest::prop_assert_eq!(serializer_pickle_starts(&text), want, "{:?}", text);
         }
     }
 

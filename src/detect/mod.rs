@@ -439,27 +439,28 @@ fn analyze_files(
             let code_dir = code_dir();
             // The words the scans are gated on, found in one pass over the file.
             let present = python::GATES.scan(text);
-            // Only the facts this file's code directory does not have yet.
-            let earlier = from_python.get(code_dir);
-            let run = pending
-                .as_ref()
-                .filter(|(dir, _)| *dir == code_dir)
-                .map(|(_, run)| run);
-            let wanted = python::Wanted::missing_from(earlier, run);
-            let facts = python::python_file_wanted(path, text, code_dir, &present, wanted);
-            match &mut pending {
-                Some((dir, run)) if *dir == code_dir => run.fill_from(facts),
-                _ => {
-                    if let Some((dir, run)) = pending.replace((code_dir, facts)) {
-                        from_python
-                            .entry(dir.to_string())
-                            .or_default()
-                            .fill_from(run);
-                    }
+            // A run of files in a new code directory starts from what earlier runs in it found
+            // (taken out of `from_python`, put back merged when the next run starts: the same
+            // facts kept first, without a map lookup per file, issue 15).
+            if pending.as_ref().is_none_or(|(dir, _)| *dir != code_dir) {
+                let earlier = from_python.remove(code_dir).unwrap_or_default();
+                if let Some((dir, run)) = pending.replace((code_dir, earlier)) {
+                    from_python
+                        .entry(dir.to_string())
+                        .or_default()
+                        .fill_from(run);
                 }
             }
+            let Some((_, run)) = pending.as_mut() else {
+                continue;
+            };
+            // Only the facts this file's code directory does not have yet.
+            let wanted = python::Wanted::missing_from(Some(run), None);
+            run.fill_from(python::python_file_wanted(
+                path, text, code_dir, &present, wanted,
+            ));
             signals.python_file(path, text, &present, in_order);
-            if present.has(text, "bind") && servers::is_gunicorn_config(path, text) {
+            if present.any(python::gate("bind")) && servers::is_gunicorn_config(path, text) {
                 servers::gunicorn(path, text, &mut out);
             }
             continue;

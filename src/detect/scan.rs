@@ -24,7 +24,7 @@
 
 use std::sync::OnceLock;
 
-use aho_corasick::{AhoCorasick, Input, MatchKind};
+use aho_corasick::{AhoCorasick, Input, MatchKind, Span, packed};
 use regex::Regex;
 
 /// A keyword every match of CORE starts with, then at least one whitespace character, then
@@ -63,6 +63,12 @@ pub(super) struct LineStart {
     indexed: bool,
     /// CORE at the start of the given bytes, as the anchored regex has it, where it can tell.
     matcher: Option<fn(&[u8]) -> Core>,
+    /// For each key, the bytes its words start with (all, for a key without words): most
+    /// keywords are followed by no word of their key, seen from its first byte.
+    firsts: Vec<[bool; 256]>,
+    /// For a CORE `(?:KEYWORD|...)\s+(?:NAME|...)\b` (the keys' keywords, these names in
+    /// this order): decided by [`import_of_at`], not the regex.
+    names: Option<&'static [&'static str]>,
 }
 
 impl LineStart {
@@ -76,6 +82,32 @@ impl LineStart {
             keys,
             indexed: keys.iter().all(|(k, _)| LINE_KEYWORDS.contains(k)),
             matcher: None,
+            firsts: keys
+                .iter()
+                .map(|(_, words)| {
+                    let mut firsts = [words.is_empty(); 256];
+                    for w in *words {
+                        firsts[usize::from(w.as_bytes()[0])] = true;
+                    }
+                    firsts
+                })
+                .collect(),
+            names: None,
+        }
+    }
+
+    /// A CORE that is `(?:KEY|...)\s+(?:NAME|...)\b` with every key followed by `names`: the
+    /// Python import of one of them, decided by hand (with Unicode `\s` and `\b`, compiling
+    /// the anchored regex of the removed modules cost 1.0M instructions, issue 15).
+    pub(super) fn import_of(
+        core: &str,
+        keys: &'static [Key],
+        names: &'static [&'static str],
+    ) -> Self {
+        debug_assert!(keys.iter().all(|(_, words)| *words == names));
+        LineStart {
+            names: Some(names),
+            ..LineStart::new(core, keys)
         }
     }
 
@@ -138,38 +170,58 @@ impl LineStart {
 
     /// The match starting with a keyword at `p`, searching from `from`, if there is one.
     fn at(&self, text: &str, from: usize, p: usize) -> Option<(usize, usize)> {
-        // Every keyword that starts at `p` is tried (one may be a prefix of another).
-        let candidate = self.keys.iter().any(|&(key, words)| {
-            if !starts_with(&text.as_bytes()[p..], key.as_bytes()) {
-                return false;
+        let bytes = text.as_bytes();
+        if let Some(names) = self.names {
+            // The matcher decides CORE where it can; the regex matches only where the
+            // candidate test below would pass, so it is not needed first.
+            let decided = import_of_at(&bytes[p..], self.keys, names, &self.firsts[0]);
+            if decided == Core::NoMatch {
+                return None;
             }
-            // Keywords are ASCII: the byte after one is a character boundary.
-            let rest = &text[p + key.len()..];
-            let after = rest.trim_start_matches(char::is_whitespace);
-            after.len() < rest.len()
-                && (words.is_empty()
-                    || words
-                        .iter()
-                        .any(|w| starts_with(after.as_bytes(), w.as_bytes())))
-        });
+            let start = line_start_before(text, from, p)?;
+            let end = match decided {
+                Core::Match(end) => end,
+                _ => self.anchored_end(text, p)?,
+            };
+            return Some((start, p + end));
+        }
+        // Every keyword that starts at `p` is tried (one may be a prefix of another).
+        let candidate = self
+            .keys
+            .iter()
+            .zip(&self.firsts)
+            .any(|(&(key, words), firsts)| {
+                if !starts_with(&bytes[p..], key.as_bytes()) {
+                    return false;
+                }
+                // Keywords are ASCII: the byte after one is a character boundary.
+                let after = skip_whitespace(text, p + key.len());
+                after > p + key.len()
+                    && (words.is_empty()
+                        || bytes.get(after).is_some_and(|&b| firsts[usize::from(b)])
+                            && words
+                                .iter()
+                                .any(|w| starts_with(&bytes[after..], w.as_bytes())))
+            });
         if !candidate {
             return None;
         }
         let start = line_start_before(text, from, p)?;
-        let decided = self
-            .matcher
-            .map_or(Core::Unsure, |m| m(&text.as_bytes()[p..]));
+        let decided = self.matcher.map_or(Core::Unsure, |m| m(&bytes[p..]));
         let end = match decided {
             Core::Match(end) => end,
             Core::NoMatch => return None,
-            Core::Unsure => {
-                let anchored = self
-                    .anchored
-                    .get_or_init(|| Regex::new(&self.core).expect("valid regex"));
-                anchored.find(&text[p..])?.end()
-            }
+            Core::Unsure => self.anchored_end(text, p)?,
         };
         Some((start, p + end))
+    }
+
+    /// The end of CORE's match at `p`, relative to `p`, as the anchored regex has it.
+    fn anchored_end(&self, text: &str, p: usize) -> Option<usize> {
+        let anchored = self
+            .anchored
+            .get_or_init(|| Regex::new(&self.core).expect("valid regex"));
+        Some(anchored.find(&text[p..])?.end())
     }
 }
 
@@ -243,6 +295,55 @@ pub(super) fn is_word(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
+/// The first position at or after `i` (a character boundary) that is not whitespace (Unicode
+/// `White_Space`, as `char::is_whitespace` and the regex `\s`): ASCII a byte at a time.
+fn skip_whitespace(text: &str, mut i: usize) -> usize {
+    let bytes = text.as_bytes();
+    while let Some(&b) = bytes.get(i) {
+        if is_space(b) {
+            i += 1;
+        } else if b.is_ascii() {
+            return i;
+        } else {
+            let rest = &text[i..];
+            return i + (rest.len() - rest.trim_start_matches(char::is_whitespace).len());
+        }
+    }
+    i
+}
+
+/// `(?:KEY|...)\s+(?:NAME|...)\b` at the start of `s`, the keys' keywords and `names` in the
+/// pattern's order (leftmost-first: the first name followed by a word boundary), over ASCII.
+/// `firsts` has the bytes the names start with.
+fn import_of_at(s: &[u8], keys: &[Key], names: &[&str], firsts: &[bool; 256]) -> Core {
+    let Some(key) = keys.iter().find(|(k, _)| starts_with(s, k.as_bytes())) else {
+        return Core::NoMatch;
+    };
+    let mut c = Ascii { s, i: key.0.len() };
+    if let Err(stop) = c.run(is_space, 1) {
+        return c.core(Err(stop));
+    }
+    let rest = &s[c.i..];
+    // Most imports are of none of the names, and most differ in the first byte.
+    if !rest.first().is_some_and(|&b| firsts[usize::from(b)]) {
+        return Core::NoMatch;
+    }
+    for name in names {
+        if name.as_bytes()[0] != rest[0] || !starts_with(rest, name.as_bytes()) {
+            continue;
+        }
+        let end = c.i + name.len();
+        // `\b` after a word character: the end of the text or a character that is not one.
+        match s.get(end) {
+            None => return Core::Match(end),
+            Some(b) if !b.is_ascii() => return Core::Unsure,
+            Some(&b) if !is_word(b) => return Core::Match(end),
+            Some(_) => {}
+        }
+    }
+    Core::NoMatch
+}
+
 /// The earliest position `s` in `from..=p` where `(?m)^` matches and `text[s..p]` is all
 /// whitespace, if there is one.
 fn line_start_before(text: &str, from: usize, p: usize) -> Option<usize> {
@@ -274,7 +375,9 @@ fn line_start_before(text: &str, from: usize, p: usize) -> Option<usize> {
 #[derive(Debug)]
 pub(super) struct WordSet {
     words: &'static [(&'static str, &'static str)],
-    /// The indices of the words of each length: a lookup compares a word with one or two.
+    /// The indices of the words of each length: a lookup compares a word with one or two
+    /// (the tests' [`Present::has`]; detection tests bits, [`Present::any`]).
+    #[cfg_attr(not(test), allow(dead_code))]
     by_len: Vec<Vec<usize>>,
     /// What is searched for: the distinct fragments, then the keywords that are none of them.
     literals: Vec<&'static str>,
@@ -284,12 +387,32 @@ pub(super) struct WordSet {
     keyword: Vec<bool>,
     /// For each byte, the literals that start with it.
     by_first: Vec<Vec<usize>>,
-    finder: AhoCorasick,
+    finder: Finder,
+}
+
+/// The multi-literal searcher: the packed one (Teddy) used directly, without the automaton
+/// around it (its set-up per call showed on trees of small files), or, where the CPU has no
+/// vector instructions for it, the automaton.
+#[derive(Debug)]
+enum Finder {
+    Packed(packed::Searcher),
+    Automaton(AhoCorasick),
+}
+
+impl Finder {
+    fn find_start(&self, bytes: &[u8], pos: usize) -> Option<usize> {
+        match self {
+            Finder::Packed(p) => p.find_in(bytes, Span::from(pos..bytes.len())),
+            Finder::Automaton(a) => a.find(Input::new(bytes).span(pos..bytes.len())),
+        }
+        .map(|m| m.start())
+    }
 }
 
 /// The words of a [`WordSet`] one text contains, and where its keywords start.
 #[derive(Debug, Clone)]
 pub(super) struct Present<'w> {
+    #[cfg_attr(not(test), allow(dead_code))]
     set: &'w WordSet,
     /// One bit per word found.
     bits: u64,
@@ -334,10 +457,22 @@ impl WordSet {
         for (i, literal) in literals.iter().enumerate() {
             by_first[usize::from(literal.as_bytes()[0])].push(i);
         }
-        let finder = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostFirst)
-            .build(&literals)
-            .expect("a few short literals");
+        let finder = packed::Config::new()
+            .match_kind(packed::MatchKind::LeftmostFirst)
+            .builder()
+            .extend(&literals)
+            .build()
+            .map_or_else(
+                || {
+                    Finder::Automaton(
+                        AhoCorasick::builder()
+                            .match_kind(MatchKind::LeftmostFirst)
+                            .build(&literals)
+                            .expect("a few short literals"),
+                    )
+                },
+                Finder::Packed,
+            );
         WordSet {
             words,
             by_len,
@@ -354,8 +489,7 @@ impl WordSet {
         let mut bits = 0u64;
         let mut keys = Vec::new();
         let mut pos = 0;
-        while let Some(m) = self.finder.find(Input::new(bytes).span(pos..bytes.len())) {
-            let s = m.start();
+        while let Some(s) = self.finder.find_start(bytes, pos) {
             let rest = &bytes[s..];
             for &literal in &self.by_first[usize::from(rest[0])] {
                 if !starts_with(rest, self.literals[literal].as_bytes()) {
@@ -389,6 +523,33 @@ fn starts_with(text: &[u8], prefix: &[u8]) -> bool {
 }
 
 impl Present<'_> {
+    /// Whether the text contains any of the words whose bits (`1 << i`, `i` the word's index in
+    /// the set's list) are in `mask`: a test of bits, where [`Present::has`] looks the word up.
+    pub(super) fn any(&self, mask: u64) -> bool {
+        self.bits & mask != 0
+    }
+
+    /// Whether some keyword of [`LINE_KEYWORDS`] in the text is followed by whitespace then
+    /// one of `words`: what `(from|import)\s+(WORD|...)` needs to match.
+    pub(super) fn key_then_any(&self, text: &str, words: &[&str]) -> bool {
+        let bytes = text.as_bytes();
+        self.keys.iter().any(|&p| {
+            let Some(keyword) = LINE_KEYWORDS
+                .iter()
+                .find(|k| starts_with(&bytes[p..], k.as_bytes()))
+            else {
+                return false;
+            };
+            let after = skip_whitespace(text, p + keyword.len());
+            after > p + keyword.len()
+                && bytes.get(after).is_some_and(|&b| {
+                    words
+                        .iter()
+                        .any(|w| w.as_bytes()[0] == b && starts_with(&bytes[after..], w.as_bytes()))
+                })
+        })
+    }
+
     /// Whether some `keyword` (one of [`LINE_KEYWORDS`]) in the text is followed by whitespace
     /// then `word`: what `keyword\s+word` needs to match.
     pub(super) fn keyword_then(&self, text: &str, keyword: &str, word: &str) -> bool {
@@ -402,6 +563,7 @@ impl Present<'_> {
     }
 
     /// `text.contains(word)`, for the text scanned; a word not in the set is searched for.
+    #[cfg(test)]
     pub(super) fn has(&self, text: &str, word: &str) -> bool {
         let set = self.set;
         // Compared byte by byte: the words are a few bytes long, and `has` is asked a few dozen
@@ -505,8 +667,15 @@ mod tests {
     /// Every match `find_at` (and `find_at_in`, with the candidates of a scan) gives, from every
     /// start, is the full pattern's.
     fn same_as_regex(core: &str, keys: &'static [Key], text: &str) {
+        same_as_regex_of(core, LineStart::new(core, keys), text);
+        // The import of names, decided by hand.
+        if core == PATTERNS[2].0 {
+            same_as_regex_of(core, LineStart::import_of(core, keys, NAMES), text);
+        }
+    }
+
+    fn same_as_regex_of(core: &str, ours: LineStart, text: &str) {
         let full = Regex::new(&format!(r"(?m)^\s*(?:{core})")).unwrap();
-        let ours = LineStart::new(core, keys);
         let sets = [WordSet::new(&[]), WordSet::new(OVERLAPPING)];
         let scans: Vec<Present<'_>> = sets.iter().map(|set| set.scan(text)).collect();
         let mut from = 0;
@@ -562,7 +731,7 @@ mod tests {
                 " ", "\t", "\n", "\r\n", "\u{a0}", "\u{2028}", "x", "é", ",", ":", "'", "e",
                 "import", "cPickle", "print", "except", "ValueError", "from", "six.moves",
                 "cgi", "imp", "raise", "\"", "\u{b}", "\u{c}", "\u{85}", "\u{3000}", "ximport",
-                "fromfrom", "importimport",
+                "fromfrom", "importimport", "cgix", "imp_", "impé", "cgi.", "\u{2003}",
             ]), 0..24)
         ) {
             let text = pieces.concat();
