@@ -14,8 +14,9 @@
 //! simulation for each standard hold (benches/detection.rs, `calibrate`) at 15 s scrapes and
 //! evaluations so that a healthy py3 is rolled back in at most 1% of stages at any traffic; see
 //! [`CALIBRATION`]. A shorter scrape interval looks more often, and every constant gains
-//! `ln(15 s / scrape)`, up to twice that for a two-week hold ([`scrape_correction`]); the rules, the reference evaluator and the
-//! time-to-detect preview all read the thresholds of one [`Ladder`], so they share it.
+//! `ln(15 s / scrape)` for a day's stage, up to twice that for a two-week one
+//! ([`scrape_correction`]); the rules, the reference evaluator and the time-to-detect preview
+//! all read the thresholds of one [`Ladder`], so they share it.
 //!
 //! The rules do not know which stage is running, so they tell it from py3's share of the
 //! service's requests over the last [`Ladder::share_window_secs`]: each stage's share, between
@@ -116,8 +117,9 @@ pub const MEASURED_SCRAPE_SECS: &[u64] = &[5];
 /// per second, falls as `exp(-0.42 c)` between 7 and 9 (7, 5, 4, 3 of 1000 stages at 7, 8.1,
 /// 8.5, 9), so `k` times more looks cost about `ln k / 0.42`, 2.4 `ln k`, not `ln k`. The
 /// factor 2 at two weeks is that, rounded down; it was chosen on those runs and validated on
-/// fresh seeds (benches/detection-results.md, "Scrape 5 s: a correction that grows with the
-/// hold"). Intervals other than 15 s and 5 s are not measured (`canaryc check` warns,
+/// seeds none of them used: 4 of 2000 healthy 336 h stages at 1 request per second rolled
+/// back (0.20%, 95% upper bound 0.46%; benches/detection-results.md, "Scrape 5 s: a correction
+/// that grows with the hold", which also has the other holds). Intervals other than 15 s and 5 s are not measured (`canaryc check` warns,
 /// CNR458); longer intervals look less often and keep the calibration's constants, not
 /// lowered.
 pub fn scrape_correction(scrape_secs: u64, hold_secs: u64) -> f64 {
