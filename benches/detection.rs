@@ -260,10 +260,11 @@ fn calibrate(runs: u64, effect: Effect, only_hold: Option<u64>) {
         for &total in TOTALS {
             let started = Instant::now();
             let s = scenario(total, stage, None, effect, &zero);
-            let mut largest: Vec<(f64, usize)> = par_runs(&s, runs, seed_base(17_000) + stage as u64)
-                .iter()
-                .map(|o| (o.largest_margin, o.largest_rung))
-                .collect();
+            let mut largest: Vec<(f64, usize)> =
+                par_runs(&s, runs, seed_base(17_000) + stage as u64)
+                    .iter()
+                    .map(|o| (o.largest_margin, o.largest_rung))
+                    .collect();
             largest.sort_by(|a, b| a.0.total_cmp(&b.0));
             let n = largest.len() as f64;
             let at = |q: f64| largest[((q * n).ceil() as usize).clamp(1, largest.len()) - 1].0;
@@ -755,7 +756,10 @@ fn healthy(total: f64, stage: usize, runs: u64, effect: Effect, p0: f64) {
             format!("+{d}: {k} ({:.2}%)", 100.0 * upper_95(k as u64, n as u64))
         })
         .collect();
-    println!("  thresholds higher by (rolled back, bound): {}", higher.join(", "));
+    println!(
+        "  thresholds higher by (rolled back, bound): {}",
+        higher.join(", ")
+    );
     // When each rolled-back stage first fired, and the rung of its largest margin.
     for (i, o) in outcomes.iter().enumerate() {
         if let Some(t) = o.fired_after_secs {
