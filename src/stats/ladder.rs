@@ -95,8 +95,12 @@ fn interpolate(table: &[(u64, f64)], hold_secs: u64) -> f64 {
 pub const CALIBRATED_SCRAPE_SECS: u64 = 15;
 
 /// The scrape intervals (seconds) below [`CALIBRATED_SCRAPE_SECS`] at which healthy stages of
-/// every standard hold were simulated with [`scrape_correction`] and rolled back in at most 1%
-/// of stages (benches/detection-results.md); `canaryc check` warns at the others (CNR458).
+/// every standard hold were simulated with [`scrape_correction`] and rolled back in under 1% of
+/// stages, 95% upper bound included (benches/detection-results.md, at 5 s: every traffic of
+/// the 24, 48 and 72 h stages, 1000 stages a cell; the 168 h stage at 1 and 10 requests per
+/// second to the service, 1000 each; the 336 h stage at 1, 2000 stages, and at 10, 300; the
+/// 168 h and 336 h stages at 100 and 1000 not yet); `canaryc check` warns at the others
+/// (CNR458).
 pub const MEASURED_SCRAPE_SECS: &[u64] = &[5];
 
 /// What every constant of a stage held `hold_secs` gains at a scrape interval of
