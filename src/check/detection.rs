@@ -13,7 +13,7 @@ use super::value::fmt_duration;
 use crate::diag::{Code, Diagnostic};
 use crate::model::{Criterion, Metric, Plan, Stage, Threshold, Trigger};
 use crate::stats::effect::Effect;
-use crate::stats::ladder::{Ladder, TOP_SECS};
+use crate::stats::ladder::{CALIBRATED_SCRAPE_SECS, Ladder, MEASURED_SCRAPE_SECS, TOP_SECS};
 use crate::stats::preview::{self, Detection};
 
 /// The preview of one plan, for its least-trafficked service with a stated `traffic`.
@@ -446,9 +446,40 @@ impl<'a> Checker<'a> {
         }
     }
 
-    /// CNR450 and CNR451, when the plan states its traffic; CNR453 always.
+    /// CNR458: a scrape interval below the calibration's at which the false rollbacks of the
+    /// sequential triggers were never measured (`stats::ladder::MEASURED_SCRAPE_SECS`). Longer
+    /// intervals look less often and keep the calibration's constants: not warned.
+    fn scrape_interval_against_calibration(&mut self, plan: &Plan) {
+        let interval = &plan.monitor.scrape_interval;
+        let ms = interval.value;
+        let measured = ms % 1000 == 0 && MEASURED_SCRAPE_SECS.contains(&(ms / 1000));
+        if measured || ms >= CALIBRATED_SCRAPE_SECS * 1000 {
+            return;
+        }
+        if !plan.rollback.iter().any(|t| t.metric.value.is_sequential()) {
+            return;
+        }
+        let (fast, slow) = (MEASURED_SCRAPE_SECS[0], CALIBRATED_SCRAPE_SECS);
+        self.report(
+            Diagnostic::new(
+                Code::ScrapeIntervalUncalibrated,
+                interval.span,
+                format!(
+                    "healthy rollbacks at a {} scrape interval have not been measured",
+                    fmt_duration(ms)
+                ),
+            )
+            .label("not a measured interval")
+            .help(format!(
+                "the rollback tests are measured to roll back at most 1% of healthy stages at `{slow}s` and `{fast}s`: use `scrape_interval = {fast}s` (or `{slow}s`), and scrape the two copies at it"
+            )),
+        );
+    }
+
+    /// CNR450 and CNR451, when the plan states its traffic; CNR453 and CNR458 always.
     pub(crate) fn detection_against_holds(&mut self, plan: &Plan) {
         self.thresholds_against_calibration(plan);
+        self.scrape_interval_against_calibration(plan);
         let Some(preview) = preview(plan) else {
             return;
         };

@@ -123,6 +123,9 @@ codes! {
     FlaggerTeamVirtualService = "CNR456", Warning, "flagger-team-virtual-service";
     /// Files of the codebase define the VirtualService canaryc takes over in alternatives.
     AlternativeVirtualServices = "CNR457", Warning, "alternative-virtual-services";
+    /// A `scrape_interval` shorter than the calibration's at which the sequential tests' false
+    /// rollbacks have not been measured.
+    ScrapeIntervalUncalibrated = "CNR458", Warning, "scrape-interval-uncalibrated";
     /// A team DestinationRule for the service has a subset named like one of canaryc's.
     IstioSubsetClash = "CNR459", Error, "istio-subset-clash";
 

@@ -8,8 +8,9 @@
 //! chance, `t` after the fault, that no rung has yet held them: while a window fills with bad
 //! requests its count only grows (a rung longer than the time since the fault holds healthy
 //! requests too), and once full it slides, each failure a new chance (the Poisson scan
-//! statistic). The answer is the median of that, plus the median delay of a scrape and an
-//! evaluation (one scrape interval).
+//! statistic), and never less than the chance that py3 has not yet served the fewest failures
+//! any rung would fire on. The answer is the median of that, plus the median delay of a scrape and
+//! an evaluation (one scrape interval).
 
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -120,15 +121,35 @@ fn survival(f: Fault, spans: &[Span], t: f64) -> f64 {
     growth * (-hazard).exp()
 }
 
-/// The median of [`survival`]: where it falls to one half, `None` past `longest`.
+/// [`survival`], but never below the chance that py3 has not yet served, since the fault, the
+/// fewest failures any rung would fire on at `t` (each rung's `k` of [`window`], with the
+/// healthy requests from before the fault its window still holds). The scan hazard of a
+/// sliding short window and the growing count of a longer one are mostly the same failures
+/// right after the fault; where the short rungs need as many failures as the long ones (at 5 s
+/// scrapes every rung of a quiet 1% stage waits for a third failure), their product counts
+/// those failures twice and put the median before the third failure's own.
+fn survival_floored(f: Fault, spans: &[Span], t: f64) -> f64 {
+    let model = survival(f, spans, t);
+    let fewest = spans
+        .iter()
+        .filter_map(|&rung| window(f, rung, t).1)
+        .reduce(f64::min);
+    match fewest {
+        Some(k) => model.max(1.0 - poisson_tail(f.rate * f.broken * t.max(0.0), k)),
+        None => model,
+    }
+}
+
+/// The median of [`survival_floored`]: where it falls to one half, `None` past `longest`.
 fn union_median(f: Fault, spans: &[Span], longest: f64) -> Option<f64> {
-    if survival(f, spans, longest) > 0.5 {
+    let survival = |t: f64| survival_floored(f, spans, t);
+    if survival(longest) > 0.5 {
         return None;
     }
     let (mut lo, mut hi) = (0.0, longest);
     for _ in 0..60 {
         let mid = (lo + hi) / 2.0;
-        if survival(f, spans, mid) <= 0.5 {
+        if survival(mid) <= 0.5 {
             hi = mid;
         } else {
             lo = mid;
@@ -349,6 +370,17 @@ mod tests {
         // A total failure at high traffic: one scrape and one evaluation.
         let instant = detect(&ladder, e, 0.001, 1.0, 500.0, 4e7).unwrap();
         assert!(instant.secs <= 30.0);
+    }
+
+    #[test]
+    fn nothing_is_caught_before_the_failures_it_needs() {
+        // At 5 s scrapes every rung of a quiet 1% stage waits for a third failure: at 0.1
+        // requests a second failing every one, Gamma(3, 0.1/s)'s median is 26.7 s, plus an
+        // interval. benches/detection.rs `cell 10 0.01 1 400` at 5/5: 35 s.
+        let ladder = Ladder::new(5, &[(0.01, 24 * 3600)]);
+        let e = Effect::Above(0.01);
+        let d = detect(&ladder, e, 0.001, 1.0, 0.1, 10.0 * 0.99 * 86_400.0).unwrap();
+        assert!(d.secs >= 31.0 && d.secs <= 35.0 * 1.25, "{}", d.secs);
     }
 
     #[test]
