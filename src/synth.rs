@@ -321,15 +321,7 @@ pub fn plan(detection: &Detection, choices: &Choices) -> Draft {
     if web.is_empty() {
         // What `infra = auto` resolves to with no Python web workload (detect::merge): the
         // first infrastructure found, by preference.
-        let resolved = target_infra.or_else(|| {
-            [
-                Detected::Kubernetes,
-                Detected::DockerCompose,
-                Detected::BareMetal,
-            ]
-            .into_iter()
-            .find(|k| detection.infra.iter().any(|f| f.kind == *k))
-        });
+        let resolved = target_infra.or_else(|| link::first_found(detection));
         let images = images
             || matches!(
                 resolved,

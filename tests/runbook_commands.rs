@@ -100,14 +100,19 @@ fn edit(out: &Path, command: &str) {
         !command.contains(" -i ") || command.starts_with("sudo "),
         "the Compose stack's config is edited in place, never replaced: {command}"
     );
-    let done = Command::new("bash")
-        .args(["-c", edit])
-        .current_dir(out)
-        .output()
-        .unwrap();
+    succeeds(
+        Command::new("bash").args(["-c", edit]).current_dir(out),
+        edit,
+    );
+}
+
+/// Runs `command`, failing with its stderr and `context` unless it exits 0.
+#[track_caller]
+fn succeeds(command: &mut Command, context: &str) {
+    let done = command.output().unwrap();
     assert!(
         done.status.success(),
-        "{edit}: {}",
+        "{context}: {}",
         String::from_utf8_lossy(&done.stderr)
     );
 }
@@ -118,18 +123,16 @@ fn nginx_valid(out: &Path) {
         "pid nginx.pid;\nevents {}\nhttp {\n    access_log off;\n    include nginx-canary.conf;\n}\n",
     )
     .unwrap();
-    let done = Command::new("nginx")
-        .args(["-t", "-q", "-e", "stderr", "-p"])
-        .arg(out)
-        .arg("-c")
-        .arg(out.join("wrapper.conf"))
-        .output()
-        .unwrap();
-    assert!(
-        done.status.success(),
-        "nginx -t: {}\n{}",
-        String::from_utf8_lossy(&done.stderr),
-        std::fs::read_to_string(out.join("nginx-canary.conf")).unwrap()
+    succeeds(
+        Command::new("nginx")
+            .args(["-t", "-q", "-e", "stderr", "-p"])
+            .arg(out)
+            .arg("-c")
+            .arg(out.join("wrapper.conf")),
+        &format!(
+            "nginx -t of\n{}",
+            std::fs::read_to_string(out.join("nginx-canary.conf")).unwrap()
+        ),
     );
 }
 
@@ -207,15 +210,11 @@ fn compose_haproxy_runbook_commands_move_the_weights_and_roll_back() {
     let stage = |name: &str| command_after(&runbook, &format!("Stage `{name}`"));
     let servers = || -> Vec<String> {
         let config = std::fs::read_to_string(out.join("haproxy-canary.cfg")).unwrap();
-        let check = Command::new("haproxy")
-            .args(["-c", "-q", "-f"])
-            .arg(out.join("haproxy-canary.cfg"))
-            .output()
-            .unwrap();
-        assert!(
-            check.status.success(),
-            "haproxy -c: {}\n{config}",
-            String::from_utf8_lossy(&check.stderr)
+        succeeds(
+            Command::new("haproxy")
+                .args(["-c", "-q", "-f"])
+                .arg(out.join("haproxy-canary.cfg")),
+            &format!("haproxy -c of\n{config}"),
         );
         config
             .lines()

@@ -603,9 +603,6 @@ static TEMPLATE_KIND: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?m)^kind:\s*(Deployment|StatefulSet|DaemonSet|DeploymentConfig|CronJob|Service|Ingress|HorizontalPodAutoscaler)\s*$")
         .expect("valid regex")
 });
-static TEMPLATE_NAME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?m)^  name:\s*["']?([^"'\s#]+)["']?\s*$"#).expect("valid regex")
-});
 /// metadata.name as written, template expressions included.
 static TEMPLATE_NAME_WRITTEN: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?m)^  name:\s*(\S.*?)\s*$").expect("valid regex"));
@@ -646,14 +643,15 @@ pub(super) fn template(path: &str, text: &str, chart: Option<&str>, out: &mut De
             continue;
         }
         // metadata.name: the first `name:` two spaces in (not a container's, not a header's).
-        let name = TEMPLATE_NAME
-            .captures(chunk)
-            .map(|c| c[1].to_string())
-            .filter(|v| !v.contains("{{") && !v.contains('$'))
-            .and_then(|v| validate::name(&v).ok());
         let written = TEMPLATE_NAME_WRITTEN
             .captures(chunk)
             .map(|c| c[1].to_string());
+        // A literal name: one word, quoted or not, no template expression, no comment.
+        let name = written
+            .as_deref()
+            .map(|v| v.trim_matches(|c| c == '"' || c == '\''))
+            .filter(|v| !v.contains(['{', '$', '#', '"', '\'']) && !v.contains(char::is_whitespace))
+            .and_then(|v| validate::name(v).ok());
         // `{{ template "fullname" . }}-web`: the chart's name with the literal suffix, so that a
         // chart's web, worker and cron Deployments stay three workloads.
         let suffixed = written.as_deref().and_then(|v| {

@@ -61,6 +61,14 @@ const PREFERENCE: [InfraKind; 3] = [
     InfraKind::BareMetal,
 ];
 
+/// What `infra = auto` resolves to when no Python web workload chose it: the first
+/// infrastructure the codebase shows, by [`PREFERENCE`].
+pub fn first_found(detection: &Detection) -> Option<InfraKind> {
+    PREFERENCE
+        .into_iter()
+        .find(|k| detection.infra.iter().any(|f| f.kind == *k))
+}
+
 fn prod(w: &Workload) -> bool {
     w.environment.value == Environment::Prod
 }

@@ -158,16 +158,8 @@ impl<'a> Merger<'a> {
             return plan.infra.clone();
         };
         let choice = link::choose(detection, None);
-        let kind = choice.infra.or_else(|| {
-            // No Python web workload: the first infrastructure found, by preference.
-            [
-                DetectedKind::Kubernetes,
-                DetectedKind::DockerCompose,
-                DetectedKind::BareMetal,
-            ]
-            .into_iter()
-            .find(|k| detection.infra.iter().any(|f| f.kind == *k))
-        });
+        // No Python web workload: the first infrastructure found, by preference.
+        let kind = choice.infra.or_else(|| link::first_found(detection));
         let Some(kind) = kind else {
             self.diagnostics.push(
                 Diagnostic::new(Code::InfraFallback, auto.span, "no infrastructure detected: `auto` falls back to bare metal")
